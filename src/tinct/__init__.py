@@ -1,0 +1,48 @@
+"""tinct: neural colorization of grayscale images for napari, GIMP and the command line.
+
+The public API is small and imported lazily, so ``import tinct`` stays cheap
+(no Qt, no network, no model weights touched)::
+
+    import tinct
+    rgb = tinct.colorize(gray)                      # one shot, default model
+    c = tinct.Colorizer("tinct-base")               # keep a model loaded
+    rgb = c.colorize(gray, hints=[tinct.Hint(10, 20, color=(255, 0, 0))])
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ColorizeOptions",
+    "Colorizer",
+    "Hint",
+    "__version__",
+    "colorize",
+    "colorize_dask",
+    "list_models",
+    "load_model",
+]
+
+_LAZY = {
+    "Colorizer": "tinct.engine",
+    "colorize": "tinct.engine",
+    "ColorizeOptions": "tinct.options",
+    "Hint": "tinct.hints",
+    "list_models": "tinct.models",
+    "load_model": "tinct.models",
+    "colorize_dask": "tinct.distributed",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'tinct' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
