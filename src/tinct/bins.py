@@ -22,7 +22,9 @@ _GAMUT_B_RANGES: dict[int, tuple[int, int]] = {
 }  # fmt: skip
 
 
-def gamut_bins(*, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> Tensor:
+def gamut_bins(
+    *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+) -> Tensor:
     """The 313 in-gamut ab bin centres in Zhang's order.
 
     Args:
@@ -37,7 +39,9 @@ def gamut_bins(*, dtype: torch.dtype = torch.float32, device: torch.device | str
     return torch.tensor(pts, dtype=dtype, device=device)
 
 
-def grid_bins(*, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> Tensor:
+def grid_bins(
+    *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+) -> Tensor:
     """The full 23 x 23 ab grid (SIGGRAPH17's 529 classes), a-major.
 
     Args:

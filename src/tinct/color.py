@@ -67,7 +67,9 @@ def srgb_to_linear(rgb: Tensor) -> Tensor:
     Returns:
         Linear RGB, same shape.
     """
-    return torch.where(rgb > 0.04045, ((rgb.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4, rgb / 12.92)
+    return torch.where(
+        rgb > 0.04045, ((rgb.clamp_min(0.04045) + 0.055) / 1.055) ** 2.4, rgb / 12.92
+    )
 
 
 def linear_to_srgb(rgb: Tensor) -> Tensor:

@@ -43,16 +43,24 @@ class TinctUNet(ColorModel):
 
     stride = 32
 
-    def __init__(self, widths: tuple[int, int, int, int, int] = (32, 64, 128, 224, 256), num_bins: int = 313):
+    def __init__(
+        self, widths: tuple[int, int, int, int, int] = (32, 64, 128, 224, 256), num_bins: int = 313
+    ):
         super().__init__()
         c1, c2, c3, c4, c5 = widths
         self.enc1 = nn.Sequential(_cbr(4, c1, 2), _cbr(c1, c1))
         self.enc2 = nn.Sequential(_cbr(c1, c2, 2), _cbr(c2, c2))
         self.enc3 = nn.Sequential(_cbr(c2, c3, 2), _cbr(c3, c3))
-        self.enc4 = nn.Sequential(_cbr(c3, c4, 2), _cbr(c4, c4), _cbr(c4, c4, dilation=2), _cbr(c4, c4, dilation=2))
+        self.enc4 = nn.Sequential(
+            _cbr(c3, c4, 2), _cbr(c4, c4), _cbr(c4, c4, dilation=2), _cbr(c4, c4, dilation=2)
+        )
         self.enc5 = nn.Sequential(_cbr(c4, c5, 2), _cbr(c5, c5))
-        self.global_feat = nn.Sequential(nn.Linear(c5, c4), nn.ReLU(inplace=True), nn.Linear(c4, c4))
-        self.global_hint = nn.Sequential(nn.Linear(314, c4), nn.ReLU(inplace=True), nn.Linear(c4, c4))
+        self.global_feat = nn.Sequential(
+            nn.Linear(c5, c4), nn.ReLU(inplace=True), nn.Linear(c4, c4)
+        )
+        self.global_hint = nn.Sequential(
+            nn.Linear(314, c4), nn.ReLU(inplace=True), nn.Linear(c4, c4)
+        )
         self.fuse = _cbr(c4 + c5, c4)
         self.dec3 = _cbr(c4 + c3, c3)
         self.dec2 = _cbr(c3 + c2, c2)
