@@ -129,7 +129,7 @@ def lab_to_xyz(lab: Tensor) -> Tensor:
 
 
 def rgb_to_lab(rgb: Tensor) -> Tensor:
-    """sRGB to CIELAB (D65).
+    """SRGB to CIELAB (D65).
 
     Args:
         rgb: ``(..., 3, H, W)`` in ``[0, 1]``.

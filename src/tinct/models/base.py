@@ -35,10 +35,10 @@ class ModelOutput:
 
 
 class ColorModel(nn.Module):
-    """Base class: ``forward(l, hint_ab=None, hint_mask=None, global_hint=None)``.
+    """Base class: ``forward(lum, hint_ab=None, hint_mask=None, global_hint=None)``.
 
     Args of ``forward``:
-        l: ``(B, 1, H, W)`` luminance of the model's colour space (CIELAB /
+        lum: ``(B, 1, H, W)`` luminance of the model's colour space (CIELAB /
             CIELUV L in ``[0, 100]``; YUV Y in ``[0, 1]``).
         hint_ab: ``(B, 2, H, W)`` hint chrominance (same units as the output),
             zero where there is no hint.

@@ -70,18 +70,18 @@ class TinctUNet(ColorModel):
 
     def forward(
         self,
-        l: Tensor,
+        lum: Tensor,
         hint_ab: Tensor | None = None,
         hint_mask: Tensor | None = None,
         global_hint: Tensor | None = None,
     ) -> ModelOutput:
         """Predict 313-bin logits (1/4 res) and ab (1/2 res) from L and hints."""
-        b, _, h, w = l.shape
+        b, _, h, w = lum.shape
         if hint_ab is None:
-            hint_ab = l.new_zeros(b, 2, h, w)
+            hint_ab = lum.new_zeros(b, 2, h, w)
         if hint_mask is None:
-            hint_mask = l.new_zeros(b, 1, h, w)
-        x = torch.cat(((l - L_CENT) / L_NORM, hint_ab / AB_NORM, hint_mask), dim=1)
+            hint_mask = lum.new_zeros(b, 1, h, w)
+        x = torch.cat(((lum - L_CENT) / L_NORM, hint_ab / AB_NORM, hint_mask), dim=1)
         e1 = self.enc1(x)
         e2 = self.enc2(e1)
         e3 = self.enc3(e2)
