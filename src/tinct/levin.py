@@ -1,0 +1,188 @@
+"""Colorization by optimization (Levin, Lischinski & Weiss, SIGGRAPH 2004).
+
+The classical baseline for hint-based colorization: neighbouring pixels with
+similar luminance should have similar colours. Every pixel without a hint
+takes the affinity-weighted average of the chrominance of its 3x3
+neighbours,
+
+    ab(r) = sum_s w_rs ab(s),   w_rs ~ exp(-(L_r - L_s)^2 / (2 sigma_r^2)),
+
+with ``sigma_r^2`` the variance of L in the 3x3 window around ``r`` and the
+weights of each pixel normalised to sum to 1; hint pixels keep their hint.
+This is one sparse linear system per image (shared by the a and b channels),
+solved directly with SuperLU. Large images are solved at a reduced size
+(at most ``max_pixels``) and the result is upsampled; the exact hints are
+then put back.
+
+:class:`LevinColorizer` wraps the solver as a :class:`~tinct.models.ColorModel`
+registered as ``levin``: it needs hints (without any it returns gray, ab = 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from scipy.sparse.linalg import splu
+from torch import Tensor
+
+from tinct.models.base import ColorModel, ModelOutput
+
+__all__ = ["LevinColorizer", "levin_colorize"]
+
+#: 3x3 neighbourhood offsets (row, col), centre excluded.
+_OFFSETS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
+
+
+def levin_colorize(
+    lum: np.ndarray,
+    hint_ab: np.ndarray,
+    hint_mask: np.ndarray,
+    *,
+    max_pixels: int = 512 * 512,
+    min_variance: float = 0.02,
+) -> np.ndarray:
+    """Propagate hint colours over a gray image (Levin et al. 2004).
+
+    Args:
+        lum: ``(H, W)`` luminance, CIELAB L in ``[0, 100]`` (any luminance works;
+            ``min_variance`` is in its squared units).
+        hint_ab: ``(H, W, 2)`` chrominance of the hints (read where
+            ``hint_mask`` is set).
+        hint_mask: ``(H, W)`` bool, True at hint pixels.
+        max_pixels: Images with more pixels are solved at a reduced size with
+            the same aspect ratio, then upsampled bilinearly.
+        min_variance: Floor of the local variance ``sigma_r^2`` (flat areas).
+
+    Returns:
+        ``(H, W, 2)`` float64 chrominance: the hints at hint pixels and their
+        propagation elsewhere; all zeros (gray) when there is no hint.
+
+    Raises:
+        ValueError: On inconsistent shapes.
+    """
+    lum = np.asarray(lum, dtype=np.float64)
+    hint_ab = np.asarray(hint_ab, dtype=np.float64)
+    mask = np.asarray(hint_mask, dtype=bool)
+    if lum.ndim != 2 or hint_ab.shape != (*lum.shape, 2) or mask.shape != lum.shape:
+        raise ValueError(
+            f"expected lum (H, W), hint_ab (H, W, 2), hint_mask (H, W); got {lum.shape}, "
+            f"{hint_ab.shape}, {mask.shape}"
+        )
+    h, w = lum.shape
+    if not mask.any():
+        return np.zeros((h, w, 2))
+    if h * w > max_pixels:
+        scale = np.sqrt(max_pixels / (h * w))
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        small_l, small_ab, small_mask = _downscale(lum, hint_ab, mask, size)
+        ab = _solve(small_l, small_ab, small_mask, min_variance)
+        ab = _upscale(ab, (h, w))
+        ab[mask] = hint_ab[mask]
+        return ab
+    return _solve(lum, hint_ab, mask, min_variance)
+
+
+def _solve(lum: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, min_var: float) -> np.ndarray:
+    """Build and solve ``(I - W) x = 0`` with hint rows replaced by ``x = hint``."""
+    h, w = lum.shape
+    n = h * w
+    pad = np.pad(lum, 1, mode="edge")
+    valid = np.pad(np.ones_like(lum, dtype=bool), 1, constant_values=False)
+    window = np.stack([pad[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in _OFFSETS])
+    inside = np.stack([valid[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in _OFFSETS])
+    # local variance over the 3x3 window (centre included, outside pixels excluded)
+    count = inside.sum(0) + 1.0
+    mean = (np.where(inside, window, 0.0).sum(0) + lum) / count
+    var = (np.where(inside, (window - mean) ** 2, 0.0).sum(0) + (lum - mean) ** 2) / count
+    var = np.maximum(var, min_var)
+    weights = np.exp(-((window - lum) ** 2) / (2.0 * var)) * inside
+    weights /= np.maximum(weights.sum(0), 1e-300)
+    weights *= ~mask  # hint rows: identity
+
+    idx = np.arange(n).reshape(h, w)
+    pidx = np.pad(idx, 1, mode="edge")
+    cols = np.stack([pidx[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in _OFFSETS])
+    keep = weights.reshape(8, n) > 0
+    rows = np.broadcast_to(idx.reshape(1, n), (8, n))[keep]
+    a = sp.csc_matrix(
+        (
+            np.concatenate((np.ones(n), -weights.reshape(8, n)[keep])),
+            (
+                np.concatenate((np.arange(n), rows)),
+                np.concatenate((np.arange(n), cols.reshape(8, n)[keep])),
+            ),
+        ),
+        shape=(n, n),
+    )
+    rhs = np.where(mask[..., None], hint_ab, 0.0).reshape(n, 2)
+    x = splu(a, permc_spec="COLAMD").solve(rhs)
+    return x.reshape(h, w, 2)
+
+
+def _downscale(
+    lum: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Area-average L; average hint ab over the hint pixels of each coarse cell."""
+    t = torch.from_numpy
+    m = t(mask.astype(np.float64))[None, None]
+    ab = t(np.where(mask[..., None], hint_ab, 0.0)).permute(2, 0, 1)[None]
+    small_l = torch.nn.functional.adaptive_avg_pool2d(t(lum)[None, None], size)[0, 0]
+    small_m = torch.nn.functional.adaptive_avg_pool2d(m, size)
+    small_ab = torch.nn.functional.adaptive_avg_pool2d(ab, size) / small_m.clamp_min(1e-12)
+    return (
+        small_l.numpy(),
+        small_ab[0].permute(1, 2, 0).numpy(),
+        (small_m[0, 0] > 0).numpy(),
+    )
+
+
+def _upscale(ab: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    x = torch.from_numpy(np.ascontiguousarray(ab)).permute(2, 0, 1)[None]
+    x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    return x[0].permute(1, 2, 0).numpy().copy()
+
+
+class LevinColorizer(ColorModel):
+    """Levin et al.'s optimisation as a :class:`ColorModel` (registry name ``levin``).
+
+    No trainable weights. ``forward(lum, hint_ab, hint_mask)``: ``lum``
+    ``(B, 1, H, W)`` CIELAB L in [0, 100]; ``hint_ab`` ``(B, 2, H, W)`` CIELAB
+    a, b; ``hint_mask`` ``(B, 1, H, W)`` (> 0.5 = hint). Returns ``ab``
+    ``(B, 2, H, W)``; zeros (gray) for an image without hints. Runs on the CPU
+    with numpy/scipy whatever the device of the inputs (not differentiable).
+
+    Args:
+        max_pixels: Solve larger images at reduced size (see :func:`levin_colorize`).
+    """
+
+    stride = 1
+
+    def __init__(self, max_pixels: int = 512 * 512):
+        super().__init__()
+        self.max_pixels = max_pixels
+
+    def forward(
+        self,
+        lum: Tensor,
+        hint_ab: Tensor | None = None,
+        hint_mask: Tensor | None = None,
+        global_hint: Tensor | None = None,
+    ) -> ModelOutput:
+        """Propagate the hints of each image of the batch."""
+        b, _, h, w = lum.shape
+        out = torch.zeros(b, 2, h, w, dtype=lum.dtype, device=lum.device)
+        if hint_ab is None or hint_mask is None:
+            return ModelOutput(ab=out)
+        for i in range(b):
+            mask = (hint_mask[i, 0] > 0.5).detach().cpu().numpy()
+            if not mask.any():
+                continue
+            ab = levin_colorize(
+                lum[i, 0].detach().cpu().double().numpy(),
+                hint_ab[i].detach().cpu().double().permute(1, 2, 0).numpy(),
+                mask,
+                max_pixels=self.max_pixels,
+            )
+            out[i] = torch.from_numpy(ab).permute(2, 0, 1).to(out)
+        return ModelOutput(ab=out)

@@ -1,0 +1,69 @@
+"""Registry entries for tinct's own compact family (``tinct-base``, ``tinct-small``).
+
+The architecture, :class:`~tinct.models.tinct_base.TinctUNet`, lives in
+:mod:`tinct.models.tinct_base`; the trained weights ship with the package as
+``tinct/weights/tinct-base.safetensors`` and ``tinct-small.safetensors``.
+"""
+
+from __future__ import annotations
+
+from tinct.models.registry import ModelConfig, ModelRecord, Weights, register_model
+from tinct.models.tinct_base import TinctUNet
+
+__all__ = ["TINCT_CONFIG"]
+
+_PAPER = "tinct: a compact hint-aware colorization U-Net (this project)."
+
+#: Shared configuration of the compact family.
+TINCT_CONFIG = ModelConfig(
+    color_space="lab",
+    target="gamut313",
+    heads=("logits", "ab"),
+    num_bins=313,
+    hints=True,
+    global_hint=True,
+    input_size=256,
+    stride=32,
+    logits_stride=4,
+    ab_stride=2,
+    default_temperature=0.38,
+    default_decoder="annealed_mean",
+    loss="ce+l1",
+    trainable=True,
+)
+
+register_model(
+    ModelRecord(
+        name="tinct-base",
+        display_name="tinct base (default)",
+        description="Compact hint-aware U-Net with global fusion and reference-histogram input; "
+        "313-bin logits at 1/4 and ab at 1/2 resolution. 4.8 M parameters, fast on a CPU.",
+        builder=TinctUNet,
+        config=TINCT_CONFIG,
+        weights=Weights(
+            file_name="tinct-base.safetensors",
+            license="BSD-3-Clause",
+            citation=_PAPER,
+            format="safetensors",
+        ),
+        paper=_PAPER,
+    )
+)
+
+register_model(
+    ModelRecord(
+        name="tinct-small",
+        display_name="tinct small",
+        description="tinct-base at reduced width (16-160 channels) for slow machines.",
+        builder=TinctUNet,
+        kwargs={"widths": (16, 32, 64, 128, 160)},
+        config=TINCT_CONFIG,
+        weights=Weights(
+            file_name="tinct-small.safetensors",
+            license="BSD-3-Clause",
+            citation=_PAPER,
+            format="safetensors",
+        ),
+        paper=_PAPER,
+    )
+)
