@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""Tinct Colorize: a GIMP 3 plug-in that colorizes a layer with a running tinct server.
+
+The plug-in is a thin, short-lived client: it reads the active layer over GEGL,
+sends the pixels (and an optional hint layer) to ``tinct serve`` on 127.0.0.1,
+and adds the result as a new "Colorized" layer above the original. The model
+never runs inside GIMP. Standard library + GIMP's GObject bindings only.
+
+Install with ``tinct gimp install``; check the set-up with ``tinct gimp doctor``.
+"""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+import tinct_client  # noqa: E402  (identical copy of tinct/protocol.py)
+from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
+
+PROC_NAME = "plug-in-tinct-colorize"
+LAYER_NAME = "Colorized"
+BABL_RGBA8 = "R'G'B'A u8"
+
+#: Used when the server cannot be asked at registration time.
+FALLBACK_MODELS = [("tinct-base", "tinct base")]
+DECODERS = [
+    ("default", "Model default"),
+    ("annealed-mean", "Annealed mean"),
+    ("mean", "Mean"),
+    ("mode", "Mode"),
+    ("median", "Median"),
+    ("sample", "Sample"),
+]
+
+
+def _server_models():
+    """(id, label) pairs from a running server's hello, or the fallback list."""
+    try:
+        with tinct_client.BridgeClient(timeout=0.5) as client:
+            models = client.hello().get("models") or []
+        pairs = [(m["name"], m.get("display_name") or m["name"]) for m in models]
+        return pairs or FALLBACK_MODELS
+    except Exception:
+        return FALLBACK_MODELS
+
+
+def _choice(pairs):
+    choice = Gimp.Choice.new()
+    for i, (ident, label) in enumerate(pairs):
+        choice.add(ident, i, label, "")
+    return choice
+
+
+class TinctColorize(Gimp.PlugIn):
+    """Registers Filters > Colors > Tinct Colorize..."""
+
+    def do_query_procedures(self):
+        """Names of the procedures this plug-in provides."""
+        return [PROC_NAME]
+
+    def do_set_i18n(self, name):
+        """No translations."""
+        return False
+
+    def do_create_procedure(self, name):
+        """Build the procedure with its arguments and menu entry."""
+        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, self.run, None)
+        procedure.set_image_types("RGB*, GRAY*")
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+        procedure.set_menu_label("Tinct _Colorize...")
+        procedure.add_menu_path("<Image>/Filters/Colors")
+        procedure.set_documentation(
+            "Colorize a grayscale layer with tinct",
+            "Sends the layer to a running tinct server (start it with: tinct serve) and "
+            "adds the result as a new layer above it. Opaque pixels of the optional hint "
+            "layer are used as colour hints. A grayscale image is converted to RGB.",
+            name,
+        )
+        procedure.set_attribution("The tinct developers", "The tinct developers", "2025")
+        models = [("default", "Server default"), *_server_models()]
+        flags = GObject.ParamFlags.READWRITE
+        procedure.add_choice_argument(
+            "model", "_Model", "Colorization model", _choice(models), "default", flags
+        )
+        procedure.add_double_argument(
+            "temperature",
+            "_Temperature",
+            "Annealed-mean temperature (0 = model default)",
+            0.0,
+            10.0,
+            0.0,
+            flags,
+        )
+        procedure.add_choice_argument(
+            "decoder",
+            "_Decoder",
+            "How colours are picked from the model's distribution",
+            _choice(DECODERS),
+            "default",
+            flags,
+        )
+        procedure.add_double_argument(
+            "mrf-weight", "MRF _weight", "Smoothing weight (0 = off)", 0.0, 100.0, 0.0, flags
+        )
+        procedure.add_layer_argument(
+            "hint-layer",
+            "_Hint layer",
+            "Layer whose opaque pixels are colour hints (optional)",
+            True,
+            flags,
+        )
+        procedure.add_int_argument(
+            "hint-size", "Hint _size", "Hint patch size in pixels (0 = default)", 0, 64, 0, flags
+        )
+        procedure.add_int_argument(
+            "port", "_Port", "Server port (0 = read from bridge.json)", 0, 65535, 0, flags
+        )
+        procedure.add_string_aux_argument(
+            "token-file",
+            "Token _file",
+            "bridge.json written by tinct serve (empty = the default location)",
+            "",
+            flags,
+        )
+        return procedure
+
+    # ------------------------------------------------------------------ run
+    def run(self, procedure, run_mode, image, drawables, config, run_data):
+        """Show the dialog if interactive, colorize, and report errors clearly."""
+        if run_mode == Gimp.RunMode.INTERACTIVE:
+            gi.require_version("GimpUi", "3.0")
+            from gi.repository import GimpUi
+
+            GimpUi.init(PROC_NAME)
+            dialog = GimpUi.ProcedureDialog.new(procedure, config, "Tinct Colorize")
+            dialog.fill(None)
+            ok = dialog.run()
+            dialog.destroy()
+            if not ok:
+                return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+        try:
+            self.colorize(image, drawables, config)
+        except tinct_client.ServerNotRunning as exc:
+            return self.fail(procedure, "Tinct: %s" % exc.message)
+        except tinct_client.BridgeError as exc:
+            if exc.code == "cancelled":
+                return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+            return self.fail(procedure, "Tinct server error (%s): %s" % (exc.code, exc.message))
+        except UserError as exc:
+            return self.fail(procedure, "Tinct: %s" % exc)
+        except Exception as exc:
+            return self.fail(procedure, "Tinct failed: %s: %s" % (type(exc).__name__, exc))
+        finally:
+            Gimp.progress_end()
+        return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+    @staticmethod
+    def fail(procedure, message):
+        """Show a message and return an execution error."""
+        Gimp.message(message)
+        error = GLib.Error.new_literal(Gimp.PlugIn.error_quark(), message, 0)
+        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, error)
+
+    def colorize(self, image, drawables, config):
+        """Send the layer to the server and add the result as a new layer."""
+        if len(drawables) != 1:
+            raise UserError("select exactly one layer")
+        drawable = drawables[0]
+        if not isinstance(drawable, Gimp.Layer) or drawable.is_group():
+            raise UserError("the active drawable must be a normal layer")
+        port = config.get_property("port")
+        token_file = config.get_property("token-file") or None
+        model = config.get_property("model")
+        decoder = config.get_property("decoder")
+        temperature = config.get_property("temperature")
+        mrf_weight = config.get_property("mrf-weight")
+        hint_layer = config.get_property("hint-layer")
+        hint_size = config.get_property("hint-size")
+
+        Gimp.progress_init("Tinct: contacting the server")
+        client = tinct_client.BridgeClient(port=port or None, config_path=token_file, timeout=120.0)
+        with client:
+            client.hello()
+            width, height = drawable.get_width(), drawable.get_height()
+            rect = Gegl.Rectangle.new(0, 0, width, height)
+            Gimp.progress_set_text("Tinct: reading pixels")
+            pixels = drawable.get_buffer().get(rect, 1.0, BABL_RGBA8, Gegl.AbyssPolicy.CLAMP)
+            hints = None
+            if hint_layer is not None and hint_layer.get_id() != drawable.get_id():
+                _, dx, dy = drawable.get_offsets()
+                _, hx, hy = hint_layer.get_offsets()
+                hint_rect = Gegl.Rectangle.new(dx - hx, dy - hy, width, height)
+                hints = hint_layer.get_buffer().get(
+                    hint_rect, 1.0, BABL_RGBA8, Gegl.AbyssPolicy.NONE
+                )
+
+            def progress(fraction, message):
+                Gimp.progress_update(max(0.0, min(1.0, fraction)))
+                if message:
+                    Gimp.progress_set_text("Tinct: %s" % message)
+
+            Gimp.progress_set_text("Tinct: colorizing")
+            result = client.colorize(
+                width,
+                height,
+                "rgba8",
+                pixels,
+                model=None if model == "default" else model,
+                decoder=None if decoder == "default" else decoder,
+                temperature=temperature if temperature > 0 else None,
+                mrf_weight=mrf_weight if mrf_weight > 0 else None,
+                hint_layer=hints,
+                hint_size=hint_size or None,
+                result_format="rgba8",
+                progress=progress,
+            )
+        if (result.width, result.height, result.format) != (width, height, "rgba8"):
+            raise UserError(
+                "the server returned a %dx%d %s image"
+                % (result.width, result.height, result.format)
+            )
+
+        image.undo_group_start()
+        try:
+            if image.get_base_type() != Gimp.ImageBaseType.RGB:
+                image.convert_rgb()  # a GRAY image cannot hold colour
+            layer = Gimp.Layer.new(
+                image,
+                LAYER_NAME,
+                width,
+                height,
+                Gimp.ImageType.RGBA_IMAGE,
+                100.0,
+                Gimp.LayerMode.NORMAL,
+            )
+            image.insert_layer(layer, drawable.get_parent(), image.get_item_position(drawable))
+            _, ox, oy = drawable.get_offsets()
+            layer.set_offsets(ox, oy)
+            buffer = layer.get_buffer()
+            buffer.set(rect, BABL_RGBA8, bytes(result.pixels))
+            buffer.flush()
+            layer.update(0, 0, width, height)
+            if hints is not None:
+                hint_layer.set_visible(False)  # the dots would hide the result
+        finally:
+            image.undo_group_end()
+        Gimp.displays_flush()
+        Gimp.progress_update(1.0)
+        return layer
+
+
+class UserError(Exception):
+    """A problem the user can fix (shown as a message)."""
+
+
+Gimp.main(TinctColorize.__gtype__, sys.argv)

@@ -1,0 +1,125 @@
+"""``tinct serve``: run the bridge server that the GIMP plug-in talks to."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+from tinct import protocol
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``serve`` sub-command."""
+    p = subparsers.add_parser(
+        "serve",
+        help="run the local colorization server for GIMP and other hosts",
+        description=(
+            "Serve colorization on a local TCP port. The port and a fresh auth token are "
+            "written to bridge.json in the tinct config folder (readable by you only); the "
+            "GIMP plug-in reads them from there."
+        ),
+    )
+    p.add_argument("--port", type=int, default=0, help="TCP port (default: any free port)")
+    p.add_argument("--host", default=protocol.DEFAULT_HOST, help="address (default: 127.0.0.1)")
+    p.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback --host (anyone with the token can use the server)",
+    )
+    p.add_argument("--model", default=None, help="default model (default: tinct-base)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument(
+        "--max-frame-mb",
+        type=int,
+        default=protocol.DEFAULT_MAX_FRAME_BYTES // (1024 * 1024),
+        help="largest request payload in MiB (default: %(default)s)",
+    )
+    p.add_argument(
+        "--read-timeout", type=float, default=30.0, help="seconds a stalled request may wait"
+    )
+    p.add_argument(
+        "--config",
+        default=None,
+        help=f"bridge.json to write (default: {protocol.bridge_config_path()})",
+    )
+    p.add_argument("--log", default=None, metavar="FILE", help="also write the log to FILE")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.set_defaults(func=run)
+
+
+def _setup_logging(path: str | None, verbose: bool) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if path:
+        handlers.append(logging.FileHandler(path, encoding="utf-8"))
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the server and block until SIGINT/SIGTERM."""
+    from tinct.server import BridgeServer
+
+    _setup_logging(args.log, args.verbose)
+    log = logging.getLogger("tinct.serve")
+    if args.allow_remote and args.host not in ("127.0.0.1", "::1", "localhost"):
+        log.warning(
+            "listening on %s: other machines can reach this server; anyone who has the "
+            "token can use it, and traffic is not encrypted",
+            args.host,
+        )
+    try:
+        server = BridgeServer(
+            model=args.model,
+            device=args.device,
+            host=args.host,
+            port=args.port,
+            allow_remote=args.allow_remote,
+            config_path=args.config,
+            max_frame_bytes=args.max_frame_mb * 1024 * 1024,
+            read_timeout=args.read_timeout,
+        )
+    except ValueError as exc:
+        print(f"tinct serve: {exc} (pass --allow-remote to override)", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"tinct serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 1
+    preload = getattr(server.backend, "colorizer", None)
+    if preload is not None:
+        try:
+            preload(None)  # load the default model now: fail here, not in GIMP
+        except Exception as exc:
+            server.shutdown()
+            print(f"tinct serve: cannot load the model: {exc}", file=sys.stderr)
+            return 1
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        log.info("received signal %d, shutting down", signum)
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, on_signal)
+    server.start()
+    print(
+        f"tinct server listening on {args.host}:{server.port} "
+        f"(token in {server.config_path}); press Ctrl+C to stop",
+        flush=True,
+    )
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.shutdown()
+    return 0
