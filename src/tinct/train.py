@@ -1,0 +1,424 @@
+"""Training loop for every registered recipe: train, fine-tune, resume, export.
+
+The loop is budgeted by steps or by wall-clock minutes: the learning rate
+follows a cosine over whichever budget runs out first, so a run stopped by
+its time limit still ends annealed. Checkpoints are written atomically every
+few minutes and ``resume=True`` continues from the last one. Under
+``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in
+DistributedDataParallel (gloo on CPU, NCCL on CUDA) and each process draws
+from its own shard of the images.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from tinct.bins import encode_hard, gamut_bins
+from tinct.datasets import Batch, BatchSampler, ImageBank, find_images, simulate_hints
+from tinct.losses import regression_loss, soft_cross_entropy
+
+__all__ = ["TrainConfig", "class_weights_from_bank", "export_weights", "train"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; saved with checkpoints and exports.
+
+    Attributes:
+        recipe: Registry name of the model to train (e.g. ``"tinct-base"``).
+        data: Folders of colour images.
+        out: Run folder (checkpoints, log, exported weights).
+        init: Model name or weights file to start from (fine-tuning), or None.
+        steps: Step budget (0 = unlimited).
+        minutes: Wall-clock budget (0 = unlimited).
+        batch_size: Images per step (per process).
+        crop: Training crop side in pixels.
+        lr: Peak learning rate (AdamW).
+        weight_decay: AdamW weight decay.
+        warmup: Linear warm-up steps.
+        regression_weight: Weight of the L1 term (SIGGRAPH17 uses 10).
+        rebalance: Class-rebalancing strength (0 = off, 1 = Zhang's full weights).
+        p_no_hints: Share of images trained without hints.
+        val_fraction: Share of images held out for validation.
+        val_every_minutes: Validation interval.
+        checkpoint_minutes: Checkpoint interval.
+        seed: Random seed.
+        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
+        cache_dir: Where decoded image arrays are cached.
+        threads: Torch CPU threads (0 = torch default).
+    """
+
+    recipe: str = "tinct-base"
+    data: list[str] = field(default_factory=list)
+    out: str = "runs/tinct-base"
+    init: str | None = None
+    steps: int = 0
+    minutes: float = 0.0
+    batch_size: int = 16
+    crop: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup: int = 200
+    regression_weight: float = 10.0
+    rebalance: float = 0.5
+    p_no_hints: float = 0.3
+    val_fraction: float = 0.02
+    val_every_minutes: float = 10.0
+    checkpoint_minutes: float = 5.0
+    seed: int = 0
+    device: str = "auto"
+    cache_dir: str | None = None
+    threads: int = 0
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def build_model(recipe: str, init: str | None) -> nn.Module:
+    """Build the recipe's network, optionally initialised from a model or file."""
+    try:
+        from tinct.models import load_model
+    except ImportError:  # registry not importable: build the compact family directly
+        from tinct.models.tinct_base import TinctUNet
+
+        widths = {"tinct-base": (32, 64, 128, 224, 256), "tinct-small": (16, 32, 64, 128, 160)}
+        return TinctUNet(widths[recipe]).train()
+    if init:
+        return load_model(init, device="cpu", pretrained=True).train()
+    return load_model(recipe, device="cpu", pretrained=False).train()
+
+
+def class_weights_from_bank(
+    bank: ImageBank, strength: float, *, samples: int = 512, seed: int = 0
+) -> Tensor | None:
+    """Rebalancing weights from the empirical 313-bin prior of the images.
+
+    ``w = ((1 - 0.5) * p + 0.5 / Q) ** -strength``, normalised so the expected
+    weight under the prior is 1 (reference §1.8 with ``alpha = strength``).
+
+    Args:
+        bank: Training images.
+        strength: Exponent alpha (0 disables rebalancing).
+        samples: Images used to estimate the prior.
+        seed: Which images.
+
+    Returns:
+        ``(313,)`` weights or None when ``strength`` is 0.
+    """
+    if strength <= 0:
+        return None
+    from tinct.color import rgb_to_lab
+
+    g = np.random.default_rng(seed)
+    pick = g.choice(len(bank), size=min(samples, len(bank)), replace=False)
+    centres = gamut_bins()
+    counts = torch.zeros(313, dtype=torch.float64)
+    for chunk in np.array_split(pick, max(1, len(pick) // 64)):
+        rgb = torch.from_numpy(np.stack([bank.images[int(i)] for i in chunk]))
+        rgb = rgb.permute(0, 3, 1, 2).float() / 255.0
+        ab = torch.nn.functional.avg_pool2d(rgb_to_lab(rgb)[:, 1:], 4)
+        counts += torch.bincount(encode_hard(ab, centres).flatten(), minlength=313).double()
+    prior = counts / counts.sum()
+    mix = 0.5 * prior + 0.5 / 313
+    w = mix.pow(-strength)
+    w = w / (prior * w).sum()
+    return w.float()
+
+
+def compute_losses(
+    model: nn.Module, batch: Batch, centres: Tensor, class_weights: Tensor | None, cfg: TrainConfig
+) -> dict[str, Tensor]:
+    """Forward one batch and return the named loss terms (``"total"`` included)."""
+    out = model(batch.lum, batch.hint_ab, batch.hint_mask, batch.global_hint)
+    terms: dict[str, Tensor] = {}
+    if out.logits is not None:
+        terms["ce"] = soft_cross_entropy(
+            out.logits, batch.ab, centres, class_weights=class_weights, keep=batch.keep
+        )
+    if out.ab is not None:
+        terms["l1"] = cfg.regression_weight * regression_loss(
+            out.ab, batch.ab, "l1", keep=batch.keep
+        )
+    terms["total"] = sum(terms.values())  # type: ignore[assignment]
+    return terms
+
+
+def _lr_factor(step: int, elapsed: float, cfg: TrainConfig) -> float:
+    frac = 0.0
+    if cfg.steps:
+        frac = max(frac, step / cfg.steps)
+    if cfg.minutes:
+        frac = max(frac, elapsed / (cfg.minutes * 60.0))
+    warm = min(1.0, (step + 1) / max(1, cfg.warmup))
+    return warm * 0.5 * (1.0 + math.cos(math.pi * min(frac, 1.0)))
+
+
+def _budget_left(step: int, elapsed: float, cfg: TrainConfig) -> bool:
+    if cfg.steps and step >= cfg.steps:
+        return False
+    return not (cfg.minutes and elapsed >= cfg.minutes * 60.0)
+
+
+@torch.no_grad()
+def validate(
+    model: nn.Module, bank: ImageBank, indices: list[int], device: torch.device, hints: int = 10
+) -> dict[str, float]:
+    """PSNR of automatic and hinted colorization on held-out images (256 px).
+
+    Automatic uses the annealed mean (T = 0.38) of the logits when the model
+    has them, else its regression output; hinted uses the regression output
+    when present.
+    """
+    from tinct.color import lab_to_rgb, rgb_to_lab
+
+    try:
+        from tinct.decode import decode
+    except ImportError:
+
+        def decode(logits: Tensor, c: Tensor, method: str, temperature: float = 1.0) -> Tensor:
+            p = torch.softmax(logits / temperature, 1)
+            return torch.einsum("bqhw,qd->bdhw", p, c)
+
+    was_training = model.training
+    model.eval()
+    centres = gamut_bins(device=device)
+    g = torch.Generator().manual_seed(1234)
+    sums = {"psnr_auto": 0.0, f"psnr_{hints}hints": 0.0, "psnr_gray": 0.0}
+    for start in range(0, len(indices), 16):
+        chunk = indices[start : start + 16]
+        rgb = torch.from_numpy(np.stack([bank.images[i] for i in chunk])).to(device)
+        rgb = rgb.permute(0, 3, 1, 2).float() / 255.0
+        lab = rgb_to_lab(rgb)
+        lum, ab = lab[:, :1], lab[:, 1:]
+        for key, n in (("psnr_auto", 0), (f"psnr_{hints}hints", hints), ("psnr_gray", -1)):
+            if n < 0:
+                pred = torch.zeros_like(ab)
+            else:
+                h_ab, h_mask = simulate_hints(ab, [n] * len(chunk), g, spread=0.25)
+                out = model(lum, h_ab, h_mask, None)
+                if n == 0 and out.logits is not None:
+                    pred = decode(out.logits, centres, "annealed_mean", temperature=0.38)
+                else:
+                    pred = out.ab if out.ab is not None else decode(out.logits, centres, "mean")
+                pred = torch.nn.functional.interpolate(
+                    pred, size=ab.shape[-2:], mode="bilinear", align_corners=False
+                )
+            out_rgb = (lab_to_rgb(torch.cat((lum, pred), 1)) * 255).round()
+            mse = (out_rgb - (rgb * 255).round()).pow(2).flatten(1).mean(1)
+            sums[key] += float((10 * torch.log10(255.0**2 / mse.clamp_min(1e-10))).sum())
+    model.train(was_training)
+    return {k: v / len(indices) for k, v in sums.items()}
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def export_weights(model: nn.Module, path: str | Path, metadata: dict[str, Any]) -> Path:
+    """Write the model's weights as safetensors with JSON-able metadata.
+
+    Args:
+        model: The trained network (DDP wrappers are unwrapped).
+        path: Output ``.safetensors`` file.
+        metadata: Recipe, data, steps, hardware, time, metrics...
+
+    Returns:
+        The written path.
+    """
+    from tinct.weights import save_weights
+
+    model = getattr(model, "module", model)
+    return save_weights(model, Path(path), metadata)
+
+
+def _is_main() -> bool:
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] = print) -> Path:
+    """Run (or resume) a training run; returns the exported weights file.
+
+    Args:
+        cfg: The run's configuration.
+        resume: Continue from ``<out>/checkpoint.pt`` if it exists.
+        log: Where progress lines go.
+
+    Returns:
+        Path of ``<out>/<recipe>.safetensors``.
+    """
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    device = _device(cfg.device)
+    if distributed and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed + rank)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    paths = find_images(cfg.data)
+    bank = ImageBank(paths, size=256, cache_dir=cfg.cache_dir, progress=_is_main())
+    order = np.random.default_rng(cfg.seed).permutation(len(bank))
+    n_val = min(256, int(round(len(bank) * cfg.val_fraction)))
+    val_idx = sorted(int(i) for i in order[:n_val])
+    train_idx = [int(i) for i in order[n_val:]][rank::world]
+    sampler = BatchSampler(
+        bank,
+        batch_size=cfg.batch_size,
+        crop=cfg.crop,
+        p_no_hints=cfg.p_no_hints,
+        seed=cfg.seed * 1000 + rank,
+        indices=train_idx,
+        device=device,
+    )
+    model = build_model(cfg.recipe, cfg.init).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    centres = gamut_bins(device=device)
+    class_w = class_weights_from_bank(bank, cfg.rebalance)
+    class_w = None if class_w is None else class_w.to(device)
+    step, elapsed_before = 0, 0.0
+    ckpt = out / "checkpoint.pt"
+    if resume and ckpt.exists():
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sampler.generator.set_state(state["generator"])
+        step, elapsed_before = int(state["step"]), float(state["elapsed"])
+        log(f"resumed from {ckpt} at step {step} ({elapsed_before / 60:.1f} min)")
+    net: nn.Module = model
+    if distributed:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+    log_file = out / "log.csv"
+    new_log = not log_file.exists() or not resume
+    csv_f = open(log_file, "w" if new_log else "a", newline="") if _is_main() else None  # noqa: SIM115
+    writer = csv.writer(csv_f) if csv_f else None
+    if writer and new_log:
+        writer.writerow(["step", "minutes", "lr", "loss", "ce", "l1", "val"])
+    start = time.monotonic()
+    last_ckpt = last_val = start
+    metrics: dict[str, float] = {}
+    running: dict[str, float] = {}
+
+    def save_checkpoint() -> None:
+        if not _is_main():
+            return
+        tmp = ckpt.with_suffix(".tmp")
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "generator": sampler.generator.get_state(),
+                "step": step,
+                "elapsed": elapsed_before + time.monotonic() - start,
+                "config": json.dumps(asdict(cfg)),
+            },
+            tmp,
+        )
+        tmp.replace(ckpt)
+
+    try:
+        while True:
+            elapsed = elapsed_before + time.monotonic() - start
+            if not _budget_left(step, elapsed, cfg):
+                break
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * _lr_factor(step, elapsed, cfg)
+            batch = sampler.next()
+            if device.type == "cuda":
+                batch.lum = batch.lum.contiguous(memory_format=torch.channels_last)
+            with autocast:
+                terms = compute_losses(net, batch, centres, class_w, cfg)
+            opt.zero_grad(set_to_none=True)
+            terms["total"].backward()
+            opt.step()
+            step += 1
+            for k, v in terms.items():
+                val = float(v.detach())
+                running[k] = 0.98 * running.get(k, val) + 0.02 * val
+            now = time.monotonic()
+            val_str = ""
+            if _is_main() and now - last_val > cfg.val_every_minutes * 60 and val_idx:
+                metrics = validate(model, bank, val_idx, device)
+                val_str = json.dumps({k: round(v, 3) for k, v in metrics.items()})
+                last_val = now
+                log(f"step {step} val {val_str}")
+            if writer and (step % 25 == 0 or val_str):
+                writer.writerow(
+                    [
+                        step,
+                        f"{(elapsed_before + now - start) / 60:.2f}",
+                        f"{opt.param_groups[0]['lr']:.2e}",
+                        f"{running['total']:.4f}",
+                        f"{running.get('ce', 0):.4f}",
+                        f"{running.get('l1', 0):.4f}",
+                        val_str,
+                    ]
+                )
+                csv_f.flush()  # type: ignore[union-attr]
+            if step % 100 == 0 and _is_main():
+                log(
+                    f"step {step} {(elapsed_before + now - start) / 60:.1f} min "
+                    f"loss {running['total']:.4f} lr {opt.param_groups[0]['lr']:.2e}"
+                )
+            if now - last_ckpt > cfg.checkpoint_minutes * 60:
+                save_checkpoint()
+                last_ckpt = now
+    finally:
+        save_checkpoint()
+        if csv_f:
+            csv_f.close()
+    wall = elapsed_before + time.monotonic() - start
+    result = out / f"{cfg.recipe}.safetensors"
+    if _is_main():
+        if val_idx:
+            metrics = validate(model, bank, val_idx, device)
+        export_weights(
+            model,
+            result,
+            {
+                "model": cfg.recipe,
+                "recipe": cfg.recipe,
+                "init": cfg.init or "",
+                "data": ", ".join(cfg.data) + f" ({len(paths)} images, {n_val} held out)",
+                "steps": step,
+                "batch_size": cfg.batch_size * world,
+                "crop": cfg.crop,
+                "hardware": f"{world} x {_hardware(device)}",
+                "wall_time_s": round(wall, 1),
+                "metrics": metrics,
+                "train_config": asdict(cfg),
+            },
+        )
+        log(f"exported {result} after {step} steps ({wall / 60:.1f} min): {metrics}")
+    if distributed:
+        dist.barrier()
+    return result
