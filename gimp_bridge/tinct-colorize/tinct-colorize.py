@@ -29,11 +29,11 @@ BABL_RGBA8 = "R'G'B'A u8"
 FALLBACK_MODELS = [("tinct-base", "tinct base")]
 DECODERS = [
     ("default", "Model default"),
-    ("annealed-mean", "Annealed mean"),
+    ("annealed_mean", "Annealed mean"),
     ("mean", "Mean"),
     ("mode", "Mode"),
     ("median", "Median"),
-    ("sample", "Sample"),
+    ("ab", "Regression head"),
 ]
 
 
@@ -119,7 +119,7 @@ class TinctColorize(Gimp.PlugIn):
         procedure.add_int_argument(
             "port", "_Port", "Server port (0 = read from bridge.json)", 0, 65535, 0, flags
         )
-        procedure.add_string_aux_argument(
+        procedure.add_string_argument(
             "token-file",
             "Token _file",
             "bridge.json written by tinct serve (empty = the default location)",
@@ -162,8 +162,7 @@ class TinctColorize(Gimp.PlugIn):
     def fail(procedure, message):
         """Show a message and return an execution error."""
         Gimp.message(message)
-        error = GLib.Error.new_literal(Gimp.PlugIn.error_quark(), message, 0)
-        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, error)
+        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
 
     def colorize(self, image, drawables, config):
         """Send the layer to the server and add the result as a new layer."""

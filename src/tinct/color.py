@@ -3,45 +3,90 @@
 Every function takes and returns tensors shaped ``(..., 3, H, W)`` (channel
 third from the end), of any floating dtype, on any device, and is
 differentiable: masks are applied with :func:`torch.where`, never by in-place
-writes. RGB means gamma-encoded sRGB in ``[0, 1]`` with the D65 white point,
-as stored in 8-bit image files divided by 255.
+writes. RGB means gamma-encoded sRGB in ``[0, 1]`` with the D65 white point
+(CIE 1931 2-degree observer), as stored in 8-bit image files divided by 255.
+
+The constants (matrices, the ``0.008856`` / ``7.787`` / ``903.3`` breakpoints)
+are those of :mod:`skimage.color`, so results agree with ``rgb2lab``,
+``rgb2luv`` and ``rgb2yuv`` to float64 rounding; pretrained colorization
+networks were trained on exactly those conversions.
 
 Ranges:
     * CIELAB: L in ``[0, 100]``, a and b roughly ``[-110, 110]``.
+    * CIELUV: L in ``[0, 100]``, u about ``[-84, 176]``, v about ``[-135, 108]``.
+    * YUV (BT.601): Y in ``[0, 1]``, U in ``[-0.436, 0.436]``, V in ``[-0.615, 0.615]``.
+    * LCh (from Lab): L in ``[0, 100]``, chroma ``>= 0``, hue in radians ``[0, 2*pi)``.
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 __all__ = [
     "D65_WHITE",
+    "GRAY_FROM_RGB",
     "RGB_FROM_XYZ",
+    "RGB_FROM_YUV",
     "XYZ_FROM_RGB",
+    "YUV_FROM_RGB",
+    "lab_to_lch",
     "lab_to_rgb",
     "lab_to_xyz",
+    "lch_to_lab",
     "linear_to_srgb",
+    "luv_to_rgb",
+    "luv_to_xyz",
+    "rgb_to_gray",
     "rgb_to_lab",
+    "rgb_to_luv",
+    "rgb_to_yuv",
+    "snap_to_gamut",
     "srgb_to_linear",
     "xyz_to_lab",
+    "xyz_to_luv",
+    "yuv_to_rgb",
 ]
 
+Matrix = tuple[tuple[float, ...], ...]
+
+
+def _inverse(m: Matrix) -> Matrix:
+    inv = torch.linalg.inv(torch.tensor(m, dtype=torch.float64))
+    return tuple(tuple(row) for row in inv.tolist())
+
+
 #: sRGB (linear) -> CIE XYZ, D65 white, as used by scikit-image.
-XYZ_FROM_RGB = (
+XYZ_FROM_RGB: Matrix = (
     (0.412453, 0.357580, 0.180423),
     (0.212671, 0.715160, 0.072169),
     (0.019334, 0.119193, 0.950227),
 )
-#: Inverse of :data:`XYZ_FROM_RGB`, computed in float64 at first use.
-RGB_FROM_XYZ: tuple[tuple[float, ...], ...] = tuple(
-    tuple(row) for row in torch.linalg.inv(torch.tensor(XYZ_FROM_RGB, dtype=torch.float64)).tolist()
+#: Inverse of :data:`XYZ_FROM_RGB`, computed in float64 at import.
+RGB_FROM_XYZ: Matrix = _inverse(XYZ_FROM_RGB)
+#: Gamma-encoded sRGB -> BT.601 YUV (scikit-image ``yuv_from_rgb``).
+YUV_FROM_RGB: Matrix = (
+    (0.299, 0.587, 0.114),
+    (-0.14714119, -0.28886916, 0.43601035),
+    (0.61497538, -0.51496512, -0.10001026),
 )
+#: Inverse of :data:`YUV_FROM_RGB`.
+RGB_FROM_YUV: Matrix = _inverse(YUV_FROM_RGB)
+#: Luminance weights of :func:`rgb_to_gray` (scikit-image ``rgb2gray``, Rec. 709).
+GRAY_FROM_RGB = (0.2125, 0.7154, 0.0721)
 #: Reference white (X, Y, Z) for D65 and the CIE 1931 2-degree observer.
 D65_WHITE = (0.95047, 1.0, 1.08883)
 
-_EPS = 216.0 / 24389.0  # CIE epsilon: (6/29)**3
-_KAPPA = 24389.0 / 27.0  # CIE kappa
+# Breakpoints and slopes of the CIE companding, rounded as in scikit-image.
+_LAB_EPS = 0.008856
+_LAB_SLOPE = 7.787
+_LAB_FINV_EPS = 0.2068966
+_LUV_KAPPA = 903.3
+_LUV_L_EPS = 7.999625
+_TWO_PI = 2.0 * math.pi
 
 
 def _check(x: Tensor, name: str) -> None:
@@ -53,9 +98,35 @@ def _check(x: Tensor, name: str) -> None:
         raise TypeError(f"{name} must be a floating tensor, got {x.dtype}")
 
 
-def _matmul(m: tuple[tuple[float, ...], ...], x: Tensor) -> Tensor:
-    mat = torch.tensor(m, dtype=x.dtype, device=x.device)
-    return torch.einsum("ij,...jhw->...ihw", mat, x)
+def _matmul(m: Matrix, x: Tensor) -> Tensor:
+    """Apply a 3x3 matrix to the channel axis of ``(..., 3, H, W)``."""
+    c0, c1, c2 = x.unbind(-3)
+    rows = [r[0] * c0 + r[1] * c1 + r[2] * c2 for r in m]
+    return torch.stack(rows, dim=-3)
+
+
+#: Above this many pixels, conversions that need no gradient run in row chunks
+#: (bounded temporaries, better cache use).
+_CHUNK_PIXELS = 1 << 16
+
+
+def _chunked(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+    """Apply a per-pixel map ``fn`` in row chunks when no autograd graph is needed."""
+    h, w = x.shape[-2], x.shape[-1]
+    lead = x[..., 0, 0, 0].numel()
+    if x.numel() // 3 <= 4 * _CHUNK_PIXELS or (torch.is_grad_enabled() and x.requires_grad):
+        return fn(x)
+    rows = max(1, _CHUNK_PIXELS // max(1, w * lead))
+    first = fn(x[..., :rows, :])
+    out = first.new_empty((*first.shape[:-2], h, w))
+    out[..., :rows, :] = first
+    for r in range(rows, h, rows):
+        out[..., r : r + rows, :] = fn(x[..., r : r + rows, :])
+    return out
+
+
+def _white(x: Tensor) -> Tensor:
+    return torch.tensor(D65_WHITE, dtype=x.dtype, device=x.device).view(3, 1, 1)
 
 
 def srgb_to_linear(rgb: Tensor) -> Tensor:
@@ -86,12 +157,13 @@ def linear_to_srgb(rgb: Tensor) -> Tensor:
 
 
 def _f(t: Tensor) -> Tensor:
-    return torch.where(t > _EPS, t.clamp_min(_EPS) ** (1.0 / 3.0), (_KAPPA * t + 16.0) / 116.0)
+    return torch.where(
+        t > _LAB_EPS, t.clamp_min(_LAB_EPS) ** (1.0 / 3.0), _LAB_SLOPE * t + 16.0 / 116.0
+    )
 
 
 def _f_inv(t: Tensor) -> Tensor:
-    t3 = t**3
-    return torch.where(t3 > _EPS, t3, (116.0 * t - 16.0) / _KAPPA)
+    return torch.where(t > _LAB_FINV_EPS, t**3, (t - 16.0 / 116.0) / _LAB_SLOPE)
 
 
 def xyz_to_lab(xyz: Tensor) -> Tensor:
@@ -101,12 +173,10 @@ def xyz_to_lab(xyz: Tensor) -> Tensor:
         xyz: ``(..., 3, H, W)``, Y of the white point = 1.
 
     Returns:
-        Lab, L in ``[0, 100]``.
+        Lab ``(..., 3, H, W)``, L in ``[0, 100]``.
     """
     _check(xyz, "xyz")
-    white = torch.tensor(D65_WHITE, dtype=xyz.dtype, device=xyz.device).view(3, 1, 1)
-    f = _f(xyz / white)
-    fx, fy, fz = f.unbind(-3)
+    fx, fy, fz = _f(xyz / _white(xyz)).unbind(-3)
     return torch.stack((116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)), dim=-3)
 
 
@@ -117,19 +187,18 @@ def lab_to_xyz(lab: Tensor) -> Tensor:
         lab: ``(..., 3, H, W)``, L in ``[0, 100]``.
 
     Returns:
-        XYZ, same shape; negative Z (from impossible Lab colours) is kept.
+        XYZ, same shape. Negative values (from impossible Lab colours) are kept;
+        :func:`lab_to_rgb` with ``clip=True`` deals with them.
     """
     _check(lab, "lab")
     L, a, b = lab.unbind(-3)
     fy = (L + 16.0) / 116.0
-    fx = fy + a / 500.0
-    fz = fy - b / 200.0
-    white = torch.tensor(D65_WHITE, dtype=lab.dtype, device=lab.device).view(3, 1, 1)
-    return torch.stack((_f_inv(fx), _f_inv(fy), _f_inv(fz)), dim=-3) * white
+    f = torch.stack((fy + a / 500.0, fy, fy - b / 200.0), dim=-3)
+    return _f_inv(f) * _white(lab)
 
 
 def rgb_to_lab(rgb: Tensor) -> Tensor:
-    """SRGB to CIELAB (D65).
+    """SRGB to CIELAB (D65), as :func:`skimage.color.rgb2lab`.
 
     Args:
         rgb: ``(..., 3, H, W)`` in ``[0, 1]``.
@@ -143,19 +212,221 @@ def rgb_to_lab(rgb: Tensor) -> Tensor:
         [100.0, 0.0, 0.0]
     """
     _check(rgb, "rgb")
-    return xyz_to_lab(_matmul(XYZ_FROM_RGB, srgb_to_linear(rgb)))
+    return _chunked(lambda t: xyz_to_lab(_matmul(XYZ_FROM_RGB, srgb_to_linear(t))), rgb)
 
 
 def lab_to_rgb(lab: Tensor, *, clip: bool = True) -> Tensor:
-    """CIELAB (D65) to sRGB.
+    """CIELAB (D65) to sRGB, as :func:`skimage.color.lab2rgb`.
 
     Args:
         lab: ``(..., 3, H, W)``, L in ``[0, 100]``.
-        clip: Clip the result into ``[0, 1]`` (out-of-gamut colours).
+        clip: Clip the result into ``[0, 1]``. Lab colours outside the sRGB
+            gamut (possible for any chrominance predicted independently of L)
+            otherwise give values below 0 or above 1.
+
+    Returns:
+        sRGB ``(..., 3, H, W)``, in ``[0, 1]`` when ``clip`` is true.
+    """
+    _check(lab, "lab")
+
+    def conv(t: Tensor) -> Tensor:
+        rgb = linear_to_srgb(_matmul(RGB_FROM_XYZ, lab_to_xyz(t)))
+        return rgb.clamp(0.0, 1.0) if clip else rgb
+
+    return _chunked(conv, lab)
+
+
+def _uv_white(x: Tensor) -> tuple[float, float]:
+    xw, yw, zw = D65_WHITE
+    den = xw + 15.0 * yw + 3.0 * zw
+    return 4.0 * xw / den, 9.0 * yw / den
+
+
+def xyz_to_luv(xyz: Tensor) -> Tensor:
+    """CIE XYZ (D65) to CIELUV.
+
+    Args:
+        xyz: ``(..., 3, H, W)``, Y of the white point = 1.
+
+    Returns:
+        Luv ``(..., 3, H, W)``: L in ``[0, 100]``.
+    """
+    _check(xyz, "xyz")
+    eps = torch.finfo(xyz.dtype).eps
+    x, y, z = xyz.unbind(-3)
+    yr = y / D65_WHITE[1]
+    L = torch.where(
+        yr > _LAB_EPS, 116.0 * yr.clamp_min(_LAB_EPS) ** (1.0 / 3.0) - 16.0, _LUV_KAPPA * yr
+    )
+    den = x + 15.0 * y + 3.0 * z + eps
+    u0, v0 = _uv_white(xyz)
+    u = 13.0 * L * (4.0 * x / den - u0)
+    v = 13.0 * L * (9.0 * y / den - v0)
+    return torch.stack((L, u, v), dim=-3)
+
+
+def luv_to_xyz(luv: Tensor) -> Tensor:
+    """CIELUV to CIE XYZ (D65).
+
+    Args:
+        luv: ``(..., 3, H, W)``, L in ``[0, 100]``.
+
+    Returns:
+        XYZ, same shape.
+    """
+    _check(luv, "luv")
+    eps = torch.finfo(luv.dtype).eps
+    L, u, v = luv.unbind(-3)
+    y = torch.where(L > _LUV_L_EPS, ((L + 16.0) / 116.0) ** 3, L / _LUV_KAPPA) * D65_WHITE[1]
+    u0, v0 = _uv_white(luv)
+    a = u0 + u / (13.0 * L + eps)
+    b = v0 + v / (13.0 * L + eps)
+    c = 3.0 * y * (5.0 * b - 3.0)
+    z = ((a - 4.0) * c - 15.0 * a * b * y) / (12.0 * b)
+    x = -(c / b + 3.0 * z)
+    return torch.stack((x, y, z), dim=-3)
+
+
+def rgb_to_luv(rgb: Tensor) -> Tensor:
+    """SRGB to CIELUV (D65), as :func:`skimage.color.rgb2luv`.
+
+    Args:
+        rgb: ``(..., 3, H, W)`` in ``[0, 1]``.
+
+    Returns:
+        Luv ``(..., 3, H, W)``: L in ``[0, 100]``, u about ``[-84, 176]``,
+        v about ``[-135, 108]``.
+    """
+    _check(rgb, "rgb")
+    return _chunked(lambda t: xyz_to_luv(_matmul(XYZ_FROM_RGB, srgb_to_linear(t))), rgb)
+
+
+def luv_to_rgb(luv: Tensor, *, clip: bool = True) -> Tensor:
+    """CIELUV (D65) to sRGB, as :func:`skimage.color.luv2rgb`.
+
+    Args:
+        luv: ``(..., 3, H, W)``, L in ``[0, 100]``.
+        clip: Clip the result into ``[0, 1]``.
 
     Returns:
         sRGB ``(..., 3, H, W)``.
     """
-    _check(lab, "lab")
-    rgb = linear_to_srgb(_matmul(RGB_FROM_XYZ, lab_to_xyz(lab)))
+    _check(luv, "luv")
+
+    def conv(t: Tensor) -> Tensor:
+        rgb = linear_to_srgb(_matmul(RGB_FROM_XYZ, luv_to_xyz(t)))
+        return rgb.clamp(0.0, 1.0) if clip else rgb
+
+    return _chunked(conv, luv)
+
+
+def rgb_to_yuv(rgb: Tensor) -> Tensor:
+    """SRGB to BT.601 YUV, as :func:`skimage.color.rgb2yuv` (no gamma removal).
+
+    Args:
+        rgb: ``(..., 3, H, W)`` in ``[0, 1]``.
+
+    Returns:
+        YUV ``(..., 3, H, W)``: Y in ``[0, 1]``, U in ``[-0.436, 0.436]``,
+        V in ``[-0.615, 0.615]``.
+    """
+    _check(rgb, "rgb")
+    return _matmul(YUV_FROM_RGB, rgb)
+
+
+def yuv_to_rgb(yuv: Tensor, *, clip: bool = False) -> Tensor:
+    """BT.601 YUV to sRGB, as :func:`skimage.color.yuv2rgb`.
+
+    Args:
+        yuv: ``(..., 3, H, W)``: Y in ``[0, 1]``, U in ``[-0.436, 0.436]``,
+            V in ``[-0.615, 0.615]``.
+        clip: Clip the result into ``[0, 1]`` (skimage does not).
+
+    Returns:
+        sRGB ``(..., 3, H, W)``.
+    """
+    _check(yuv, "yuv")
+    rgb = _matmul(RGB_FROM_YUV, yuv)
     return rgb.clamp(0.0, 1.0) if clip else rgb
+
+
+def rgb_to_gray(rgb: Tensor) -> Tensor:
+    """Luminance of gamma-encoded sRGB, as :func:`skimage.color.rgb2gray`.
+
+    Args:
+        rgb: ``(..., 3, H, W)`` in ``[0, 1]``.
+
+    Returns:
+        ``(..., 1, H, W)`` in ``[0, 1]``: ``0.2125 R + 0.7154 G + 0.0721 B``.
+    """
+    _check(rgb, "rgb")
+    r, g, b = rgb.unbind(-3)
+    w = GRAY_FROM_RGB
+    return (w[0] * r + w[1] * g + w[2] * b).unsqueeze(-3)
+
+
+def lab_to_lch(lab: Tensor) -> Tensor:
+    """CIELAB to cylindrical LCh, as :func:`skimage.color.lab2lch`.
+
+    Args:
+        lab: ``(..., 3, H, W)``, L in ``[0, 100]``.
+
+    Returns:
+        ``(..., 3, H, W)``: L unchanged, chroma ``sqrt(a^2 + b^2) >= 0`` and hue
+        ``atan2(b, a)`` in radians, in ``[0, 2*pi)``. Grey pixels (a = b = 0)
+        get hue 0 and a zero (not NaN) gradient.
+    """
+    _check(lab, "lab")
+    L, a, b = lab.unbind(-3)
+    c2 = a * a + b * b
+    nz = c2 > 0
+    tiny = torch.finfo(lab.dtype).tiny
+    chroma = torch.where(nz, c2.clamp_min(tiny).sqrt(), torch.zeros_like(c2))
+    h = torch.atan2(torch.where(nz, b, torch.zeros_like(b)), torch.where(nz, a, torch.ones_like(a)))
+    h = torch.where(h < 0, h + _TWO_PI, h)
+    return torch.stack((L, chroma, h), dim=-3)
+
+
+def lch_to_lab(lch: Tensor) -> Tensor:
+    """Cylindrical LCh to CIELAB, as :func:`skimage.color.lch2lab`.
+
+    Args:
+        lch: ``(..., 3, H, W)``: L in ``[0, 100]``, chroma ``>= 0``, hue in radians.
+
+    Returns:
+        Lab ``(..., 3, H, W)``.
+    """
+    _check(lch, "lch")
+    L, c, h = lch.unbind(-3)
+    return torch.stack((L, c * torch.cos(h), c * torch.sin(h)), dim=-3)
+
+
+def snap_to_gamut(lab: Tensor, *, max_iter: int = 20, tol: float = 1.0) -> Tensor:
+    """Move Lab colours into the sRGB gamut, keeping their lightness.
+
+    Iterates Lab -> RGB (clipped) -> Lab with L reset to its original value
+    until no pixel changes by more than ``tol`` (Lab units) or ``max_iter``
+    rounds have run (the snapping used for user colour hints in interactive
+    colorization). In-gamut colours come back (almost) unchanged.
+
+    Args:
+        lab: ``(..., 3, H, W)``, L in ``[0, 100]``.
+        max_iter: Maximum number of rounds.
+        tol: Stop when the largest per-pixel Lab change is below this.
+
+    Returns:
+        Lab ``(..., 3, H, W)`` with the input L and in-gamut a, b. Not meant
+        for back-propagation (detached).
+    """
+    _check(lab, "lab")
+    with torch.no_grad():
+        L = lab[..., :1, :, :]
+        cur = lab
+        for _ in range(max_iter):
+            nxt = rgb_to_lab(lab_to_rgb(cur, clip=True))
+            nxt = torch.cat((L, nxt[..., 1:, :, :]), dim=-3)
+            change = (nxt - cur).abs().amax() if nxt.numel() else torch.tensor(0.0)
+            cur = nxt
+            if float(change) < tol:
+                break
+    return cur

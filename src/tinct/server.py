@@ -18,6 +18,7 @@ napari plugin can serve its already loaded model::
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hmac
 import inspect
 import json
@@ -61,8 +62,8 @@ DEFAULT_MODEL_INFO: dict[str, Any] = {
     "display_name": "tinct base",
     "takes_hints": True,
     "default_temperature": 0.38,
-    "default_decoder": "annealed-mean",
-    "decoders": ["annealed-mean", "mean", "mode", "median", "sample"],
+    "default_decoder": "annealed_mean",
+    "decoders": ["annealed_mean", "mean", "median", "mode"],
 }
 
 
@@ -244,34 +245,53 @@ def _accepted_kwargs(fn: Callable[..., Any]) -> set[str] | None:
 
 def _convert_hints(job: ColorizeJob) -> list[Any]:
     """Turn wire hints and a hint layer into ``tinct.hints.Hint`` objects."""
-    try:
-        from tinct.hints import Hint, hints_from_rgba
-    except ImportError:  # engine side not there yet: hand over plain PointHints
-        hints: list[Any] = list(job.hints)
-        if job.hint_layer is not None:
-            rows, cols = np.nonzero(job.hint_layer[..., 3] == 255)
-            for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
-                rgb = tuple(int(v) for v in job.hint_layer[r, c, :3])
-                hints.append(PointHint(r, c, rgb, job.hint_size))  # type: ignore[arg-type]
-        return hints
+    from tinct.hints import Hint, hints_from_rgba
+
     out = [Hint(h.row, h.col, color=h.color, size=h.size) for h in job.hints]
     if job.hint_layer is not None:
-        out.extend(hints_from_rgba(job.hint_layer, size=job.hint_size))
+        layer_hints = hints_from_rgba(job.hint_layer)
+        if job.hint_size is not None:
+            layer_hints = [dataclasses.replace(h, size=job.hint_size) for h in layer_hints]
+        out.extend(layer_hints)
     return out
 
 
 def _engine_model_infos(default: str) -> list[dict[str, Any]]:
-    """Model descriptions from the engine's registry, else a default entry."""
+    """Model descriptions from the model registry, else a default entry."""
     try:
-        import tinct.engine as engine
+        from tinct.models.registry import list_models, weights_status
 
-        describe = getattr(engine, "describe_models", None)
-        if describe is not None:
-            infos = [dict(m) for m in describe()]
-            if infos:
-                return infos
+        try:
+            from tinct.decode import DECODERS
+
+            decoders = sorted(DECODERS)
+        except ImportError:
+            decoders = list(DEFAULT_MODEL_INFO["decoders"])
+        infos = []
+        for rec in list_models():
+            cfg = rec.config
+            regression = "logits" not in cfg.heads
+            infos.append(
+                {
+                    "name": rec.name,
+                    "display_name": rec.display_name,
+                    "description": rec.description,
+                    "takes_hints": bool(cfg.hints),
+                    "hints_required": bool(cfg.hints_required),
+                    "global_hint": bool(cfg.global_hint),
+                    "default_temperature": cfg.default_temperature,
+                    "default_decoder": cfg.default_decoder,
+                    "decoders": ["ab"]
+                    if regression
+                    else [*decoders, *(["ab"] if "ab" in cfg.heads else [])],
+                    "weights": weights_status(rec),
+                }
+            )
+        if infos:
+            infos.sort(key=lambda m: m["name"] != default)  # default first
+            return infos
     except Exception:  # the registry is optional; hello must always work
-        log.debug("engine cannot describe its models", exc_info=True)
+        log.debug("cannot describe the registered models", exc_info=True)
     info = dict(DEFAULT_MODEL_INFO)
     info["name"] = default
     return [info]

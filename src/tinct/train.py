@@ -282,7 +282,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
     paths = find_images(cfg.data)
     bank = ImageBank(paths, size=256, cache_dir=cfg.cache_dir, progress=_is_main())
     order = np.random.default_rng(cfg.seed).permutation(len(bank))
-    n_val = min(256, int(round(len(bank) * cfg.val_fraction)))
+    n_val = min(256, round(len(bank) * cfg.val_fraction))
     val_idx = sorted(int(i) for i in order[:n_val])
     train_idx = [int(i) for i in order[n_val:]][rank::world]
     sampler = BatchSampler(
