@@ -1,0 +1,661 @@
+"""The napari "Colorize" dock widget.
+
+A magicgui :class:`~magicgui.widgets.Container` that drives the shared
+inference core (:class:`tinct.Colorizer`). The network runs in a napari
+``thread_worker``; only the main thread touches layers. Torch and the engine
+are imported on the first run, the model registry when the widget opens.
+
+Set ``TINCT_NAPARI_SYNC=1`` to run every job synchronously in the main
+thread (tests, scripts). Pure decisions live in :mod:`tinct._widget_logic`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSlider,
+    FloatSpinBox,
+    Label,
+    ProgressBar,
+    PushButton,
+    SpinBox,
+    create_widget,
+)
+from napari.layers import Image, Labels, Points
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QTimer
+
+from tinct import _widget_logic as logic
+
+if TYPE_CHECKING:
+    import napari
+
+__all__ = ["SYNC_ENV", "ColorizeWidget"]
+
+#: Environment switch: run jobs synchronously in the main thread.
+SYNC_ENV = "TINCT_NAPARI_SYNC"
+#: Debounce delays (ms) for Live re-runs: hint edits / other inputs, and decode-only changes.
+RERUN_DELAY_MS = 300
+REDECODE_DELAY_MS = 20
+#: Fallback decoder list while :mod:`tinct.decode` is not importable.
+_FALLBACK_DECODERS = ("annealed_mean", "mean", "median", "mode")
+_N_SWATCHES = 9
+
+ColorizerFactory = Callable[[str, str], Any]
+
+
+def default_colorizer_factory(model: str, device: str) -> Any:
+    """Load a :class:`tinct.Colorizer` (imports torch and the engine on first use)."""
+    from tinct.engine import Colorizer
+
+    return Colorizer(model=model, device=device)
+
+
+@dataclass
+class _Job:
+    """A snapshot of everything a colorization needs, taken in the main thread."""
+
+    source: Image
+    data: Any
+    geometry: logic.PlaneGeometry
+    planes: list[tuple[int, ...]]
+    hints: dict[tuple[int, ...], logic.PlaneHints]
+    hint_size: int
+    reference: np.ndarray | None
+    model: str
+    device: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    download: bool = False
+
+
+class ColorizeWidget(Container):
+    """Colorize grayscale image layers with tinct, with optional hint points.
+
+    Args:
+        napari_viewer: The viewer (injected by napari).
+        colorizer_factory: ``factory(model_name, device) -> colorizer``; the
+            default loads :class:`tinct.Colorizer` with trained weights.
+
+    Attributes:
+        sync: Run jobs in the main thread (from ``TINCT_NAPARI_SYNC``).
+        last_error: Message of the last error shown to the user.
+        output: The output layer of the last run, if any.
+    """
+
+    def __init__(
+        self,
+        napari_viewer: napari.viewer.Viewer,
+        colorizer_factory: ColorizerFactory | None = None,
+    ) -> None:
+        super().__init__(labels=True)
+        self._viewer = napari_viewer
+        self.colorizer_factory: ColorizerFactory = colorizer_factory or default_colorizer_factory
+        self.sync = os.environ.get(SYNC_ENV, "") not in ("", "0")
+        self.last_error: str | None = None
+        self.output: Image | None = None
+        self._colorizers: dict[tuple[str, str], Any] = {}
+        self._worker: Any = None
+        self._pending: tuple[str, Any] | None = None
+        self._server: Any = None
+        self._server_stop: Callable[[], None] | None = None
+        self._hints_layer: Points | None = None
+        self._cancelled = False
+
+        from tinct.models import list_models, weights_status
+
+        self._choices = {c.name: c for c in logic.model_choices(list_models(), weights_status)}
+        self._decoders = _decoder_names()
+
+        self.image = create_widget(annotation=Image, label="image")
+        self.hints = create_widget(annotation=Points | None, label="hints")
+        self.add_hints_button = PushButton(text="Add hints layer")
+        self.hint_size = SpinBox(
+            value=0,
+            min=0,
+            max=256,
+            label="hint size",
+            tooltip="hint patch side in image pixels; 0 = auto",
+        )
+        self.swatches = Container(
+            widgets=[PushButton(text="", visible=False) for _ in range(_N_SWATCHES)],
+            layout="horizontal",
+            labels=False,
+            label="suggestions",
+        )
+        self.reference = create_widget(annotation=Image | None, label="reference")
+        self.model = ComboBox(
+            choices=[(c.label, c.name) for c in self._choices.values()], label="model"
+        )
+        self.temperature = FloatSlider(
+            value=0.38, min=0.01, max=2.0, step=0.01, label="temperature"
+        )
+        self.decoder = ComboBox(choices=list(self._decoders), label="decoder")
+        self.mrf_weight = FloatSpinBox(value=0.0, min=0.0, max=20.0, step=0.1, label="MRF weight")
+        self.mrf_iters = SpinBox(value=5, min=0, max=50, label="MRF iterations")
+        self.device = ComboBox(choices=list(logic.DEVICES), value="auto", label="device")
+        self.live = CheckBox(value=False, text="Live")
+        self.whole_stack = CheckBox(value=False, text="Whole stack")
+        self.run_button = PushButton(text="Run")
+        self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.progress = ProgressBar(value=0, min=0, max=1, label="progress")
+        self.status = Label(value="", label="status")
+        self.server = CheckBox(value=False, text="Bridge server (GIMP)")
+        self.server_status = Label(value="off", label="server")
+        self.extend(
+            [
+                self.image,
+                self.hints,
+                self.add_hints_button,
+                self.hint_size,
+                self.swatches,
+                self.reference,
+                self.model,
+                self.temperature,
+                self.decoder,
+                self.mrf_weight,
+                self.mrf_iters,
+                self.device,
+                self.live,
+                self.whole_stack,
+                self.run_button,
+                self.cancel_button,
+                self.progress,
+                self.status,
+                self.server,
+                self.server_status,
+            ]
+        )
+        self.swatches.visible = False
+        for i, button in enumerate(self.swatches):
+            button.changed.connect(lambda *_, i=i: self._apply_swatch(i))
+
+        self._timer = QTimer()
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._timer_fired)
+
+        self.model.changed.connect(self._on_model_changed)
+        self.add_hints_button.changed.connect(self.add_hints_layer)
+        self.run_button.changed.connect(lambda *_: self.run())
+        self.cancel_button.changed.connect(lambda *_: self.cancel())
+        self.server.changed.connect(self._on_server_toggled)
+        self.hints.changed.connect(self._on_hints_layer_changed)
+        for w in (self.temperature, self.decoder, self.mrf_weight, self.mrf_iters):
+            w.changed.connect(lambda *_: self._live_changed(decode_only=True))
+        for w in (self.image, self.reference, self.hint_size, self.device, self.live):
+            w.changed.connect(lambda *_: self._live_changed(decode_only=False))
+        self._viewer.dims.events.current_step.connect(self._on_step_changed)
+        self._on_model_changed(self.model.value)
+        self._on_hints_layer_changed(self.hints.value)
+
+    # ------------------------------------------------------------------ model / options
+
+    @property
+    def choice(self) -> logic.ModelChoice:
+        """The selected model's :class:`~tinct._widget_logic.ModelChoice`."""
+        return self._choices[self.model.value]
+
+    def _on_model_changed(self, name: str) -> None:
+        choice = self._choices[name]
+        self.temperature.enabled = choice.distribution
+        self.mrf_weight.enabled = self.mrf_iters.enabled = choice.distribution
+        self.reference.enabled = choice.global_hint
+        names = logic.decoder_choices(choice, self._decoders)
+        self.decoder.choices = names
+        self.decoder.value = names[0]
+        if choice.distribution:
+            self.temperature.value = choice.default_temperature
+        self.model.tooltip = f"weights: {choice.status}"
+        self._live_changed(decode_only=False)
+
+    def _options(self) -> dict[str, Any]:
+        choice = self.choice
+        kwargs: dict[str, Any] = {"decoder": self.decoder.value}
+        if choice.distribution:
+            kwargs["temperature"] = float(self.temperature.value)
+            kwargs["mrf_weight"] = float(self.mrf_weight.value)
+            kwargs["mrf_iters"] = int(self.mrf_iters.value)
+        return kwargs
+
+    def get_colorizer(self, model: str | None = None, device: str | None = None) -> Any:
+        """The loaded colorizer for a model and device (loaded on first use).
+
+        Args:
+            model: Registry name; default: the selected model.
+            device: Device name; default: the selected device.
+
+        Returns:
+            The colorizer, shared with the bridge server.
+        """
+        key = (model or self.model.value, device or self.device.value)
+        if key not in self._colorizers:
+            if len(self._colorizers) >= 2:  # keep at most two models in memory
+                self._colorizers.pop(next(iter(self._colorizers)))
+            self._colorizers[key] = self.colorizer_factory(*key)
+        return self._colorizers[key]
+
+    # ------------------------------------------------------------------ hints
+
+    def add_hints_layer(self, *_: Any) -> Points:
+        """Add an empty hints Points layer in add mode and select it in the widget.
+
+        Returns:
+            The new layer; each point's face colour is that hint's colour.
+        """
+        ndim = self.image.value.ndim if self.image.value is not None else 2
+        kwargs: dict[str, Any] = {}
+        if self.image.value is not None:
+            kwargs = {"scale": self.image.value.scale, "translate": self.image.value.translate}
+        layer = self._viewer.add_points(
+            np.empty((0, ndim)),
+            ndim=ndim,
+            name="hints",
+            face_color="red",
+            border_color="white",
+            border_width=0.15,
+            size=max(8.0, min(self.image.value.data.shape[-2:]) / 40)
+            if self.image.value is not None
+            else 10.0,
+            **kwargs,
+        )
+        layer.current_face_color = "red"
+        layer.mode = "add"
+        self.hints.reset_choices()
+        self.hints.value = layer
+        return layer
+
+    def _on_hints_layer_changed(self, layer: Points | None) -> None:
+        old = self._hints_layer
+        if old is layer:
+            return
+        if old is not None:
+            old.events.data.disconnect(self._on_hints_edited)
+            old.events.face_color.disconnect(self._on_hints_edited)
+            old.events.current_face_color.disconnect(self._on_hints_edited)
+            old.selected_data.events.items_changed.disconnect(self._on_selection)
+        self._hints_layer = layer
+        if layer is not None:
+            layer.events.data.connect(self._on_hints_edited)
+            layer.events.face_color.connect(self._on_hints_edited)
+            layer.events.current_face_color.connect(self._on_hints_edited)
+            layer.selected_data.events.items_changed.connect(self._on_selection)
+        self._live_changed(decode_only=False)
+
+    def _on_hints_edited(self, *_: Any) -> None:
+        self._live_changed(decode_only=False)
+
+    def _hint_groups(
+        self, source: Image, geometry: logic.PlaneGeometry
+    ) -> dict[tuple[int, ...], logic.PlaneHints]:
+        layer = self.hints.value
+        if layer is None or len(layer.data) == 0:
+            return {}
+        ndim = len(geometry.leading) + 2
+        coords = np.full((len(layer.data), ndim), np.nan)
+        for i, p in enumerate(np.asarray(layer.data)):
+            world = np.asarray(layer.data_to_world(p), dtype=float)
+            if len(world) >= ndim:
+                coords[i] = source.world_to_data(world[-ndim:])[-ndim:]
+            else:  # a 2-D points layer over a stack: its points apply to every plane
+                full = np.zeros(ndim)
+                full[-len(world) :] = world
+                coords[i, -len(world) :] = np.asarray(source.world_to_data(full))[-len(world) :]
+        return logic.group_hints_by_plane(coords, np.asarray(layer.face_color), geometry)
+
+    # ------------------------------------------------------------------ suggestions
+
+    def _on_selection(self, *_: Any) -> None:
+        layer = self.hints.value
+        sel = sorted(layer.selected_data) if layer is not None else []
+        if len(sel) != 1:
+            self.swatches.visible = False
+            return
+        self._submit("suggest", sel[0])
+
+    def show_suggestions(self, colors: np.ndarray) -> None:
+        """Show suggested colours as clickable swatches.
+
+        Args:
+            colors: ``(k, 3)`` uint8 RGB colours (at most nine are shown).
+        """
+        colors = np.asarray(colors, dtype=np.uint8).reshape(-1, 3)[:_N_SWATCHES]
+        self._swatch_colors = colors
+        for i, button in enumerate(self.swatches):
+            if i < len(colors):
+                button.native.setStyleSheet(logic.swatch_stylesheet(colors[i]))
+                button.tooltip = "#{:02x}{:02x}{:02x}".format(*colors[i])
+                button.visible = True
+            else:
+                button.visible = False
+        self.swatches.visible = len(colors) > 0
+
+    def _apply_swatch(self, i: int) -> None:
+        layer = self.hints.value
+        colors = getattr(self, "_swatch_colors", None)
+        if layer is None or colors is None or i >= len(colors):
+            return
+        rgba = np.append(colors[i] / 255.0, 1.0)
+        selected = sorted(layer.selected_data)
+        if selected:
+            fc = np.asarray(layer.face_color).copy()
+            fc[selected] = rgba
+            layer.face_color = fc
+        layer.current_face_color = rgba
+
+    def _suggest_job(self, index: int) -> Generator[Any, None, Any]:
+        layer = self.hints.value
+        source = self.image.value
+        if layer is None or source is None or index >= len(layer.data):
+            return None
+        geometry = logic.plane_geometry(source.data.shape, source.rgb)
+        world = layer.data_to_world(layer.data[index])
+        coord = np.asarray(source.world_to_data(world), dtype=float)[-(len(geometry.leading) + 2) :]
+        plane = logic.current_plane(coord[:-2], geometry.leading)
+        r, c = (
+            int(np.clip(round(v), 0, n - 1))
+            for v, n in zip(coord[-2:], geometry.plane, strict=True)
+        )
+        data = np.asarray(source.data[plane]) if plane else np.asarray(source.data)
+        model, device = self.model.value, self.device.value
+        yield ("status", "suggesting colours…")
+        colorizer = self.get_colorizer(model, device)
+        return ("suggest", colorizer.suggest_colors(data, r, c, k=_N_SWATCHES))
+
+    # ------------------------------------------------------------------ running
+
+    def _collect(self, whole_stack: bool | None = None, layer: Any = None) -> _Job:
+        """Snapshot the inputs of a run (main thread); raises ValueError for bad input."""
+        source = layer if layer is not None else self.image.value
+        if source is None:
+            raise ValueError("choose an image layer to colorize")
+        if isinstance(source, Labels) or not isinstance(source, Image):
+            raise ValueError(
+                f"layer {source.name!r} is a {type(source).__name__} layer; choose an image layer"
+            )
+        shape = tuple(source.data.shape)
+        logic.validate_image(shape, source.rgb, getattr(source.data, "dtype", None))
+        geometry = logic.plane_geometry(shape, source.rgb)
+        stack = self.whole_stack.value if whole_stack is None else whole_stack
+        if stack or not geometry.leading:
+            planes = list(logic.iter_plane_indices(geometry.leading))
+        else:
+            point = self._viewer.dims.point
+            data_point = source.world_to_data(point[-source.ndim :])
+            planes = [logic.current_plane(data_point, geometry.leading)]
+        reference = None
+        ref_layer = self.reference.value
+        if ref_layer is not None and self.choice.global_hint:
+            ref_geo = logic.plane_geometry(ref_layer.data.shape, ref_layer.rgb)
+            idx = logic.current_plane(
+                ref_layer.world_to_data(self._viewer.dims.point[-ref_layer.ndim :]),
+                ref_geo.leading,
+            )
+            reference = np.asarray(ref_layer.data[idx] if idx else ref_layer.data)
+        choice = self.choice
+        return _Job(
+            source=source,
+            data=source.data,
+            geometry=geometry,
+            planes=planes,
+            hints=self._hint_groups(source, geometry),
+            hint_size=int(self.hint_size.value),
+            reference=reference,
+            model=choice.name,
+            device=self.device.value,
+            kwargs=self._options(),
+            download=choice.downloadable
+            and (choice.name, self.device.value) not in self._colorizers,
+        )
+
+    def _colorize_job(self, job: _Job) -> Generator[Any, None, Any]:
+        """Worker body: load the model, then colorize plane by plane, yielding each result."""
+        from tinct.hints import hints_from_points
+
+        yield ("status", "downloading weights…" if job.download else "loading model…")
+        colorizer = self.get_colorizer(job.model, job.device)
+        total = len(job.planes)
+        for n, idx in enumerate(job.planes):
+            yield ("status", f"colorizing {n + 1}/{total}…" if total > 1 else "colorizing…")
+            plane = np.asarray(job.data[idx] if idx else job.data)
+            ph = job.hints.get(idx)
+            hints = (
+                hints_from_points(ph.coords, ph.colors, job.hint_size or None)
+                if ph is not None
+                else ()
+            )
+            rgb = colorizer.colorize(plane, hints=hints, reference=job.reference, **job.kwargs)
+            yield ("plane", job, idx, rgb, n + 1, total)
+        return ("done", job)
+
+    def run(self, whole_stack: bool | None = None, layer: Any = None) -> Any:
+        """Colorize the selected layer (current plane, or every plane with "Whole stack").
+
+        Bad input is reported as a napari error notification, never raised.
+
+        Args:
+            whole_stack: Override the "Whole stack" checkbox.
+            layer: Colorize this layer instead of the selected one.
+
+        Returns:
+            The started worker (``None`` in sync mode, on error, or when the run
+            was queued behind a running job).
+        """
+        try:
+            job = self._collect(whole_stack, layer)
+        except Exception as exc:
+            self._error(str(exc))
+            return None
+        return self._submit("colorize", job)
+
+    def cancel(self) -> None:
+        """Stop the running job after the current plane; drop any queued re-run."""
+        self._pending = None
+        self._timer.stop()
+        if self._worker is not None:
+            self._cancelled = True
+            self._worker.quit()
+            self.status.value = "cancelling…"
+
+    @property
+    def busy(self) -> bool:
+        """A job is running."""
+        return self._worker is not None
+
+    def _submit(self, kind: str, arg: Any) -> Any:
+        if self._worker is not None:
+            self._pending = (kind, arg)  # keep only the newest request
+            return None
+        gen_fn = self._colorize_job if kind == "colorize" else self._suggest_job
+        self._cancelled = False
+        if kind == "colorize":
+            self.progress.max = max(1, len(arg.planes))
+            self.progress.value = 0
+        if self.sync:
+            self._run_sync(gen_fn(arg))
+            return None
+        from napari.qt.threading import create_worker
+
+        worker = create_worker(gen_fn, arg, _start_thread=False)
+        worker.yielded.connect(self._on_yielded)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(self._on_errored)
+        worker.finished.connect(self._on_finished)
+        self._worker = worker
+        self.cancel_button.enabled = True
+        worker.start()
+        return worker
+
+    def _run_sync(self, gen: Generator[Any, None, Any]) -> None:
+        self._worker = "sync"
+        try:
+            while True:
+                self._on_yielded(next(gen))
+        except StopIteration as stop:
+            self._on_returned(stop.value)
+        except Exception as exc:
+            self._on_errored(exc)
+        finally:
+            self._on_finished()
+
+    def _on_yielded(self, item: Any) -> None:
+        if item[0] == "status":
+            self.status.value = item[1]
+        elif item[0] == "plane":
+            _, job, idx, rgb, done, total = item
+            self._write_output(job, idx, rgb)
+            self.progress.value = done
+            self.status.value = f"done {done}/{total}" if total > 1 else "done"
+
+    def _on_returned(self, value: Any) -> None:
+        if value and value[0] == "suggest":
+            self.show_suggestions(value[1])
+            self.status.value = "click a swatch to recolour the selected hint"
+
+    def _on_errored(self, exc: BaseException) -> None:
+        self._error(f"{type(exc).__name__}: {exc}")
+
+    def _on_finished(self, *_: Any) -> None:
+        if self._cancelled:
+            self.status.value = "cancelled"
+        self._worker = None
+        self.cancel_button.enabled = False
+        pending, self._pending = self._pending, None
+        if pending is not None and not self._cancelled:
+            kind, arg = pending
+            if kind == "colorize":  # re-snapshot so the newest inputs are used
+                self.run(whole_stack=len(arg.planes) > 1 and bool(arg.geometry.leading))
+            else:
+                self._submit(kind, arg)
+
+    def _error(self, message: str) -> None:
+        self.last_error = message
+        self.status.value = f"error: {message}"[:200]
+        show_error(f"tinct: {message}")
+
+    # ------------------------------------------------------------------ output
+
+    def _write_output(self, job: _Job, idx: tuple[int, ...], rgb: np.ndarray) -> None:
+        rgb = _to_uint8_rgb(rgb)
+        source = job.source
+        name = logic.output_layer_name(source.name)
+        shape = job.geometry.output_shape
+        layers = self._viewer.layers
+        layer = next((lyr for lyr in layers if lyr.name == name), None)
+        ok = (
+            isinstance(layer, Image)
+            and layer.rgb
+            and layer.data.shape == shape
+            and layer.data.dtype == np.uint8
+        )
+        if ok and idx:
+            layer.data[idx] = rgb
+            layer.refresh()
+        elif ok:
+            layer.data = rgb
+        else:
+            data = rgb
+            if idx:
+                data = np.zeros(shape, np.uint8)
+                data[idx] = rgb
+            if layer is not None:
+                self._viewer.layers.remove(layer)
+            layer = self._viewer.add_image(
+                data, name=name, rgb=True, scale=source.scale, translate=source.translate
+            )
+            hints = self.hints.value
+            if hints is not None and hints in self._viewer.layers:  # keep hints on top, active
+                layers = self._viewer.layers
+                layers.move(layers.index(layer), layers.index(hints))
+                layers.selection.active = hints
+        self.output = layer
+
+    # ------------------------------------------------------------------ live mode
+
+    def _live_changed(self, decode_only: bool) -> None:
+        if not getattr(self, "live", None) or not self.live.value or self.image.value is None:
+            return
+        if self.sync:
+            self.run(whole_stack=False)
+            return
+        delay = REDECODE_DELAY_MS if decode_only else RERUN_DELAY_MS
+        if self._timer.isActive() and self._timer.remainingTime() > delay:
+            self._timer.stop()
+        if not self._timer.isActive():
+            self._timer.start(delay)
+
+    def _timer_fired(self) -> None:
+        self.run(whole_stack=False)
+
+    def _on_step_changed(self, *_: Any) -> None:
+        source = self.image.value
+        if source is not None and source.ndim > 2:
+            self._live_changed(decode_only=False)
+
+    # ------------------------------------------------------------------ bridge server
+
+    def _on_server_toggled(self, on: bool) -> None:
+        if not on:
+            self.stop_server()
+            return
+        try:
+            self.start_server()
+        except Exception as exc:
+            self._error(f"could not start the bridge server: {exc}")
+            self.server.value = False
+
+    def start_server(self) -> int:
+        """Serve the loaded colorizer to the GIMP bridge (same model in memory).
+
+        Returns:
+            The TCP port the server listens on (loopback only).
+        """
+        if self._server is not None:
+            return int(self._server.port)
+        colorizer = self.get_colorizer()
+        from tinct import server as srv
+
+        starter = getattr(srv, "start_server_in_thread", None)
+        if starter is not None:
+            handle = starter(colorizer, port=0)
+            self._server, self._server_stop = handle, handle.stop
+        else:  # older bridge API
+            bridge = srv.BridgeServer(colorizer=colorizer, port=0).start()
+            self._server, self._server_stop = bridge, bridge.shutdown
+        self.server_status.value = f"on, 127.0.0.1:{self._server.port}"
+        show_info(f"tinct bridge server listening on 127.0.0.1:{self._server.port}")
+        return int(self._server.port)
+
+    def stop_server(self) -> None:
+        """Stop the bridge server if it runs."""
+        if self._server_stop is not None:
+            self._server_stop()
+        self._server = self._server_stop = None
+        self.server_status.value = "off"
+
+    def __del__(self) -> None:
+        stop = getattr(self, "_server_stop", None)
+        if stop is not None:
+            stop()
+
+
+def _decoder_names() -> tuple[str, ...]:
+    try:
+        from tinct.decode import DECODERS
+    except ImportError:
+        return _FALLBACK_DECODERS
+    return tuple(DECODERS)
+
+
+def _to_uint8_rgb(rgb: np.ndarray) -> np.ndarray:
+    """Engine output (uint8 or float in [0, 1], RGB or RGBA) as ``(H, W, 3)`` uint8."""
+    rgb = np.asarray(rgb)[..., :3]
+    if rgb.dtype == np.uint8:
+        return rgb
+    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
