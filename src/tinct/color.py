@@ -106,15 +106,15 @@ def _matmul(m: Matrix, x: Tensor) -> Tensor:
 
 
 #: Above this many pixels, conversions that need no gradient run in row chunks
-#: (bounded temporaries, better cache use).
-_CHUNK_PIXELS = 1 << 16
+#: (bounded temporary memory for very large images).
+_CHUNK_PIXELS = 1 << 20
 
 
 def _chunked(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     """Apply a per-pixel map ``fn`` in row chunks when no autograd graph is needed."""
     h, w = x.shape[-2], x.shape[-1]
     lead = x[..., 0, 0, 0].numel()
-    if x.numel() // 3 <= 4 * _CHUNK_PIXELS or (torch.is_grad_enabled() and x.requires_grad):
+    if x.numel() // 3 <= 2 * _CHUNK_PIXELS or (torch.is_grad_enabled() and x.requires_grad):
         return fn(x)
     rows = max(1, _CHUNK_PIXELS // max(1, w * lead))
     first = fn(x[..., :rows, :])
