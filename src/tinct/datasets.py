@@ -186,11 +186,13 @@ def simulate_hints(
     b, _, h, w = ab.shape
     hint_ab = torch.zeros_like(ab)
     mask = torch.zeros(b, 1, h, w, dtype=ab.dtype, device=ab.device)
-    pooled = {p: F.avg_pool2d(ab, p, stride=1) for p in range(1, max_patch + 1)}
+    pooled: dict[int, Tensor] = {}
     for i, n in enumerate(counts):
         if n <= 0:
             continue
         sizes = torch.randint(1, max_patch + 1, (n,), generator=generator).tolist()
+        for p in set(sizes) - pooled.keys():
+            pooled[p] = F.avg_pool2d(ab, p, stride=1)
         noise = torch.randn(n, 2, generator=generator).tolist()
         for p, (ny, nx) in zip(sizes, noise, strict=True):
             ry, rx = h - p + 1, w - p + 1
@@ -297,7 +299,10 @@ class BatchSampler:
         lum, ab = lab[:, :1], lab[:, 1:]
         counts = _hint_counts(self.batch_size, g, self.p_no_hints, self.p_geometric)
         hint_ab, hint_mask = simulate_hints(ab, counts, g)
-        use_global = (torch.rand(self.batch_size, generator=g) < self.p_global).to(self.device)
-        global_hint = global_hint_from_ab(ab) * use_global[:, None]
+        use_global = torch.rand(self.batch_size, generator=g) < self.p_global
+        global_hint = ab.new_zeros(self.batch_size, 314)
+        if use_global.any():
+            sel = use_global.nonzero().flatten().to(self.device)
+            global_hint[sel] = global_hint_from_ab(ab[sel])
         keep = (~is_near_gray(ab)).float()
         return Batch(lum, ab, hint_ab, hint_mask, global_hint, keep)

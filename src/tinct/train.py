@@ -47,6 +47,7 @@ class TrainConfig:
         minutes: Wall-clock budget (0 = unlimited).
         batch_size: Images per step (per process).
         crop: Training crop side in pixels.
+        image_size: Images are decoded to squares of this side first.
         lr: Peak learning rate (AdamW).
         weight_decay: AdamW weight decay.
         warmup: Linear warm-up steps.
@@ -70,6 +71,7 @@ class TrainConfig:
     minutes: float = 0.0
     batch_size: int = 16
     crop: int = 128
+    image_size: int = 256
     lr: float = 2e-3
     weight_decay: float = 1e-4
     warmup: int = 200
@@ -280,7 +282,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
     out.mkdir(parents=True, exist_ok=True)
 
     paths = find_images(cfg.data)
-    bank = ImageBank(paths, size=256, cache_dir=cfg.cache_dir, progress=_is_main())
+    bank = ImageBank(paths, size=cfg.image_size, cache_dir=cfg.cache_dir, progress=_is_main())
     order = np.random.default_rng(cfg.seed).permutation(len(bank))
     n_val = min(256, round(len(bank) * cfg.val_fraction))
     val_idx = sorted(int(i) for i in order[:n_val])
