@@ -1,0 +1,745 @@
+"""The shared inference core: :class:`Colorizer` and the one-shot :func:`colorize`.
+
+Every front end (CLI, napari widget, GIMP bridge server, Dask batch jobs)
+calls this module. A :class:`Colorizer` holds one loaded model on one device
+and a small LRU cache of network outputs, so that changing the temperature,
+the decoder or the MRF re-decodes without running the network again
+(cellpose-napari's "recompute" path).
+
+Pipeline (see ``docs/engine.md``)::
+
+    array --validate/normalise--> gray (B, 1, H, W) in [0, 1]  (tinct.inputs)
+          --network pass--------> log-probs / ab on the network grid (tinct.forward)  [cached]
+          --MRF, decode---------> ab on the logits grid (tinct.mrf, tinct.decode)
+          --guided filter-------> ab at a working resolution, edges from L   (tinct.upsample)
+          --to sRGB, affine fit-> colour = A * gray + b per window, applied at full resolution
+          --> uint8 / float32 RGB(A), same leading shape as the input
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from tinct import forward as _fw
+from tinct import inputs as _in
+from tinct import pipeline
+from tinct.hints import Hint, hints_digest
+from tinct.options import ColorizeOptions, model_defaults
+from tinct.upsample import AffineUpsampler, GuideStats, guide_stats, guided_filter, resize
+
+__all__ = [
+    "AUTO_TILE_PIXELS",
+    "Cancelled",
+    "Colorizer",
+    "DeviceUnavailableError",
+    "EngineStats",
+    "colorize",
+    "get_model",
+    "select_device",
+    "select_dtype",
+]
+
+Cancelled = _fw.Cancelled
+
+#: Images with more pixels than this are tiled when ``tile`` is ``None``.
+AUTO_TILE_PIXELS = 4096 * 4096
+#: Largest network long side chosen automatically for huge tiled images.
+AUTO_NET_MAX = 1024
+#: Smallest long side of the working resolution of the guided upsampling (the
+#: network input size is used when it is larger).
+WORK_LONG = 256
+#: Planes sent through the network at once.
+PLANE_BATCH = 8
+#: Guided-filter regularisation of stage 1 (guide = L / 100) and stage 2 (guide = gray).
+EPS_CHROMA = 1e-3
+EPS_AFFINE = 1e-4
+
+ProgressFn = Callable[[float, str], None]
+
+
+class DeviceUnavailableError(RuntimeError):
+    """An explicitly requested device is not available."""
+
+
+def select_device(preference: str | torch.device = "auto") -> torch.device:
+    """Pick the compute device.
+
+    Args:
+        preference: ``"auto"`` (CUDA, then Apple MPS, then CPU), ``"cpu"``,
+            ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+
+    Returns:
+        The device.
+
+    Raises:
+        DeviceUnavailableError: An explicit device that this machine or torch
+            build does not have.
+        ValueError: An unknown device name.
+    """
+    if isinstance(preference, torch.device):
+        preference = str(preference)
+    p = str(preference).strip().lower()
+    mps = getattr(torch.backends, "mps", None)
+    mps_ok = bool(mps is not None and mps.is_available())
+    if p == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if mps_ok else torch.device("cpu")
+    if p == "cpu":
+        return torch.device("cpu")
+    if p.startswith("cuda"):
+        if not torch.cuda.is_available():
+            why = "this torch build has no CUDA" if torch.version.cuda is None else "no GPU found"
+            raise DeviceUnavailableError(
+                f"device {preference!r} requested but CUDA is not available ({why})"
+            )
+        dev = torch.device(p)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceUnavailableError(
+                f"device {preference!r} requested but only {torch.cuda.device_count()} GPU(s) exist"
+            )
+        return dev
+    if p == "mps":
+        if not mps_ok:
+            raise DeviceUnavailableError("device 'mps' requested but Apple MPS is not available")
+        return torch.device("mps")
+    raise ValueError(f"unknown device {preference!r}; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+
+
+def select_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """Network precision: ``"auto"`` = float16 on CUDA, float32 elsewhere.
+
+    Raises:
+        ValueError: float16 on a CPU (unsupported there) or an unknown name.
+    """
+    table = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if precision not in table:
+        raise ValueError(f"unknown precision {precision!r}; use auto, {', '.join(table)}")
+    if precision == "float16" and device.type == "cpu":
+        raise ValueError("precision float16 is not supported on the CPU; use float32 or bfloat16")
+    return table[precision]
+
+
+# ----------------------------------------------------------------------------- model cache
+
+MODEL_CACHE_SIZE = 4
+_MODELS: OrderedDict[tuple[str, str, bool], torch.nn.Module] = OrderedDict()
+_MODELS_LOCK = threading.Lock()
+
+
+def _model_key(name_or_path: str | Path) -> str:
+    p = Path(name_or_path)
+    if isinstance(name_or_path, Path) or p.suffix == ".safetensors" or p.exists():
+        return str(p.resolve())
+    return str(name_or_path).lower()
+
+
+def get_model(
+    name_or_path: str | Path, device: torch.device | str = "cpu", pretrained: bool = True
+) -> torch.nn.Module:
+    """A loaded model from a small process-wide LRU (keyed by name/path, device, pretrained).
+
+    Args:
+        name_or_path: Registry name or weights file.
+        device: Torch device.
+        pretrained: Load trained weights (``False``: random weights, for tests).
+
+    Returns:
+        The model in eval mode, shared between callers (do not modify it).
+    """
+    from tinct.models import load_model
+
+    key = (_model_key(name_or_path), str(torch.device(device)), bool(pretrained))
+    with _MODELS_LOCK:
+        if key in _MODELS:
+            _MODELS.move_to_end(key)
+            return _MODELS[key]
+    path = Path(name_or_path)
+    arg: str | Path = (
+        path if (path.suffix == ".safetensors" or path.exists()) else str(name_or_path)
+    )
+    model = load_model(arg, device=device, pretrained=pretrained).eval()
+    with _MODELS_LOCK:
+        _MODELS[key] = model
+        while len(_MODELS) > MODEL_CACHE_SIZE:
+            _MODELS.popitem(last=False)
+    return model
+
+
+# ----------------------------------------------------------------------------- state
+
+
+@dataclass
+class EngineStats:
+    """Counters for tests and monitoring.
+
+    Attributes:
+        forward_calls: Network invocations (each tile counts).
+        network_passes: ``colorize``/``suggest_colors`` calls that ran the network.
+        cache_hits: Calls served from the network-output cache.
+        decodes: Decode + render passes.
+    """
+
+    forward_calls: int = 0
+    network_passes: int = 0
+    cache_hits: int = 0
+    decodes: int = 0
+
+
+@dataclass
+class _Work:
+    """Luminance-only state of the upsampling (cached with the network output)."""
+
+    affine: AffineUpsampler
+    lum_work: Tensor
+    guide: Tensor
+    stats: dict[int, GuideStats] = field(default_factory=dict)
+
+    def guide_stats(self, radius: int) -> GuideStats:
+        if radius not in self.stats:
+            self.stats[radius] = guide_stats(self.guide, radius)
+        return self.stats[radius]
+
+
+@dataclass
+class _Entry:
+    prepared: _in.PreparedImage
+    net: _fw.NetOutput
+    work: _Work | None = None
+
+
+def _digest(*parts: Any) -> str:
+    h = hashlib.blake2b(digest_size=20)
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            h.update(repr((part.shape, part.dtype.str)).encode())
+            a = part if part.flags.c_contiguous else np.ascontiguousarray(part)
+            h.update(memoryview(a).cast("B"))
+        else:
+            h.update(repr(part).encode())
+    return h.hexdigest()
+
+
+def _concat(outs: list[_fw.NetOutput]) -> _fw.NetOutput:
+    if len(outs) == 1:
+        return outs[0]
+
+    def cat(xs: list[Tensor | None]) -> Tensor | None:
+        return None if xs[0] is None else torch.cat(xs, 0)  # type: ignore[arg-type]
+
+    post = None
+    if outs[0].post is not None:
+        post = (cat([o.post[0] for o in outs]), cat([o.post[1] for o in outs]))  # type: ignore[index]
+    patches = [
+        type(p)(p.row, p.col, p.side, torch.cat([o.patches[i].chroma for o in outs], 0))
+        for i, p in enumerate(outs[0].patches)
+    ]
+    return _fw.NetOutput(
+        cat([o.logp for o in outs]),
+        cat([o.ab for o in outs]),
+        cat([o.lum_logits for o in outs]),
+        post,  # type: ignore[arg-type]
+        outs[0].net_size,
+        patches,
+        sum(o.forward_calls for o in outs),
+    )
+
+
+# ----------------------------------------------------------------------------- Colorizer
+
+
+class Colorizer:
+    """A loaded model plus the cached pipeline around it.
+
+    Thread-safe: concurrent ``colorize`` calls (e.g. server threads) are
+    serialised per colorizer, and network passes per device.
+
+    Args:
+        model: Registry name (``"tinct-base"``), path of a ``.safetensors``
+            weights file, or a model from :func:`tinct.load_model`.
+        device: ``"auto"`` (CUDA > MPS > CPU), ``"cpu"``, ``"cuda[:N]"``, ``"mps"``.
+            With a model object and ``"auto"``, the model's own device is used.
+        precision: ``"auto"`` (float16 on CUDA, float32 otherwise), ``"float32"``,
+            ``"float16"`` or ``"bfloat16"``.
+        pretrained: Load trained weights (``False`` = random weights, for tests).
+        options: Default options for every call (model/device/precision fields
+            are ignored here; they are for :meth:`from_options`).
+        cache_size: Network outputs kept for re-decoding (0 disables the cache).
+
+    Example:
+        >>> c = Colorizer("tinct-base")                       # doctest: +SKIP
+        >>> rgb = c.colorize(gray, hints=[Hint(10, 20, color=(255, 0, 0))])  # doctest: +SKIP
+        >>> warmer = c.colorize(gray, temperature=0.2)        # re-decode, no network pass
+    """
+
+    def __init__(
+        self,
+        model: str | Path | torch.nn.Module = "tinct-base",
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+        *,
+        pretrained: bool = True,
+        options: ColorizeOptions | None = None,
+        cache_size: int = 2,
+    ):
+        if isinstance(model, torch.nn.Module):
+            if str(device) == "auto":
+                p = next(model.parameters(), None)
+                self.device = p.device if p is not None else select_device("auto")
+            else:
+                self.device = select_device(device)
+            self.model = model.to(self.device).eval()
+            name = getattr(getattr(model, "record", None), "name", type(model).__name__)
+        else:
+            self.device = select_device(device)
+            self.model = get_model(model, self.device, pretrained)
+            name = str(model)
+        self.dtype = select_dtype(precision, self.device)
+        self.info = _fw.ModelInfo.of(self.model)
+        self.options = (options or ColorizeOptions()).replace(model=name)
+        self.cache_size = int(cache_size)
+        self.stats = EngineStats()
+        self._cache: OrderedDict[str, _Entry] = OrderedDict()
+        self._lock = threading.RLock()
+        self._centres = _fw.bin_centres(self.info, self.device)
+
+    @classmethod
+    def from_options(cls, options: ColorizeOptions, **kwargs: Any) -> Colorizer:
+        """Build a colorizer for ``options.model`` on ``options.device``/``precision``."""
+        return cls(options.model, options.device, options.precision, options=options, **kwargs)
+
+    @property
+    def record(self) -> Any:
+        """The model's registry record (``None`` for bare modules)."""
+        return getattr(self.model, "record", None)
+
+    def defaults(self) -> dict[str, Any]:
+        """Option defaults from the model record (temperature, decoder, net_size)."""
+        cfg = getattr(self.record, "config", None)
+        return (
+            model_defaults(cfg)
+            if cfg is not None
+            else {
+                "temperature": self.info.default_temperature,
+                "decoder": self.info.default_decoder,
+                "net_size": self.info.input_size,
+            }
+        )
+
+    def resolve_options(
+        self, options: ColorizeOptions | None = None, **overrides: Any
+    ) -> ColorizeOptions:
+        """Library defaults < model record < ``options`` (or the colorizer's) < ``overrides``."""
+        base = options or self.options
+        return base.replace(**overrides).resolved(self.defaults())
+
+    def clear_cache(self) -> None:
+        """Forget cached network outputs."""
+        with self._lock:
+            self._cache.clear()
+
+    # ------------------------------------------------------------------ public calls
+
+    def colorize(
+        self,
+        image: Any,
+        hints: Sequence[Hint] = (),
+        reference: Any = None,
+        temperature: float | None = None,
+        decoder: str | None = None,
+        mrf_weight: float | None = None,
+        mrf_iters: int | None = None,
+        tile: int | None = None,
+        options: ColorizeOptions | None = None,
+        progress: ProgressFn | None = None,
+        *,
+        rgb: bool | None = None,
+        cancel: Any = None,
+    ) -> np.ndarray:
+        """Colorize a gray (or RGB) image or stack.
+
+        Args:
+            image: ``(..., H, W)`` gray or ``(..., H, W, 3|4)`` RGB(A) array of
+                any integer or float dtype (see :mod:`tinct.inputs`). Never modified.
+            hints: :class:`~tinct.hints.Hint` list (image pixel coordinates),
+                applied to every plane.
+            reference: Optional ``(H', W', 3|4)`` colour image whose colour
+                histogram guides the result (global hint).
+            temperature: Decoder temperature (> 0); ``None`` = options/model default.
+            decoder: Decoder name or ``"ab"`` (regression head).
+            mrf_weight: MRF smoothing strength (0 = off).
+            mrf_iters: MRF iterations.
+            tile: Tile side in network pixels; ``0`` = never tile; ``None`` =
+                options (automatic for huge images).
+            options: Options for this call (defaults: the colorizer's).
+            progress: ``progress(fraction, message)`` callback.
+            rgb: Force/forbid reading the last axis as colour channels.
+            cancel: Object with ``is_set()`` (e.g. ``threading.Event``); raises
+                :class:`Cancelled` when set.
+
+        Returns:
+            ``(..., H, W, 3)`` RGB, or ``(..., H, W, 4)`` with the input's alpha;
+            uint8 for uint8 input, float32 in ``[0, 1]`` otherwise.
+
+        Raises:
+            TypeError: Unsupported input type/dtype.
+            ValueError: Invalid input shape/values, hints or options.
+        """
+        opts = self.resolve_options(
+            options, temperature=temperature, decoder=decoder, mrf_weight=mrf_weight,
+            mrf_iters=mrf_iters, tile=tile,
+        )  # fmt: skip
+        user_net = (options or self.options).net_size
+        with self._lock:
+            entry = self._entry(image, hints, reference, opts, rgb, progress, cancel, user_net)
+            out = self._render(entry, opts)
+        if progress:
+            progress(1.0, "done")
+        return out
+
+    def suggest_colors(
+        self,
+        image: Any,
+        row: float,
+        col: float,
+        k: int = 9,
+        *,
+        hints: Sequence[Hint] = (),
+        reference: Any = None,
+        options: ColorizeOptions | None = None,
+        plane: int = 0,
+        rgb: bool | None = None,
+        samples: int = 2000,
+        seed: int = 0,
+    ) -> np.ndarray:
+        """Colour suggestions at a pixel, as ideepcolor offers them.
+
+        Row 0 is the current prediction at the pixel; the other ``k - 1`` rows
+        are k-means centres of ``samples`` colours drawn from the predicted
+        distribution there, sorted by cluster mass (largest first). All are
+        snapped into gamut at the pixel's luminance. Uses the cached network
+        output when the image and hints are unchanged.
+
+        Args:
+            image: The image (as for :meth:`colorize`).
+            row: Pixel row.
+            col: Pixel column.
+            k: Number of colours returned (>= 1).
+            hints: Current hints.
+            reference: Current reference image.
+            options: Options (temperature/decoder give the current prediction).
+            plane: Plane index of a stack (flattened leading axes).
+            rgb: As for :meth:`colorize`.
+            samples: Number of samples drawn from the distribution.
+            seed: Random seed (suggestions are deterministic for a seed).
+
+        Returns:
+            ``(k, 3)`` uint8 sRGB colours.
+        """
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        opts = self.resolve_options(options)
+        with self._lock:
+            user_net = (options or self.options).net_size
+            entry = self._entry(image, hints, reference, opts, rgb, None, None, user_net)
+            prep = entry.prepared
+            H, W = prep.size
+            if not (0 <= row < H and 0 <= col < W):
+                raise ValueError(f"pixel (row={row}, col={col}) is outside the {H}x{W} image")
+            if not 0 <= plane < prep.gray.shape[0]:
+                raise ValueError(f"plane {plane} out of range (0..{prep.gray.shape[0] - 1})")
+            ab = self._decode(entry, opts)[plane : plane + 1]
+            gen = torch.Generator().manual_seed(seed)
+            cur, samples_ab = self._samples(entry, ab, plane, row, col, samples, gen)
+            centres = _kmeans(samples_ab, k - 1, gen) if k > 1 else samples_ab[:0]
+            v = prep.gray[plane, 0, int(row), int(col)].reshape(1).float().cpu()
+        chroma = torch.cat((cur[None], centres), 0).float().cpu()
+        if len(chroma) < k:  # degenerate distribution: repeat the strongest colour
+            chroma = torch.cat((chroma, chroma[-1:].expand(k - len(chroma), 2)), 0)
+        lum = pipeline.lum_from_gray(v, self.info.space).expand(k).contiguous()
+        chroma = pipeline.snap_chroma(lum, chroma, self.info.space)
+        rgb_out = pipeline.space_to_rgb(
+            torch.cat((lum[:, None], chroma), 1)[..., None, None], self.info.space
+        )
+        return (rgb_out[:, :, 0, 0] * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
+
+    # ------------------------------------------------------------------ internals
+
+    def _tiling(
+        self, opts: ColorizeOptions, user_net: int | None, size: tuple[int, int]
+    ) -> tuple[int, int]:
+        """``(tile, net_long)`` for an image size (tile 0 = one pass)."""
+        H, W = size
+        net_long = int(opts.net_size or self.info.input_size)
+        tile = opts.tile
+        if tile is None:
+            if H * W > AUTO_TILE_PIXELS:
+                s = self.info.stride
+                tile = max(s, (self.info.input_size // s) * s)
+                if user_net is None:
+                    net_long = min(max(self.info.input_size, max(H, W) // 8), AUTO_NET_MAX)
+            else:
+                tile = 0
+        return int(tile), net_long
+
+    def _entry(
+        self,
+        image: Any,
+        hints: Sequence[Hint],
+        reference: Any,
+        opts: ColorizeOptions,
+        rgb: bool | None,
+        progress: ProgressFn | None,
+        cancel: Any,
+        user_net: int | None,
+    ) -> _Entry:
+        hints = list(hints or ())
+        for h in hints:
+            if not isinstance(h, Hint):
+                raise TypeError(f"hints must be tinct.Hint objects, got {type(h).__name__}")
+        arr, is_rgb = _in._validate(image, rgb)
+        H, W = arr.shape[-3:-1] if is_rgb else arr.shape[-2:]
+        tile, net_long = self._tiling(opts, user_net, (H, W))
+        ref = None if reference is None else np.asarray(reference)
+        key = _digest(
+            arr, is_rgb, opts.normalize, opts.percentiles, hints_digest(hints),
+            ref if ref is not None else None, tile, opts.tile_overlap, net_long, opts.hint_size,
+        )  # fmt: skip
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            self.stats.cache_hits += 1
+            return self._cache[key]
+        prep = _in.prepare(
+            arr, space=self.info.space, normalize=opts.normalize,
+            percentiles=opts.percentiles, rgb=is_rgb,
+        )  # fmt: skip
+        outs = []
+        B = prep.gray.shape[0]
+        for i in range(0, B, PLANE_BATCH):
+            sub = None
+            if progress:
+                base, span = 0.9 * i / B, 0.9 * min(PLANE_BATCH, B - i) / B
+
+                def sub(f: float, msg: str, base: float = base, span: float = span) -> None:
+                    progress(base + span * f, msg)
+
+            outs.append(
+                _fw.run_network(
+                    self.model,
+                    self.info,
+                    prep.gray[i : i + PLANE_BATCH],
+                    hints=hints,
+                    reference=ref,
+                    net_long=net_long,
+                    tile=tile,
+                    tile_overlap=opts.tile_overlap,
+                    hint_size=int(opts.hint_size or 5),
+                    device=self.device,
+                    dtype=self.dtype,
+                    progress=sub,
+                    cancel=cancel,
+                )
+            )
+        net = _concat(outs)
+        self.stats.forward_calls += net.forward_calls
+        self.stats.network_passes += 1
+        entry = _Entry(prep, net)
+        if self.cache_size > 0:
+            self._cache[key] = entry
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return entry
+
+    def _decode(self, entry: _Entry, opts: ColorizeOptions) -> Tensor:
+        """Chrominance ``(B, 2, h, w)`` on the output grid of the chosen head."""
+        net = entry.net
+        regression = opts.decoder in ("ab", "regression") or net.logp is None
+        if regression:
+            if net.ab is None:
+                raise ValueError(
+                    f"model {self.info.name!r} has no regression head; choose a distribution "
+                    f"decoder instead of {opts.decoder!r}"
+                )
+            return net.ab
+        from tinct import decode as D
+
+        logp = net.logp
+        info = self.info
+        mrf_on = opts.mrf_weight > 0 and (opts.mrf_iters or 0) > 0 and info.target != "hue_chroma"
+        if mrf_on:
+            from tinct import mrf
+
+            smooth = mrf.smooth if info.joint else mrf.smooth_channels
+            kw = {} if opts.mrf_edge is None else {"edge_sensitivity": opts.mrf_edge}
+            logp = smooth(
+                logp, self._centres, net.lum_logits, weight=opts.mrf_weight,
+                iterations=int(opts.mrf_iters), **kw,
+            )  # fmt: skip
+        if info.joint:
+            ab = D.decode(logp, self._centres, opts.decoder, temperature=opts.temperature)
+        elif info.target == "channel":
+            ab = D.decode_channels(logp, self._centres, opts.decoder, temperature=opts.temperature)
+        else:
+            ab = D.decode_hue_chroma(
+                logp, self._centres[0], self._centres[1], method=opts.decoder,
+                temperature=opts.temperature,
+            )  # fmt: skip
+        if net.post is not None:
+            ab = torch.lerp(ab, net.post[1], net.post[0])
+        return ab.float()
+
+    def _work(self, entry: _Entry) -> _Work:
+        if entry.work is None:
+            prep = entry.prepared
+            H, W = prep.size
+            hn, wn = entry.net.net_size
+            long = min(max(H, W), max(WORK_LONG, hn, wn))
+            work_size = _fw.net_shape((H, W), long) if long < max(H, W) else (H, W)
+            affine = AffineUpsampler(prep.gray.to(self.device), work_size, radius=1, eps=EPS_AFFINE)
+            lum = pipeline.lum_from_gray(affine.gray_work, self.info.space)
+            guide = lum / (1.0 if self.info.space == "yuv" else 100.0)
+            entry.work = _Work(affine, lum, guide)
+        return entry.work
+
+    def _render(self, entry: _Entry, opts: ColorizeOptions) -> np.ndarray:
+        self.stats.decodes += 1
+        ab = self._decode(entry, opts)
+        work = self._work(entry)
+        ws = work.affine.work_size
+        radius = max(1, round(max(ws) / max(ab.shape[-2:])))
+        ab_w = guided_filter(resize(ab, ws), work.guide_stats(radius), EPS_CHROMA)
+        rgb_w = pipeline.space_to_rgb(torch.cat((work.lum_work, ab_w), 1), self.info.space)
+        coeffs = work.affine.fit(rgb_w)
+
+        prep = entry.prepared
+        H, W = prep.size
+        B = prep.gray.shape[0]
+        C = 4 if prep.alpha is not None else 3
+        out = np.empty((B, H, W, C), np.uint8 if prep.uint8 else np.float32)
+        for i in range(B):
+            for y0, y1 in _in.strips(H, W):
+                rgb = work.affine.apply(coeffs, (y0, y1), i)[0]
+                dst = torch.from_numpy(out[i, y0:y1, :, :3]).permute(2, 0, 1)
+                if prep.uint8:
+                    dst.copy_(rgb.mul_(255.0).add_(0.5))
+                else:
+                    dst.copy_(rgb)
+        if prep.alpha is not None:
+            out[..., 3] = prep.alpha
+        return out.reshape(*prep.lead_shape, H, W, C)
+
+    def _samples(
+        self,
+        entry: _Entry,
+        ab: Tensor,
+        plane: int,
+        row: float,
+        col: float,
+        n: int,
+        gen: torch.Generator,
+    ) -> tuple[Tensor, Tensor]:
+        """Current chroma at a pixel and ``(n, 2)`` samples of its distribution."""
+        H, W = entry.prepared.size
+        h, w = ab.shape[-2:]
+        iy = min(h - 1, int((row + 0.5) * h / H))
+        ix = min(w - 1, int((col + 0.5) * w / W))
+        cur = ab[0, :, iy, ix].cpu()
+        logp = entry.net.logp
+        if logp is None:  # regression: colours in a neighbourhood
+            r = 4
+            patch = ab[0, :, max(0, iy - r) : iy + r + 1, max(0, ix - r) : ix + r + 1]
+            return cur, patch.reshape(2, -1).T.cpu()
+        hl, wl = logp.shape[-2:]
+        ly = min(hl - 1, int((row + 0.5) * hl / H))
+        lx = min(wl - 1, int((col + 0.5) * wl / W))
+        p = logp[plane, :, ly, lx].float().exp().cpu()
+        c = self._centres.cpu()
+        if self.info.joint:
+            idx = torch.multinomial(p / p.sum(), n, replacement=True, generator=gen)
+            jitter = (torch.rand(n, 2, generator=gen) - 0.5) * 10.0
+            return cur, c[idx] + jitter
+        k = p.shape[0] // 2
+        i0 = torch.multinomial(p[:k] / p[:k].sum(), n, replacement=True, generator=gen)
+        i1 = torch.multinomial(p[k:] / p[k:].sum(), n, replacement=True, generator=gen)
+        x0, x1 = c[0][i0], c[1][i1]
+        if self.info.target == "channel":
+            return cur, torch.stack((x0, x1), 1)
+        return cur, torch.stack((x1 * torch.cos(x0), x1 * torch.sin(x0)), 1)
+
+
+def _kmeans(x: Tensor, k: int, gen: torch.Generator, iters: int = 15) -> Tensor:
+    """k-means centres of ``x (N, 2)``, largest cluster first; empty clusters are dropped."""
+    x = x.float()
+    k = min(k, len(x))
+    # k-means++ initialisation
+    centres = [x[torch.randint(len(x), (1,), generator=gen)].squeeze(0)]
+    for _ in range(1, k):
+        d2 = torch.cdist(x, torch.stack(centres)).min(1).values.pow(2)
+        if d2.sum() <= 0:
+            break
+        centres.append(x[torch.multinomial(d2 / d2.sum(), 1, generator=gen)].squeeze(0))
+    c = torch.stack(centres)
+    for _ in range(iters):
+        assign = torch.cdist(x, c).argmin(1)
+        counts = torch.bincount(assign, minlength=len(c)).float()
+        sums = torch.zeros_like(c).index_add_(0, assign, x)
+        c = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], c)
+    assign = torch.cdist(x, c).argmin(1)
+    counts = torch.bincount(assign, minlength=len(c))
+    order = torch.argsort(counts, descending=True, stable=True)
+    return c[order][counts[order] > 0]
+
+
+# ----------------------------------------------------------------------------- one shot
+
+_SHARED: OrderedDict[tuple[Any, ...], Colorizer] = OrderedDict()
+_SHARED_LOCK = threading.Lock()
+
+
+def colorize(
+    image: Any,
+    hints: Sequence[Hint] = (),
+    *,
+    model: str | Path | None = None,
+    device: str | None = None,
+    precision: str | None = None,
+    options: ColorizeOptions | None = None,
+    **kwargs: Any,
+) -> np.ndarray:
+    """Colorize with a shared, cached :class:`Colorizer` (one per model/device/precision).
+
+    Args:
+        image: Gray or RGB(A) array or stack (see :meth:`Colorizer.colorize`).
+        hints: Colour hints.
+        model: Model name or weights path (default: ``options.model``, i.e. ``"tinct-base"``).
+        device: Device (default: ``options.device``, i.e. ``"auto"``).
+        precision: Precision (default: ``options.precision``).
+        options: Options for the call.
+        **kwargs: Further :meth:`Colorizer.colorize` arguments (``reference``,
+            ``temperature``, ``decoder``, ``mrf_weight``, ``tile``, ...).
+
+    Returns:
+        The colorized image (see :meth:`Colorizer.colorize`).
+    """
+    opts = options or ColorizeOptions()
+    key = (_model_key(model or opts.model), device or opts.device, precision or opts.precision)
+    with _SHARED_LOCK:
+        c = _SHARED.get(key)
+        if c is None:
+            c = Colorizer(model or opts.model, key[1], key[2])
+            _SHARED[key] = c
+            while len(_SHARED) > 2:
+                _SHARED.popitem(last=False)
+    return c.colorize(image, hints, options=options, **kwargs)

@@ -1,0 +1,473 @@
+"""The network pass: luminance and hints in, cached (conditioned) distributions out.
+
+Everything that needs the network lives here, and its result
+(:class:`NetOutput`) is what the engine caches: changing the temperature,
+decoder or MRF afterwards never calls the network again.
+
+Steps, all in torch on the chosen device:
+
+1. resize the full-resolution luminance so the long side is ``net_size``
+   (aspect ratio kept), reflect-pad to a multiple of ``model.stride``;
+2. rasterise hints (SIGGRAPH17 encoding) and the reference's global hint;
+3. run the network, untiled or on overlapping tiles (with a low-resolution
+   global pass for context, blended in), crop the padding;
+4. turn logits into log-probabilities and condition them on what the network
+   did not see: hints for models without hint inputs (and, tightly, for all
+   models at the hint patch), and the reference histogram for distribution
+   models without a global-hint input (element-wise product, renormalised).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from tinct import hints as _hints
+from tinct import pipeline
+from tinct.tiling import make_grid
+from tinct.upsample import resize
+
+__all__ = [
+    "Cancelled",
+    "ModelInfo",
+    "NetOutput",
+    "bin_centres",
+    "reference_histogram",
+    "run_network",
+]
+
+#: Weight of the low-resolution global pass when blending tiled predictions.
+GLOBAL_BLEND = 0.5
+#: Width (ab units) of the Gaussian that boosts bins near a hint colour.
+HINT_AB_SIGMA = 10.0
+
+_DEVICE_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+class Cancelled(RuntimeError):
+    """Raised when a caller's cancel event is set during a run."""
+
+
+def device_lock(device: torch.device) -> threading.Lock:
+    """The process-wide lock that serialises network passes on one device."""
+    with _LOCKS_GUARD:
+        return _DEVICE_LOCKS.setdefault(str(device), threading.Lock())
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the engine needs to know about a model (from its record's config)."""
+
+    space: str
+    target: str
+    heads: tuple[str, ...]
+    hints: bool
+    global_hint: bool
+    input_size: int
+    stride: int
+    num_bins: int
+    bins_per_channel: int | None
+    channel_range: tuple[float, float] | None
+    default_temperature: float
+    default_decoder: str
+    name: str
+
+    @classmethod
+    def of(cls, model: Any) -> ModelInfo:
+        """Read a model's ``record.config`` (falling back to ``ModelConfig`` defaults)."""
+        from tinct.models.registry import ModelConfig
+
+        record = getattr(model, "record", None)
+        cfg = getattr(record, "config", None) or ModelConfig()
+        return cls(
+            space=cfg.color_space,
+            target=cfg.target,
+            heads=tuple(cfg.heads),
+            hints=bool(cfg.hints),
+            global_hint=bool(cfg.global_hint),
+            input_size=int(cfg.input_size),
+            stride=int(getattr(model, "stride", None) or cfg.stride),
+            num_bins=int(cfg.num_bins),
+            bins_per_channel=cfg.bins_per_channel,
+            channel_range=cfg.channel_range,
+            default_temperature=float(cfg.default_temperature),
+            default_decoder=str(cfg.default_decoder),
+            name=str(getattr(record, "name", type(model).__name__)),
+        )
+
+    @property
+    def joint(self) -> bool:
+        """Logits over joint (a, b) bins (MRF, conditioning, suggestions apply)."""
+        return self.target in ("gamut313", "grid529")
+
+    @property
+    def has_logits(self) -> bool:
+        """The model has a classification head."""
+        return "logits" in self.heads
+
+
+def bin_centres(info: ModelInfo, device: torch.device | str | None = None) -> Tensor | None:
+    """Bin centres for a model's target.
+
+    Returns:
+        ``(Q, 2)`` ab centres for joint targets; ``(2, K)`` per-channel centres
+        for ``"channel"``; ``(2, K)`` (hue in radians, chroma) for
+        ``"hue_chroma"``; ``None`` for regression.
+    """
+    from tinct import bins
+
+    if info.target == "gamut313":
+        return bins.gamut_bins(device=device)
+    if info.target == "grid529":
+        return bins.grid_bins(device=device)
+    if info.target in ("channel", "hue_chroma"):
+        k = int(info.bins_per_channel or 0)
+        lo, hi = info.channel_range or (0.0, 1.0)
+        vals = bins.uniform_bins(k, lo, hi, device=device)
+        if info.target == "channel":
+            return torch.stack((vals, vals))
+        return torch.stack((bins.hue_bins(k, device=device), vals))
+    return None
+
+
+def log_probs(logits: Tensor, info: ModelInfo) -> Tensor:
+    """Normalise logits to log-probabilities per distribution (joint, or per channel)."""
+    logits = logits.float()
+    if info.joint:
+        return F.log_softmax(logits, dim=1)
+    b, q, h, w = logits.shape
+    return F.log_softmax(logits.view(b, 2, q // 2, h, w), dim=2).view(b, q, h, w)
+
+
+@dataclass
+class NetOutput:
+    """Cached result of a network pass (batch ``B`` = planes).
+
+    Attributes:
+        logp: ``(B, Q, h, w)`` float32 log-probabilities (conditioned), or ``None``.
+        ab: ``(B, 2, h2, w2)`` regression chrominance (conditioned), or ``None``.
+        lum_logits: ``(B, 1, h, w)`` luminance on the logits grid (for the MRF).
+        post: Hint influence ``(weight (B,1,h,w), target (B,2,h,w))`` on the
+            logits grid, applied after decoding for non-joint distributions.
+        net_size: ``(height, width)`` of the network input before padding.
+        patches: Placed hints (network coordinates).
+        forward_calls: Network invocations made.
+    """
+
+    logp: Tensor | None
+    ab: Tensor | None
+    lum_logits: Tensor | None
+    post: tuple[Tensor, Tensor] | None
+    net_size: tuple[int, int]
+    patches: list[_hints.HintPatch]
+    forward_calls: int
+
+
+def net_shape(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """Network input size with the long side ``long_side`` and the aspect ratio kept."""
+    h, w = size
+    s = long_side / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+def _pad(x: Tensor, multiple: int, mode: str = "reflect") -> Tensor:
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph == 0 and pw == 0:
+        return x
+    if mode == "reflect" and (ph >= h or pw >= w):
+        mode = "replicate"
+    if mode == "constant":
+        return F.pad(x, (0, pw, 0, ph))
+    return F.pad(x, (0, pw, 0, ph), mode=mode)
+
+
+def reference_histogram(reference: Any, centres: Tensor) -> Tensor:
+    """Chrominance histogram of a colour reference image over bin centres.
+
+    The reference is resized so its long side is 256, converted to CIELAB,
+    its ab average-pooled over 4 x 4 blocks and hard-assigned to the nearest
+    centre (SIGGRAPH17's global hint statistics).
+
+    Args:
+        reference: ``(H, W, 3|4)`` RGB(A) array (uint8, uint16 or float in ``[0, 1]``).
+        centres: ``(Q, 2)`` ab bin centres.
+
+    Returns:
+        ``(Q,)`` float32 histogram summing to 1.
+
+    Raises:
+        ValueError: A reference that is not a colour image.
+    """
+    import numpy as np
+
+    from tinct import bins
+
+    a = np.asarray(reference)
+    if a.ndim != 3 or a.shape[-1] not in (3, 4):
+        raise ValueError(f"reference must be an (H, W, 3|4) colour image, got shape {a.shape}")
+    if a.dtype == np.uint8:
+        rgb = torch.from_numpy(np.ascontiguousarray(a[..., :3])).float() / 255.0
+    elif a.dtype == np.uint16:
+        rgb = torch.from_numpy(a[..., :3].astype(np.float32)) / 65535.0
+    elif np.issubdtype(a.dtype, np.floating):
+        if not np.isfinite(a).all():
+            raise ValueError("reference contains NaN or infinite values")
+        rgb = torch.from_numpy(a[..., :3].astype(np.float32)).clamp(0.0, 1.0)
+    else:
+        raise TypeError(f"reference dtype {a.dtype} is not supported")
+    rgb = rgb.permute(2, 0, 1)[None]
+    rgb = resize(rgb, net_shape(rgb.shape[-2:], 256))
+    ab = pipeline.rgb_to_space(rgb, "lab")[:, 1:]
+    if min(ab.shape[-2:]) >= 4:
+        ab = F.avg_pool2d(ab, 4)
+    idx = bins.encode_hard(ab, centres.float().cpu()).flatten()
+    hist = torch.bincount(idx, minlength=centres.shape[0]).float()
+    return hist / hist.sum()
+
+
+def _condition_on_hints(logp: Tensor, influence: tuple[Tensor, Tensor], centres: Tensor) -> Tensor:
+    """Multiply joint-bin probabilities by a Gaussian around the hint colour, weighted spatially."""
+    weight, target = influence
+    c = centres.to(logp.device, logp.dtype)
+    d2 = (target[:, None] - c.view(1, -1, 2, 1, 1)).pow(2).sum(2)  # (B, Q, h, w)
+    kernel = torch.exp(-d2 / (2 * HINT_AB_SIGMA**2))
+    factor = (1.0 - weight) + weight * kernel
+    return F.log_softmax(logp + torch.log(factor.clamp_min(1e-12)), dim=1)
+
+
+def _reweight(logp: Tensor, hist: Tensor, info: ModelInfo) -> Tensor:
+    """Element-wise product of the distribution with a (smoothed) reference histogram."""
+    prior = (hist + 1e-3 / hist.numel()).to(logp.device)
+    prior = prior / prior.sum()
+    return F.log_softmax(logp + torch.log(prior).view(1, -1, 1, 1), dim=1)
+
+
+def run_network(
+    model: torch.nn.Module,
+    info: ModelInfo,
+    gray: Tensor,
+    *,
+    hints: Sequence[_hints.Hint] = (),
+    reference: Any = None,
+    net_long: int,
+    tile: int | None,
+    tile_overlap: int | None,
+    hint_size: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    progress: Callable[[float, str], None] | None = None,
+    cancel: Any = None,
+) -> NetOutput:
+    """Run the network on a batch of planes and condition its output.
+
+    Args:
+        model: The network (on ``device``).
+        info: Its :class:`ModelInfo`.
+        gray: ``(B, 1, H, W)`` full-resolution gray in ``[0, 1]`` (CPU or device).
+        hints: Hints in image pixel coordinates (applied to every plane).
+        reference: Optional colour reference image (numpy RGB).
+        net_long: Long side of the network input.
+        tile: Tile side in network pixels, or ``None``/``0`` for one pass.
+        tile_overlap: Tile overlap in network pixels (``None`` = tile / 4).
+        hint_size: Patch side in network pixels for hints without a size.
+        device: Compute device.
+        dtype: Network precision (float32, float16 or bfloat16).
+        progress: ``progress(fraction, message)`` callback.
+        cancel: Object with ``is_set()``; when set, :class:`Cancelled` is raised.
+
+    Returns:
+        The cacheable :class:`NetOutput`.
+    """
+    B, _, H, W = gray.shape
+    hn, wn = net_shape((H, W), net_long)
+    lum_net = pipeline.lum_from_gray(resize(gray.to(device), (hn, wn)), info.space)
+    patches = _hints.place_hints(hints, gray, (hn, wn), space=info.space, default_side=hint_size)
+    patches = [_hints.HintPatch(p.row, p.col, p.side, p.chroma.to(device)) for p in patches]
+    hint_ab = hint_mask = None
+    if info.hints:
+        hint_ab, hint_mask = _hints.encode_hints(patches, (hn, wn), B)
+        hint_ab, hint_mask = hint_ab.to(device), hint_mask.to(device)
+
+    centres = bin_centres(info, device)
+    global_hint = hist = None
+    if reference is not None:
+        if info.global_hint:
+            from tinct import bins
+
+            h313 = reference_histogram(reference, bins.gamut_bins())
+            global_hint = torch.cat((h313, torch.ones(1))).to(device).expand(B, 314)
+        elif info.joint and centres is not None:
+            hist = reference_histogram(reference, centres)
+
+    lum_pad = _pad(lum_net, info.stride)
+    hab_pad = _pad(hint_ab, info.stride, "constant") if hint_ab is not None else None
+    hmask_pad = _pad(hint_mask, info.stride, "constant") if hint_mask is not None else None
+    calls = 0
+
+    def forward(lum: Tensor, hab: Tensor | None, hm: Tensor | None, gh: Tensor | None):
+        nonlocal calls
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("colorization cancelled")
+        calls += 1
+        use_amp = dtype != torch.float32 and device.type in ("cuda", "cpu")
+        with (
+            device_lock(device),
+            torch.inference_mode(),
+            torch.autocast(device.type, dtype=dtype, enabled=use_amp),
+        ):
+            out = model(lum, hab, hm, gh)
+        lo = log_probs(out.logits, info) if out.logits is not None else None
+        ab = out.ab.float() if out.ab is not None else None
+        return lo, ab
+
+    Hp, Wp = lum_pad.shape[-2:]
+    tiled = bool(tile) and (Hp > tile or Wp > tile)
+    if not tiled:
+        if progress:
+            progress(0.1, "network")
+        logp, ab = forward(lum_pad, hab_pad, hmask_pad, global_hint)
+    else:
+        logp, ab = _tiled(
+            forward, info, lum_net, lum_pad, hab_pad, hmask_pad, global_hint,
+            tile=int(tile), overlap=tile_overlap, reference_given=reference is not None,
+            progress=progress,
+        )  # fmt: skip
+
+    # Crop the padding (output grids are the padded input divided by their stride).
+    logp = _crop_valid(logp, (Hp, Wp), (hn, wn))
+    ab = _crop_valid(ab, (Hp, Wp), (hn, wn))
+    lum_logits = post = None
+    if logp is not None:
+        hl, wl = logp.shape[-2:]
+        lum_logits = resize(lum_net, (hl, wl))
+        scale = hl / hn
+        if hist is not None:
+            logp = _reweight(logp, hist, info)
+        if patches:
+            spread = 0.0 if info.hints else _spread(patches, scale)
+            infl = _hints.hint_influence(patches, (hl, wl), scale, B, spread)
+            infl = (infl[0].to(device), infl[1].to(device))
+            if info.joint:
+                logp = _condition_on_hints(logp, infl, centres)
+            else:
+                post = infl
+    if ab is not None and patches:
+        ha, wa = ab.shape[-2:]
+        scale = ha / hn
+        spread = 0.0 if info.hints else _spread(patches, scale)
+        weight, target = _hints.hint_influence(patches, (ha, wa), scale, B, spread)
+        ab = torch.lerp(ab, target.to(device), weight.to(device))
+    return NetOutput(logp, ab, lum_logits, post, (hn, wn), patches, calls)
+
+
+def _spread(patches: Sequence[_hints.HintPatch], scale: float) -> float:
+    """Falloff for models that do not see hints: about 2 patch sides, at least 2 pixels."""
+    side = max(p.side for p in patches) * scale
+    return max(2.0, 2.0 * side)
+
+
+def _tiled(
+    forward: Callable[..., tuple[Tensor | None, Tensor | None]],
+    info: ModelInfo,
+    lum_net: Tensor,
+    lum_pad: Tensor,
+    hab_pad: Tensor | None,
+    hmask_pad: Tensor | None,
+    global_hint: Tensor | None,
+    *,
+    tile: int,
+    overlap: int | None,
+    reference_given: bool,
+    progress: Callable[[float, str], None] | None,
+) -> tuple[Tensor | None, Tensor | None]:
+    """Overlapping tiles blended with taper weights, plus a low-resolution global pass."""
+    stride = info.stride
+    tile = max(stride, (tile // stride) * stride)
+    overlap = tile // 4 if overlap is None else overlap
+    overlap = min((overlap // stride) * stride, tile - stride)
+    Hp, Wp = lum_pad.shape[-2:]
+    grid = make_grid(Hp, Wp, tile, overlap, multiple=stride)
+
+    # Global pass at the model's own input size: context for every tile.
+    g_size = net_shape(lum_net.shape[-2:], info.input_size)
+    g_lum = resize(lum_net, g_size)
+    g_pad = _pad(g_lum, stride)
+    g_logp, g_ab = forward(g_pad, None, None, global_hint)
+    g_logp = _crop_valid(g_logp, g_pad.shape[-2:], g_size)
+    g_ab = _crop_valid(g_ab, g_pad.shape[-2:], g_size)
+    own_hint = global_hint is None and info.global_hint and not reference_given
+    if own_hint and g_logp is not None and info.target == "gamut313":
+        # the image's own predicted histogram serves as every tile's global hint
+        hist = g_logp.exp().mean((2, 3))
+        global_hint = torch.cat((hist, hist.new_ones(hist.shape[0], 1)), 1)
+
+    acc_l = acc_a = None
+    weights = grid.weights()
+    n = len(grid.tiles)
+    for i, (t, w) in enumerate(zip(grid.tiles, weights, strict=True)):
+        if progress:
+            progress(0.1 + 0.8 * i / n, f"tile {i + 1}/{n}")
+        sl = (..., slice(t.y0, t.y1), slice(t.x0, t.x1))
+        lo, ab = forward(
+            lum_pad[sl],
+            hab_pad[sl] if hab_pad is not None else None,
+            hmask_pad[sl] if hmask_pad is not None else None,
+            global_hint,
+        )
+        wt = torch.from_numpy(w).to(lum_pad.device)[None, None]
+        for out, kind in ((lo, "l"), (ab, "a")):
+            if out is None:
+                continue
+            f = (t.y1 - t.y0) // out.shape[-2]
+            st = t.scaled(f)
+            wk = F.avg_pool2d(wt, f) if f > 1 else wt
+            if kind == "l":
+                if acc_l is None:
+                    acc_l = out.new_zeros(out.shape[0], out.shape[1], Hp // f, Wp // f)
+                acc_l[..., st.y0 : st.y1, st.x0 : st.x1] += out * wk
+            else:
+                if acc_a is None:
+                    acc_a = out.new_zeros(out.shape[0], out.shape[1], Hp // f, Wp // f)
+                acc_a[..., st.y0 : st.y1, st.x0 : st.x1] += out * wk
+
+    # Blend with the global pass (resized onto the same grids).
+    if acc_l is not None and g_logp is not None:
+        g = _global_on_grid(g_logp, acc_l.shape[-2:], lum_net.shape[-2:], Hp, Wp)
+        acc_l = log_probs((1 - GLOBAL_BLEND) * acc_l + GLOBAL_BLEND * g, info)
+    if acc_a is not None and g_ab is not None:
+        g = _global_on_grid(g_ab, acc_a.shape[-2:], lum_net.shape[-2:], Hp, Wp)
+        acc_a = (1 - GLOBAL_BLEND) * acc_a + GLOBAL_BLEND * g
+    return acc_l, acc_a
+
+
+def _crop_valid(x: Tensor | None, padded: Sequence[int], valid: Sequence[int]) -> Tensor | None:
+    """Crop an output grid to the part that covers the unpadded input."""
+    if x is None:
+        return None
+    s = padded[0] / x.shape[-2]
+    return x[..., : math.ceil(valid[0] / s), : math.ceil(valid[1] / s)]
+
+
+def _global_on_grid(
+    g: Tensor, grid_hw: tuple[int, int], net_hw: tuple[int, int], Hp: int, Wp: int
+) -> Tensor:
+    """Resize a global-pass output (covering the unpadded image) onto a tiled output grid."""
+    gh, gw = grid_hw
+    f = Hp / gh
+    vh, vw = math.ceil(net_hw[0] / f), math.ceil(net_hw[1] / f)
+    out = g.new_zeros(g.shape[0], g.shape[1], gh, gw)
+    out[..., :vh, :vw] = F.interpolate(g, size=(vh, vw), mode="bilinear", align_corners=False)
+    if vh < gh:
+        out[..., vh:, :] = out[..., vh - 1 : vh, :]
+    if vw < gw:
+        out[..., :, vw:] = out[..., :, vw - 1 : vw]
+    return out

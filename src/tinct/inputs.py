@@ -1,0 +1,267 @@
+"""Input validation, intensity normalisation and image files.
+
+Accepted arrays (row/column order, as scikit-image and napari use):
+
+* ``(H, W)`` gray;
+* ``(H, W, 3)`` RGB and ``(H, W, 4)`` RGBA: the luminance is colorized and the
+  alpha channel is carried through to the output;
+* stacks ``(..., H, W)`` of gray planes and ``(..., H, W, 3|4)`` of RGB(A)
+  planes, colorized plane by plane.
+
+**Telling RGB(A) from stacks**: an array with ``ndim >= 3`` whose last axis has
+length 3 or 4 is RGB(A); anything else is gray. Pass ``rgb=True``/``False`` to
+override (e.g. a stack of 3 gray images of width... 3).
+
+dtypes: unsigned/signed integers and floats of any range; bool, complex and
+non-numeric dtypes are rejected. ``uint8`` input gives ``uint8`` output,
+everything else ``float32`` in ``[0, 1]``. The input array is never modified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from tinct import color
+
+__all__ = [
+    "MAX_PIXELS",
+    "MAX_SIDE",
+    "PreparedImage",
+    "prepare",
+    "read_image",
+    "strips",
+    "write_image",
+]
+
+#: Largest accepted image (per plane) and side.
+MAX_PIXELS = 2**31
+MAX_SIDE = 65536
+#: Pixels processed at once by full-resolution passes (bounds temporary memory).
+STRIP_PIXELS = 1 << 22
+
+
+def strips(height: int, width: int, pixels: int = STRIP_PIXELS) -> Iterator[tuple[int, int]]:
+    """Row ranges ``(y0, y1)`` covering an image with about ``pixels`` pixels each."""
+    step = max(1, pixels // max(1, width))
+    for y0 in range(0, height, step):
+        yield y0, min(height, y0 + step)
+
+
+@dataclass
+class PreparedImage:
+    """A validated input, as the pipeline needs it.
+
+    Attributes:
+        gray: ``(B, 1, H, W)`` float32 gray level in ``[0, 1]`` per plane (for RGB
+            input: the neutral gray with the same luminance).
+        lead_shape: Stack shape in front of ``(H, W)``; ``()`` for one image.
+        alpha: ``(B, H, W)`` alpha channel in the output dtype, or ``None``.
+        uint8: Output as uint8 (input was uint8).
+        is_rgb: Input had colour channels.
+    """
+
+    gray: Tensor
+    lead_shape: tuple[int, ...]
+    alpha: np.ndarray | None
+    uint8: bool
+    is_rgb: bool
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(H, W)``."""
+        return int(self.gray.shape[-2]), int(self.gray.shape[-1])
+
+
+def _validate(arr: Any, rgb: bool | None) -> tuple[np.ndarray, bool]:
+    if isinstance(arr, Tensor):
+        arr = arr.detach().cpu().numpy()
+    try:
+        a = np.asarray(arr)
+    except Exception as exc:
+        raise TypeError(f"image must be an array, got {type(arr).__name__} ({exc})") from None
+    if a.dtype == bool:
+        raise TypeError("image dtype bool is not supported: convert to uint8 (0/255) or float")
+    if np.issubdtype(a.dtype, np.complexfloating):
+        raise TypeError(f"image dtype {a.dtype} is complex; pass a real array (e.g. np.abs(x))")
+    if not (np.issubdtype(a.dtype, np.integer) or np.issubdtype(a.dtype, np.floating)):
+        raise TypeError(f"image dtype {a.dtype} is not numeric")
+    if a.ndim < 2:
+        raise ValueError(f"image must have at least 2 dimensions (H, W), got shape {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"image is empty (shape {a.shape})")
+    if rgb is None:
+        rgb = a.ndim >= 3 and a.shape[-1] in (3, 4)
+    if rgb and (a.ndim < 3 or a.shape[-1] not in (3, 4)):
+        raise ValueError(f"rgb=True needs a last axis of length 3 or 4, got shape {a.shape}")
+    h, w = a.shape[-3:-1] if rgb else a.shape[-2:]
+    if h < 2 or w < 2:
+        raise ValueError(f"image must be at least 2x2 pixels, got {h}x{w} (shape {a.shape})")
+    if h > MAX_SIDE or w > MAX_SIDE or h * w > MAX_PIXELS:
+        raise ValueError(
+            f"image of {h}x{w} pixels is too large (max side {MAX_SIDE}, max {MAX_PIXELS} pixels)"
+        )
+    if np.issubdtype(a.dtype, np.floating):
+        finite = np.isfinite(a)
+        if not finite.all():
+            n = int(a.size - np.count_nonzero(finite))
+            raise ValueError(f"image contains {n} NaN or infinite value(s)")
+    return a, bool(rgb)
+
+
+def _range(a: np.ndarray, mode: str, percentiles: tuple[float, float]) -> tuple[float, float]:
+    """The input values that map to 0 and 1."""
+    if mode == "auto":
+        unit_float = np.issubdtype(a.dtype, np.floating) and a.min() >= 0.0 and a.max() <= 1.0
+        mode = "dtype" if a.dtype in (np.uint8, np.uint16) or unit_float else "percentile"
+    if mode == "dtype":
+        if np.issubdtype(a.dtype, np.integer):
+            info = np.iinfo(a.dtype)
+            return (0.0, float(info.max)) if info.min == 0 else (float(info.min), float(info.max))
+        return 0.0, 1.0
+    flat = a.reshape(-1)
+    if flat.size > 4_000_000:  # a regular subsample is plenty for percentiles
+        flat = flat[:: flat.size // 4_000_000 + 1]
+    lo, hi = np.percentile(flat.astype(np.float64), percentiles)
+    if not hi > lo:
+        lo, hi = float(flat.min()), float(flat.max())
+    if not hi > lo:  # constant image
+        return (lo - 0.5, hi + 0.5) if not 0.0 <= lo <= 1.0 else (0.0, 1.0)
+    return float(lo), float(hi)
+
+
+def prepare(
+    image: Any,
+    *,
+    space: str = "lab",
+    normalize: str = "auto",
+    percentiles: tuple[float, float] = (0.5, 99.5),
+    rgb: bool | None = None,
+) -> PreparedImage:
+    """Validate an input array and compute its per-plane gray level.
+
+    Args:
+        image: Array-like, see the module docstring for shapes and dtypes.
+        space: The model's colour space (decides how RGB input becomes gray).
+        normalize: ``"auto"``, ``"dtype"`` or ``"percentile"``.
+        percentiles: ``(low, high)`` for ``"percentile"``.
+        rgb: Force (``True``) or forbid (``False``) reading the last axis as
+            colour channels; ``None`` applies the rule in the module docstring.
+
+    Returns:
+        The prepared image (the input array is not modified).
+
+    Raises:
+        TypeError: Unsupported type or dtype.
+        ValueError: Bad shape, empty, too small or too large, NaN/inf.
+    """
+    a, is_rgb = _validate(image, rgb)
+    if is_rgb:
+        lead, (h, w), c = a.shape[:-3], a.shape[-3:-1], a.shape[-1]
+        planes = a.reshape(-1, h, w, c)
+        color_part = planes[..., :3]
+    else:
+        lead, (h, w), c = a.shape[:-2], a.shape[-2:], 1
+        planes = a.reshape(-1, h, w)
+        color_part = planes
+    lo, hi = _range(color_part, normalize, percentiles)
+    scale = 1.0 / (hi - lo)
+    n = planes.shape[0]
+    gray = torch.empty(n, 1, h, w, dtype=torch.float32)
+    for i in range(n):
+        for y0, y1 in strips(h, w * c):
+            chunk = torch.from_numpy(np.ascontiguousarray(color_part[i, y0:y1]))
+            x = ((chunk.to(torch.float32) - lo) * scale).clamp_(0.0, 1.0)
+            if is_rgb:
+                gray[i, 0, y0:y1] = _gray_from_rgb(x.permute(2, 0, 1), space)[0]
+            else:
+                gray[i, 0, y0:y1] = x
+    alpha = None
+    out_u8 = a.dtype == np.uint8
+    if is_rgb and c == 4:
+        alpha_in = planes[..., 3]
+        if out_u8:
+            alpha = alpha_in.copy()
+        else:
+            alo, ahi = _range(alpha_in, "dtype", percentiles)
+            alpha = np.clip((alpha_in.astype(np.float32) - alo) / (ahi - alo), 0.0, 1.0)
+    return PreparedImage(gray, tuple(lead), alpha, out_u8, is_rgb)
+
+
+def _gray_from_rgb(rgb: Tensor, space: str) -> Tensor:
+    """``(3, h, w)`` sRGB -> ``(1, h, w)`` neutral gray of equal luminance."""
+    if space == "yuv":
+        w = torch.tensor((0.299, 0.587, 0.114), dtype=rgb.dtype).view(3, 1, 1)
+        return (rgb * w).sum(0, keepdim=True)
+    lin = color.srgb_to_linear(rgb)
+    m = color.XYZ_FROM_RGB[1]
+    y = (lin[0:1] * m[0] + lin[1:2] * m[1] + lin[2:3] * m[2]).clamp_(0.0, 1.0)
+    return color.linear_to_srgb(y).clamp_(0.0, 1.0)
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as a numpy array, keeping 16-bit data as uint16.
+
+    Uses tifffile for ``.tif``/``.tiff`` when it is installed, Pillow otherwise.
+
+    Args:
+        path: PNG, JPEG, TIFF, BMP, ... file.
+
+    Returns:
+        ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` (TIFF stacks may have more
+        leading axes) in the file's dtype (uint8, uint16, float32, ...).
+
+    Raises:
+        OSError: Unreadable file.
+    """
+    path = Path(path)
+    if path.suffix.lower() in (".tif", ".tiff"):
+        try:
+            import tifffile
+        except ImportError:
+            pass
+        else:
+            return np.asarray(tifffile.imread(path))
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+            return np.asarray(im, dtype=np.uint16)
+        if im.mode == "I":
+            arr = np.asarray(im)
+            return arr.astype(np.uint16) if arr.min() >= 0 and arr.max() < 65536 else arr
+        if im.mode == "F":
+            return np.asarray(im, dtype=np.float32)
+        if im.mode in ("L", "RGB", "RGBA"):
+            return np.asarray(im)
+        if im.mode in ("LA", "PA") or "transparency" in im.info:
+            return np.asarray(im.convert("RGBA"))
+        if im.mode == "1":
+            return np.asarray(im.convert("L"))
+        return np.asarray(im.convert("RGB"))
+
+
+def write_image(path: str | Path, image: np.ndarray) -> None:
+    """Write an RGB(A) result (uint8, or float in ``[0, 1]`` stored as 8-bit).
+
+    Args:
+        path: Output file; the format follows the suffix (PNG recommended).
+        image: ``(H, W, 3|4)`` uint8 or float array.
+    """
+    from PIL import Image
+
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        arr = (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if Path(path).suffix.lower() in (".jpg", ".jpeg") and arr.ndim == 3 and arr.shape[-1] == 4:
+        arr = arr[..., :3]
+    Image.fromarray(arr).save(path)

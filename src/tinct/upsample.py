@@ -1,0 +1,236 @@
+"""Edge-aware upsampling of predicted colour to the full image resolution (torch).
+
+Two stages, both built on the guided filter of He, Sun and Tang (2010/2013),
+whose statistics of the guide (the luminance, which never changes between
+re-decodes) are computed once and cached:
+
+1. :func:`guided_filter` at a *working* resolution (a few hundred pixels on the
+   long side): the coarse network chrominance (e.g. 64 x 64 logits grid) is
+   resized bilinearly and filtered with the working-resolution luminance as
+   guide, so colour snaps to luminance edges instead of bleeding across them.
+2. :class:`AffineUpsampler` from the working to the full resolution: per
+   working-resolution window the colour result is fitted as an affine
+   function of the gray level, ``rgb ~ A * v + b`` (a guided filter with an
+   RGB target, as in bilateral guided upsampling); the smooth coefficient maps
+   are upsampled bilinearly and applied to the full-resolution gray ``v``.
+   Full-resolution work is one bilinear resize of 6 channels and one
+   multiply-add per pixel, done in row strips so memory stays bounded; neutral
+   regions reproduce the input gray exactly (``A = 1, b = 0``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "AffineUpsampler",
+    "GuideStats",
+    "box_filter",
+    "guide_stats",
+    "guided_filter",
+    "resize",
+    "upsample_rows",
+]
+
+
+def resize(x: Tensor, size: tuple[int, int], *, antialias: bool = True) -> Tensor:
+    """Bilinear resize of ``(B, C, H, W)`` to ``size``; area-like when shrinking.
+
+    Args:
+        x: ``(B, C, H, W)`` floating tensor.
+        size: ``(height, width)`` of the result.
+        antialias: Low-pass before shrinking (ignored when enlarging).
+
+    Returns:
+        ``(B, C, *size)``.
+    """
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
+    return F.interpolate(
+        x, size=size, mode="bilinear", align_corners=False, antialias=antialias and shrink
+    )
+
+
+def box_filter(x: Tensor, r: int) -> Tensor:
+    """Mean over a ``(2r+1) x (2r+1)`` window, shrinking the window at the borders.
+
+    Separable: two 1-D average pools, exact at the borders (the mean over the
+    clipped rectangle).
+
+    Args:
+        x: ``(B, C, H, W)`` floating tensor.
+        r: Window radius in pixels (``>= 0``).
+
+    Returns:
+        ``(B, C, H, W)`` local means.
+    """
+    if r <= 0:
+        return x
+    ry, rx = min(r, x.shape[-2] - 1), min(r, x.shape[-1] - 1)
+    if ry > 0:
+        x = F.avg_pool2d(x, (2 * ry + 1, 1), 1, (ry, 0), count_include_pad=False)
+    if rx > 0:
+        x = F.avg_pool2d(x, (1, 2 * rx + 1), 1, (0, rx), count_include_pad=False)
+    return x
+
+
+@dataclass(frozen=True)
+class GuideStats:
+    """Cached window statistics of a guide image (they depend on the luminance only).
+
+    Attributes:
+        guide: ``(B, 1, h, w)`` the guide.
+        mean: ``(B, 1, h, w)`` windowed mean of the guide.
+        var: ``(B, 1, h, w)`` windowed variance of the guide.
+        radius: Window radius the statistics were computed with.
+    """
+
+    guide: Tensor
+    mean: Tensor
+    var: Tensor
+    radius: int
+
+
+def guide_stats(guide: Tensor, radius: int) -> GuideStats:
+    """Window mean and variance of a guide image.
+
+    Args:
+        guide: ``(B, 1, h, w)`` guide (any units; the filter's ``eps`` is in
+            squared guide units).
+        radius: Window radius.
+
+    Returns:
+        The statistics, reusable for every target filtered with this guide.
+    """
+    mean = box_filter(guide, radius)
+    var = (box_filter(guide * guide, radius) - mean * mean).clamp_min(0.0)
+    return GuideStats(guide, mean, var, radius)
+
+
+def _coefficients(stats: GuideStats, target: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    r = stats.radius
+    mean_p = box_filter(target, r)
+    cov = box_filter(stats.guide * target, r) - stats.mean * mean_p
+    a = cov / (stats.var + eps)
+    b = mean_p - a * stats.mean
+    return box_filter(a, r), box_filter(b, r)
+
+
+def guided_filter(target: Tensor, stats: GuideStats, eps: float) -> Tensor:
+    """Guided filter of ``target`` with a single-channel guide.
+
+    Args:
+        target: ``(B, C, h, w)`` image to filter, same size as the guide.
+        stats: Statistics of the guide (:func:`guide_stats`).
+        eps: Regularisation in squared guide units: windows whose guide
+            variance is well below ``eps`` are smoothed, those above keep edges.
+
+    Returns:
+        ``(B, C, h, w)`` filtered target.
+    """
+    a, b = _coefficients(stats, target, eps)
+    return a * stats.guide + b
+
+
+def _row_weights(n_out: int, n_in: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+    """Indices and weights of bilinear resizing (``align_corners=False``) along one axis."""
+    scale = n_in / n_out
+    src = ((torch.arange(n_out, device=device, dtype=torch.float64) + 0.5) * scale - 0.5).clamp(
+        min=0.0
+    )
+    i0 = src.floor().long().clamp(max=n_in - 1)
+    i1 = (i0 + 1).clamp(max=n_in - 1)
+    w = (src - i0).float()
+    return i0, i1, w
+
+
+def upsample_rows(x: Tensor, size: tuple[int, int], rows: tuple[int, int]) -> Tensor:
+    """Rows ``[y0, y1)`` of the bilinear resize of ``x`` to ``size``.
+
+    Equal to ``F.interpolate(x, size, mode="bilinear")[..., y0:y1, :]`` without
+    building the whole result.
+
+    Args:
+        x: ``(B, C, h, w)`` low-resolution tensor.
+        size: ``(H, W)`` full size.
+        rows: ``(y0, y1)`` row range of the result to compute.
+
+    Returns:
+        ``(B, C, y1 - y0, W)``.
+    """
+    (H, W), (y0, y1) = size, rows
+    if (y0, y1) == (0, H):
+        return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    i0, i1, w = _row_weights(H, x.shape[-2], x.device)
+    i0, i1, w = i0[y0:y1], i1[y0:y1], w[y0:y1].to(x.dtype).view(1, 1, -1, 1)
+    lo, hi = x.index_select(-2, i0), x.index_select(-2, i1)
+    strip = torch.lerp(lo, hi, w)
+    return F.interpolate(strip, size=(y1 - y0, W), mode="bilinear", align_corners=False)
+
+
+class AffineUpsampler:
+    """Upsample a working-resolution colour image to full resolution along the full-res gray.
+
+    Args:
+        gray: ``(B, 1, H, W)`` full-resolution gray level in ``[0, 1]`` (the
+            normalised input intensity; never modified).
+        work_size: ``(h, w)`` working resolution (``<= (H, W)``).
+        radius: Window radius of the affine fit, in working pixels.
+        eps: Regularisation of the fit (squared gray units).
+
+    Attributes:
+        gray_work: ``(B, 1, h, w)`` gray resized to the working resolution.
+    """
+
+    def __init__(
+        self, gray: Tensor, work_size: tuple[int, int], radius: int = 1, eps: float = 1e-4
+    ):
+        self.gray = gray
+        self.size = (int(gray.shape[-2]), int(gray.shape[-1]))
+        self.work_size = (int(work_size[0]), int(work_size[1]))
+        self.identity = self.work_size == self.size
+        self.gray_work = gray if self.identity else resize(gray, self.work_size)
+        self.eps = eps
+        self.stats = guide_stats(self.gray_work, radius)
+
+    def fit(self, rgb_work: Tensor) -> Tensor:
+        """Affine coefficients of colour against gray.
+
+        Args:
+            rgb_work: ``(B, 3, h, w)`` colour result at the working resolution, in ``[0, 1]``.
+
+        Returns:
+            ``(B, 6, h, w)``: slopes ``A`` (3 channels) then offsets ``b`` (3 channels).
+        """
+        if self.identity:
+            return rgb_work
+        a, b = _coefficients(self.stats, rgb_work, self.eps)
+        return torch.cat((a, b), dim=1)
+
+    def apply(
+        self, coeffs: Tensor, rows: tuple[int, int], index: slice | int = slice(None)
+    ) -> Tensor:
+        """Full-resolution colour for a strip of rows.
+
+        Args:
+            coeffs: Output of :meth:`fit`, ``(B, 6, h, w)`` (or ``(B, 3, H, W)``
+                colour when the working resolution is the full one).
+            rows: ``(y0, y1)`` rows of the full image.
+            index: Which batch items (planes) to return.
+
+        Returns:
+            ``(b, 3, y1 - y0, W)`` sRGB, clipped into ``[0, 1]``.
+        """
+        y0, y1 = rows
+        if isinstance(index, int):
+            index = slice(index, index + 1)
+        if self.identity:
+            return coeffs[index, :, y0:y1].clamp(0.0, 1.0)
+        up = upsample_rows(coeffs[index], self.size, rows)
+        v = self.gray[index, :, y0:y1]
+        return torch.addcmul(up[:, 3:], up[:, :3], v).clamp_(0.0, 1.0)
