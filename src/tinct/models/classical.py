@@ -37,7 +37,7 @@ register_model(
             num_bins=0,
             hints=True,
             hints_required=True,
-            input_size=512,
+            input_size=384,
             stride=1,
             logits_stride=None,
             ab_stride=1,
@@ -47,6 +47,6 @@ register_model(
             trainable=False,
         ),
         paper=_PAPER,
-        notes="Solved at most 512 x 512 pixels (larger images at reduced size, ab upsampled).",
+        notes="Solved at most 384 x 384 pixels (larger images at reduced size, ab upsampled).",
     )
 )

@@ -1,0 +1,87 @@
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from tinct.levin import _nested_dissection, levin_colorize
+from tinct.models import load_model
+
+
+def two_regions(h=40, w=60):
+    lum = np.full((h, w), 30.0)
+    lum[:, w // 2 :] = 70.0
+    lum += np.random.default_rng(0).normal(0, 0.2, lum.shape)  # a little texture
+    hint_ab = np.zeros((h, w, 2))
+    mask = np.zeros((h, w), bool)
+    hint_ab[h // 2, 5] = (60.0, 40.0)
+    mask[h // 2, 5] = True
+    hint_ab[h // 3, w - 6] = (-20.0, -50.0)
+    mask[h // 3, w - 6] = True
+    return lum, hint_ab, mask
+
+
+def test_each_region_takes_its_hint_colour():
+    lum, hint_ab, mask = two_regions()
+    ab = levin_colorize(lum, hint_ab, mask)
+    w = lum.shape[1]
+    left, right = ab[:, : w // 2], ab[:, w // 2 :]
+    np.testing.assert_allclose(left.reshape(-1, 2).mean(0), (60, 40), atol=1.0)
+    np.testing.assert_allclose(right.reshape(-1, 2).mean(0), (-20, -50), atol=1.0)
+    assert np.abs(left - (60, 40)).max() < 3
+    assert np.abs(right - (-20, -50)).max() < 3
+
+
+def test_hints_are_kept_exactly_and_no_hint_is_gray():
+    lum, hint_ab, mask = two_regions()
+    ab = levin_colorize(lum, hint_ab, mask)
+    np.testing.assert_allclose(ab[mask], hint_ab[mask], atol=1e-9)
+    gray = levin_colorize(lum, hint_ab, np.zeros_like(mask))
+    assert gray.shape == (*lum.shape, 2) and not gray.any()
+
+
+def test_large_images_are_solved_at_reduced_size():
+    lum, hint_ab, mask = two_regions(120, 200)
+    ab = levin_colorize(lum, hint_ab, mask, max_pixels=50 * 80)
+    assert ab.shape == (120, 200, 2)
+    np.testing.assert_allclose(ab[mask], hint_ab[mask])
+    np.testing.assert_allclose(ab[:, :90].reshape(-1, 2).mean(0), (60, 40), atol=2.0)
+    np.testing.assert_allclose(ab[:, 110:].reshape(-1, 2).mean(0), (-20, -50), atol=2.0)
+
+
+def test_shape_errors():
+    with pytest.raises(ValueError, match="expected lum"):
+        levin_colorize(np.zeros((4, 4)), np.zeros((4, 4)), np.zeros((4, 4), bool))
+
+
+def test_nested_dissection_is_a_permutation():
+    for h, w in [(1, 1), (7, 3), (33, 65), (64, 64)]:
+        perm = _nested_dissection(h, w)
+        assert np.array_equal(np.sort(perm), np.arange(h * w))
+
+
+def test_256_speed():
+    rng = np.random.default_rng(1)
+    lum = np.clip(np.cumsum(rng.normal(0, 1, (256, 256)), axis=1) + 50, 0, 100)
+    hint_ab = rng.uniform(-50, 50, (256, 256, 2))
+    mask = rng.random((256, 256)) < 0.01
+    t = time.perf_counter()
+    levin_colorize(lum, hint_ab, mask)
+    # well under 1 s on an idle core; loose bound for a loaded CI machine
+    assert time.perf_counter() - t < 3.0
+
+
+def test_registered_model_wrapper():
+    model = load_model("levin")
+    assert model.record.config.hints_required and sum(p.numel() for p in model.parameters()) == 0
+    lum, hint_ab, mask = two_regions()
+    out = model(
+        torch.from_numpy(np.stack([lum, lum]))[:, None].float(),
+        torch.from_numpy(np.stack([hint_ab, hint_ab])).permute(0, 3, 1, 2).float(),
+        torch.from_numpy(np.stack([mask, np.zeros_like(mask)]))[:, None].float(),
+    )
+    assert out.logits is None and out.ab.shape == (2, 2, 40, 60)
+    expected = levin_colorize(lum, hint_ab, mask)
+    np.testing.assert_allclose(out.ab[0].permute(1, 2, 0).numpy(), expected, atol=1e-3)
+    assert not out.ab[1].any()  # no hints -> gray
+    assert not model(torch.zeros(1, 1, 8, 8)).ab.any()
