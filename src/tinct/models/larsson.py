@@ -10,7 +10,7 @@ fading" of the hue (decoder ``"larsson"``).
 Our recipe: the same structure at reduced width, trained from scratch (the
 paper fine-tuned ImageNet VGG16); fc6/fc7 as a 3x3 and a 1x1 convolution at
 1/16 resolution; hue and chroma are those of the CIELAB (a, b) vector (hue
-``atan2(b, a)`` in [0, 2 pi), chroma ``sqrt(a^2 + b^2)`` binned over [0, 130])
+``atan2(b, a)`` in [0, 2 pi), chroma ``sqrt(a^2 + b^2)`` binned over [0, 135], as :func:`tinct.bins.chroma_bins`)
 rather than the paper's HSV-derived chroma.
 """
 
@@ -40,7 +40,7 @@ class LarssonHypercolumn(ColorModel):
 
     ``forward(lum)``: ``lum`` ``(B, 1, H, W)`` CIELAB L in [0, 100], H and W
     multiples of 16. Returns ``logits`` ``(B, 64, H/4, W/4)``: ``[:, :32]`` hue
-    bins over [0, 2 pi), ``[:, 32:]`` chroma bins over [0, 130].
+    bins over [0, 2 pi), ``[:, 32:]`` chroma bins over [0, 135].
     """
 
     stride = 16
@@ -88,7 +88,7 @@ register_model(
             heads=("logits",),
             num_bins=64,
             bins_per_channel=32,
-            channel_range=(0.0, 130.0),
+            channel_range=(0.0, 135.0),
             input_size=256,
             stride=16,
             logits_stride=4,
