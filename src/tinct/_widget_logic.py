@@ -281,6 +281,8 @@ def group_hints_by_plane(
         dropped.
     """
     coords = np.asarray(coords, dtype=float).reshape(-1, len(geometry.leading) + 2)
+    if len(coords) == 0:
+        return {}
     colors = np.asarray(colors, dtype=float).reshape(len(coords), -1)[:, :3]
     h, w = geometry.plane
     rows, cols = coords[:, -2], coords[:, -1]

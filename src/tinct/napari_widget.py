@@ -12,6 +12,7 @@ thread (tests, scripts). Pure decisions live in :mod:`tinct._widget_logic`.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -108,6 +109,7 @@ class ColorizeWidget(Container):
         self._server_stop: Callable[[], None] | None = None
         self._hints_layer: Points | None = None
         self._cancelled = False
+        self._cancel_event = threading.Event()
 
         from tinct.models import list_models, weights_status
 
@@ -177,7 +179,7 @@ class ColorizeWidget(Container):
         for i, button in enumerate(self.swatches):
             button.changed.connect(lambda *_, i=i: self._apply_swatch(i))
 
-        self._timer = QTimer()
+        self._timer = QTimer(self.native)  # dies with the widget
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._timer_fired)
 
@@ -314,10 +316,26 @@ class ColorizeWidget(Container):
     def _on_selection(self, *_: Any) -> None:
         layer = self.hints.value
         sel = sorted(layer.selected_data) if layer is not None else []
-        if len(sel) != 1:
+        if len(sel) != 1 or self.image.value is None:
             self.swatches.visible = False
             return
-        self._submit("suggest", sel[0])
+        try:
+            job = self._collect(whole_stack=False)
+        except Exception:  # nothing to suggest for an invalid image; run() reports it
+            return
+        index = sel[0]
+        for idx, ph in job.hints.items():
+            if index in ph.index:
+                k = int(np.flatnonzero(ph.index == index)[0])
+                row, col = ph.coords[k]
+                keep = ph.index != index  # suggest from the other hints, not this one
+                job.hints = {
+                    idx: logic.PlaneHints(ph.coords[keep], ph.colors[keep], ph.index[keep])
+                }
+                job.planes = [idx]
+                self._submit("suggest", (job, float(row), float(col)))
+                return
+        self.swatches.visible = False  # the point lies outside the image
 
     def show_suggestions(self, colors: np.ndarray) -> None:
         """Show suggested colours as clickable swatches.
@@ -349,24 +367,33 @@ class ColorizeWidget(Container):
             layer.face_color = fc
         layer.current_face_color = rgba
 
-    def _suggest_job(self, index: int) -> Generator[Any, None, Any]:
-        layer = self.hints.value
-        source = self.image.value
-        if layer is None or source is None or index >= len(layer.data):
-            return None
-        geometry = logic.plane_geometry(source.data.shape, source.rgb)
-        world = layer.data_to_world(layer.data[index])
-        coord = np.asarray(source.world_to_data(world), dtype=float)[-(len(geometry.leading) + 2) :]
-        plane = logic.current_plane(coord[:-2], geometry.leading)
-        r, c = (
-            int(np.clip(round(v), 0, n - 1))
-            for v, n in zip(coord[-2:], geometry.plane, strict=True)
-        )
-        data = np.asarray(source.data[plane]) if plane else np.asarray(source.data)
-        model, device = self.model.value, self.device.value
+    def _suggest_job(self, arg: tuple[_Job, float, float]) -> Generator[Any, None, Any]:
+        """Worker body: suggested colours at one hint point (uses the engine's cache)."""
+        job, row, col = arg
         yield ("status", "suggesting colours…")
-        colorizer = self.get_colorizer(model, device)
-        return ("suggest", colorizer.suggest_colors(data, r, c, k=_N_SWATCHES))
+        colorizer = self.get_colorizer(job.model, job.device)
+        idx = job.planes[0]
+        plane = np.asarray(job.data[idx] if idx else job.data)
+        colors = colorizer.suggest_colors(
+            plane,
+            round(row),
+            round(col),
+            k=_N_SWATCHES,
+            hints=self._engine_hints(job, idx),
+            reference=job.reference,
+            options=colorizer.options.replace(**job.kwargs),
+            rgb=job.geometry.channels is not None,
+        )
+        return ("suggest", colors)
+
+    @staticmethod
+    def _engine_hints(job: _Job, idx: tuple[int, ...]) -> list[Any]:
+        from tinct.hints import hints_from_points
+
+        ph = job.hints.get(idx)
+        if ph is None or len(ph.coords) == 0:
+            return []
+        return hints_from_points(ph.coords, ph.colors, job.hint_size or None)
 
     # ------------------------------------------------------------------ running
 
@@ -416,21 +443,20 @@ class ColorizeWidget(Container):
 
     def _colorize_job(self, job: _Job) -> Generator[Any, None, Any]:
         """Worker body: load the model, then colorize plane by plane, yielding each result."""
-        from tinct.hints import hints_from_points
-
         yield ("status", "downloading weights…" if job.download else "loading model…")
         colorizer = self.get_colorizer(job.model, job.device)
         total = len(job.planes)
         for n, idx in enumerate(job.planes):
             yield ("status", f"colorizing {n + 1}/{total}…" if total > 1 else "colorizing…")
             plane = np.asarray(job.data[idx] if idx else job.data)
-            ph = job.hints.get(idx)
-            hints = (
-                hints_from_points(ph.coords, ph.colors, job.hint_size or None)
-                if ph is not None
-                else ()
+            rgb = colorizer.colorize(
+                plane,
+                hints=self._engine_hints(job, idx),
+                reference=job.reference,
+                rgb=job.geometry.channels is not None,
+                cancel=self._cancel_event,
+                **job.kwargs,
             )
-            rgb = colorizer.colorize(plane, hints=hints, reference=job.reference, **job.kwargs)
             yield ("plane", job, idx, rgb, n + 1, total)
         return ("done", job)
 
@@ -460,7 +486,9 @@ class ColorizeWidget(Container):
         self._timer.stop()
         if self._worker is not None:
             self._cancelled = True
-            self._worker.quit()
+            self._cancel_event.set()
+            if self._worker != "sync":
+                self._worker.quit()
             self.status.value = "cancelling…"
 
     @property
@@ -474,15 +502,16 @@ class ColorizeWidget(Container):
             return None
         gen_fn = self._colorize_job if kind == "colorize" else self._suggest_job
         self._cancelled = False
+        self._cancel_event.clear()
         if kind == "colorize":
             self.progress.max = max(1, len(arg.planes))
             self.progress.value = 0
         if self.sync:
-            self._run_sync(gen_fn(arg))
+            self._run_sync(self._guarded(gen_fn, arg))
             return None
         from napari.qt.threading import create_worker
 
-        worker = create_worker(gen_fn, arg, _start_thread=False)
+        worker = create_worker(self._guarded, gen_fn, arg, _start_thread=False)
         worker.yielded.connect(self._on_yielded)
         worker.returned.connect(self._on_returned)
         worker.errored.connect(self._on_errored)
@@ -491,6 +520,22 @@ class ColorizeWidget(Container):
         self.cancel_button.enabled = True
         worker.start()
         return worker
+
+    @staticmethod
+    def _guarded(
+        gen_fn: Callable[[Any], Generator[Any, None, Any]], arg: Any
+    ) -> Generator[Any, None, Any]:
+        """Run a job generator, turning its exceptions into a returned ``("error", exc)``.
+
+        superqt drops ``RuntimeError`` from a worker without emitting ``finished``
+        (it takes them for a deleted worker), and the engine's ``Cancelled`` and
+        torch's out-of-memory errors are ``RuntimeError``: so none may escape.
+        """
+        try:
+            result = yield from gen_fn(arg)
+        except Exception as exc:
+            return ("error", exc)
+        return result
 
     def _run_sync(self, gen: Generator[Any, None, Any]) -> None:
         self._worker = "sync"
@@ -505,6 +550,8 @@ class ColorizeWidget(Container):
             self._on_finished()
 
     def _on_yielded(self, item: Any) -> None:
+        if not self._alive():
+            return
         if item[0] == "status":
             self.status.value = item[1]
         elif item[0] == "plane":
@@ -514,11 +561,19 @@ class ColorizeWidget(Container):
             self.status.value = f"done {done}/{total}" if total > 1 else "done"
 
     def _on_returned(self, value: Any) -> None:
+        if not self._alive():
+            return
+        if value and value[0] == "error":
+            self._on_errored(value[1])
+            return
         if value and value[0] == "suggest":
             self.show_suggestions(value[1])
             self.status.value = "click a swatch to recolour the selected hint"
 
     def _on_errored(self, exc: BaseException) -> None:
+        if type(exc).__name__ == "Cancelled":  # tinct.engine.Cancelled: the user pressed Cancel
+            self._cancelled = True
+            return
         self._error(f"{type(exc).__name__}: {exc}")
 
     def _on_finished(self, *_: Any) -> None:
@@ -578,8 +633,19 @@ class ColorizeWidget(Container):
 
     # ------------------------------------------------------------------ live mode
 
+    def _alive(self) -> bool:
+        """False once Qt has deleted the widget (events can still arrive while napari closes)."""
+        try:
+            self.native.objectName()
+            self.image.native.objectName()
+        except RuntimeError:
+            return False
+        return True
+
     def _live_changed(self, decode_only: bool) -> None:
-        if not getattr(self, "live", None) or not self.live.value or self.image.value is None:
+        if not getattr(self, "live", None) or not self._alive():
+            return
+        if not self.live.value or self.image.value is None:
             return
         if self.sync:
             self.run(whole_stack=False)
@@ -591,7 +657,8 @@ class ColorizeWidget(Container):
             self._timer.start(delay)
 
     def _timer_fired(self) -> None:
-        self.run(whole_stack=False)
+        if self._alive():
+            self.run(whole_stack=False)
 
     def _on_step_changed(self, *_: Any) -> None:
         source = self.image.value

@@ -1,0 +1,411 @@
+"""The napari Colorize widget, driven through the npe2 manifest (needs Xvfb).
+
+Run under a virtual display: ``xvfb-run -a -s "-screen 0 1600x1000x24" pytest -m gui``.
+Offscreen Qt does not work (vispy needs a real GL context). Most tests use a
+fake colorizer so they check the widget's wiring quickly and exactly; the
+``engine`` tests at the end run the real :class:`tinct.Colorizer`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.gui
+
+if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    pytest.skip(
+        "napari needs a display: run under xvfb-run (offscreen Qt does not work)",
+        allow_module_level=True,
+    )
+
+pytest.importorskip("napari")
+pytest.importorskip("pytestqt")
+
+from tinct.napari_widget import ColorizeWidget  # noqa: E402
+from tinct.options import ColorizeOptions  # noqa: E402
+
+
+class FakeColorizer:
+    """Gray → RGB copy with a 9 x 9 square of each hint's colour; counts calls."""
+
+    def __init__(self, model: str = "tinct-base", device: str = "cpu", delay: float = 0.0):
+        self.model, self.device, self.delay = model, device, delay
+        self.options = ColorizeOptions()
+        self.calls: list[dict] = []
+        self.started = threading.Event()
+
+    def colorize(self, image, hints=(), reference=None, cancel=None, **kw):
+        self.started.set()
+        self.calls.append({"shape": image.shape, "hints": list(hints), **kw})
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < self.delay:
+            if cancel is not None and cancel.is_set():
+                from tinct.engine import Cancelled
+
+                raise Cancelled("cancelled")
+            time.sleep(0.01)
+        g = image if image.ndim == 2 else image[..., 0]
+        out = np.repeat(g[..., None], 3, axis=-1).astype(np.uint8)
+        for h in hints:
+            r, c = round(h.row), round(h.col)
+            out[max(0, r - 4) : r + 5, max(0, c - 4) : c + 5] = np.round(np.array(h.color) * 255)
+        return out
+
+    def suggest_colors(self, image, row, col, k=9, **kw):
+        self.suggest_args = (image.shape, row, col, kw)
+        return np.array([[10 * i, 200 - 10 * i, 128] for i in range(k)], np.uint8)
+
+
+@pytest.fixture
+def viewer(make_napari_viewer):
+    return make_napari_viewer()
+
+
+@pytest.fixture
+def widget(viewer, monkeypatch):
+    monkeypatch.setenv("TINCT_NAPARI_SYNC", "1")
+    _dock, w = viewer.window.add_plugin_dock_widget("tinct", "Colorize")
+    fakes: list[FakeColorizer] = []
+
+    def factory(model, device):
+        fakes.append(FakeColorizer(model, device))
+        return fakes[-1]
+
+    w.colorizer_factory = factory
+    w.fakes = fakes
+    yield w
+    w.stop_server()
+
+
+@pytest.fixture
+def errors(monkeypatch):
+    shown: list[str] = []
+    monkeypatch.setattr("tinct.napari_widget.show_error", shown.append)
+    return shown
+
+
+def _image(viewer, shape=(64, 80), **kw):
+    rng = np.random.default_rng(0)
+    return viewer.add_image(rng.integers(0, 255, shape, dtype=np.uint8), name="gray", **kw)
+
+
+# ---------------------------------------------------------------------------- manifest
+
+
+def test_widget_opens_through_the_manifest(viewer, widget):
+    assert isinstance(widget, ColorizeWidget)
+    assert widget.sync
+    assert "tinct-base" in widget.model.choices
+
+
+@pytest.mark.parametrize("key", ["photo", "microscopy", "astronomy", "stack"])
+def test_sample_data_opens(viewer, key):
+    viewer.open_sample("tinct", key)
+    (layer,) = viewer.layers
+    assert layer.data.dtype == np.uint8 and not layer.rgb
+
+
+# ---------------------------------------------------------------------------- running
+
+
+def test_run_on_sample_adds_rgb_layer_with_source_transform(viewer, widget, errors):
+    viewer.open_sample("tinct", "photo")
+    src = viewer.layers[0]
+    src.scale, src.translate = (2.0, 0.5), (10.0, -3.0)
+    widget.image.value = src
+    widget.run()
+    out = viewer.layers[f"{src.name} colorized"]
+    assert not errors
+    assert out.rgb and out.data.shape == (*src.data.shape, 3) and out.data.dtype == np.uint8
+    np.testing.assert_allclose(out.scale, src.scale)
+    np.testing.assert_allclose(out.translate, src.translate)
+    assert widget.output.name == out.name  # the widget sees napari's public proxies
+    out.metadata["marker"] = 1
+    widget.run()  # a re-run updates the same layer in place
+    assert viewer.layers[f"{src.name} colorized"].metadata == {"marker": 1}
+    assert len(viewer.layers) == 2
+
+
+def test_rgb_source_layer_is_accepted(viewer, widget, errors):
+    rgb = np.random.default_rng(1).integers(0, 255, (32, 40, 3), dtype=np.uint8)
+    widget.image.value = viewer.add_image(rgb, rgb=True, name="rgb")
+    widget.run()
+    assert not errors
+    assert widget.fakes[0].calls[0]["shape"] == (32, 40, 3)
+    assert viewer.layers["rgb colorized"].data.shape == (32, 40, 3)
+
+
+def test_options_reach_the_engine(widget, viewer):
+    widget.image.value = _image(viewer)
+    widget.model.value = "tinct-base"
+    widget.temperature.value = 0.7
+    widget.mrf_weight.value = 2.0
+    widget.mrf_iters.value = 3
+    widget.run()
+    call = widget.fakes[0].calls[-1]
+    assert call["temperature"] == pytest.approx(0.7)
+    assert call["mrf_weight"] == 2.0 and call["mrf_iters"] == 3
+    assert call["decoder"] == widget.decoder.value
+
+
+def test_model_without_distribution_disables_temperature(widget):
+    widget.model.value = "levin"  # regression (classical) model
+    assert not widget.temperature.enabled and not widget.mrf_weight.enabled
+    assert widget.decoder.choices == ("ab",)
+    widget.model.value = "tinct-base"
+    assert widget.temperature.enabled
+    assert widget.temperature.value == pytest.approx(0.38)
+    assert widget.reference.enabled  # tinct-base takes a global hint
+
+
+# ---------------------------------------------------------------------------- hints
+
+
+def test_add_hints_layer_creates_points_in_add_mode(viewer, widget):
+    widget.image.value = _image(viewer, scale=(2, 2))
+    pts = widget.add_hints_layer()
+    assert pts.mode == "add" and widget.hints.value.name == pts.name
+    np.testing.assert_allclose(pts.scale, (2, 2))
+    pts.current_face_color = "blue"
+    pts.add([[10.0, 12.0]])
+    np.testing.assert_allclose(pts.face_color[0], [0, 0, 1, 1])
+
+
+def test_hint_points_map_world_to_data(viewer, widget):
+    img = _image(viewer, shape=(64, 80), scale=(2.0, 2.0), translate=(10.0, 20.0))
+    widget.image.value = img
+    pts = viewer.add_points([[10.0 + 2 * 30, 20.0 + 2 * 40]], face_color="red", name="hints")
+    widget.hints.value = pts
+    widget.run()
+    (hint,) = widget.fakes[0].calls[-1]["hints"]
+    assert (hint.row, hint.col) == (30.0, 40.0)
+    assert hint.color == pytest.approx((1.0, 0.0, 0.0))
+    out = viewer.layers["gray colorized"].data
+    assert tuple(out[30, 40]) == (255, 0, 0)
+
+
+def test_points_outside_the_image_are_ignored(viewer, widget, errors):
+    widget.image.value = _image(viewer)
+    widget.hints.value = viewer.add_points([[-50.0, 5.0], [5.0, 500.0]], name="hints")
+    widget.run()
+    assert not errors and widget.fakes[0].calls[-1]["hints"] == []
+
+
+def test_nd_hint_applies_to_its_own_plane(viewer, widget):
+    widget.image.value = _image(viewer, shape=(3, 32, 32))
+    pts = widget.add_hints_layer()
+    pts.current_face_color = "lime"
+    pts.add([[2.0, 10.0, 11.0]])
+    widget.run(whole_stack=True)
+    calls = widget.fakes[0].calls
+    assert [len(c["hints"]) for c in calls] == [0, 0, 1]
+    out = viewer.layers["gray colorized"].data
+    assert out.shape == (3, 32, 32, 3)
+    assert tuple(out[2, 10, 11]) == (0, 255, 0) and tuple(out[0, 10, 11]) != (0, 255, 0)
+
+
+def test_single_plane_run_on_stack_uses_the_current_plane(viewer, widget):
+    widget.image.value = _image(viewer, shape=(4, 32, 32))
+    viewer.dims.set_current_step(0, 2)
+    widget.run()
+    out = viewer.layers["gray colorized"].data
+    assert len(widget.fakes[0].calls) == 1
+    assert out[2].any() and not out[0].any()
+
+
+# ---------------------------------------------------------------------------- suggestions
+
+
+def test_selecting_one_hint_shows_swatches_and_click_sets_colour(viewer, widget):
+    widget.image.value = _image(viewer)
+    pts = widget.add_hints_layer()
+    pts.add([[5.0, 6.0], [20.0, 30.0]])
+    widget.run()
+    pts.selected_data = {1}
+    fake = widget.fakes[0]
+    _shape, row, col, kw = fake.suggest_args
+    assert (row, col) == (20, 30)
+    assert len(kw["hints"]) == 1 and kw["hints"][0].row == 5.0  # the other hint only
+    assert not widget.swatches.native.isHidden()
+    assert not widget.swatches[3].native.isHidden()
+    widget.swatches[3].native.click()
+    np.testing.assert_allclose(pts.face_color[1, :3], np.array([30, 170, 128]) / 255, atol=1e-6)
+    np.testing.assert_allclose(pts.face_color[0], [1, 0, 0, 1])  # untouched
+    pts.selected_data = {0, 1}
+    assert widget.swatches.native.isHidden()
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda v: v.add_image(np.zeros((4, 500), np.uint8), name="thin"), "too small"),
+        (lambda v: v.add_image(np.zeros((1, 1), np.uint8), name="dot"), "too small"),
+        (lambda v: v.add_labels(np.zeros((32, 32), np.int32), name="labels"), "Labels"),
+    ],
+)
+def test_bad_layers_give_a_notification_not_a_crash(viewer, widget, errors, make, match):
+    layer = make(viewer)
+    assert widget.run(layer=layer) is None
+    assert len(errors) == 1 and match in errors[0] and match in widget.last_error
+    assert "colorized" not in " ".join(lyr.name for lyr in viewer.layers)
+
+
+def test_no_image_layer_gives_a_notification(widget, errors):
+    widget.run()
+    assert errors and "image layer" in errors[0]
+
+
+def test_engine_errors_become_notifications(viewer, widget, errors):
+    class Broken(FakeColorizer):
+        def colorize(self, *a, **k):
+            raise RuntimeError("out of memory")
+
+    widget.colorizer_factory = Broken
+    widget.image.value = _image(viewer)
+    widget.run()
+    assert errors and "out of memory" in errors[0]
+    assert not widget.busy
+
+
+# ---------------------------------------------------------------------------- threads
+
+
+def test_threaded_stack_run_can_be_cancelled(viewer, widget, qtbot):
+    widget.sync = False
+    fake = FakeColorizer(delay=0.3)
+    widget.colorizer_factory = lambda m, d: fake
+    widget.image.value = _image(viewer, shape=(6, 32, 32))
+    widget.whole_stack.value = True
+    worker = widget.run()
+    assert worker is not None and widget.busy and widget.cancel_button.enabled
+    qtbot.waitUntil(lambda: widget.progress.value >= 1, timeout=10_000)
+    with qtbot.waitSignal(worker.finished, timeout=10_000):
+        widget.cancel()
+    assert not widget.busy and widget.status.value == "cancelled"
+    assert len(fake.calls) < 6
+    out = viewer.layers["gray colorized"].data
+    assert out[0].any() and not out[-1].any()
+
+
+def test_live_mode_debounces_hint_edits(viewer, widget, qtbot):
+    widget.sync = False
+    widget.image.value = _image(viewer)
+    pts = widget.add_hints_layer()
+    widget.live.value = True
+    qtbot.waitUntil(lambda: not widget.busy and bool(widget.fakes), timeout=10_000)
+    qtbot.wait(400)
+    n0 = len(widget.fakes[0].calls)
+    for i in range(4):  # four quick edits → one re-run
+        pts.add([[5.0 + i, 5.0]])
+    qtbot.wait(700)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=10_000)
+    calls = widget.fakes[0].calls
+    assert len(calls) == n0 + 1
+    assert len(calls[-1]["hints"]) == 4
+
+
+def test_live_temperature_change_reruns(viewer, widget):
+    widget.image.value = _image(viewer)
+    widget.live.value = True  # sync mode: every change runs at once
+    n0 = len(widget.fakes[0].calls)
+    widget.temperature.value = 0.9
+    assert len(widget.fakes[0].calls) == n0 + 1
+    assert widget.fakes[0].calls[-1]["temperature"] == pytest.approx(0.9)
+
+
+# ---------------------------------------------------------------------------- bridge
+
+
+def test_bridge_server_toggle_shares_the_colorizer(viewer, widget, tmp_path, monkeypatch):
+    monkeypatch.setenv("TINCT_CONFIG_DIR", str(tmp_path))
+    widget.server.value = True
+    assert widget.server_status.value.startswith("on, 127.0.0.1:")
+    port = int(widget.server_status.value.rsplit(":", 1)[1])
+    assert port > 0
+    assert len(widget.fakes) == 1  # the server got the widget's colorizer
+    widget.server.value = False
+    assert widget.server_status.value == "off"
+
+
+# ---------------------------------------------------------------------------- real engine
+
+
+def _engine_or_skip():
+    engine = pytest.importorskip("tinct.engine")
+    try:
+        from tinct import decode  # noqa: F401
+    except ImportError:
+        pytest.skip("tinct.decode is not available yet")
+    return engine
+
+
+@pytest.mark.slow
+def test_red_hint_turns_its_surroundings_red_and_leaves_far_pixels(viewer, widget, errors):
+    """Real engine, ``levin`` (classical, hint-driven, no weights needed).
+
+    A blue hint sits in one corner; adding a red hint in the opposite corner
+    must make the pixels around it red while the blue corner keeps its colour.
+    Any model that honours hints (trained ``tinct-base`` included) passes.
+    """
+    _engine_or_skip()
+    from tinct.engine import Colorizer
+
+    widget.colorizer_factory = lambda m, d: Colorizer(m, device="cpu")
+    widget.model.value = "levin"
+    yy, xx = np.mgrid[0:96, 0:96]
+    img = (90 + 60 * np.sin(xx / 9.0) * np.cos(yy / 13.0)).astype(np.uint8)
+    widget.image.value = viewer.add_image(img, name="gray")
+    pts = widget.add_hints_layer()
+    pts.add([[10.0, 10.0]])
+    pts.face_color = [[0, 0, 1, 1]]
+    widget.run()
+    before = viewer.layers["gray colorized"].data.astype(int).copy()
+    pts.add([[85.0, 85.0]])
+    pts.face_color = [[0, 0, 1, 1], [1, 0, 0, 1]]
+    widget.run()
+    after = viewer.layers["gray colorized"].data.astype(int)
+    assert not errors
+    near = after[80:91, 80:91].mean((0, 1))
+    assert near[0] > near[1] + 20 and near[0] > near[2] + 20  # red dominates
+    far = np.abs(after[5:16, 5:16] - before[5:16, 5:16]).mean()
+    assert far < 0.25 * np.abs(after[80:91, 80:91] - before[80:91, 80:91]).mean()
+    blue = after[5:16, 5:16].mean((0, 1))
+    assert blue[2] > blue[0] + 20
+
+
+@pytest.mark.slow
+def test_temperature_change_redecodes_without_a_network_pass(viewer, widget, errors):
+    _engine_or_skip()
+    from tinct.engine import Colorizer
+
+    made = []
+
+    def factory(model, device):
+        made.append(Colorizer(model, device="cpu", pretrained=False))
+        return made[-1]
+
+    widget.colorizer_factory = factory
+    widget.model.value = "tinct-base"
+    widget.image.value = _image(viewer, shape=(96, 128))
+    widget.live.value = True  # sync: runs now
+    assert not errors, errors
+    c = made[0]
+    calls = c.stats.forward_calls
+    first = viewer.layers["gray colorized"].data.copy()
+    widget.temperature.value = 1.5
+    assert c.stats.forward_calls == calls
+    widget.decoder.value = next(d for d in widget.decoder.choices if d != widget.decoder.value)
+    widget.mrf_weight.value = 1.0
+    assert c.stats.forward_calls == calls
+    assert not np.array_equal(first, viewer.layers["gray colorized"].data)
+    widget.hints.value = viewer.add_points([[10.0, 10.0]], face_color="red", name="hints")
+    assert c.stats.forward_calls > calls  # new hints: a network pass
+    assert len(made) == 1 and not errors
