@@ -366,7 +366,7 @@ def load_model(
         elif pretrained and record.config.trainable:
             raise _w.WeightsUnavailableError(
                 f"model {record.name!r} has no published weights: train it yourself with "
-                f"`tinct train --model {record.name}` and load the resulting .safetensors file "
+                f"`tinct train --recipe {record.name}` and load the resulting .safetensors file "
                 "with tinct.load_model(path), or use pretrained=False for random weights"
             )
     model.record = record  # type: ignore[assignment]
