@@ -10,8 +10,8 @@ fading" of the hue (decoder ``"larsson"``).
 Our recipe: the same structure at reduced width, trained from scratch (the
 paper fine-tuned ImageNet VGG16); fc6/fc7 as a 3x3 and a 1x1 convolution at
 1/16 resolution; hue and chroma are those of the CIELAB (a, b) vector (hue
-``atan2(b, a)`` in [0, 2 pi), chroma ``sqrt(a^2 + b^2)`` binned over [0, 135], as :func:`tinct.bins.chroma_bins`)
-rather than the paper's HSV-derived chroma.
+``atan2(b, a)`` in [0, 2 pi), chroma ``sqrt(a^2 + b^2)`` binned over [0, 135]
+as :func:`tinct.bins.chroma_bins`) rather than the paper's HSV-derived chroma.
 """
 
 from __future__ import annotations
