@@ -53,7 +53,7 @@ def test_uniform_hue_chroma_bins():
     assert torch.allclose(u.diff(), torch.full((49,), 4.0))
     assert B.uniform_bins(20, -0.5, 0.5, dtype=torch.float64).sum().abs() < 1e-12
     h = B.hue_bins()
-    assert h.shape == (32,) and 0 < h.min() and h.max() < 2 * math.pi
+    assert h.shape == (32,) and h.min() > 0 and h.max() < 2 * math.pi
     c = B.chroma_bins(32, max_chroma=128)
     assert c[0] == 2 and c[-1] == 126
     with pytest.raises(ValueError):
@@ -118,7 +118,7 @@ def test_empirical_prior_and_rebalancing():
     for lam in (0.5, 1.0, 0.1):
         w = B.rebalance_weights(p, lam)
         assert abs((p * w).sum().item() - 1) < 1e-9
-        assert w[0] > w[120]  # rarer bins weigh more
+        assert lam == 1.0 or w[0] > w[120]  # rarer bins weigh more
     torch.testing.assert_close(B.rebalance_weights(p, 1.0)[[0, 120]], torch.ones(2).double())
     with pytest.raises(ValueError):
         B.rebalance_weights(p, 0.0)

@@ -87,7 +87,7 @@ def test_round_trip(cube, dtype, fwd, inv):
         C.yuv_to_rgb,
         C.lab_to_lch,
         C.lch_to_lab,
-    ],  # fmt: skip
+    ],
 )
 def test_shapes_dtype_device(fn, shape, dtype, device):
     x = torch.rand(shape, dtype=dtype, device=device) * 0.9 + 0.05
@@ -118,7 +118,7 @@ def test_errors(fn):
         C.lab_to_lch,
         C.lch_to_lab,
         C.rgb_to_gray,
-    ],  # fmt: skip
+    ],
 )
 def test_gradcheck(fn):
     torch.manual_seed(0)
