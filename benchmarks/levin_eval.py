@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--hints", type=int, nargs="+", default=[10, 50])
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sigma-scale", type=float, default=0.3)
+    parser.add_argument("--sigma-scale", type=float, default=0.1)
     args = parser.parse_args()
 
     files = sorted(p for p in args.data.iterdir() if p.suffix.lower() in (".jpg", ".png"))
