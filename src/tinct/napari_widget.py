@@ -175,6 +175,7 @@ class ColorizeWidget(Container):
                 self.server_status,
             ]
         )
+        self.max_width = 440  # leave the canvas most of the window
         self.swatches.visible = False
         for i, button in enumerate(self.swatches):
             button.changed.connect(lambda *_, i=i: self._apply_swatch(i))
@@ -343,7 +344,9 @@ class ColorizeWidget(Container):
         Args:
             colors: ``(k, 3)`` uint8 RGB colours (at most nine are shown).
         """
-        colors = np.asarray(colors, dtype=np.uint8).reshape(-1, 3)[:_N_SWATCHES]
+        colors = np.asarray(colors, dtype=np.uint8).reshape(-1, 3)
+        _, first = np.unique(colors, axis=0, return_index=True)  # drop repeats, keep order
+        colors = colors[np.sort(first)][:_N_SWATCHES]
         self._swatch_colors = colors
         for i, button in enumerate(self.swatches):
             if i < len(colors):
