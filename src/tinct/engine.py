@@ -35,7 +35,7 @@ from tinct import inputs as _in
 from tinct import pipeline
 from tinct.hints import Hint, hints_digest
 from tinct.options import ColorizeOptions, model_defaults
-from tinct.upsample import AffineUpsampler, GuideStats, guide_stats, guided_filter, resize
+from tinct.upsample import AffineUpsampler, BilateralUpsampler, resize
 
 __all__ = [
     "AUTO_TILE_PIXELS",
@@ -60,8 +60,7 @@ AUTO_NET_MAX = 1024
 WORK_LONG = 256
 #: Planes sent through the network at once.
 PLANE_BATCH = 8
-#: Guided-filter regularisation of stage 1 (guide = L / 100) and stage 2 (guide = gray).
-EPS_CHROMA = 1e-3
+#: Regularisation of the affine colour-vs-gray fit (squared gray units).
 EPS_AFFINE = 1e-4
 
 ProgressFn = Callable[[float, str], None]
@@ -205,12 +204,13 @@ class _Work:
     affine: AffineUpsampler
     lum_work: Tensor
     guide: Tensor
-    stats: dict[int, GuideStats] = field(default_factory=dict)
+    bilateral: dict[tuple[int, int], BilateralUpsampler] = field(default_factory=dict)
 
-    def guide_stats(self, radius: int) -> GuideStats:
-        if radius not in self.stats:
-            self.stats[radius] = guide_stats(self.guide, radius)
-        return self.stats[radius]
+    def upsampler(self, src_size: tuple[int, int]) -> BilateralUpsampler:
+        """The (cached) joint bilateral upsampler from a chroma grid to the working grid."""
+        if src_size not in self.bilateral:
+            self.bilateral[src_size] = BilateralUpsampler(self.guide, src_size)
+        return self.bilateral[src_size]
 
 
 @dataclass
@@ -609,7 +609,7 @@ class Colorizer:
             work_size = _fw.net_shape((H, W), long) if long < max(H, W) else (H, W)
             affine = AffineUpsampler(prep.gray.to(self.device), work_size, radius=1, eps=EPS_AFFINE)
             lum = pipeline.lum_from_gray(affine.gray_work, self.info.space)
-            guide = lum / (1.0 if self.info.space == "yuv" else 100.0)
+            guide = lum * (100.0 if self.info.space == "yuv" else 1.0)  # in L-like units
             entry.work = _Work(affine, lum, guide)
         return entry.work
 
@@ -618,8 +618,9 @@ class Colorizer:
         ab = self._decode(entry, opts)
         work = self._work(entry)
         ws = work.affine.work_size
-        radius = max(1, round(max(ws) / max(ab.shape[-2:])))
-        ab_w = guided_filter(resize(ab, ws), work.guide_stats(radius), EPS_CHROMA)
+        if ab.shape[-2] > ws[0] or ab.shape[-1] > ws[1]:  # tiny image: chroma grid is finer
+            ab = resize(ab, ws)
+        ab_w = work.upsampler((int(ab.shape[-2]), int(ab.shape[-1])))(ab)
         rgb_w = pipeline.space_to_rgb(torch.cat((work.lum_work, ab_w), 1), self.info.space)
         coeffs = work.affine.fit(rgb_w)
 
@@ -629,9 +630,9 @@ class Colorizer:
         C = 4 if prep.alpha is not None else 3
         out = np.empty((B, H, W, C), np.uint8 if prep.uint8 else np.float32)
         for i in range(B):
-            for y0, y1 in _in.strips(H, W):
-                rgb = work.affine.apply(coeffs, (y0, y1), i)[0]
-                dst = torch.from_numpy(out[i, y0:y1, :, :3]).permute(2, 0, 1)
+            for y0, y1 in _in.strips(H, W, multiple=2):
+                rgb = work.affine.apply(coeffs, (y0, y1), i)
+                dst = torch.from_numpy(out[i, y0:y1, :, :3])
                 if prep.uint8:
                     dst.copy_(rgb.mul_(255.0).add_(0.5))
                 else:

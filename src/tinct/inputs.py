@@ -47,9 +47,14 @@ MAX_SIDE = 65536
 STRIP_PIXELS = 1 << 22
 
 
-def strips(height: int, width: int, pixels: int = STRIP_PIXELS) -> Iterator[tuple[int, int]]:
-    """Row ranges ``(y0, y1)`` covering an image with about ``pixels`` pixels each."""
-    step = max(1, pixels // max(1, width))
+def strips(
+    height: int, width: int, pixels: int = STRIP_PIXELS, *, multiple: int = 1
+) -> Iterator[tuple[int, int]]:
+    """Row ranges ``(y0, y1)`` covering an image with about ``pixels`` pixels each.
+
+    Every ``y0`` is a multiple of ``multiple``.
+    """
+    step = max(multiple, (pixels // max(1, width)) // multiple * multiple)
     for y0 in range(0, height, step):
         yield y0, min(height, y0 + step)
 

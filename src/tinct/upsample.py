@@ -28,6 +28,7 @@ from torch import Tensor
 
 __all__ = [
     "AffineUpsampler",
+    "BilateralUpsampler",
     "GuideStats",
     "box_filter",
     "guide_stats",
@@ -137,6 +138,72 @@ def guided_filter(target: Tensor, stats: GuideStats, eps: float) -> Tensor:
     return a * stats.guide + b
 
 
+class BilateralUpsampler:
+    """Joint bilateral upsampling (Kopf et al. 2007) of a coarse map along a finer guide.
+
+    Each fine pixel takes a weighted mean of the ``(2r+1)^2`` coarse samples
+    around it; the weight is a spatial Gaussian (in coarse pixels) times a
+    range Gaussian on the difference between the pixel's guide value and the
+    sample cell's mean guide value, so samples from across a luminance edge
+    are ignored. All weights depend on the guide only and are computed once;
+    each call is then ``(2r+1)^2`` gathers and multiply-adds.
+
+    Args:
+        guide: ``(B, 1, H, W)`` fine guide (e.g. L in ``[0, 100]``).
+        src_size: ``(h, w)`` of the coarse maps that will be upsampled.
+        radius: Neighbourhood radius in coarse pixels.
+        sigma_spatial: Spatial standard deviation in coarse pixels.
+        sigma_range: Range standard deviation in guide units.
+    """
+
+    def __init__(
+        self,
+        guide: Tensor,
+        src_size: tuple[int, int],
+        radius: int = 1,
+        sigma_spatial: float = 1.0,
+        sigma_range: float = 6.0,
+    ):
+        B, _, H, W = guide.shape
+        hs, ws = src_size
+        self.size = (H, W)
+        self.src_size = (hs, ws)
+        dev = guide.device
+        guide_src = resize(guide, (hs, ws))
+        fy = (torch.arange(H, device=dev, dtype=torch.float32) + 0.5) * (hs / H) - 0.5
+        fx = (torch.arange(W, device=dev, dtype=torch.float32) + 0.5) * (ws / W) - 0.5
+        iy, ix = fy.round().long(), fx.round().long()
+        index, weights = [], []
+        for dy in range(-radius, radius + 1):
+            jy = (iy + dy).clamp(0, hs - 1)
+            wy = torch.exp(-((fy - jy) ** 2) / (2 * sigma_spatial**2))
+            rows = guide_src.index_select(2, jy)
+            for dx in range(-radius, radius + 1):
+                jx = (ix + dx).clamp(0, ws - 1)
+                wx = torch.exp(-((fx - jx) ** 2) / (2 * sigma_spatial**2))
+                cell = rows.index_select(3, jx)
+                wr = torch.exp(-((guide - cell) ** 2) / (2 * sigma_range**2)) + 1e-4
+                weights.append((wr * (wy[:, None] * wx[None, :])).reshape(B, 1, H * W))
+                index.append((jy[:, None] * ws + jx[None, :]).reshape(-1))
+        w = torch.stack(weights, 2)  # (B, 1, T, H*W)
+        #: ``(T * H * W,)`` flat indices into the coarse map, one row per neighbour.
+        self.index = torch.cat(index)
+        #: ``(B, 1, T, H * W)`` normalised weights.
+        self.weights = w / w.sum(2, keepdim=True)
+
+    def __call__(self, src: Tensor) -> Tensor:
+        """Upsample ``src (B, C, h, w)`` to ``(B, C, H, W)``."""
+        if tuple(src.shape[-2:]) != self.src_size:
+            raise ValueError(f"expected a {self.src_size} map, got {tuple(src.shape[-2:])}")
+        B, C = src.shape[:2]
+        T = self.weights.shape[2]
+        flat = src.reshape(B, C, -1)
+        # torch.take is far faster than index_select for this gather on CPU
+        vals = torch.stack([torch.take(flat[b, c], self.index) for b in range(B) for c in range(C)])
+        vals = vals.view(B, C, T, -1)
+        return (vals * self.weights).sum(2).view(B, C, *self.size)
+
+
 def _row_weights(n_out: int, n_in: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
     """Indices and weights of bilinear resizing (``align_corners=False``) along one axis."""
     scale = n_in / n_out
@@ -212,25 +279,49 @@ class AffineUpsampler:
         a, b = _coefficients(self.stats, rgb_work, self.eps)
         return torch.cat((a, b), dim=1)
 
-    def apply(
-        self, coeffs: Tensor, rows: tuple[int, int], index: slice | int = slice(None)
-    ) -> Tensor:
-        """Full-resolution colour for a strip of rows.
+    @property
+    def factor(self) -> int:
+        """Full-size pixels per coefficient sample along each axis (1 or 2).
+
+        2 when the working grid is at least 4x coarser than the image: the
+        smooth coefficient maps are then held constant over 2 x 2 pixels, which
+        cuts the full-resolution work without a visible difference.
+        """
+        if self.identity:
+            return 1
+        ratio = min(self.size[0] / self.work_size[0], self.size[1] / self.work_size[1])
+        return 2 if ratio >= 4 else 1
+
+    def apply(self, coeffs: Tensor, rows: tuple[int, int], index: int = 0) -> Tensor:
+        """Full-resolution colour for a strip of rows of one plane, channels last.
 
         Args:
             coeffs: Output of :meth:`fit`, ``(B, 6, h, w)`` (or ``(B, 3, H, W)``
                 colour when the working resolution is the full one).
-            rows: ``(y0, y1)`` rows of the full image.
-            index: Which batch items (planes) to return.
+            rows: ``(y0, y1)`` rows of the full image; ``y0`` must be a
+                multiple of :attr:`factor`.
+            index: Plane (batch item).
 
         Returns:
-            ``(b, 3, y1 - y0, W)`` sRGB, clipped into ``[0, 1]``.
+            ``(y1 - y0, W, 3)`` sRGB, clipped into ``[0, 1]``.
         """
         y0, y1 = rows
-        if isinstance(index, int):
-            index = slice(index, index + 1)
         if self.identity:
-            return coeffs[index, :, y0:y1].clamp(0.0, 1.0)
-        up = upsample_rows(coeffs[index], self.size, rows)
-        v = self.gray[index, :, y0:y1]
-        return torch.addcmul(up[:, 3:], up[:, :3], v).clamp_(0.0, 1.0)
+            return coeffs[index, :, y0:y1].permute(1, 2, 0).clamp(0.0, 1.0)
+        f = self.factor
+        H, W = self.size
+        if y0 % f:
+            raise ValueError(f"strip start {y0} must be a multiple of {f}")
+        grid = (-(-H // f), -(-W // f))
+        up = upsample_rows(coeffs[index : index + 1], grid, (y0 // f, -(-y1 // f)))
+        c = up[0].permute(1, 2, 0)  # (rows / f, W / f, 6)
+        v = self.gray[index, 0, y0:y1]
+        if f == 1:
+            return torch.addcmul(c[..., 3:], c[..., :3], v[..., None]).clamp_(0.0, 1.0)
+        hs, ws = c.shape[0], c.shape[1]
+        if v.shape != (hs * f, ws * f):
+            pad = (0, ws * f - v.shape[1], 0, hs * f - v.shape[0])
+            v = F.pad(v[None, None], pad, mode="replicate")[0, 0]
+        c5 = c[:, None, :, None, :]
+        out = torch.addcmul(c5[..., 3:], c5[..., :3], v.reshape(hs, f, ws, f, 1))
+        return out.view(hs * f, ws * f, 3)[: y1 - y0, :W].clamp_(0.0, 1.0)

@@ -1,0 +1,133 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from tinct import color
+from tinct.hints import (
+    Hint,
+    encode_hints,
+    hint_influence,
+    hints_from_points,
+    hints_from_rgba,
+    place_hints,
+    read_hints_file,
+)
+
+
+def test_hint_colour_scales():
+    assert Hint(1, 2, color=(255, 0, 0)).color == (1.0, 0.0, 0.0)
+    assert Hint(1, 2, color=(1.0, 0.5, 0.0)).color == (1.0, 0.5, 0.0)
+    assert Hint(1, 2, color=(128.0, 0.0, 0.0)).color[0] == pytest.approx(128 / 255)
+    assert Hint(1, 2, ab=(10, -20)).ab == (10.0, -20.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"color": (1, 0, 0), "ab": (0, 0)},
+        {"color": (1, 2)},
+        {"color": (300, 0, 0)},
+        {"color": (-1.0, 0.0, 0.0)},
+        {"ab": (float("nan"), 0)},
+        {"color": (1, 0, 0), "size": 0},
+    ],
+)
+def test_hint_validation(kwargs):
+    with pytest.raises(ValueError):
+        Hint(1, 2, **kwargs)
+
+
+def test_hint_position_validation():
+    with pytest.raises(ValueError):
+        Hint(float("nan"), 2, color=(1, 0, 0))
+    with pytest.raises(TypeError):
+        Hint("3", 2, color=(1, 0, 0))  # type: ignore[arg-type]
+
+
+def test_hints_from_points():
+    hs = hints_from_points([[0, 5, 6], [0, 7.5, 8]], [[1, 0, 0, 1], [0, 0, 1, 1]], size=[3, 4])
+    assert [(h.row, h.col, h.size) for h in hs] == [(5, 6, 3), (7.5, 8, 4)]
+    assert hs[1].color == (0, 0, 1)
+    assert hints_from_points(np.zeros((0, 2)), np.zeros((0, 4))) == []
+    assert hints_from_points([[1, 1]], [[0.5, 0.5, 0.5]])[0].size is None
+    with pytest.raises(ValueError):
+        hints_from_points([[1, 1]], [[2.0, 0, 0]])
+
+
+def test_hints_from_rgba_blobs():
+    layer = np.zeros((40, 50, 4), np.uint8)
+    layer[5:9, 5:9] = (255, 0, 0, 255)  # 4x4 red blob
+    layer[20:23, 30:40] = (0, 0, 200, 255)  # blue stroke
+    layer[20, 30] = (0, 0, 100, 255)
+    layer[30, 45] = (0, 255, 0, 0)  # transparent: ignored
+    hs = hints_from_rgba(layer)
+    assert len(hs) == 2
+    red, blue = hs
+    assert (red.row, red.col) == (6.5, 6.5) and red.size == 4 and red.color == (1, 0, 0)
+    assert blue.row == pytest.approx(21) and blue.col == pytest.approx(34.5)
+    assert blue.color[2] == pytest.approx((200 * 29 + 100) / 30 / 255)
+    assert hints_from_rgba(np.zeros((5, 5, 4), np.uint8)) == []
+    with pytest.raises(ValueError):
+        hints_from_rgba(np.zeros((5, 5, 3), np.uint8))
+
+
+def test_read_hints_csv_and_json(tmp_path):
+    p = tmp_path / "h.csv"
+    p.write_text("row,col,r,g,b,size\n# comment\n10,20,255,0,0,5\n3, 4, 0, 0, 255\n")
+    hs = read_hints_file(p)
+    assert [(h.row, h.col, h.size) for h in hs] == [(10, 20, 5), (3, 4, None)]
+    assert hs[0].color == (1, 0, 0)
+    j = tmp_path / "h.json"
+    j.write_text(json.dumps([[1, 2, 0, 255, 0], {"row": 5, "col": 6, "color": [0, 0, 255], "size": 3},
+                             {"row": 1, "col": 1, "ab": [20, -30]}]))  # fmt: skip
+    hs = read_hints_file(j)
+    assert hs[0].color == (0, 1, 0) and hs[1].size == 3 and hs[2].ab == (20, -30)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1,2,3\n")
+    with pytest.raises(ValueError, match="hint 1"):
+        read_hints_file(bad)
+
+
+def test_encode_hints_patch_and_gray_mask():
+    gray = torch.full((1, 1, 100, 200), 0.5)
+    hints = [Hint(50, 100, color=(128, 128, 128), size=20), Hint(10, 10, ab=(30, 20))]
+    patches = place_hints(hints, gray, (64, 128), default_side=3)
+    ab, mask = encode_hints(patches, (64, 128), 1)
+    assert ab.shape == (1, 2, 64, 128) and mask.shape == (1, 1, 64, 128)
+    # gray hint: mask set, ab ~ 0; patch ~ 20 * 0.64 = 13 px
+    assert mask[0, 0, 32, 64] == 1 and ab[0, :, 32, 64].abs().max() < 1
+    assert 10 <= mask[0, 0, :, 64].sum() <= 14
+    # second hint: 3x3 patch at (6.1, 6.1) with the given ab
+    assert mask[0, 0, 5:8, 5:8].sum() == 9
+    assert ab[0, 0, 6, 6] == pytest.approx(30, abs=1) and ab[0, 1, 6, 6] == pytest.approx(20, abs=1)
+    assert mask.sum() == mask[0, 0, 5:8, 5:8].sum() + mask[0, 0, 20:45, 50:80].sum()
+
+
+def test_hint_colours_snapped_into_gamut():
+    bright = torch.full((1, 1, 10, 10), 0.98)
+    p = place_hints([Hint(5, 5, color=(0, 0, 255))], bright, (10, 10))[0]
+    lab = torch.cat((torch.tensor([[98.5]]), p.chroma), 1)[..., None, None]
+    # the snapped colour is (nearly) representable at this lightness
+    rgb = color.lab_to_rgb(lab, clip=False)
+    assert rgb.min() > -0.02 and rgb.max() < 1.02
+    blue = color.rgb_to_lab(torch.tensor([0.0, 0.0, 1.0]).view(1, 3, 1, 1))[0, 1:, 0, 0]
+    assert p.chroma.norm() < blue.norm()  # chroma reduced
+
+
+def test_place_hints_out_of_bounds():
+    with pytest.raises(ValueError, match="outside"):
+        place_hints([Hint(10, 50, color=(1.0, 0.0, 0.0))], torch.zeros(1, 1, 10, 50), (10, 50))
+
+
+def test_hint_influence_falloff():
+    gray = torch.full((1, 1, 64, 64), 0.5)
+    patches = place_hints([Hint(32, 32, color=(255, 0, 0), size=4)], gray, (64, 64))
+    w, target = hint_influence(patches, (16, 16), 0.25, 1, spread=2.0)
+    assert w[0, 0, 8, 8] == 1.0 and w[0, 0, 8, 15] < 0.05
+    assert torch.allclose(target[0, :, 8, 8], patches[0].chroma[0])
+    w0, _ = hint_influence(patches, (16, 16), 0.25, 1, spread=0.0)
+    assert w0.sum() == 1.0
+    assert hint_influence([], (4, 4), 1.0, 1, 1.0) is None
