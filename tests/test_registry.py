@@ -207,3 +207,8 @@ def test_cli_models_json(capsys):
     assert {r["name"] for r in rows} == EXPECTED
     levin = next(r for r in rows if r["name"] == "levin")
     assert levin["weights"] == "built in" and "hints (required)" in levin["inputs"]
+
+
+def test_records_are_hashable():
+    assert len(set(RECORDS)) == len(RECORDS)
+    assert len({r.config for r in RECORDS}) >= 8

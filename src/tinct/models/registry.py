@@ -226,7 +226,7 @@ class ModelRecord:
     config: ModelConfig
     weights: Weights | None = None
     paper: str = ""
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    kwargs: Mapping[str, Any] = field(default_factory=dict, hash=False)
     notes: str = ""
 
     def build(self, **overrides: Any) -> ColorModel:
