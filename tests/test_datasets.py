@@ -1,0 +1,91 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tinct.datasets import (
+    BatchSampler,
+    ImageBank,
+    find_images,
+    global_hint_from_ab,
+    is_near_gray,
+    simulate_hints,
+)
+
+
+@pytest.fixture
+def image_dir(tmp_path):
+    rng = np.random.default_rng(0)
+    sub = tmp_path / "a" / "b"
+    sub.mkdir(parents=True)
+    for i in range(5):
+        arr = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+        Image.fromarray(arr).save(sub / f"img{i}.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    return tmp_path
+
+
+def test_find_images_recursive_and_sorted(image_dir):
+    found = find_images(image_dir)
+    assert len(found) == 5
+    assert found == sorted(found)
+    assert all(p.suffix == ".png" for p in found)
+
+
+def test_find_images_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such"):
+        find_images(tmp_path / "missing")
+    with pytest.raises(FileNotFoundError, match="no images"):
+        find_images(tmp_path)
+
+
+def test_image_bank_squares_and_cache(image_dir, tmp_path):
+    paths = find_images(image_dir)
+    bank = ImageBank(paths, size=32, cache_dir=tmp_path / "cache", progress=False)
+    assert bank.images.shape == (5, 32, 32, 3) and bank.images.dtype == np.uint8
+    again = ImageBank(paths, size=32, cache_dir=tmp_path / "cache", progress=False)
+    np.testing.assert_array_equal(np.asarray(again.images), bank.images)
+
+
+def test_simulate_hints_patch_means():
+    g = torch.Generator().manual_seed(0)
+    ab = torch.randn(3, 2, 32, 32) * 30
+    hint_ab, mask = simulate_hints(ab, [0, 1, 20], g)
+    assert mask[0].sum() == 0 and hint_ab[0].abs().sum() == 0
+    assert mask[1].sum() >= 1 and mask[2].sum() > mask[1].sum() - 1
+    # a lone hint carries the mean ab of its patch
+    ys, xs = torch.nonzero(mask[1, 0], as_tuple=True)
+    patch = ab[1, :, ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    torch.testing.assert_close(hint_ab[1, :, ys[0], xs[0]], patch.mean((1, 2)))
+
+
+def test_simulate_hints_is_seeded():
+    ab = torch.randn(2, 2, 16, 16)
+    a = simulate_hints(ab, [5, 5], torch.Generator().manual_seed(3))
+    b = simulate_hints(ab, [5, 5], torch.Generator().manual_seed(3))
+    torch.testing.assert_close(a[1], b[1])
+
+
+def test_global_hint_is_a_histogram_with_flag():
+    ab = torch.zeros(2, 2, 16, 16)
+    gh = global_hint_from_ab(ab)
+    assert gh.shape == (2, 314)
+    torch.testing.assert_close(gh[:, :313].sum(1), torch.ones(2))
+    assert gh[0, 120] == 1.0 and gh[0, 313] == 1.0  # bin 120 is (0, 0)
+
+
+def test_near_gray():
+    ab = torch.zeros(2, 2, 8, 8)
+    ab[1, 0, 0, 0] = 20.0
+    assert is_near_gray(ab).tolist() == [True, False]
+
+
+def test_batch_sampler_shapes_ranges_and_reproducibility(image_dir):
+    bank = ImageBank(find_images(image_dir), size=48, progress=False)
+    s1 = BatchSampler(bank, batch_size=4, crop=32, seed=1).next()
+    s2 = BatchSampler(bank, batch_size=4, crop=32, seed=1).next()
+    assert s1.lum.shape == (4, 1, 32, 32) and s1.ab.shape == (4, 2, 32, 32)
+    assert s1.hint_mask.shape == (4, 1, 32, 32) and s1.global_hint.shape == (4, 314)
+    assert float(s1.lum.min()) >= 0 and float(s1.lum.max()) <= 100.0 + 1e-3
+    torch.testing.assert_close(s1.lum, s2.lum)
+    torch.testing.assert_close(s1.hint_ab, s2.hint_ab)

@@ -1,0 +1,89 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import tinct
+from tinct.train import TrainConfig, _lr_factor, train
+from tinct.weights import load_weights
+
+
+@pytest.fixture(scope="module")
+def colour_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("colour")
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        base = rng.integers(0, 256, 3)
+        arr = np.clip(base + rng.integers(-40, 40, (48, 48, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(arr).save(root / f"c{i}.png")
+    return root
+
+
+def _cfg(data, out, **kw):
+    base = {
+        "recipe": "tinct-small",
+        "data": [str(data)],
+        "out": str(out),
+        "steps": 3,
+        "batch_size": 2,
+        "crop": 32,
+        "image_size": 48,
+        "warmup": 1,
+        "val_fraction": 0.34,
+        "threads": 1,
+    }
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_lr_schedule_warms_up_and_anneals():
+    cfg = TrainConfig(steps=100, warmup=10)
+    assert _lr_factor(0, 0, cfg) == pytest.approx(0.1)
+    assert _lr_factor(50, 0, cfg) == pytest.approx(0.5)
+    assert _lr_factor(100, 0, cfg) == pytest.approx(0.0, abs=1e-9)
+    timed = TrainConfig(minutes=1.0, warmup=1)
+    assert _lr_factor(5, 60.0, timed) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_train_exports_loadable_weights_with_metadata(colour_dir, tmp_path):
+    path = train(_cfg(colour_dir, tmp_path / "run"), log=lambda s: None)
+    assert path.exists() and (tmp_path / "run" / "log.csv").exists()
+    _state, meta = load_weights(path)
+    assert meta["model"] == "tinct-small" and meta["steps"] == 3
+    assert "psnr_auto" in meta["metrics"] and meta["wall_time_s"] > 0
+    model = tinct.load_model(str(path))
+    out = model(torch.full((1, 1, 32, 32), 50.0))
+    assert out.logits.shape[1] == 313 and torch.isfinite(out.ab).all()
+
+
+def test_resume_continues_step_count(colour_dir, tmp_path):
+    out = tmp_path / "run"
+    train(_cfg(colour_dir, out, steps=2), log=lambda s: None)
+    path = train(_cfg(colour_dir, out, steps=4), resume=True, log=lambda s: None)
+    assert load_weights(path)[1]["steps"] == 4
+
+
+def test_finetune_from_weights(colour_dir, tmp_path):
+    first = train(_cfg(colour_dir, tmp_path / "a", steps=1), log=lambda s: None)
+    second = train(_cfg(colour_dir, tmp_path / "b", steps=1, init=str(first)), log=lambda s: None)
+    assert load_weights(second)[1]["init"] == str(first)
+
+
+@pytest.mark.slow
+def test_torchrun_ddp_two_processes_gloo(colour_dir, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+        "--standalone", "-m", "tinct", "train", "--recipe", "tinct-small",
+        "--data", str(colour_dir), "--out", str(out), "--steps", "2", "--batch-size", "2",
+        "--crop", "32", "--device", "cpu", "--threads", "1", "--val-fraction", "0.34",
+    ]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    _state, meta = load_weights(out / "tinct-small.safetensors")
+    assert meta["steps"] == 2 and meta["hardware"].startswith("2 x")
