@@ -182,7 +182,8 @@ def bin_accuracy(
 ) -> np.ndarray:
     """Per-channel bin accuracy (Hwang & Zhou): fraction of pixels in the right bin.
 
-    Each channel is quantised on its own 1-D bins (nearest centre) and the
+    Each channel is quantised on its own 1-D bins (nearest centre; ties go to the
+    upper bin, i.e. bins are half-open ``[lo, hi)``) and the
     fraction of pixels where prediction and reference fall into the same bin
     is reported per channel.
 
@@ -215,7 +216,9 @@ def bin_accuracy(
     for j in range(n_ch):
         cj = np.sort(c[j])
         edges = (cj[1:] + cj[:-1]) / 2.0
-        acc[j] = np.mean(np.searchsorted(edges, p[..., j]) == np.searchsorted(edges, t[..., j]))
+        bp = np.searchsorted(edges, p[..., j], side="right")
+        bt = np.searchsorted(edges, t[..., j], side="right")
+        acc[j] = np.mean(bp == bt)
     return acc
 
 
