@@ -1,0 +1,81 @@
+"""Timings of tinct's numerical core: colour conversion and MRF smoothing.
+
+Usage::
+
+    python benchmarks/bench_core.py            # CPU (and CUDA if available)
+    python benchmarks/bench_core.py --size 2048 --repeats 5 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+from tinct import bins, color, mrf
+
+
+def _time(fn: Callable[[], object], repeats: int, device: torch.device) -> float:
+    """Median wall time in ms over ``repeats`` runs, after one warm-up run."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def _bench_device(dev: torch.device, args: argparse.Namespace) -> None:
+    rgb = torch.rand(3, args.size, args.size, device=dev)
+    lab = color.rgb_to_lab(rgb)
+    n = f"{args.size}x{args.size}"
+    ms = _time(lambda: color.rgb_to_lab(rgb), args.repeats, dev)
+    print(f"{'rgb_to_lab ' + n + ' float32':44s} {dev.type:7s} {ms:10.1f}")
+    ms = _time(lambda: color.lab_to_rgb(lab), args.repeats, dev)
+    print(f"{'lab_to_rgb ' + n + ' float32':44s} {dev.type:7s} {ms:10.1f}")
+    centres = bins.gamut_bins(device=dev)
+    it = args.iterations
+    for s in args.mrf_sizes:
+        g = torch.Generator(device="cpu").manual_seed(0)
+        logits = torch.randn(1, 313, s, s, generator=g).to(dev)
+        lum = (torch.rand(1, 1, s, s, generator=g) * 100).to(dev)
+
+        def run(logits: torch.Tensor = logits, lum: torch.Tensor = lum) -> object:
+            return mrf.smooth(logits, centres, lum, weight=1.0, iterations=it)
+
+        ms = _time(run, args.repeats, dev)
+        name = f"mrf.smooth {s}x{s}x313 per iteration ({it} it)"
+        print(f"{name:44s} {dev.type:7s} {ms / it:10.1f}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=4096, help="colour conversion image side")
+    ap.add_argument("--mrf-sizes", type=int, nargs="+", default=[64, 256])
+    ap.add_argument("--iterations", type=int, default=5, help="MRF iterations per run")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
+    ap.add_argument("--cpu-only", action="store_true")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = [torch.device("cpu")]
+    if torch.cuda.is_available() and not args.cpu_only:
+        devices.append(torch.device("cuda"))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+    print(f"{'benchmark':44s} {'device':7s} {'ms':>10s}")
+    for dev in devices:
+        with torch.no_grad():
+            _bench_device(dev, args)
+
+
+if __name__ == "__main__":
+    main()
