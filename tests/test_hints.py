@@ -81,8 +81,12 @@ def test_read_hints_csv_and_json(tmp_path):
     assert [(h.row, h.col, h.size) for h in hs] == [(10, 20, 5), (3, 4, None)]
     assert hs[0].color == (1, 0, 0)
     j = tmp_path / "h.json"
-    j.write_text(json.dumps([[1, 2, 0, 255, 0], {"row": 5, "col": 6, "color": [0, 0, 255], "size": 3},
-                             {"row": 1, "col": 1, "ab": [20, -30]}]))  # fmt: skip
+    rows = [
+        [1, 2, 0, 255, 0],
+        {"row": 5, "col": 6, "color": [0, 0, 255], "size": 3},
+        {"row": 1, "col": 1, "ab": [20, -30]},
+    ]
+    j.write_text(json.dumps(rows))
     hs = read_hints_file(j)
     assert hs[0].color == (0, 1, 0) and hs[1].size == 3 and hs[2].ab == (20, -30)
     bad = tmp_path / "bad.csv"

@@ -37,7 +37,7 @@ def test_from_mapping_converts_text():
 
 
 def test_from_mapping_unknown_key_lists_valid():
-    with pytest.raises(ValueError, match="unknown option.*bogus.*valid options:.*temperature"):
+    with pytest.raises(ValueError, match=r"unknown option.*bogus.*valid options:.*temperature"):
         ColorizeOptions.from_mapping({"bogus": 1})
 
 

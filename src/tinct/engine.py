@@ -426,10 +426,11 @@ class Colorizer:
     ) -> np.ndarray:
         """Colour suggestions at a pixel, as ideepcolor offers them.
 
-        Row 0 is the current prediction at the pixel; the other ``k - 1`` rows
-        are k-means centres of ``samples`` colours drawn from the predicted
-        distribution there, sorted by cluster mass (largest first). All are
-        snapped into gamut at the pixel's luminance. Uses the cached network
+        Row 0 is the current result at the pixel (exactly as :meth:`colorize`
+        renders it); the other ``k - 1`` rows are k-means centres of
+        ``samples`` colours drawn from the predicted distribution there,
+        sorted by cluster mass (largest first) and snapped into gamut at the
+        pixel's luminance. Uses the cached network
         output when the image and hints are unchanged.
 
         Args:
@@ -462,18 +463,23 @@ class Colorizer:
                 raise ValueError(f"plane {plane} out of range (0..{prep.gray.shape[0] - 1})")
             ab = self._decode(entry, opts)[plane : plane + 1]
             gen = torch.Generator().manual_seed(seed)
-            cur, samples_ab = self._samples(entry, ab, plane, row, col, samples, gen)
+            _, samples_ab = self._samples(entry, ab, plane, row, col, samples, gen)
             centres = _kmeans(samples_ab, k - 1, gen) if k > 1 else samples_ab[:0]
             v = prep.gray[plane, 0, int(row), int(col)].reshape(1).float().cpu()
-        chroma = torch.cat((cur[None], centres), 0).float().cpu()
-        if len(chroma) < k:  # degenerate distribution: repeat the strongest colour
-            chroma = torch.cat((chroma, chroma[-1:].expand(k - len(chroma), 2)), 0)
-        lum = pipeline.lum_from_gray(v, self.info.space).expand(k).contiguous()
-        chroma = pipeline.snap_chroma(lum, chroma, self.info.space)
-        rgb_out = pipeline.space_to_rgb(
-            torch.cat((lum[:, None], chroma), 1)[..., None, None], self.info.space
-        )
-        return (rgb_out[:, :, 0, 0] * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
+            current = self._render(entry, opts).reshape(-1, H, W, prep_channels(prep))
+            current = current[plane, int(row), int(col), :3]
+        if current.dtype != np.uint8:
+            current = (np.clip(current, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        out = np.repeat(current[None], k, 0)
+        if len(centres):
+            n = len(centres)
+            lum = pipeline.lum_from_gray(v, self.info.space).expand(n).contiguous()
+            chroma = pipeline.snap_chroma(lum, centres.float().cpu(), self.info.space)
+            lab = torch.cat((lum[:, None], chroma), 1)[..., None, None]
+            rgb = pipeline.space_to_rgb(lab, self.info.space)[:, :, 0, 0]
+            out[1 : n + 1] = (rgb * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
+            out[n + 1 :] = out[n]  # degenerate distribution: repeat the last colour
+        return out
 
     # ------------------------------------------------------------------ internals
 
@@ -678,6 +684,11 @@ class Colorizer:
         if self.info.target == "channel":
             return cur, torch.stack((x0, x1), 1)
         return cur, torch.stack((x1 * torch.cos(x0), x1 * torch.sin(x0)), 1)
+
+
+def prep_channels(prep: _in.PreparedImage) -> int:
+    """Channels of the output for a prepared image (3, or 4 with alpha)."""
+    return 4 if prep.alpha is not None else 3
 
 
 def _kmeans(x: Tensor, k: int, gen: torch.Generator, iters: int = 15) -> Tensor:
