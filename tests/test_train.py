@@ -87,3 +87,16 @@ def test_torchrun_ddp_two_processes_gloo(colour_dir, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     _state, meta = load_weights(out / "tinct-small.safetensors")
     assert meta["steps"] == 2 and meta["hardware"].startswith("2 x")
+
+
+def _trainable():
+    from tinct.models import list_models
+
+    return [r.name for r in list_models() if r.config.trainable]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", _trainable())
+def test_every_trainable_recipe_takes_a_step(recipe, colour_dir, tmp_path):
+    path = train(_cfg(colour_dir, tmp_path, recipe=recipe, steps=1), log=lambda s: None)
+    assert load_weights(path)[1]["model"] == recipe

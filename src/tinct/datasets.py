@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from tinct.bins import encode_hard, gamut_bins
-from tinct.color import rgb_to_lab
+from tinct.color import rgb_to_lab, rgb_to_luv, rgb_to_yuv
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -31,6 +31,8 @@ __all__ = [
     "is_near_gray",
     "simulate_hints",
 ]
+
+_SPACES = {"lab": rgb_to_lab, "luv": rgb_to_luv, "yuv": rgb_to_yuv}
 
 #: File suffixes read as images (case-insensitive).
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
@@ -248,6 +250,8 @@ class BatchSampler:
         seed: Random seed.
         indices: Subset of the bank to draw from (e.g. one DDP shard).
         device: Where batches are built.
+        color_space: ``"lab"``, ``"luv"`` or ``"yuv"``: the space of ``lum``,
+            ``ab`` and the hints (global hints and the gray test always use Lab).
     """
 
     def __init__(
@@ -262,7 +266,11 @@ class BatchSampler:
         seed: int = 0,
         indices: Sequence[int] | None = None,
         device: torch.device | str = "cpu",
+        color_space: str = "lab",
     ) -> None:
+        if color_space not in _SPACES:
+            raise ValueError(f"color_space must be one of {sorted(_SPACES)}, got {color_space!r}")
+        self.color_space = color_space
         self.bank = bank
         self.batch_size = batch_size
         self.crop = crop
@@ -296,13 +304,14 @@ class BatchSampler:
         flip = torch.rand(self.batch_size, generator=g) < 0.5
         rgb = torch.where(flip.to(self.device)[:, None, None, None], rgb.flip(-1), rgb)
         lab = rgb_to_lab(rgb)
-        lum, ab = lab[:, :1], lab[:, 1:]
+        space = lab if self.color_space == "lab" else _SPACES[self.color_space](rgb)
+        lum, ab = space[:, :1], space[:, 1:]
         counts = _hint_counts(self.batch_size, g, self.p_no_hints, self.p_geometric)
         hint_ab, hint_mask = simulate_hints(ab, counts, g)
         use_global = torch.rand(self.batch_size, generator=g) < self.p_global
         global_hint = ab.new_zeros(self.batch_size, 314)
         if use_global.any():
             sel = use_global.nonzero().flatten().to(self.device)
-            global_hint[sel] = global_hint_from_ab(ab[sel])
-        keep = (~is_near_gray(ab)).float()
+            global_hint[sel] = global_hint_from_ab(lab[sel, 1:])
+        keep = (~is_near_gray(lab[:, 1:])).float()
         return Batch(lum, ab, hint_ab, hint_mask, global_hint, keep)

@@ -25,13 +25,14 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tinct.bins import encode_hard, gamut_bins
 from tinct.datasets import Batch, BatchSampler, ImageBank, find_images, simulate_hints
-from tinct.losses import regression_loss, soft_cross_entropy
+from tinct.losses import hard_cross_entropy, regression_loss, soft_cross_entropy
 
-__all__ = ["TrainConfig", "class_weights_from_bank", "export_weights", "train"]
+__all__ = ["TrainConfig", "class_weights_from_bank", "export_checkpoint", "export_weights", "train"]
 
 
 @dataclass
@@ -144,22 +145,96 @@ def class_weights_from_bank(
     return w.float()
 
 
+#: Chrominance scale of each colour space (brings regression targets to about [-1, 1]).
+CHROMA_SCALE = {"lab": 110.0, "luv": 100.0, "yuv": 0.6}
+
+
+def _classification_loss(
+    logits: Tensor, batch: Batch, config: Any, class_weights: Tensor | None
+) -> Tensor:
+    """Cross-entropy for the model's bin target (see ``ModelConfig.target``)."""
+    from tinct import bins
+    from tinct.color import lab_to_lch
+
+    dev = logits.device
+    if config.target == "gamut313":
+        return soft_cross_entropy(
+            logits, batch.ab, gamut_bins(device=dev), class_weights=class_weights, keep=batch.keep
+        )
+    if config.target == "grid529":
+        return hard_cross_entropy(logits, batch.ab, bins.grid_bins(device=dev), keep=batch.keep)
+    small = torch.nn.functional.adaptive_avg_pool2d(batch.ab, logits.shape[-2:])
+    k = config.bins_per_channel
+    lo, hi = config.channel_range
+    keep = batch.keep[:, None, None]
+    if config.target == "channel":
+        centres = bins.uniform_bins(k, lo, hi, device=dev).expand(2, k)
+        idx = bins.encode_hard_channels(small, centres)
+        ce = sum(
+            F.cross_entropy(logits[:, j * k : (j + 1) * k].float(), idx[:, j], reduction="none")
+            for j in range(2)
+        )
+        return (ce * keep).mean()
+    if config.target == "hue_chroma":
+        lch = lab_to_lch(torch.cat((torch.zeros_like(small[:, :1]), small), 1))
+        chroma, hue = lch[:, 1:2], lch[:, 2:3].remainder(2 * math.pi)
+        hue_idx = bins.encode_hard_channels(
+            hue, bins.hue_bins(k, device=dev)[None], period=2 * math.pi
+        )
+        chroma_idx = bins.encode_hard_channels(chroma, bins.chroma_bins(k, hi, device=dev)[None])
+        hue_ce = F.cross_entropy(logits[:, :k].float(), hue_idx[:, 0], reduction="none")
+        chroma_ce = F.cross_entropy(logits[:, k:].float(), chroma_idx[:, 0], reduction="none")
+        # hue is undefined for gray pixels: weight it by chroma (Larsson et al.)
+        hue_w = (chroma[:, 0] / 20.0).clamp(max=1.0)
+        return ((hue_ce * hue_w + chroma_ce) * keep).mean()
+    raise ValueError(f"no classification loss for target {config.target!r}")
+
+
 def compute_losses(
     model: nn.Module, batch: Batch, centres: Tensor, class_weights: Tensor | None, cfg: TrainConfig
 ) -> dict[str, Tensor]:
-    """Forward one batch and return the named loss terms (``"total"`` included)."""
+    """Forward one batch and return the named loss terms (``"total"`` included).
+
+    The recipe's ``ModelConfig.loss`` picks the terms: ``ce`` for the bin head
+    (soft-encoded and rebalanced for the 313 gamut bins, hard for the others),
+    ``l1`` / ``mse`` / ``huber`` for the regression head, weighted by
+    ``cfg.regression_weight`` when both heads train together.
+    """
+    config = _config_of(model)
     out = model(batch.lum, batch.hint_ab, batch.hint_mask, batch.global_hint)
+    loss = config.loss if config is not None else "ce+l1"
+    parts = loss.split("+")
     terms: dict[str, Tensor] = {}
-    if out.logits is not None:
-        terms["ce"] = soft_cross_entropy(
-            out.logits, batch.ab, centres, class_weights=class_weights, keep=batch.keep
+    if out.logits is not None and any(p.startswith("ce") or p.startswith("soft_ce") for p in parts):
+        if config is None or config.target == "gamut313":
+            terms["ce"] = soft_cross_entropy(
+                out.logits, batch.ab, centres, class_weights=class_weights, keep=batch.keep
+            )
+        else:
+            terms["ce"] = _classification_loss(out.logits, batch, config, class_weights)
+    reg = [p for p in parts if p in ("l1", "mse", "huber")]
+    if out.ab is not None and reg:
+        scale = CHROMA_SCALE[config.color_space if config is not None else "lab"]
+        weight = cfg.regression_weight if "ce" in terms else 1.0
+        terms[reg[0]] = weight * regression_loss(
+            out.ab, batch.ab, reg[0], scale=scale, keep=batch.keep
         )
-    if out.ab is not None:
-        terms["l1"] = cfg.regression_weight * regression_loss(
-            out.ab, batch.ab, "l1", keep=batch.keep
-        )
+    if not terms:
+        raise ValueError(f"recipe loss {loss!r} matches none of the model's outputs")
     terms["total"] = sum(terms.values())  # type: ignore[assignment]
     return terms
+
+
+def _config_of(model: nn.Module) -> Any:
+    record = getattr(getattr(model, "module", model), "record", None)
+    return None if record is None else record.config
+
+
+def _can_validate(config: Any) -> bool:
+    """Validation PSNR goes through Lab: defined for Lab models with 313 bins or regression."""
+    return config is None or (
+        config.color_space == "lab" and config.target in ("gamut313", "regression")
+    )
 
 
 def _lr_factor(step: int, elapsed: float, cfg: TrainConfig) -> float:
@@ -287,6 +362,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
     n_val = min(256, round(len(bank) * cfg.val_fraction))
     val_idx = sorted(int(i) for i in order[:n_val])
     train_idx = [int(i) for i in order[n_val:]][rank::world]
+    model = build_model(cfg.recipe, cfg.init).to(device)
+    config = _config_of(model)
+    if config is not None and not config.trainable:
+        raise ValueError(f"recipe {cfg.recipe!r} is not trainable")
     sampler = BatchSampler(
         bank,
         batch_size=cfg.batch_size,
@@ -295,8 +374,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
         seed=cfg.seed * 1000 + rank,
         indices=train_idx,
         device=device,
+        color_space=config.color_space if config is not None else "lab",
     )
-    model = build_model(cfg.recipe, cfg.init).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -368,7 +447,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
                 running[k] = 0.98 * running.get(k, val) + 0.02 * val
             now = time.monotonic()
             val_str = ""
-            if _is_main() and now - last_val > cfg.val_every_minutes * 60 and val_idx:
+            if (
+                _is_main()
+                and now - last_val > cfg.val_every_minutes * 60
+                and val_idx
+                and _can_validate(config)
+            ):
                 metrics = validate(model, bank, val_idx, device)
                 val_str = json.dumps({k: round(v, 3) for k, v in metrics.items()})
                 last_val = now
@@ -401,7 +485,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
     wall = elapsed_before + time.monotonic() - start
     result = out / f"{cfg.recipe}.safetensors"
     if _is_main():
-        if val_idx:
+        if val_idx and _can_validate(config):
             metrics = validate(model, bank, val_idx, device)
         export_weights(
             model,
@@ -424,3 +508,34 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
     if distributed:
         dist.barrier()
     return result
+
+
+def export_checkpoint(run_dir: str | Path, path: str | Path | None = None) -> Path:
+    """Export the latest checkpoint of a (possibly still running) run as safetensors.
+
+    Args:
+        run_dir: The run folder holding ``checkpoint.pt``.
+        path: Output file (default ``<run_dir>/<recipe>-step<N>.safetensors``).
+
+    Returns:
+        The written path.
+    """
+    run_dir = Path(run_dir)
+    state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
+    cfg = TrainConfig(**json.loads(state["config"]))
+    model = build_model(cfg.recipe, None)
+    model.load_state_dict(state["model"])
+    step = int(state["step"])
+    path = Path(path) if path else run_dir / f"{cfg.recipe}-step{step}.safetensors"
+    return export_weights(
+        model,
+        path,
+        {
+            "model": cfg.recipe,
+            "recipe": cfg.recipe,
+            "steps": step,
+            "wall_time_s": round(float(state["elapsed"]), 1),
+            "train_config": asdict(cfg),
+            "data": ", ".join(cfg.data),
+        },
+    )
