@@ -181,7 +181,10 @@ def prepare(
     gray = torch.empty(n, 1, h, w, dtype=torch.float32)
     for i in range(n):
         for y0, y1 in strips(h, w * c):
-            chunk = torch.from_numpy(np.ascontiguousarray(color_part[i, y0:y1]))
+            part = color_part[i, y0:y1]
+            if not (part.flags.c_contiguous and part.flags.writeable):
+                part = np.array(part)  # a small copy; torch wants writable memory
+            chunk = torch.from_numpy(part)
             x = ((chunk.to(torch.float32) - lo) * scale).clamp_(0.0, 1.0)
             if is_rgb:
                 gray[i, 0, y0:y1] = _gray_from_rgb(x.permute(2, 0, 1), space)[0]

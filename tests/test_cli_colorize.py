@@ -1,0 +1,157 @@
+"""``tinct colorize`` and ``tinct demo`` end to end (random-weight tinct-small from a file)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import tinct
+from tinct import color
+from tinct.cli import main
+from tinct.cli.colorize import output_path_for
+
+pytest.importorskip("tinct.decode")
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    from tinct.weights import save_weights
+
+    model = tinct.load_model("tinct-small", pretrained=False)
+    return str(save_weights(model, tmp_path_factory.mktemp("w") / "tinct-small-random.safetensors"))
+
+
+@pytest.fixture
+def gray_png(tmp_path):
+    p = tmp_path / "in.png"
+    Image.fromarray(np.full((64, 96), 128, np.uint8)).save(p)
+    return p
+
+
+def test_output_path_rule(tmp_path):
+    assert output_path_for("a/b/photo.jpeg", tmp_path) == tmp_path / "photo_colorized.png"
+    assert output_path_for("x.tif", "out", stack=True).name == "x_colorized.tif"
+
+
+def test_colorize_with_hints_file(tmp_path, gray_png, weights):
+    plain = tmp_path / "plain.png"
+    assert main(["colorize", str(gray_png), "-o", str(plain), "--model", weights]) == 0
+    hints = tmp_path / "hints.csv"
+    hints.write_text("row,col,r,g,b,size\n20,20,230,20,20,12\n40,70,20,40,230,12\n")
+    hinted = tmp_path / "hinted.png"
+    rc = main(
+        ["colorize", str(gray_png), "-o", str(hinted), "--model", weights, "--hints", str(hints)]
+    )
+    assert rc == 0
+    a = np.asarray(Image.open(plain))
+    b = np.asarray(Image.open(hinted))
+    assert b.shape == (64, 96, 3)
+    for (r, c), target in (((20, 20), (230, 20, 20)), ((40, 70), (20, 40, 230))):
+        goal = _hint_ab(target, a[r, c])
+        before = np.linalg.norm(_ab(a[r - 3 : r + 4, c - 3 : c + 4]) - goal)
+        after = np.linalg.norm(_ab(b[r - 3 : r + 4, c - 3 : c + 4]) - goal)
+        assert after < 0.5 * before
+
+
+def _ab(rgb):
+    """Mean CIELAB (a, b) of a uint8 RGB patch."""
+    x = torch.from_numpy(rgb.reshape(-1, 1, 3).astype(np.float32) / 255).permute(2, 0, 1)
+    return color.rgb_to_lab(x)[1:].mean((1, 2)).numpy()
+
+
+def _hint_ab(target, pixel):
+    """The hint colour's (a, b) snapped into gamut at the pixel's lightness (what hints mean)."""
+    from tinct.pipeline import snap_chroma
+
+    lum = color.rgb_to_lab(torch.tensor(pixel, dtype=torch.float32).view(3, 1, 1) / 255)[0, 0, 0]
+    ab = _ab(np.array([[target]], np.uint8))
+    return snap_chroma(lum.view(1), torch.tensor(ab).view(1, 2))[0].numpy()
+
+
+def test_many_files_to_directory_with_a_failure(tmp_path, gray_png, weights, capsys):
+    other = tmp_path / "second.png"
+    Image.fromarray(np.dstack([np.full((40, 30), v, np.uint8) for v in (10, 200, 90)])).save(other)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    out = tmp_path / "out"
+    files = [str(gray_png), str(broken), str(other)]
+    opts = ["--model", weights, "--quiet", "--temperature", "0.5", "--mrf-weight", "1"]
+    rc = main(["colorize", *files, "-o", str(out), *opts])
+    assert rc == 1
+    assert (out / "in_colorized.png").exists() and (out / "second_colorized.png").exists()
+    assert not (out / "broken_colorized.png").exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "broken.png" in err[0]
+
+
+def test_json_hints_and_reference(tmp_path, gray_png, weights):
+    hints = tmp_path / "h.json"
+    hints.write_text(json.dumps([{"row": 10, "col": 10, "color": [0, 200, 0]}]))
+    ref = tmp_path / "ref.png"
+    Image.fromarray(np.full((20, 20, 3), (200, 30, 30), np.uint8)).save(ref)
+    out = tmp_path / "o.png"
+    args = ["colorize", str(gray_png), "-o", str(out), "--model", weights, "--hints", str(hints),
+            "--reference", str(ref), "--tile", "0", "--normalize", "percentile"]  # fmt: skip
+    assert main(args) == 0 and out.exists()
+
+
+def test_sixteen_bit_input(tmp_path, weights):
+    p = tmp_path / "deep.png"
+    Image.fromarray(np.linspace(0, 65535, 48 * 64).reshape(48, 64).astype(np.uint16)).save(p)
+    from tinct.inputs import read_image
+
+    assert read_image(p).dtype == np.uint16
+    out = tmp_path / "deep_out.png"
+    assert main(["colorize", str(p), "-o", str(out), "--model", weights]) == 0
+    img = np.asarray(Image.open(out))
+    assert img.shape == (48, 64, 3) and img[-1].mean() > img[0].mean() + 100
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [["--temperature", "-1"], ["--decoder", "nope"], ["--normalize", "zscore"], ["--tile", "x"],
+     ["--hints", "/nonexistent/h.csv"], ["--model", "no-such-model"]],
+)  # fmt: skip
+def test_usage_errors_exit_2(tmp_path, gray_png, weights, extra, capsys):
+    args = ["colorize", str(gray_png), "-o", str(tmp_path / "x.png")]
+    if "--model" not in extra:
+        args += ["--model", weights]
+    assert main(args + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tinct colorize: error:") and len(err.splitlines()) == 1
+
+
+def test_help(capsys):
+    for cmd in (["colorize", "--help"], ["demo", "--help"]):
+        with pytest.raises(SystemExit) as e:
+            main(cmd)
+        assert e.value.code == 0
+    assert "colorize" in capsys.readouterr().out
+
+
+def test_demo_writes_png(tmp_path, weights):
+    out = tmp_path / "ba.png"
+    assert main(["demo", "-o", str(out), "--model", weights]) == 0
+    img = np.asarray(Image.open(out))
+    assert img.shape == (300, 2 * 451 + 8, 3)
+    left = img[:, :451]
+    assert (left[..., 0] == left[..., 1]).all()  # the "before" half is gray
+
+
+def test_demo_default_model(tmp_path):
+    from tinct.models import get_record
+    from tinct.models.registry import weights_status
+
+    if weights_status(get_record("tinct-base")) not in ("bundled", "downloaded"):
+        pytest.skip("tinct-base weights are not available yet")
+    out = tmp_path / "before_after.png"
+    assert main(["demo", "-o", str(out)]) == 0 and out.exists()
+
+
+def test_sample_image_is_small():
+    from tinct.data import load_sample, sample_path
+
+    assert sample_path().stat().st_size < 300_000
+    assert load_sample().shape == (300, 451) and load_sample(gray=False).shape == (300, 451, 3)
