@@ -31,6 +31,7 @@ def main() -> None:
 
     import napari
     import torch
+    from qtpy.QtCore import QEventLoop, QTimer
     from qtpy.QtWidgets import QApplication
     from skimage import data
     from skimage.transform import resize
@@ -58,7 +59,7 @@ def main() -> None:
         t0 = time.perf_counter()
         while (w.busy or w._timer.isActive()) and time.perf_counter() - t0 < timeout:
             app.processEvents()
-            time.sleep(0.001)
+            time.sleep(0.005)
 
     t0 = time.perf_counter()
     w.run()
@@ -75,9 +76,15 @@ def main() -> None:
         stamps.clear()
         t0 = time.perf_counter()
         w.temperature.value = 0.2 + 0.1 * (i % 8)
-        while not stamps and time.perf_counter() - t0 < 30:
-            app.processEvents()
-            time.sleep(0.0005)
+        loop = QEventLoop()  # idle in Qt's event loop, as napari does, until the layer changes
+        QTimer.singleShot(30_000, loop.quit)
+
+        def quit_loop(*_: object, loop: QEventLoop = loop) -> None:
+            loop.quit()
+
+        out.events.data.connect(quit_loop)
+        loop.exec()
+        out.events.data.disconnect(quit_loop)
         wait_idle()
         times.append((stamps[0] if stamps else float("inf")) - t0)
     assert made[0].stats.forward_calls == calls, "a temperature change ran the network"

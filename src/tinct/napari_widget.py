@@ -45,7 +45,7 @@ __all__ = ["SYNC_ENV", "ColorizeWidget"]
 SYNC_ENV = "TINCT_NAPARI_SYNC"
 #: Debounce delays (ms) for Live re-runs: hint edits / other inputs, and decode-only changes.
 RERUN_DELAY_MS = 300
-REDECODE_DELAY_MS = 20
+REDECODE_DELAY_MS = 0  # slider bursts are coalesced by the pending-run queue instead
 #: Fallback decoder list while :mod:`tinct.decode` is not importable.
 _FALLBACK_DECODERS = ("annealed_mean", "mean", "median", "mode")
 _N_SWATCHES = 9
