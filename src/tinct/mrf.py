@@ -97,6 +97,9 @@ def _neighbour_sum(q: Tensor, wx: Tensor, wy: Tensor) -> Tensor:
     return out
 
 
+_CHUNK = 4096  # pixels per chunk of the factored product
+
+
 class _Compat:
     """The compatibility operator ``n -> K n``, factored when the bins allow it.
 
@@ -133,11 +136,18 @@ class _Compat:
         flat = n.reshape(b, q, h * w)
         if self.dense is not None:
             return torch.matmul(self.dense, flat).reshape(b, q, h, w)
-        na, nb, hw = self.na, self.nb, h * w
+        # Pixel chunks keep the (na * nb, chunk) grid in cache on large images.
+        parts = [self._factored(flat[..., s : s + _CHUNK]) for s in range(0, h * w, _CHUNK)]
+        out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+        return out.reshape(b, q, h, w)
+
+    def _factored(self, flat: Tensor) -> Tensor:
+        b, _, hw = flat.shape
+        na, nb = self.na, self.nb
         grid = flat.new_zeros(b, na * nb, hw).index_copy(1, self.index, flat)
         grid = torch.matmul(self.ka, grid.reshape(b, na, nb * hw))  # along a
         grid = torch.matmul(self.kb, grid.reshape(b * na, nb, hw))  # along b
-        return grid.reshape(b, na * nb, hw).index_select(1, self.index).reshape(b, q, h, w)
+        return grid.reshape(b, na * nb, hw).index_select(1, self.index)
 
 
 _CACHE: dict[tuple, _Compat] = {}
