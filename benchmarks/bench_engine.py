@@ -109,7 +109,7 @@ def bench_device(device: str, sizes: list[int], pretrained: bool) -> dict[str, A
 
         temps = iter(np.linspace(0.2, 0.9, 50))
         e2e = timeit(fresh)
-        redecode = timeit(lambda img=img: c.colorize(img, temperature=float(next(temps))), 5)
+        redecode = timeit(lambda img=img, t=temps: c.colorize(img, temperature=float(next(t))), 5)
         mrf = timeit(lambda img=img: c.colorize(img, mrf_weight=1.0, mrf_iters=5), 3) - redecode
         out[f"{size}"] = {
             "end_to_end_s": round(e2e, 4),
