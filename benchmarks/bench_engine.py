@@ -198,6 +198,7 @@ def huge_case(size: int, device: str, pretrained: bool) -> dict[str, Any]:
 
 def run_huge(size: int, device: str, pretrained: bool) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--huge", str(size), "--device", device]
+    cmd += ["--threads", str(torch.get_num_threads())]
     if pretrained:
         cmd.append("--pretrained")
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -216,7 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--huge", type=int, help=argparse.SUPPRESS)
     p.add_argument("--device", default="cpu", help=argparse.SUPPRESS)
     p.add_argument("--only", choices=("devices", "reference", "tiles", "huge"), action="append")
+    p.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
     args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if args.huge:
         print(json.dumps(huge_case(args.huge, args.device, args.pretrained)))
         return 0

@@ -637,12 +637,11 @@ class Colorizer:
         out = np.empty((B, H, W, C), np.uint8 if prep.uint8 else np.float32)
         for i in range(B):
             for y0, y1 in _in.strips(H, W, multiple=2):
-                rgb = work.affine.apply(coeffs, (y0, y1), i)
                 dst = torch.from_numpy(out[i, y0:y1, :, :3])
-                if prep.uint8:
-                    dst.copy_(rgb.mul_(255.0).add_(0.5))
+                if prep.uint8:  # scale and round in the same pass, then truncate
+                    dst.copy_(work.affine.apply(coeffs, (y0, y1), i, scale=255.0, offset=0.5))
                 else:
-                    dst.copy_(rgb)
+                    dst.copy_(work.affine.apply(coeffs, (y0, y1), i))
         if prep.alpha is not None:
             out[..., 3] = prep.alpha
         return out.reshape(*prep.lead_shape, H, W, C)

@@ -292,7 +292,15 @@ class AffineUpsampler:
         ratio = min(self.size[0] / self.work_size[0], self.size[1] / self.work_size[1])
         return 2 if ratio >= 4 else 1
 
-    def apply(self, coeffs: Tensor, rows: tuple[int, int], index: int = 0) -> Tensor:
+    def apply(
+        self,
+        coeffs: Tensor,
+        rows: tuple[int, int],
+        index: int = 0,
+        *,
+        scale: float = 1.0,
+        offset: float = 0.0,
+    ) -> Tensor:
         """Full-resolution colour for a strip of rows of one plane, channels last.
 
         Args:
@@ -301,27 +309,37 @@ class AffineUpsampler:
             rows: ``(y0, y1)`` rows of the full image; ``y0`` must be a
                 multiple of :attr:`factor`.
             index: Plane (batch item).
+            scale: The result is ``scale * rgb + offset`` with ``rgb`` clipped to
+                ``[0, 1]``; 255 and 0.5 give values that truncate to rounded uint8.
+            offset: See ``scale``.
 
         Returns:
-            ``(y1 - y0, W, 3)`` sRGB, clipped into ``[0, 1]``.
+            ``(y1 - y0, W, 3)`` float tensor: ``scale * clip(rgb, 0, 1) + offset``.
         """
         y0, y1 = rows
+        lo, hi = offset, scale + offset - (1e-3 if offset else 0.0)
         if self.identity:
-            return coeffs[index, :, y0:y1].permute(1, 2, 0).clamp(0.0, 1.0)
+            rgb = coeffs[index, :, y0:y1].permute(1, 2, 0)
+            return (rgb * scale + offset).clamp_(lo, hi)
         f = self.factor
         H, W = self.size
         if y0 % f:
             raise ValueError(f"strip start {y0} must be a multiple of {f}")
         grid = (-(-H // f), -(-W // f))
-        up = upsample_rows(coeffs[index : index + 1], grid, (y0 // f, -(-y1 // f)))
-        c = up[0].permute(1, 2, 0)  # (rows / f, W / f, 6)
+        up = upsample_rows(coeffs[index : index + 1], grid, (y0 // f, -(-y1 // f)))[0]
+        a = up[:3] * scale
+        b = up[3:] * scale + offset
+        hs, ws = up.shape[-2:]
         v = self.gray[index, 0, y0:y1]
-        if f == 1:
-            return torch.addcmul(c[..., 3:], c[..., :3], v[..., None]).clamp_(0.0, 1.0)
-        hs, ws = c.shape[0], c.shape[1]
         if v.shape != (hs * f, ws * f):
             pad = (0, ws * f - v.shape[1], 0, hs * f - v.shape[0])
             v = F.pad(v[None, None], pad, mode="replicate")[0, 0]
-        c5 = c[:, None, :, None, :]
-        out = torch.addcmul(c5[..., 3:], c5[..., :3], v.reshape(hs, f, ws, f, 1))
-        return out.view(hs * f, ws * f, 3)[: y1 - y0, :W].clamp_(0.0, 1.0)
+        # Channels-last result; each (di, dj) phase of the f x f blocks is one
+        # multiply-add at coefficient resolution written straight into place.
+        res = torch.empty(hs, f, ws, f, 3, dtype=up.dtype, device=up.device)
+        res_phases = res.permute(1, 3, 4, 0, 2)  # (f, f, 3, hs, ws) view
+        v_phases = v.reshape(hs, f, ws, f).permute(1, 3, 0, 2)  # (f, f, hs, ws) view
+        for di in range(f):
+            for dj in range(f):
+                torch.addcmul(b, a, v_phases[di, dj], out=res_phases[di, dj])
+        return res.view(hs * f, ws * f, 3)[: y1 - y0, :W].clamp_(lo, hi)
