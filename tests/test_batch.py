@@ -1,0 +1,208 @@
+"""``tinct batch`` / :mod:`tinct.batch`: cluster vs serial output, worker loss, resume, bad files.
+
+One small LocalCluster (2 worker processes, 1 thread each) is shared by the
+module; the model is a random-weight ``tinct-small`` saved to a file so that
+every process loads identical weights.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import tinct
+from tinct.batch import (
+    TMP_MARK,
+    colorize_file,
+    existing_output,
+    find_inputs,
+    plan,
+    run_batch,
+)
+from tinct.cli import main
+from tinct.options import ColorizeOptions
+
+distributed = pytest.importorskip("distributed")
+
+N_IMAGES = 40
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    from tinct.weights import save_weights
+
+    model = tinct.load_model("tinct-small", pretrained=False)
+    return str(save_weights(model, tmp_path_factory.mktemp("w") / "small.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def options(weights):
+    return ColorizeOptions(model=weights, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """40 gray 48x64 PNGs with smooth structure (not pure noise)."""
+    root = tmp_path_factory.mktemp("in")
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:48, 0:64]
+    for i in range(N_IMAGES):
+        f = rng.uniform(0.05, 0.3, 2)
+        img = 127 + 80 * np.sin(f[0] * yy + i) * np.cos(f[1] * xx) + rng.normal(0, 8, (48, 64))
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(root / f"img{i:02d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def serial(images, weights, tmp_path_factory):
+    """Reference outputs from ``tinct colorize`` in this process."""
+    out = tmp_path_factory.mktemp("serial")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the workers; more threads crawl on a busy 2-core box
+    files = [str(p) for p in sorted(images.glob("*.png"))]
+    try:
+        argv = ["colorize", *files, "-o", str(out), "--model", weights, "--device", "cpu", "-q"]
+        assert main(argv) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+@pytest.fixture(scope="module")
+def client():
+    from distributed import Client, LocalCluster
+
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+            silence_logs=40,
+        ) as cluster,
+        Client(cluster) as c,
+    ):  # fmt: skip
+        yield c
+
+
+def _assert_same(out_dir, serial_dir, n=N_IMAGES):
+    ref = sorted(serial_dir.glob("*.png"))
+    assert len(ref) == n
+    for r in ref:
+        p = out_dir / r.name
+        assert p.is_file(), f"missing {p.name}"
+        got = np.asarray(Image.open(p))  # decodes: not truncated/corrupt
+        assert got.shape == (48, 64, 3)
+        np.testing.assert_array_equal(got, np.asarray(Image.open(r)), err_msg=p.name)
+        assert p.read_bytes() == r.read_bytes(), p.name
+    assert not list(out_dir.glob(f".*{TMP_MARK}*"))
+
+
+# ----------------------------------------------------------------------------- no cluster
+
+
+def test_plan_keeps_subfolders_and_skips_hidden_and_output(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / ".hidden").mkdir()
+    for p in ("x.png", "a/y.JPG", "a/b/z.tif", "notes.txt", ".hidden/h.png", "a/.dot.png"):
+        (tmp_path / p).write_bytes(b"")
+    out = tmp_path / "out"
+    (out / "a").mkdir(parents=True)
+    (out / "a" / "x_colorized.png").write_bytes(b"")  # nested output folder is not input
+    got = {(str(s.relative_to(tmp_path)), str(d.relative_to(out))) for s, d in plan(tmp_path, out)}
+    assert got == {("x.png", "."), ("a/y.JPG", "a"), ("a/b/z.tif", "a/b")}
+    assert [p.name for p in find_inputs(tmp_path / "a")] == ["z.tif", "y.JPG"]
+
+
+def test_colorize_file_in_process(images, options, tmp_path):
+    src = images / "img00.png"
+    r = colorize_file(src, tmp_path / "o", options)
+    assert r.status == "done", r.error
+    assert r.output == str(tmp_path / "o" / "img00_colorized.png")
+    assert existing_output(src, tmp_path / "o") == tmp_path / "o" / "img00_colorized.png"
+    assert colorize_file(src, tmp_path / "o", options).status == "skipped"
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG truncated")
+    r = colorize_file(bad, tmp_path / "o", options)
+    assert (r.status == "failed" and r.output is None and "bad.png" not in r.error) or r.error
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["img00_colorized.png"]
+
+
+def test_same_stem_clash_is_reported(tmp_path, options):
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a.png")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a.bmp")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "b.png")
+    out = tmp_path / "out"
+    for name in ("a_colorized.png", "b_colorized.png"):
+        out.mkdir(exist_ok=True)
+        (out / name).write_bytes(b"x")
+    s = run_batch(tmp_path, out, options, progress=False)  # nothing to do: no cluster started
+    assert (s.done, s.skipped, s.failed) == (0, 2, 1)
+    assert "clashes" in next(r.error for r in s.results if r.status == "failed")
+
+
+# ----------------------------------------------------------------------------- cluster
+
+
+def test_cluster_output_identical_to_serial_then_rerun_skips(
+    client, images, options, serial, tmp_path
+):
+    out = tmp_path / "out"
+    s = run_batch(images, out, options, client=client, progress=False, threads_per_worker=1)
+    assert (s.done, s.skipped, s.failed) == (N_IMAGES, 0, 0), [r.error for r in s.results]
+    assert s.exit_code == 0
+    assert len({r.worker for r in s.results}) == 2  # both workers took part
+    _assert_same(out, serial)
+    (out / "img07_colorized.png").unlink()
+    s2 = run_batch(images, out, options, client=client, progress=False, threads_per_worker=1)
+    assert (s2.done, s2.skipped, s2.failed) == (1, N_IMAGES - 1, 0)
+    _assert_same(out, serial)
+
+
+def test_worker_killed_mid_run_completes(client, images, options, serial, tmp_path):
+    pids = client.run(os.getpid)
+    victim = next(iter(pids.values()))
+    killed = []
+
+    def kill_once(result):
+        if not killed and result.status == "done":
+            os.kill(victim, signal.SIGKILL)
+            killed.append(victim)
+
+    out = tmp_path / "out"
+    s = run_batch(
+        images,
+        out,
+        options,
+        client=client,
+        progress=False,
+        threads_per_worker=1,
+        on_result=kill_once,
+    )
+    assert killed
+    assert s.failed == 0, [r.error for r in s.results if r.error]
+    assert s.done == N_IMAGES
+    _assert_same(out, serial)
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted it
+    assert victim not in client.run(os.getpid).values()
+
+
+def test_cli_scheduler_nested_and_corrupt_file(client, images, weights, tmp_path, capsys):
+    src = tmp_path / "in"
+    (src / "day1").mkdir(parents=True)
+    for i in range(3):
+        (src / "day1" / f"img{i:02d}.png").write_bytes((images / f"img{i:02d}.png").read_bytes())
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    out = tmp_path / "out"
+    argv = ["batch", str(src), str(out), "--scheduler", client.scheduler.address]
+    argv += ["--model", weights, "--device", "cpu", "--threads-per-worker", "1", "-q"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "broken.png" in err
+    assert "3 done, 0 skipped, 1 failed" in err
+    assert sorted(p.name for p in (out / "day1").iterdir()) == [
+        f"img{i:02d}_colorized.png" for i in range(3)
+    ]
+    assert not (out / "broken_colorized.png").exists()
