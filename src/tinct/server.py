@@ -228,6 +228,8 @@ class EngineBackend:
                 kwargs["progress"] = progress
             if "cancel" in accepted:
                 kwargs["cancel"] = job.cancel
+            if "rgb" in accepted:
+                kwargs["rgb"] = job.image.ndim == 3
             kwargs = {k: v for k, v in kwargs.items() if k in accepted or v is not None}
         return colorizer.colorize(job.image, **kwargs)
 
@@ -444,6 +446,7 @@ class BridgeServer:
         self._jobs: dict[str, ColorizeJob] = {}
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
+        self._started = False
         self.stats = {"connections": 0, "requests": 0, "errors": 0}
         if self.config_path is not None:
             write_bridge_config(self.config_path, host, self.port, self.token)
@@ -457,10 +460,12 @@ class BridgeServer:
 
     def serve_forever(self) -> None:
         """Serve until :meth:`shutdown` is called (blocks)."""
+        self._started = True
         self._tcp.serve_forever(poll_interval=0.2)
 
     def start(self) -> BridgeServer:
         """Serve in a daemon thread; returns self."""
+        self._started = True
         self._thread = threading.Thread(
             target=self.serve_forever, name=f"tinct-bridge-{self.port}", daemon=True
         )
@@ -475,7 +480,8 @@ class BridgeServer:
         if self._stopping.is_set():
             return
         self._stopping.set()
-        self._tcp.shutdown()
+        if self._started:  # socketserver's shutdown() waits for serve_forever()
+            self._tcp.shutdown()
         self._tcp.server_close()
         with self._conn_lock:
             conns = list(self._conns)
@@ -521,8 +527,7 @@ class BridgeServer:
         finally:
             with self._conn_lock:
                 self._conns.discard(sock)
-            with contextlib.suppress(OSError):
-                sock.close()
+            _graceful_close(sock)
 
     def _serve_one(self, sock: socket.socket, peer: str) -> bool:
         """Read and answer one request; returns False when the connection ends."""
@@ -831,6 +836,26 @@ class BridgeServer:
         else:
             res[..., 3] = (job.alpha.astype(np.uint32) * 255 + 32767) // 65535
         return res
+
+
+def _graceful_close(sock: socket.socket, linger: float = 0.25, limit: int = 1 << 20) -> None:
+    """Close after letting the peer read our last frame.
+
+    Closing a socket with unread input sends a TCP reset, which can destroy the
+    error frame we just sent; so shut down our side and drain a little first.
+    """
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_WR)
+        sock.settimeout(linger)
+        deadline = time.monotonic() + linger
+        drained = 0
+        while drained < limit and time.monotonic() < deadline:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            drained += len(chunk)
+    with contextlib.suppress(OSError):
+        sock.close()
 
 
 def _is_loopback(host: str) -> bool:

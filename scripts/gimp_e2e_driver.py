@@ -1,0 +1,145 @@
+"""Driver for tests/test_gimp_e2e.py, run inside GIMP 3 by python-fu-eval (stdin).
+
+Environment: TINCT_E2E_PORT, TINCT_E2E_TOKEN_FILE, TINCT_E2E_OUT (a folder), and
+TINCT_E2E_DEAD_PORT (a closed port for the "server not running" case). Every
+result is printed as one line ``TINCT-E2E {json}`` for the test to parse.
+"""
+
+import json
+import os
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp, Gio  # noqa: E402
+
+W, H = 96, 64
+PORT = int(os.environ["TINCT_E2E_PORT"])
+DEAD_PORT = int(os.environ["TINCT_E2E_DEAD_PORT"])
+TOKEN_FILE = os.environ["TINCT_E2E_TOKEN_FILE"]
+OUT = os.environ["TINCT_E2E_OUT"]
+HINTS = [(10, 20, (255, 0, 0)), (40, 70, (0, 0, 255))]  # row, col, colour
+
+
+def report(**kw):
+    print("TINCT-E2E " + json.dumps(kw), flush=True)
+
+
+def gray_pixels():
+    return bytes((x * 255 // (W - 1) + y) % 256 for y in range(H) for x in range(W))
+
+
+def run(proc, image, layer, port, hint=None):
+    cfg = proc.create_config()
+    cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
+    cfg.set_property("image", image)
+    cfg.set_core_object_array("drawables", [layer])
+    cfg.set_property("port", port)
+    cfg.set_property("token-file", TOKEN_FILE)
+    if hint is not None:
+        cfg.set_property("hint-layer", hint)
+    res = proc.run(cfg)
+    status = res.index(0)
+    message = ""
+    if status != Gimp.PDBStatusType.SUCCESS and res.length() > 1:
+        message = str(res.index(1))
+    return status.value_nick, message
+
+
+def chroma(layer):
+    w, h = layer.get_width(), layer.get_height()
+    data = layer.get_buffer().get(
+        Gegl.Rectangle.new(0, 0, w, h), 1.0, "R'G'B'A u8", Gegl.AbyssPolicy.CLAMP
+    )
+    total = 0
+    for i in range(0, len(data), 4):
+        r, g, b = data[i], data[i + 1], data[i + 2]
+        total += max(r, g, b) - min(r, g, b)
+    return total / (w * h)
+
+
+def describe(case, image, status, message):
+    layers = image.get_layers()
+    top = layers[0]
+    report(
+        case=case,
+        status=status,
+        message=message,
+        layers=[la.get_name() for la in layers],
+        base_type=image.get_base_type().value_nick,
+        top_size=[top.get_width(), top.get_height()],
+        top_offsets=list(top.get_offsets()[1:]),
+        top_chroma=chroma(top),
+    )
+
+
+def main():
+    proc = Gimp.get_pdb().lookup_procedure("plug-in-tinct-colorize")
+    report(case="registered", ok=proc is not None)
+    if proc is None:
+        return
+
+    # 1. A grayscale image without hints: converted to RGB, layer added.
+    img = Gimp.Image.new(W, H, Gimp.ImageBaseType.GRAY)
+    bg = Gimp.Layer.new(img, "bg", W, H, Gimp.ImageType.GRAY_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
+    img.insert_layer(bg, None, 0)
+    bg.get_buffer().set(Gegl.Rectangle.new(0, 0, W, H), "Y' u8", gray_pixels())
+    status, message = run(proc, img, bg, PORT)
+    describe("gray", img, status, message)
+    Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, img, Gio.File.new_for_path(OUT + "/gray.png"), None)
+    img.delete()
+
+    # 2. An RGB image with gray content, an offset layer and a hint layer.
+    img = Gimp.Image.new(W + 8, H + 4, Gimp.ImageBaseType.RGB)
+    bg = Gimp.Layer.new(img, "photo", W, H, Gimp.ImageType.RGB_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
+    img.insert_layer(bg, None, 0)
+    bg.set_offsets(8, 4)
+    gray = gray_pixels()
+    bg.get_buffer().set(
+        Gegl.Rectangle.new(0, 0, W, H), "R'G'B' u8", bytes(v for g in gray for v in (g, g, g))
+    )
+    hint = Gimp.Layer.new(
+        img, "hints", W + 8, H + 4, Gimp.ImageType.RGBA_IMAGE, 100.0, Gimp.LayerMode.NORMAL
+    )
+    img.insert_layer(hint, None, 0)
+    data = bytearray((W + 8) * (H + 4) * 4)
+    for row, col, rgb in HINTS:  # in image coordinates = drawable + (4, 8)
+        i = ((row + 4) * (W + 8) + (col + 8)) * 4
+        data[i : i + 4] = bytes((*rgb, 255))
+    hint.get_buffer().set(Gegl.Rectangle.new(0, 0, W + 8, H + 4), "R'G'B'A u8", bytes(data))
+    status, message = run(proc, img, bg, PORT, hint=hint)
+    layers = img.get_layers()
+    colorized = [la for la in layers if la.get_name() == "Colorized"]
+    report(
+        case="hints",
+        status=status,
+        message=message,
+        layers=[la.get_name() for la in layers],
+        hint_visible=hint.get_visible(),
+        colorized_size=[colorized[0].get_width(), colorized[0].get_height()] if colorized else None,
+        colorized_offsets=list(colorized[0].get_offsets()[1:]) if colorized else None,
+        colorized_chroma=chroma(colorized[0]) if colorized else 0,
+    )
+    Gimp.file_save(
+        Gimp.RunMode.NONINTERACTIVE, img, Gio.File.new_for_path(OUT + "/hints.png"), None
+    )
+    img.delete()
+
+    # 3. No server on the port: a clear error, nothing added.
+    img = Gimp.Image.new(W, H, Gimp.ImageBaseType.GRAY)
+    bg = Gimp.Layer.new(img, "bg", W, H, Gimp.ImageType.GRAY_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
+    img.insert_layer(bg, None, 0)
+    status, message = run(proc, img, bg, DEAD_PORT)
+    report(
+        case="no-server",
+        status=status,
+        message=message,
+        layers=[la.get_name() for la in img.get_layers()],
+        base_type=img.get_base_type().value_nick,
+    )
+    img.delete()
+    report(case="done")
+
+
+main()
