@@ -206,3 +206,22 @@ def test_cli_scheduler_nested_and_corrupt_file(client, images, weights, tmp_path
         f"img{i:02d}_colorized.png" for i in range(3)
     ]
     assert not (out / "broken_colorized.png").exists()
+
+
+def test_colorize_dask_on_the_cluster(client, weights):
+    import dask.array as da
+
+    from tinct.distributed import colorize_dask
+    from tinct.engine import Colorizer
+
+    rng = np.random.default_rng(5)
+    stack = (rng.random((6, 32, 40)) * 255).astype(np.uint8)
+    lazy = colorize_dask(da.from_array(stack, chunks=(2, 32, 40)), model=weights, device="cpu")
+    got = client.compute(lazy).result()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        want = Colorizer(weights, device="cpu").colorize(stack)
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_array_equal(got, want)
