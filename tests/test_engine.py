@@ -65,6 +65,17 @@ REGRESSION = ModelConfig(
 )  # fmt: skip
 
 
+CHANNEL = ModelConfig(
+    target="channel", heads=("logits",), num_bins=20, bins_per_channel=10,
+    channel_range=(-100.0, 100.0), logits_stride=4, default_decoder="mean",
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_channel():
+    return Colorizer(TinyModel(CHANNEL), device="cpu")
+
+
 @pytest.fixture(scope="module")
 def tiny():
     return Colorizer(TinyModel(JOINT), device="cpu")
@@ -265,7 +276,7 @@ def _toward_red(c, img, **kw):
     return np.linalg.norm(before - target), np.linalg.norm(after - target), after
 
 
-@pytest.mark.parametrize("which", ["tiny", "tiny_reg", "small"])
+@pytest.mark.parametrize("which", ["tiny", "tiny_reg", "tiny_channel", "small"])
 def test_hints_move_colour_toward_hint(which, request):
     c = request.getfixturevalue(which)
     img = np.full((64, 80), 120, np.uint8)
@@ -297,6 +308,15 @@ def test_reference_reweights_distribution_models(tiny):
         return (x[..., 1] - np.maximum(x[..., 0], x[..., 2])).mean()
 
     assert greenness(b) > greenness(a) + 10
+
+
+def test_reference_reweights_per_channel_models(tiny_channel):
+    img = gradient_image()
+    ref = np.zeros((32, 32, 3), np.uint8)
+    ref[..., 1] = 180
+    a = tiny_channel.colorize(img).astype(float)
+    b = tiny_channel.colorize(img, reference=ref).astype(float)
+    assert (b[..., 1] - b[..., 0]).mean() > (a[..., 1] - a[..., 0]).mean() + 5
 
 
 def test_reference_reaches_global_hint_input():

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -207,15 +208,26 @@ def reference_histogram(reference: Any, centres: Tensor) -> Tensor:
     Raises:
         ValueError: A reference that is not a colour image.
     """
-    import numpy as np
-
     from tinct import bins
+
+    rgb = _reference_rgb(reference)
+    ab = pipeline.rgb_to_space(rgb, "lab")[:, 1:]
+    if min(ab.shape[-2:]) >= 4:
+        ab = F.avg_pool2d(ab, 4)
+    idx = bins.encode_hard(ab, centres.float().cpu()).flatten()
+    hist = torch.bincount(idx, minlength=centres.shape[0]).float()
+    return hist / hist.sum()
+
+
+def _reference_rgb(reference: Any) -> Tensor:
+    """A reference image as ``(1, 3, h, w)`` float RGB with the long side 256."""
+    import numpy as np
 
     a = np.asarray(reference)
     if a.ndim != 3 or a.shape[-1] not in (3, 4):
         raise ValueError(f"reference must be an (H, W, 3|4) colour image, got shape {a.shape}")
     if a.dtype == np.uint8:
-        rgb = torch.from_numpy(np.ascontiguousarray(a[..., :3])).float() / 255.0
+        rgb = torch.from_numpy(np.array(a[..., :3])).float() / 255.0
     elif a.dtype == np.uint16:
         rgb = torch.from_numpy(a[..., :3].astype(np.float32)) / 65535.0
     elif np.issubdtype(a.dtype, np.floating):
@@ -225,13 +237,7 @@ def reference_histogram(reference: Any, centres: Tensor) -> Tensor:
     else:
         raise TypeError(f"reference dtype {a.dtype} is not supported")
     rgb = rgb.permute(2, 0, 1)[None]
-    rgb = resize(rgb, net_shape(rgb.shape[-2:], 256))
-    ab = pipeline.rgb_to_space(rgb, "lab")[:, 1:]
-    if min(ab.shape[-2:]) >= 4:
-        ab = F.avg_pool2d(ab, 4)
-    idx = bins.encode_hard(ab, centres.float().cpu()).flatten()
-    hist = torch.bincount(idx, minlength=centres.shape[0]).float()
-    return hist / hist.sum()
+    return resize(rgb, net_shape(rgb.shape[-2:], 256))
 
 
 def _condition_on_hints(logp: Tensor, influence: tuple[Tensor, Tensor], centres: Tensor) -> Tensor:
@@ -244,11 +250,49 @@ def _condition_on_hints(logp: Tensor, influence: tuple[Tensor, Tensor], centres:
     return F.log_softmax(logp + torch.log(factor.clamp_min(1e-12)), dim=1)
 
 
+def channel_histograms(reference: Any, centres: Tensor, info: ModelInfo) -> Tensor:
+    """Per-channel histograms of a reference for ``"channel"``/``"hue_chroma"`` models.
+
+    Args:
+        reference: ``(H, W, 3|4)`` colour image.
+        centres: ``(2, K)`` bin centres (chroma channels, or hue then chroma).
+        info: The model (its colour space and target).
+
+    Returns:
+        ``(2 * K,)`` float32: one histogram per channel, each summing to 1.
+    """
+    rgb = _reference_rgb(reference)
+    space = "lab" if info.target == "hue_chroma" else info.space
+    ch = pipeline.rgb_to_space(rgb, space)[:, 1:]
+    if min(ch.shape[-2:]) >= 4:
+        ch = F.avg_pool2d(ch, 4)
+    a, b = ch[0, 0].flatten(), ch[0, 1].flatten()
+    c = centres.float().cpu()
+    if info.target == "hue_chroma":
+        vals = (torch.atan2(b, a) % (2 * math.pi), torch.sqrt(a * a + b * b))
+    else:
+        vals = (a, b)
+    hists = []
+    for i, v in enumerate(vals):
+        d = (v[:, None] - c[i][None, :]).abs()
+        if info.target == "hue_chroma" and i == 0:  # circular distance
+            d = torch.minimum(d, 2 * math.pi - d)
+        h = torch.bincount(d.argmin(1), minlength=c.shape[1]).float()
+        hists.append(h / h.sum())
+    return torch.cat(hists)
+
+
 def _reweight(logp: Tensor, hist: Tensor, info: ModelInfo) -> Tensor:
-    """Element-wise product of the distribution with a (smoothed) reference histogram."""
-    prior = (hist + 1e-3 / hist.numel()).to(logp.device)
-    prior = prior / prior.sum()
-    return F.log_softmax(logp + torch.log(prior).view(1, -1, 1, 1), dim=1)
+    """Element-wise product of the distribution with a (floored) reference histogram.
+
+    Joint bins use one histogram; per-channel targets one per channel (each
+    channel's distribution is renormalised on its own).
+    """
+    groups = 1 if info.joint else 2
+    prior = hist.view(groups, -1).to(logp.device)
+    prior = prior + 1e-3 / prior.shape[1]
+    prior = prior / prior.sum(1, keepdim=True)
+    return log_probs(logp + torch.log(prior).reshape(1, -1, 1, 1), info)
 
 
 def run_network(
@@ -307,6 +351,14 @@ def run_network(
             global_hint = torch.cat((h313, torch.ones(1))).to(device).expand(B, 314)
         elif info.joint and centres is not None:
             hist = reference_histogram(reference, centres)
+        elif centres is not None:
+            hist = channel_histograms(reference, centres, info)
+        else:
+            warnings.warn(
+                f"model {info.name!r} has neither a global-hint input nor a distribution "
+                "output; the reference image is ignored",
+                stacklevel=3,
+            )
 
     lum_pad = _pad(lum_net, info.stride)
     hab_pad = _pad(hint_ab, info.stride, "constant") if hint_ab is not None else None
