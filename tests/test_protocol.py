@@ -21,7 +21,7 @@ def test_round_trip_with_sections():
         [("image", img), ("hint_layer", hint, {"width": 5, "height": 1, "format": "rgba8"})],
     )
     assert data[:4] == P.MAGIC
-    magic, version, hlen = struct.unpack("<4sHI", data[:10])
+    magic, version, _hlen = struct.unpack("<4sHI", data[:10])
     assert (magic, version) == (b"TNCT", P.PROTOCOL_VERSION)
     frame = P.decode_frame(data)
     assert frame.type == "colorize"
@@ -60,7 +60,7 @@ def test_bad_magic():
 def test_truncated_frame(cut):
     data = P.encode_frame({"type": "colorize"}, [("image", b"abcdef")])
     with pytest.raises(P.ConnectionClosed) as info:
-        P.decode_frame(data[:cut] if cut >= 0 else data[:cut])
+        P.decode_frame(data[:cut])
     assert info.value.mid_frame
 
 

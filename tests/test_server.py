@@ -324,7 +324,7 @@ def test_bad_magic_reply(served):
 
 
 def test_oversize_frame_refused(cfgdir):
-    server, backend = make_server(cfgdir, max_frame_bytes=1000)
+    server, _backend = make_server(cfgdir, max_frame_bytes=1000)
     try:
         with client_for(server) as client:
             with pytest.raises(P.BridgeError) as info:
@@ -443,7 +443,7 @@ def test_remote_host_needs_allow_remote(cfgdir):
 
 
 def test_fuzzed_frames_never_kill_the_server(cfgdir):
-    server, backend = make_server(cfgdir, read_timeout=0.3)
+    server, _backend = make_server(cfgdir, read_timeout=0.3)
     rng = random.Random(1234)
     good = P.encode_frame(
         {"type": "colorize", "token": server.token, "width": 4, "height": 4, "format": "gray8"},
@@ -701,16 +701,13 @@ def test_real_engine_round_trip(cfgdir):
         colorizer = engine.Colorizer(model="tinct-base", device="cpu", pretrained=False)
     except TypeError:
         colorizer = engine.Colorizer(model="tinct-base", device="cpu")
-    with start_server_in_thread(EngineBackend(colorizer=colorizer), port=0) as handle:
-        with P.BridgeClient(port=handle.port, token=handle.token, timeout=120) as client:
-            assert "tinct-base" in [m["name"] for m in client.hello()["models"]]
-            img = gray_image(64, 48)
-            res = client.colorize(
-                64,
-                48,
-                "gray8",
-                img.tobytes(),
-                hints=[{"row": 10, "col": 10, "r": 255, "g": 0, "b": 0}],
-            )
+    with (
+        start_server_in_thread(EngineBackend(colorizer=colorizer), port=0) as handle,
+        P.BridgeClient(port=handle.port, token=handle.token, timeout=120) as client,
+    ):
+        assert "tinct-base" in [m["name"] for m in client.hello()["models"]]
+        img = gray_image(64, 48)
+        hint = {"row": 10, "col": 10, "r": 255, "g": 0, "b": 0}
+        res = client.colorize(64, 48, "gray8", img.tobytes(), hints=[hint])
     assert (res.width, res.height, res.format) == (64, 48, "rgb8")
     assert len(res.pixels) == 64 * 48 * 3

@@ -160,6 +160,7 @@ class EngineBackend:
         model: default model name.
         device: device passed to ``tinct.engine.Colorizer`` when no factory is given.
         models: hello's model descriptions (default: asked from the engine).
+        pretrained: load trained weights (False: random weights, for set-up tests).
     """
 
     def __init__(
@@ -169,9 +170,11 @@ class EngineBackend:
         model: str | None = None,
         device: str = "auto",
         models: Sequence[dict[str, Any]] | None = None,
+        pretrained: bool = True,
     ) -> None:
         self.default_model = model or getattr(colorizer, "model_name", None) or "tinct-base"
         self._device = device
+        self._pretrained = pretrained
         self._cache: dict[str, Any] = {}
         if colorizer is not None:
             self._cache[self.default_model] = colorizer
@@ -185,7 +188,9 @@ class EngineBackend:
             return self._factory(name)
         from tinct.engine import Colorizer
 
-        return Colorizer(model=name, device=self._device)
+        if self._pretrained:
+            return Colorizer(model=name, device=self._device)
+        return Colorizer(model=name, device=self._device, pretrained=False)
 
     def colorizer(self, name: str | None) -> Any:
         """Return the (cached) colorizer for a model name."""

@@ -35,6 +35,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--model", default=None, help="default model (default: tinct-base)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument(
+        "--untrained",
+        action="store_true",
+        help="use randomly initialised weights (to test the set-up before training)",
+    )
+    p.add_argument(
         "--max-frame-mb",
         type=int,
         default=protocol.DEFAULT_MAX_FRAME_BYTES // (1024 * 1024),
@@ -67,7 +72,7 @@ def _setup_logging(path: str | None, verbose: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the server and block until SIGINT/SIGTERM."""
-    from tinct.server import BridgeServer
+    from tinct.server import BridgeServer, EngineBackend
 
     _setup_logging(args.log, args.verbose)
     log = logging.getLogger("tinct.serve")
@@ -78,9 +83,9 @@ def run(args: argparse.Namespace) -> int:
             args.host,
         )
     try:
+        backend = EngineBackend(model=args.model, device=args.device, pretrained=not args.untrained)
         server = BridgeServer(
-            model=args.model,
-            device=args.device,
+            backend,
             host=args.host,
             port=args.port,
             allow_remote=args.allow_remote,

@@ -1,0 +1,179 @@
+"""``tinct gimp install``/``doctor`` and ``tinct serve`` (tmp folders, loopback only)."""
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinct import protocol as P
+from tinct.cli import main
+from tinct.cli.gimp import doctor, gimp_profile_dir, install_plugin
+from tinct.server import BridgeServer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Backend:
+    default_model = "fake"
+
+    def models(self):
+        return [{"name": "fake", "display_name": "Fake"}]
+
+    def colorize(self, job, progress):
+        return np.zeros((*job.image.shape[:2], 3), np.uint8)
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("TINCT_CONFIG_DIR", str(tmp_path / "tinct"))
+    monkeypatch.setenv("GIMP3_DIRECTORY", str(tmp_path / "gimp"))
+    return tmp_path
+
+
+def run_doctor(**kw):
+    lines = []
+    code = doctor(out=lines.append, **kw)
+    return code, "\n".join(lines)
+
+
+def test_profile_dir_defaults(monkeypatch, tmp_path):
+    monkeypatch.delenv("GIMP3_DIRECTORY", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    monkeypatch.setattr(sys, "platform", "linux")
+    assert gimp_profile_dir() == tmp_path / "GIMP" / "3.0"
+    monkeypatch.setattr(sys, "platform", "darwin")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert gimp_profile_dir() == tmp_path / "Library/Application Support/GIMP/3.0"
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setenv("APPDATA", str(tmp_path / "roaming"))
+    assert gimp_profile_dir() == tmp_path / "roaming" / "GIMP" / "3.0"
+    monkeypatch.setenv("GIMP3_DIRECTORY", str(tmp_path / "g3"))
+    assert gimp_profile_dir() == tmp_path / "g3"
+    assert gimp_profile_dir(tmp_path / "x") == tmp_path / "x"
+
+
+def test_install_respects_gimp3_directory(env, capsys):
+    assert main(["gimp", "install"]) == 0
+    dest = env / "gimp" / "plug-ins" / "tinct-colorize"
+    script = dest / "tinct-colorize.py"
+    assert script.is_file() and script.stat().st_mode & stat.S_IXUSR
+    assert (dest / "tinct_client.py").read_bytes() == (ROOT / "src/tinct/protocol.py").read_bytes()
+    assert not list(dest.glob("__pycache__"))
+    assert "tinct serve" in capsys.readouterr().out
+
+
+def test_install_gimp_dir_and_reinstall(tmp_path):
+    dest = install_plugin(tmp_path / "profile")
+    assert dest == tmp_path / "profile" / "plug-ins" / "tinct-colorize"
+    (dest / "stale.txt").write_text("x")
+    (dest / "tinct-colorize.py").chmod(0o644)
+    dest2 = install_plugin(tmp_path / "profile" / "plug-ins")  # a plug-ins folder works too
+    assert dest2 == dest
+    assert not (dest / "stale.txt").exists()
+    assert os.access(dest / "tinct-colorize.py", os.X_OK)
+
+
+def test_doctor_reports_everything_missing(env):
+    code, text = run_doctor()
+    assert code == 1
+    assert "plug-in not installed" in text and "tinct gimp install" in text
+    assert "no server config" in text and "Start the server with: tinct serve" in text
+
+
+def test_doctor_all_good(env):
+    install_plugin()
+    server = BridgeServer(Backend(), port=0).start()
+    try:
+        code, text = run_doctor()
+    finally:
+        server.shutdown()
+    assert code == 0, text
+    assert "all checks passed" in text
+    assert "accepted the token" in text and "models: fake" in text
+
+
+def test_doctor_finds_problems(env):
+    dest = install_plugin()
+    (dest / "tinct-colorize.py").chmod(0o644)
+    (dest / "tinct_client.py").write_text("# old\n")
+    (dest.parent / "tinct-colorize.py").write_text("")
+    server = BridgeServer(Backend(), port=0).start()
+    cfg = Path(P.bridge_config_path())
+    try:
+        cfg.chmod(0o644)
+        code, text = run_doctor()
+        assert code == 1
+        assert "not executable" in text and "chmod +x" in text
+        assert "differs from this tinct's protocol" in text
+        assert "stray tinct-colorize.py" in text
+        assert "readable by others" in text and "chmod 600" in text
+        data = json.loads(cfg.read_text())
+        data["token"] = "wrong"
+        cfg.write_text(json.dumps(data))
+        code, text = run_doctor()
+        assert "refused the token" in text
+    finally:
+        server.shutdown()
+    data["token"] = server.token
+    cfg.write_text(json.dumps(data))  # stale file, nobody listening
+    code, text = run_doctor()
+    assert "no server answers" in text and "tinct serve" in text
+
+
+def test_doctor_misnamed_script(env):
+    dest = install_plugin()
+    (dest / "tinct-colorize.py").rename(dest / "colorize.py")
+    code, text = run_doctor()
+    assert code == 1 and "named like its folder" in text
+
+
+def test_cli_doctor_exit_code(env, capsys):
+    assert main(["gimp", "doctor"]) == 1
+    assert "[FAIL]" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_tinct_serve_starts_and_stops_on_sigterm(tmp_path):
+    pytest.importorskip("tinct.engine", reason="tinct serve needs tinct.engine")
+    cfg = tmp_path / "bridge.json"
+    log = tmp_path / "serve.log"
+    env = dict(os.environ, TINCT_CONFIG_DIR=str(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tinct", "serve", "--config", str(cfg), "--device", "cpu",
+         "--untrained", "--log", str(log)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not cfg.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert cfg.exists(), proc.stderr.read().decode() if proc.poll() is not None else "timeout"
+        assert stat.S_IMODE(cfg.stat().st_mode) == 0o600
+        data = json.loads(cfg.read_text())
+        with P.BridgeClient(config_path=str(cfg), timeout=60) as client:
+            assert client.hello()["protocol_version"] == P.PROTOCOL_VERSION
+            res = client.colorize(16, 16, "gray8", bytes(range(256)))
+            assert (res.width, res.format) == (16, "rgb8")
+        assert data["host"] == "127.0.0.1"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert not cfg.exists()
+        assert "listening on 127.0.0.1" in log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_tinct_serve_refuses_remote_without_flag(tmp_path, capsys):
+    code = main(["serve", "--host", "0.0.0.0", "--config", str(tmp_path / "b.json")])
+    assert code == 2
+    assert "allow-remote" in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists()

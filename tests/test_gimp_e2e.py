@@ -1,0 +1,184 @@
+"""End to end in a real GIMP 3.0 (Debian trixie chroot, headless batch mode).
+
+Needs root (chroot) and the chroot built by ``scripts/gimp_chroot.sh`` (built on
+first use, about 3-10 minutes, cached outside the repository). Runs the real
+server on the host's 127.0.0.1 with the real engine (untrained ``tinct-base``
+when no trained weights are installed; a fake colorizer if ``tinct.engine`` is
+missing); the plug-in in the chroot reaches it over loopback (a chroot shares
+the host's network namespace).
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinct.cli.gimp import install_plugin
+from tinct.server import EngineBackend, start_server_in_thread
+
+pytestmark = pytest.mark.gimp
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "gimp_chroot.sh"
+DRIVER = ROOT / "scripts" / "gimp_e2e_driver.py"
+
+
+def _chroot() -> Path:
+    if os.name != "posix" or os.geteuid() != 0:
+        pytest.skip("the GIMP end-to-end test needs root (it uses chroot)")
+    if shutil.which("chroot") is None:
+        pytest.skip("no chroot binary")
+    try:
+        proc = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, timeout=1800)
+    except subprocess.TimeoutExpired:
+        pytest.skip("building the GIMP chroot took more than 30 minutes")
+    if proc.returncode != 0:
+        pytest.skip(f"the GIMP chroot cannot be built: {proc.stderr.strip()[-800:]}")
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+class Recorder:
+    """Wraps a colorizer and records what reached it."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.model_name = getattr(inner, "model_name", "tinct-base")
+        self.calls = []
+
+    def colorize(
+        self,
+        image,
+        hints=(),
+        reference=None,
+        temperature=None,
+        decoder=None,
+        mrf_weight=None,
+        mrf_iters=None,
+        tile=None,
+        progress=None,
+        cancel=None,
+        rgb=None,
+    ):
+        self.calls.append({"shape": image.shape, "hints": list(hints)})
+        kw = {"hints": hints, "progress": progress, "cancel": cancel, "rgb": rgb}
+        if hasattr(self.inner, "resolve_options"):
+            return self.inner.colorize(image, **kw)
+        return self.inner.colorize(image, hints=hints)
+
+
+class TintColorizer:
+    """Stand-in when tinct.engine is not available."""
+
+    model_name = "tinct-base"
+
+    def colorize(self, image, hints=()):
+        g = image if image.ndim == 2 else image[..., 0]
+        return np.dstack([g, g // 2, 255 - g]).astype(np.uint8)
+
+
+def _colorizer():
+    try:
+        from tinct.engine import Colorizer
+    except ImportError:
+        return TintColorizer(), "fake"
+    try:
+        return Colorizer("tinct-base", device="cpu"), "engine (trained weights)"
+    except Exception:
+        return Colorizer("tinct-base", device="cpu", pretrained=False), "engine (untrained)"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_colorize_in_real_gimp():
+    chroot = _chroot()
+    inner, kind = _colorizer()
+    recorder = Recorder(inner)
+    work = Path(tempfile.mkdtemp(prefix="tinct-e2e-", dir=chroot / "tmp"))
+    inside = "/" + str(work.relative_to(chroot))
+    try:
+        for sub in ("cfg", "home", "out"):
+            (work / sub).mkdir()
+        plugin = install_plugin(work / "cfg")
+        assert (plugin / "tinct-colorize.py").stat().st_mode & 0o100
+        handle = start_server_in_thread(
+            EngineBackend(colorizer=recorder), port=0, config_path=work / "bridge.json"
+        )
+        env = [
+            "PATH=/usr/bin:/bin",
+            f"HOME={inside}/home",
+            f"GIMP3_DIRECTORY={inside}/cfg",
+            "LANG=C.UTF-8",
+            f"TINCT_E2E_PORT={handle.port}",
+            f"TINCT_E2E_DEAD_PORT={_free_port()}",
+            f"TINCT_E2E_TOKEN_FILE={inside}/bridge.json",
+            f"TINCT_E2E_OUT={inside}/out",
+        ]
+        cmd = ["chroot", str(chroot), "/usr/bin/env", "-i", *env, "timeout", "110",
+               "gimp-console-3.0", "-i", "-d", "-f", "--batch-interpreter", "python-fu-eval",
+               "-b", "-", "--quit"]  # fmt: skip
+        t0 = time.monotonic()
+        try:
+            with open(DRIVER, "rb") as stdin:
+                proc = subprocess.run(cmd, stdin=stdin, capture_output=True, timeout=120)
+        finally:
+            handle.stop()
+        elapsed = time.monotonic() - t0
+        out = proc.stdout.decode(errors="replace")
+        err = proc.stderr.decode(errors="replace")
+        results = {}
+        for line in out.splitlines():
+            if line.startswith("TINCT-E2E "):
+                rec = json.loads(line[len("TINCT-E2E ") :])
+                results[rec["case"]] = rec
+        context = f"rc={proc.returncode} ({elapsed:.1f}s, {kind})\n{out[-3000:]}\n{err[-3000:]}"
+        assert proc.returncode == 0, context
+        assert "done" in results, context
+        assert results["registered"]["ok"], context
+
+        gray = results["gray"]
+        assert gray["status"] == "success", context
+        assert gray["layers"] == ["Colorized", "bg"]
+        assert gray["base_type"] == "rgb"  # GRAY image converted inside the undo group
+        assert gray["top_size"] == [96, 64]
+        assert gray["top_chroma"] > 2.0, context
+
+        hints = results["hints"]
+        assert hints["status"] == "success", context
+        assert hints["layers"] == ["hints", "Colorized", "photo"]
+        assert hints["colorized_size"] == [96, 64]
+        assert hints["colorized_offsets"] == [8, 4]
+        assert hints["hint_visible"] is False
+        assert hints["colorized_chroma"] > 2.0, context
+
+        dead = results["no-server"]
+        assert dead["status"] == "execution-error"
+        assert "Start the server with: tinct serve" in dead["message"]
+        assert dead["layers"] == ["bg"] and dead["base_type"] == "gray"  # untouched
+
+        # What reached the engine: the layer's pixels and the two hint blobs.
+        assert len(recorder.calls) == 2
+        assert recorder.calls[0]["shape"] == (64, 96, 3)
+        got = sorted((h.row, h.col, tuple(round(c) for c in h.color))
+                     for h in recorder.calls[1]["hints"])  # fmt: skip
+        assert got == [(10.0, 20.0, (1, 0, 0)), (40.0, 70.0, (0, 0, 1))]
+
+        from PIL import Image
+
+        for name in ("gray.png", "hints.png"):
+            img = np.asarray(Image.open(work / "out" / name).convert("RGB")).astype(int)
+            chroma = (img.max(-1) - img.min(-1)).mean()
+            assert chroma > 2.0, f"{name} has no colour"
+        assert Image.open(work / "out" / "gray.png").size == (96, 64)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
