@@ -61,7 +61,7 @@ WORK_LONG = 256
 #: Planes sent through the network at once.
 PLANE_BATCH = 8
 #: Regularisation of the affine colour-vs-gray fit (squared gray units).
-EPS_AFFINE = 1e-4
+EPS_AFFINE = 1e-5
 
 ProgressFn = Callable[[float, str], None]
 

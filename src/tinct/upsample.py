@@ -161,8 +161,8 @@ class BilateralUpsampler:
         guide: Tensor,
         src_size: tuple[int, int],
         radius: int = 1,
-        sigma_spatial: float = 1.0,
-        sigma_range: float = 6.0,
+        sigma_spatial: float = 0.5,
+        sigma_range: float = 4.0,
     ):
         B, _, H, W = guide.shape
         hs, ws = src_size
