@@ -666,7 +666,10 @@ def test_shutdown_with_open_connections(cfgdir):
     server.shutdown()
     assert time.monotonic() - t0 < 5
     sock.settimeout(2)
-    assert sock.recv(1) == b""
+    try:
+        assert sock.recv(1) == b""  # closed (EOF) ...
+    except ConnectionResetError:
+        pass  # ... or reset: either way the connection is gone
     sock.close()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
