@@ -17,6 +17,7 @@ from PIL import Image
 
 import tinct
 from tinct.batch import (
+    LOCAL_CLUSTER_CONFIG,
     TMP_MARK,
     colorize_file,
     existing_output,
@@ -75,9 +76,11 @@ def serial(images, weights, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client():
+    import dask
     from distributed import Client, LocalCluster
 
     with (
+        dask.config.set(LOCAL_CLUSTER_CONFIG),
         LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
             silence_logs=40,
