@@ -316,7 +316,9 @@ def run_batch(
     """Colorize every image under ``in_dir`` into ``out_dir`` on a Dask cluster.
 
     Args:
-        in_dir: Input folder (searched recursively).
+        in_dir: Input folder (searched recursively). Paths are made absolute;
+            on a remote cluster they must mean the same on every worker
+            (a shared file system).
         out_dir: Output folder (sub-folders mirror the input's).
         options: Colorization options (model, temperature, ...).
         scheduler: Address of a running scheduler (``tcp://host:8786``);
@@ -326,9 +328,11 @@ def run_batch(
         threads_per_worker: Torch threads per worker process. Each worker runs
             one task at a time; ``None`` = cores // workers locally, and
             cores // dask threads on each worker of a remote cluster.
-        retries: Extra attempts for a task whose run raised (results never
-            raise; this covers workers lost mid-task beyond the scheduler's
-            own rescheduling).
+        retries: Extra attempts for a task that raised. Tasks report file
+            errors instead of raising, so this covers failures outside them
+            (e.g. unpicklable results); a task whose worker *died* is
+            rescheduled by the scheduler itself, up to Dask's
+            ``distributed.scheduler.allowed-failures`` (3) times.
         pretrained: Load trained weights (``False``: random weights, tests).
         progress: Show a tqdm progress bar on stderr.
         on_result: Called with every :class:`FileResult` as it arrives.
@@ -341,9 +345,11 @@ def run_batch(
 
     t0 = time.perf_counter()
     opts = options or ColorizeOptions()
-    out = Path(out_dir)
+    if Path(opts.model).is_file():  # workers have other working directories
+        opts = opts.replace(model=str(Path(opts.model).resolve()))
+    out = Path(out_dir).resolve()
     summary = BatchSummary()
-    pairs = plan(in_dir, out)
+    pairs = plan(Path(in_dir).resolve(), out)
     clash = _collisions(pairs)
     todo = []
     for src, dest_dir in pairs:

@@ -9,8 +9,8 @@ skipped, so rerunning the command resumes an interrupted run.
 Without --scheduler a local cluster of --workers processes is started (one
 task at a time per process, --threads-per-worker torch threads each); with
 --scheduler tcp://HOST:8786 the files go to the workers of a running
-``dask scheduler``. The model path (or download cache) must be readable by
-every worker.
+``dask scheduler``; IN_DIR, OUT_DIR and the model file must then be at the
+same paths on every worker (a shared file system).
 
 Exit codes: 0 every file done or skipped, 1 some files failed (each failure
 is reported on one line and never stops the others), 2 usage errors.
@@ -50,7 +50,12 @@ def register(subparsers: Any) -> None:
         "--threads-per-worker", type=int, default=None, metavar="T",
         help="torch threads per worker process (default: cores / workers)",
     )  # fmt: skip
-    g.add_argument("--retries", type=int, default=2, help="retries of a lost task (2)")
+    g.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        help="retries of a task that raised (2); lost workers' tasks are rescheduled anyway",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_option_arguments(p)
     p.set_defaults(func=run)
