@@ -172,7 +172,12 @@ class EngineBackend:
         models: Sequence[dict[str, Any]] | None = None,
         pretrained: bool = True,
     ) -> None:
-        self.default_model = model or getattr(colorizer, "model_name", None) or "tinct-base"
+        self.default_model = (
+            model
+            or getattr(colorizer, "model_name", None)
+            or getattr(getattr(colorizer, "options", None), "model", None)
+            or "tinct-base"
+        )
         self._device = device
         self._pretrained = pretrained
         self._cache: dict[str, Any] = {}
@@ -206,7 +211,12 @@ class EngineBackend:
     def models(self) -> list[dict[str, Any]]:
         """Describe the models; asks the engine's registry when possible."""
         if self._models is None:
-            self._models = _engine_model_infos(self.default_model)
+            infos = _engine_model_infos(self.default_model)
+            if self._single:  # a loaded colorizer serves only its own model
+                infos = [m for m in infos if m["name"] == self.default_model] or [
+                    {**DEFAULT_MODEL_INFO, "name": self.default_model}
+                ]
+            self._models = infos
         return [dict(m) for m in self._models]
 
     def colorize(self, job: ColorizeJob, progress: ProgressFn) -> np.ndarray:
