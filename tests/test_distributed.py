@@ -122,6 +122,10 @@ def test_overlap_must_be_smaller_than_block(weights):
         colorize_dask(np.zeros((100, 100), np.uint8), model=weights, block=32, overlap=32)
     with pytest.raises(ValueError, match=r"\(\.\.\., H, W\)"):
         colorize_dask(np.zeros(10, np.uint8), model=weights)
+    with pytest.raises(ValueError, match="RGB"):
+        colorize_dask(np.zeros((8, 8, 3), np.uint8), model=weights)
+    with pytest.raises(TypeError, match="bool"):
+        colorize_dask(np.zeros((8, 8), bool), model=weights)
 
 
 def test_zarr_round_trip(weights, eager, tmp_path):
@@ -147,3 +151,18 @@ def test_should_use_dask():
 
 def test_lazy_export_from_package():
     assert tinct.colorize_dask is colorize_dask
+
+
+def test_worker_device_spreads_gpus(monkeypatch):
+    from tinct.distributed import worker_device
+
+    assert worker_device("cpu", 3) == "cpu"
+    assert worker_device("auto") == "auto"  # not in a worker
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert worker_device("auto", 5) == "cuda:1"
+    assert worker_device("cuda", 2) == "cuda:2"
+    assert worker_device("cuda:3", 0) == "cuda:3"
+    assert worker_device("cuda", "tcp-worker-a") == "cuda"
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert worker_device("cuda", 5) == "cuda"

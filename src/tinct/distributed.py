@@ -63,6 +63,7 @@ __all__ = [
     "estimate_bytes",
     "should_use_dask",
     "worker_colorizer",
+    "worker_device",
 ]
 
 #: Side of the square blocks huge planes are cut into (planes up to
@@ -146,6 +147,39 @@ def _cached_colorizer(model: str, device: str, precision: str, pretrained: bool)
     return Colorizer(model, device, precision, pretrained=pretrained, cache_size=0)
 
 
+def worker_device(device: str = "auto", worker_name: Any = None) -> str:
+    """Spread Dask workers over the GPUs of a machine.
+
+    Inside a Dask worker whose name is a number (the workers of a
+    ``LocalCluster`` are named 0, 1, ...), ``"auto"`` and ``"cuda"`` become
+    ``cuda:<name % GPU count>`` when the machine has several GPUs. Any other
+    device (``"cpu"``, ``"cuda:1"``, ...) is returned unchanged, as is
+    everything outside a worker or on machines with at most one GPU.
+
+    Args:
+        device: Requested device name.
+        worker_name: The worker's name; ``None`` = look up the current worker.
+
+    Returns:
+        The device name to use in this process.
+    """
+    if device not in ("auto", "cuda"):
+        return device
+    if worker_name is None:
+        try:
+            from distributed import get_worker
+
+            worker_name = get_worker().name
+        except (ImportError, ValueError):
+            return device
+    import torch
+
+    n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if n < 2 or not str(worker_name).isdigit():
+        return device
+    return f"cuda:{int(str(worker_name)) % n}"
+
+
 def worker_colorizer(
     model: str | Path = "tinct-base",
     device: str = "auto",
@@ -163,7 +197,8 @@ def worker_colorizer(
 
     Args:
         model: Registry name or ``.safetensors`` path (must exist on the worker).
-        device: Device name.
+        device: Device name; in a worker of a multi-GPU machine ``"auto"`` and
+            ``"cuda"`` pick a GPU by worker number (:func:`worker_device`).
         precision: Network precision.
         pretrained: Load trained weights.
         threads: If given, ``torch.set_num_threads(threads)`` for this process
@@ -178,6 +213,7 @@ def worker_colorizer(
 
         if torch.get_num_threads() != threads:
             torch.set_num_threads(int(threads))
+    device = worker_device(str(device))
     key = str(Path(model).resolve()) if Path(model).suffix == ".safetensors" else str(model)
     with _COLORIZERS_LOCK:
         return _cached_colorizer(key, str(device), str(precision), bool(pretrained))
@@ -333,8 +369,10 @@ def colorize_dask(
         planes (or blocks) on the last two axes and 3 channels.
 
     Raises:
-        ValueError: Fewer than two dimensions, bad options, or an overlap not
-            smaller than the block.
+        ValueError: Fewer than two dimensions, a last axis of 3 or 4 (RGB(A)
+            input is not supported), bad options, or an overlap not smaller
+            than the block.
+        TypeError: A non-numeric or bool dtype.
     """
     import dask.array as da
 
@@ -343,6 +381,11 @@ def colorize_dask(
     x = array if isinstance(array, da.Array) else da.from_array(np.asarray(array))
     if x.ndim < 2:
         raise ValueError(f"colorize_dask needs (..., H, W) planes, got shape {x.shape}")
+    if x.ndim >= 3 and x.shape[-1] in (3, 4):
+        raise ValueError(
+            f"shape {x.shape} looks like RGB(A) planes; colorize_dask takes gray planes "
+            "(..., H, W): convert first (e.g. array.mean(axis=-1))"
+        )
     dt = np.dtype(x.dtype)
     if not (np.issubdtype(dt, np.integer) or np.issubdtype(dt, np.floating)) or dt.kind == "b":
         raise TypeError(f"image dtype {dt} is not supported (use integers or floats)")
