@@ -454,3 +454,19 @@ def test_upsampling_beats_bilinear_with_oracle_chroma():
         return 10 * np.log10(255**2 / np.mean((x - rgb) ** 2))
 
     assert psnr(ours) > psnr(base) + 0.5
+
+
+@pytest.mark.parametrize("which", ["tiny", "tiny_reg"])
+def test_tile_blend_alone_has_no_seams(which, request, monkeypatch):
+    """Without the global pass, tiles of a local model must reproduce the untiled result."""
+    from tinct import forward
+
+    monkeypatch.setattr(forward, "GLOBAL_BLEND", 0.0)
+    c = request.getfixturevalue(which)
+    rng = np.random.default_rng(3)
+    img = (rng.random((24, 32)) * 255).astype(np.uint8).repeat(8, 0).repeat(8, 1)  # 192x256
+    untiled = c.colorize(img, options=ColorizeOptions(net_size=256, tile=0)).astype(float)
+    tiled = c.colorize(img, options=ColorizeOptions(net_size=256, tile=96, tile_overlap=32))
+    diff = np.abs(tiled.astype(float) - untiled)
+    assert untiled.std() > 20  # a colourful, structured result
+    assert diff.mean() <= 1.0 and np.percentile(diff, 99.9) <= 12
