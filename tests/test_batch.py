@@ -165,29 +165,27 @@ def test_cluster_output_identical_to_serial_then_rerun_skips(
 
 
 def test_worker_killed_mid_run_completes(client, images, options, serial, tmp_path):
-    pids = client.run(os.getpid)
-    victim = next(iter(pids.values()))
+    address, victim = next(iter(client.run(os.getpid).items()))
     killed = []
 
     def kill_once(result):
-        if not killed and result.status == "done":
+        # the victim just finished a task, so it is already running its next one
+        if not killed and result.worker == address:
             os.kill(victim, signal.SIGKILL)
             killed.append(victim)
 
     out = tmp_path / "out"
     s = run_batch(
-        images,
-        out,
-        options,
-        client=client,
-        progress=False,
-        threads_per_worker=1,
+        images, out, options, client=client, progress=False, threads_per_worker=1,
         on_result=kill_once,
-    )
+    )  # fmt: skip
     assert killed
     assert s.failed == 0, [r.error for r in s.results if r.error]
     assert s.done == N_IMAGES
     _assert_same(out, serial)
+    # the scheduler lost the worker with tasks in flight, and rescheduled them
+    events = [e for _, e in client.get_events(address) if e.get("action") == "remove-worker"]
+    assert events and events[0]["processing-tasks"]
     client.wait_for_workers(2, timeout=60)  # the nanny restarted it
     assert victim not in client.run(os.getpid).values()
 
