@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         return _usage(str(exc.args[0]) if exc.args else str(exc))
     except ValueError as exc:
         return _usage(str(exc))
-    except Exception as exc:  # noqa: BLE001 - weights missing, device unavailable, ...
+    except Exception as exc:
         print(f"tinct colorize: error: cannot load model {options.model!r}: {exc}", file=sys.stderr)
         return 1
 
@@ -169,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
             _write(dest, result)
         except KeyboardInterrupt:
             raise
-        except Exception as exc:  # noqa: BLE001 - report, continue with the next file
+        except Exception as exc:
             failed += 1
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             line = f"tinct colorize: {path}: {msg}"

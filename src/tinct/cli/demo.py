@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     gray = load_sample(gray=True)
     try:
         colorizer = Colorizer(args.model, device=args.device)
-    except Exception as exc:  # noqa: BLE001 - weights missing, unknown model, no device
+    except Exception as exc:
         print(f"tinct demo: error: cannot load model {args.model!r}: {exc}", file=sys.stderr)
         return 1
     rgb = colorizer.colorize(gray)
