@@ -85,3 +85,25 @@ def test_registered_model_wrapper():
     np.testing.assert_allclose(out.ab[0].permute(1, 2, 0).numpy(), expected, atol=1e-3)
     assert not out.ab[1].any()  # no hints -> gray
     assert not model(torch.zeros(1, 1, 8, 8)).ab.any()
+
+
+def test_prior_weight_zero_is_plain_levin_and_large_follows_prior():
+    rng = np.random.default_rng(1)
+    lum = rng.uniform(20, 80, (24, 24))
+    hint_ab = np.zeros((24, 24, 2))
+    mask = np.zeros((24, 24), bool)
+    mask[3, 3] = True
+    hint_ab[3, 3] = (40.0, -20.0)
+    prior = np.full((24, 24, 2), 5.0)
+    plain = levin_colorize(lum, hint_ab, mask)
+    np.testing.assert_allclose(
+        levin_colorize(lum, hint_ab, mask, prior_ab=prior, prior_weight=0.0), plain
+    )
+    strong = levin_colorize(lum, hint_ab, mask, prior_ab=prior, prior_weight=1e4)
+    np.testing.assert_allclose(strong[~mask], prior[~mask], atol=0.05)
+    np.testing.assert_allclose(strong[3, 3], (40.0, -20.0))
+    # without hints the prior is returned (smoothed along the affinities)
+    smooth = levin_colorize(lum, hint_ab, np.zeros_like(mask), prior_ab=prior, prior_weight=0.1)
+    np.testing.assert_allclose(smooth, prior, atol=1e-6)
+    with pytest.raises(ValueError, match="prior_weight"):
+        levin_colorize(lum, hint_ab, mask, prior_ab=prior, prior_weight=-1)

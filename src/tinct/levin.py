@@ -44,6 +44,8 @@ def levin_colorize(
     max_pixels: int = 384 * 384,
     sigma_scale: float = 0.1,
     min_variance: float = 0.02,
+    prior_ab: np.ndarray | None = None,
+    prior_weight: float = 0.0,
 ) -> np.ndarray:
     """Propagate hint colours over a gray image (Levin et al. 2004).
 
@@ -62,6 +64,14 @@ def levin_colorize(
             BSDS500 images with 50 hints, ``benchmarks/levin_eval.py``) keeps
             strong edges tight.
         min_variance: Floor of ``sigma_r^2`` (flat areas), in squared L units.
+        prior_ab: Optional ``(H, W, 2)`` prior chrominance (e.g. a network's
+            prediction). With ``prior_weight`` lambda > 0 every free pixel solves
+            ``(1 + lambda) ab(r) - sum_s w_rs ab(s) = lambda prior(r)``: hints
+            propagate along similar luminance over a screening length of about
+            ``1 / sqrt(lambda)`` pixels, beyond which the prior takes over
+            (lambda = 0 is plain Levin et al.). Without hints the result is the
+            prior smoothed along the same affinities.
+        prior_weight: lambda, the strength of the prior (>= 0).
 
     Returns:
         ``(H, W, 2)`` float64 chrominance: the hints at hint pixels and their
@@ -79,25 +89,48 @@ def levin_colorize(
             f"{hint_ab.shape}, {mask.shape}"
         )
     h, w = lum.shape
-    if not mask.any():
+    if prior_weight < 0:
+        raise ValueError(f"prior_weight must be >= 0, got {prior_weight}")
+    prior = None
+    if prior_ab is not None and prior_weight > 0:
+        prior = np.asarray(prior_ab, dtype=np.float64)
+        if prior.shape != (h, w, 2):
+            raise ValueError(f"prior_ab must be (H, W, 2) = {(h, w, 2)}, got {prior.shape}")
+    if not mask.any() and prior is None:
         return np.zeros((h, w, 2))
     if h * w > max_pixels:
         scale = np.sqrt(max_pixels / (h * w))
         size = (max(1, round(h * scale)), max(1, round(w * scale)))
         small_l, small_ab, small_mask = _downscale(lum, hint_ab, mask, size)
-        ab = _solve(small_l, small_ab, small_mask, sigma_scale, min_variance)
-        ab = _upscale(ab, (h, w))
+        small_prior = None if prior is None else _resize_ab(prior, size)
+        ab = _solve(
+            small_l, small_ab, small_mask, sigma_scale, min_variance, small_prior, prior_weight
+        )
+        if prior is not None:  # upsample the correction, keep the prior's full-res detail
+            ab = prior + _upscale(ab - small_prior, (h, w))
+        else:
+            ab = _upscale(ab, (h, w))
         ab[mask] = hint_ab[mask]
         return ab
-    return _solve(lum, hint_ab, mask, sigma_scale, min_variance)
+    return _solve(lum, hint_ab, mask, sigma_scale, min_variance, prior, prior_weight)
 
 
 def _solve(
-    lum: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, scale: float, min_var: float
+    lum: np.ndarray,
+    hint_ab: np.ndarray,
+    mask: np.ndarray,
+    scale: float,
+    min_var: float,
+    prior: np.ndarray | None = None,
+    prior_weight: float = 0.0,
 ) -> np.ndarray:
     """Solve the sparse system directly (LU in nested-dissection order)."""
     h, w = lum.shape
     a, rhs = _system(lum, hint_ab, mask, scale, min_var)
+    if prior is not None and prior_weight > 0:
+        free = ~mask.reshape(-1)
+        a = a + sp.diags(prior_weight * free.astype(np.float64), format="csc")
+        rhs = rhs + prior_weight * free[:, None] * prior.reshape(-1, 2)
     perm = _nested_dissection(h, w)
     # The matrix is diagonally dominant by rows, so diagonal pivots are stable.
     lu = splu(
@@ -185,6 +218,12 @@ def _downscale(
         small_ab[0].permute(1, 2, 0).numpy(),
         (small_m[0, 0] > 0).numpy(),
     )
+
+
+def _resize_ab(ab: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    x = torch.from_numpy(np.ascontiguousarray(ab)).permute(2, 0, 1)[None]
+    x = torch.nn.functional.adaptive_avg_pool2d(x, size)
+    return x[0].permute(1, 2, 0).numpy().copy()
 
 
 def _upscale(ab: np.ndarray, size: tuple[int, int]) -> np.ndarray:
