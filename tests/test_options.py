@@ -8,7 +8,7 @@ def test_defaults_are_valid_and_unresolved():
     o = ColorizeOptions()
     assert o.model == "tinct-base"
     assert o.temperature is None and o.decoder is None and o.tile is None
-    assert o.mrf_weight == 0.0 and o.normalize == "auto" and o.device == "auto"
+    assert o.mrf_weight is None and o.normalize == "auto" and o.device == "auto"
 
 
 def test_precedence_library_model_user():
@@ -20,7 +20,10 @@ def test_precedence_library_model_user():
     r = ColorizeOptions(temperature=0.2).resolved(model_defaults(cfg))
     assert r.temperature == 0.2 and r.decoder == "mode"
     r = ColorizeOptions().resolved({})
-    assert r.temperature == LIBRARY_DEFAULTS["temperature"]
+    assert r.temperature == LIBRARY_DEFAULTS["temperature"] and r.mrf_weight == 0.0
+    mrf_cfg = ModelConfig(mrf=True)
+    assert ColorizeOptions().resolved(model_defaults(mrf_cfg)).mrf_weight == 1.0
+    assert ColorizeOptions(mrf_weight=0.0).resolved(model_defaults(mrf_cfg)).mrf_weight == 0.0
 
 
 def test_from_mapping_converts_text():

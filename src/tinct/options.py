@@ -43,6 +43,7 @@ _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 LIBRARY_DEFAULTS: dict[str, Any] = {
     "temperature": 0.38,
     "decoder": "annealed_mean",
+    "mrf_weight": 0.0,
     "mrf_iters": 5,
     "net_size": 256,
     "hint_size": 5,
@@ -69,7 +70,8 @@ class ColorizeOptions:
         decoder: Decoder name from :data:`tinct.decode.DECODERS`, or ``"ab"`` to
             use the regression head; ``None`` = the model's default.
         mrf_weight: Strength of MRF smoothing of the bin distribution
-            (``0`` = off).
+            (``0`` = off); ``None`` = 1 for models whose record asks for the MRF
+            (``ModelConfig.mrf``), else 0.
         mrf_iters: Mean-field iterations of the MRF; ``None`` = 5.
         mrf_edge: Edge sensitivity of the MRF pairwise term (larger = stops
             more at luminance edges); ``None`` = the MRF's default.
@@ -93,7 +95,7 @@ class ColorizeOptions:
     model: str = "tinct-base"
     temperature: float | None = None
     decoder: str | None = None
-    mrf_weight: float = 0.0
+    mrf_weight: float | None = None
     mrf_iters: int | None = None
     mrf_edge: float | None = None
     tile: int | None = None
@@ -119,7 +121,7 @@ class ColorizeOptions:
                 fail("decoder", "must be a string")
             if known is not None and self.decoder not in known:
                 fail("decoder", f"must be one of {', '.join(known)}")
-        if not (self.mrf_weight >= 0):
+        if self.mrf_weight is not None and not (self.mrf_weight >= 0):
             fail("mrf_weight", "must be >= 0")
         if self.mrf_iters is not None and (
             int(self.mrf_iters) != self.mrf_iters or self.mrf_iters < 0
@@ -217,8 +219,8 @@ class ColorizeOptions:
             defaults: Model-record defaults, as returned by :func:`model_defaults`.
 
         Returns:
-            Options whose temperature, decoder, mrf_iters, net_size and hint_size
-            are set. ``mrf_edge`` stays ``None`` (the MRF's own default);
+            Options whose temperature, decoder, mrf_weight, mrf_iters, net_size
+            and hint_size are set. ``mrf_edge`` stays ``None`` (the MRF's own default);
             ``tile`` and ``tile_overlap`` stay as given (the engine resolves
             them per image).
         """
@@ -238,7 +240,8 @@ def model_defaults(config: Any) -> dict[str, Any]:
             some of its attributes).
 
     Returns:
-        ``{"temperature", "decoder", "net_size"}`` taken from the config where set.
+        ``temperature``, ``decoder`` and ``net_size`` from the config where set,
+        and ``mrf_weight`` 1 when the config asks for the MRF.
     """
     out: dict[str, Any] = {}
     for opt, attr in (
@@ -249,6 +252,8 @@ def model_defaults(config: Any) -> dict[str, Any]:
         value = getattr(config, attr, None)
         if value is not None:
             out[opt] = value
+    if getattr(config, "mrf", False):
+        out["mrf_weight"] = 1.0
     return out
 
 
