@@ -429,7 +429,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
     try:
         while True:
             elapsed = elapsed_before + time.monotonic() - start
-            if not _budget_left(step, elapsed, cfg):
+            stop = torch.tensor([0 if _budget_left(step, elapsed, cfg) else 1])
+            if distributed:  # every rank stops at the same step (clocks differ)
+                dist.all_reduce(stop, op=dist.ReduceOp.MAX)
+            if stop.item():
                 break
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * _lr_factor(step, elapsed, cfg)
