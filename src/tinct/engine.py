@@ -636,7 +636,7 @@ class Colorizer:
         C = 4 if prep.alpha is not None else 3
         out = np.empty((B, H, W, C), np.uint8 if prep.uint8 else np.float32)
         for i in range(B):
-            for y0, y1 in _in.strips(H, W, multiple=2):
+            for y0, y1 in _in.strips(H, W, multiple=4):
                 dst = torch.from_numpy(out[i, y0:y1, :, :3])
                 if prep.uint8:  # scale and round in the same pass, then truncate
                     dst.copy_(work.affine.apply(coeffs, (y0, y1), i, scale=255.0, offset=0.5))
