@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -36,6 +37,9 @@ import torch
 import tinct
 from tinct.engine import Colorizer
 from tinct.options import ColorizeOptions
+
+#: Colorizer thread policy: "auto" (the default) unless --threads pins torch's setting.
+POLICY: dict[str, Any] = {"num_threads": "auto"}
 
 
 def rss_mb() -> float:
@@ -92,7 +96,7 @@ def reference_pipeline(model: torch.nn.Module, rgb: np.ndarray) -> np.ndarray:
 def bench_device(device: str, sizes: list[int], pretrained: bool) -> dict[str, Any]:
     """End-to-end, forward, MRF and re-decode timings on one device."""
     out: dict[str, Any] = {"device": device}
-    c = Colorizer("tinct-base", device=device, pretrained=pretrained)
+    c = Colorizer("tinct-base", device=device, pretrained=pretrained, **POLICY)
     for size in sizes:
         img = test_image(size)
         tracemalloc.start()
@@ -120,8 +124,10 @@ def bench_device(device: str, sizes: list[int], pretrained: bool) -> dict[str, A
         }
         print(f"  [{device}] {size}^2: {out[str(size)]}", flush=True)
     # network forward alone at the model's input size
+    from tinct.engine import resolve_threads, torch_threads
+
     lum = torch.rand(1, 1, 256, 256, device=c.device) * 100
-    with torch.inference_mode():
+    with torch.inference_mode(), torch_threads(resolve_threads(POLICY["num_threads"], c.device)):
         out["forward_256_ms"] = round(timeit(lambda: c.model(lum), 5) * 1000, 1)
     print(f"  [{device}] forward 256^2: {out['forward_256_ms']} ms", flush=True)
     out["max_rss_mb"] = round(rss_mb(), 1)
@@ -133,8 +139,14 @@ def bench_reference(size: int = 2048) -> dict[str, Any]:
     model = tinct.load_model("zhang-eccv16", pretrained=False)
     gray = test_image(size)
     rgb = np.dstack([gray] * 3)
-    ref_t = timeit(lambda: reference_pipeline(model, rgb), 2)
-    c = Colorizer(model, device="cpu")
+    from tinct.engine import resolve_threads, torch_threads
+
+    def ref():  # same thread policy as tinct's pipeline, for a fair comparison
+        with torch_threads(resolve_threads(POLICY["num_threads"], torch.device("cpu"))):
+            reference_pipeline(model, rgb)
+
+    ref_t = timeit(ref, 2)
+    c = Colorizer(model, device="cpu", **POLICY)
 
     def ours():
         c.clear_cache()
@@ -142,7 +154,7 @@ def bench_reference(size: int = 2048) -> dict[str, Any]:
 
     ours_t = timeit(ours, 2)
     lum = torch.rand(1, 1, 256, 256) * 100
-    with torch.inference_mode():
+    with torch.inference_mode(), torch_threads(resolve_threads(POLICY["num_threads"], c.device)):
         fwd_t = timeit(lambda: model(lum), 2)
     res = {
         "size": size,
@@ -158,7 +170,7 @@ def bench_reference(size: int = 2048) -> dict[str, Any]:
 
 def bench_tiled_vs_untiled(size: int = 1024, pretrained: bool = False) -> dict[str, Any]:
     """Mean |tiled - untiled| (in 1/255 units) at ``size``."""
-    c = Colorizer("tinct-base", device="cpu", pretrained=pretrained)
+    c = Colorizer("tinct-base", device="cpu", pretrained=pretrained, **POLICY)
     img = test_image(size)
     untiled = c.colorize(img, options=ColorizeOptions(tile=0)).astype(np.float64)
     res: dict[str, Any] = {"size": size}
@@ -176,7 +188,7 @@ def bench_tiled_vs_untiled(size: int = 1024, pretrained: bool = False) -> dict[s
 def huge_case(size: int, device: str, pretrained: bool) -> dict[str, Any]:
     """Body of the subprocess that colorizes a ``size x size`` image (auto tiling)."""
     base = rss_mb()
-    c = Colorizer("tinct-base", device=device, pretrained=pretrained, cache_size=1)
+    c = Colorizer("tinct-base", device=device, pretrained=pretrained, cache_size=1, **POLICY)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
     img = ((np.sin(40 * xx) * 0.25 + yy * 0.5 + 0.2).clip(0, 1) * 255).astype(np.uint8)
     del yy, xx
@@ -226,12 +238,14 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+        POLICY["num_threads"] = None
     if args.huge:
         print(json.dumps(huge_case(args.huge, args.device, args.pretrained)))
         return 0
     only = set(args.only or ("devices", "reference", "tiles", "huge"))
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, devices {devices}")
+    policy = "auto (1 when busy)" if POLICY["num_threads"] else torch.get_num_threads()
+    print(f"torch {torch.__version__}, threads: {policy}, load {os.getloadavg()[0]:.1f}, {devices}")
     results: dict[str, Any] = {"torch_threads": torch.get_num_threads()}
     if "devices" in only:
         for dev in devices:

@@ -470,3 +470,22 @@ def test_tile_blend_alone_has_no_seams(which, request, monkeypatch):
     diff = np.abs(tiled.astype(float) - untiled)
     assert untiled.std() > 20  # a colourful, structured result
     assert diff.mean() <= 1.0 and np.percentile(diff, 99.9) <= 12
+
+
+def test_thread_policy_restores_torch_setting():
+    from tinct.engine import resolve_threads, torch_threads
+
+    before = torch.get_num_threads()
+    c = Colorizer(TinyModel(JOINT), device="cpu", num_threads=1)
+    c.colorize(gradient_image(32, 32))
+    assert torch.get_num_threads() == before
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+        with torch_threads(1):
+            pass
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    assert resolve_threads(None, torch.device("cpu")) is None
+    assert resolve_threads(3, torch.device("cpu")) == 3
+    with pytest.raises(ValueError, match="num_threads"):
+        Colorizer(TinyModel(JOINT), device="cpu", num_threads=0)
