@@ -215,7 +215,8 @@ def huge_case(size: int, device: str, pretrained: bool) -> dict[str, Any]:
 
 def run_huge(size: int, device: str, pretrained: bool) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--huge", str(size), "--device", device]
-    cmd += ["--threads", str(torch.get_num_threads())]
+    if POLICY["num_threads"] is None:  # pinned by --threads: same in the subprocess
+        cmd += ["--threads", str(torch.get_num_threads())]
     if pretrained:
         cmd.append("--pretrained")
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
