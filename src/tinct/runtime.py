@@ -1,0 +1,194 @@
+"""Where and how the network runs: device and precision choice, CPU threads, model cache.
+
+Shared by :class:`tinct.engine.Colorizer` and anything else that runs a tinct
+network (batch jobs, the bridge server). Nothing here knows about images.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+__all__ = [
+    "MODEL_CACHE_SIZE",
+    "DeviceUnavailableError",
+    "cpu_busy",
+    "get_model",
+    "model_key",
+    "resolve_threads",
+    "select_device",
+    "select_dtype",
+    "torch_threads",
+]
+
+
+class DeviceUnavailableError(RuntimeError):
+    """An explicitly requested device is not available."""
+
+
+def select_device(preference: str | torch.device = "auto") -> torch.device:
+    """Pick the compute device.
+
+    Args:
+        preference: ``"auto"`` (CUDA, then Apple MPS, then CPU), ``"cpu"``,
+            ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
+
+    Returns:
+        The device.
+
+    Raises:
+        DeviceUnavailableError: An explicit device that this machine or torch
+            build does not have.
+        ValueError: An unknown device name.
+    """
+    if isinstance(preference, torch.device):
+        preference = str(preference)
+    p = str(preference).strip().lower()
+    mps = getattr(torch.backends, "mps", None)
+    mps_ok = bool(mps is not None and mps.is_available())
+    if p == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if mps_ok else torch.device("cpu")
+    if p == "cpu":
+        return torch.device("cpu")
+    if p.startswith("cuda"):
+        if not torch.cuda.is_available():
+            why = "this torch build has no CUDA" if torch.version.cuda is None else "no GPU found"
+            raise DeviceUnavailableError(
+                f"device {preference!r} requested but CUDA is not available ({why})"
+            )
+        dev = torch.device(p)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceUnavailableError(
+                f"device {preference!r} requested but only {torch.cuda.device_count()} GPU(s) exist"
+            )
+        return dev
+    if p == "mps":
+        if not mps_ok:
+            raise DeviceUnavailableError("device 'mps' requested but Apple MPS is not available")
+        return torch.device("mps")
+    raise ValueError(f"unknown device {preference!r}; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+
+
+def select_dtype(precision: str, device: torch.device) -> torch.dtype:
+    """Network precision: ``"auto"`` = float16 on CUDA, float32 elsewhere.
+
+    Raises:
+        ValueError: float16 on a CPU (unsupported there) or an unknown name.
+    """
+    table = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+    if precision == "auto":
+        return torch.float16 if device.type == "cuda" else torch.float32
+    if precision not in table:
+        raise ValueError(f"unknown precision {precision!r}; use auto, {', '.join(table)}")
+    if precision == "float16" and device.type == "cpu":
+        raise ValueError("precision float16 is not supported on the CPU; use float32 or bfloat16")
+    return table[precision]
+
+
+# ----------------------------------------------------------------------------- CPU threads
+
+_THREADS_LOCK = threading.Lock()
+_THREADS_STATE = {"depth": 0, "saved": 0}
+
+
+def cpu_busy() -> bool:
+    """True when the load average leaves less than one idle core (``os.getloadavg``)."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - Windows
+        return False
+    return load + 1.0 > (os.cpu_count() or 1)
+
+
+def resolve_threads(num_threads: int | str | None, device: torch.device) -> int | None:
+    """Intra-op thread count to use for one call (``None`` = leave torch's setting).
+
+    ``"auto"``: one thread on a CPU device when the machine is busy (see
+    :func:`cpu_busy`). PyTorch's parallel regions wait for every thread of the
+    team, so when other processes hold the cores a 2-thread team is often
+    several times slower than a single thread (measured 5-20x on a 2-core VM
+    with a background job).
+    """
+    if num_threads is None or device.type != "cpu":
+        return None
+    if num_threads == "auto":
+        return 1 if cpu_busy() and torch.get_num_threads() > 1 else None
+    n = int(num_threads)
+    if n < 1:
+        raise ValueError(f"num_threads must be >= 1, 'auto' or None, got {num_threads!r}")
+    return n
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Temporarily set ``torch.set_num_threads(n)`` (process-wide; nested/concurrent safe)."""
+    if n is None:
+        yield
+        return
+    with _THREADS_LOCK:
+        if _THREADS_STATE["depth"] == 0:
+            _THREADS_STATE["saved"] = torch.get_num_threads()
+            torch.set_num_threads(n)
+        _THREADS_STATE["depth"] += 1
+    try:
+        yield
+    finally:
+        with _THREADS_LOCK:
+            _THREADS_STATE["depth"] -= 1
+            if _THREADS_STATE["depth"] == 0:
+                torch.set_num_threads(_THREADS_STATE["saved"])
+
+
+# ----------------------------------------------------------------------------- model cache
+
+MODEL_CACHE_SIZE = 4
+_MODELS: OrderedDict[tuple[str, str, bool], torch.nn.Module] = OrderedDict()
+_MODELS_LOCK = threading.Lock()
+
+
+def model_key(name_or_path: str | Path) -> str:
+    """Cache key of a model reference: the resolved path for files, the lowercased name else."""
+    p = Path(name_or_path)
+    if isinstance(name_or_path, Path) or p.suffix == ".safetensors" or p.exists():
+        return str(p.resolve())
+    return str(name_or_path).lower()
+
+
+def get_model(
+    name_or_path: str | Path, device: torch.device | str = "cpu", pretrained: bool = True
+) -> torch.nn.Module:
+    """A loaded model from a small process-wide LRU (keyed by name/path, device, pretrained).
+
+    Args:
+        name_or_path: Registry name or weights file.
+        device: Torch device.
+        pretrained: Load trained weights (``False``: random weights, for tests).
+
+    Returns:
+        The model in eval mode, shared between callers (do not modify it).
+    """
+    from tinct.models import load_model
+
+    key = (model_key(name_or_path), str(torch.device(device)), bool(pretrained))
+    with _MODELS_LOCK:
+        if key in _MODELS:
+            _MODELS.move_to_end(key)
+            return _MODELS[key]
+    path = Path(name_or_path)
+    arg: str | Path = (
+        path if (path.suffix == ".safetensors" or path.exists()) else str(name_or_path)
+    )
+    model = load_model(arg, device=device, pretrained=pretrained).eval()
+    with _MODELS_LOCK:
+        _MODELS[key] = model
+        while len(_MODELS) > MODEL_CACHE_SIZE:
+            _MODELS.popitem(last=False)
+    return model
