@@ -18,11 +18,10 @@ Pipeline (see ``docs/engine.md``)::
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,16 @@ from tinct import inputs as _in
 from tinct import pipeline
 from tinct.hints import Hint, hints_digest
 from tinct.options import ColorizeOptions, model_defaults
+from tinct.render import (
+    Entry,
+    Work,
+    build_work,
+    concat_outputs,
+    digest,
+    kmeans,
+    output_channels,
+    render,
+)
 from tinct.runtime import (
     MODEL_CACHE_SIZE,
     DeviceUnavailableError,
@@ -46,7 +55,6 @@ from tinct.runtime import (
     torch_threads,
 )
 from tinct.runtime import model_key as _model_key
-from tinct.upsample import AffineUpsampler, BilateralUpsampler, resize
 
 __all__ = [
     "AUTO_TILE_PIXELS",
@@ -70,13 +78,8 @@ Cancelled = _fw.Cancelled
 AUTO_TILE_PIXELS = 4096 * 4096
 #: Largest network long side chosen automatically for huge tiled images.
 AUTO_NET_MAX = 1024
-#: Smallest long side of the working resolution of the guided upsampling (the
-#: network input size is used when it is larger).
-WORK_LONG = 256
 #: Planes sent through the network at once.
 PLANE_BATCH = 8
-#: Regularisation of the affine colour-vs-gray fit (squared gray units).
-EPS_AFFINE = 1e-5
 
 ProgressFn = Callable[[float, str], None]
 
@@ -99,66 +102,6 @@ class EngineStats:
     network_passes: int = 0
     cache_hits: int = 0
     decodes: int = 0
-
-
-@dataclass
-class _Work:
-    """Luminance-only state of the upsampling (cached with the network output)."""
-
-    affine: AffineUpsampler
-    lum_work: Tensor
-    guide: Tensor
-    bilateral: dict[tuple[int, int], BilateralUpsampler] = field(default_factory=dict)
-
-    def upsampler(self, src_size: tuple[int, int]) -> BilateralUpsampler:
-        """The (cached) joint bilateral upsampler from a chroma grid to the working grid."""
-        if src_size not in self.bilateral:
-            self.bilateral[src_size] = BilateralUpsampler(self.guide, src_size)
-        return self.bilateral[src_size]
-
-
-@dataclass
-class _Entry:
-    prepared: _in.PreparedImage
-    net: _fw.NetOutput
-    work: _Work | None = None
-
-
-def _digest(*parts: Any) -> str:
-    h = hashlib.blake2b(digest_size=20)
-    for part in parts:
-        if isinstance(part, np.ndarray):
-            h.update(repr((part.shape, part.dtype.str)).encode())
-            a = part if part.flags.c_contiguous else np.ascontiguousarray(part)
-            h.update(memoryview(a).cast("B"))
-        else:
-            h.update(repr(part).encode())
-    return h.hexdigest()
-
-
-def _concat(outs: list[_fw.NetOutput]) -> _fw.NetOutput:
-    if len(outs) == 1:
-        return outs[0]
-
-    def cat(xs: list[Tensor | None]) -> Tensor | None:
-        return None if xs[0] is None else torch.cat(xs, 0)  # type: ignore[arg-type]
-
-    post = None
-    if outs[0].post is not None:
-        post = (cat([o.post[0] for o in outs]), cat([o.post[1] for o in outs]))  # type: ignore[index]
-    patches = [
-        type(p)(p.row, p.col, p.side, torch.cat([o.patches[i].chroma for o in outs], 0))
-        for i, p in enumerate(outs[0].patches)
-    ]
-    return _fw.NetOutput(
-        cat([o.logp for o in outs]),
-        cat([o.ab for o in outs]),
-        cat([o.lum_logits for o in outs]),
-        post,  # type: ignore[arg-type]
-        outs[0].net_size,
-        patches,
-        sum(o.forward_calls for o in outs),
-    )
 
 
 # ----------------------------------------------------------------------------- Colorizer
@@ -222,7 +165,7 @@ class Colorizer:
         self.num_threads = num_threads
         resolve_threads(num_threads, torch.device("cpu"))  # validate early
         self.stats = EngineStats()
-        self._cache: OrderedDict[str, _Entry] = OrderedDict()
+        self._cache: OrderedDict[str, Entry] = OrderedDict()
         self._lock = threading.RLock()
         self._centres = _fw.bin_centres(self.info, self.device)
 
@@ -377,9 +320,9 @@ class Colorizer:
             ab = self._decode(entry, opts)[plane : plane + 1]
             gen = torch.Generator().manual_seed(seed)
             _, samples_ab = self._samples(entry, ab, plane, row, col, samples, gen)
-            centres = _kmeans(samples_ab, k - 1, gen) if k > 1 else samples_ab[:0]
+            centres = kmeans(samples_ab, k - 1, gen) if k > 1 else samples_ab[:0]
             v = prep.gray[plane, 0, int(row), int(col)].reshape(1).float().cpu()
-            current = self._render(entry, opts).reshape(-1, H, W, prep_channels(prep))
+            current = self._render(entry, opts).reshape(-1, H, W, output_channels(prep))
             current = current[plane, int(row), int(col), :3]
         if current.dtype != np.uint8:
             current = (np.clip(current, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
@@ -423,7 +366,7 @@ class Colorizer:
         progress: ProgressFn | None,
         cancel: Any,
         user_net: int | None,
-    ) -> _Entry:
+    ) -> Entry:
         hints = list(hints or ())
         for h in hints:
             if not isinstance(h, Hint):
@@ -432,7 +375,7 @@ class Colorizer:
         H, W = arr.shape[-3:-1] if is_rgb else arr.shape[-2:]
         tile, net_long = self._tiling(opts, user_net, (H, W))
         ref = None if reference is None else np.asarray(reference)
-        key = _digest(
+        key = digest(
             arr, is_rgb, opts.normalize, opts.percentiles, hints_digest(hints),
             ref if ref is not None else None, tile, opts.tile_overlap, net_long, opts.hint_size,
         )  # fmt: skip
@@ -471,17 +414,17 @@ class Colorizer:
                     cancel=cancel,
                 )
             )
-        net = _concat(outs)
+        net = concat_outputs(outs)
         self.stats.forward_calls += net.forward_calls
         self.stats.network_passes += 1
-        entry = _Entry(prep, net)
+        entry = Entry(prep, net)
         if self.cache_size > 0:
             self._cache[key] = entry
             while len(self._cache) > self.cache_size:
                 self._cache.popitem(last=False)
         return entry
 
-    def _decode(self, entry: _Entry, opts: ColorizeOptions) -> Tensor:
+    def _decode(self, entry: Entry, opts: ColorizeOptions) -> Tensor:
         """Chrominance ``(B, 2, h, w)`` on the output grid of the chosen head."""
         net = entry.net
         regression = opts.decoder in ("ab", "regression") or net.logp is None
@@ -519,49 +462,18 @@ class Colorizer:
             ab = torch.lerp(ab, net.post[1], net.post[0])
         return ab.float()
 
-    def _work(self, entry: _Entry) -> _Work:
+    def _work(self, entry: Entry) -> Work:
         if entry.work is None:
-            prep = entry.prepared
-            H, W = prep.size
-            hn, wn = entry.net.net_size
-            long = min(max(H, W), max(WORK_LONG, hn, wn))
-            work_size = _fw.net_shape((H, W), long) if long < max(H, W) else (H, W)
-            affine = AffineUpsampler(prep.gray.to(self.device), work_size, radius=1, eps=EPS_AFFINE)
-            lum = pipeline.lum_from_gray(affine.gray_work, self.info.space)
-            guide = lum * (100.0 if self.info.space == "yuv" else 1.0)  # in L-like units
-            entry.work = _Work(affine, lum, guide)
+            entry.work = build_work(entry, self.info.space, self.device)
         return entry.work
 
-    def _render(self, entry: _Entry, opts: ColorizeOptions) -> np.ndarray:
+    def _render(self, entry: Entry, opts: ColorizeOptions) -> np.ndarray:
         self.stats.decodes += 1
-        ab = self._decode(entry, opts)
-        work = self._work(entry)
-        ws = work.affine.work_size
-        if ab.shape[-2] > ws[0] or ab.shape[-1] > ws[1]:  # tiny image: chroma grid is finer
-            ab = resize(ab, ws)
-        ab_w = work.upsampler((int(ab.shape[-2]), int(ab.shape[-1])))(ab)
-        rgb_w = pipeline.space_to_rgb(torch.cat((work.lum_work, ab_w), 1), self.info.space)
-        coeffs = work.affine.fit(rgb_w)
-
-        prep = entry.prepared
-        H, W = prep.size
-        B = prep.gray.shape[0]
-        C = 4 if prep.alpha is not None else 3
-        out = np.empty((B, H, W, C), np.uint8 if prep.uint8 else np.float32)
-        for i in range(B):
-            for y0, y1 in _in.strips(H, W, multiple=4):
-                dst = torch.from_numpy(out[i, y0:y1, :, :3])
-                if prep.uint8:  # scale and round in the same pass, then truncate
-                    dst.copy_(work.affine.apply(coeffs, (y0, y1), i, scale=255.0, offset=0.5))
-                else:
-                    dst.copy_(work.affine.apply(coeffs, (y0, y1), i))
-        if prep.alpha is not None:
-            out[..., 3] = prep.alpha
-        return out.reshape(*prep.lead_shape, H, W, C)
+        return render(entry, self._decode(entry, opts), self._work(entry), self.info.space)
 
     def _samples(
         self,
-        entry: _Entry,
+        entry: Entry,
         ab: Tensor,
         plane: int,
         row: float,
@@ -596,34 +508,6 @@ class Colorizer:
         if self.info.target == "channel":
             return cur, torch.stack((x0, x1), 1)
         return cur, torch.stack((x1 * torch.cos(x0), x1 * torch.sin(x0)), 1)
-
-
-def prep_channels(prep: _in.PreparedImage) -> int:
-    """Channels of the output for a prepared image (3, or 4 with alpha)."""
-    return 4 if prep.alpha is not None else 3
-
-
-def _kmeans(x: Tensor, k: int, gen: torch.Generator, iters: int = 15) -> Tensor:
-    """k-means centres of ``x (N, 2)``, largest cluster first; empty clusters are dropped."""
-    x = x.float()
-    k = min(k, len(x))
-    # k-means++ initialisation
-    centres = [x[torch.randint(len(x), (1,), generator=gen)].squeeze(0)]
-    for _ in range(1, k):
-        d2 = torch.cdist(x, torch.stack(centres)).min(1).values.pow(2)
-        if d2.sum() <= 0:
-            break
-        centres.append(x[torch.multinomial(d2 / d2.sum(), 1, generator=gen)].squeeze(0))
-    c = torch.stack(centres)
-    for _ in range(iters):
-        assign = torch.cdist(x, c).argmin(1)
-        counts = torch.bincount(assign, minlength=len(c)).float()
-        sums = torch.zeros_like(c).index_add_(0, assign, x)
-        c = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], c)
-    assign = torch.cdist(x, c).argmin(1)
-    counts = torch.bincount(assign, minlength=len(c))
-    order = torch.argsort(counts, descending=True, stable=True)
-    return c[order][counts[order] > 0]
 
 
 # ----------------------------------------------------------------------------- one shot

@@ -1,0 +1,192 @@
+"""Rendering: decoded chrominance on the network grid -> full-resolution RGB(A) array.
+
+The luminance-only state (working-grid luminance, joint bilateral weights,
+affine-fit statistics) is built once per image (:func:`build_work`) and cached
+with the network output (:class:`Entry`), so each re-decode only pays for
+:func:`render`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from tinct import forward as _fw
+from tinct import inputs as _in
+from tinct import pipeline
+from tinct.upsample import AffineUpsampler, BilateralUpsampler, resize
+
+__all__ = [
+    "EPS_AFFINE",
+    "WORK_LONG",
+    "Entry",
+    "Work",
+    "build_work",
+    "concat_outputs",
+    "digest",
+    "kmeans",
+    "output_channels",
+    "render",
+]
+
+#: Smallest long side of the working resolution of the guided upsampling (the
+#: network input size is used when it is larger).
+WORK_LONG = 256
+#: Regularisation of the affine colour-vs-gray fit (squared gray units).
+EPS_AFFINE = 1e-5
+
+
+@dataclass
+class Work:
+    """Luminance-only state of the upsampling (cached with the network output)."""
+
+    affine: AffineUpsampler
+    lum_work: Tensor
+    guide: Tensor
+    bilateral: dict[tuple[int, int], BilateralUpsampler] = field(default_factory=dict)
+
+    def upsampler(self, src_size: tuple[int, int]) -> BilateralUpsampler:
+        """The (cached) joint bilateral upsampler from a chroma grid to the working grid."""
+        if src_size not in self.bilateral:
+            self.bilateral[src_size] = BilateralUpsampler(self.guide, src_size)
+        return self.bilateral[src_size]
+
+
+@dataclass
+class Entry:
+    """One cache entry: the prepared input, its network output and (lazily) its :class:`Work`."""
+
+    prepared: _in.PreparedImage
+    net: _fw.NetOutput
+    work: Work | None = None
+
+
+def digest(*parts: Any) -> str:
+    """Hex digest of arrays (shape, dtype, bytes) and reprs of other values (cache keys)."""
+    h = hashlib.blake2b(digest_size=20)
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            h.update(repr((part.shape, part.dtype.str)).encode())
+            a = part if part.flags.c_contiguous else np.ascontiguousarray(part)
+            h.update(memoryview(a).cast("B"))
+        else:
+            h.update(repr(part).encode())
+    return h.hexdigest()
+
+
+def concat_outputs(outs: list[_fw.NetOutput]) -> _fw.NetOutput:
+    """Join the network outputs of consecutive plane batches along the batch axis."""
+    if len(outs) == 1:
+        return outs[0]
+
+    def cat(xs: list[Tensor | None]) -> Tensor | None:
+        return None if xs[0] is None else torch.cat(xs, 0)  # type: ignore[arg-type]
+
+    post = None
+    if outs[0].post is not None:
+        post = (cat([o.post[0] for o in outs]), cat([o.post[1] for o in outs]))  # type: ignore[index]
+    patches = [
+        type(p)(p.row, p.col, p.side, torch.cat([o.patches[i].chroma for o in outs], 0))
+        for i, p in enumerate(outs[0].patches)
+    ]
+    return _fw.NetOutput(
+        cat([o.logp for o in outs]),
+        cat([o.ab for o in outs]),
+        cat([o.lum_logits for o in outs]),
+        post,  # type: ignore[arg-type]
+        outs[0].net_size,
+        patches,
+        sum(o.forward_calls for o in outs),
+    )
+
+
+def build_work(entry: Entry, space: str, device: torch.device) -> Work:
+    """Luminance-only upsampling state for a cached entry.
+
+    Args:
+        entry: The cached network output and prepared image.
+        space: Model colour space.
+        device: Where the full-resolution work runs.
+
+    Returns:
+        The state: working grid = the network input size (at least
+        :data:`WORK_LONG` on the long side, at most the image).
+    """
+    prep = entry.prepared
+    H, W = prep.size
+    hn, wn = entry.net.net_size
+    long = min(max(H, W), max(WORK_LONG, hn, wn))
+    work_size = _fw.net_shape((H, W), long) if long < max(H, W) else (H, W)
+    affine = AffineUpsampler(prep.gray.to(device), work_size, radius=1, eps=EPS_AFFINE)
+    lum = pipeline.lum_from_gray(affine.gray_work, space)
+    guide = lum * (100.0 if space == "yuv" else 1.0)  # in L-like units
+    return Work(affine, lum, guide)
+
+
+def render(entry: Entry, ab: Tensor, work: Work, space: str) -> np.ndarray:
+    """Full-resolution colour from chrominance on a network grid.
+
+    Args:
+        entry: The cached entry (prepared image: gray, alpha, output dtype, shape).
+        ab: ``(B, 2, h, w)`` decoded chrominance (model units).
+        work: :func:`build_work` state of the entry.
+        space: Model colour space.
+
+    Returns:
+        ``(..., H, W, 3|4)`` uint8 or float32 RGB(A).
+    """
+    ws = work.affine.work_size
+    if ab.shape[-2] > ws[0] or ab.shape[-1] > ws[1]:  # tiny image: chroma grid is finer
+        ab = resize(ab, ws)
+    ab_w = work.upsampler((int(ab.shape[-2]), int(ab.shape[-1])))(ab)
+    rgb_w = pipeline.space_to_rgb(torch.cat((work.lum_work, ab_w), 1), space)
+    coeffs = work.affine.fit(rgb_w)
+
+    prep = entry.prepared
+    H, W = prep.size
+    B = prep.gray.shape[0]
+    C = output_channels(prep)
+    out = np.empty((B, H, W, C), np.uint8 if prep.uint8 else np.float32)
+    for i in range(B):
+        for y0, y1 in _in.strips(H, W, multiple=4):
+            dst = torch.from_numpy(out[i, y0:y1, :, :3])
+            if prep.uint8:  # scale and round in the same pass, then truncate
+                dst.copy_(work.affine.apply(coeffs, (y0, y1), i, scale=255.0, offset=0.5))
+            else:
+                dst.copy_(work.affine.apply(coeffs, (y0, y1), i))
+    if prep.alpha is not None:
+        out[..., 3] = prep.alpha
+    return out.reshape(*prep.lead_shape, H, W, C)
+
+
+def output_channels(prep: _in.PreparedImage) -> int:
+    """Channels of the output for a prepared image (3, or 4 with alpha)."""
+    return 4 if prep.alpha is not None else 3
+
+
+def kmeans(x: Tensor, k: int, gen: torch.Generator, iters: int = 15) -> Tensor:
+    """k-means centres of ``x (N, 2)``, largest cluster first; empty clusters are dropped."""
+    x = x.float()
+    k = min(k, len(x))
+    # k-means++ initialisation
+    centres = [x[torch.randint(len(x), (1,), generator=gen)].squeeze(0)]
+    for _ in range(1, k):
+        d2 = torch.cdist(x, torch.stack(centres)).min(1).values.pow(2)
+        if d2.sum() <= 0:
+            break
+        centres.append(x[torch.multinomial(d2 / d2.sum(), 1, generator=gen)].squeeze(0))
+    c = torch.stack(centres)
+    for _ in range(iters):
+        assign = torch.cdist(x, c).argmin(1)
+        counts = torch.bincount(assign, minlength=len(c)).float()
+        sums = torch.zeros_like(c).index_add_(0, assign, x)
+        c = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], c)
+    assign = torch.cdist(x, c).argmin(1)
+    counts = torch.bincount(assign, minlength=len(c))
+    order = torch.argsort(counts, descending=True, stable=True)
+    return c[order][counts[order] > 0]
