@@ -32,22 +32,32 @@ from torch import Tensor
 
 from tinct import hints as _hints
 from tinct import pipeline
+from tinct.conditioning import (
+    channel_histograms,
+    condition_on_hints,
+    hint_spread,
+    reference_histogram,
+    reweight,
+)
+from tinct.modelinfo import ModelInfo, bin_centres, log_probs, net_shape
 from tinct.tiling import make_grid
 from tinct.upsample import resize
 
 __all__ = [
+    "GLOBAL_BLEND",
     "Cancelled",
     "ModelInfo",
     "NetOutput",
     "bin_centres",
+    "device_lock",
+    "log_probs",
+    "net_shape",
     "reference_histogram",
     "run_network",
 ]
 
 #: Weight of the low-resolution global pass when blending tiled predictions.
 GLOBAL_BLEND = 0.5
-#: Width (ab units) of the Gaussian that boosts bins near a hint colour.
-HINT_AB_SIGMA = 10.0
 
 _DEVICE_LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -61,91 +71,6 @@ def device_lock(device: torch.device) -> threading.Lock:
     """The process-wide lock that serialises network passes on one device."""
     with _LOCKS_GUARD:
         return _DEVICE_LOCKS.setdefault(str(device), threading.Lock())
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What the engine needs to know about a model (from its record's config)."""
-
-    space: str
-    target: str
-    heads: tuple[str, ...]
-    hints: bool
-    global_hint: bool
-    input_size: int
-    stride: int
-    num_bins: int
-    bins_per_channel: int | None
-    channel_range: tuple[float, float] | None
-    default_temperature: float
-    default_decoder: str
-    name: str
-
-    @classmethod
-    def of(cls, model: Any) -> ModelInfo:
-        """Read a model's ``record.config`` (falling back to ``ModelConfig`` defaults)."""
-        from tinct.models.registry import ModelConfig
-
-        record = getattr(model, "record", None)
-        cfg = getattr(record, "config", None) or ModelConfig()
-        return cls(
-            space=cfg.color_space,
-            target=cfg.target,
-            heads=tuple(cfg.heads),
-            hints=bool(cfg.hints),
-            global_hint=bool(cfg.global_hint),
-            input_size=int(cfg.input_size),
-            stride=int(getattr(model, "stride", None) or cfg.stride),
-            num_bins=int(cfg.num_bins),
-            bins_per_channel=cfg.bins_per_channel,
-            channel_range=cfg.channel_range,
-            default_temperature=float(cfg.default_temperature),
-            default_decoder=str(cfg.default_decoder),
-            name=str(getattr(record, "name", type(model).__name__)),
-        )
-
-    @property
-    def joint(self) -> bool:
-        """Logits over joint (a, b) bins (MRF, conditioning, suggestions apply)."""
-        return self.target in ("gamut313", "grid529")
-
-    @property
-    def has_logits(self) -> bool:
-        """The model has a classification head."""
-        return "logits" in self.heads
-
-
-def bin_centres(info: ModelInfo, device: torch.device | str | None = None) -> Tensor | None:
-    """Bin centres for a model's target.
-
-    Returns:
-        ``(Q, 2)`` ab centres for joint targets; ``(2, K)`` per-channel centres
-        for ``"channel"``; ``(2, K)`` (hue in radians, chroma) for
-        ``"hue_chroma"``; ``None`` for regression.
-    """
-    from tinct import bins
-
-    if info.target == "gamut313":
-        return bins.gamut_bins(device=device)
-    if info.target == "grid529":
-        return bins.grid_bins(device=device)
-    if info.target in ("channel", "hue_chroma"):
-        k = int(info.bins_per_channel or 0)
-        lo, hi = info.channel_range or (0.0, 1.0)
-        vals = bins.uniform_bins(k, lo, hi, device=device)
-        if info.target == "channel":
-            return torch.stack((vals, vals))
-        return torch.stack((bins.hue_bins(k, device=device), vals))
-    return None
-
-
-def log_probs(logits: Tensor, info: ModelInfo) -> Tensor:
-    """Normalise logits to log-probabilities per distribution (joint, or per channel)."""
-    logits = logits.float()
-    if info.joint:
-        return F.log_softmax(logits, dim=1)
-    b, q, h, w = logits.shape
-    return F.log_softmax(logits.view(b, 2, q // 2, h, w), dim=2).view(b, q, h, w)
 
 
 @dataclass
@@ -172,13 +97,6 @@ class NetOutput:
     forward_calls: int
 
 
-def net_shape(size: tuple[int, int], long_side: int) -> tuple[int, int]:
-    """Network input size with the long side ``long_side`` and the aspect ratio kept."""
-    h, w = size
-    s = long_side / max(h, w)
-    return max(1, round(h * s)), max(1, round(w * s))
-
-
 def _pad(x: Tensor, multiple: int, mode: str = "reflect") -> Tensor:
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
@@ -189,110 +107,6 @@ def _pad(x: Tensor, multiple: int, mode: str = "reflect") -> Tensor:
     if mode == "constant":
         return F.pad(x, (0, pw, 0, ph))
     return F.pad(x, (0, pw, 0, ph), mode=mode)
-
-
-def reference_histogram(reference: Any, centres: Tensor) -> Tensor:
-    """Chrominance histogram of a colour reference image over bin centres.
-
-    The reference is resized so its long side is 256, converted to CIELAB,
-    its ab average-pooled over 4 x 4 blocks and hard-assigned to the nearest
-    centre (SIGGRAPH17's global hint statistics).
-
-    Args:
-        reference: ``(H, W, 3|4)`` RGB(A) array (uint8, uint16 or float in ``[0, 1]``).
-        centres: ``(Q, 2)`` ab bin centres.
-
-    Returns:
-        ``(Q,)`` float32 histogram summing to 1.
-
-    Raises:
-        ValueError: A reference that is not a colour image.
-    """
-    from tinct import bins
-
-    rgb = _reference_rgb(reference)
-    ab = pipeline.rgb_to_space(rgb, "lab")[:, 1:]
-    if min(ab.shape[-2:]) >= 4:
-        ab = F.avg_pool2d(ab, 4)
-    idx = bins.encode_hard(ab, centres.float().cpu()).flatten()
-    hist = torch.bincount(idx, minlength=centres.shape[0]).float()
-    return hist / hist.sum()
-
-
-def _reference_rgb(reference: Any) -> Tensor:
-    """A reference image as ``(1, 3, h, w)`` float RGB with the long side 256."""
-    import numpy as np
-
-    a = np.asarray(reference)
-    if a.ndim != 3 or a.shape[-1] not in (3, 4):
-        raise ValueError(f"reference must be an (H, W, 3|4) colour image, got shape {a.shape}")
-    if a.dtype == np.uint8:
-        rgb = torch.from_numpy(np.array(a[..., :3])).float() / 255.0
-    elif a.dtype == np.uint16:
-        rgb = torch.from_numpy(a[..., :3].astype(np.float32)) / 65535.0
-    elif np.issubdtype(a.dtype, np.floating):
-        if not np.isfinite(a).all():
-            raise ValueError("reference contains NaN or infinite values")
-        rgb = torch.from_numpy(a[..., :3].astype(np.float32)).clamp(0.0, 1.0)
-    else:
-        raise TypeError(f"reference dtype {a.dtype} is not supported")
-    rgb = rgb.permute(2, 0, 1)[None]
-    return resize(rgb, net_shape(rgb.shape[-2:], 256))
-
-
-def _condition_on_hints(logp: Tensor, influence: tuple[Tensor, Tensor], centres: Tensor) -> Tensor:
-    """Multiply joint-bin probabilities by a Gaussian around the hint colour, weighted spatially."""
-    weight, target = influence
-    c = centres.to(logp.device, logp.dtype)
-    d2 = (target[:, None] - c.view(1, -1, 2, 1, 1)).pow(2).sum(2)  # (B, Q, h, w)
-    kernel = torch.exp(-d2 / (2 * HINT_AB_SIGMA**2))
-    factor = (1.0 - weight) + weight * kernel
-    return F.log_softmax(logp + torch.log(factor.clamp_min(1e-12)), dim=1)
-
-
-def channel_histograms(reference: Any, centres: Tensor, info: ModelInfo) -> Tensor:
-    """Per-channel histograms of a reference for ``"channel"``/``"hue_chroma"`` models.
-
-    Args:
-        reference: ``(H, W, 3|4)`` colour image.
-        centres: ``(2, K)`` bin centres (chroma channels, or hue then chroma).
-        info: The model (its colour space and target).
-
-    Returns:
-        ``(2 * K,)`` float32: one histogram per channel, each summing to 1.
-    """
-    rgb = _reference_rgb(reference)
-    space = "lab" if info.target == "hue_chroma" else info.space
-    ch = pipeline.rgb_to_space(rgb, space)[:, 1:]
-    if min(ch.shape[-2:]) >= 4:
-        ch = F.avg_pool2d(ch, 4)
-    a, b = ch[0, 0].flatten(), ch[0, 1].flatten()
-    c = centres.float().cpu()
-    if info.target == "hue_chroma":
-        vals = (torch.atan2(b, a) % (2 * math.pi), torch.sqrt(a * a + b * b))
-    else:
-        vals = (a, b)
-    hists = []
-    for i, v in enumerate(vals):
-        d = (v[:, None] - c[i][None, :]).abs()
-        if info.target == "hue_chroma" and i == 0:  # circular distance
-            d = torch.minimum(d, 2 * math.pi - d)
-        h = torch.bincount(d.argmin(1), minlength=c.shape[1]).float()
-        hists.append(h / h.sum())
-    return torch.cat(hists)
-
-
-def _reweight(logp: Tensor, hist: Tensor, info: ModelInfo) -> Tensor:
-    """Element-wise product of the distribution with a (floored) reference histogram.
-
-    Joint bins use one histogram; per-channel targets one per channel (each
-    channel's distribution is renormalised on its own).
-    """
-    groups = 1 if info.joint else 2
-    prior = hist.view(groups, -1).to(logp.device)
-    prior = prior + 1e-3 / prior.shape[1]
-    prior = prior / prior.sum(1, keepdim=True)
-    return log_probs(logp + torch.log(prior).reshape(1, -1, 1, 1), info)
 
 
 def run_network(
@@ -403,28 +217,22 @@ def run_network(
         lum_logits = resize(lum_net, (hl, wl))
         scale = hl / hn
         if hist is not None:
-            logp = _reweight(logp, hist, info)
+            logp = reweight(logp, hist, info)
         if patches:
-            spread = 0.0 if info.hints else _spread(patches, scale)
+            spread = 0.0 if info.hints else hint_spread(patches, scale)
             infl = _hints.hint_influence(patches, (hl, wl), scale, B, spread)
             infl = (infl[0].to(device), infl[1].to(device))
             if info.joint:
-                logp = _condition_on_hints(logp, infl, centres)
+                logp = condition_on_hints(logp, infl, centres)
             else:
                 post = infl
     if ab is not None and patches:
         ha, wa = ab.shape[-2:]
         scale = ha / hn
-        spread = 0.0 if info.hints else _spread(patches, scale)
+        spread = 0.0 if info.hints else hint_spread(patches, scale)
         weight, target = _hints.hint_influence(patches, (ha, wa), scale, B, spread)
         ab = torch.lerp(ab, target.to(device), weight.to(device))
     return NetOutput(logp, ab, lum_logits, post, (hn, wn), patches, calls)
-
-
-def _spread(patches: Sequence[_hints.HintPatch], scale: float) -> float:
-    """Falloff for models that do not see hints: about 2 patch sides, at least 2 pixels."""
-    side = max(p.side for p in patches) * scale
-    return max(2.0, 2.0 * side)
 
 
 def _tiled(
