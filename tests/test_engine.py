@@ -489,3 +489,10 @@ def test_thread_policy_restores_torch_setting():
     assert resolve_threads(3, torch.device("cpu")) == 3
     with pytest.raises(ValueError, match="num_threads"):
         Colorizer(TinyModel(JOINT), device="cpu", num_threads=0)
+
+
+def test_hint_decoder_is_the_default_only_when_hints_are_given():
+    c = Colorizer("tinct-small", device="cpu", pretrained=False)
+    assert c.resolve_options().decoder == "annealed_mean"
+    assert c.resolve_options(hinted=True).decoder == "ab"
+    assert c.resolve_options(hinted=True, decoder="mode").decoder == "mode"

@@ -193,11 +193,20 @@ class Colorizer:
         )
 
     def resolve_options(
-        self, options: ColorizeOptions | None = None, **overrides: Any
+        self, options: ColorizeOptions | None = None, *, hinted: bool = False, **overrides: Any
     ) -> ColorizeOptions:
-        """Library defaults < model record < ``options`` (or the colorizer's) < ``overrides``."""
-        base = options or self.options
-        return base.replace(**overrides).resolved(self.defaults())
+        """Library defaults < model record < ``options`` (or the colorizer's) < ``overrides``.
+
+        With ``hinted`` (the call has hints) and no decoder chosen, the model's
+        ``hint_decoder`` (if any) is the default decoder: e.g. tinct-base decodes
+        its distribution automatically but uses its hint-trained regression head
+        when hints are given.
+        """
+        base = (options or self.options).replace(**overrides)
+        defaults = self.defaults()
+        if hinted and base.decoder is None and defaults.get("hint_decoder"):
+            base = base.replace(decoder=defaults["hint_decoder"])
+        return base.resolved(defaults)
 
     def clear_cache(self) -> None:
         """Forget cached network outputs."""
@@ -252,8 +261,8 @@ class Colorizer:
             ValueError: Invalid input shape/values, hints or options.
         """
         opts = self.resolve_options(
-            options, temperature=temperature, decoder=decoder, mrf_weight=mrf_weight,
-            mrf_iters=mrf_iters, tile=tile,
+            options, hinted=bool(hints), temperature=temperature, decoder=decoder,
+            mrf_weight=mrf_weight, mrf_iters=mrf_iters, tile=tile,
         )  # fmt: skip
         user_net = (options or self.options).net_size
         threads = resolve_threads(self.num_threads, self.device)

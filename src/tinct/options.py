@@ -240,13 +240,15 @@ def model_defaults(config: Any) -> dict[str, Any]:
             some of its attributes).
 
     Returns:
-        ``temperature``, ``decoder`` and ``net_size`` from the config where set,
+        ``temperature``, ``decoder``, ``hint_decoder`` (default decoder when hints
+        are given) and ``net_size`` from the config where set,
         and ``mrf_weight`` 1 when the config asks for the MRF.
     """
     out: dict[str, Any] = {}
     for opt, attr in (
         ("temperature", "default_temperature"),
         ("decoder", "default_decoder"),
+        ("hint_decoder", "hint_decoder"),
         ("net_size", "input_size"),
     ):
         value = getattr(config, attr, None)

@@ -28,6 +28,7 @@ TINCT_CONFIG = ModelConfig(
     ab_stride=2,
     default_temperature=0.38,
     default_decoder="annealed_mean",
+    hint_decoder="ab",
     loss="ce+l1",
     trainable=True,
 )

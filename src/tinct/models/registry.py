@@ -87,6 +87,9 @@ class ModelConfig:
             logits into chrominance (``"annealed_mean"``, ``"mean"``, ``"mode"``,
             ``"median"``, ``"larsson"``, ...), or ``"ab"`` to use the regression
             head as is.
+        hint_decoder: Default decoder when the caller gives hints (``None`` = the
+            same as ``default_decoder``); tinct-base uses its regression head
+            (``"ab"``), trained with hints, there.
         mrf: Smooth the bin distributions with the MRF (:mod:`tinct.mrf`)
             before decoding, by default.
         loss: Training objective of the recipe (documentation and trainer
@@ -111,6 +114,7 @@ class ModelConfig:
     ab_stride: int | None = None
     default_temperature: float = 0.38
     default_decoder: str = "annealed_mean"
+    hint_decoder: str | None = None
     mrf: bool = False
     loss: str = "soft_ce_rebalanced"
     trainable: bool = True
