@@ -150,13 +150,16 @@ def test_options_reach_the_engine(widget, viewer):
     call = widget.fakes[0].calls[-1]
     assert call["temperature"] == pytest.approx(0.7)
     assert call["mrf_weight"] == 2.0 and call["mrf_iters"] == 3
-    assert call["decoder"] == widget.decoder.value
+    assert call["decoder"] is None  # "auto": the engine picks (hint decoder with hints)
+    widget.decoder.value = "mode"
+    widget.run()
+    assert widget.fakes[0].calls[-1]["decoder"] == "mode"
 
 
 def test_model_without_distribution_disables_temperature(widget):
     widget.model.value = "levin"  # regression (classical) model
     assert not widget.temperature.enabled and not widget.mrf_weight.enabled
-    assert widget.decoder.choices == ("ab",)
+    assert widget.decoder.choices == ("auto", "ab")
     widget.model.value = "tinct-base"
     assert widget.temperature.enabled
     assert widget.temperature.value == pytest.approx(0.38)

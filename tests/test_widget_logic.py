@@ -41,12 +41,14 @@ def test_model_choices_from_the_real_registry():
     assert all(c.label for c in choices)
 
 
-def test_decoder_choices_put_the_default_first():
+def test_decoder_choices_put_auto_then_the_default_first():
     decoders = ["mean", "annealed_mean", "mode"]
     both = logic.model_choices([_rec("m", heads=("logits", "ab"), decoder="mode")])[0]
-    assert logic.decoder_choices(both, decoders) == ["mode", "mean", "annealed_mean", "ab"]
+    assert logic.decoder_choices(both, decoders) == ["auto", "mode", "mean", "annealed_mean", "ab"]
     reg = logic.model_choices([_rec("r", heads=("ab",), target="regression", decoder="ab")])[0]
-    assert logic.decoder_choices(reg, decoders) == ["ab"]
+    assert logic.decoder_choices(reg, decoders) == ["auto", "ab"]
+    assert logic.decoder_option("auto") is None
+    assert logic.decoder_option("mode") == "mode"
 
 
 def test_decode_only_changes():

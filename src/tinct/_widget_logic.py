@@ -127,9 +127,10 @@ def decoder_choices(choice: ModelChoice, decoders: Sequence[str]) -> list[str]:
         decoders: All distribution decoders (:data:`tinct.decode.DECODERS`).
 
     Returns:
-        The distribution decoders when the model has a distribution head,
-        plus ``"ab"`` when it has a regression head; the model's default
-        decoder comes first.
+        :data:`AUTO_DECODER` first (the engine picks: the model's default, or
+        its hint decoder when hints are given), then the distribution decoders
+        when the model has a distribution head, plus ``"ab"`` when it has a
+        regression head; the model's default decoder comes right after ``auto``.
     """
     names = list(decoders) if choice.distribution else []
     if choice.regression:
@@ -139,7 +140,16 @@ def decoder_choices(choice: ModelChoice, decoders: Sequence[str]) -> list[str]:
         names.insert(0, choice.default_decoder)
     elif not names:
         names = [choice.default_decoder]
-    return names
+    return [AUTO_DECODER, *names]
+
+
+#: Decoder choice meaning "let the engine pick" (``decoder=None``).
+AUTO_DECODER = "auto"
+
+
+def decoder_option(value: str) -> str | None:
+    """The engine's ``decoder`` argument for a decoder box value (``auto`` -> None)."""
+    return None if value == AUTO_DECODER else value
 
 
 def is_decode_only(changed: Iterable[str]) -> bool:

@@ -139,7 +139,8 @@ class ColorizeWidget(Container):
         self.temperature = FloatSlider(
             value=0.38, min=0.01, max=2.0, step=0.01, label="temperature"
         )
-        self.decoder = ComboBox(choices=list(self._decoders), label="decoder")
+        # choices come from a callable so napari's reset_choices() keeps the model's list
+        self.decoder = ComboBox(choices=self._decoder_choices, label="decoder")
         self.mrf_weight = FloatSpinBox(value=0.0, min=0.0, max=20.0, step=0.1, label="MRF weight")
         self.mrf_iters = SpinBox(value=5, min=0, max=50, label="MRF iterations")
         self.device = ComboBox(choices=list(logic.DEVICES), value="auto", label="device")
@@ -210,17 +211,23 @@ class ColorizeWidget(Container):
         self.temperature.enabled = choice.distribution
         self.mrf_weight.enabled = self.mrf_iters.enabled = choice.distribution
         self.reference.enabled = choice.global_hint
-        names = logic.decoder_choices(choice, self._decoders)
-        self.decoder.choices = names
-        self.decoder.value = names[0]
+        self.decoder.reset_choices()
+        self.decoder.value = logic.AUTO_DECODER
         if choice.distribution:
             self.temperature.value = choice.default_temperature
         self.model.tooltip = f"weights: {choice.status}"
         self._live_changed(decode_only=False)
 
+    def _decoder_choices(self, _widget: Any = None) -> list[str]:
+        """Decoders of the selected model (``auto`` first); a magicgui choices callable."""
+        model = getattr(self, "model", None)
+        if model is None:
+            return [logic.AUTO_DECODER, *self._decoders]
+        return logic.decoder_choices(self._choices[model.value], self._decoders)
+
     def _options(self) -> dict[str, Any]:
         choice = self.choice
-        kwargs: dict[str, Any] = {"decoder": self.decoder.value}
+        kwargs: dict[str, Any] = {"decoder": logic.decoder_option(self.decoder.value)}
         if choice.distribution:
             kwargs["temperature"] = float(self.temperature.value)
             kwargs["mrf_weight"] = float(self.mrf_weight.value)
