@@ -327,6 +327,20 @@ def export_weights(model: nn.Module, path: str | Path, metadata: dict[str, Any])
     return save_weights(model, Path(path), metadata)
 
 
+def _stop_on_sigterm() -> None:
+    """Turn SIGTERM into KeyboardInterrupt so a killed run writes its checkpoint first."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def _is_main() -> bool:
     return not dist.is_initialized() or dist.get_rank() == 0
 
@@ -426,6 +440,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
         )
         tmp.replace(ckpt)
 
+    _stop_on_sigterm()
     try:
         while True:
             elapsed = elapsed_before + time.monotonic() - start
