@@ -3,8 +3,8 @@
 * regression vs classification: Sun & Shen's YUV U-Net trained with MSE and with 20 bins per
   U/V channel, and Hwang & Zhou's CIELUV network with Huber regression and with 50 bins per
   U/V channel — same steps, batch, crops and data for each pair;
-* MRF vs no MRF (Melas-Kyriazi & Han): the same classification model decoded with and without
-  the edge-aware MRF.
+* MRF vs no MRF (Melas-Kyriazi & Han): the same classification model (``--mrf-model``,
+  e.g. tinct-base) decoded by its mode with and without the edge-aware MRF.
 
     python scripts/seed_comparison.py --data ../shared/data/train --eval ../shared/data/eval \
         --steps 1500 --out runs/seeds
@@ -26,9 +26,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="training images")
     ap.add_argument("--eval", required=True, help="evaluation images")
-    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--steps", type=int, default=300)
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--crop", type=int, default=96)
+    ap.add_argument("--crop", type=int, default=64)
+    ap.add_argument("--mrf-model", help="classification model for the MRF comparison")
     ap.add_argument("--recipes", nargs="+", default=list(PAIRS))
     ap.add_argument("--limit", type=int, default=0, help="evaluate on the first N images")
     ap.add_argument("--out", default="runs/seeds")
@@ -66,6 +67,21 @@ def main() -> None:
         )
     )
     print((out / "report" / "report.md").read_text())
+    if args.mrf_model:
+        for weight in (0.0, 1.0, 3.0):
+            evaluate(
+                EvalConfig(
+                    models=[args.mrf_model],
+                    data=[args.eval],
+                    hints=[0],
+                    out=str(out / f"mrf-{weight}"),
+                    limit=args.limit,
+                    full_res=False,
+                    decoder="mode",
+                    mrf_weight=weight,
+                )
+            )
+            print(f"MRF weight {weight}:", (out / f"mrf-{weight}" / "report.md").read_text())
 
 
 if __name__ == "__main__":

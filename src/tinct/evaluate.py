@@ -125,7 +125,12 @@ BASELINES: dict[str, Method] = {"gray": _gray, "levin": _levin}
 
 
 def method_for(
-    name: str, *, device: str = "cpu", decoder: str | None = None, temperature: float | None = None
+    name: str,
+    *,
+    device: str = "cpu",
+    decoder: str | None = None,
+    temperature: float | None = None,
+    mrf_weight: float | None = None,
 ) -> Method:
     """A method for a baseline name, a registered model or a weights file.
 
@@ -150,7 +155,9 @@ def method_for(
             )
             for r, c, (a, b) in zip(hints.rows, hints.cols, hints.ab, strict=True)
         ]
-        out = colorizer.colorize(rgb, hints=hs, decoder=decoder, temperature=temperature)
+        out = colorizer.colorize(
+            rgb, hints=hs, decoder=decoder, temperature=temperature, mrf_weight=mrf_weight
+        )
         return np.asarray(out)[..., :3]
 
     return run
@@ -171,6 +178,7 @@ class EvalConfig:
         device: Torch device for the models.
         decoder: Decoder override for every model (None = model default).
         temperature: Temperature override (None = model default).
+        mrf_weight: MRF weight override (None = model default).
         examples: Number of images in the example grid.
     """
 
@@ -184,6 +192,7 @@ class EvalConfig:
     device: str = "cpu"
     decoder: str | None = None
     temperature: float | None = None
+    mrf_weight: float | None = None
     examples: int = 4
 
 

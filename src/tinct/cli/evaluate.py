@@ -37,6 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--decoder", help="decoder override for every model")
     p.add_argument("--temperature", type=float, help="temperature override")
+    p.add_argument("--mrf-weight", type=float, help="MRF weight override")
     p.set_defaults(func=run)
 
 
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         decoder=args.decoder,
         temperature=args.temperature,
+        mrf_weight=args.mrf_weight,
     )
     evaluate(cfg)
     print(f"report: {cfg.out}/report.md")
