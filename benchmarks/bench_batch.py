@@ -13,6 +13,7 @@ Usage::
     python benchmarks/bench_batch.py                              # 64 images of 256x256
     python benchmarks/bench_batch.py --images 200 --size 512 --workers 1 2 4 --threads 1
     python benchmarks/bench_batch.py --model tinct-base --pretrained   # trained weights
+    python benchmarks/bench_batch.py --images 32 --json batch.json     # also save the numbers
 
 Without ``--pretrained`` the model has random weights (saved to a temporary
 file that every worker loads): the cost of a pass does not depend on the
@@ -22,6 +23,7 @@ weights' values.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -67,7 +69,7 @@ def _serial(src: Path, out: Path, opts: ColorizeOptions, pretrained: bool, threa
     return time.perf_counter() - t0
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--images", type=int, default=64)
     ap.add_argument("--size", type=int, default=256, help="image side in pixels")
@@ -79,7 +81,8 @@ def main() -> None:
     ap.add_argument(
         "--trim", action="store_true", help="keep Dask's MALLOC_TRIM_THRESHOLD_ in the workers"
     )
-    args = ap.parse_args()
+    ap.add_argument("--json", help="also write the results to this file")
+    args = ap.parse_args(argv)
 
     import dask
     from distributed import Client, LocalCluster
@@ -138,6 +141,29 @@ def main() -> None:
                 f"| {name:<20} | {c:>12} | {secs:8.2f} | {args.images / secs:8.1f} "
                 f"| {base / secs:7.2f}x |"
             )
+        if args.json:
+            res = {
+                "images": args.images,
+                "size": args.size,
+                "model": args.model,
+                "pretrained": args.pretrained,
+                "device": args.device,
+                "threads_per_worker": args.threads,
+                "trim": args.trim,
+                "rows": [
+                    {
+                        "run": name,
+                        "workers": 0 if np.isnan(cold) else int(name.split()[0]),
+                        "cold_start_s": None if np.isnan(cold) else cold,
+                        "time_s": secs,
+                        "images_per_s": args.images / secs,
+                        "speedup": base / secs,
+                    }
+                    for name, cold, secs in rows
+                ],
+            }
+            with open(args.json, "w") as f:
+                json.dump(res, f, indent=2)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -5,10 +5,11 @@ measured time is pure bridge overhead: framing, loopback TCP both ways, pixel
 decoding, alpha re-attachment and result encoding. The engine's own time (as
 reported by the server in ``engine_s``) is subtracted.
 
-    .venv/bin/python benchmarks/bench_bridge.py [--size 4096] [--repeat 5]
+    .venv/bin/python benchmarks/bench_bridge.py [--size 4096] [--repeat 5] [--json OUT]
 """
 
 import argparse
+import json
 import os
 import statistics
 import tempfile
@@ -31,11 +32,12 @@ class Identity:
         return img if img.ndim == 3 else np.repeat(img[..., None], 3, axis=2)
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=4096)
     ap.add_argument("--repeat", type=int, default=5)
-    args = ap.parse_args()
+    ap.add_argument("--json", help="also write the results to this file")
+    args = ap.parse_args(argv)
     n = args.size
     rng = np.random.default_rng(0)
     rgba = rng.integers(0, 256, (n, n, 4), dtype=np.uint8).tobytes()
@@ -65,6 +67,18 @@ def main():
         f"  bridge overhead median {statistics.median(overheads):.3f} s  "
         f"(min {min(overheads):.3f}; target <= 1 s)"
     )
+    if args.json:
+        res = {
+            "size": n,
+            "repeats": args.repeat,
+            "mib_each_way": round(mib, 1),
+            "round_trip_median_s": statistics.median(totals),
+            "round_trip_min_s": min(totals),
+            "overhead_median_s": statistics.median(overheads),
+            "overhead_min_s": min(overheads),
+        }
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,13 @@ Usage::
 
     python benchmarks/bench_core.py            # CPU (and CUDA if available)
     python benchmarks/bench_core.py --size 2048 --repeats 5 --threads 1
+    python benchmarks/bench_core.py --json core.json   # also save the numbers
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -33,14 +35,17 @@ def _time(fn: Callable[[], object], repeats: int, device: torch.device) -> float
     return statistics.median(times)
 
 
-def _bench_device(dev: torch.device, args: argparse.Namespace) -> None:
+def _bench_device(dev: torch.device, args: argparse.Namespace) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
     rgb = torch.rand(3, args.size, args.size, device=dev)
     lab = color.rgb_to_lab(rgb)
     n = f"{args.size}x{args.size}"
     ms = _time(lambda: color.rgb_to_lab(rgb), args.repeats, dev)
     print(f"{'rgb_to_lab ' + n + ' float32':44s} {dev.type:7s} {ms:10.1f}")
+    rows.append({"op": "rgb_to_lab", "device": dev.type, "size": args.size, "ms": ms})
     ms = _time(lambda: color.lab_to_rgb(lab), args.repeats, dev)
     print(f"{'lab_to_rgb ' + n + ' float32':44s} {dev.type:7s} {ms:10.1f}")
+    rows.append({"op": "lab_to_rgb", "device": dev.type, "size": args.size, "ms": ms})
     centres = bins.gamut_bins(device=dev)
     it = args.iterations
     for s in args.mrf_sizes:
@@ -54,6 +59,9 @@ def _bench_device(dev: torch.device, args: argparse.Namespace) -> None:
         ms = _time(run, args.repeats, dev)
         name = f"mrf.smooth {s}x{s}x313 per iteration ({it} it)"
         print(f"{name:44s} {dev.type:7s} {ms / it:10.1f}")
+        row = {"op": "mrf.smooth", "device": dev.type, "size": s, "iterations": it, "ms": ms}
+        rows.append({**row, "ms_per_iteration": ms / it})
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -64,6 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
     ap.add_argument("--cpu-only", action="store_true")
+    ap.add_argument("--json", help="also write the results to this file")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -72,9 +81,14 @@ def main(argv: list[str] | None = None) -> None:
         devices.append(torch.device("cuda"))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
     print(f"{'benchmark':44s} {'device':7s} {'ms':>10s}")
+    rows = []
     for dev in devices:
         with torch.no_grad():
-            _bench_device(dev, args)
+            rows += _bench_device(dev, args)
+    if args.json:
+        res = {"torch_threads": torch.get_num_threads(), "repeats": args.repeats, "rows": rows}
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ update in the main thread. Run under a display::
 
     xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python benchmarks/bench_napari.py
 
+(``--json OUT`` also saves the numbers.)
+
 Uses trained ``tinct-base`` weights when present, random weights otherwise
 (the re-decode cost does not depend on the weight values).
 """
@@ -14,6 +16,7 @@ Uses trained ``tinct-base`` weights when present, random weights otherwise
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import time
@@ -21,12 +24,13 @@ import time
 import numpy as np
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--model", default="tinct-base")
-    args = parser.parse_args()
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
     os.environ.pop("TINCT_NAPARI_SYNC", None)
 
     import napari
@@ -36,6 +40,7 @@ def main() -> None:
     from skimage import data
     from skimage.transform import resize
 
+    from tinct._widget_logic import decoder_option
     from tinct.engine import Colorizer
     from tinct.models import get_record, weights_status
 
@@ -92,7 +97,8 @@ def main() -> None:
     engine_ms = []
     for i in range(args.repeats):  # the engine's share: the same re-decode, no widget around it
         t0 = time.perf_counter()
-        made[0].colorize(gray, temperature=0.25 + 0.1 * (i % 8), decoder=w.decoder.value)
+        t = 0.25 + 0.1 * (i % 8)
+        made[0].colorize(gray, temperature=t, decoder=decoder_option(w.decoder.value))
         engine_ms.append(1000 * (time.perf_counter() - t0))
     print(
         f"{args.size}x{args.size} {args.model} (pretrained={pretrained}), "
@@ -103,6 +109,23 @@ def main() -> None:
         f"engine re-decode alone: median {statistics.median(engine_ms):.0f} ms; "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
+    if args.json:
+        res = {
+            "size": args.size,
+            "model": args.model,
+            "pretrained": pretrained,
+            "torch_threads": torch.get_num_threads(),
+            "first_run_s": first,
+            "changes": len(ms),
+            "latency_median_ms": statistics.median(ms),
+            "latency_min_ms": min(ms),
+            "latency_max_ms": max(ms),
+            "network_passes_during_changes": made[0].stats.forward_calls - calls,
+            "engine_redecode_median_ms": statistics.median(engine_ms),
+            "load_average": os.getloadavg()[0],
+        }
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=2)
     viewer.close()
 
 
