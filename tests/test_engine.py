@@ -496,3 +496,18 @@ def test_hint_decoder_is_the_default_only_when_hints_are_given():
     assert c.resolve_options().decoder == "annealed_mean"
     assert c.resolve_options(hinted=True).decoder == "ab"
     assert c.resolve_options(hinted=True, decoder="mode").decoder == "mode"
+
+
+def test_hint_propagation_spreads_a_hint_over_its_region():
+    # left half dark, right half bright; one red hint in the left half
+    gray = np.full((64, 64), 60, np.uint8)
+    gray[:, 32:] = 200
+    c = Colorizer("tinct-small", device="cpu", pretrained=False)
+    hint = [tinct.Hint(32, 8, color=(200, 30, 30), size=4)]
+    off = c.colorize(gray, hints=hint, decoder="ab", propagation=None)
+    on = c.colorize(gray, hints=hint, decoder="ab", propagation=1e-4)
+    lab_on = color.rgb_to_lab(torch.from_numpy(on).permute(2, 0, 1).float()[None] / 255)
+    lab_off = color.rgb_to_lab(torch.from_numpy(off).permute(2, 0, 1).float()[None] / 255)
+    far_left = (slice(None), 1, slice(8, 56), slice(20, 28))  # a* far from the hint, same region
+    assert lab_on[far_left].mean() > lab_off[far_left].mean() + 5
+    assert c.stats.network_passes == 1  # propagation is part of the re-decode

@@ -228,6 +228,7 @@ class Colorizer:
         options: ColorizeOptions | None = None,
         progress: ProgressFn | None = None,
         *,
+        propagation: float | None = None,
         rgb: bool | None = None,
         cancel: Any = None,
     ) -> np.ndarray:
@@ -248,6 +249,8 @@ class Colorizer:
                 options (automatic for huge images).
             options: Options for this call (defaults: the colorizer's).
             progress: ``progress(fraction, message)`` callback.
+            propagation: Edge-aware hint propagation strength (see
+                :class:`~tinct.options.ColorizeOptions`); ``None`` = the model's.
             rgb: Force/forbid reading the last axis as colour channels.
             cancel: Object with ``is_set()`` (e.g. ``threading.Event``); raises
                 :class:`Cancelled` when set.
@@ -262,7 +265,7 @@ class Colorizer:
         """
         opts = self.resolve_options(
             options, hinted=bool(hints), temperature=temperature, decoder=decoder,
-            mrf_weight=mrf_weight, mrf_iters=mrf_iters, tile=tile,
+            mrf_weight=mrf_weight, mrf_iters=mrf_iters, tile=tile, propagation=propagation,
         )  # fmt: skip
         user_net = (options or self.options).net_size
         threads = resolve_threads(self.num_threads, self.device)
@@ -478,7 +481,33 @@ class Colorizer:
 
     def _render(self, entry: Entry, opts: ColorizeOptions) -> np.ndarray:
         self.stats.decodes += 1
-        return render(entry, self._decode(entry, opts), self._work(entry), self.info.space)
+        ab = self._decode(entry, opts)
+        if opts.propagation and entry.net.patches and self.info.space == "lab":
+            ab = self._propagate(entry, ab, float(opts.propagation))
+        return render(entry, ab, self._work(entry), self.info.space)
+
+    def _propagate(self, entry: Entry, ab: Tensor, strength: float) -> Tensor:
+        """Spread the hints over the decoded grid, the prediction as prior (Levin et al.)."""
+        from tinct import hints as _hints
+        from tinct.levin import levin_colorize
+        from tinct.pipeline import lum_from_gray
+        from tinct.upsample import resize
+
+        b, _, h, w = ab.shape
+        net = entry.net
+        lum = lum_from_gray(resize(entry.prepared.gray, (h, w)), "lab")
+        weight, target = _hints.hint_influence(net.patches, (h, w), h / net.net_size[0], b, 0.0)
+        out = ab.detach().cpu().double().permute(0, 2, 3, 1).numpy().copy()
+        for i in range(b):
+            mask = (weight[i, 0] > 0.5).numpy()
+            out[i] = levin_colorize(
+                lum[i, 0].cpu().double().numpy(),
+                target[i].double().permute(1, 2, 0).numpy(),
+                mask,
+                prior_ab=out[i],
+                prior_weight=strength,
+            )
+        return torch.from_numpy(out).permute(0, 3, 1, 2).to(ab)
 
     def _samples(
         self,

@@ -131,6 +131,7 @@ def method_for(
     decoder: str | None = None,
     temperature: float | None = None,
     mrf_weight: float | None = None,
+    propagation: float | None = None,
 ) -> Method:
     """A method for a baseline name, a registered model or a weights file.
 
@@ -156,7 +157,12 @@ def method_for(
             for r, c, (a, b) in zip(hints.rows, hints.cols, hints.ab, strict=True)
         ]
         out = colorizer.colorize(
-            rgb, hints=hs, decoder=decoder, temperature=temperature, mrf_weight=mrf_weight
+            rgb,
+            hints=hs,
+            decoder=decoder,
+            temperature=temperature,
+            mrf_weight=mrf_weight,
+            propagation=propagation,
         )
         return np.asarray(out)[..., :3]
 
@@ -179,6 +185,7 @@ class EvalConfig:
         decoder: Decoder override for every model (None = model default).
         temperature: Temperature override (None = model default).
         mrf_weight: MRF weight override (None = model default).
+        propagation: Hint-propagation override (None = model default, 0 = off).
         examples: Number of images in the example grid.
     """
 
@@ -193,6 +200,7 @@ class EvalConfig:
     decoder: str | None = None
     temperature: float | None = None
     mrf_weight: float | None = None
+    propagation: float | None = None
     examples: int = 4
 
 

@@ -45,6 +45,7 @@ LIBRARY_DEFAULTS: dict[str, Any] = {
     "decoder": "annealed_mean",
     "mrf_weight": 0.0,
     "mrf_iters": 5,
+    "propagation": 0.0,
     "net_size": 256,
     "hint_size": 5,
 }
@@ -75,6 +76,12 @@ class ColorizeOptions:
         mrf_iters: Mean-field iterations of the MRF; ``None`` = 5.
         mrf_edge: Edge sensitivity of the MRF pairwise term (larger = stops
             more at luminance edges); ``None`` = the MRF's default.
+        propagation: Edge-aware hint propagation after decoding (Lab models,
+            only when hints are given): hint colours spread along similar
+            luminance (Levin et al.'s affinities) and the model's prediction
+            takes over beyond about ``1 / sqrt(propagation)`` pixels of the
+            decoded grid (:func:`tinct.levin.levin_colorize` with a prior).
+            ``0`` = off; ``None`` = the model's ``hint_propagation``.
         tile: Tile side in network pixels. ``None`` = automatic (tiled only for
             images above :data:`tinct.engine.AUTO_TILE_PIXELS`), ``0`` = never tile.
         tile_overlap: Overlap of neighbouring tiles in network pixels; ``None`` =
@@ -98,6 +105,7 @@ class ColorizeOptions:
     mrf_weight: float | None = None
     mrf_iters: int | None = None
     mrf_edge: float | None = None
+    propagation: float | None = None
     tile: int | None = None
     tile_overlap: int | None = None
     net_size: int | None = None
@@ -123,6 +131,8 @@ class ColorizeOptions:
                 fail("decoder", f"must be one of {', '.join(known)}")
         if self.mrf_weight is not None and not (self.mrf_weight >= 0):
             fail("mrf_weight", "must be >= 0")
+        if self.propagation is not None and not (self.propagation >= 0):
+            fail("propagation", "must be >= 0")
         if self.mrf_iters is not None and (
             int(self.mrf_iters) != self.mrf_iters or self.mrf_iters < 0
         ):
@@ -249,6 +259,7 @@ def model_defaults(config: Any) -> dict[str, Any]:
         ("temperature", "default_temperature"),
         ("decoder", "default_decoder"),
         ("hint_decoder", "hint_decoder"),
+        ("propagation", "hint_propagation"),
         ("net_size", "input_size"),
     ):
         value = getattr(config, attr, None)
@@ -260,7 +271,7 @@ def model_defaults(config: Any) -> dict[str, Any]:
 
 
 _INT_FIELDS = {"mrf_iters", "tile", "tile_overlap", "net_size", "hint_size"}
-_FLOAT_FIELDS = {"temperature", "mrf_weight", "mrf_edge"}
+_FLOAT_FIELDS = {"temperature", "mrf_weight", "mrf_edge", "propagation"}
 
 
 def _convert(key: str, value: Any) -> Any:

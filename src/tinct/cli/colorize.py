@@ -47,6 +47,12 @@ def add_option_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--decoder", default=None, help="annealed_mean, mean, median, mode, sample, ab")
     g.add_argument("--mrf-weight", type=float, default=None, help="MRF smoothing (0 = off)")
     g.add_argument("--mrf-iters", type=int, default=None, help="MRF iterations")
+    g.add_argument(
+        "--propagation",
+        type=float,
+        default=None,
+        help="edge-aware hint propagation strength (0 = off; default: the model's)",
+    )
     g.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N, mps")
     g.add_argument("--precision", default=None, help="auto, float32, float16, bfloat16")
     g.add_argument(

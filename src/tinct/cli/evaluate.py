@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--decoder", help="decoder override for every model")
     p.add_argument("--temperature", type=float, help="temperature override")
     p.add_argument("--mrf-weight", type=float, help="MRF weight override")
+    p.add_argument("--propagation", type=float, help="hint-propagation override (0 = off)")
     p.set_defaults(func=run)
 
 
@@ -62,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
         decoder=args.decoder,
         temperature=args.temperature,
         mrf_weight=args.mrf_weight,
+        propagation=args.propagation,
     )
     evaluate(cfg)
     print(f"report: {cfg.out}/report.md")

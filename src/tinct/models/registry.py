@@ -90,6 +90,8 @@ class ModelConfig:
         hint_decoder: Default decoder when the caller gives hints (``None`` = the
             same as ``default_decoder``); tinct-base uses its regression head
             (``"ab"``), trained with hints, there.
+        hint_propagation: Default strength of the engine's edge-aware hint
+            propagation (``ColorizeOptions.propagation``); ``None`` = off.
         mrf: Smooth the bin distributions with the MRF (:mod:`tinct.mrf`)
             before decoding, by default.
         loss: Training objective of the recipe (documentation and trainer
@@ -115,6 +117,7 @@ class ModelConfig:
     default_temperature: float = 0.38
     default_decoder: str = "annealed_mean"
     hint_decoder: str | None = None
+    hint_propagation: float | None = None
     mrf: bool = False
     loss: str = "soft_ce_rebalanced"
     trainable: bool = True
