@@ -204,6 +204,11 @@ class EvalConfig:
     examples: int = 4
 
 
+def model_label(name: str) -> str:
+    """Row label of a model: a weights file is named by its file stem."""
+    return Path(name).stem if name.endswith((".safetensors", ".pth")) else name
+
+
 def _resize(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     from PIL import Image
 
@@ -270,10 +275,10 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, d
                     full = method(im, _scale_hints(hints, im.shape[:2]))
                     acc["psnr_full"].append(metrics.psnr(full, im))
                 if i < cfg.examples and n in (0, 10):
-                    examples.setdefault(f"{name} @ {n}", []).append(pred)
+                    examples.setdefault(f"{model_label(name)} @ {n}", []).append(pred)
             row = {k: float(np.mean(v)) for k, v in acc.items() if v}
             row["seconds"] = time.perf_counter() - t0
-            label = f"{name} @ {n} hints"
+            label = f"{model_label(name)} @ {n} hints"
             results[label] = row
             log(f"{label}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()))
     _write_report(cfg, results, out, len(paths))
@@ -321,13 +326,13 @@ def _plot(cfg: EvalConfig, results: dict[str, dict[str, float]], out: Path) -> N
     fig, ax = plt.subplots(figsize=(6, 4))
     for name in cfg.models:
         pts = [
-            (n, results[f"{name} @ {n} hints"]["psnr"])
+            (n, results[f"{model_label(name)} @ {n} hints"]["psnr"])
             for n in cfg.hints
-            if f"{name} @ {n} hints" in results
+            if f"{model_label(name)} @ {n} hints" in results
         ]
         if pts:
             xs, ys = zip(*pts, strict=True)
-            ax.plot([max(x, 0.5) for x in xs], ys, marker="o", label=name)
+            ax.plot([max(x, 0.5) for x in xs], ys, marker="o", label=model_label(name))
     ax.set_xscale("log")
     ax.set_xlabel("number of hints (0 plotted at 0.5)")
     ax.set_ylabel("PSNR (dB), 256 x 256")
