@@ -64,3 +64,22 @@ def test_cli_evaluate(eval_dir, tmp_path, capsys):
     data = json.loads((out / "results.json").read_text())
     assert "gray @ 0 hints" in data
     assert cli.main(["evaluate", "--data", str(eval_dir), "--hints", "x", "--out", str(out)]) == 2
+
+
+def test_options_reach_the_engine(monkeypatch, eval_dir, tmp_path):
+    seen = {}
+
+    def fake_method_for(name, **kw):
+        seen.update(kw)
+        return lambda rgb, hints: rgb
+
+    monkeypatch.setattr("tinct.evaluate.method_for", fake_method_for)
+    cfg = EvalConfig(
+        models=["m"], data=[str(eval_dir)], hints=[0], out=str(tmp_path), full_res=False,
+        decoder="mode", temperature=0.5, mrf_weight=2.0, propagation=1e-3,
+    )  # fmt: skip
+    evaluate(cfg, log=lambda s: None)
+    assert seen == {
+        "device": "cpu", "decoder": "mode", "temperature": 0.5, "mrf_weight": 2.0,
+        "propagation": 1e-3,
+    }  # fmt: skip

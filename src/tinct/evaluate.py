@@ -254,7 +254,12 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, d
     examples: dict[str, list[np.ndarray]] = {}
     for name in cfg.models:
         method = method_for(
-            name, device=cfg.device, decoder=cfg.decoder, temperature=cfg.temperature
+            name,
+            device=cfg.device,
+            decoder=cfg.decoder,
+            temperature=cfg.temperature,
+            mrf_weight=cfg.mrf_weight,
+            propagation=cfg.propagation,
         )
         for n in cfg.hints:
             if name == "levin" and n == 0:
