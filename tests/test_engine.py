@@ -491,8 +491,10 @@ def test_thread_policy_restores_torch_setting():
         Colorizer(TinyModel(JOINT), device="cpu", num_threads=0)
 
 
-def test_hint_decoder_is_the_default_only_when_hints_are_given():
+def test_hint_decoder_is_the_default_only_when_hints_are_given(monkeypatch):
     c = Colorizer("tinct-small", device="cpu", pretrained=False)
+    defaults = {"decoder": "annealed_mean", "hint_decoder": "ab", "temperature": 0.5}
+    monkeypatch.setattr(c, "defaults", lambda: defaults)
     assert c.resolve_options().decoder == "annealed_mean"
     assert c.resolve_options(hinted=True).decoder == "ab"
     assert c.resolve_options(hinted=True, decoder="mode").decoder == "mode"

@@ -15,6 +15,8 @@ import time
 import numpy as np
 import pytest
 
+import tinct.models
+
 pytestmark = pytest.mark.gui
 
 if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
@@ -162,7 +164,9 @@ def test_model_without_distribution_disables_temperature(widget):
     assert widget.decoder.choices == ("auto", "ab")
     widget.model.value = "tinct-base"
     assert widget.temperature.enabled
-    assert widget.temperature.value == pytest.approx(0.38)
+    assert widget.temperature.value == pytest.approx(
+        tinct.models.get_record("tinct-base").config.default_temperature
+    )
     assert widget.reference.enabled  # tinct-base takes a global hint
 
 

@@ -26,9 +26,11 @@ TINCT_CONFIG = ModelConfig(
     stride=32,
     logits_stride=4,
     ab_stride=2,
-    default_temperature=0.38,
-    default_decoder="annealed_mean",
+    # tuned on the training run's held-out split (docs/models.md, scripts/tune_defaults.py)
+    default_temperature=0.7,
+    default_decoder="ab",
     hint_decoder="ab",
+    hint_propagation=1e-5,
     loss="ce+l1",
     trainable=True,
 )
@@ -43,6 +45,8 @@ register_model(
         config=TINCT_CONFIG,
         weights=Weights(
             file_name="tinct-base.safetensors",
+            sha256="41e4970ffcbe04d87e8f55d31d1c99fd26f69a0279aaa80ebcfe5ceac4f28d37",
+            size=9561614,
             license="BSD-3-Clause",
             citation=_PAPER,
             format="safetensors",
