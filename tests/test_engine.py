@@ -506,7 +506,7 @@ def test_hint_propagation_spreads_a_hint_over_its_region():
     gray[:, 32:] = 200
     c = Colorizer("tinct-small", device="cpu", pretrained=False)
     hint = [tinct.Hint(32, 8, color=(200, 30, 30), size=4)]
-    off = c.colorize(gray, hints=hint, decoder="ab", propagation=None)
+    off = c.colorize(gray, hints=hint, decoder="ab", propagation=0.0)
     on = c.colorize(gray, hints=hint, decoder="ab", propagation=1e-4)
     lab_on = color.rgb_to_lab(torch.from_numpy(on).permute(2, 0, 1).float()[None] / 255)
     lab_off = color.rgb_to_lab(torch.from_numpy(off).permute(2, 0, 1).float()[None] / 255)

@@ -169,7 +169,7 @@ def test_save_and_load_weights_roundtrip(tmp_path):
     path = W.save_weights(model, tmp_path / "m.safetensors", {"metrics": {"psnr": 24.5}})
     state, meta = W.load_weights(path)
     assert meta["model"] == "tinct-small" and meta["format"] == "tinct"
-    assert meta["config"]["default_temperature"] == 0.38
+    assert meta["config"]["default_temperature"] == model.record.config.default_temperature
     assert meta["metrics"] == {"psnr": 24.5}
     assert meta["builder_kwargs"] == {"widths": [16, 32, 64, 128, 160]}
     for k, v in model.state_dict().items():
