@@ -29,6 +29,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--size", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--model", default="tinct-base")
+    parser.add_argument(
+        "--decoder", default="annealed_mean", help="decoder box value (a distribution decoder)"
+    )
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     os.environ.pop("TINCT_NAPARI_SYNC", None)
@@ -58,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     gray = (resize(data.camera(), (args.size, args.size)) * 255).astype(np.uint8)
     w.image.value = viewer.add_image(gray, name="gray")
     w.model.value = args.model
+    w.decoder.value = args.decoder
     app = QApplication.instance()
 
     def wait_idle(timeout: float = 600.0) -> None:
