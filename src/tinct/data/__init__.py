@@ -33,7 +33,7 @@ def load_sample(gray: bool = True) -> np.ndarray:
     from PIL import Image
 
     with Image.open(sample_path()) as im:
-        rgb = np.asarray(im.convert("RGB"))
+        rgb = np.array(im.convert("RGB"))  # a writable copy (torch.from_numpy below)
     if not gray:
         return rgb
     import torch
