@@ -120,7 +120,11 @@ def test_select_device():
     if not torch.cuda.is_available():
         with pytest.raises(DeviceUnavailableError, match="CUDA is not available"):
             select_device("cuda")
-    assert select_dtype("auto", torch.device("cpu")) == torch.float32
+    from tinct.runtime import cpu_has_native_bf16
+
+    expected = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
+    assert select_dtype("auto", torch.device("cpu")) == expected
+    assert select_dtype("float32", torch.device("cpu")) == torch.float32
     with pytest.raises(ValueError, match="not supported on the CPU"):
         select_dtype("float16", torch.device("cpu"))
 

@@ -185,6 +185,8 @@ def run_network(
             raise Cancelled("colorization cancelled")
         calls += 1
         use_amp = dtype != torch.float32 and device.type in ("cuda", "cpu")
+        if use_amp and lum.dim() == 4:  # oneDNN/cuDNN reduced precision prefers NHWC
+            lum = lum.contiguous(memory_format=torch.channels_last)
         with (
             device_lock(device),
             torch.inference_mode(),
