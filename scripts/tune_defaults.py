@@ -12,20 +12,18 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-
 from tinct.datasets import find_images
 from tinct.evaluate import EvalConfig, evaluate
+from tinct.train import split_indices
 
 
 def heldout_dir(train_data: str, out: Path, fraction: float, seed: int) -> Path:
     """Symlink the run's held-out images (same rule as tinct.train) into ``out``."""
     paths = find_images(train_data)
-    n_val = min(256, round(len(paths) * fraction))
-    order = np.random.default_rng(seed).permutation(len(paths))
+    held, _ = split_indices(len(paths), fraction, seed)
     out.mkdir(parents=True, exist_ok=True)
-    for i in order[:n_val]:
-        p = paths[int(i)]
+    for i in held:
+        p = paths[i]
         dst = out / f"{p.parent.name}__{p.name}"
         if not dst.exists():
             dst.symlink_to(p.resolve())

@@ -100,3 +100,13 @@ def _trainable():
 def test_every_trainable_recipe_takes_a_step(recipe, colour_dir, tmp_path):
     path = train(_cfg(colour_dir, tmp_path, recipe=recipe, steps=1), log=lambda s: None)
     assert load_weights(path)[1]["model"] == recipe
+
+
+def test_split_indices_is_seeded_disjoint_and_capped():
+    from tinct.train import split_indices
+
+    held, rest = split_indices(1000, 0.02, seed=0)
+    assert len(held) == 20 and len(rest) == 980
+    assert not set(held) & set(rest) and set(held) | set(rest) == set(range(1000))
+    assert split_indices(1000, 0.02, seed=0) == (held, rest)
+    assert len(split_indices(100_000, 0.5)[0]) == 256

@@ -88,6 +88,17 @@ class TrainConfig:
     threads: int = 0
 
 
+def split_indices(n: int, fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
+    """The run's seeded split of ``n`` images: ``(held_out, training)`` indices.
+
+    At most 256 images (``round(n * fraction)``) are held out. Scripts that tune
+    on a run's held-out images (``scripts/tune_defaults.py``) use the same rule.
+    """
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = min(256, round(n * fraction))
+    return sorted(int(i) for i in order[:n_val]), [int(i) for i in order[n_val:]]
+
+
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -96,13 +107,8 @@ def _device(name: str) -> torch.device:
 
 def build_model(recipe: str, init: str | None) -> nn.Module:
     """Build the recipe's network, optionally initialised from a model or file."""
-    try:
-        from tinct.models import load_model
-    except ImportError:  # registry not importable: build the compact family directly
-        from tinct.models.tinct_base import TinctUNet
+    from tinct.models import load_model
 
-        widths = {"tinct-base": (32, 64, 128, 224, 256), "tinct-small": (16, 32, 64, 128, 160)}
-        return TinctUNet(widths[recipe]).train()
     if init:
         return load_model(init, device="cpu", pretrained=True).train()
     return load_model(recipe, device="cpu", pretrained=False).train()
@@ -264,14 +270,7 @@ def validate(
     when present.
     """
     from tinct.color import lab_to_rgb, rgb_to_lab
-
-    try:
-        from tinct.decode import decode
-    except ImportError:
-
-        def decode(logits: Tensor, c: Tensor, method: str, temperature: float = 1.0) -> Tensor:
-            p = torch.softmax(logits / temperature, 1)
-            return torch.einsum("bqhw,qd->bdhw", p, c)
+    from tinct.decode import decode
 
     was_training = model.training
     model.eval()
@@ -372,10 +371,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
 
     paths = find_images(cfg.data)
     bank = ImageBank(paths, size=cfg.image_size, cache_dir=cfg.cache_dir, progress=_is_main())
-    order = np.random.default_rng(cfg.seed).permutation(len(bank))
-    n_val = min(256, round(len(bank) * cfg.val_fraction))
-    val_idx = sorted(int(i) for i in order[:n_val])
-    train_idx = [int(i) for i in order[n_val:]][rank::world]
+    val_idx, train_idx = split_indices(len(bank), cfg.val_fraction, cfg.seed)
+    n_val = len(val_idx)
+    train_idx = train_idx[rank::world]
     model = build_model(cfg.recipe, cfg.init).to(device)
     config = _config_of(model)
     if config is not None and not config.trainable:
