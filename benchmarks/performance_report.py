@@ -651,9 +651,12 @@ def markdown(report: dict[str, Any]) -> str:
         if ref:
             L += [
                 f"* Reference `colorizers` demo pipeline vs tinct, same `zhang-eccv16` network, "
-                f"{ref['size']}², CPU: {ref['reference_s']} s vs {ref['tinct_s']} s "
-                f"({ref['speedup']}x; the network takes {ref['network_forward_s']} s of both, "
-                f"{ref['speedup_excluding_network']}x excluding it)."
+                f"{ref['size']}², CPU, medians of {ref.get('repeats', 7)} alternating runs: "
+                f"{ref['reference_s']} s vs {ref['tinct_s']} s (**{ref['speedup']}x**, per-pair "
+                f"ratios {ref['speedup_pairs_min_max'][0]}-{ref['speedup_pairs_min_max'][1]}x). "
+                f"The network takes {ref['reference_network_s']} s of the reference (float32) "
+                f"and {ref['tinct_network_s']} s of tinct ({ref['precision']}); excluding it "
+                f"tinct is {ref['speedup_excluding_network']}x faster."
             ]
         tiles = eng.get("tiled_vs_untiled")
         if tiles:

@@ -517,3 +517,61 @@ def test_hint_propagation_spreads_a_hint_over_its_region():
     far_left = (slice(None), 1, slice(8, 56), slice(20, 28))  # a* far from the hint, same region
     assert lab_on[far_left].mean() > lab_off[far_left].mean() + 5
     assert c.stats.network_passes == 1  # propagation is part of the re-decode
+
+
+def test_reduced_precision_casts_weights_once_and_leaves_the_callers_module():
+    """bfloat16 inference stores conv/linear weights in bfloat16 (as autocast would cast
+    them on every call): same numbers as autocast over float32 weights, and the module
+    the caller passed keeps its float32 weights."""
+    from tinct.runtime import cast_for_inference
+
+    model = tinct.load_model("tinct-small", pretrained=False).eval()
+    lum = torch.rand(1, 1, 64, 64) * 100
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = model(lum)
+        cast = cast_for_inference(model, torch.bfloat16)
+        got = cast(lum)
+    convs = [m for m in cast.modules() if isinstance(m, nn.Conv2d)]
+    norms = [m for m in cast.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert convs and all(m.weight.dtype == torch.bfloat16 for m in convs)
+    assert all(m.weight.dtype == torch.float32 for m in norms)  # as under autocast
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # original untouched
+    torch.testing.assert_close(got.logits, expected.logits, rtol=0, atol=0)
+    torch.testing.assert_close(got.ab, expected.ab, rtol=0, atol=0)
+    assert cast_for_inference(model, torch.float32) is model
+
+    c = Colorizer(model, device="cpu", precision="bfloat16")
+    assert c.model is not model and all(p.dtype == torch.float32 for p in model.parameters())
+    out = c.colorize(gradient_image())
+    ref = Colorizer(model, device="cpu", precision="float32").colorize(gradient_image())
+    assert np.abs(out.astype(int) - ref.astype(int)).mean() < 2.0
+
+
+def test_scratch_buffer_reuse_across_images_of_different_sizes(tiny):
+    """Renders reuse one scratch buffer; results do not depend on what it held before."""
+    big, small = gradient_image(1100, 1000), gradient_image(300, 280)
+    first_small = tiny.colorize(small, temperature=0.5)
+    tiny.clear_cache()
+    tiny.colorize(big)
+    again_small = tiny.colorize(small, temperature=0.5)
+    np.testing.assert_array_equal(first_small, again_small)
+    fresh = Colorizer(tiny.model, device="cpu").colorize(big)
+    np.testing.assert_array_equal(tiny.colorize(big), fresh)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        gradient_image(dtype=np.uint16).astype(">u2"),  # big-endian (FITS, some TIFFs)
+        gradient_image(dtype=np.float64) * 1e-3 + 1e5,  # tiny range on a huge offset
+        gradient_image(dtype=np.uint16).astype(np.int64),
+    ],
+)
+def test_prepare_is_exact_for_wide_and_foreign_dtypes(image):
+    from tinct.inputs import prepare
+
+    image.setflags(write=False)
+    lo, hi = np.percentile(image.astype(np.float64), (0.5, 99.5))
+    expected = np.clip((image.astype(np.float64) - lo) / (hi - lo), 0, 1)
+    gray = prepare(image, normalize="percentile").gray[0, 0].double().numpy()
+    np.testing.assert_allclose(gray, expected, atol=1e-6)

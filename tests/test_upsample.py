@@ -90,3 +90,17 @@ def test_affine_identity_when_full_resolution():
     up = AffineUpsampler(gray, (20, 30))
     rgb = torch.rand(2, 3, 20, 30)
     torch.testing.assert_close(up.apply(up.fit(rgb), (5, 9), 1), rgb[1, :, 5:9].permute(1, 2, 0))
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 37, 50), (2, 1, 5, 7), (1, 1, 2, 9), (1, 2, 1, 1)])
+@pytest.mark.parametrize("r", [0, 1, 2, 5])
+def test_box_filter_matches_avg_pool_without_padding_counts(shape, r):
+    """The shifted-sum box filter equals torch's border-clipped average pooling."""
+    x = torch.rand(shape, generator=torch.Generator().manual_seed(r))
+    ref = x
+    ry, rx = min(r, shape[-2] - 1), min(r, shape[-1] - 1)
+    if ry > 0:
+        ref = F.avg_pool2d(ref, (2 * ry + 1, 1), 1, (ry, 0), count_include_pad=False)
+    if rx > 0:
+        ref = F.avg_pool2d(ref, (1, 2 * rx + 1), 1, (0, rx), count_include_pad=False)
+    torch.testing.assert_close(box_filter(x, r), ref, rtol=1e-6, atol=1e-6)

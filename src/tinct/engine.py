@@ -36,6 +36,7 @@ from tinct.hints import Hint, hints_digest
 from tinct.options import ColorizeOptions, model_defaults
 from tinct.render import (
     Entry,
+    Scratch,
     Work,
     build_work,
     concat_outputs,
@@ -47,6 +48,7 @@ from tinct.render import (
 from tinct.runtime import (
     MODEL_CACHE_SIZE,
     DeviceUnavailableError,
+    cast_for_inference,
     cpu_busy,
     get_model,
     resolve_threads,
@@ -152,13 +154,15 @@ class Colorizer:
                 self.device = p.device if p is not None else select_device("auto")
             else:
                 self.device = select_device(device)
-            self.model = model.to(self.device).eval()
+            self.dtype = select_dtype(precision, self.device)
+            # a reduced-precision copy; the caller's module keeps its float32 weights
+            self.model = cast_for_inference(model.to(self.device).eval(), self.dtype)
             name = getattr(getattr(model, "record", None), "name", type(model).__name__)
         else:
             self.device = select_device(device)
-            self.model = get_model(model, self.device, pretrained)
+            self.dtype = select_dtype(precision, self.device)
+            self.model = get_model(model, self.device, pretrained, self.dtype)
             name = str(model)
-        self.dtype = select_dtype(precision, self.device)
         self.info = _fw.ModelInfo.of(self.model)
         self.options = (options or ColorizeOptions()).replace(model=name)
         self.cache_size = int(cache_size)
@@ -167,6 +171,7 @@ class Colorizer:
         self.stats = EngineStats()
         self._cache: OrderedDict[str, Entry] = OrderedDict()
         self._lock = threading.RLock()
+        self._scratch = Scratch()  # full-resolution strips, reused under the lock
         self._centres = _fw.bin_centres(self.info, self.device)
 
     @classmethod
@@ -484,7 +489,7 @@ class Colorizer:
         ab = self._decode(entry, opts)
         if opts.propagation and entry.net.patches and self.info.space == "lab":
             ab = self._propagate(entry, ab, float(opts.propagation))
-        return render(entry, ab, self._work(entry), self.info.space)
+        return render(entry, ab, self._work(entry), self.info.space, self._scratch)
 
     def _propagate(self, entry: Entry, ab: Tensor, strength: float) -> Tensor:
         """Spread the hints over the decoded grid, the prediction as prior (Levin et al.)."""

@@ -86,6 +86,8 @@ class NetOutput:
         net_size: ``(height, width)`` of the network input before padding.
         patches: Placed hints (network coordinates).
         forward_calls: Network invocations made.
+        gray_net: ``(B, 1, hn, wn)`` the gray level resized to the network input
+            size (reused as the working grid of the upsampling when sizes agree).
     """
 
     logp: Tensor | None
@@ -95,6 +97,7 @@ class NetOutput:
     net_size: tuple[int, int]
     patches: list[_hints.HintPatch]
     forward_calls: int
+    gray_net: Tensor | None = None
 
 
 def _pad(x: Tensor, multiple: int, mode: str = "reflect") -> Tensor:
@@ -147,7 +150,8 @@ def run_network(
     """
     B, _, H, W = gray.shape
     hn, wn = net_shape((H, W), net_long)
-    lum_net = pipeline.lum_from_gray(resize(gray.to(device), (hn, wn)), info.space)
+    gray_net = resize(gray.to(device), (hn, wn))
+    lum_net = pipeline.lum_from_gray(gray_net, info.space)
     patches = _hints.place_hints(hints, gray, (hn, wn), space=info.space, default_side=hint_size)
     patches = [_hints.HintPatch(p.row, p.col, p.side, p.chroma.to(device)) for p in patches]
     hint_ab = hint_mask = None
@@ -234,7 +238,7 @@ def run_network(
         spread = 0.0 if info.hints else hint_spread(patches, scale)
         weight, target = _hints.hint_influence(patches, (ha, wa), scale, B, spread)
         ab = torch.lerp(ab, target.to(device), weight.to(device))
-    return NetOutput(logp, ab, lum_logits, post, (hn, wn), patches, calls)
+    return NetOutput(logp, ab, lum_logits, post, (hn, wn), patches, calls, gray_net)
 
 
 def _tiled(

@@ -19,6 +19,7 @@ everything else ``float32`` in ``[0, 1]``. The input array is never modified.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,15 +182,19 @@ def prepare(
     gray = torch.empty(n, 1, h, w, dtype=torch.float32)
     for i in range(n):
         for y0, y1 in strips(h, w * c):
-            part = color_part[i, y0:y1]
-            if not (part.flags.c_contiguous and part.flags.writeable):
-                part = np.array(part)  # a small copy; torch wants writable memory
-            chunk = torch.from_numpy(part)
-            x = ((chunk.to(torch.float32) - lo) * scale).clamp_(0.0, 1.0)
+            chunk = _as_tensor(color_part[i, y0:y1])
             if is_rgb:
+                x = ((chunk.to(torch.float32) - lo) * scale).clamp_(0.0, 1.0)
                 gray[i, 0, y0:y1] = _gray_from_rgb(x.permute(2, 0, 1), space)[0]
-            else:
-                gray[i, 0, y0:y1] = x
+            else:  # straight into place, in place
+                dst = gray[i, 0, y0:y1]
+                if chunk.dtype in _EXACT_IN_FLOAT32:
+                    dst.copy_(chunk)
+                    if lo:
+                        dst.sub_(lo)
+                else:  # wide types: subtract the offset before rounding to float32
+                    dst.copy_(chunk.double() - lo)
+                dst.mul_(scale).clamp_(0.0, 1.0)
     alpha = None
     out_u8 = a.dtype == np.uint8
     if is_rgb and c == 4:
@@ -200,6 +205,32 @@ def prepare(
             alo, ahi = _range(alpha_in, "dtype", percentiles)
             alpha = np.clip((alpha_in.astype(np.float32) - alo) / (ahi - alo), 0.0, 1.0)
     return PreparedImage(gray, tuple(lead), alpha, out_u8, is_rgb)
+
+
+#: Input dtypes whose values float32 holds exactly.
+_EXACT_IN_FLOAT32 = (
+    torch.uint8,
+    torch.int8,
+    torch.int16,
+    torch.uint16,
+    torch.float16,
+    torch.float32,
+)
+
+
+def _as_tensor(part: np.ndarray) -> Tensor:
+    """A tensor reading ``part`` (no copy when it is contiguous; it is never written)."""
+    if not part.flags.c_contiguous:
+        part = np.ascontiguousarray(part)
+    if not part.dtype.isnative:  # e.g. big-endian FITS/TIFF data
+        part = part.astype(part.dtype.newbyteorder("="))
+    if not part.flags.writeable:
+        # torch warns about read-only memory because it could be written through;
+        # this tensor is only read
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            return torch.from_numpy(part)
+    return torch.from_numpy(part)
 
 
 def _gray_from_rgb(rgb: Tensor, space: str) -> Tensor:

@@ -23,8 +23,10 @@ from tinct.upsample import AffineUpsampler, BilateralUpsampler, resize
 
 __all__ = [
     "EPS_AFFINE",
+    "RENDER_STRIP_PIXELS",
     "WORK_LONG",
     "Entry",
+    "Scratch",
     "Work",
     "build_work",
     "concat_outputs",
@@ -66,9 +68,36 @@ class Entry:
     work: Work | None = None
 
 
+#: Rows of one full-resolution strip hold about this many pixels (bounds the scratch buffer).
+RENDER_STRIP_PIXELS = 1 << 20
+
+
+class Scratch:
+    """A float buffer reused by successive renders (owned by one colorizer, used under its lock).
+
+    Full-resolution strips of a 2048 x 2048 image are 12 MB of float32; a
+    fresh allocation of that size is returned to the OS after each call and
+    page-faulted in again by the next, which costs as much as the arithmetic.
+    """
+
+    def __init__(self) -> None:
+        self._buf: Tensor | None = None
+
+    def get(self, numel: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+        """A flat tensor of at least ``numel`` elements (contents undefined)."""
+        buf = self._buf
+        if buf is None or buf.numel() < numel or buf.dtype != dtype or buf.device != device:
+            buf = self._buf = torch.empty(numel, dtype=dtype, device=device)
+        return buf
+
+
 def digest(*parts: Any) -> str:
-    """Hex digest of arrays (shape, dtype, bytes) and reprs of other values (cache keys)."""
-    h = hashlib.blake2b(digest_size=20)
+    """Hex digest of arrays (shape, dtype, bytes) and reprs of other values (cache keys).
+
+    SHA-256: with the SHA extensions of current CPUs about twice as fast as
+    BLAKE2 on the multi-megabyte image buffers hashed on every call.
+    """
+    h = hashlib.sha256()
     for part in parts:
         if isinstance(part, np.ndarray):
             h.update(repr((part.shape, part.dtype.str)).encode())
@@ -102,6 +131,7 @@ def concat_outputs(outs: list[_fw.NetOutput]) -> _fw.NetOutput:
         outs[0].net_size,
         patches,
         sum(o.forward_calls for o in outs),
+        cat([o.gray_net for o in outs]),
     )
 
 
@@ -122,13 +152,18 @@ def build_work(entry: Entry, space: str, device: torch.device) -> Work:
     hn, wn = entry.net.net_size
     long = min(max(H, W), max(WORK_LONG, hn, wn))
     work_size = _fw.net_shape((H, W), long) if long < max(H, W) else (H, W)
-    affine = AffineUpsampler(prep.gray.to(device), work_size, radius=1, eps=EPS_AFFINE)
+    gray_work = entry.net.gray_net if tuple(work_size) == (hn, wn) else None
+    affine = AffineUpsampler(
+        prep.gray.to(device), work_size, radius=1, eps=EPS_AFFINE, gray_work=gray_work
+    )
     lum = pipeline.lum_from_gray(affine.gray_work, space)
     guide = lum * (100.0 if space == "yuv" else 1.0)  # in L-like units
     return Work(affine, lum, guide)
 
 
-def render(entry: Entry, ab: Tensor, work: Work, space: str) -> np.ndarray:
+def render(
+    entry: Entry, ab: Tensor, work: Work, space: str, scratch: Scratch | None = None
+) -> np.ndarray:
     """Full-resolution colour from chrominance on a network grid.
 
     Args:
@@ -136,6 +171,7 @@ def render(entry: Entry, ab: Tensor, work: Work, space: str) -> np.ndarray:
         ab: ``(B, 2, h, w)`` decoded chrominance (model units).
         work: :func:`build_work` state of the entry.
         space: Model colour space.
+        scratch: Reusable buffer for the full-resolution strips (optional).
 
     Returns:
         ``(..., H, W, 3|4)`` uint8 or float32 RGB(A).
@@ -152,13 +188,20 @@ def render(entry: Entry, ab: Tensor, work: Work, space: str) -> np.ndarray:
     B = prep.gray.shape[0]
     C = output_channels(prep)
     out = np.empty((B, H, W, C), np.uint8 if prep.uint8 else np.float32)
+    f = work.affine.factor
+    rows = list(_in.strips(H, W, RENDER_STRIP_PIXELS, multiple=4))
+    buf = None
+    if scratch is not None:
+        tallest = max(y1 - y0 for y0, y1 in rows)
+        buf = scratch.get(3 * (tallest + f) * (W + f), coeffs.dtype, coeffs.device)
+    # uint8: scale and round in the same pass, then truncate
+    scale, offset = (255.0, 0.5) if prep.uint8 else (1.0, 0.0)
     for i in range(B):
-        for y0, y1 in _in.strips(H, W, multiple=4):
+        for y0, y1 in rows:
             dst = torch.from_numpy(out[i, y0:y1, :, :3])
-            if prep.uint8:  # scale and round in the same pass, then truncate
-                dst.copy_(work.affine.apply(coeffs, (y0, y1), i, scale=255.0, offset=0.5))
-            else:
-                dst.copy_(work.affine.apply(coeffs, (y0, y1), i))
+            dst.copy_(
+                work.affine.apply(coeffs, (y0, y1), i, scale=scale, offset=offset, scratch=buf)
+            )
     if prep.alpha is not None:
         out[..., 3] = prep.alpha
     return out.reshape(*prep.lead_shape, H, W, C)

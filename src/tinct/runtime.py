@@ -7,6 +7,7 @@ network (batch jobs, the bridge server). Nothing here knows about images.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import threading
 from collections import OrderedDict
@@ -18,6 +19,7 @@ import torch
 __all__ = [
     "MODEL_CACHE_SIZE",
     "DeviceUnavailableError",
+    "cast_for_inference",
     "cpu_busy",
     "get_model",
     "model_key",
@@ -174,7 +176,7 @@ def torch_threads(n: int | None) -> Iterator[None]:
 # ----------------------------------------------------------------------------- model cache
 
 MODEL_CACHE_SIZE = 4
-_MODELS: OrderedDict[tuple[str, str, bool], torch.nn.Module] = OrderedDict()
+_MODELS: OrderedDict[tuple[str, str, bool, str], torch.nn.Module] = OrderedDict()
 _MODELS_LOCK = threading.Lock()
 
 
@@ -186,22 +188,70 @@ def model_key(name_or_path: str | Path) -> str:
     return str(name_or_path).lower()
 
 
-def get_model(
-    name_or_path: str | Path, device: torch.device | str = "cpu", pretrained: bool = True
+#: Layers whose weights autocast casts to the reduced precision on every call.
+_AUTOCAST_LAYERS = (
+    torch.nn.Conv1d,
+    torch.nn.Conv2d,
+    torch.nn.Conv3d,
+    torch.nn.ConvTranspose1d,
+    torch.nn.ConvTranspose2d,
+    torch.nn.ConvTranspose3d,
+    torch.nn.Linear,
+)
+
+
+def cast_for_inference(
+    model: torch.nn.Module, dtype: torch.dtype, *, copy_model: bool = True
 ) -> torch.nn.Module:
-    """A loaded model from a small process-wide LRU (keyed by name/path, device, pretrained).
+    """Store convolution and linear weights in ``dtype`` once, for autocast inference.
+
+    Under ``torch.autocast`` every convolution casts its float32 weight to the
+    reduced precision on *every* call (autocast caches casts only while
+    gradients are recorded); for ``zhang-eccv16`` on the CPU that is 6 ms of
+    a 210 ms forward pass. Casting exactly those weights once gives the same
+    numbers without the per-call copies. Normalisation layers keep their
+    float32 parameters, as under autocast.
+
+    Args:
+        model: The network.
+        dtype: ``torch.bfloat16`` or ``torch.float16`` (float32 returns ``model``).
+        copy_model: Cast a deep copy (leave ``model`` as it is).
+
+    Returns:
+        The model to run under ``torch.autocast(dtype=dtype)`` (``model`` itself
+        for float32, and on devices where the engine does not autocast, e.g. MPS).
+    """
+    param = next(model.parameters(), None)
+    if dtype == torch.float32 or param is None or param.device.type not in ("cpu", "cuda"):
+        return model
+    out = copy.deepcopy(model) if copy_model else model
+    for module in out.modules():
+        if isinstance(module, _AUTOCAST_LAYERS):
+            module.to(dtype)
+    return out
+
+
+def get_model(
+    name_or_path: str | Path,
+    device: torch.device | str = "cpu",
+    pretrained: bool = True,
+    dtype: torch.dtype = torch.float32,
+) -> torch.nn.Module:
+    """A loaded model from a small process-wide LRU (keyed by name/path, device, pretrained, dtype).
 
     Args:
         name_or_path: Registry name or weights file.
         device: Torch device.
         pretrained: Load trained weights (``False``: random weights, for tests).
+        dtype: Inference precision; reduced precisions store the convolution
+            and linear weights in it (:func:`cast_for_inference`).
 
     Returns:
         The model in eval mode, shared between callers (do not modify it).
     """
     from tinct.models import load_model
 
-    key = (model_key(name_or_path), str(torch.device(device)), bool(pretrained))
+    key = (model_key(name_or_path), str(torch.device(device)), bool(pretrained), str(dtype))
     with _MODELS_LOCK:
         if key in _MODELS:
             _MODELS.move_to_end(key)
@@ -212,6 +262,7 @@ def get_model(
     )
     model = load_model(arg, device=device, pretrained=pretrained).eval()
     model = model.to(memory_format=torch.channels_last)  # NHWC: faster conv kernels
+    model = cast_for_inference(model, dtype, copy_model=False)
     with _MODELS_LOCK:
         _MODELS[key] = model
         while len(_MODELS) > MODEL_CACHE_SIZE:

@@ -60,8 +60,11 @@ def resize(x: Tensor, size: tuple[int, int], *, antialias: bool = True) -> Tenso
 def box_filter(x: Tensor, r: int) -> Tensor:
     """Mean over a ``(2r+1) x (2r+1)`` window, shrinking the window at the borders.
 
-    Separable: two 1-D average pools, exact at the borders (the mean over the
-    clipped rectangle).
+    Separable, each axis a sum of ``2r + 1`` shifted views of the zero-padded
+    input divided by the number of pixels inside the image (the mean over the
+    clipped rectangle). Sums of shifts rather than cumulative sums keep float32
+    exact enough for variances; on the CPU they are also about 20x faster than
+    ``avg_pool2d`` for the small radii used here.
 
     Args:
         x: ``(B, C, H, W)`` floating tensor.
@@ -70,14 +73,22 @@ def box_filter(x: Tensor, r: int) -> Tensor:
     Returns:
         ``(B, C, H, W)`` local means.
     """
+    return _box_1d(_box_1d(x, r, -2), r, -1)
+
+
+def _box_1d(x: Tensor, r: int, dim: int) -> Tensor:
+    """Windowed mean along one axis (``dim`` = -2 or -1), clipped at the borders."""
+    n = x.shape[dim]
+    r = min(r, n - 1)
     if r <= 0:
         return x
-    ry, rx = min(r, x.shape[-2] - 1), min(r, x.shape[-1] - 1)
-    if ry > 0:
-        x = F.avg_pool2d(x, (2 * ry + 1, 1), 1, (ry, 0), count_include_pad=False)
-    if rx > 0:
-        x = F.avg_pool2d(x, (1, 2 * rx + 1), 1, (0, rx), count_include_pad=False)
-    return x
+    padded = F.pad(x, (r, r) if dim == -1 else (0, 0, r, r))
+    out = padded.narrow(dim, 0, n).clone()
+    for k in range(1, 2 * r + 1):
+        out += padded.narrow(dim, k, n)
+    i = torch.arange(n, device=x.device)
+    count = ((i + r).clamp(max=n - 1) - (i - r).clamp(min=0) + 1).to(x.dtype)
+    return out.div_(count if dim == -1 else count[:, None])
 
 
 @dataclass(frozen=True)
@@ -249,19 +260,31 @@ class AffineUpsampler:
         work_size: ``(h, w)`` working resolution (``<= (H, W)``).
         radius: Window radius of the affine fit, in working pixels.
         eps: Regularisation of the fit (squared gray units).
+        gray_work: ``gray`` already resized to ``work_size`` (optional; saves
+            resizing the full-resolution gray again).
 
     Attributes:
         gray_work: ``(B, 1, h, w)`` gray resized to the working resolution.
     """
 
     def __init__(
-        self, gray: Tensor, work_size: tuple[int, int], radius: int = 1, eps: float = 1e-4
+        self,
+        gray: Tensor,
+        work_size: tuple[int, int],
+        radius: int = 1,
+        eps: float = 1e-4,
+        gray_work: Tensor | None = None,
     ):
         self.gray = gray
         self.size = (int(gray.shape[-2]), int(gray.shape[-1]))
         self.work_size = (int(work_size[0]), int(work_size[1]))
         self.identity = self.work_size == self.size
-        self.gray_work = gray if self.identity else resize(gray, self.work_size)
+        if self.identity:
+            self.gray_work = gray
+        elif gray_work is not None and tuple(gray_work.shape[-2:]) == self.work_size:
+            self.gray_work = gray_work.to(gray.device, gray.dtype)
+        else:
+            self.gray_work = resize(gray, self.work_size)
         self.eps = eps
         self.stats = guide_stats(self.gray_work, radius)
 
@@ -305,6 +328,7 @@ class AffineUpsampler:
         *,
         scale: float = 1.0,
         offset: float = 0.0,
+        scratch: Tensor | None = None,
     ) -> Tensor:
         """Full-resolution colour for a strip of rows of one plane, channels last.
 
@@ -317,9 +341,14 @@ class AffineUpsampler:
             scale: The result is ``scale * rgb + offset`` with ``rgb`` clipped to
                 ``[0, 1]``; 255 and 0.5 give values that truncate to rounded uint8.
             offset: See ``scale``.
+            scratch: Optional flat buffer of the coefficients' dtype with at least
+                ``3 * (y1 - y0 + factor) * (W + factor)`` elements; the result is
+                written there. Reusing one buffer across calls saves page-faulting
+                fresh memory (about half the cost of this step at 2048 x 2048).
 
         Returns:
-            ``(y1 - y0, W, 3)`` float tensor: ``scale * clip(rgb, 0, 1) + offset``.
+            ``(y1 - y0, W, 3)`` float tensor: ``scale * clip(rgb, 0, 1) + offset``
+            (a view of ``scratch`` when given).
         """
         y0, y1 = rows
         lo, hi = offset, scale + offset - (1e-3 if offset else 0.0)
@@ -343,7 +372,10 @@ class AffineUpsampler:
             v = F.pad(v[None, None], pad, mode="replicate")[0, 0]
         # Channels-last result; each (di, dj) phase of the f x f blocks is one
         # multiply-add at coefficient resolution written straight into place.
-        res = torch.empty(hs, f, ws, f, 3, dtype=up.dtype, device=up.device)
+        if scratch is not None and scratch.numel() >= hs * f * ws * f * 3:
+            res = scratch[: hs * f * ws * f * 3].view(hs, f, ws, f, 3)
+        else:
+            res = torch.empty(hs, f, ws, f, 3, dtype=up.dtype, device=up.device)
         res_phases = res.permute(1, 3, 4, 0, 2)  # (f, f, 3, hs, ws) view
         v_phases = v.reshape(hs, f, ws, f).permute(1, 3, 0, 2)  # (f, f, hs, ws) view
         for di in range(f):
