@@ -1,0 +1,294 @@
+"""What the bridge server runs: decoded requests (jobs) and the colorization backend.
+
+:class:`ColorizeJob` is a ``colorize`` request after :mod:`tinct.server` has
+parsed and checked it; a :class:`Backend` turns jobs into pixels.
+:class:`EngineBackend` is the real one: it keeps one :class:`tinct.Colorizer`
+per model (created on first use), converts wire hints and hint layers into
+:class:`tinct.Hint` objects and describes the registered models for ``hello``.
+Nothing here touches sockets, so backends are easy to test and to replace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from tinct import protocol as P
+
+__all__ = [
+    "DEFAULT_MODEL_INFO",
+    "Backend",
+    "ColorizeJob",
+    "EngineBackend",
+    "PointHint",
+    "ProgressFn",
+    "RequestError",
+]
+
+log = logging.getLogger("tinct.server")
+
+ProgressFn = Callable[[float, str], None]
+
+#: Model options reported by hello when the engine cannot describe its models.
+DEFAULT_MODEL_INFO: dict[str, Any] = {
+    "name": "tinct-base",
+    "display_name": "tinct base",
+    "takes_hints": True,
+    "default_temperature": 0.38,
+    "default_decoder": "annealed_mean",
+    "decoders": ["annealed_mean", "mean", "median", "mode"],
+}
+
+
+class RequestError(Exception):
+    """A request the server refuses (sent back as an ``error`` frame).
+
+    Args:
+        code: protocol error code (e.g. ``bad_request``).
+        message: human-readable reason.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class PointHint:
+    """A point hint as received on the wire.
+
+    Attributes:
+        row: pixel row.
+        col: pixel column.
+        color: ``(r, g, b)`` uint8 sRGB colour.
+        size: patch size in pixels, or None for the engine default.
+    """
+
+    row: int
+    col: int
+    color: tuple[int, int, int]
+    size: int | None = None
+
+
+@dataclass
+class ColorizeJob:
+    """A decoded ``colorize`` request.
+
+    Attributes:
+        image: ``(H, W)`` or ``(H, W, 3)`` uint8/uint16 pixels, alpha removed.
+        alpha: ``(H, W)`` alpha of the input (uint8 or uint16), or None.
+        model: model name, or None for the server default.
+        temperature: annealed-mean temperature, or None.
+        decoder: decoder name, or None.
+        mrf_weight: MRF smoothing weight (0 = off).
+        mrf_iters: MRF sweeps, or None.
+        tile: tile size for large images, or None.
+        hints: point hints from the header.
+        hint_layer: ``(H, W, 4)`` uint8 RGBA hint layer, or None.
+        hint_size: patch size for hint-layer hints, or None.
+        reference: ``(h, w[, c])`` global-hint image, or None.
+        result_format: ``"rgb8"`` or ``"rgba8"``.
+        request_id: the request's id.
+    """
+
+    image: np.ndarray
+    alpha: np.ndarray | None = None
+    model: str | None = None
+    temperature: float | None = None
+    decoder: str | None = None
+    mrf_weight: float = 0.0
+    mrf_iters: int | None = None
+    tile: int | None = None
+    hints: tuple[PointHint, ...] = ()
+    hint_layer: np.ndarray | None = None
+    hint_size: int | None = None
+    reference: np.ndarray | None = None
+    result_format: str = "rgba8"
+    request_id: str = ""
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+
+
+class Backend(Protocol):
+    """What the server needs from a colorization backend."""
+
+    default_model: str
+
+    def models(self) -> list[dict[str, Any]]:
+        """Describe the available models (hello's ``models`` list)."""
+        ...
+
+    def colorize(self, job: ColorizeJob, progress: ProgressFn) -> np.ndarray:
+        """Colorize ``job.image``; returns ``(H, W, 3)`` uint8 or float in [0, 1]."""
+        ...
+
+
+class EngineBackend:
+    """Backend on :class:`tinct.engine.Colorizer` objects (or look-alikes).
+
+    Args:
+        colorizer: an already loaded colorizer serving its own model (and, without
+            a factory, every request).
+        colorizer_factory: ``factory(model_name) -> colorizer``; instances are cached.
+        model: default model name.
+        device: device passed to ``tinct.engine.Colorizer`` when no factory is given.
+        models: hello's model descriptions (default: asked from the engine).
+        pretrained: load trained weights (False: random weights, for set-up tests).
+    """
+
+    def __init__(
+        self,
+        colorizer: Any = None,
+        colorizer_factory: Callable[[str], Any] | None = None,
+        model: str | None = None,
+        device: str = "auto",
+        models: Sequence[dict[str, Any]] | None = None,
+        pretrained: bool = True,
+    ) -> None:
+        self.default_model = (
+            model
+            or getattr(colorizer, "model_name", None)
+            or getattr(getattr(colorizer, "options", None), "model", None)
+            or "tinct-base"
+        )
+        self._device = device
+        self._pretrained = pretrained
+        self._cache: dict[str, Any] = {}
+        if colorizer is not None:
+            self._cache[self.default_model] = colorizer
+        self._single = colorizer is not None and colorizer_factory is None
+        self._factory = colorizer_factory
+        self._models = [dict(m) for m in models] if models is not None else None
+        self._lock = threading.Lock()
+
+    def _make(self, name: str) -> Any:
+        if self._factory is not None:
+            return self._factory(name)
+        from tinct.engine import Colorizer
+
+        if self._pretrained:
+            return Colorizer(model=name, device=self._device)
+        return Colorizer(model=name, device=self._device, pretrained=False)
+
+    def colorizer(self, name: str | None) -> Any:
+        """Return the (cached) colorizer for a model name."""
+        name = name or self.default_model
+        with self._lock:
+            if self._single:
+                return self._cache[self.default_model]
+            if name not in self._cache:
+                log.info("loading model %s", name)
+                self._cache[name] = self._make(name)
+            return self._cache[name]
+
+    def models(self) -> list[dict[str, Any]]:
+        """Describe the models; asks the engine's registry when possible."""
+        if self._models is None:
+            infos = _engine_model_infos(self.default_model)
+            if self._single:  # a loaded colorizer serves only its own model
+                infos = [m for m in infos if m["name"] == self.default_model] or [
+                    {**DEFAULT_MODEL_INFO, "name": self.default_model}
+                ]
+            self._models = infos
+        return [dict(m) for m in self._models]
+
+    def colorize(self, job: ColorizeJob, progress: ProgressFn) -> np.ndarray:
+        """Run the engine on a job (hints converted to ``tinct.hints.Hint``)."""
+        colorizer = self.colorizer(job.model)
+        if self._single and job.model and job.model != self.default_model:
+            raise RequestError(
+                P.E_UNKNOWN_MODEL,
+                f"this server serves only {self.default_model!r}, not {job.model!r}",
+            )
+        hints = _convert_hints(job)
+        kwargs: dict[str, Any] = {
+            "hints": hints,
+            "reference": job.reference,
+            "temperature": job.temperature,
+            "decoder": job.decoder,
+            "mrf_weight": job.mrf_weight,
+            "mrf_iters": job.mrf_iters,
+            "tile": job.tile,
+        }
+        accepted = _accepted_kwargs(colorizer.colorize)
+        if accepted is not None:
+            if "progress" in accepted:
+                kwargs["progress"] = progress
+            if "cancel" in accepted:
+                kwargs["cancel"] = job.cancel
+            if "rgb" in accepted:
+                kwargs["rgb"] = job.image.ndim == 3
+            kwargs = {k: v for k, v in kwargs.items() if k in accepted or v is not None}
+        return colorizer.colorize(job.image, **kwargs)
+
+
+def _accepted_kwargs(fn: Callable[..., Any]) -> set[str] | None:
+    """Names of the keyword arguments fn takes (None if it takes **kwargs)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params}
+
+
+def _convert_hints(job: ColorizeJob) -> list[Any]:
+    """Turn wire hints and a hint layer into ``tinct.hints.Hint`` objects."""
+    from tinct.hints import Hint, hints_from_rgba
+
+    out = [Hint(h.row, h.col, color=h.color, size=h.size) for h in job.hints]
+    if job.hint_layer is not None:
+        layer_hints = hints_from_rgba(job.hint_layer)
+        if job.hint_size is not None:
+            layer_hints = [dataclasses.replace(h, size=job.hint_size) for h in layer_hints]
+        out.extend(layer_hints)
+    return out
+
+
+def _engine_model_infos(default: str) -> list[dict[str, Any]]:
+    """Model descriptions from the model registry, else a default entry."""
+    try:
+        from tinct.models.registry import list_models, weights_status
+
+        try:
+            from tinct.decode import DECODERS
+
+            decoders = sorted(DECODERS)
+        except ImportError:
+            decoders = list(DEFAULT_MODEL_INFO["decoders"])
+        infos = []
+        for rec in list_models():
+            cfg = rec.config
+            regression = "logits" not in cfg.heads
+            infos.append(
+                {
+                    "name": rec.name,
+                    "display_name": rec.display_name,
+                    "description": rec.description,
+                    "takes_hints": bool(cfg.hints),
+                    "hints_required": bool(cfg.hints_required),
+                    "global_hint": bool(cfg.global_hint),
+                    "default_temperature": cfg.default_temperature,
+                    "default_decoder": cfg.default_decoder,
+                    "decoders": ["ab"]
+                    if regression
+                    else [*decoders, *(["ab"] if "ab" in cfg.heads else [])],
+                    "weights": weights_status(rec),
+                }
+            )
+        if infos:
+            infos.sort(key=lambda m: m["name"] != default)  # default first
+            return infos
+    except Exception:  # the registry is optional; hello must always work
+        log.debug("cannot describe the registered models", exc_info=True)
+    info = dict(DEFAULT_MODEL_INFO)
+    info["name"] = default
+    return [info]

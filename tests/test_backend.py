@@ -1,0 +1,73 @@
+"""Backend tests: jobs to pixels without any socket (tinct.backend)."""
+
+import numpy as np
+import pytest
+
+from tinct import protocol as P
+from tinct.backend import ColorizeJob, EngineBackend, PointHint, RequestError
+from tinct.hints import Hint
+
+
+class Recorder:
+    """A Colorizer look-alike that records its calls and returns a gray RGB image."""
+
+    def __init__(self, name="tinct-base"):
+        self.model_name = name
+        self.calls = []
+
+    def colorize(self, image, hints=(), reference=None, temperature=None, decoder=None,
+                 mrf_weight=0.0, mrf_iters=None, tile=None, progress=None, cancel=None,
+                 rgb=None):  # fmt: skip
+        self.calls.append(
+            {"hints": list(hints), "temperature": temperature, "decoder": decoder, "rgb": rgb,
+             "cancel": cancel, "progress": progress}
+        )  # fmt: skip
+        gray = image if image.ndim == 2 else image[..., 0]
+        return np.dstack([gray] * 3)
+
+
+def test_point_hints_and_hint_layer_become_engine_hints():
+    rec = Recorder()
+    backend = EngineBackend(colorizer=rec)
+    layer = np.zeros((8, 10, 4), np.uint8)
+    layer[2, 3] = (255, 0, 0, 255)  # one opaque red pixel
+    job = ColorizeJob(
+        image=np.full((8, 10), 100, np.uint8),
+        hints=(PointHint(1, 2, (0, 255, 0), size=3),),
+        hint_layer=layer,
+        hint_size=5,
+        temperature=0.4,
+    )
+    out = backend.colorize(job, lambda f, m: None)
+    assert out.shape == (8, 10, 3)
+    (call,) = rec.calls
+    hints = call["hints"]
+    assert all(isinstance(h, Hint) for h in hints) and len(hints) == 2
+    assert (hints[0].row, hints[0].col, hints[0].size) == (1, 2, 3)
+    assert hints[1].size == 5  # the hint layer's size applies to its hints
+    assert call["temperature"] == 0.4 and call["rgb"] is False
+    assert call["cancel"] is job.cancel and callable(call["progress"])
+
+
+def test_single_colorizer_refuses_other_models_and_lists_only_its_own():
+    backend = EngineBackend(colorizer=Recorder("tinct-base"))
+    assert [m["name"] for m in backend.models()] == ["tinct-base"]
+    job = ColorizeJob(image=np.zeros((4, 4), np.uint8), model="zhang-eccv16")
+    with pytest.raises(RequestError) as err:
+        backend.colorize(job, lambda f, m: None)
+    assert err.value.code == P.E_UNKNOWN_MODEL
+
+
+def test_factory_makes_one_colorizer_per_model_and_caches_it():
+    made = []
+
+    def factory(name):
+        made.append(name)
+        return Recorder(name)
+
+    backend = EngineBackend(colorizer_factory=factory, model="tinct-base")
+    for name in (None, "levin", "levin", "tinct-base"):
+        backend.colorize(ColorizeJob(image=np.zeros((4, 4), np.uint8), model=name), print)
+    assert made == ["tinct-base", "levin"]
+    names = [m["name"] for m in backend.models()]
+    assert names[0] == "tinct-base" and "zhang-eccv16" in names  # from the registry
