@@ -575,3 +575,15 @@ def test_prepare_is_exact_for_wide_and_foreign_dtypes(image):
     expected = np.clip((image.astype(np.float64) - lo) / (hi - lo), 0, 1)
     gray = prepare(image, normalize="percentile").gray[0, 0].double().numpy()
     np.testing.assert_allclose(gray, expected, atol=1e-6)
+
+
+def test_tinct_base_propagates_hints_inside_the_model():
+    """tinct-base's fusion head spreads hints itself (Levin + gate); the engine adds none."""
+    gray = np.full((64, 64), 60, np.uint8)
+    gray[:, 32:] = 200
+    c = Colorizer("tinct-base", device="cpu", pretrained=False)
+    assert c.resolve_options(hinted=True).propagation == 0.0
+    hint = [tinct.Hint(32, 8, color=(200, 30, 30), size=4)]
+    out = c.colorize(gray, hints=hint)
+    lab = color.rgb_to_lab(torch.from_numpy(out).permute(2, 0, 1).float()[None] / 255)
+    assert lab[0, 1, 8:56, 20:28].mean() > 25  # red far from the hint, same region

@@ -7,10 +7,12 @@ The architecture, :class:`~tinct.models.tinct_base.TinctUNet`, lives in
 
 from __future__ import annotations
 
+import dataclasses
+
 from tinct.models.registry import ModelConfig, ModelRecord, Weights, register_model
 from tinct.models.tinct_base import TinctUNet
 
-__all__ = ["TINCT_CONFIG"]
+__all__ = ["TINCT_CONFIG", "TINCT_SMALL_CONFIG"]
 
 _PAPER = "tinct: a compact hint-aware colorization U-Net (this project)."
 
@@ -30,10 +32,13 @@ TINCT_CONFIG = ModelConfig(
     default_temperature=0.7,
     default_decoder="ab",
     hint_decoder="ab",
-    hint_propagation=1e-5,
+    # tinct-base propagates hints inside the model (Levin + learned fusion head)
+    hint_propagation=0.0,
     loss="ce+l1",
     trainable=True,
 )
+#: tinct-small has no fusion head: the engine propagates its hints (edge-aware, network prior).
+TINCT_SMALL_CONFIG = dataclasses.replace(TINCT_CONFIG, hint_propagation=1e-5)
 
 register_model(
     ModelRecord(
@@ -42,6 +47,7 @@ register_model(
         description="Compact hint-aware U-Net with global fusion and reference-histogram input; "
         "313-bin logits at 1/4 and ab at 1/2 resolution. 4.8 M parameters, fast on a CPU.",
         builder=TinctUNet,
+        kwargs={"fusion": True},
         config=TINCT_CONFIG,
         weights=Weights(
             file_name="tinct-base.safetensors",
@@ -62,7 +68,7 @@ register_model(
         description="tinct-base at reduced width (16-160 channels) for slow machines.",
         builder=TinctUNet,
         kwargs={"widths": (16, 32, 64, 128, 160)},
-        config=TINCT_CONFIG,
+        config=TINCT_SMALL_CONFIG,
         weights=Weights(
             file_name="tinct-small.safetensors",
             license="BSD-3-Clause",

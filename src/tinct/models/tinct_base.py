@@ -6,6 +6,15 @@ starts at half resolution, context comes from a 1/16 dilated stage and a
 et al. 2016), and a reference histogram (SIGGRAPH17's global hint) is
 injected at the same place. Two heads share the trunk: 313-bin logits at 1/4
 resolution (temperature, suggestions, MRF) and ab regression at 1/2.
+
+With ``fusion=True`` (``tinct-base``) hints are also propagated classically:
+the model solves Levin et al.'s optimisation for the hints it is given
+(:func:`tinct.levin.levin_colorize`, at the input resolution) and a small
+fusion head, looking at the trunk's features and at both candidate colours,
+predicts per pixel how far to trust the propagated colour over the network's
+own (a gate) plus a correction. Without hints the output is the plain network
+prediction. Gate and correction start at "95 % Levin, no correction", so
+weights saved without the fusion head load with exactly that behaviour.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ from torch import Tensor, nn
 
 from tinct.models.base import ColorModel, ModelOutput
 
-__all__ = ["TinctUNet"]
+__all__ = ["TinctUNet", "levin_propagate"]
 
 L_CENT, L_NORM, AB_NORM = 50.0, 100.0, 110.0
 
@@ -39,12 +48,22 @@ class TinctUNet(ColorModel):
     Args:
         widths: Channels at strides 2, 4, 8, 16 and 32.
         num_bins: Size of the classification head (313 gamut bins).
+        fusion: Fuse the network's ab with Levin propagation of the hints.
+        fusion_width: Channels of the fusion head.
     """
 
     stride = 32
+    #: Initial gate logit of the fusion head: sigmoid(3) = 0.95 of the Levin colour.
+    GATE_INIT = 3.0
+    #: ab units per unit of the fusion head's correction output.
+    CORRECTION_SCALE = 10.0
 
     def __init__(
-        self, widths: tuple[int, int, int, int, int] = (32, 64, 128, 224, 256), num_bins: int = 313
+        self,
+        widths: tuple[int, int, int, int, int] = (32, 64, 128, 224, 256),
+        num_bins: int = 313,
+        fusion: bool = False,
+        fusion_width: int = 32,
     ):
         super().__init__()
         c1, c2, c3, c4, c5 = widths
@@ -67,6 +86,35 @@ class TinctUNet(ColorModel):
         self.class_head = nn.Conv2d(c2, num_bins, 1)
         self.dec1 = _cbr(c2 + c1, c1)
         self.ab_head = nn.Conv2d(c1, 2, 1)
+        self.fusion_head: nn.Sequential | None = None
+        if fusion:
+            fw = fusion_width
+            self.fusion_head = nn.Sequential(
+                nn.Conv2d(c1 + 5, fw, 3, padding=1),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(fw, fw, 3, padding=1),
+                nn.ReLU(inplace=True),
+                nn.Conv2d(fw, 3, 1),  # gate logit, correction a, correction b
+            )
+            self._init_fusion()
+
+    def _init_fusion(self) -> None:
+        last = self.fusion_head[-1]  # type: ignore[index]
+        with torch.no_grad():
+            last.weight.zero_()
+            last.bias.copy_(torch.tensor([self.GATE_INIT, 0.0, 0.0]))
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[no-untyped-def, override]
+        """As :meth:`torch.nn.Module.load_state_dict`, with one allowance.
+
+        Weights saved without the fusion head (all its keys missing, e.g. files
+        exported before it existed) load with the head at its initial state.
+        """
+        fusion_keys = [k for k in self.state_dict() if k.startswith("fusion_head.")]
+        if fusion_keys and not any(k in state_dict for k in fusion_keys):
+            self._init_fusion()
+            state_dict = {**state_dict, **{k: self.state_dict()[k] for k in fusion_keys}}
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def forward(
         self,
@@ -96,4 +144,47 @@ class TinctUNet(ColorModel):
         logits = self.class_head(d2)
         d1 = self.dec1(torch.cat((_up(d2, e1), e1), dim=1))
         ab = torch.tanh(self.ab_head(d1)) * AB_NORM
+        if self.fusion_head is not None:
+            has = (hint_mask.flatten(1).amax(1) > 0.5).to(ab.dtype)[:, None, None, None]
+            if bool(has.any()):
+                ab = self._fuse(d1, ab, lum, hint_ab, hint_mask, has)
         return ModelOutput(logits=logits, ab=ab)
+
+    def _fuse(
+        self, d1: Tensor, ab: Tensor, lum: Tensor, hint_ab: Tensor, hint_mask: Tensor, has: Tensor
+    ) -> Tensor:
+        """Gate between the network's ``ab (B, 2, h, w)`` and Levin propagation of the hints."""
+        prop = F.adaptive_avg_pool2d(levin_propagate(lum, hint_ab, hint_mask), ab.shape[-2:])
+        prop = prop.to(ab.dtype)
+        fin = torch.cat((d1, prop / AB_NORM, ab / AB_NORM, has.expand(-1, 1, *ab.shape[-2:])), 1)
+        out = self.fusion_head(fin.to(d1.dtype))  # type: ignore[misc]
+        gate = torch.sigmoid(out[:, :1].float()).to(ab.dtype)
+        correction = out[:, 1:].to(ab.dtype) * self.CORRECTION_SCALE
+        return ab + has * (gate * (prop - ab) + correction)
+
+
+@torch.no_grad()
+def levin_propagate(lum: Tensor, hint_ab: Tensor, hint_mask: Tensor) -> Tensor:
+    """Levin et al.'s propagation of each sample's hints (CPU, scipy).
+
+    Args:
+        lum: ``(B, 1, H, W)`` L in ``[0, 100]``.
+        hint_ab: ``(B, 2, H, W)`` hint chrominance.
+        hint_mask: ``(B, 1, H, W)``; > 0.5 at hint pixels.
+
+    Returns:
+        ``(B, 2, H, W)`` float32 ab on ``lum``'s device; zeros for samples without hints.
+    """
+    from tinct.levin import levin_colorize
+
+    out = torch.zeros(lum.shape[0], 2, *lum.shape[-2:])
+    for i in range(lum.shape[0]):
+        mask = (hint_mask[i, 0] > 0.5).cpu().numpy()
+        if mask.any():
+            ab = levin_colorize(
+                lum[i, 0].float().cpu().double().numpy(),
+                hint_ab[i].float().cpu().double().permute(1, 2, 0).numpy(),
+                mask,
+            )
+            out[i] = torch.from_numpy(ab).permute(2, 0, 1)
+    return out.to(lum.device)
