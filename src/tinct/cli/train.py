@@ -34,6 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop", type=int, default=128, help="training crop side (pixels)")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate")
     p.add_argument("--rebalance", type=float, default=0.5, help="class rebalancing, 0 = off")
+    p.add_argument("--warmup", type=int, default=200, help="linear learning-rate warm-up steps")
+    p.add_argument(
+        "--p-no-hints", type=float, default=0.3, help="share of images trained without hints"
+    )
     p.add_argument("--val-fraction", type=float, default=0.02, help="share of images held out")
     p.add_argument("--val-every", type=float, default=10.0, help="validation interval (minutes)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -61,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
         crop=args.crop,
         lr=args.lr,
         rebalance=args.rebalance,
+        warmup=args.warmup,
+        p_no_hints=args.p_no_hints,
         val_fraction=args.val_fraction,
         val_every_minutes=args.val_every,
         device=args.device,

@@ -29,8 +29,8 @@ TINCT_CONFIG = ModelConfig(
     logits_stride=4,
     ab_stride=2,
     # tuned on the training run's held-out split (docs/models.md, scripts/tune_defaults.py)
-    default_temperature=0.7,
-    default_decoder="ab",
+    default_temperature=1.0,
+    default_decoder="annealed_mean",
     hint_decoder="ab",
     # tinct-base propagates hints inside the model (Levin + learned fusion head)
     hint_propagation=0.0,
@@ -51,8 +51,8 @@ register_model(
         config=TINCT_CONFIG,
         weights=Weights(
             file_name="tinct-base.safetensors",
-            sha256="41e4970ffcbe04d87e8f55d31d1c99fd26f69a0279aaa80ebcfe5ceac4f28d37",
-            size=9561614,
+            sha256="6199835d17277e011257dd07f058093e01d0372902d3bd417e1cfd62dc01d1fc",
+            size=9602020,
             license="BSD-3-Clause",
             citation=_PAPER,
             format="safetensors",
