@@ -163,7 +163,7 @@ def test_zhang_weight_entries_match_the_reference():
 
 def test_parameter_counts():
     assert count_parameters(get_record("tinct-base")) == sum(
-        p.numel() for p in TinctUNet().parameters()
+        p.numel() for p in TinctUNet(fusion=True).parameters()
     )
     assert count_parameters(get_record("levin")) == 0
     small = {r.name: count_parameters(r) for r in RECORDS if r.config.trainable}
@@ -196,7 +196,7 @@ def test_cli_models_table(capsys):
         assert record.display_name in row
         assert weights_status(record) in row
     assert "downloadable" in out or "downloaded" in out
-    assert "built in" in out and "32.24 M" in out and "4.77 M" in out
+    assert "built in" in out and "32.24 M" in out and "4.79 M" in out
 
 
 def test_cli_models_json(capsys):

@@ -45,7 +45,8 @@ register_model(
         name="tinct-base",
         display_name="tinct base (default)",
         description="Compact hint-aware U-Net with global fusion and reference-histogram input; "
-        "313-bin logits at 1/4 and ab at 1/2 resolution. 4.8 M parameters, fast on a CPU.",
+        "313-bin logits at 1/4 and ab at 1/2 resolution; hints propagated by Levin's "
+        "optimisation inside the model, gated by a learned head. 4.8 M parameters.",
         builder=TinctUNet,
         kwargs={"fusion": True},
         config=TINCT_CONFIG,
