@@ -56,8 +56,12 @@ __all__ = [
     "run_network",
 ]
 
-#: Weight of the low-resolution global pass when blending tiled predictions.
-GLOBAL_BLEND = 0.5
+#: Weight of the low-resolution global pass when blending tiled predictions. The global
+#: pass sees the whole image; tiles see less context and mostly add resolution, which the
+#: luminance-guided upsampling largely supplies anyway. With tinct-base's distribution
+#: decoding, 0.5 left 1024² tiled results 2.3-2.4/255 from untiled ones; 2/3 keeps them
+#: under 2/255 (benchmarks/bench_engine.py --only tiles).
+GLOBAL_BLEND = 2.0 / 3.0
 
 _DEVICE_LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
