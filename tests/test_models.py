@@ -312,7 +312,8 @@ def test_tinct_fusion_without_hints_is_the_plain_network():
 
 
 def test_tinct_fusion_starts_at_95_percent_levin_and_trains():
-    from tinct.models.tinct_base import TinctUNet, levin_propagate
+    from tinct.levin import propagate_batch as levin_propagate
+    from tinct.models.tinct_base import TinctUNet
 
     plain, fused = _fusion_pair()
     lum, hint_ab, mask = _hinted_batch()

@@ -494,7 +494,7 @@ class Colorizer:
     def _propagate(self, entry: Entry, ab: Tensor, strength: float) -> Tensor:
         """Spread the hints over the decoded grid, the prediction as prior (Levin et al.)."""
         from tinct import hints as _hints
-        from tinct.levin import levin_colorize
+        from tinct.levin import propagate_batch
         from tinct.pipeline import lum_from_gray
         from tinct.upsample import resize
 
@@ -502,17 +502,8 @@ class Colorizer:
         net = entry.net
         lum = lum_from_gray(resize(entry.prepared.gray, (h, w)), "lab")
         weight, target = _hints.hint_influence(net.patches, (h, w), h / net.net_size[0], b, 0.0)
-        out = ab.detach().cpu().double().permute(0, 2, 3, 1).numpy().copy()
-        for i in range(b):
-            mask = (weight[i, 0] > 0.5).numpy()
-            out[i] = levin_colorize(
-                lum[i, 0].cpu().double().numpy(),
-                target[i].double().permute(1, 2, 0).numpy(),
-                mask,
-                prior_ab=out[i],
-                prior_weight=strength,
-            )
-        return torch.from_numpy(out).permute(0, 3, 1, 2).to(ab)
+        out = propagate_batch(lum, target, weight, prior_ab=ab, prior_weight=strength)
+        return out.to(ab)
 
     def _samples(
         self,

@@ -21,6 +21,7 @@ registered as ``levin``: it needs hints (without any it returns gray, ab = 0).
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,7 +31,7 @@ from torch import Tensor
 
 from tinct.models.base import ColorModel, ModelOutput
 
-__all__ = ["LevinColorizer", "levin_colorize"]
+__all__ = ["LevinColorizer", "levin_colorize", "propagate_batch"]
 
 #: 3x3 neighbourhood offsets (row, col), centre excluded.
 _OFFSETS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
@@ -113,6 +114,48 @@ def levin_colorize(
         ab[mask] = hint_ab[mask]
         return ab
     return _solve(lum, hint_ab, mask, sigma_scale, min_variance, prior, prior_weight)
+
+
+@torch.no_grad()
+def propagate_batch(
+    lum: Tensor,
+    hint_ab: Tensor,
+    hint_mask: Tensor,
+    *,
+    prior_ab: Tensor | None = None,
+    prior_weight: float = 0.0,
+    **kwargs: Any,
+) -> Tensor:
+    """:func:`levin_colorize` for each image of a batch of tensors (CPU, scipy).
+
+    Args:
+        lum: ``(B, 1, H, W)`` L in ``[0, 100]``.
+        hint_ab: ``(B, 2, H, W)`` hint chrominance.
+        hint_mask: ``(B, 1, H, W)``; > 0.5 at hint pixels.
+        prior_ab: Optional ``(B, 2, H, W)`` prior chrominance.
+        prior_weight: Strength of the prior (see :func:`levin_colorize`).
+        **kwargs: ``max_pixels``, ``sigma_scale``, ``min_variance``.
+
+    Returns:
+        ``(B, 2, H, W)`` float32 ab on ``lum``'s device; zeros for images
+        without hints (and without a prior).
+    """
+    out = torch.zeros(lum.shape[0], 2, *lum.shape[-2:])
+    for i in range(lum.shape[0]):
+        mask = (hint_mask[i, 0] > 0.5).cpu().numpy()
+        prior = None if prior_ab is None else prior_ab[i].float().cpu().double()
+        if not mask.any() and prior is None:
+            continue
+        ab = levin_colorize(
+            lum[i, 0].float().cpu().double().numpy(),
+            hint_ab[i].float().cpu().double().permute(1, 2, 0).numpy(),
+            mask,
+            prior_ab=None if prior is None else prior.permute(1, 2, 0).numpy(),
+            prior_weight=prior_weight,
+            **kwargs,
+        )
+        out[i] = torch.from_numpy(ab).permute(2, 0, 1)
+    return out.to(lum.device)
 
 
 def _solve(
@@ -261,20 +304,9 @@ class LevinColorizer(ColorModel):
         global_hint: Tensor | None = None,
     ) -> ModelOutput:
         """Propagate the hints of each image of the batch."""
-        b, _, h, w = lum.shape
-        out = torch.zeros(b, 2, h, w, dtype=lum.dtype, device=lum.device)
         if hint_ab is None or hint_mask is None:
-            return ModelOutput(ab=out)
-        for i in range(b):
-            mask = (hint_mask[i, 0] > 0.5).detach().cpu().numpy()
-            if not mask.any():
-                continue
-            ab = levin_colorize(
-                lum[i, 0].detach().cpu().double().numpy(),
-                hint_ab[i].detach().cpu().double().permute(1, 2, 0).numpy(),
-                mask,
-                max_pixels=self.max_pixels,
-                sigma_scale=self.sigma_scale,
-            )
-            out[i] = torch.from_numpy(ab).permute(2, 0, 1).to(out)
-        return ModelOutput(ab=out)
+            return ModelOutput(ab=lum.new_zeros(lum.shape[0], 2, *lum.shape[-2:]))
+        ab = propagate_batch(
+            lum, hint_ab, hint_mask, max_pixels=self.max_pixels, sigma_scale=self.sigma_scale
+        )
+        return ModelOutput(ab=ab.to(lum.dtype))

@@ -88,8 +88,8 @@ class ModelConfig:
             ``"median"``, ``"larsson"``, ...), or ``"ab"`` to use the regression
             head as is.
         hint_decoder: Default decoder when the caller gives hints (``None`` = the
-            same as ``default_decoder``); tinct-base uses its regression head
-            (``"ab"``), trained with hints, there.
+            same as ``default_decoder``); tinct-base uses ``"ab"`` there, the
+            output of its hint-fusion head.
         hint_propagation: Default strength of the engine's edge-aware hint
             propagation (``ColorizeOptions.propagation``); ``None`` = off.
         mrf: Smooth the bin distributions with the MRF (:mod:`tinct.mrf`)

@@ -9,7 +9,7 @@ resolution (temperature, suggestions, MRF) and ab regression at 1/2.
 
 With ``fusion=True`` (``tinct-base``) hints are also propagated classically:
 the model solves Levin et al.'s optimisation for the hints it is given
-(:func:`tinct.levin.levin_colorize`, at the input resolution) and a small
+(:func:`tinct.levin.propagate_batch`, at the input resolution) and a small
 fusion head, looking at the trunk's features and at both candidate colours,
 predicts per pixel how far to trust the propagated colour over the network's
 own (a gate) plus a correction. Without hints the output is the plain network
@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from tinct.models.base import ColorModel, ModelOutput
 
-__all__ = ["TinctUNet", "levin_propagate"]
+__all__ = ["TinctUNet"]
 
 L_CENT, L_NORM, AB_NORM = 50.0, 100.0, 110.0
 
@@ -154,37 +154,12 @@ class TinctUNet(ColorModel):
         self, d1: Tensor, ab: Tensor, lum: Tensor, hint_ab: Tensor, hint_mask: Tensor, has: Tensor
     ) -> Tensor:
         """Gate between the network's ``ab (B, 2, h, w)`` and Levin propagation of the hints."""
-        prop = F.adaptive_avg_pool2d(levin_propagate(lum, hint_ab, hint_mask), ab.shape[-2:])
+        from tinct.levin import propagate_batch  # tinct.levin imports tinct.models
+
+        prop = F.adaptive_avg_pool2d(propagate_batch(lum, hint_ab, hint_mask), ab.shape[-2:])
         prop = prop.to(ab.dtype)
         fin = torch.cat((d1, prop / AB_NORM, ab / AB_NORM, has.expand(-1, 1, *ab.shape[-2:])), 1)
         out = self.fusion_head(fin.to(d1.dtype))  # type: ignore[misc]
         gate = torch.sigmoid(out[:, :1].float()).to(ab.dtype)
         correction = out[:, 1:].to(ab.dtype) * self.CORRECTION_SCALE
         return ab + has * (gate * (prop - ab) + correction)
-
-
-@torch.no_grad()
-def levin_propagate(lum: Tensor, hint_ab: Tensor, hint_mask: Tensor) -> Tensor:
-    """Levin et al.'s propagation of each sample's hints (CPU, scipy).
-
-    Args:
-        lum: ``(B, 1, H, W)`` L in ``[0, 100]``.
-        hint_ab: ``(B, 2, H, W)`` hint chrominance.
-        hint_mask: ``(B, 1, H, W)``; > 0.5 at hint pixels.
-
-    Returns:
-        ``(B, 2, H, W)`` float32 ab on ``lum``'s device; zeros for samples without hints.
-    """
-    from tinct.levin import levin_colorize
-
-    out = torch.zeros(lum.shape[0], 2, *lum.shape[-2:])
-    for i in range(lum.shape[0]):
-        mask = (hint_mask[i, 0] > 0.5).cpu().numpy()
-        if mask.any():
-            ab = levin_colorize(
-                lum[i, 0].float().cpu().double().numpy(),
-                hint_ab[i].float().cpu().double().permute(1, 2, 0).numpy(),
-                mask,
-            )
-            out[i] = torch.from_numpy(ab).permute(2, 0, 1)
-    return out.to(lum.device)
