@@ -1,4 +1,4 @@
-"""Shared fixtures: device (``TINCT_TEST_DEVICE``, default cpu) and float dtypes."""
+"""Shared fixtures: device (``TINCT_TEST_DEVICE``, default cpu), float dtypes, the bridge."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import os
 
 import pytest
 import torch
+
+from bridge_helpers import make_server
 
 
 @pytest.fixture
@@ -16,3 +18,21 @@ def device() -> torch.device:
 @pytest.fixture(params=[torch.float32, torch.float64], ids=["f32", "f64"])
 def dtype(request: pytest.FixtureRequest) -> torch.dtype:
     return request.param
+
+
+# --------------------------------------------------------------------------- the bridge
+
+
+@pytest.fixture
+def cfgdir(tmp_path, monkeypatch):
+    """A fresh TINCT_CONFIG_DIR, so bridge.json goes to a temporary folder."""
+    monkeypatch.setenv("TINCT_CONFIG_DIR", str(tmp_path / "cfg"))
+    return tmp_path / "cfg"
+
+
+@pytest.fixture
+def served(cfgdir):
+    """A running bridge server with a :class:`bridge_helpers.FakeBackend`: ``(server, backend)``."""
+    server, backend = make_server(cfgdir)
+    yield server, backend
+    server.shutdown()

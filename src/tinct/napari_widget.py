@@ -6,15 +6,20 @@ inference core (:class:`tinct.Colorizer`). The network runs in a napari
 are imported on the first run, the model registry when the widget opens.
 
 Set ``TINCT_NAPARI_SYNC=1`` to run every job synchronously in the main
-thread (tests, scripts). Pure decisions live in :mod:`tinct._widget_logic`.
+thread (tests, scripts).
+
+This module builds the controls and wires them up: model and options, hints
+and colour suggestions, Run / Cancel / Live and the bridge server toggle. Its
+helpers: pure decisions in :mod:`tinct._widget_logic`, reading and writing
+layers in :mod:`tinct._widget_layers`, and the jobs that drive the engine (and
+the runner that runs them off the main thread) in :mod:`tinct._widget_jobs`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-import threading
-from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,11 +35,17 @@ from magicgui.widgets import (
     SpinBox,
     create_widget,
 )
-from napari.layers import Image, Labels, Points
+from napari.layers import Image, Points
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer
 
+from tinct import _widget_jobs as jobs
+from tinct import _widget_layers as layer_io
 from tinct import _widget_logic as logic
+from tinct._widget_jobs import (  # re-exported: part of this module's API
+    ColorizerFactory,
+    default_colorizer_factory,
+)
 
 if TYPE_CHECKING:
     import napari
@@ -49,32 +60,6 @@ REDECODE_DELAY_MS = 0  # slider bursts are coalesced by the pending-run queue in
 #: Fallback decoder list while :mod:`tinct.decode` is not importable.
 _FALLBACK_DECODERS = ("annealed_mean", "mean", "median", "mode")
 _N_SWATCHES = 9
-
-ColorizerFactory = Callable[[str, str], Any]
-
-
-def default_colorizer_factory(model: str, device: str) -> Any:
-    """Load a :class:`tinct.Colorizer` (imports torch and the engine on first use)."""
-    from tinct.engine import Colorizer
-
-    return Colorizer(model=model, device=device)
-
-
-@dataclass
-class _Job:
-    """A snapshot of everything a colorization needs, taken in the main thread."""
-
-    source: Image
-    data: Any
-    geometry: logic.PlaneGeometry
-    planes: list[tuple[int, ...]]
-    hints: dict[tuple[int, ...], logic.PlaneHints]
-    hint_size: int
-    reference: np.ndarray | None
-    model: str
-    device: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    download: bool = False
 
 
 class ColorizeWidget(Container):
@@ -99,17 +84,20 @@ class ColorizeWidget(Container):
         super().__init__(labels=True)
         self._viewer = napari_viewer
         self.colorizer_factory: ColorizerFactory = colorizer_factory or default_colorizer_factory
-        self.sync = os.environ.get(SYNC_ENV, "") not in ("", "0")
+        self._runner = jobs.JobRunner(
+            self._on_yielded,
+            self._on_returned,
+            self._on_errored,
+            self._on_finished,
+            sync=os.environ.get(SYNC_ENV, "") not in ("", "0"),
+        )
         self.last_error: str | None = None
         self.output: Image | None = None
         self._colorizers: dict[tuple[str, str], Any] = {}
-        self._worker: Any = None
         self._pending: tuple[str, Any] | None = None
         self._server: Any = None
         self._server_stop: Callable[[], None] | None = None
         self._hints_layer: Points | None = None
-        self._cancelled = False
-        self._cancel_event = threading.Event()
 
         from tinct.models import list_models, weights_status
 
@@ -199,6 +187,15 @@ class ColorizeWidget(Container):
         self._on_model_changed(self.model.value)
         self._on_hints_layer_changed(self.hints.value)
 
+    @property
+    def sync(self) -> bool:
+        """Run jobs synchronously in the main thread (default: from ``TINCT_NAPARI_SYNC``)."""
+        return self._runner.sync
+
+    @sync.setter
+    def sync(self, value: bool) -> None:
+        self._runner.sync = value
+
     # ------------------------------------------------------------------ model / options
 
     @property
@@ -259,24 +256,7 @@ class ColorizeWidget(Container):
         Returns:
             The new layer; each point's face colour is that hint's colour.
         """
-        ndim = self.image.value.ndim if self.image.value is not None else 2
-        kwargs: dict[str, Any] = {}
-        if self.image.value is not None:
-            kwargs = {"scale": self.image.value.scale, "translate": self.image.value.translate}
-        layer = self._viewer.add_points(
-            np.empty((0, ndim)),
-            ndim=ndim,
-            name="hints",
-            face_color="red",
-            border_color="white",
-            border_width=0.15,
-            size=max(8.0, min(self.image.value.data.shape[-2:]) / 40)
-            if self.image.value is not None
-            else 10.0,
-            **kwargs,
-        )
-        layer.current_face_color = "red"
-        layer.mode = "add"
+        layer = layer_io.add_hints_layer(self._viewer, self.image.value)
         self.hints.reset_choices()
         self.hints.value = layer
         return layer
@@ -301,24 +281,6 @@ class ColorizeWidget(Container):
     def _on_hints_edited(self, *_: Any) -> None:
         self._live_changed(decode_only=False)
 
-    def _hint_groups(
-        self, source: Image, geometry: logic.PlaneGeometry
-    ) -> dict[tuple[int, ...], logic.PlaneHints]:
-        layer = self.hints.value
-        if layer is None or len(layer.data) == 0:
-            return {}
-        ndim = len(geometry.leading) + 2
-        coords = np.full((len(layer.data), ndim), np.nan)
-        for i, p in enumerate(np.asarray(layer.data)):
-            world = np.asarray(layer.data_to_world(p), dtype=float)
-            if len(world) >= ndim:
-                coords[i] = source.world_to_data(world[-ndim:])[-ndim:]
-            else:  # a 2-D points layer over a stack: its points apply to every plane
-                full = np.zeros(ndim)
-                full[-len(world) :] = world
-                coords[i, -len(world) :] = np.asarray(source.world_to_data(full))[-len(world) :]
-        return logic.group_hints_by_plane(coords, np.asarray(layer.face_color), geometry)
-
     # ------------------------------------------------------------------ suggestions
 
     def _on_selection(self, *_: Any) -> None:
@@ -331,19 +293,11 @@ class ColorizeWidget(Container):
             job = self._collect(whole_stack=False)
         except Exception:  # nothing to suggest for an invalid image; run() reports it
             return
-        index = sel[0]
-        for idx, ph in job.hints.items():
-            if index in ph.index:
-                k = int(np.flatnonzero(ph.index == index)[0])
-                row, col = ph.coords[k]
-                keep = ph.index != index  # suggest from the other hints, not this one
-                job.hints = {
-                    idx: logic.PlaneHints(ph.coords[keep], ph.colors[keep], ph.index[keep])
-                }
-                job.planes = [idx]
-                self._submit("suggest", (job, float(row), float(col)))
-                return
-        self.swatches.visible = False  # the point lies outside the image
+        request = jobs.suggest_request(job, sel[0])
+        if request is None:
+            self.swatches.visible = False  # the point lies outside the image
+            return
+        self._submit("suggest", request)
 
     def show_suggestions(self, colors: np.ndarray) -> None:
         """Show suggested colours as clickable swatches.
@@ -377,71 +331,28 @@ class ColorizeWidget(Container):
             layer.face_color = fc
         layer.current_face_color = rgba
 
-    def _suggest_job(self, arg: tuple[_Job, float, float]) -> Generator[Any, None, Any]:
-        """Worker body: suggested colours at one hint point (uses the engine's cache)."""
-        job, row, col = arg
-        yield ("status", "suggesting colours…")
-        colorizer = self.get_colorizer(job.model, job.device)
-        idx = job.planes[0]
-        plane = np.asarray(job.data[idx] if idx else job.data)
-        colors = colorizer.suggest_colors(
-            plane,
-            round(row),
-            round(col),
-            k=_N_SWATCHES,
-            hints=self._engine_hints(job, idx),
-            reference=job.reference,
-            options=colorizer.options.replace(**job.kwargs),
-            rgb=job.geometry.channels is not None,
-        )
-        return ("suggest", colors)
-
-    @staticmethod
-    def _engine_hints(job: _Job, idx: tuple[int, ...]) -> list[Any]:
-        from tinct.hints import hints_from_points
-
-        ph = job.hints.get(idx)
-        if ph is None or len(ph.coords) == 0:
-            return []
-        return hints_from_points(ph.coords, ph.colors, job.hint_size or None)
-
     # ------------------------------------------------------------------ running
 
-    def _collect(self, whole_stack: bool | None = None, layer: Any = None) -> _Job:
+    def _collect(self, whole_stack: bool | None = None, layer: Any = None) -> jobs.Job:
         """Snapshot the inputs of a run (main thread); raises ValueError for bad input."""
         source = layer if layer is not None else self.image.value
-        if source is None:
-            raise ValueError("choose an image layer to colorize")
-        if isinstance(source, Labels) or not isinstance(source, Image):
-            raise ValueError(
-                f"layer {source.name!r} is a {type(source).__name__} layer; choose an image layer"
-            )
-        shape = tuple(source.data.shape)
-        logic.validate_image(shape, source.rgb, getattr(source.data, "dtype", None))
-        geometry = logic.plane_geometry(shape, source.rgb)
+        geometry = layer_io.source_geometry(source)
         stack = self.whole_stack.value if whole_stack is None else whole_stack
         if stack or not geometry.leading:
             planes = list(logic.iter_plane_indices(geometry.leading))
         else:
-            point = self._viewer.dims.point
-            data_point = source.world_to_data(point[-source.ndim :])
-            planes = [logic.current_plane(data_point, geometry.leading)]
+            planes = [layer_io.shown_plane(source, self._viewer.dims.point, geometry.leading)]
         reference = None
         ref_layer = self.reference.value
         if ref_layer is not None and self.choice.global_hint:
-            ref_geo = logic.plane_geometry(ref_layer.data.shape, ref_layer.rgb)
-            idx = logic.current_plane(
-                ref_layer.world_to_data(self._viewer.dims.point[-ref_layer.ndim :]),
-                ref_geo.leading,
-            )
-            reference = np.asarray(ref_layer.data[idx] if idx else ref_layer.data)
+            reference = layer_io.reference_plane(ref_layer, self._viewer.dims.point)
         choice = self.choice
-        return _Job(
+        return jobs.Job(
             source=source,
             data=source.data,
             geometry=geometry,
             planes=planes,
-            hints=self._hint_groups(source, geometry),
+            hints=layer_io.hint_groups(self.hints.value, source, geometry),
             hint_size=int(self.hint_size.value),
             reference=reference,
             model=choice.name,
@@ -450,25 +361,6 @@ class ColorizeWidget(Container):
             download=choice.downloadable
             and (choice.name, self.device.value) not in self._colorizers,
         )
-
-    def _colorize_job(self, job: _Job) -> Generator[Any, None, Any]:
-        """Worker body: load the model, then colorize plane by plane, yielding each result."""
-        yield ("status", "downloading weights…" if job.download else "loading model…")
-        colorizer = self.get_colorizer(job.model, job.device)
-        total = len(job.planes)
-        for n, idx in enumerate(job.planes):
-            yield ("status", f"colorizing {n + 1}/{total}…" if total > 1 else "colorizing…")
-            plane = np.asarray(job.data[idx] if idx else job.data)
-            rgb = colorizer.colorize(
-                plane,
-                hints=self._engine_hints(job, idx),
-                reference=job.reference,
-                rgb=job.geometry.channels is not None,
-                cancel=self._cancel_event,
-                **job.kwargs,
-            )
-            yield ("plane", job, idx, rgb, n + 1, total)
-        return ("done", job)
 
     def run(self, whole_stack: bool | None = None, layer: Any = None) -> Any:
         """Colorize the selected layer (current plane, or every plane with "Whole stack").
@@ -494,70 +386,34 @@ class ColorizeWidget(Container):
         """Stop the running job after the current plane; drop any queued re-run."""
         self._pending = None
         self._timer.stop()
-        if self._worker is not None:
-            self._cancelled = True
-            self._cancel_event.set()
-            if self._worker != "sync":
-                self._worker.quit()
+        if self._runner.cancel():
             self.status.value = "cancelling…"
 
     @property
     def busy(self) -> bool:
         """A job is running."""
-        return self._worker is not None
+        return self._runner.busy
 
     def _submit(self, kind: str, arg: Any) -> Any:
-        if self._worker is not None:
+        if self._runner.busy:
             self._pending = (kind, arg)  # keep only the newest request
             return None
-        gen_fn = self._colorize_job if kind == "colorize" else self._suggest_job
-        self._cancelled = False
-        self._cancel_event.clear()
         if kind == "colorize":
+            body = functools.partial(
+                jobs.colorize_job,
+                get_colorizer=self.get_colorizer,
+                cancel=self._runner.cancel_event,
+            )
             self.progress.max = max(1, len(arg.planes))
             self.progress.value = 0
-        if self.sync:
-            self._run_sync(self._guarded(gen_fn, arg))
-            return None
-        from napari.qt.threading import create_worker
-
-        worker = create_worker(self._guarded, gen_fn, arg, _start_thread=False)
-        worker.yielded.connect(self._on_yielded)
-        worker.returned.connect(self._on_returned)
-        worker.errored.connect(self._on_errored)
-        worker.finished.connect(self._on_finished)
-        self._worker = worker
-        self.cancel_button.enabled = True
-        worker.start()
+        else:
+            body = functools.partial(
+                jobs.suggest_job, get_colorizer=self.get_colorizer, k=_N_SWATCHES
+            )
+        worker = self._runner.start(body, arg)
+        if worker is not None:
+            self.cancel_button.enabled = True
         return worker
-
-    @staticmethod
-    def _guarded(
-        gen_fn: Callable[[Any], Generator[Any, None, Any]], arg: Any
-    ) -> Generator[Any, None, Any]:
-        """Run a job generator, turning its exceptions into a returned ``("error", exc)``.
-
-        superqt drops ``RuntimeError`` from a worker without emitting ``finished``
-        (it takes them for a deleted worker), and the engine's ``Cancelled`` and
-        torch's out-of-memory errors are ``RuntimeError``: so none may escape.
-        """
-        try:
-            result = yield from gen_fn(arg)
-        except Exception as exc:
-            return ("error", exc)
-        return result
-
-    def _run_sync(self, gen: Generator[Any, None, Any]) -> None:
-        self._worker = "sync"
-        try:
-            while True:
-                self._on_yielded(next(gen))
-        except StopIteration as stop:
-            self._on_returned(stop.value)
-        except Exception as exc:
-            self._on_errored(exc)
-        finally:
-            self._on_finished()
 
     def _on_yielded(self, item: Any) -> None:
         if not self._alive():
@@ -566,7 +422,9 @@ class ColorizeWidget(Container):
             self.status.value = item[1]
         elif item[0] == "plane":
             _, job, idx, rgb, done, total = item
-            self._write_output(job, idx, rgb)
+            self.output = layer_io.write_output(
+                self._viewer, job.source, job.geometry.output_shape, idx, rgb, self.hints.value
+            )
             self.progress.value = done
             self.status.value = f"done {done}/{total}" if total > 1 else "done"
 
@@ -582,17 +440,16 @@ class ColorizeWidget(Container):
 
     def _on_errored(self, exc: BaseException) -> None:
         if type(exc).__name__ == "Cancelled":  # tinct.engine.Cancelled: the user pressed Cancel
-            self._cancelled = True
+            self._runner.cancelled = True
             return
         self._error(f"{type(exc).__name__}: {exc}")
 
-    def _on_finished(self, *_: Any) -> None:
-        if self._cancelled:
+    def _on_finished(self) -> None:
+        if self._runner.cancelled:
             self.status.value = "cancelled"
-        self._worker = None
         self.cancel_button.enabled = False
         pending, self._pending = self._pending, None
-        if pending is not None and not self._cancelled:
+        if pending is not None and not self._runner.cancelled:
             kind, arg = pending
             if kind == "colorize":  # re-snapshot so the newest inputs are used
                 self.run(whole_stack=len(arg.planes) > 1 and bool(arg.geometry.leading))
@@ -603,43 +460,6 @@ class ColorizeWidget(Container):
         self.last_error = message
         self.status.value = f"error: {message}"[:200]
         show_error(f"tinct: {message}")
-
-    # ------------------------------------------------------------------ output
-
-    def _write_output(self, job: _Job, idx: tuple[int, ...], rgb: np.ndarray) -> None:
-        rgb = _to_uint8_rgb(rgb)
-        source = job.source
-        name = logic.output_layer_name(source.name)
-        shape = job.geometry.output_shape
-        layers = self._viewer.layers
-        layer = next((lyr for lyr in layers if lyr.name == name), None)
-        ok = (
-            isinstance(layer, Image)
-            and layer.rgb
-            and layer.data.shape == shape
-            and layer.data.dtype == np.uint8
-        )
-        if ok and idx:
-            layer.data[idx] = rgb
-            layer.refresh()
-        elif ok:
-            layer.data = rgb
-        else:
-            data = rgb
-            if idx:
-                data = np.zeros(shape, np.uint8)
-                data[idx] = rgb
-            if layer is not None:
-                self._viewer.layers.remove(layer)
-            layer = self._viewer.add_image(
-                data, name=name, rgb=True, scale=source.scale, translate=source.translate
-            )
-            hints = self.hints.value
-            if hints is not None and hints in self._viewer.layers:  # keep hints on top, active
-                layers = self._viewer.layers
-                layers.move(layers.index(layer), layers.index(hints))
-                layers.selection.active = hints
-        self.output = layer
 
     # ------------------------------------------------------------------ live mode
 
@@ -728,11 +548,3 @@ def _decoder_names() -> tuple[str, ...]:
     except ImportError:
         return _FALLBACK_DECODERS
     return tuple(DECODERS)
-
-
-def _to_uint8_rgb(rgb: np.ndarray) -> np.ndarray:
-    """Engine output (uint8 or float in [0, 1], RGB or RGBA) as ``(H, W, 3)`` uint8."""
-    rgb = np.asarray(rgb)[..., :3]
-    if rgb.dtype == np.uint8:
-        return rgb
-    return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

@@ -7,6 +7,12 @@ authenticates every request with a random token stored in a user-only
 never escape a connection) and runs one colorization at a time on the shared
 engine while streaming progress frames.
 
+This module is the server's life cycle: binding, bridge.json, starting and
+stopping, and the state its connections share. One connection's requests and
+replies are :mod:`tinct.connection`; the ``colorize`` request's decoding and the
+result's encoding are :mod:`tinct.request`; what runs the engine is
+:mod:`tinct.backend` (re-exported here).
+
 The colorizer is injected, so the server can be tested with a fake and the
 napari plugin can serve its already loaded model::
 
@@ -23,16 +29,12 @@ import json
 import logging
 import os
 import secrets
-import select
 import socket
 import socketserver
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from tinct import protocol as P
 from tinct.backend import (  # re-exported: part of this module's API
@@ -42,6 +44,8 @@ from tinct.backend import (  # re-exported: part of this module's API
     PointHint,
     RequestError,
 )
+from tinct.connection import Handler
+from tinct.request import parse_colorize
 
 __all__ = [
     "Backend",
@@ -120,15 +124,10 @@ class _TCPServer(socketserver.ThreadingTCPServer):
         self.bridge = bridge
         family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
         self.address_family = family
-        super().__init__(addr, _Handler, bind_and_activate=True)
+        super().__init__(addr, Handler, bind_and_activate=True)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.exception("unhandled error on connection from %s", client_address)
-
-
-class _Handler(socketserver.BaseRequestHandler):
-    def handle(self) -> None:
-        self.server.bridge._serve_connection(self.request, self.client_address)  # type: ignore[attr-defined]
 
 
 class BridgeServer:
@@ -264,112 +263,7 @@ class BridgeServer:
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
 
-    # -- one connection
-    def _serve_connection(self, sock: socket.socket, addr: Any) -> None:
-        peer = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
-        with self._conn_lock:
-            self.stats["connections"] += 1
-            too_many = len(self._conns) >= self.max_connections
-            if not too_many:
-                self._conns.add(sock)
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if too_many:
-                log.warning("refusing %s: %d connections open", peer, self.max_connections)
-                self._send_error(sock, P.E_BUSY, "too many connections")
-                return
-            log.debug("connection from %s", peer)
-            while not self._stopping.is_set() and self._serve_one(sock, peer):
-                pass
-        except Exception:  # isolation: nothing escapes one connection
-            self.stats["errors"] += 1
-            log.exception("connection %s failed", peer)
-        finally:
-            with self._conn_lock:
-                self._conns.discard(sock)
-            _graceful_close(sock)
-
-    def _serve_one(self, sock: socket.socket, peer: str) -> bool:
-        """Read and answer one request; returns False when the connection ends."""
-        readable, _, _ = select.select([sock], [], [], self.idle_timeout)
-        if not readable:
-            log.info("closing idle connection %s", peer)
-            return False
-        sock.settimeout(self.read_timeout)
-        try:
-            header = P.read_header(sock, max_frame_bytes=self.max_frame_bytes)
-            if not self._authorized(header):
-                log.warning("refused %s: bad token", peer)
-                self._send_error(sock, P.E_UNAUTHORIZED, "missing or wrong token")
-                return False
-            payload = P.read_payload(sock, header)
-        except P.ConnectionClosed as exc:
-            if exc.mid_frame:
-                log.warning("%s closed the connection mid-frame", peer)
-            return False
-        except P.ProtocolError as exc:
-            self.stats["errors"] += 1
-            log.warning("bad frame from %s: %s", peer, exc.message)
-            self._send_error(sock, exc.code, exc.message)
-            return False
-        except TimeoutError:
-            self.stats["errors"] += 1
-            log.warning("read timeout (%gs) from %s", self.read_timeout, peer)
-            self._send_error(sock, P.E_TIMEOUT, f"frame not completed within {self.read_timeout}s")
-            return False
-        except OSError as exc:
-            log.info("connection %s lost: %s", peer, exc)
-            return False
-        self.stats["requests"] += 1
-        frame = P.Frame(header, payload)
-        rid = header.get("id")
-        try:
-            return self._dispatch(sock, frame, peer)
-        except RequestError as exc:
-            self.stats["errors"] += 1
-            log.info("request from %s refused: %s: %s", peer, exc.code, exc.message)
-            return self._send_error(sock, exc.code, exc.message, rid)
-        except OSError as exc:
-            log.info("connection %s lost while replying: %s", peer, exc)
-            return False
-        except Exception as exc:
-            self.stats["errors"] += 1
-            log.exception("request %s from %s failed", header.get("type"), peer)
-            return self._send_error(sock, P.E_INTERNAL, f"{type(exc).__name__}: {exc}", rid)
-
-    def _authorized(self, header: dict[str, Any]) -> bool:
-        token = header.get("token")
-        if not isinstance(token, str):
-            return False
-        return hmac.compare_digest(token.encode("utf-8"), self.token.encode("utf-8"))
-
-    def _send_error(
-        self, sock: socket.socket, code: str, message: str, request_id: Any = None
-    ) -> bool:
-        try:
-            sock.settimeout(self.read_timeout)
-            P.send_frame(sock, P.error_header(code, message, request_id))
-            return True
-        except OSError:
-            return False
-
-    def _dispatch(self, sock: socket.socket, frame: P.Frame, peer: str) -> bool:
-        kind = frame.type
-        if kind == "hello":
-            P.send_frame(sock, self.hello_reply())
-            return True
-        if kind == "colorize":
-            return self._colorize(sock, frame, peer)
-        if kind == "cancel":
-            rid = frame.header.get("request_id")
-            with self._conn_lock:
-                job = self._jobs.get(rid) if isinstance(rid, str) else None
-            if job is not None:
-                job.cancel.set()
-            P.send_frame(sock, {"type": "cancel_ack", "request_id": rid, "found": job is not None})
-            return True
-        raise RequestError(P.E_UNKNOWN_TYPE, f"unknown request type {kind!r}")
-
+    # -- requests
     def hello_reply(self) -> dict[str, Any]:
         """The header of the reply to ``hello``."""
         from tinct import __version__
@@ -390,304 +284,59 @@ class BridgeServer:
             },
         }
 
-    # -- colorize
-    def _colorize(self, sock: socket.socket, frame: P.Frame, peer: str) -> bool:
-        job = self.parse_colorize(frame)
-        t0 = time.monotonic()
-        with self._conn_lock:
-            self._jobs[job.request_id] = job
-        state: dict[str, Any] = {"progress": (0.0, "queued"), "sent": None}
-        done = threading.Event()
-
-        def progress(fraction: float, message: str = "") -> None:
-            state["progress"] = (float(fraction), str(message))
-
-        def work() -> None:
-            try:
-                while not self._engine_lock.acquire(timeout=0.1):
-                    if job.cancel.is_set():
-                        return
-                try:
-                    if job.cancel.is_set():
-                        return
-                    progress(0.02, "colorizing")
-                    t1 = time.monotonic()
-                    out = self.backend.colorize(job, progress)
-                    state["engine_s"] = time.monotonic() - t1
-                    progress(0.97, "encoding result")
-                    state["result"] = self._encode_result(job, out)
-                finally:
-                    self._engine_lock.release()
-            except BaseException as exc:
-                state["error"] = exc
-            finally:
-                done.set()
-
-        worker = threading.Thread(target=work, name=f"tinct-job-{job.request_id[:8]}", daemon=True)
-        try:
-            worker.start()
-            last_send = 0.0
-            while not done.wait(0.05):
-                now = time.monotonic()
-                if state["progress"] != state["sent"] or now - last_send >= self.heartbeat:
-                    fraction, message = state["progress"]
-                    P.send_frame(
-                        sock,
-                        {
-                            "type": "progress",
-                            "id": job.request_id,
-                            "fraction": fraction,
-                            "message": message,
-                        },
-                    )
-                    state["sent"] = state["progress"]
-                    last_send = now
-                readable, _, _ = select.select([sock], [], [], 0)
-                if readable and not self._read_during_job(sock, job, peer):
-                    return False
-                if job.cancel.is_set():
-                    log.info("request %s from %s cancelled", job.request_id, peer)
-                    return self._send_error(sock, P.E_CANCELLED, "cancelled", job.request_id)
-        finally:
-            if not done.is_set():
-                job.cancel.set()
-            with self._conn_lock:
-                self._jobs.pop(job.request_id, None)
-        if job.cancel.is_set():
-            return self._send_error(sock, P.E_CANCELLED, "cancelled", job.request_id)
-        if "error" in state:
-            raise state["error"]
-        pixels = state["result"]
-        header = {
-            "type": "result",
-            "id": job.request_id,
-            "width": job.image.shape[1],
-            "height": job.image.shape[0],
-            "format": job.result_format,
-            "engine_s": round(state.get("engine_s", 0.0), 4),
-            "elapsed_s": round(time.monotonic() - t0, 4),
-        }
-        P.send_frame(sock, header, [("image", pixels)])
-        log.info(
-            "colorized %dx%d for %s in %.2fs",
-            job.image.shape[1],
-            job.image.shape[0],
-            peer,
-            time.monotonic() - t0,
-        )
-        return True
-
-    def _read_during_job(self, sock: socket.socket, job: ColorizeJob, peer: str) -> bool:
-        """Handle a frame that arrives while a job runs (only ``cancel`` is allowed)."""
-        try:
-            sock.settimeout(self.read_timeout)
-            header = P.read_header(sock, max_frame_bytes=P.DEFAULT_MAX_HEADER_BYTES)
-            if not self._authorized(header):
-                job.cancel.set()
-                self._send_error(sock, P.E_UNAUTHORIZED, "missing or wrong token")
-                return False
-            P.read_payload(sock, header)
-        except (P.ProtocolError, OSError) as exc:
-            log.info("%s went away during a job: %s", peer, exc)
-            job.cancel.set()
-            return False
-        if header.get("type") == "cancel":
-            job.cancel.set()
-            return True
-        self._send_error(sock, P.E_BUSY, "only cancel is allowed while a request runs")
-        return True
-
     def parse_colorize(self, frame: P.Frame) -> ColorizeJob:
         """Validate a ``colorize`` frame and decode it into a :class:`ColorizeJob`.
+
+        See :func:`tinct.request.parse_colorize`; this server's ``max_pixels``
+        and backend's models are the limits.
 
         Raises:
             RequestError: with code ``bad_request``, ``too_large`` or ``unknown_model``.
         """
-        h = frame.header
-        width = _int_field(h, "width", 1, 1 << 20)
-        height = _int_field(h, "height", 1, 1 << 20)
-        if width * height > self.max_pixels:
-            raise RequestError(
-                P.E_TOO_LARGE,
-                f"{width}x{height} exceeds the server limit of {self.max_pixels} pixels",
-            )
-        fmt = h.get("format")
-        if fmt not in P.PIXEL_FORMATS:
-            raise RequestError(
-                P.E_BAD_REQUEST,
-                f"unknown pixel format {fmt!r}; use one of {sorted(P.PIXEL_FORMATS)}",
-            )
-        pixels = _decode_pixels(frame, "image", width, height, fmt)
-        alpha = None
-        if fmt in ("rgba8", "rgba16"):
-            alpha = pixels[..., 3]
-            pixels = pixels[..., :3]
-        rid = h.get("id")
-        rid = rid if isinstance(rid, str) and rid else secrets.token_hex(8)
-        model = h.get("model")
-        if model is not None and not isinstance(model, str):
-            raise RequestError(P.E_BAD_REQUEST, '"model" must be a string')
-        if model:
-            names = [m.get("name") for m in self.backend.models()]
-            if names and model not in names:
-                raise RequestError(
-                    P.E_UNKNOWN_MODEL, f"unknown model {model!r}; available: {', '.join(names)}"
-                )
-        decoder = h.get("decoder")
-        if decoder is not None and not isinstance(decoder, str):
-            raise RequestError(P.E_BAD_REQUEST, '"decoder" must be a string')
-        result_format = h.get("result_format") or ("rgba8" if alpha is not None else "rgb8")
-        if result_format not in P.RESULT_FORMATS:
-            raise RequestError(
-                P.E_BAD_REQUEST, f"result_format must be one of {list(P.RESULT_FORMATS)}"
-            )
-        hint_layer = None
-        sections = h.get("sections") or {}
-        if "hint_layer" in sections:
-            sec = sections["hint_layer"]
-            if (sec.get("width"), sec.get("height")) != (width, height):
-                raise RequestError(P.E_BAD_REQUEST, "the hint layer must have the image's size")
-            if sec.get("format", "rgba8") != "rgba8":
-                raise RequestError(P.E_BAD_REQUEST, "the hint layer must be rgba8")
-            hint_layer = _decode_pixels(frame, "hint_layer", width, height, "rgba8")
-        reference = None
-        if "reference" in sections:
-            sec = sections["reference"]
-            rw = _int_field(sec, "width", 1, 1 << 20)
-            rh = _int_field(sec, "height", 1, 1 << 20)
-            rfmt = sec.get("format")
-            if rfmt not in P.PIXEL_FORMATS or rw * rh > self.max_pixels:
-                raise RequestError(P.E_BAD_REQUEST, "bad reference format or size")
-            reference = _decode_pixels(frame, "reference", rw, rh, rfmt)
-            if rfmt in ("rgba8", "rgba16"):
-                reference = reference[..., :3]
-        return ColorizeJob(
-            image=pixels,
-            alpha=alpha,
-            model=model or None,
-            temperature=_float_field(h, "temperature", 1e-6, 100.0),
-            decoder=decoder or None,
-            mrf_weight=_float_field(h, "mrf_weight", 0.0, 1e6) or 0.0,
-            mrf_iters=_int_field(h, "mrf_iters", 0, 10_000, required=False),
-            tile=_int_field(h, "tile", 16, 1 << 16, required=False),
-            hints=_parse_hints(h.get("hints"), width, height),
-            hint_layer=hint_layer,
-            hint_size=_int_field(h, "hint_size", 1, 256, required=False),
-            reference=reference,
-            result_format=result_format,
-            request_id=rid,
-        )
+        return parse_colorize(frame, max_pixels=self.max_pixels, backend=self.backend)
 
-    def _encode_result(self, job: ColorizeJob, out: Any) -> np.ndarray:
-        """Convert the engine output to the requested 8-bit layout."""
-        rgb = _to_rgb8(np.asarray(out))
-        if rgb.shape[:2] != job.image.shape[:2]:
-            raise RuntimeError(
-                f"the colorizer returned {rgb.shape[:2]}, expected {job.image.shape[:2]}"
-            )
-        if job.result_format == "rgb8":
-            return np.ascontiguousarray(rgb)
-        res = np.empty((*rgb.shape[:2], 4), np.uint8)
-        res[..., :3] = rgb
-        if job.alpha is None:
-            res[..., 3] = 255
-        elif job.alpha.dtype == np.uint8:
-            res[..., 3] = job.alpha
-        else:
-            res[..., 3] = (job.alpha.astype(np.uint32) * 255 + 32767) // 65535
-        return res
+    # -- state shared by the connections (tinct.connection), which also hold _engine_lock
+    #    while they colorize (one colorization at a time) and stop when _stopping is set
+    def _admit(self, sock: socket.socket) -> bool:
+        """Count a new connection; track it unless ``max_connections`` are open."""
+        with self._conn_lock:
+            self.stats["connections"] += 1
+            too_many = len(self._conns) >= self.max_connections
+            if not too_many:
+                self._conns.add(sock)
+        return not too_many
 
+    def _release(self, sock: socket.socket) -> None:
+        """Forget a connection that has ended."""
+        with self._conn_lock:
+            self._conns.discard(sock)
 
-def _graceful_close(sock: socket.socket, linger: float = 0.25, limit: int = 1 << 20) -> None:
-    """Close after letting the peer read our last frame.
+    def _authorized(self, header: dict[str, Any]) -> bool:
+        token = header.get("token")
+        if not isinstance(token, str):
+            return False
+        return hmac.compare_digest(token.encode("utf-8"), self.token.encode("utf-8"))
 
-    Closing a socket with unread input sends a TCP reset, which can destroy the
-    error frame we just sent; so shut down our side and drain a little first.
-    """
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_WR)
-        sock.settimeout(linger)
-        deadline = time.monotonic() + linger
-        drained = 0
-        while drained < limit and time.monotonic() < deadline:
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            drained += len(chunk)
-    with contextlib.suppress(OSError):
-        sock.close()
+    def _add_job(self, job: ColorizeJob) -> None:
+        """Register a running job so that any connection can cancel it."""
+        with self._conn_lock:
+            self._jobs[job.request_id] = job
+
+    def _drop_job(self, request_id: str) -> None:
+        with self._conn_lock:
+            self._jobs.pop(request_id, None)
+
+    def _cancel_job(self, request_id: Any) -> bool:
+        """Cancel the running job with this id; returns whether there was one."""
+        with self._conn_lock:
+            job = self._jobs.get(request_id) if isinstance(request_id, str) else None
+        if job is not None:
+            job.cancel.set()
+        return job is not None
 
 
 def _is_loopback(host: str) -> bool:
     return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
-
-
-def _int_field(h: dict[str, Any], key: str, lo: int, hi: int, required: bool = True) -> int | None:
-    value = h.get(key)
-    if value is None and not required:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-        raise RequestError(P.E_BAD_REQUEST, f'"{key}" must be an integer in [{lo}, {hi}]')
-    return value
-
-
-def _float_field(h: dict[str, Any], key: str, lo: float, hi: float) -> float | None:
-    value = h.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, int | float) or isinstance(value, bool) or not lo <= value <= hi:
-        raise RequestError(P.E_BAD_REQUEST, f'"{key}" must be a number in [{lo}, {hi}]')
-    return float(value)
-
-
-def _parse_hints(raw: Any, width: int, height: int) -> tuple[PointHint, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list) or len(raw) > 100_000:
-        raise RequestError(P.E_BAD_REQUEST, '"hints" must be a list (at most 100000)')
-    out = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, dict):
-            raise RequestError(P.E_BAD_REQUEST, f"hint {i} must be an object")
-        try:
-            row = _int_field(item, "row", 0, height - 1)
-            col = _int_field(item, "col", 0, width - 1)
-            rgb = tuple(_int_field(item, c, 0, 255) for c in "rgb")
-            size = _int_field(item, "size", 1, 256, required=False)
-        except RequestError as exc:
-            raise RequestError(P.E_BAD_REQUEST, f"hint {i}: {exc.message}") from None
-        out.append(PointHint(row, col, rgb, size))  # type: ignore[arg-type]
-    return tuple(out)
-
-
-def _decode_pixels(frame: P.Frame, name: str, width: int, height: int, fmt: str) -> np.ndarray:
-    view = frame.section(name)
-    if view is None:
-        raise RequestError(P.E_BAD_REQUEST, f"missing payload section {name!r}")
-    bpp = P.PIXEL_FORMATS[fmt]
-    if view.nbytes != width * height * bpp:
-        raise RequestError(
-            P.E_BAD_REQUEST,
-            f"section {name!r} has {view.nbytes} bytes; {width}x{height} {fmt} needs "
-            f"{width * height * bpp}",
-        )
-    dtype = np.dtype("<u2") if fmt.endswith("16") else np.dtype(np.uint8)
-    arr = np.frombuffer(view, dtype=dtype)
-    channels = bpp // dtype.itemsize
-    return arr.reshape(height, width) if channels == 1 else arr.reshape(height, width, channels)
-
-
-def _to_rgb8(out: np.ndarray) -> np.ndarray:
-    if out.ndim == 2:
-        out = np.repeat(out[..., None], 3, axis=2)
-    if out.ndim != 3 or out.shape[2] not in (3, 4):
-        raise RuntimeError(f"the colorizer returned an array of shape {out.shape}")
-    out = out[..., :3]
-    if out.dtype == np.uint8:
-        return out
-    if out.dtype == np.uint16:
-        return ((out.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-    return (np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------- in-process API

@@ -1,0 +1,213 @@
+"""The ``colorize`` request on the wire: frame in, :class:`ColorizeJob` out, pixels back.
+
+:func:`parse_colorize` checks every header field and payload section of a
+``colorize`` frame (:mod:`tinct.protocol`) against the server's limits and the
+backend's models, and decodes it into a :class:`~tinct.backend.ColorizeJob`.
+:func:`encode_result` turns what the engine returned into the 8-bit layout the
+request asked for. Nothing here touches sockets: a bridge connection
+(:mod:`tinct.connection`) calls both, around the backend.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import numpy as np
+
+from tinct import protocol as P
+from tinct.backend import Backend, ColorizeJob, PointHint, RequestError
+
+__all__ = ["encode_result", "parse_colorize"]
+
+
+def parse_colorize(frame: P.Frame, *, max_pixels: int, backend: Backend) -> ColorizeJob:
+    """Validate a ``colorize`` frame and decode it into a :class:`ColorizeJob`.
+
+    Args:
+        frame: the received frame.
+        max_pixels: largest accepted image (width x height), for the image and
+            the reference.
+        backend: its ``models()`` are the names a ``model`` field may take
+            (asked only when the request names a model).
+
+    Returns:
+        The decoded job; its ``request_id`` is the frame's ``id`` or a fresh one.
+
+    Raises:
+        RequestError: with code ``bad_request``, ``too_large`` or ``unknown_model``.
+    """
+    h = frame.header
+    width = _int_field(h, "width", 1, 1 << 20)
+    height = _int_field(h, "height", 1, 1 << 20)
+    if width * height > max_pixels:
+        raise RequestError(
+            P.E_TOO_LARGE,
+            f"{width}x{height} exceeds the server limit of {max_pixels} pixels",
+        )
+    fmt = h.get("format")
+    if fmt not in P.PIXEL_FORMATS:
+        raise RequestError(
+            P.E_BAD_REQUEST,
+            f"unknown pixel format {fmt!r}; use one of {sorted(P.PIXEL_FORMATS)}",
+        )
+    pixels = _decode_pixels(frame, "image", width, height, fmt)
+    alpha = None
+    if fmt in ("rgba8", "rgba16"):
+        alpha = pixels[..., 3]
+        pixels = pixels[..., :3]
+    rid = h.get("id")
+    rid = rid if isinstance(rid, str) and rid else secrets.token_hex(8)
+    model = h.get("model")
+    if model is not None and not isinstance(model, str):
+        raise RequestError(P.E_BAD_REQUEST, '"model" must be a string')
+    if model:
+        names = [m.get("name") for m in backend.models()]
+        if names and model not in names:
+            raise RequestError(
+                P.E_UNKNOWN_MODEL, f"unknown model {model!r}; available: {', '.join(names)}"
+            )
+    decoder = h.get("decoder")
+    if decoder is not None and not isinstance(decoder, str):
+        raise RequestError(P.E_BAD_REQUEST, '"decoder" must be a string')
+    result_format = h.get("result_format") or ("rgba8" if alpha is not None else "rgb8")
+    if result_format not in P.RESULT_FORMATS:
+        raise RequestError(
+            P.E_BAD_REQUEST, f"result_format must be one of {list(P.RESULT_FORMATS)}"
+        )
+    hint_layer = None
+    sections = h.get("sections") or {}
+    if "hint_layer" in sections:
+        sec = sections["hint_layer"]
+        if (sec.get("width"), sec.get("height")) != (width, height):
+            raise RequestError(P.E_BAD_REQUEST, "the hint layer must have the image's size")
+        if sec.get("format", "rgba8") != "rgba8":
+            raise RequestError(P.E_BAD_REQUEST, "the hint layer must be rgba8")
+        hint_layer = _decode_pixels(frame, "hint_layer", width, height, "rgba8")
+    reference = None
+    if "reference" in sections:
+        sec = sections["reference"]
+        rw = _int_field(sec, "width", 1, 1 << 20)
+        rh = _int_field(sec, "height", 1, 1 << 20)
+        rfmt = sec.get("format")
+        if rfmt not in P.PIXEL_FORMATS or rw * rh > max_pixels:
+            raise RequestError(P.E_BAD_REQUEST, "bad reference format or size")
+        reference = _decode_pixels(frame, "reference", rw, rh, rfmt)
+        if rfmt in ("rgba8", "rgba16"):
+            reference = reference[..., :3]
+    return ColorizeJob(
+        image=pixels,
+        alpha=alpha,
+        model=model or None,
+        temperature=_float_field(h, "temperature", 1e-6, 100.0),
+        decoder=decoder or None,
+        mrf_weight=_float_field(h, "mrf_weight", 0.0, 1e6) or 0.0,
+        mrf_iters=_int_field(h, "mrf_iters", 0, 10_000, required=False),
+        tile=_int_field(h, "tile", 16, 1 << 16, required=False),
+        hints=_parse_hints(h.get("hints"), width, height),
+        hint_layer=hint_layer,
+        hint_size=_int_field(h, "hint_size", 1, 256, required=False),
+        reference=reference,
+        result_format=result_format,
+        request_id=rid,
+    )
+
+
+def encode_result(job: ColorizeJob, out: Any) -> np.ndarray:
+    """Convert the engine output to the job's 8-bit result layout.
+
+    Args:
+        job: the request; its ``result_format`` (``rgb8`` or ``rgba8``) and, for
+            ``rgba8``, its alpha (8 or 16 bits; opaque when absent).
+        out: what the backend returned: gray or RGB(A), uint8, uint16 or float in [0, 1].
+
+    Returns:
+        A C-contiguous ``(H, W, 3)`` or ``(H, W, 4)`` uint8 array.
+
+    Raises:
+        RuntimeError: the output has the wrong shape or size.
+    """
+    rgb = _to_rgb8(np.asarray(out))
+    if rgb.shape[:2] != job.image.shape[:2]:
+        raise RuntimeError(
+            f"the colorizer returned {rgb.shape[:2]}, expected {job.image.shape[:2]}"
+        )
+    if job.result_format == "rgb8":
+        return np.ascontiguousarray(rgb)
+    res = np.empty((*rgb.shape[:2], 4), np.uint8)
+    res[..., :3] = rgb
+    if job.alpha is None:
+        res[..., 3] = 255
+    elif job.alpha.dtype == np.uint8:
+        res[..., 3] = job.alpha
+    else:
+        res[..., 3] = (job.alpha.astype(np.uint32) * 255 + 32767) // 65535
+    return res
+
+
+def _int_field(h: dict[str, Any], key: str, lo: int, hi: int, required: bool = True) -> int | None:
+    value = h.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+        raise RequestError(P.E_BAD_REQUEST, f'"{key}" must be an integer in [{lo}, {hi}]')
+    return value
+
+
+def _float_field(h: dict[str, Any], key: str, lo: float, hi: float) -> float | None:
+    value = h.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or not lo <= value <= hi:
+        raise RequestError(P.E_BAD_REQUEST, f'"{key}" must be a number in [{lo}, {hi}]')
+    return float(value)
+
+
+def _parse_hints(raw: Any, width: int, height: int) -> tuple[PointHint, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or len(raw) > 100_000:
+        raise RequestError(P.E_BAD_REQUEST, '"hints" must be a list (at most 100000)')
+    out = []
+    for i, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise RequestError(P.E_BAD_REQUEST, f"hint {i} must be an object")
+        try:
+            row = _int_field(item, "row", 0, height - 1)
+            col = _int_field(item, "col", 0, width - 1)
+            rgb = tuple(_int_field(item, c, 0, 255) for c in "rgb")
+            size = _int_field(item, "size", 1, 256, required=False)
+        except RequestError as exc:
+            raise RequestError(P.E_BAD_REQUEST, f"hint {i}: {exc.message}") from None
+        out.append(PointHint(row, col, rgb, size))  # type: ignore[arg-type]
+    return tuple(out)
+
+
+def _decode_pixels(frame: P.Frame, name: str, width: int, height: int, fmt: str) -> np.ndarray:
+    view = frame.section(name)
+    if view is None:
+        raise RequestError(P.E_BAD_REQUEST, f"missing payload section {name!r}")
+    bpp = P.PIXEL_FORMATS[fmt]
+    if view.nbytes != width * height * bpp:
+        raise RequestError(
+            P.E_BAD_REQUEST,
+            f"section {name!r} has {view.nbytes} bytes; {width}x{height} {fmt} needs "
+            f"{width * height * bpp}",
+        )
+    dtype = np.dtype("<u2") if fmt.endswith("16") else np.dtype(np.uint8)
+    arr = np.frombuffer(view, dtype=dtype)
+    channels = bpp // dtype.itemsize
+    return arr.reshape(height, width) if channels == 1 else arr.reshape(height, width, channels)
+
+
+def _to_rgb8(out: np.ndarray) -> np.ndarray:
+    if out.ndim == 2:
+        out = np.repeat(out[..., None], 3, axis=2)
+    if out.ndim != 3 or out.shape[2] not in (3, 4):
+        raise RuntimeError(f"the colorizer returned an array of shape {out.shape}")
+    out = out[..., :3]
+    if out.dtype == np.uint8:
+        return out
+    if out.dtype == np.uint16:
+        return ((out.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    return (np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)

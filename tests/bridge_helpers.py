@@ -1,0 +1,83 @@
+"""Shared by the bridge tests (test_server, test_connection): a fake backend and shortcuts.
+
+The fixtures ``cfgdir`` and ``served`` that go with them are in conftest.py.
+"""
+
+import socket
+import threading
+import time
+
+import numpy as np
+
+from tinct import protocol as P
+from tinct.server import BridgeServer, ColorizeJob
+
+
+class FakeBackend:
+    """Tints the image (R = L, G = L/2, B = 255 - L) and records calls."""
+
+    default_model = "fake"
+
+    def __init__(self, delay=0.0, steps=0):
+        self.calls = []
+        self.delay = delay
+        self.steps = steps
+        self.active = 0
+        self.max_active = 0
+        self.lock = threading.Lock()
+
+    def models(self):
+        return [
+            {
+                "name": "fake",
+                "display_name": "Fake",
+                "takes_hints": True,
+                "default_temperature": 0.38,
+                "default_decoder": "annealed_mean",
+                "decoders": ["annealed_mean", "mode"],
+            },
+            {"name": "other", "display_name": "Other", "takes_hints": False},
+        ]
+
+    def colorize(self, job: ColorizeJob, progress):
+        with self.lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            self.calls.append(job)
+            for i in range(self.steps):
+                if job.cancel.is_set():
+                    break
+                time.sleep(self.delay / max(self.steps, 1))
+                progress((i + 1) / self.steps, f"step {i + 1}")
+            else:
+                time.sleep(0 if self.steps else self.delay)
+            img = job.image
+            gray = img if img.ndim == 2 else img[..., 0]
+            if gray.dtype == np.uint16:
+                return np.dstack([gray, gray // 2, 65535 - gray]).astype(np.float32) / 65535
+            return np.dstack([gray, gray // 2, 255 - gray]).astype(np.uint8)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+def make_server(cfgdir, backend=None, **kw):
+    backend = backend or FakeBackend()
+    kw.setdefault("read_timeout", 5.0)
+    server = BridgeServer(backend, port=0, **kw).start()
+    return server, backend
+
+
+def client_for(server, **kw):
+    kw.setdefault("timeout", 10.0)
+    return P.BridgeClient(port=server.port, token=server.token, **kw)
+
+
+def raw(server):
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+    return sock
+
+
+def gray_image(w, h, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w), dtype=np.uint8)

@@ -1,0 +1,148 @@
+"""The colorize request without sockets (tinct.request): frames to jobs, engine output to pixels."""
+
+import numpy as np
+import pytest
+
+from tinct import protocol as P
+from tinct.backend import ColorizeJob, RequestError
+from tinct.request import encode_result, parse_colorize
+
+
+class Models:
+    """A backend stand-in that only lists models and counts how often it was asked."""
+
+    default_model = "fake"
+
+    def __init__(self, names=("fake", "other")):
+        self.names = names
+        self.asked = 0
+
+    def models(self):
+        self.asked += 1
+        return [{"name": n} for n in self.names]
+
+
+def frame(header, sections=()):
+    """A received frame, encoded and decoded as on the wire."""
+    base = {"type": "colorize", "width": 4, "height": 3, "format": "gray8"}
+    return P.decode_frame(P.encode_frame({**base, **header}, list(sections)))
+
+
+def parse(header, sections=(), max_pixels=10_000, backend=None):
+    return parse_colorize(
+        frame(header, sections), max_pixels=max_pixels, backend=backend or Models()
+    )
+
+
+def test_gray8_request_with_all_fields():
+    img = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    job = parse(
+        {
+            "id": "r1",
+            "model": "other",
+            "temperature": 0.5,
+            "decoder": "mode",
+            "mrf_weight": 2,
+            "mrf_iters": 3,
+            "tile": 64,
+            "hint_size": 5,
+            "hints": [{"row": 2, "col": 3, "r": 255, "g": 0, "b": 9, "size": 4}],
+        },
+        [("image", img.tobytes())],
+    )
+    np.testing.assert_array_equal(job.image, img)
+    assert job.alpha is None and job.result_format == "rgb8" and job.request_id == "r1"
+    assert (job.model, job.temperature, job.decoder) == ("other", 0.5, "mode")
+    assert (job.mrf_weight, job.mrf_iters, job.tile, job.hint_size) == (2.0, 3, 64, 5)
+    (hint,) = job.hints
+    assert (hint.row, hint.col, hint.color, hint.size) == (2, 3, (255, 0, 9), 4)
+
+
+def test_defaults_and_a_fresh_request_id():
+    backend = Models()
+    job = parse({}, [("image", bytes(12))], backend=backend)
+    assert job.model is None and job.temperature is None and job.decoder is None
+    assert job.mrf_weight == 0.0 and job.mrf_iters is None and job.hints == ()
+    assert len(job.request_id) == 16
+    assert backend.asked == 0  # the models are listed only to check a named model
+
+
+def test_rgba16_splits_alpha_and_answers_rgba8():
+    px = np.full((3, 4, 4), 1000, "<u2")
+    job = parse({"format": "rgba16"}, [("image", px.tobytes())])
+    assert job.image.shape == (3, 4, 3) and job.image.dtype == np.uint16
+    assert job.alpha.shape == (3, 4) and job.result_format == "rgba8"
+
+
+def test_hint_layer_and_reference_sections():
+    layer = np.zeros((3, 4, 4), np.uint8)
+    ref = np.ones((2, 5, 4), np.uint8)
+    job = parse(
+        {},
+        [
+            ("image", bytes(12)),
+            ("hint_layer", layer.tobytes(), {"width": 4, "height": 3, "format": "rgba8"}),
+            ("reference", ref.tobytes(), {"width": 5, "height": 2, "format": "rgba8"}),
+        ],
+    )
+    assert job.hint_layer.shape == (3, 4, 4)
+    assert job.reference.shape == (2, 5, 3)  # alpha dropped
+
+
+@pytest.mark.parametrize(
+    ("header", "sections", "code", "words"),
+    [
+        ({"width": 200}, [("image", bytes(600))], "too_large", "exceeds the server limit"),
+        ({"format": "cmyk8"}, [("image", bytes(12))], "bad_request", "unknown pixel format"),
+        ({}, [], "bad_request", "missing payload section 'image'"),
+        ({}, [("image", bytes(11))], "bad_request", "needs 12"),
+        ({"model": "nope"}, [("image", bytes(12))], "unknown_model", "available: fake, other"),
+        ({"model": 3}, [("image", bytes(12))], "bad_request", '"model" must be a string'),
+        ({"result_format": "rgb16"}, [("image", bytes(12))], "bad_request", "result_format"),
+        ({"temperature": True}, [("image", bytes(12))], "bad_request", '"temperature"'),
+        ({"hints": "x"}, [("image", bytes(12))], "bad_request", '"hints" must be a list'),
+        (
+            {"hints": [{"row": 3, "col": 0, "r": 0, "g": 0, "b": 0}]},
+            [("image", bytes(12))],
+            "bad_request",
+            'hint 0: "row" must be an integer in [0, 2]',
+        ),
+        (
+            {},
+            [("image", bytes(12)), ("hint_layer", bytes(48), {"width": 4, "height": 2})],
+            "bad_request",
+            "the hint layer must have the image's size",
+        ),
+    ],
+)
+def test_refusals(header, sections, code, words):
+    with pytest.raises(RequestError) as info:
+        parse(header, sections, max_pixels=100)
+    assert info.value.code == code and words in info.value.message
+
+
+def _job(result_format="rgb8", alpha=None):
+    return ColorizeJob(
+        image=np.zeros((2, 3), np.uint8), alpha=alpha, result_format=result_format, request_id="x"
+    )
+
+
+def test_encode_result_converts_dtypes_and_layouts():
+    gray = np.array([[0, 128, 255], [1, 2, 3]], np.uint8)
+    np.testing.assert_array_equal(encode_result(_job(), gray), np.dstack([gray] * 3))
+    floats = np.full((2, 3, 4), 0.5, np.float32)
+    assert (encode_result(_job(), floats) == 128).all()
+    wide = np.full((2, 3, 3), 65535, np.uint16)
+    assert (encode_result(_job(), wide) == 255).all()
+    out = encode_result(_job("rgba8"), np.zeros((2, 3, 3), np.uint8))
+    assert out.shape == (2, 3, 4) and (out[..., 3] == 255).all()
+    alpha16 = np.full((2, 3), 65535, np.uint16)
+    assert (encode_result(_job("rgba8", alpha16), floats)[..., 3] == 255).all()
+    assert encode_result(_job(), floats).flags.c_contiguous
+
+
+def test_encode_result_refuses_wrong_shapes():
+    with pytest.raises(RuntimeError, match="expected"):
+        encode_result(_job(), np.zeros((3, 3, 3), np.uint8))
+    with pytest.raises(RuntimeError, match="shape"):
+        encode_result(_job(), np.zeros((2, 3, 2), np.uint8))

@@ -1,0 +1,196 @@
+"""The widget's jobs and job runner (tinct._widget_jobs) with a fake colorizer: no widget.
+
+Everything but the last test runs without Qt; that one runs the runner in a real
+napari thread worker and needs a Qt platform.
+"""
+
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from tinct import _widget_jobs as jobs
+from tinct import _widget_logic as logic
+from tinct.options import ColorizeOptions
+
+
+class FakeColorizer:
+    """Gray → RGB copy; records its calls."""
+
+    def __init__(self):
+        self.options = ColorizeOptions()
+        self.calls = []
+
+    def colorize(self, image, hints=(), reference=None, rgb=None, cancel=None, **kw):
+        self.calls.append({"shape": image.shape, "hints": list(hints), "cancel": cancel, **kw})
+        return np.repeat(image[..., None], 3, axis=-1)
+
+    def suggest_colors(self, image, row, col, k=9, **kw):
+        self.suggest_args = (image.shape, row, col, k, kw)
+        return np.zeros((k, 3), np.uint8)
+
+
+def make_job(shape=(2, 8, 10), hints=None, **kw):
+    data = np.arange(np.prod(shape), dtype=np.uint8).reshape(shape)
+    geometry = logic.plane_geometry(shape, rgb=False)
+    return jobs.Job(
+        source=None,
+        data=data,
+        geometry=geometry,
+        planes=list(logic.iter_plane_indices(geometry.leading)),
+        hints=hints or {},
+        hint_size=0,
+        reference=None,
+        model="fake",
+        device="cpu",
+        **kw,
+    )
+
+
+def two_hints_on_plane_1():
+    coords = np.array([[1.0, 2.0, 3.0], [1.0, 5.0, 6.0]])
+    colors = np.array([[1.0, 0, 0], [0, 0, 1.0]])
+    return logic.group_hints_by_plane(coords, colors, logic.plane_geometry((2, 8, 10), False))
+
+
+def run_to_end(gen):
+    items = []
+    try:
+        while True:
+            items.append(next(gen))
+    except StopIteration as stop:
+        return items, stop.value
+
+
+def test_colorize_job_yields_each_plane_with_its_hints():
+    fake = FakeColorizer()
+    cancel = threading.Event()
+    job = make_job(hints=two_hints_on_plane_1(), kwargs={"temperature": 0.5})
+    items, result = run_to_end(jobs.colorize_job(job, lambda m, d: fake, cancel))
+    assert [i[0] for i in items] == ["status", "status", "plane", "status", "plane"]
+    assert items[0] == ("status", "loading model…") and items[1][1] == "colorizing 1/2…"
+    _, same_job, idx, rgb, done, total = items[-1]
+    assert same_job is job and idx == (1,) and (done, total) == (2, 2)
+    assert rgb.shape == (8, 10, 3)
+    assert [len(c["hints"]) for c in fake.calls] == [0, 2]
+    assert fake.calls[1]["hints"][0].color == pytest.approx((1.0, 0.0, 0.0))
+    assert all(c["cancel"] is cancel and c["temperature"] == 0.5 for c in fake.calls)
+    assert result == ("done", job)
+
+
+def test_colorize_job_says_when_it_downloads():
+    items, _ = run_to_end(
+        jobs.colorize_job(make_job(download=True), lambda m, d: FakeColorizer(), threading.Event())
+    )
+    assert items[0] == ("status", "downloading weights…")
+
+
+def test_suggest_request_leaves_out_the_selected_point():
+    job, row, col = jobs.suggest_request(make_job(hints=two_hints_on_plane_1()), 1)
+    assert (row, col) == (5.0, 6.0) and job.planes == [(1,)]
+    (ph,) = job.hints.values()
+    assert ph.index.tolist() == [0]
+    assert jobs.suggest_request(make_job(hints=two_hints_on_plane_1()), 7) is None
+
+
+def test_suggest_job_asks_the_engine_at_the_point():
+    fake = FakeColorizer()
+    request = jobs.suggest_request(make_job(hints=two_hints_on_plane_1()), 1)
+    items, result = run_to_end(jobs.suggest_job(request, lambda m, d: fake, k=4))
+    assert items == [("status", "suggesting colours…")]
+    shape, row, col, k, kw = fake.suggest_args
+    assert (shape, row, col, k) == ((8, 10), 5, 6, 4)
+    assert len(kw["hints"]) == 1 and kw["rgb"] is False
+    assert result[0] == "suggest" and result[1].shape == (4, 3)
+
+
+def test_guarded_returns_errors():
+    def body(arg):
+        yield arg
+        raise RuntimeError("boom")
+
+    items, result = run_to_end(jobs.guarded(body, 1))
+    assert items == [1] and result[0] == "error" and str(result[1]) == "boom"
+
+
+class Recorder:
+    """The runner's four callbacks, recording what they receive."""
+
+    def __init__(self):
+        self.events = []
+        self.runner = jobs.JobRunner(
+            lambda item: self.events.append(("yielded", item)),
+            lambda value: self.events.append(("returned", value)),
+            lambda exc: self.events.append(("errored", exc)),
+            lambda: self.events.append(("finished", self.runner.busy)),
+            sync=True,
+        )
+
+
+def test_sync_runner_calls_back_in_order_and_is_idle_when_finished():
+    rec = Recorder()
+
+    def body(arg):
+        assert rec.runner.busy
+        yield ("status", arg)
+        return ("done", arg)
+
+    assert rec.runner.start(body, "x") is None
+    assert rec.events == [
+        ("yielded", ("status", "x")),
+        ("returned", ("done", "x")),
+        ("finished", False),
+    ]
+    assert not rec.runner.busy and not rec.runner.cancel()
+
+
+def test_sync_runner_cancel_and_restart():
+    rec = Recorder()
+
+    def body(arg):
+        yield "first"
+        assert rec.runner.cancel()  # as if Cancel were pressed while it runs
+        assert rec.runner.cancel_event.is_set()
+        yield "second"
+
+    rec.runner.start(body, None)
+    assert rec.runner.cancelled
+    rec.runner.start(lambda arg: iter(()), None)
+    assert not rec.runner.cancelled and not rec.runner.cancel_event.is_set()
+
+
+def test_sync_runner_reports_callback_errors():
+    rec = Recorder()
+    rec.runner._on_yielded = lambda item: 1 / 0
+    rec.runner.start(lambda arg: iter([1]), None)
+    assert isinstance(rec.events[0][1], ZeroDivisionError)
+    assert rec.events[-1] == ("finished", False)
+
+
+@pytest.mark.gui
+@pytest.mark.skipif(
+    not (
+        os.environ.get("DISPLAY")
+        or os.environ.get("WAYLAND_DISPLAY")
+        or os.environ.get("QT_QPA_PLATFORM") == "offscreen"
+    ),
+    reason="needs a Qt platform: a display or QT_QPA_PLATFORM=offscreen",
+)
+def test_threaded_runner_delivers_in_the_main_thread(qtbot):
+    pytest.importorskip("napari")
+    rec = Recorder()
+    rec.runner.sync = False
+    main = threading.get_ident()
+    threads = []
+
+    def body(arg):
+        threads.append(threading.get_ident())
+        yield "item"
+        return "value"
+
+    worker = rec.runner.start(body, None)
+    assert worker is not None and rec.runner.busy
+    qtbot.waitUntil(lambda: not rec.runner.busy, timeout=10_000)
+    assert threads and threads[0] != main
+    assert rec.events == [("yielded", "item"), ("returned", "value"), ("finished", False)]
