@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from tinct.levin import _nested_dissection, levin_colorize
+from tinct.levin import _nested_dissection, _solve, levin_colorize
 from tinct.models import load_model
 
 
@@ -107,3 +107,16 @@ def test_prior_weight_zero_is_plain_levin_and_large_follows_prior():
     np.testing.assert_allclose(smooth, prior, atol=1e-6)
     with pytest.raises(ValueError, match="prior_weight"):
         levin_colorize(lum, hint_ab, mask, prior_ab=prior, prior_weight=-1)
+
+
+def test_one_factorisation_propagates_any_number_of_channels():
+    rng = np.random.default_rng(3)
+    lum = rng.uniform(0, 100, (24, 20))
+    mask = np.zeros((24, 20), dtype=bool)
+    mask[2, 3] = mask[20, 15] = mask[11, 9] = True
+    values = rng.uniform(-50, 50, (24, 20, 5))
+    many = _solve(lum, values, mask, 0.1, 0.02)
+    assert many.shape == (24, 20, 5)
+    for c in range(0, 4, 2):
+        pair = levin_colorize(lum, values[..., c : c + 2], mask)
+        np.testing.assert_allclose(many[..., c : c + 2], pair, atol=1e-9)

@@ -167,7 +167,11 @@ def _solve(
     prior: np.ndarray | None = None,
     prior_weight: float = 0.0,
 ) -> np.ndarray:
-    """Solve the sparse system directly (LU in nested-dissection order)."""
+    """Solve the sparse system directly (LU in nested-dissection order).
+
+    ``hint_ab`` may hold any number of channels ``(H, W, C)``: one factorisation
+    propagates them all (``C = 2`` without a prior); returns ``(H, W, C)``.
+    """
     h, w = lum.shape
     a, rhs = _system(lum, hint_ab, mask, scale, min_var)
     if prior is not None and prior_weight > 0:
@@ -184,7 +188,7 @@ def _solve(
     )
     x = np.empty_like(rhs)
     x[perm] = lu.solve(rhs[perm])
-    return x.reshape(h, w, 2)
+    return x.reshape(h, w, -1)
 
 
 @lru_cache(maxsize=8)
@@ -213,7 +217,7 @@ def _nested_dissection(h: int, w: int, leaf: int = 8) -> np.ndarray:
 def _system(
     lum: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, scale: float, min_var: float
 ) -> tuple[sp.csc_matrix, np.ndarray]:
-    """Sparse ``(I - W)`` with identity rows at hints, and the right-hand sides ``(N, 2)``."""
+    """Sparse ``(I - W)`` with identity rows at hints, and the right-hand sides ``(N, C)``."""
     h, w = lum.shape
     n = h * w
     pad = np.pad(lum, 1, mode="edge")
@@ -242,7 +246,7 @@ def _system(
         ),
         shape=(n, n),
     )
-    rhs = np.where(mask[..., None], hint_ab, 0.0).reshape(n, 2)
+    rhs = np.where(mask[..., None], hint_ab, 0.0).reshape(n, -1)
     return a, rhs
 
 

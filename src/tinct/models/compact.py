@@ -1,8 +1,9 @@
 """Registry entries for tinct's own compact family (``tinct-base``, ``tinct-small``).
 
 The architecture, :class:`~tinct.models.tinct_base.TinctUNet`, lives in
-:mod:`tinct.models.tinct_base`; the trained weights ship with the package as
-``tinct/weights/tinct-base.safetensors`` and ``tinct-small.safetensors``.
+:mod:`tinct.models.tinct_base`. ``tinct-base``'s trained weights ship with the
+package as ``tinct/weights/tinct-base.safetensors``; ``tinct-small`` is a recipe
+without shipped weights (``tinct train --recipe tinct-small``).
 """
 
 from __future__ import annotations
