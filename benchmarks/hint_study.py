@@ -35,6 +35,9 @@ Usage::
     python benchmarks/hint_study.py headroom --data runs/tune/heldout --limit 96 --global-hint
     python benchmarks/hint_study.py levin --data ../shared/data/eval/bsds500_test
     python benchmarks/hint_study.py head --train ../shared/data/train --samples 1800 --steps 1000
+
+``runs/tune/heldout`` holds links to the training run's held-out images (not in
+git); ``heldout_dir`` in ``scripts/tune_defaults.py`` writes it.
 """
 
 from __future__ import annotations
