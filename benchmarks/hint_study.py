@@ -69,18 +69,16 @@ AB = 110.0  # ab normalisation of the study head's inputs
 
 
 def protocol_images(
-    paths: list[Path], n: int, indices: list[int] | None = None
+    paths: list[Path], n: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
     """Yield ``(rgb 256 uint8, lab, hint_ab (H, W, 2), hint_mask (H, W))`` per image.
 
-    ``indices`` are the images' positions for the hint seed (as in ``tinct evaluate``
-    run on a folder holding exactly these images, in order).
+    Hints are seeded by position, as ``tinct evaluate`` run on these images in order.
     """
     for i, p in enumerate(paths):
         rgb = _resize(np.asarray(Image.open(p).convert("RGB")), (256, 256))
         lab = rgb2lab(rgb)
-        seed = i if indices is None else indices[i]
-        hints = make_hints(lab, n, np.random.default_rng([0, seed, n]))
+        hints = make_hints(lab, n, np.random.default_rng([0, i, n]))
         hint_ab, mask = hints.maps(lab.shape[:2])
         yield rgb, lab, hint_ab, mask
 
@@ -219,15 +217,15 @@ def head_features(
     return torch.cat((feats["d1"], ab, auto, cues_t), 1)[0].half()
 
 
-def _prepare(job: tuple[list[str], list[int], int, str]) -> str:
+def _prepare(job: tuple[list[str], list[int], str]) -> str:
     """Worker: features and 128 x 128 target ab for training images, saved to a file."""
-    paths, seeds, start, out = job
+    paths, seeds, out = job
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     model = load_model("tinct-base").float().eval()
     xs, ys = [], []
     for k, (p, seed) in enumerate(zip(paths, seeds, strict=True)):
-        rng = np.random.default_rng([seed, start + k])
+        rng = np.random.default_rng([seed, k])
         rgb = _resize(np.asarray(Image.open(p).convert("RGB")), (256, 256))
         if rng.random() < 0.5:
             rgb = np.ascontiguousarray(rgb[:, ::-1])
@@ -298,7 +296,7 @@ def head(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp, ProcessPoolExecutor(args.workers) as pool:
         jobs = [
-            ([str(paths[i]) for i in c], [int(i) for i in c], 0, f"{tmp}/{w}.pt")
+            ([str(paths[i]) for i in c], [int(i) for i in c], f"{tmp}/{w}.pt")
             for w, c in enumerate(chunks)
         ]
         parts = [torch.load(f, weights_only=True) for f in pool.map(_prepare, jobs)]

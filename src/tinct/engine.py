@@ -148,19 +148,18 @@ class Colorizer:
         cache_size: int = 2,
         num_threads: int | str | None = "auto",
     ):
-        if isinstance(model, torch.nn.Module):
-            if str(device) == "auto":
-                p = next(model.parameters(), None)
-                self.device = p.device if p is not None else select_device("auto")
-            else:
-                self.device = select_device(device)
-            self.dtype = select_dtype(precision, self.device)
+        is_module = isinstance(model, torch.nn.Module)
+        if is_module and str(device) == "auto":  # where the caller's module already is
+            p = next(model.parameters(), None)
+            self.device = p.device if p is not None else select_device("auto")
+        else:
+            self.device = select_device(device)
+        self.dtype = select_dtype(precision, self.device)
+        if is_module:
             # a reduced-precision copy; the caller's module keeps its float32 weights
             self.model = cast_for_inference(model.to(self.device).eval(), self.dtype)
             name = getattr(getattr(model, "record", None), "name", type(model).__name__)
         else:
-            self.device = select_device(device)
-            self.dtype = select_dtype(precision, self.device)
             self.model = get_model(model, self.device, pretrained, self.dtype)
             name = str(model)
         self.info = _fw.ModelInfo.of(self.model)

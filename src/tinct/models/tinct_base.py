@@ -110,10 +110,11 @@ class TinctUNet(ColorModel):
         Weights saved without the fusion head (all its keys missing, e.g. files
         exported before it existed) load with the head at its initial state.
         """
-        fusion_keys = [k for k in self.state_dict() if k.startswith("fusion_head.")]
-        if fusion_keys and not any(k in state_dict for k in fusion_keys):
-            self._init_fusion()
-            state_dict = {**state_dict, **{k: self.state_dict()[k] for k in fusion_keys}}
+        if self.fusion_head is not None:
+            head = {f"fusion_head.{k}": v for k, v in self.fusion_head.state_dict().items()}
+            if not any(k in state_dict for k in head):
+                self._init_fusion()  # in place: ``head`` now holds the initial values
+                state_dict = {**state_dict, **head}
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def forward(
