@@ -3,6 +3,7 @@
 The fixtures ``cfgdir`` and ``served`` that go with them are in conftest.py.
 """
 
+import json
 import socket
 import threading
 import time
@@ -75,8 +76,28 @@ def client_for(server, **kw):
 
 
 def raw(server):
+    """A plain TCP connection to the server (not authenticated)."""
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
     return sock
+
+
+def authed(server):
+    """A TCP connection that has done the handshake (ready for request frames)."""
+    sock = raw(server)
+    P.client_handshake(sock, server.token, time.monotonic() + 5)
+    return sock
+
+
+def raw_frame(header, payload=b"", version=P.PROTOCOL_VERSION):
+    """Bytes of a frame whose header is sent exactly as given (no payload_bytes filled in)."""
+    data = json.dumps(header).encode()
+    return P.PREFIX.pack(P.MAGIC, version, len(data)) + data + payload
+
+
+def request(sock, header, sections=None):
+    """Send one request frame and return the first reply frame."""
+    P.send_frame(sock, header, sections)
+    return P.read_frame(sock)
 
 
 def gray_image(w, h, seed=0):
