@@ -10,6 +10,9 @@ import json
 import os
 import socket
 import stat
+import subprocess
+import sys
+import threading
 import time
 
 import numpy as np
@@ -265,3 +268,211 @@ def test_real_engine_round_trip(cfgdir):
         res = client.colorize(64, 48, "gray8", img.tobytes(), hints=[hint])
     assert (res.width, res.height, res.format) == (64, 48, "rgb8")
     assert len(res.pixels) == 64 * 48 * 3
+
+
+# --------------------------------------------------------------------------- admission
+
+
+def test_hello_reports_the_limits(served):
+    server, _ = served
+    with client_for(server) as client:
+        limits = client.hello()["limits"]
+    assert limits["max_hints"] == P.DEFAULT_MAX_HINTS
+    assert limits["max_mrf_iters"] == P.DEFAULT_MAX_MRF_ITERS
+    assert limits["auth_timeout_s"] == server.auth_timeout
+    assert limits["read_timeout_s"] == server.read_timeout > 0
+
+
+def test_simultaneous_clients_are_all_served(served):
+    server, _ = served
+    n = 24
+    barrier = threading.Barrier(n)
+    errors, done = [], []
+
+    def one(k):
+        try:
+            client = client_for(server)
+            barrier.wait(10)
+            with client:
+                img = gray_image(8, 8, seed=k)
+                res = client.colorize(8, 8, "gray8", img.tobytes())
+                out = np.frombuffer(res.pixels, np.uint8).reshape(8, 8, 3)
+                assert np.array_equal(out[..., 0], img)
+            done.append(k)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors and len(done) == n
+
+
+def test_stalled_strangers_cannot_lock_out_a_token_holder(cfgdir):
+    """80 unauthenticated connections (half trickling a byte every 0.3 s, half idle) that
+    reconnect as soon as they are dropped; a token holder still gets in at once, every time."""
+    server, _ = make_server(cfgdir)  # default auth_timeout (5 s) and max_pending (16)
+    stop = threading.Event()
+    frame = P.encode_frame({"type": "auth", "client_nonce": P.new_nonce()})
+
+    def attacker(trickle):
+        while not stop.is_set():
+            try:
+                sock = raw(server)
+            except OSError:
+                time.sleep(0.05)
+                continue
+            with sock:
+                i = 0
+                while not stop.is_set():
+                    try:
+                        if trickle:
+                            sock.sendall(frame[i % 9 : i % 9 + 1])  # never completes a prefix
+                            i += 1
+                        sock.settimeout(0.3)
+                        if sock.recv(1024) == b"":
+                            break  # dropped: come back
+                    except TimeoutError:
+                        continue
+                    except OSError:
+                        break
+            time.sleep(0.02)
+
+    attackers = [threading.Thread(target=attacker, args=(k % 2 == 0,)) for k in range(80)]
+    for t in attackers:
+        t.start()
+    latencies = []
+    try:
+        time.sleep(1.0)  # let them fill every pending slot
+        deadline = time.monotonic() + 4.0
+        while time.monotonic() < deadline:
+            t0 = time.monotonic()
+            with client_for(server, timeout=10) as client:
+                assert client.hello()["server"] == "tinct"
+            latencies.append(time.monotonic() - t0)
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for t in attackers:
+            t.join(10)
+        server.shutdown()
+    assert len(latencies) >= 5
+    assert max(latencies) < 2.0, latencies  # "within seconds"; typically a few ms
+    assert server.stats.get("evicted", 0) > 0
+
+
+# --------------------------------------------------------------------------- stale bridge.json
+
+
+class Impostor:
+    """Listens on a port and records every byte a client sends; ``answer(sock, data)``
+    decides what to send back after the first bytes arrive."""
+
+    def __init__(self, port=0, answer=None):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.answer = answer
+        self.received = bytearray()
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            with conn:
+                conn.settimeout(0.5)
+                answered = False
+                while not self._stop.is_set():
+                    try:
+                        data = conn.recv(65536)
+                    except TimeoutError:
+                        continue
+                    except OSError:
+                        break
+                    if not data:
+                        break
+                    self.received += data
+                    if self.answer and not answered:
+                        answered = True
+                        with contextlib.suppress(OSError):
+                            self.answer(conn, bytes(self.received))
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()
+
+
+def _fake_challenge(conn, data):
+    P.send_frame(conn, {"type": "auth_challenge", "server_nonce": P.new_nonce(),
+                        "server_proof": P.new_nonce()})  # fmt: skip
+
+
+def _echo(conn, data):
+    conn.sendall(data)  # mirror the client's own frames
+
+
+def _v1_hello(conn, data):
+    P.send_frame(conn, {"type": "hello", "protocol_version": P.PROTOCOL_VERSION})
+
+
+def _garbage(conn, data):
+    conn.sendall(b"HTTP/1.1 200 OK\r\n\r\n" + os.urandom(64))
+
+
+@pytest.mark.parametrize("answer", [None, _fake_challenge, _echo, _v1_hello, _garbage],
+                         ids=["silent", "fake-challenge", "echo", "hello", "garbage"])  # fmt: skip
+def test_stale_bridge_json_sends_no_token_and_no_pixels(cfgdir, answer):
+    server, _ = make_server(cfgdir)
+    cfg = json.loads((cfgdir / "bridge.json").read_text())
+    port, token = server.port, server.token
+    server.shutdown()  # as if killed: the file stays behind, another program takes the port
+    impostor = Impostor(port, answer)
+    (cfgdir / "bridge.json").write_text(json.dumps(cfg))
+    pixels = b"PIXELS:)" * 64
+    try:
+        client = P.BridgeClient(timeout=1.0)  # this process "wrote" it: the pid check passes
+        with client, pytest.raises(P.BridgeError) as info:
+            client.colorize(32, 16, "gray8", pixels)
+        time.sleep(0.2)
+    finally:
+        impostor.close()
+    got = bytes(impostor.received)
+    assert impostor.connections == 1 and got  # it did connect and send its auth frame
+    assert token.encode() not in got and b"PIXELS" not in got
+    frame = P.decode_frame(got)  # exactly one frame: the nonce, nothing secret
+    assert frame.type == "auth" and set(frame.header) <= {"type", "client_nonce", "protocol",
+                                                           "client", "payload_bytes"}  # fmt: skip
+    if answer is _fake_challenge:
+        assert isinstance(info.value, P.ServerUnverified)
+        assert "stale" in info.value.message and "tinct serve" in info.value.message
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the pid check is POSIX only")
+def test_bridge_json_of_a_dead_server_is_not_even_dialled(cfgdir):
+    impostor = Impostor(answer=_fake_challenge)
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    cfg = {"host": "127.0.0.1", "port": impostor.port, "token": "t0ken", **P.process_identity()}
+    cfg["pid"] = proc.pid
+    cfgdir.mkdir(parents=True, exist_ok=True)
+    (cfgdir / "bridge.json").write_text(json.dumps(cfg))
+    try:
+        with pytest.raises(P.ServerNotRunning) as info:
+            P.BridgeClient().hello()
+    finally:
+        impostor.close()
+    assert "stale" in info.value.message and str(proc.pid) in info.value.message
+    assert impostor.connections == 0
