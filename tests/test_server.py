@@ -476,3 +476,43 @@ def test_bridge_json_of_a_dead_server_is_not_even_dialled(cfgdir):
         impostor.close()
     assert "stale" in info.value.message and str(proc.pid) in info.value.message
     assert impostor.connections == 0
+
+
+def test_cancel_frees_the_engine_from_a_long_mrf_job_within_a_second(cfgdir):
+    """The real engine, the longest MRF a request may ask for; the next client is not kept
+    waiting for the cancelled job."""
+    engine = pytest.importorskip("tinct.engine")
+    colorizer = engine.Colorizer(model="tinct-base", device="cpu", pretrained=False)
+    spans = []
+
+    class Timed(EngineBackend):
+        def colorize(self, job, progress):
+            t0 = time.monotonic()
+            try:
+                return super().colorize(job, progress)
+            finally:
+                spans.append((t0, time.monotonic()))
+
+    server = BridgeServer(Timed(colorizer=colorizer), port=0, heartbeat=0.05).start()
+    img = gray_image(128, 128).tobytes()
+    cancel_at = []
+
+    def progress(f, m):  # the network pass takes ~0.2 s, the 100 sweeps ~5 s: cancel at 1 s
+        if spans == [] and time.monotonic() - t0 > 1.0:
+            cancel_at.append(time.monotonic())
+            return False
+        return True
+
+    try:
+        with client_for(server, timeout=60) as client:
+            t0 = time.monotonic()
+            with pytest.raises(P.BridgeError) as info:
+                client.colorize(128, 128, "gray8", img, mrf_weight=1.0,
+                                mrf_iters=P.DEFAULT_MAX_MRF_ITERS, progress=progress)  # fmt: skip
+            assert info.value.code == "cancelled"
+            res = client.colorize(32, 32, "gray8", img[: 32 * 32])  # same connection
+            assert res.width == 32
+    finally:
+        server.shutdown()
+    (_, end_cancelled), _second = spans
+    assert end_cancelled - cancel_at[0] < 1.0, end_cancelled - cancel_at[0]
