@@ -31,6 +31,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import mmap
 import os
 import socket
 import struct
@@ -123,8 +124,8 @@ E_TIMEOUT = "timeout"
 E_INTERNAL = "internal"
 
 _CHUNK = 4 * 1024 * 1024
-#: First allocation for a payload; the buffer then at most doubles as bytes arrive.
-_FIRST_CHUNK = 64 * 1024
+#: Payloads above this are read into anonymous memory maps (see _new_buffer).
+_MAP_THRESHOLD = 1024 * 1024
 #: socket.timeout is only an alias of TimeoutError from Python 3.10 on.
 _SocketTimeout = socket.timeout
 _NONCE_BYTES = 32
@@ -281,35 +282,52 @@ def send_frame(sock, header, sections=None):
             sock.sendall(view)
 
 
-def _recv_exact(sock, n, at_start=False, deadline=None):
-    """Read exactly n bytes into a bytearray (raises ConnectionClosed on EOF).
+def _new_buffer(n):
+    """A zeroed, writable buffer of n bytes whose memory is committed only as it is written.
 
-    The buffer grows with what has arrived (it starts at 64 KiB and at most
-    doubles), so a peer that declares a large size and sends little costs
-    little memory. ``deadline`` (a ``time.monotonic()`` value) bounds the whole
-    read, not each ``recv``; socket.timeout is raised when it passes.
+    Small buffers are bytearrays; larger ones are anonymous memory maps, whose
+    pages the OS provides (zeroed) on first write, so a peer that declares a
+    large payload and sends little costs little memory, and nothing is zero-filled
+    up front.
     """
-    buf = bytearray(min(n, _FIRST_CHUNK))
+    if n <= _MAP_THRESHOLD:
+        return bytearray(n)
+    try:
+        return mmap.mmap(-1, n)
+    except (OSError, ValueError, OverflowError) as exc:
+        raise ProtocolError(E_TOO_LARGE, f"cannot reserve {n} bytes for a payload: {exc}") from None
+
+
+def _recv_exact(sock, n, at_start=False, deadline=None):
+    """Read exactly n bytes into a new buffer (raises ConnectionClosed on EOF).
+
+    ``deadline`` (a ``time.monotonic()`` value) bounds the whole read, not each
+    ``recv``; socket.timeout is raised when it passes.
+
+    Returns:
+        A bytearray, or for more than 1 MiB an anonymous ``mmap`` (bytes-like and
+        writable as well, see :func:`_new_buffer`).
+    """
+    buf = _new_buffer(n)
     got = 0
     old_timeout = sock.gettimeout() if deadline is not None else None
     try:
-        while got < n:
-            if got == len(buf):
-                buf.extend(bytes(min(len(buf), n - len(buf))))
-            if deadline is not None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise _SocketTimeout("frame not completed in time")
-                sock.settimeout(left)
-            with memoryview(buf) as view, view[got:] as part:
-                k = sock.recv_into(part, min(len(buf) - got, _CHUNK))
-            if k == 0:
-                if at_start and got == 0:
-                    raise ConnectionClosed("connection closed")
-                raise ConnectionClosed(
-                    f"connection closed mid-frame ({got} of {n} bytes)", mid_frame=True
-                )
-            got += k
+        with memoryview(buf) as view:
+            while got < n:
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise _SocketTimeout("frame not completed in time")
+                    sock.settimeout(left)
+                with view[got:] as part:
+                    k = sock.recv_into(part, min(n - got, _CHUNK))
+                if k == 0:
+                    if at_start and got == 0:
+                        raise ConnectionClosed("connection closed")
+                    raise ConnectionClosed(
+                        f"connection closed mid-frame ({got} of {n} bytes)", mid_frame=True
+                    )
+                got += k
     finally:
         if deadline is not None:
             with contextlib.suppress(OSError):
@@ -464,7 +482,7 @@ def read_header(
 
 
 def read_payload(sock, header, deadline=None):
-    """Read the payload announced by a header; returns a bytearray."""
+    """Read the payload announced by a header; returns a writable bytes-like buffer."""
     return _recv_exact(sock, header["payload_bytes"], deadline=deadline)
 
 
@@ -738,7 +756,7 @@ class ColorizeResult:
     Attributes:
         width, height: size in pixels.
         format: "rgb8" or "rgba8".
-        pixels: row-major pixel bytes (bytearray).
+        pixels: row-major pixel bytes (a writable bytes-like buffer).
         header: the full result header.
     """
 
