@@ -244,7 +244,7 @@ def run_network(
 
 
 #: Hints placed between two cancel checks (placing one costs about 2 ms on a CPU).
-_HINT_CHUNK = 64
+_HINT_CHUNK = 32
 
 
 def _place_hints(
