@@ -311,9 +311,9 @@ def test_simultaneous_clients_are_all_served(served):
 
 
 def test_stalled_strangers_cannot_lock_out_a_token_holder(cfgdir):
-    """80 unauthenticated connections (half trickling a byte every 0.3 s, half idle) that
+    """120 unauthenticated connections (half trickling a byte every 0.3 s, half idle) that
     reconnect as soon as they are dropped; a token holder still gets in at once, every time."""
-    server, _ = make_server(cfgdir)  # default auth_timeout (5 s) and max_pending (16)
+    server, _ = make_server(cfgdir)  # default auth_timeout (5 s) and max_pending (64)
     stop = threading.Event()
     frame = P.encode_frame({"type": "auth", "client_nonce": P.new_nonce()})
 
@@ -340,7 +340,7 @@ def test_stalled_strangers_cannot_lock_out_a_token_holder(cfgdir):
                         break
             time.sleep(0.02)
 
-    attackers = [threading.Thread(target=attacker, args=(k % 2 == 0,)) for k in range(80)]
+    attackers = [threading.Thread(target=attacker, args=(k % 2 == 0,)) for k in range(120)]
     for t in attackers:
         t.start()
     latencies = []
@@ -516,3 +516,24 @@ def test_cancel_frees_the_engine_from_a_long_mrf_job_within_a_second(cfgdir):
         server.shutdown()
     (_, end_cancelled), _second = spans
     assert end_cancelled - cancel_at[0] < 1.0, end_cancelled - cancel_at[0]
+
+
+def test_eviction_spares_a_pending_client_that_has_spoken(cfgdir):
+    server, _ = make_server(cfgdir, max_pending=2)
+    try:
+        with raw(server) as a, raw(server) as b:
+            nonce = P.new_nonce()
+            P.send_frame(a, {"type": "auth", "client_nonce": nonce})
+            challenge = P.read_frame(a).header  # a has spoken; b (newer) has not
+            time.sleep(0.1)
+            with raw(server) as c:  # the budget is full: b goes, not the older a
+                assert P.read_frame(b).header["code"] == "busy"
+                proof = P.auth_proof(server.token, "client", nonce, challenge["server_nonce"])
+                P.send_frame(a, {"type": "auth_response", "client_proof": proof})
+                assert P.read_frame(a).header["type"] == "auth_ok"
+                c.settimeout(0.3)
+                with pytest.raises(TimeoutError):
+                    c.recv(1)  # c is still pending, not dropped
+        assert server.stats["evicted"] == 1
+    finally:
+        server.shutdown()

@@ -804,9 +804,25 @@ class BridgeClient:
 
     # -- connection
     def connect(self):
-        """Open and authenticate the connection (done lazily by every request)."""
+        """Open and authenticate the connection (done lazily by every request).
+
+        A server that is full answers ``busy``; the client tries twice more, after
+        0.1 and 0.3 s, before it gives up.
+        """
         if self._sock is not None:
             return self._sock
+        for delay in (0.1, 0.3, None):
+            try:
+                self._sock = self._open()
+                break
+            except BridgeError as exc:
+                if exc.code != E_BUSY or delay is None:
+                    raise
+                time.sleep(delay)
+        self._stale = []
+        return self._sock
+
+    def _open(self):
         where = f"{self.host}:{self.port}"
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
@@ -828,8 +844,6 @@ class BridgeClient:
         except BaseException:
             sock.close()
             raise
-        self._sock = sock
-        self._stale = []
         return sock
 
     def close(self):

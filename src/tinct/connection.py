@@ -8,8 +8,9 @@ A connection first authenticates (:meth:`Connection.authenticate`, see
 docs/protocol.md): it proves that it holds the token, then checks the
 client's proof, all within ``auth_timeout`` seconds of the accept. Until then
 it is *pending*: pending connections have a budget of their own, and when it
-is full the oldest pending one is dropped, so stalled or idle strangers can
-never keep a token holder out. Afterwards it reads frames until the peer
+is full the oldest pending one is dropped (one that has not even sent its
+``auth`` frame first), so stalled or idle strangers can never keep a token
+holder out. Afterwards it reads frames until the peer
 closes, idles out or misbehaves; each frame's header must arrive within
 ``read_timeout`` of its first byte and its payload within a deadline that
 grows with its size. It answers ``hello`` and ``cancel``, runs ``colorize``
@@ -60,6 +61,8 @@ class Connection:
 
     Attributes:
         accepted: ``time.monotonic()`` of the accept.
+        challenged: the client's ``auth`` arrived and the challenge went out (a
+            pending connection that has shown it speaks the protocol).
         authenticated: the handshake has succeeded.
     """
 
@@ -68,6 +71,7 @@ class Connection:
         self.sock = sock
         self.peer = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
         self.accepted = time.monotonic()
+        self.challenged = False
         self.authenticated = False
         self._evicted = False
 
@@ -131,6 +135,7 @@ class Connection:
                     "protocol_version": P.PROTOCOL_VERSION,
                 },
             )
+            self.challenged = True
             frame = self._read_auth_frame(deadline)
             expected = P.auth_proof(server.token, "client", client_nonce, server_nonce)
             if frame.type != "auth_response" or not P.proof_matches(

@@ -195,7 +195,7 @@ class BridgeServer:
         auth_timeout: float = 5.0,
         idle_timeout: float = 300.0,
         max_connections: int = 32,
-        max_pending: int = 16,
+        max_pending: int = 64,
         heartbeat: float = 1.0,
     ) -> None:
         if not _is_loopback(host) and not allow_remote:
@@ -340,8 +340,10 @@ class BridgeServer:
         """Count a new connection and track it as pending (not yet authenticated).
 
         Refused (False) when ``max_connections`` authenticated ones are open.
-        When ``max_pending`` connections are already authenticating, the oldest
-        of them is evicted: strangers that stall cannot hold every slot.
+        When ``max_pending`` connections are already authenticating, one of them
+        is evicted: the oldest that has not sent its ``auth`` frame yet, else the
+        oldest. Strangers that stall cannot hold every slot, and a token holder,
+        whose handshake takes two round trips, is never the oldest for long.
         """
         evicted = None
         with self._conn_lock:
@@ -349,7 +351,10 @@ class BridgeServer:
             if len(self._conns) >= self.max_connections:
                 return False
             if len(self._pending) >= self.max_pending:
-                evicted, _ = self._pending.popitem(last=False)
+                # the oldest that has not even sent its auth frame, else the oldest
+                evicted = next((c for c in self._pending if not c.challenged), None)
+                evicted = evicted or next(iter(self._pending))
+                del self._pending[evicted]
                 self.stats["evicted"] = self.stats.get("evicted", 0) + 1
             self._pending[conn] = None
         if evicted is not None:
