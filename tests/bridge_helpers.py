@@ -3,6 +3,7 @@
 The fixtures ``cfgdir`` and ``served`` that go with them are in conftest.py.
 """
 
+import contextlib
 import json
 import socket
 import threading
@@ -102,3 +103,52 @@ def request(sock, header, sections=None):
 
 def gray_image(w, h, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (h, w), dtype=np.uint8)
+
+
+class Impostor:
+    """Listens on a port and records every byte a client sends; ``answer(sock, data)``
+    decides what to send back after the first bytes arrive."""
+
+    def __init__(self, port=0, answer=None):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.answer = answer
+        self.received = bytearray()
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            with conn:
+                conn.settimeout(0.5)
+                answered = False
+                while not self._stop.is_set():
+                    try:
+                        data = conn.recv(65536)
+                    except TimeoutError:
+                        continue
+                    except OSError:
+                        break
+                    if not data:
+                        break
+                    self.received += data
+                    if self.answer and not answered:
+                        answered = True
+                        with contextlib.suppress(OSError):
+                            self.answer(conn, bytes(self.received))
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()

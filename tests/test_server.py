@@ -18,7 +18,7 @@ import time
 import numpy as np
 import pytest
 
-from bridge_helpers import FakeBackend, client_for, gray_image, make_server, raw
+from bridge_helpers import FakeBackend, Impostor, client_for, gray_image, make_server, raw
 from tinct import protocol as P
 from tinct.server import BridgeServer, EngineBackend, start_server_in_thread
 
@@ -364,55 +364,6 @@ def test_stalled_strangers_cannot_lock_out_a_token_holder(cfgdir):
 
 
 # --------------------------------------------------------------------------- stale bridge.json
-
-
-class Impostor:
-    """Listens on a port and records every byte a client sends; ``answer(sock, data)``
-    decides what to send back after the first bytes arrive."""
-
-    def __init__(self, port=0, answer=None):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", port))
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.answer = answer
-        self.received = bytearray()
-        self.connections = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self):
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self.connections += 1
-            with conn:
-                conn.settimeout(0.5)
-                answered = False
-                while not self._stop.is_set():
-                    try:
-                        data = conn.recv(65536)
-                    except TimeoutError:
-                        continue
-                    except OSError:
-                        break
-                    if not data:
-                        break
-                    self.received += data
-                    if self.answer and not answered:
-                        answered = True
-                        with contextlib.suppress(OSError):
-                            self.answer(conn, bytes(self.received))
-
-    def close(self):
-        self._stop.set()
-        self._thread.join(5)
-        self.sock.close()
 
 
 def _fake_challenge(conn, data):

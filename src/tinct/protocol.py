@@ -611,7 +611,11 @@ def client_handshake(sock, token, deadline=None, client="tinct-protocol"):
         raise BridgeError(frame.header.get("code", E_INTERNAL), frame.header.get("message", ""))
     server_nonce = frame.header.get("server_nonce")
     if frame.type != "auth_challenge" or not is_nonce(server_nonce):
-        raise ServerUnverified(f"the peer answered {frame.type!r}, not a tinct auth_challenge")
+        raise ServerUnverified(
+            f"the peer on this port answered {str(frame.type)[:40]!r}, not a tinct "
+            "auth_challenge (bridge.json is stale or another program uses the port); nothing "
+            "secret was sent to it"
+        )
     expected = auth_proof(token, "server", client_nonce, server_nonce)
     if not proof_matches(frame.header.get("server_proof"), expected):
         raise ServerUnverified(
