@@ -9,8 +9,9 @@ gives way, deadlines per handshake and per frame), isolates connections from
 each other (a thread each, errors never escape a connection) and runs one
 colorization at a time on the shared engine while streaming progress frames.
 
-This module is the server's life cycle: binding, bridge.json, starting and
-stopping, and the state its connections share. One connection's requests and
+This module is the server's life cycle: binding, bridge.json (written by
+:mod:`tinct.bridge_config`), starting and stopping, and the state its
+connections share, including who is admitted. One connection's requests and
 replies are :mod:`tinct.connection`; the ``colorize`` request's decoding and the
 result's encoding are :mod:`tinct.request`; what runs the engine is
 :mod:`tinct.backend` (re-exported here).
@@ -26,7 +27,6 @@ napari plugin can serve its already loaded model::
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import secrets
@@ -46,6 +46,7 @@ from tinct.backend import (  # re-exported: part of this module's API
     PointHint,
     RequestError,
 )
+from tinct.bridge_config import remove_bridge_config, write_bridge_config
 from tinct.connection import Connection, Handler
 from tinct.request import parse_colorize
 
@@ -63,59 +64,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("tinct.server")
-
-
-# --------------------------------------------------------------------------- config file
-
-
-def write_bridge_config(path: str | os.PathLike[str], host: str, port: int, token: str) -> Path:
-    """Atomically write bridge.json (port, token) readable by the user only (0600).
-
-    It also records who wrote it (:func:`tinct.protocol.process_identity`: pid,
-    its start time and PID namespace), so that clients recognise a file left by
-    a dead server as stale.
-
-    Args:
-        path: file to write; its folder is created with mode 0700.
-        host: address the server listens on.
-        port: TCP port.
-        token: authentication token.
-
-    Returns:
-        The path written.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    data = {
-        "host": host,
-        "port": int(port),
-        "token": token,
-        **P.process_identity(),
-        "protocol_version": P.PROTOCOL_VERSION,
-    }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def remove_bridge_config(path: str | os.PathLike[str], token: str) -> None:
-    """Delete bridge.json if it still belongs to the server holding ``token``."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-        if data.get("token") == token:
-            os.unlink(path)
-    except (OSError, ValueError):
-        pass
 
 
 # --------------------------------------------------------------------------- the server

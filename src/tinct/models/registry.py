@@ -14,7 +14,6 @@ the record to the returned module as ``model.record``.
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any, Literal
 
 import torch
 
+from tinct.models._bounds import check_config_bounds
 from tinct.models.base import ColorModel
 
 __all__ = [
@@ -49,10 +49,6 @@ _COLOR_SPACES = ("lab", "luv", "yuv")
 _TARGETS = ("regression", "gamut313", "grid529", "channel", "hue_chroma")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-#: Sane bounds of a config (a weights file's metadata may ask for anything).
-MAX_INPUT_SIZE = 2048
-MAX_STRIDE = 256
-MAX_BINS = 4096
 
 
 @dataclass(frozen=True)
@@ -128,7 +124,7 @@ class ModelConfig:
     trainable: bool = True
 
     def __post_init__(self) -> None:
-        _check_bounds(self)
+        check_config_bounds(self)  # types and sane sizes first: metadata may ask for anything
         if self.color_space not in _COLOR_SPACES:
             raise ValueError(
                 f"color_space must be one of {_COLOR_SPACES}, got {self.color_space!r}"
@@ -168,49 +164,6 @@ class ModelConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         kwargs = {k: _tuplify(v) for k, v in data.items() if k in names}
         return cls(**kwargs)
-
-
-def _check_bounds(cfg: ModelConfig) -> None:
-    """Types and sane bounds of every field (before anything is built from them)."""
-
-    def integer(name: str, lo: int, hi: int, optional: bool = False) -> None:
-        v = getattr(cfg, name)
-        if v is None and optional:
-            return
-        if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-            raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {v!r}")
-
-    def number(name: str, lo: float, hi: float, optional: bool = False) -> None:
-        v = getattr(cfg, name)
-        if v is None and optional:
-            return
-        if not isinstance(v, (int, float)) or isinstance(v, bool) or not lo <= v <= hi:
-            raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {v!r}")
-
-    integer("input_size", 16, MAX_INPUT_SIZE)
-    integer("stride", 1, MAX_STRIDE)
-    integer("logits_stride", 1, MAX_STRIDE, optional=True)
-    integer("ab_stride", 1, MAX_STRIDE, optional=True)
-    integer("num_bins", 0, MAX_BINS)
-    integer("bins_per_channel", 1, MAX_BINS // 2, optional=True)
-    number("default_temperature", 0.0, 1000.0)
-    number("hint_propagation", 0.0, 1e6, optional=True)
-    for name in ("hints", "hints_required", "global_hint", "mrf", "trainable"):
-        if not isinstance(getattr(cfg, name), bool):
-            raise ValueError(f"{name} must be true or false, got {getattr(cfg, name)!r}")
-    for name in ("default_decoder", "hint_decoder", "loss"):
-        v = getattr(cfg, name)
-        if not (v is None and name == "hint_decoder") and (not isinstance(v, str) or len(v) > 64):
-            raise ValueError(f"{name} must be a short string, got {v!r}"[:200])
-    if cfg.channel_range is not None:
-        lo_hi = cfg.channel_range
-        if (
-            not isinstance(lo_hi, tuple)
-            or len(lo_hi) != 2
-            or not all(isinstance(v, (int, float)) and math.isfinite(v) for v in lo_hi)
-            or not lo_hi[0] < lo_hi[1]
-        ):
-            raise ValueError(f"channel_range must be two finite numbers lo < hi, got {lo_hi!r}")
 
 
 @dataclass(frozen=True)
