@@ -26,6 +26,7 @@ class FakeBackend:
         self.steps = steps
         self.active = 0
         self.max_active = 0
+        self.spans = []  # (start, end) time.monotonic() of every call
         self.lock = threading.Lock()
 
     def models(self):
@@ -45,6 +46,7 @@ class FakeBackend:
         with self.lock:
             self.active += 1
             self.max_active = max(self.max_active, self.active)
+        start = time.monotonic()
         try:
             self.calls.append(job)
             for i in range(self.steps):
@@ -62,6 +64,7 @@ class FakeBackend:
         finally:
             with self.lock:
                 self.active -= 1
+                self.spans.append((start, time.monotonic()))
 
 
 def make_server(cfgdir, backend=None, **kw):

@@ -370,9 +370,12 @@ def test_client_vanishes_during_job(cfgdir):
             [("image", bytes(4))],
         )
         P.read_frame(sock)  # first progress frame
+        t0 = time.monotonic()
         sock.close()
         with client_for(server) as client:
             assert client.colorize(2, 2, "gray8", bytes(4)).width == 2
+        assert backend.calls[0].cancel.is_set()  # the abandoned job was cancelled...
+        assert backend.spans[0][1] - t0 < 0.3  # ...and stopped early (it runs 0.5 s otherwise)
     finally:
         server.shutdown()
 
