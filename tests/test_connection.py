@@ -456,3 +456,27 @@ def test_cancel_from_other_connection(cfgdir):
         assert result["code"] == "cancelled"
     finally:
         server.shutdown()
+
+
+def test_frames_during_a_job(cfgdir):
+    backend = FakeBackend(delay=1.0, steps=20)
+    server, _ = make_server(cfgdir, backend=backend, heartbeat=0.05)
+    try:
+        with authed(server) as sock:
+            P.send_frame(sock, {"type": "colorize", "id": "job", "width": 2, "height": 2,
+                                "format": "gray8"}, [("image", bytes(4))])  # fmt: skip
+            assert P.read_frame(sock).header["type"] == "progress"
+            P.send_frame(sock, {"type": "hello", "id": "h"})  # only cancel is allowed
+            P.send_frame(sock, {"type": "cancel", "id": "c0", "request_id": "other"})
+            P.send_frame(sock, {"type": "cancel", "id": 5})  # a bad id: not echoed
+            replies = {}
+            while "job" not in replies:
+                h = P.read_frame(sock).header
+                if h["type"] != "progress":
+                    replies[h.get("id")] = h
+        assert replies["h"]["code"] == "busy"
+        assert replies["c0"]["type"] == "cancel_ack" and replies["c0"]["found"] is False
+        assert replies[None]["type"] == "cancel_ack" and replies[None]["found"] is True
+        assert replies["job"]["code"] == "cancelled"
+    finally:
+        server.shutdown()

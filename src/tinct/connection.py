@@ -359,11 +359,14 @@ class Connection:
         """
         try:
             frame = self._read_frame(P.DEFAULT_MAX_HEADER_BYTES)
-            rid = check_request_id(frame.header)
-        except (P.ProtocolError, RequestError, OSError) as exc:
+        except (P.ProtocolError, OSError) as exc:
             log.info("%s went away during a job: %s", self.peer, exc)
             job.cancel.set()
             return False
+        try:
+            rid = check_request_id(frame.header)
+        except RequestError:
+            rid = None  # a malformed id is not echoed
         if frame.type != "cancel":
             self._send_error(P.E_BUSY, "only cancel is allowed while a request runs", rid)
             return True
