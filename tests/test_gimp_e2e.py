@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bridge_helpers import Impostor
+from tinct import protocol as P
 from tinct.cli.gimp import install_plugin
 from tinct.server import EngineBackend, start_server_in_thread
 
@@ -94,6 +96,18 @@ def _colorizer():
         return Colorizer("tinct-base", device="cpu", pretrained=False), "engine (untrained)"
 
 
+def _fake_challenge(conn, data):
+    """Answer like a server, but without the token: the proof cannot be right."""
+    P.send_frame(conn, {"type": "auth_challenge", "server_nonce": P.new_nonce(),
+                        "server_proof": P.new_nonce()})  # fmt: skip
+
+
+def gray_pixels_prefix() -> bytes:
+    """The first row of the driver's gray test image (scripts/gimp_e2e_driver.py)."""
+    w = 96
+    return bytes((x * 255 // (w - 1)) % 256 for x in range(w))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -114,6 +128,7 @@ def test_colorize_in_real_gimp():
         handle = start_server_in_thread(
             EngineBackend(colorizer=recorder), port=0, config_path=work / "bridge.json"
         )
+        impostor = Impostor(answer=_fake_challenge)
         env = [
             "PATH=/usr/bin:/bin",
             f"HOME={inside}/home",
@@ -121,6 +136,7 @@ def test_colorize_in_real_gimp():
             "LANG=C.UTF-8",
             f"TINCT_E2E_PORT={handle.port}",
             f"TINCT_E2E_DEAD_PORT={_free_port()}",
+            f"TINCT_E2E_IMPOSTOR_PORT={impostor.port}",
             f"TINCT_E2E_TOKEN_FILE={inside}/bridge.json",
             f"TINCT_E2E_OUT={inside}/out",
         ]
@@ -132,7 +148,9 @@ def test_colorize_in_real_gimp():
             with open(DRIVER, "rb") as stdin:
                 proc = subprocess.run(cmd, stdin=stdin, capture_output=True, timeout=120)
         finally:
+            token = handle.token
             handle.stop()
+            impostor.close()
         elapsed = time.monotonic() - t0
         out = proc.stdout.decode(errors="replace")
         err = proc.stderr.decode(errors="replace")
@@ -165,6 +183,16 @@ def test_colorize_in_real_gimp():
         assert dead["status"] == "execution-error"
         assert "Start the server with: tinct serve" in dead["message"]
         assert dead["layers"] == ["bg"] and dead["base_type"] == "gray"  # untouched
+
+        fake = results["impostor"]  # a process on the port that does not hold the token
+        assert fake["status"] == "execution-error", context
+        assert "could not prove" in fake["message"] and "tinct serve" in fake["message"]
+        assert fake["layers"] == ["bg"]
+        got = bytes(impostor.received)
+        assert impostor.connections == 1 and token.encode() not in got
+        assert gray_pixels_prefix() not in got  # no pixels either
+        hello = P.decode_frame(got)  # all it got: one auth frame with a nonce
+        assert hello.type == "auth" and hello.payload == b""
 
         # What reached the engine: the layer's pixels and the two hint blobs.
         assert len(recorder.calls) == 2

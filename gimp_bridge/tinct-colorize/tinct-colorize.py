@@ -144,7 +144,9 @@ class TinctColorize(Gimp.PlugIn):
                 return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         try:
             self.colorize(image, drawables, config)
-        except tinct_client.ServerNotRunning as exc:
+        except (tinct_client.ServerNotRunning, tinct_client.ServerUnverified) as exc:
+            # not running, a stale bridge.json, or a process on the port that cannot
+            # prove it holds the token: the client sent it neither token nor pixels
             return self.fail(procedure, "Tinct: %s" % exc.message)
         except tinct_client.BridgeError as exc:
             if exc.code == "cancelled":
@@ -183,7 +185,7 @@ class TinctColorize(Gimp.PlugIn):
         Gimp.progress_init("Tinct: contacting the server")
         client = tinct_client.BridgeClient(port=port or None, config_path=token_file, timeout=120.0)
         with client:
-            client.hello()
+            client.hello()  # the mutual handshake: the server proves it holds the token first
             width, height = drawable.get_width(), drawable.get_height()
             rect = Gegl.Rectangle.new(0, 0, width, height)
             Gimp.progress_set_text("Tinct: reading pixels")
