@@ -31,6 +31,7 @@ from torch import Tensor
 
 from tinct import cancel as _cancel
 from tinct import forward as _fw
+from tinct import fusion as _fusion
 from tinct import inputs as _in
 from tinct import pipeline
 from tinct.hints import Hint, hints_digest
@@ -436,6 +437,13 @@ class Colorizer:
         net = concat_outputs(outs)
         self.stats.forward_calls += net.forward_calls
         self.stats.network_passes += 1
+        if net.fusion is not None and hints:
+            # how wrong is the network here? its automatic colour under the hints says
+            auto = self._entry(image, [], reference, opts, rgb, None, cancel, user_net).net
+            if auto.ab is not None:
+                trust = _fusion.hint_reliability(auto.ab, net.patches, net.net_size)
+                net.fusion = _fusion.trust_propagation(net.fusion, trust)
+                net.ab = _fusion.refuse(net.fusion, net.fusion.own, net.ab_pull)
         entry = Entry(prep, net)
         if self.cache_size > 0:
             self._cache[key] = entry
@@ -484,28 +492,8 @@ class Colorizer:
         if net.post is not None:
             ab = torch.lerp(ab, net.post[1], net.post[0])
         if net.fusion is not None:
-            ab = self._refuse(net, ab.float())
+            ab = _fusion.refuse(net.fusion, ab.float(), net.ab_pull)
         return ab.float()
-
-    @staticmethod
-    def _refuse(net: _fw.NetOutput, ab: Tensor) -> Tensor:
-        """Put a decoded colour in place of a hint-fusing model's own colour.
-
-        The model fused its regression colour with the hints propagated by
-        Levin's optimisation through a learned per-pixel gate; the same gate
-        and correction now act on the decoded colour (any decoder, temperature
-        and MRF), and the hint patches pull it to their colour as before.
-        """
-        f = net.fusion
-        assert f is not None
-        if ab.shape[-2:] != f.own.shape[-2:]:
-            ab = torch.nn.functional.interpolate(
-                ab, size=f.own.shape[-2:], mode="bilinear", align_corners=False
-            )
-        out = f.fuse(ab)
-        if net.ab_pull is not None:
-            out = torch.lerp(out, net.ab_pull[1], net.ab_pull[0])
-        return out
 
     def _work(self, entry: Entry) -> Work:
         if entry.work is None:
