@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tinct.options import ColorizeOptions
 from tinct.evaluate import EvalConfig, evaluate
 from tinct.train import TrainConfig, train
 
@@ -77,8 +78,7 @@ def main() -> None:
                     out=str(out / f"mrf-{weight}"),
                     limit=args.limit,
                     full_res=False,
-                    decoder="mode",
-                    mrf_weight=weight,
+                    options=ColorizeOptions(decoder="mode", mrf_weight=weight),
                 )
             )
             print(f"MRF weight {weight}:", (out / f"mrf-{weight}" / "report.md").read_text())
