@@ -138,6 +138,11 @@ class Connection:
         if kind == "hello":
             P.send_frame(self.sock, self.server.hello_reply())
             return True
+        if kind == "models":  # the model list with each model's weight status
+            backend = self.server.backend
+            reply = {"type": "models", "default_model": backend.default_model}
+            P.send_frame(self.sock, {**reply, "models": backend.models()})
+            return True
         if kind == "colorize":
             return self._colorize(frame)
         if kind == "cancel":

@@ -239,7 +239,7 @@ def read_hints_file(path: str | Path) -> list[Hint]:
             columns = _csv_columns(rows[0], path)
             rows = [dict(zip(columns, r, strict=False)) for r in rows[1:]]
             for i, r in enumerate(rows, 1):
-                if len(r) < len(columns):
+                if any(c not in r for c in ("row", "col", "r", "g", "b")):
                     raise ValueError(f"{path}: hint {i} has fewer values than the header")
     if not rows:
         raise ValueError(f"{path}: no hints in the file")

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +32,24 @@ from torch import Tensor
 from tinct import color
 
 __all__ = [
+    "FITS_SUFFIXES",
+    "InputWarning",
     "MAX_PIXELS",
     "MAX_SIDE",
     "PreparedImage",
+    "contrast_notes",
+    "normalization_mode",
     "prepare",
+    "read_fits",
     "read_image",
     "strips",
     "write_image",
 ]
+
+
+class InputWarning(UserWarning):
+    """An input that colorizes poorly (nearly constant, or nearly black after normalisation)."""
+
 
 #: Largest accepted image (per plane) and side.
 MAX_PIXELS = 2**31
@@ -71,6 +81,7 @@ class PreparedImage:
         alpha: ``(B, H, W)`` alpha channel in the output dtype, or ``None``.
         uint8: Output as uint8 (input was uint8).
         is_rgb: Input had colour channels.
+        notes: Warnings about the input (:func:`contrast_notes`), set by the engine.
     """
 
     gray: Tensor
@@ -78,6 +89,7 @@ class PreparedImage:
     alpha: np.ndarray | None
     uint8: bool
     is_rgb: bool
+    notes: list[str] = field(default_factory=list)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -121,11 +133,60 @@ def _validate(arr: Any, rgb: bool | None) -> tuple[np.ndarray, bool]:
     return a, bool(rgb)
 
 
+def normalization_mode(dtype: Any, normalize: str = "auto") -> str:
+    """The normalisation a request gets: the default policy for scientific data.
+
+    ``"auto"`` keeps 8-bit data as it is (``"dtype"``: 0-255 maps to black-white)
+    and scales everything else by percentiles: a 12-bit camera frame stored as
+    uint16 (values up to 4095 of 65535), astronomy counts and floats of any
+    range come out visible instead of nearly black. Other modes are returned
+    unchanged.
+
+    Args:
+        dtype: The input's dtype.
+        normalize: ``"auto"``, ``"dtype"``, ``"percentile"`` or ``"range"``.
+
+    Returns:
+        ``"dtype"``, ``"percentile"`` or ``"range"``.
+    """
+    if normalize != "auto":
+        return normalize
+    return "dtype" if np.dtype(dtype) == np.uint8 else "percentile"
+
+
+def contrast_notes(gray: Tensor, normalize: str) -> list[str]:
+    """Warnings for inputs that will not colorize usefully.
+
+    Args:
+        gray: ``(B, 1, H, W)`` normalised gray in ``[0, 1]``.
+        normalize: The mode that produced it (named in the advice).
+
+    Returns:
+        Zero or more one-line warnings: the input is nearly constant, or it
+        maps to nearly black (the output then is nearly black too).
+    """
+    flat = gray.reshape(-1)
+    if flat.numel() > 1 << 16:
+        flat = flat[:: flat.numel() // (1 << 16) + 1]
+    lo, hi = torch.quantile(flat.float(), torch.tensor([0.005, 0.995])).tolist()
+    notes = []
+    if hi - lo < 2.0 / 255.0:
+        notes.append(
+            "the input is nearly constant after normalisation "
+            f"({normalize}: 99% of pixels within {255 * (hi - lo):.1f}/255 gray levels)"
+        )
+    elif hi < 0.08:
+        advice = " (try normalize 'percentile')" if normalize != "percentile" else ""
+        notes.append(
+            f"the input maps to nearly black ({normalize}: 99.5% of pixels below "
+            f"{100 * hi:.0f}% gray), so the result is nearly black{advice}"
+        )
+    return notes
+
+
 def _range(a: np.ndarray, mode: str, percentiles: tuple[float, float]) -> tuple[float, float]:
     """The input values that map to 0 and 1."""
-    if mode == "auto":
-        unit_float = np.issubdtype(a.dtype, np.floating) and a.min() >= 0.0 and a.max() <= 1.0
-        mode = "dtype" if a.dtype in (np.uint8, np.uint16) or unit_float else "percentile"
+    mode = normalization_mode(a.dtype, mode)
     if mode == "dtype":
         if np.issubdtype(a.dtype, np.integer):
             info = np.iinfo(a.dtype)
@@ -149,14 +210,18 @@ def prepare(
     normalize: str = "auto",
     percentiles: tuple[float, float] = (0.5, 99.5),
     rgb: bool | None = None,
+    intensity_range: tuple[float, float] | None = None,
 ) -> PreparedImage:
     """Validate an input array and compute its per-plane gray level.
 
     Args:
         image: Array-like, see the module docstring for shapes and dtypes.
         space: The model's colour space (decides how RGB input becomes gray).
-        normalize: ``"auto"``, ``"dtype"`` or ``"percentile"``.
+        normalize: ``"auto"`` (:func:`normalization_mode`), ``"dtype"``,
+            ``"percentile"`` or ``"range"``.
         percentiles: ``(low, high)`` for ``"percentile"``.
+        intensity_range: ``(low, high)`` values mapped to 0 and 1; when given
+            it wins over ``normalize`` (napari's contrast limits).
         rgb: Force (``True``) or forbid (``False``) reading the last axis as
             colour channels; ``None`` applies the rule in the module docstring.
 
@@ -176,7 +241,14 @@ def prepare(
         lead, (h, w), c = a.shape[:-2], a.shape[-2:], 1
         planes = a.reshape(-1, h, w)
         color_part = planes
-    lo, hi = _range(color_part, normalize, percentiles)
+    if intensity_range is not None:
+        lo, hi = (float(v) for v in intensity_range)
+        if not hi > lo:
+            raise ValueError(f"intensity_range must be (low, high) with low < high, got {(lo, hi)}")
+    elif normalize == "range":
+        raise ValueError("normalize='range' needs an intensity_range (low, high)")
+    else:
+        lo, hi = _range(color_part, normalize, percentiles)
     scale = 1.0 / (hi - lo)
     n = planes.shape[0]
     gray = torch.empty(n, 1, h, w, dtype=torch.float32)
@@ -247,13 +319,75 @@ def _gray_from_rgb(rgb: Tensor, space: str) -> Tensor:
 # ----------------------------------------------------------------------------- files
 
 
+#: Suffixes read as FITS (astropy, the ``fits`` extra).
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
+
+
+def read_fits(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read the first image HDU of a FITS file (astronomy) as a numpy array.
+
+    The declared size (``NAXISn``) is checked against ``max_pixels`` before
+    any data is read. Blank pixels (NaN, common outside a survey's footprint)
+    are set to the smallest finite value, so they show as the background.
+    Byte order is left to :func:`prepare` (FITS data is big-endian).
+
+    Args:
+        path: ``.fits`` / ``.fit`` / ``.fts`` file, optionally gzipped.
+        max_pixels: Largest accepted plane (height x width).
+
+    Returns:
+        ``(H, W)`` (or ``(..., H, W)`` for cubes) array in the file's dtype
+        (floats for scaled integer data, as astropy applies ``BSCALE``/``BZERO``).
+
+    Raises:
+        OSError: Not a FITS file, no image data, or astropy is not installed.
+        ValueError: The declared size exceeds ``max_pixels``.
+    """
+    try:
+        from astropy.io import fits
+    except ImportError:
+        raise OSError(
+            "reading FITS files needs astropy: pip install -e '.[fits]' (or pip install astropy)"
+        ) from None
+    try:
+        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+            for hdu in hdul:
+                shape = tuple(
+                    int(hdu.header.get(f"NAXIS{i}", 0))
+                    for i in range(1, 1 + int(hdu.header.get("NAXIS", 0)))
+                )
+                if len(shape) < 2 or 0 in shape or not hdu.is_image:
+                    continue
+                w, h = shape[0], shape[1]
+                if w * h > max_pixels:
+                    raise ValueError(
+                        f"{path}: {w}x{h} pixels exceed the limit of {max_pixels} pixels"
+                    )
+                data = np.asarray(hdu.data)
+                break
+            else:
+                raise OSError(f"{path}: no image data in the FITS file")
+    except (ValueError, OSError):
+        raise
+    except Exception as exc:  # astropy raises many kinds for broken files
+        raise OSError(f"{path}: cannot read the FITS file ({exc})") from None
+    if np.issubdtype(data.dtype, np.floating):
+        bad = ~np.isfinite(data)
+        if bad.all():
+            raise ValueError(f"{path}: the image has no finite pixel")
+        if bad.any():
+            data = np.where(bad, np.nanmin(np.where(bad, np.nan, data)), data)
+    return data
+
+
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as a numpy array, keeping 16-bit data as uint16.
 
-    Uses tifffile for ``.tif``/``.tiff`` when it is installed, Pillow otherwise.
+    Uses tifffile for ``.tif``/``.tiff`` when it is installed, astropy for FITS
+    (:func:`read_fits`), Pillow otherwise.
 
     Args:
-        path: PNG, JPEG, TIFF, BMP, ... file.
+        path: PNG, JPEG, TIFF, BMP, FITS, ... file.
 
     Returns:
         ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` (TIFF stacks may have more
@@ -263,6 +397,8 @@ def read_image(path: str | Path) -> np.ndarray:
         OSError: Unreadable file.
     """
     path = Path(path)
+    if path.name.lower().endswith(FITS_SUFFIXES):
+        return read_fits(path)
     if path.suffix.lower() in (".tif", ".tiff"):
         try:
             import tifffile

@@ -244,7 +244,7 @@ class ColorizeOptions:
         help="data values shown as black and white (napari: the layer's contrast limits)",
     )  # fmt: skip
     hint_size: int | None = _spec(
-        kind=int, lo=1, hi=256, label="hint size", default_text="5",
+        kind=int, lo=1, hi=256, label="hint size", default_text="5", wire=False,
         help="side of a hint's square patch in network pixels",
     )  # fmt: skip
     device: str = _spec(

@@ -532,6 +532,11 @@ class BridgeClient:
             raise BridgeError(E_VERSION, str(VersionMismatch(frame.header.get("protocol_version"))))
         return frame.header
 
+    def models(self):
+        """The server's models with their weight status (list of dicts, default first)."""
+        self._send({"type": "models"})
+        return self._recv().header.get("models") or []
+
     def colorize(
         self,
         width,

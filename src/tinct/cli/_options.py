@@ -11,6 +11,7 @@ errors on one line (``tinct colorize: error: argument --temperature: ...``).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Iterable
 from typing import Any, NoReturn
@@ -42,7 +43,16 @@ class RuntimeFailure(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """An argparse parser whose errors are one line (no usage block), exit status 2."""
+    """An argparse parser whose errors are one line (no usage block), exit status 2.
+
+    Its help is plain text: reStructuredText markup in descriptions taken from
+    docstrings (````code````, ``:func:`name```) is removed.
+    """
+
+    def format_help(self) -> str:
+        """The help text without reStructuredText markup."""
+        text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", super().format_help())
+        return text.replace("``", "")
 
     def error(self, message: str) -> NoReturn:
         """Print ``PROG: error: MESSAGE (see PROG --help)`` and exit with status 2."""
@@ -75,6 +85,7 @@ def add_option_arguments(
     *,
     exclude: Iterable[str] = (),
     title: str = "colorization options",
+    options_class: Any = None,
 ) -> None:
     """Add one flag per :class:`~tinct.ColorizeOptions` field to ``parser``.
 
@@ -85,15 +96,17 @@ def add_option_arguments(
         parser: The sub-command's parser.
         exclude: Field names to leave out (e.g. ``model`` where ``--models`` exists).
         title: Heading of the argument group in ``--help``.
+        options_class: The options dataclass (default :class:`~tinct.ColorizeOptions`).
     """
     import dataclasses
 
     from tinct.options import ColorizeOptions
 
+    cls = options_class or ColorizeOptions
     skip = set(exclude)
-    defaults = {f.name: f.default for f in dataclasses.fields(ColorizeOptions)}
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
     g = parser.add_argument_group(title)
-    for name, spec in ColorizeOptions.specs().items():
+    for name, spec in cls.specs().items():
         if name in skip:
             continue
         kwargs: dict[str, Any] = {"default": None, "dest": name}
