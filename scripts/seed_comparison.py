@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tinct.options import ColorizeOptions
 from tinct.evaluate import EvalConfig, evaluate
+from tinct.options import ColorizeOptions
 from tinct.train import TrainConfig, train
 
 PAIRS = ("sun-shen-regression", "sun-shen-classification", "hwang-zhou-regression",

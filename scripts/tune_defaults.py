@@ -13,8 +13,8 @@ import argparse
 from pathlib import Path
 
 from tinct.datasets import find_images
-from tinct.options import ColorizeOptions
 from tinct.evaluate import EvalConfig, evaluate
+from tinct.options import ColorizeOptions
 from tinct.train import split_indices
 
 

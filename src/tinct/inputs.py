@@ -33,9 +33,9 @@ from tinct import color
 
 __all__ = [
     "FITS_SUFFIXES",
-    "InputWarning",
     "MAX_PIXELS",
     "MAX_SIDE",
+    "InputWarning",
     "PreparedImage",
     "contrast_notes",
     "normalization_mode",
