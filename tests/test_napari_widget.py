@@ -43,6 +43,11 @@ class FakeColorizer:
 
     def colorize(self, image, hints=(), reference=None, cancel=None, **kw):
         self.started.set()
+        opts = kw.get("options")
+        if opts is not None:  # the widget sends one ColorizeOptions: record its knobs
+            kw.update({k: getattr(opts, k) for k in (
+                "temperature", "decoder", "mrf_weight", "mrf_iters", "normalize",
+                "intensity_range")})  # fmt: skip
         self.calls.append({"shape": image.shape, "hints": list(hints), **kw})
         t0 = time.monotonic()
         while time.monotonic() - t0 < self.delay:
