@@ -20,13 +20,10 @@ bridge server toggle in :mod:`tinct._widget_server`.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import functools
 import os
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -46,10 +43,12 @@ from tinct import _widget_jobs as jobs
 from tinct import _widget_layers as layer_io
 from tinct import _widget_logic as logic
 from tinct import _widget_options as opt_ui
+from tinct._widget_hints import _N_SWATCHES, HintsMixin
 from tinct._widget_jobs import (  # re-exported: part of this module's API
     ColorizerFactory,
     default_colorizer_factory,
 )
+from tinct._widget_models import ModelMixin
 from tinct._widget_server import ServerToggle
 
 if TYPE_CHECKING:
@@ -62,10 +61,9 @@ SYNC_ENV = "TINCT_NAPARI_SYNC"
 #: Debounce delays (ms) for Live re-runs: hint edits / other inputs, and decode-only changes.
 RERUN_DELAY_MS = 300
 REDECODE_DELAY_MS = 0  # slider bursts are coalesced by the pending-run queue instead
-_N_SWATCHES = 9
 
 
-class ColorizeWidget(ServerToggle, Container):
+class ColorizeWidget(ModelMixin, HintsMixin, ServerToggle, Container):
     """Colorize grayscale image layers with tinct, with optional hint points.
 
     Args:
@@ -216,225 +214,6 @@ class ColorizeWidget(ServerToggle, Container):
     @sync.setter
     def sync(self, value: bool) -> None:
         self._runner.sync = value
-
-    # ------------------------------------------------------------------ model / options
-
-    @property
-    def choice(self) -> logic.ModelChoice:
-        """The selected model's :class:`~tinct._widget_logic.ModelChoice`."""
-        return self._choices[self.model.value]
-
-    def _model_list(self) -> list[tuple[str, str]]:
-        return [(c.label, c.name) for c in self._choices.values()]
-
-    def _on_model_changed(self, name: str) -> None:
-        choice = self._choices[name]
-        self.reference.enabled = choice.global_hint or choice.distribution
-        self.decoder.reset_choices()
-        self.decoder.value = logic.AUTO_DECODER
-        if choice.distribution:
-            self.temperature.value = choice.default_temperature
-        self.model.tooltip = f"Model (registry: `tinct models`); weights: {choice.status}." + (
-            f"\n{choice.reason}." if choice.reason else ""
-        )
-        self.run_button.enabled = choice.available
-        if not choice.available:
-            self.status.value = f"cannot run: {choice.reason}"[:200]
-        elif self.status.value.startswith("cannot run:"):
-            self.status.value = ""
-        self._update_knobs()
-        self._live_changed(decode_only=False)
-
-    def _has_hints(self) -> bool:
-        layer = self.hints.value
-        return layer is not None and len(layer.data) > 0
-
-    def _update_knobs(self) -> dict[str, str]:
-        """Grey out the knobs that cannot act now (model, decoder, hints), with reasons."""
-        model = getattr(self, "model", None)
-        if model is None or getattr(self, "controls", None) is None:
-            return {}
-        return opt_ui.show_knob_state(self.controls, self.choice, hinted=self._has_hints())
-
-    def _decoder_choices(self, _widget: Any = None) -> list[str]:
-        """Decoders of the selected model (``auto`` first); a magicgui choices callable."""
-        model = getattr(self, "model", None)
-        if model is None:
-            return [logic.AUTO_DECODER, *self._decoders]
-        return logic.decoder_choices(self._choices[model.value], self._decoders)
-
-    def load_weights_file(self, path: str | os.PathLike[str]) -> logic.ModelChoice:
-        """Add a ``.safetensors`` file (from ``tinct train``) to the model list and select it.
-
-        Args:
-            path: The weights file.
-
-        Returns:
-            Its model choice (named by the file's path).
-
-        Raises:
-            ValueError: Not a tinct weights file (also shown as a notification).
-        """
-        from pathlib import Path
-
-        from tinct import catalog
-
-        path = Path(path)
-        try:
-            record = catalog.record_for(str(path))
-        except Exception as exc:
-            self._error(f"cannot load {path.name}: {exc}")
-            raise ValueError(str(exc)) from None
-        base = logic.model_choices([record], lambda _r: "file")[0]
-        choice = dataclasses.replace(
-            base, name=str(path), label=f"{path.stem} [file]", source=str(path)
-        )
-        self._choices[choice.name] = choice
-        self.model.choices = self._model_list()
-        self.model.value = choice.name
-        return choice
-
-    def _on_weights_file(self, value: Any) -> None:
-        if value and str(value).endswith(".safetensors") and os.path.isfile(value):
-            with contextlib.suppress(ValueError):  # already reported
-                self.load_weights_file(value)
-
-    def _on_image_changed(self, layer: Image | None) -> None:
-        self.swatches.visible = False  # suggestions belong to the previous image
-        old = self._image_layer
-        if old is not None and old is not layer:
-            with contextlib.suppress(Exception):
-                old.events.contrast_limits.disconnect(self._on_contrast_changed)
-        self._image_layer = layer
-        if layer is not None and layer is not old:
-            layer.events.contrast_limits.connect(self._on_contrast_changed)
-        self._live_changed(decode_only=False)
-
-    def _on_contrast_changed(self, *_: Any) -> None:
-        if self.normalization.value == "contrast":
-            self._live_changed(decode_only=False)
-
-    def options(self, layer: Any = None) -> Any:
-        """The :class:`tinct.ColorizeOptions` the controls describe (for ``layer``'s contrast).
-
-        Raises:
-            tinct.options.OptionError: A control value out of range.
-        """
-        source = layer if layer is not None else self.image.value
-        return opt_ui.collect(self.controls, self.choice, source, self.device.value)
-
-    def get_colorizer(self, model: str | None = None, device: str | None = None) -> Any:
-        """The loaded colorizer for a model and device (loaded on first use).
-
-        Args:
-            model: Registry name; default: the selected model.
-            device: Device name; default: the selected device.
-
-        Returns:
-            The colorizer, shared with the bridge server.
-        """
-        key = (model or self.model.value, device or self.device.value)
-        if key not in self._colorizers:
-            if len(self._colorizers) >= 2:  # keep at most two models in memory
-                self._colorizers.pop(next(iter(self._colorizers)))
-            self._colorizers[key] = self.colorizer_factory(*key)
-        return self._colorizers[key]
-
-    # ------------------------------------------------------------------ hints
-
-    def add_hints_layer(self, *_: Any) -> Points:
-        """Add an empty hints Points layer in add mode and select it in the widget.
-
-        Returns:
-            The new layer; each point's face colour is that hint's colour.
-        """
-        layer = layer_io.add_hints_layer(self._viewer, self.image.value)
-        self.hints.reset_choices()
-        self.hints.value = layer
-        return layer
-
-    def _on_hints_layer_changed(self, layer: Points | None) -> None:
-        old = self._hints_layer
-        if old is layer:
-            return
-        if old is not None:
-            old.events.data.disconnect(self._on_hints_edited)
-            old.events.face_color.disconnect(self._on_hints_edited)
-            old.events.current_face_color.disconnect(self._on_hints_edited)
-            old.selected_data.events.items_changed.disconnect(self._on_selection)
-        self._hints_layer = layer
-        if layer is not None:
-            layer.events.data.connect(self._on_hints_edited)
-            layer.events.face_color.connect(self._on_hints_edited)
-            layer.events.current_face_color.connect(self._on_hints_edited)
-            layer.selected_data.events.items_changed.connect(self._on_selection)
-        self._live_changed(decode_only=False)
-
-    def _on_hints_edited(self, event: Any = None) -> None:
-        layer = self.hints.value
-        if getattr(event, "action", None) == "added" and layer is not None and layer.mode == "add":
-            # napari selects a new point: the next colour picked for the *next* point
-            # would recolour it, so the selection is cleared once napari has set it
-            self._just_added = set(
-                range(len(layer.data) - len(event.data_indices), len(layer.data))
-            )
-        self._update_knobs()
-        self._live_changed(decode_only=False)
-
-    # ------------------------------------------------------------------ suggestions
-
-    def _on_selection(self, *_: Any) -> None:
-        layer = self.hints.value
-        if layer is not None and self._just_added is not None:
-            added, self._just_added = self._just_added, None
-            if set(layer.selected_data) == added:
-                layer.selected_data = set()
-                return
-        sel = sorted(layer.selected_data) if layer is not None else []
-        if len(sel) != 1 or self.image.value is None:
-            self.swatches.visible = False
-            return
-        try:
-            job = self._collect(whole_stack=False)
-        except Exception:  # nothing to suggest for an invalid image; run() reports it
-            return
-        request = jobs.suggest_request(job, sel[0])
-        if request is None:
-            self.swatches.visible = False  # the point lies outside the image
-            return
-        self._submit("suggest", request)
-
-    def show_suggestions(self, colors: np.ndarray) -> None:
-        """Show suggested colours as clickable swatches.
-
-        Args:
-            colors: ``(k, 3)`` uint8 RGB colours (at most nine are shown).
-        """
-        colors = np.asarray(colors, dtype=np.uint8).reshape(-1, 3)
-        _, first = np.unique(colors, axis=0, return_index=True)  # drop repeats, keep order
-        colors = colors[np.sort(first)][:_N_SWATCHES]
-        self._swatch_colors = colors
-        for i, button in enumerate(self.swatches):
-            if i < len(colors):
-                button.native.setStyleSheet(logic.swatch_stylesheet(colors[i]))
-                button.tooltip = "#{:02x}{:02x}{:02x}".format(*colors[i])
-                button.visible = True
-            else:
-                button.visible = False
-        self.swatches.visible = len(colors) > 0
-
-    def _apply_swatch(self, i: int) -> None:
-        layer = self.hints.value
-        colors = getattr(self, "_swatch_colors", None)
-        if layer is None or colors is None or i >= len(colors):
-            return
-        rgba = np.append(colors[i] / 255.0, 1.0)
-        selected = sorted(layer.selected_data)
-        if selected:
-            fc = np.asarray(layer.face_color).copy()
-            fc[selected] = rgba
-            layer.face_color = fc
-        layer.current_face_color = rgba
 
     # ------------------------------------------------------------------ running
 
