@@ -66,6 +66,7 @@ class OptionControls:
             "astronomy data come out as displayed.",
         )
         self.note = Label(value="", label="")
+        self.note.native.setWordWrap(True)
         self.note.visible = False
 
     @property
@@ -130,6 +131,7 @@ def show_knob_state(
         if name == "decoder" and reason:  # the box stays usable: it shows the one decoder
             reason = None
         widget.enabled = reason is None
+        widget.native.setEnabled(reason is None)  # sliders: grey out the readout too
         widget.tooltip = _tip(name) + (f"\nNo effect now: {reason}." if reason else "")
         if reason:
             shown[name] = reason

@@ -141,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, on_signal)
     server.start()
+    _refresh_gimp(server.backend, log)
     print(
         f"tinct server listening on {args.host}:{server.port} "
         f"(token in {server.config_path}); press Ctrl+C to stop",
@@ -152,3 +153,14 @@ def run(args: argparse.Namespace) -> int:
     finally:
         server.shutdown()
     return 0
+
+
+def _refresh_gimp(backend: Any, log: logging.Logger) -> None:
+    """Ask GIMP to re-register the plug-in when this server's model list is new to it."""
+    from tinct.cli.gimp import refresh_registration
+
+    try:
+        if refresh_registration(backend.models()):
+            log.info("the model list changed: GIMP shows it after its next start")
+    except Exception:  # never stop the server for this
+        log.debug("cannot refresh the GIMP plug-in registration", exc_info=True)
