@@ -53,6 +53,7 @@ class HintsMixin:
             layer.events.face_color.connect(self._on_hints_edited)
             layer.events.current_face_color.connect(self._on_hints_edited)
             layer.selected_data.events.items_changed.connect(self._on_selection)
+        self._update_knobs()
         self._live_changed(decode_only=False)
 
     def _on_hints_edited(self, event: Any = None) -> None:
