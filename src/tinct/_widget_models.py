@@ -37,7 +37,9 @@ class ModelMixin:
         """The selected model's :class:`~tinct._widget_logic.ModelChoice`."""
         return self._choices[self.model.value]
 
-    def _model_list(self) -> list[tuple[str, str]]:
+    def _model_list(self, _widget: Any = None) -> list[tuple[str, str]]:
+        """``(label, name)`` of every model; a magicgui choices callable, so napari's
+        ``reset_choices()`` keeps loaded weights files in the list."""
         return [(c.label, c.name) for c in self._choices.values()]
 
     def _on_model_changed(self, name: str) -> None:
@@ -103,7 +105,7 @@ class ModelMixin:
             base, name=str(path), label=f"{path.stem} [file]", source=str(path)
         )
         self._choices[choice.name] = choice
-        self.model.choices = self._model_list()
+        self.model.reset_choices()
         self.model.value = choice.name
         return choice
 

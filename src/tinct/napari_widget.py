@@ -128,7 +128,7 @@ class ColorizeWidget(ModelMixin, HintsMixin, ServerToggle, Container):
         self.swatches.tooltip = "Colours the model suggests at the selected hint; click one."
         self.reference = create_widget(annotation=Image | None, label="reference")
         self.reference.tooltip = "A colour image whose colours guide the result (global hint)."
-        self.model = ComboBox(choices=self._model_list(), label="model")
+        self.model = ComboBox(choices=self._model_list, label="model")  # a callable: see below
         self.weights_file = FileEdit(mode="r", filter="*.safetensors", label="weights file")
         self.weights_file.tooltip = (
             "Load a .safetensors file written by `tinct train`; it joins the model list."
