@@ -428,10 +428,10 @@ def test_temperature_change_redecodes_without_a_network_pass(viewer, widget, err
 def test_twelve_bit_frame_follows_the_layer_contrast_by_default(viewer, widget, errors):
     """A 12-bit camera frame in uint16: the default output is as bright as percentiles give."""
     _engine_or_skip()
-    import tinct
     from skimage import data
     from skimage.color import rgb2lab
 
+    import tinct
     from tinct.engine import Colorizer
 
     def mean_l(rgb):

@@ -38,8 +38,7 @@ class ModelMixin:
         return self._choices[self.model.value]
 
     def _model_list(self, _widget: Any = None) -> list[tuple[str, str]]:
-        """``(label, name)`` of every model; a magicgui choices callable, so napari's
-        ``reset_choices()`` keeps loaded weights files in the list."""
+        """``(label, name)`` of every model (a choices callable: survives ``reset_choices``)."""
         return [(c.label, c.name) for c in self._choices.values()]
 
     def _on_model_changed(self, name: str) -> None:
