@@ -66,8 +66,8 @@ class _Formatter(argparse.RawDescriptionHelpFormatter):
 
 def _help(name: str, spec: Any, default: Any) -> str:
     parts = [spec.help]
-    allowed = spec.allowed()
-    if allowed is not None and name != "decoder":
+    allowed = None if callable(spec.choices) else spec.allowed()  # no torch import to parse
+    if allowed is not None:
         parts.append(f"one of {', '.join(allowed)}")
     elif spec.kind in (int, float) and spec.range_text():
         parts.append(spec.range_text())
