@@ -9,6 +9,7 @@ import pytest
 
 import tinct
 from tinct import inputs
+from tinct.fits import read_fits
 
 
 def twelve_bit_cell() -> np.ndarray:
@@ -81,7 +82,7 @@ def test_fits_size_is_checked_before_the_data_is_read(tmp_path):
     path = tmp_path / "big.fits"
     fits.PrimaryHDU(np.zeros((64, 64), np.float32)).writeto(path)
     with pytest.raises(ValueError, match="exceed the limit"):
-        inputs.read_fits(path, max_pixels=1000)
+        read_fits(path, max_pixels=1000)
     empty = tmp_path / "table.fits"
     fits.HDUList([fits.PrimaryHDU()]).writeto(empty)
     with pytest.raises(OSError, match="no image data"):

@@ -61,6 +61,6 @@ def test_manifest_is_valid_and_lists_the_contributions():
 
 
 def test_twelve_bit_microscopy_sample_is_uint16_in_12_bits():
-    ((data, meta, kind),) = _sample_data.sample_microscopy_12bit()
+    ((data, _meta, kind),) = _sample_data.sample_microscopy_12bit()
     assert kind == "image" and data.dtype == np.uint16 and data.ndim == 2
     assert data.min() == 100 and data.max() == 4000

@@ -32,7 +32,6 @@ from torch import Tensor
 from tinct import color
 
 __all__ = [
-    "FITS_SUFFIXES",
     "MAX_PIXELS",
     "MAX_SIDE",
     "InputWarning",
@@ -40,7 +39,6 @@ __all__ = [
     "contrast_notes",
     "normalization_mode",
     "prepare",
-    "read_fits",
     "read_image",
     "strips",
     "write_image",
@@ -319,72 +317,11 @@ def _gray_from_rgb(rgb: Tensor, space: str) -> Tensor:
 # ----------------------------------------------------------------------------- files
 
 
-#: Suffixes read as FITS (astropy, the ``fits`` extra).
-FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
-
-
-def read_fits(path: str | Path, *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Read the first image HDU of a FITS file (astronomy) as a numpy array.
-
-    The declared size (``NAXISn``) is checked against ``max_pixels`` before
-    any data is read. Blank pixels (NaN, common outside a survey's footprint)
-    are set to the smallest finite value, so they show as the background.
-    Byte order is left to :func:`prepare` (FITS data is big-endian).
-
-    Args:
-        path: ``.fits`` / ``.fit`` / ``.fts`` file, optionally gzipped.
-        max_pixels: Largest accepted plane (height x width).
-
-    Returns:
-        ``(H, W)`` (or ``(..., H, W)`` for cubes) array in the file's dtype
-        (floats for scaled integer data, as astropy applies ``BSCALE``/``BZERO``).
-
-    Raises:
-        OSError: Not a FITS file, no image data, or astropy is not installed.
-        ValueError: The declared size exceeds ``max_pixels``.
-    """
-    try:
-        from astropy.io import fits
-    except ImportError:
-        raise OSError(
-            "reading FITS files needs astropy: pip install -e '.[fits]' (or pip install astropy)"
-        ) from None
-    try:
-        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
-            for hdu in hdul:
-                shape = tuple(
-                    int(hdu.header.get(f"NAXIS{i}", 0))
-                    for i in range(1, 1 + int(hdu.header.get("NAXIS", 0)))
-                )
-                if len(shape) < 2 or 0 in shape or not hdu.is_image:
-                    continue
-                w, h = shape[0], shape[1]
-                if w * h > max_pixels:
-                    raise ValueError(
-                        f"{path}: {w}x{h} pixels exceed the limit of {max_pixels} pixels"
-                    )
-                data = np.asarray(hdu.data)
-                break
-            else:
-                raise OSError(f"{path}: no image data in the FITS file")
-    except (ValueError, OSError):
-        raise
-    except Exception as exc:  # astropy raises many kinds for broken files
-        raise OSError(f"{path}: cannot read the FITS file ({exc})") from None
-    if np.issubdtype(data.dtype, np.floating):
-        bad = ~np.isfinite(data)
-        if bad.all():
-            raise ValueError(f"{path}: the image has no finite pixel")
-        if bad.any():
-            data = np.where(bad, np.nanmin(np.where(bad, np.nan, data)), data)
-    return data
-
-
 def read_image(path: str | Path) -> np.ndarray:
     """Read an image file as a numpy array, keeping 16-bit data as uint16.
 
     Uses tifffile for ``.tif``/``.tiff`` when it is installed, astropy for FITS
-    (:func:`read_fits`), Pillow otherwise.
+    (:func:`tinct.fits.read_fits`), Pillow otherwise.
 
     Args:
         path: PNG, JPEG, TIFF, BMP, FITS, ... file.
@@ -396,9 +333,11 @@ def read_image(path: str | Path) -> np.ndarray:
     Raises:
         OSError: Unreadable file.
     """
+    from tinct.fits import FITS_SUFFIXES, read_fits
+
     path = Path(path)
     if path.name.lower().endswith(FITS_SUFFIXES):
-        return read_fits(path)
+        return read_fits(path, max_pixels=MAX_PIXELS)
     if path.suffix.lower() in (".tif", ".tiff"):
         try:
             import tifffile

@@ -50,7 +50,10 @@ class Parser(argparse.ArgumentParser):
     """
 
     def format_help(self) -> str:
-        """The help text without reStructuredText markup."""
+        """The help text without reStructuredText markup, choices filled in."""
+        for action in self._actions:
+            if action.help and _CHOICES in action.help:
+                action.help = re.sub(rf"<{_CHOICES}(\w+)>", _choices_text, action.help)
         text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", super().format_help())
         return text.replace("``", "")
 
@@ -60,13 +63,21 @@ class Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-class _Formatter(argparse.RawDescriptionHelpFormatter):
-    """Keeps the description's line breaks; help lines as written."""
+_CHOICES = "choices:"
+
+
+def _choices_text(match: re.Match[str]) -> str:
+    from tinct.options import ColorizeOptions
+
+    allowed = ColorizeOptions.specs()[match.group(1)].allowed() or ()
+    return ", ".join(allowed)
 
 
 def _help(name: str, spec: Any, default: Any) -> str:
     parts = [spec.help]
-    allowed = None if callable(spec.choices) else spec.allowed()  # no torch import to parse
+    if callable(spec.choices):  # resolved when --help is shown: parsing imports no torch
+        parts.append(f"one of <{_CHOICES}{name}>")
+    allowed = None if callable(spec.choices) else spec.allowed()
     if allowed is not None:
         parts.append(f"one of {', '.join(allowed)}")
     elif spec.kind in (int, float) and spec.range_text():
