@@ -234,11 +234,8 @@ class ColorizeWidget(ModelMixin, HintsMixin, ServerToggle, Container):
         if not choice.available:
             raise ValueError(f"cannot run {choice.name}: {choice.reason}")
         hints = layer_io.hint_groups(self.hints.value, source, geometry)
-        if (
-            choice.hints
-            and not choice.distribution
-            and not any(len(h.coords) for h in hints.values())
-        ):
+        needs_hints = bool(getattr(choice.config, "hints_required", False))
+        if needs_hints and not any(len(h.coords) for h in hints.values()):
             raise ValueError(
                 f"{choice.name} colorizes from colour hints only: press 'Add hints layer' and "
                 "click on the image to place hints"
