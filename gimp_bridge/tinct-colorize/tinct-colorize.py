@@ -186,7 +186,7 @@ class TinctColorize(Gimp.PlugIn):
             flags,
         )
         procedure.add_int_argument(
-            "hint-size", "Hint _size", "Hint patch size in pixels (0 = default)", 0, 64, 0, flags
+            "hint-size", "H_int size", "Hint patch size in pixels (0 = default)", 0, 64, 0, flags
         )
         procedure.add_int_argument(
             "port", "_Port", "Server port (0 = read from bridge.json)", 0, 65535, 0, flags
