@@ -1,11 +1,13 @@
 """Driver for tests/test_gimp_e2e.py, run inside GIMP 3 by python-fu-eval (stdin).
 
-Environment: TINCT_E2E_PORT, TINCT_E2E_TOKEN_FILE, TINCT_E2E_OUT (a folder), and
-TINCT_E2E_DEAD_PORT (a closed port for the "server not running" case).
-TINCT_E2E_PHASE picks the cases: ``first`` (colorize, hints, no server) or
-``restarted`` (after a server restart with another model list: the models GIMP
-registered, a model new on the server, an unknown name, a model without
-weights). Every result is printed as one line ``TINCT-E2E {json}``.
+Environment: TINCT_E2E_PORT, TINCT_E2E_TOKEN_FILE, TINCT_E2E_OUT (a folder),
+TINCT_E2E_DEAD_PORT (a closed port for the "server not running" case) and,
+optionally, TINCT_E2E_IMPOSTOR_PORT (a port where something that is not the
+server listens). TINCT_E2E_PHASE picks the cases: ``first`` (colorize, hints,
+no server, impostor), ``list`` (the registered models only) or ``restarted``
+(after a server restart with another model list: the models GIMP registered, a
+model new on the server, an unknown name, a model without weights). Every
+result is printed as one line ``TINCT-E2E {json}`` for the test to parse.
 """
 
 import json
@@ -20,6 +22,7 @@ from gi.repository import Gegl, Gimp, Gio  # noqa: E402
 W, H = 96, 64
 PORT = int(os.environ["TINCT_E2E_PORT"])
 DEAD_PORT = int(os.environ["TINCT_E2E_DEAD_PORT"])
+IMPOSTOR_PORT = int(os.environ.get("TINCT_E2E_IMPOSTOR_PORT") or 0)
 TOKEN_FILE = os.environ["TINCT_E2E_TOKEN_FILE"]
 OUT = os.environ["TINCT_E2E_OUT"]
 PHASE = os.environ.get("TINCT_E2E_PHASE", "first")
@@ -184,6 +187,23 @@ def main():
         base_type=img.get_base_type().value_nick,
     )
     img.delete()
+
+    # 4. Something else on the port (a stale bridge.json): refused, nothing sent or added.
+    if IMPOSTOR_PORT:
+        img = Gimp.Image.new(W, H, Gimp.ImageBaseType.GRAY)
+        bg = Gimp.Layer.new(
+            img, "bg", W, H, Gimp.ImageType.GRAY_IMAGE, 100.0, Gimp.LayerMode.NORMAL
+        )
+        img.insert_layer(bg, None, 0)
+        bg.get_buffer().set(Gegl.Rectangle.new(0, 0, W, H), "Y' u8", gray_pixels())
+        status, message = run(proc, img, bg, IMPOSTOR_PORT)
+        report(
+            case="impostor",
+            status=status,
+            message=message,
+            layers=[la.get_name() for la in img.get_layers()],
+        )
+        img.delete()
     report(case="done")
 
 

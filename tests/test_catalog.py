@@ -72,7 +72,7 @@ def test_record_for_names_and_files(tmp_path):
         catalog.record_for(str(tmp_path / "missing.safetensors"))
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not safetensors")
-    with pytest.raises(ValueError, match=r"not a \.safetensors"):
+    with pytest.raises(ValueError, match="safetensors"):
         catalog.record_for(str(bad))
     path = save_weights(
         tinct.load_model("tinct-small", pretrained=False), tmp_path / "s.safetensors"

@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bridge_helpers import Impostor
+from tinct import protocol as P
 from tinct.cli.gimp import install_plugin
 from tinct.server import EngineBackend, start_server_in_thread
 
@@ -93,6 +95,18 @@ def _colorizer():
         return Colorizer("tinct-base", device="cpu"), "engine (trained weights)"
     except Exception:
         return Colorizer("tinct-base", device="cpu", pretrained=False), "engine (untrained)"
+
+
+def _fake_challenge(conn, data):
+    """Answer like a server, but without the token: the proof cannot be right."""
+    P.send_frame(conn, {"type": "auth_challenge", "server_nonce": P.new_nonce(),
+                        "server_proof": P.new_nonce()})  # fmt: skip
+
+
+def gray_pixels_prefix() -> bytes:
+    """The first row of the driver's gray test image (scripts/gimp_e2e_driver.py)."""
+    w = 96
+    return bytes((x * 255 // (w - 1)) % 256 for x in range(w))
 
 
 def _free_port() -> int:
@@ -204,10 +218,15 @@ def test_colorize_in_real_gimp(gimp_work):
     handle = start_server_in_thread(
         EngineBackend(colorizer=recorder), port=0, config_path=work / "bridge.json"
     )
+    impostor = Impostor(answer=_fake_challenge)
     try:
-        proc, results, context = _gimp(chroot, inside, handle.port)
+        proc, results, context = _gimp(
+            chroot, inside, handle.port, TINCT_E2E_IMPOSTOR_PORT=str(impostor.port)
+        )
     finally:
+        token = handle.token
         handle.stop()
+        impostor.close()
     context = f"{kind}: {context}"
     assert proc.returncode == 0, context
     assert "done" in results, context
@@ -232,6 +251,16 @@ def test_colorize_in_real_gimp(gimp_work):
     assert dead["status"] == "execution-error"
     assert "Start the server with: tinct serve" in dead["message"]
     assert dead["layers"] == ["bg"] and dead["base_type"] == "gray"  # untouched
+
+    fake = results["impostor"]  # a process on the port that does not hold the token
+    assert fake["status"] == "execution-error", context
+    assert "could not prove" in fake["message"] and "tinct serve" in fake["message"]
+    assert fake["layers"] == ["bg"]
+    got = bytes(impostor.received)
+    assert impostor.connections == 1 and token.encode() not in got
+    assert gray_pixels_prefix() not in got  # no pixels either
+    hello = P.decode_frame(got)  # all it got: one auth frame with a nonce
+    assert hello.type == "auth" and hello.payload == b""
 
     # What reached the engine: the layer's pixels and the two hint blobs.
     assert len(recorder.calls) == 2

@@ -227,7 +227,9 @@ class TinctColorize(Gimp.PlugIn):
                 return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         try:
             self.colorize(image, drawables, config, run_mode == Gimp.RunMode.INTERACTIVE)
-        except tinct_client.ServerNotRunning as exc:
+        except (tinct_client.ServerNotRunning, tinct_client.ServerUnverified) as exc:
+            # not running, a stale bridge.json, or a process on the port that cannot
+            # prove it holds the token: the client sent it neither token nor pixels
             return self.fail(procedure, "Tinct: %s" % exc.message)
         except tinct_client.BridgeError as exc:
             if exc.code == "cancelled":
@@ -269,7 +271,7 @@ class TinctColorize(Gimp.PlugIn):
         Gimp.progress_init("Tinct: contacting the server")
         client = tinct_client.BridgeClient(port=port or None, config_path=token_file, timeout=120.0)
         with client:
-            client.hello()
+            client.hello()  # the mutual handshake: the server proves it holds the token first
             models = client.models()
             if models_signature(models) != _registered_signature():
                 _ask_for_reregistration()  # GIMP shows the new list after its next start

@@ -244,7 +244,6 @@ def record_for(model: str) -> Any:
         FileNotFoundError: A weights path that does not exist.
         ValueError: A file that is not a tinct weights file.
     """
-    import json
     from pathlib import Path
 
     from tinct.models import registry
@@ -254,17 +253,15 @@ def record_for(model: str) -> Any:
         return registry.get_record(model)
     if not path.is_file():
         raise FileNotFoundError(f"no weights file at {path}")
-    try:
-        from safetensors import safe_open
+    from tinct import weights as _w
+    from tinct.models._from_file import check_against_tensors, record_from_metadata
 
-        with safe_open(str(path), framework="pt") as f:
-            raw = f.metadata() or {}
+    try:
+        shapes, meta = _w.read_weights_header(path)
+    except ValueError:
+        raise
     except Exception as exc:
         raise ValueError(f"{path} is not a .safetensors weights file ({exc})") from None
-    meta: dict[str, Any] = {}
-    for key, value in raw.items():
-        try:
-            meta[key] = json.loads(value)
-        except (json.JSONDecodeError, TypeError):
-            meta[key] = value
-    return registry._record_from_metadata(meta, path)
+    record = record_from_metadata(meta, path)
+    check_against_tensors(record, shapes, path)  # on the meta device: no memory spent
+    return record

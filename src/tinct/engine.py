@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from tinct import cancel as _cancel
 from tinct import forward as _fw
 from tinct import inputs as _in
 from tinct import pipeline
@@ -275,7 +276,8 @@ class Colorizer:
         self._check_hints(hints)
         user_net = (options or self.options).net_size
         threads = resolve_threads(self.num_threads, self.device)
-        with self._lock, torch_threads(threads):
+        # the scope carries ``cancel`` into the MRF, Levin solves and rendering
+        with self._lock, torch_threads(threads), _cancel.scope(cancel):
             entry = self._entry(image, hints, reference, opts, rgb, progress, cancel, user_net)
             out = self._render(entry, opts)
         for note in entry.prepared.notes:
@@ -424,6 +426,7 @@ class Colorizer:
         outs = []
         B = prep.gray.shape[0]
         for i in range(0, B, PLANE_BATCH):
+            _cancel.check(cancel)
             sub = None
             if progress:
                 base, span = 0.9 * i / B, 0.9 * min(PLANE_BATCH, B - i) / B

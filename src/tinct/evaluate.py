@@ -224,7 +224,11 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, d
 
     Row labels are ``"<model> @ <N> hints"``. Metrics: ``psnr`` (256 px),
     ``psnr_full`` (original size), ``auc`` (ab-error AuC, %), ``colourfulness``
-    (ratio to ground truth), ``sat_diff`` (saturation difference, %), ``seconds``.
+    (Hasler & Suesstrunk; mean over the set of the outputs' divided by the mean
+    of the ground truths'), ``false_colour`` (share of pixels with chroma > 10
+    where the truth is near-neutral or > 90 degrees away in hue,
+    :func:`tinct.metrics.false_colour_rate`), ``sat_diff`` (saturation
+    difference, %), ``seconds``.
     """
     from skimage.color import rgb2lab
 
@@ -253,16 +257,20 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, d
             if name == "levin" and n == 0:
                 continue  # needs hints: identical to gray
             acc: dict[str, list[float]] = {
-                k: [] for k in ("psnr", "psnr_full", "auc", "colourfulness", "sat_diff")
+                k: []
+                for k in ("psnr", "psnr_full", "auc", "colourfulness", "false_colour", "sat_diff")
             }
+            truth_colourfulness: list[float] = []
             t0 = time.perf_counter()
             for i, (im, sm, lab) in enumerate(zip(images, small, labs, strict=True)):
                 hints = hint_sets[n][i]
                 pred = method(sm, hints)
+                pred_ab = rgb2lab(pred)[..., 1:]
                 acc["psnr"].append(metrics.psnr(pred, sm))
-                acc["auc"].append(metrics.auc_ab(rgb2lab(pred)[..., 1:], lab[..., 1:]))
-                gt_c = metrics.colourfulness(sm)
-                acc["colourfulness"].append(metrics.colourfulness(pred) / max(gt_c, 1e-6))
+                acc["auc"].append(metrics.auc_ab(pred_ab, lab[..., 1:]))
+                acc["colourfulness"].append(metrics.colourfulness(pred))
+                truth_colourfulness.append(metrics.colourfulness(sm))
+                acc["false_colour"].append(metrics.false_colour_rate(pred_ab, lab[..., 1:]))
                 acc["sat_diff"].append(metrics.saturation_difference(pred, sm))
                 if cfg.full_res:
                     full = method(im, _scale_hints(hints, im.shape[:2]))
@@ -270,6 +278,8 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, d
                 if i < cfg.examples and n in (0, 10):
                     examples.setdefault(f"{model_label(name)} @ {n}", []).append(pred)
             row = {k: float(np.mean(v)) for k, v in acc.items() if v}
+            # set-level ratio (mean over the set of the output's / of the truth's)
+            row["colourfulness"] /= max(float(np.mean(truth_colourfulness)), 1e-6)
             row["seconds"] = time.perf_counter() - t0
             label = f"{model_label(name)} @ {n} hints"
             results[label] = row
@@ -283,7 +293,7 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, d
 def _write_report(
     cfg: EvalConfig, results: dict[str, dict[str, float]], out: Path, n_images: int
 ) -> None:
-    cols = ["psnr", "psnr_full", "auc", "colourfulness", "sat_diff", "seconds"]
+    cols = ["psnr", "psnr_full", "auc", "colourfulness", "false_colour", "sat_diff", "seconds"]
     with open(out / "results.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["model", "hints", *cols])
@@ -297,12 +307,17 @@ def _write_report(
         f"random {PATCH}x{PATCH} ground-truth hints, seed {cfg.seed}).",
         "",
         "| model | hints | PSNR 256 (dB) | PSNR full (dB) | AuC ab (%) | colourfulness / GT "
-        "| saturation diff (%) | seconds |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| false colour | saturation diff (%) | seconds |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, row in results.items():
         name, n = label.rsplit(" @ ", 1)
-        cells = [f"{row[c]:.2f}" if c in row else "-" for c in cols]
+        cells = [
+            (f"{100 * row[c]:.1f} %" if c == "false_colour" else f"{row[c]:.2f}")
+            if c in row
+            else "-"
+            for c in cols
+        ]
         lines.append(f"| {name} | {n.split()[0]} | " + " | ".join(cells) + " |")
     (out / "report.md").write_text("\n".join(lines) + "\n")
     (out / "results.json").write_text(json.dumps(results, indent=2))

@@ -7,14 +7,15 @@ batch`` read them like any other image.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
 __all__ = ["FITS_SUFFIXES", "read_fits"]
 
-#: Largest plane read by default (as :data:`tinct.inputs.MAX_PIXELS`).
-DEFAULT_MAX_PIXELS = 2**31
+#: Most pixels (all planes) read by default, as :data:`tinct.inputs.MAX_READ_PIXELS`.
+DEFAULT_MAX_PIXELS = 2**28
 
 #: Suffixes read as FITS (astropy, the ``fits`` extra).
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
@@ -23,14 +24,14 @@ FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
 def read_fits(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Read the first image HDU of a FITS file (astronomy) as a numpy array.
 
-    The declared size (``NAXISn``) is checked against ``max_pixels`` before
-    any data is read. Blank pixels (NaN, common outside a survey's footprint)
+    The declared size (``NAXISn``, all planes) is checked against
+    ``max_pixels`` before any data is read. Blank pixels (NaN, common outside a survey's footprint)
     are set to the smallest finite value, so they show as the background.
     Byte order is left to :func:`prepare` (FITS data is big-endian).
 
     Args:
         path: ``.fits`` / ``.fit`` / ``.fts`` file, optionally gzipped.
-        max_pixels: Largest accepted plane (height x width).
+        max_pixels: Most pixels the image may have, all planes together.
 
     Returns:
         ``(H, W)`` (or ``(..., H, W)`` for cubes) array in the file's dtype
@@ -38,7 +39,7 @@ def read_fits(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.n
 
     Raises:
         OSError: Not a FITS file, no image data, or astropy is not installed.
-        ValueError: The declared size exceeds ``max_pixels``.
+        tinct.inputs.ImageTooLargeError: The declared size exceeds ``max_pixels``.
     """
     try:
         from astropy.io import fits
@@ -55,10 +56,13 @@ def read_fits(path: str | Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.n
                 )
                 if len(shape) < 2 or 0 in shape or not hdu.is_image:
                     continue
-                w, h = shape[0], shape[1]
-                if w * h > max_pixels:
-                    raise ValueError(
-                        f"{path}: {w}x{h} pixels exceed the limit of {max_pixels} pixels"
+                pixels = math.prod(shape)
+                if pixels > max_pixels:
+                    from tinct.inputs import ImageTooLargeError
+
+                    raise ImageTooLargeError(
+                        f"{path} declares {'x'.join(map(str, shape))} = {pixels:,} pixels, "
+                        f"more than the limit of {max_pixels:,}"
                     )
                 data = np.asarray(hdu.data)
                 break

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from tinct import cancel as _cancel
 from tinct import forward as _fw
 from tinct import inputs as _in
 from tinct import pipeline
@@ -198,6 +199,7 @@ def render(
     scale, offset = (255.0, 0.5) if prep.uint8 else (1.0, 0.0)
     for i in range(B):
         for y0, y1 in rows:
+            _cancel.check()  # the engine's cancel scope, if any
             dst = torch.from_numpy(out[i, y0:y1, :, :3])
             dst.copy_(
                 work.affine.apply(coeffs, (y0, y1), i, scale=scale, offset=offset, scratch=buf)

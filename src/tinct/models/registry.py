@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import torch
 
+from tinct.models._bounds import check_config_bounds
 from tinct.models.base import ColorModel
 
 __all__ = [
@@ -123,6 +124,7 @@ class ModelConfig:
     trainable: bool = True
 
     def __post_init__(self) -> None:
+        check_config_bounds(self)  # types and sane sizes first: metadata may ask for anything
         if self.color_space not in _COLOR_SPACES:
             raise ValueError(
                 f"color_space must be one of {_COLOR_SPACES}, got {self.color_space!r}"
@@ -368,8 +370,9 @@ def load_model(
 
     path = Path(name_or_path)
     if isinstance(name_or_path, Path) or path.suffix == ".safetensors":
-        state, meta = _w.load_weights(path)
-        record = _record_from_metadata(meta, path)
+        from tinct.models._from_file import read_model_file
+
+        record, state, meta = read_model_file(path)  # checked before anything is built
         model = record.build()
         model.load_state_dict(state, strict=True)
         model.weights_metadata = meta  # type: ignore[assignment]
@@ -387,22 +390,6 @@ def load_model(
             )
     model.record = record  # type: ignore[assignment]
     return model.to(device).eval()
-
-
-def _record_from_metadata(meta: Mapping[str, Any], path: Path) -> ModelRecord:
-    name = meta.get("model")
-    if not isinstance(name, str):
-        raise ValueError(f"{path} is not a tinct weights file (no 'model' in its metadata)")
-    base = get_record(name)
-    config = base.config
-    if isinstance(meta.get("config"), Mapping):
-        # the file describes the network; how to decode it is the record's alone
-        shape = {k: v for k, v in meta["config"].items() if k not in DECODING_DEFAULTS}
-        config = ModelConfig.from_dict({**config.to_dict(), **shape})
-    kwargs = dict(base.kwargs)
-    if isinstance(meta.get("builder_kwargs"), Mapping):
-        kwargs.update({k: _tuplify(v) for k, v in meta["builder_kwargs"].items()})
-    return dataclasses.replace(base, config=config, kwargs=kwargs, weights=None)
 
 
 def _tuplify(value: Any) -> Any:
