@@ -108,15 +108,18 @@ PAIRS = {
     "mrf_weight": ("--mrf-weight", 0.0, 2.0),
     "decoder": ("--decoder", "annealed_mean", "mode"),
 }
-H, W = 96, 128
+H, W = 150, 226
 
 
 @pytest.fixture(scope="module")
 def scene():
+    """The bundled sample (what ``tinct demo`` colorizes) at half size, 10 hints, a reference."""
     from skimage import data
     from skimage.transform import resize
 
-    rgb = (resize(data.astronaut(), (H, W), anti_aliasing=True) * 255).astype(np.uint8)
+    from tinct.data import load_sample
+
+    rgb = (resize(load_sample(gray=False), (H, W), anti_aliasing=True) * 255).astype(np.uint8)
     gray = (rgb @ np.array([0.299, 0.587, 0.114])).round().clip(0, 255).astype(np.uint8)
     rows, cols = np.meshgrid(np.linspace(12, H - 13, 2), np.linspace(12, W - 13, 5))
     hints = [(int(r), int(c), tuple(int(v) for v in rgb[int(r), int(c)]))

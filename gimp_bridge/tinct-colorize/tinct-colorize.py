@@ -30,8 +30,18 @@ BABL_RGBA8 = "R'G'B'A u8"
 #: Used when the server cannot be asked at registration time.
 FALLBACK_MODELS = [{"name": "tinct-base", "display_name": "tinct base", "weights": "bundled"}]
 #: Used when the server cannot be asked at registration time (tinct.decode.DECODERS + ab).
-FALLBACK_DECODERS = ["annealed_mean", "mean", "median", "mode", "sample", "larsson", "ab"]
+FALLBACK_DECODERS = [
+    "coherent",
+    "annealed_mean",
+    "mean",
+    "median",
+    "mode",
+    "sample",
+    "larsson",
+    "ab",
+]
 DECODER_LABELS = {
+    "coherent": "Coherent (no invented colour)",
     "annealed_mean": "Annealed mean",
     "mean": "Mean",
     "median": "Median",

@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 #: Decoders that use the temperature (the others ignore it).
-TEMPERATURE_DECODERS = ("annealed_mean", "sample")
+TEMPERATURE_DECODERS = ("annealed_mean", "coherent", "sample")
 #: Knobs a front end may grey out, in the order they are reported.
 KNOBS = ("temperature", "decoder", "mrf_weight", "mrf_iters", "mrf_edge", "propagation")
 #: Weight states that can run without further action (a download happens on first use).
