@@ -19,6 +19,7 @@ Pipeline (see ``docs/engine.md``)::
 from __future__ import annotations
 
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -273,15 +274,27 @@ class Colorizer:
             options, hinted=bool(hints), temperature=temperature, decoder=decoder,
             mrf_weight=mrf_weight, mrf_iters=mrf_iters, tile=tile, propagation=propagation,
         )  # fmt: skip
+        self._check_hints(hints)
         user_net = (options or self.options).net_size
         threads = resolve_threads(self.num_threads, self.device)
         # the scope carries ``cancel`` into the MRF, Levin solves and rendering
         with self._lock, torch_threads(threads), _cancel.scope(cancel):
             entry = self._entry(image, hints, reference, opts, rgb, progress, cancel, user_net)
             out = self._render(entry, opts)
+        for note in entry.prepared.notes:
+            warnings.warn(note, _in.InputWarning, stacklevel=2)
         if progress:
             progress(1.0, "done")
         return out
+
+    def _check_hints(self, hints: Sequence[Hint]) -> None:
+        """Refuse a call without hints for a model that colorizes from hints only."""
+        cfg = getattr(self.record, "config", None)
+        if not hints and cfg is not None and cfg.hints_required:
+            raise ValueError(
+                f"model {self.info.name!r} colorizes from colour hints only (without them the "
+                "result stays gray); give at least one hint"
+            )
 
     def suggest_colors(
         self,
@@ -397,6 +410,7 @@ class Colorizer:
         key = digest(
             arr, is_rgb, opts.normalize, opts.percentiles, hints_digest(hints),
             ref if ref is not None else None, tile, opts.tile_overlap, net_long, opts.hint_size,
+            opts.intensity_range,
         )  # fmt: skip
         if key in self._cache:
             self._cache.move_to_end(key)
@@ -404,8 +418,12 @@ class Colorizer:
             return self._cache[key]
         prep = _in.prepare(
             arr, space=self.info.space, normalize=opts.normalize,
-            percentiles=opts.percentiles, rgb=is_rgb,
+            percentiles=opts.percentiles, rgb=is_rgb, intensity_range=opts.intensity_range,
         )  # fmt: skip
+        mode = (
+            "range" if opts.intensity_range else _in.normalization_mode(arr.dtype, opts.normalize)
+        )
+        prep.notes = _in.contrast_notes(prep.gray, mode)
         outs = []
         B = prep.gray.shape[0]
         for i in range(0, B, PLANE_BATCH):
