@@ -60,6 +60,7 @@ from tinct.runtime import (
     torch_threads,
 )
 from tinct.runtime import model_key as _model_key
+from tinct.upsample import resize
 
 __all__ = [
     "AUTO_TILE_PIXELS",
@@ -462,6 +463,9 @@ class Colorizer:
                 trust = _fusion.hint_reliability(auto.ab, net.patches, net.net_size)
                 net.fusion = _fusion.trust_propagation(net.fusion, trust)
                 net.ab = _fusion.refuse(net.fusion, net.fusion.own, net.ab_pull)
+            if net.gray_net is not None:
+                lum = pipeline.lum_from_gray(resize(net.gray_net, net.fusion.own.shape[-2:]), "lab")
+                net.hint_mix = _fusion.hint_weights(lum, net.patches, net.net_size)
         entry = Entry(prep, net)
         if self.cache_size > 0:
             self._cache[key] = entry
@@ -510,7 +514,14 @@ class Colorizer:
         if net.post is not None:
             ab = torch.lerp(ab, net.post[1], net.post[0])
         if net.fusion is not None:
-            ab = _fusion.refuse(net.fusion, ab.float(), net.ab_pull)
+            shift = None
+            if net.hint_mix is not None:
+                shift = _fusion.hint_shift(
+                    net.hint_mix, str(opts.decoder), float(opts.temperature),
+                    mrf_weight=float(opts.mrf_weight or 0.0), mrf_iters=int(opts.mrf_iters or 0),
+                    mrf_edge=opts.mrf_edge,
+                )  # fmt: skip
+            ab = _fusion.refuse(net.fusion, ab.float(), net.ab_pull, shift)
         return ab.float()
 
     def _work(self, entry: Entry) -> Work:

@@ -99,6 +99,8 @@ class NetOutput:
         ab_pull: ``(weight (B,1,h2,w2), target (B,2,h2,w2))``: how the hint
             patches pull ``ab`` towards their colour (already applied to ``ab``;
             applied again after the engine re-fuses a decoded colour).
+        hint_mix: ``(weights (B,K,h2,w2), colours (B,K,2), lum (B,1,h2,w2))`` from
+            :func:`tinct.fusion.hint_weights`, filled in by the engine.
     """
 
     logp: Tensor | None
@@ -111,6 +113,7 @@ class NetOutput:
     gray_net: Tensor | None = None
     fusion: FusionTerms | None = None
     ab_pull: tuple[Tensor, Tensor] | None = None
+    hint_mix: tuple[Tensor, Tensor, Tensor] | None = None
 
 
 def _pad(x: Tensor, multiple: int, mode: str = "reflect") -> Tensor:
