@@ -15,7 +15,8 @@ checkpoint choice. Evaluation: protocol A1 (:func:`tinct.evaluate.evaluate`,
 base model and the new user model. The CPU load average is reported, since the
 machine may be shared::
 
-    PYTHONPATH=src nice -n 5 .venv/bin/python benchmarks/bench_finetune.py --json out/bench_finetune.json
+    PYTHONPATH=src nice -n 5 .venv/bin/python benchmarks/bench_finetune.py \
+        --json out/bench_finetune.json
 
 The user model is written to a temporary user-model folder (``$TINCT_USER_MODELS``)
 unless ``--keep`` names a folder to keep it in.
@@ -44,6 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, default=3.0)
     parser.add_argument("--base", default="tinct-base")
     parser.add_argument("--hints", type=int, nargs="+", default=[0], help="hint counts (A1)")
+    parser.add_argument(
+        "--dev",
+        action="store_true",
+        help="tuning run: split the training part again by source and evaluate on its held-out "
+        "quarter (the real held-out tiles stay untouched)",
+    )
+    parser.add_argument("--lr", type=float, help="override the fine-tuning learning rate")
+    parser.add_argument("--batch-size", type=int, help="override the fine-tuning batch size")
+    parser.add_argument("--crop", type=int, help="override the fine-tuning crop side")
+    parser.add_argument("--warmup", type=int, help="override the fine-tuning warm-up steps")
     parser.add_argument("--keep", help="keep the user model in this folder")
     parser.add_argument("--out", default="out/bench_finetune", help="evaluation report folder")
     parser.add_argument("--json", help="also write the results to this file")
@@ -64,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     train_pool, held = [], []
     for folder in folders:
         tr, he = split_by_source(find_images(folder))
+        if args.dev:
+            tr, he = split_by_source(tr)
         train_pool += tr
         held += he
     pick = np.linspace(0, len(train_pool) - 1, args.tiles).round().astype(int)
@@ -76,7 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     name = f"bench-he-{os.getpid()}"
     t0 = time.monotonic()
-    job = tinct.FineTuneJob(arrays, name=name, base=args.base, minutes=args.minutes, names=names)
+    extra = {
+        k: getattr(args, k)
+        for k in ("lr", "batch_size", "crop", "warmup")
+        if getattr(args, k) is not None
+    }
+    job = tinct.FineTuneJob(
+        arrays, name=name, base=args.base, minutes=args.minutes, names=names, **extra
+    )
     job.start()
     last = ""
     while not job.done:
@@ -108,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     tuned_auto = psnr[f"{name} @ 0 hints"] if 0 in args.hints else float("nan")
     lift = tuned_auto - base_auto
     out = {
+        "split": "dev (training part split again)" if args.dev else "held-out quarter by source",
+        "overrides": extra,
         "training_tiles": len(chosen),
         "training_sources": len(set(names)),
         "held_out_tiles": len(held),

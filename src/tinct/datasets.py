@@ -141,7 +141,7 @@ def held_out_sources(ids: Iterable[str], held_fraction: float = 0.25) -> set[str
 
 
 def _square(im: Any, size: int) -> np.ndarray:
-    """A PIL image resized so its shorter side is ``size``, centre-cropped: ``(size, size, 3)`` uint8."""
+    """A PIL image, shorter side resized to ``size``, centre-cropped: ``(size, size, 3)`` uint8."""
     from PIL import Image
 
     im = im.convert("RGB")

@@ -8,23 +8,28 @@
     tinct.Colorizer("my-he")       # the new model, by name, everywhere
 
 Examples are colour images: arrays (e.g. napari layers) and/or folders of
-image files. Part of them is held out, never trained on: by source image (the
-rule of :func:`tinct.datasets.split_by_source`: a layer is its own source, a
-file's source is its name up to ``_x``/``_s``), or, when everything comes from
-one source, the last share of its pieces. Training runs through
-:func:`tinct.train.train` (same losses, sampler and schedule as ``tinct
-train``); the held-out automatic PSNR is measured as it improves, the best
-weights (the starting ones included) are kept, and the result is registered as
-a user model (:mod:`tinct.models.user_store`). Cancelling keeps the best
-weights so far. The automatic decoder of the new model (distribution mean or
-regression head) is the one that scored best on the held-out examples.
+image files, cut to squares and split by source (:mod:`tinct.colour_examples`);
+the held-out part is never trained on. Then:
+
+1. the base model is scored on the held-out examples (automatic PSNR at 256 px);
+2. its palette is matched to the training examples (:func:`match_palette`: the
+   output biases are shifted so that its average prediction has their colour
+   statistics, a prior correction for the new domain that takes one pass over
+   the examples), kept if it scores better;
+3. it trains through :func:`tinct.train.train` (same losses, sampler and
+   schedule as ``tinct train``) for the rest of the budget, scored as it goes;
+   the best weights (the starting ones included) are kept;
+4. the result is registered as a user model (:mod:`tinct.models.user_store`),
+   with the automatic decoder (distribution mean or regression head) that
+   scored best on the held-out examples.
+
+Cancelling keeps the best weights so far. The budget covers all four steps.
 
 :class:`FineTuneJob` runs the same in a background thread, for front ends.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import tempfile
 import threading
 from collections.abc import Callable, Sequence
@@ -36,25 +41,22 @@ import numpy as np
 import torch
 
 from tinct.cancel import Cancelled
+from tinct.colour_examples import SIZE, Examples, even, prepare_examples
 
 __all__ = [
-    "MAX_EXAMPLE_PIECES",
     "Examples",
     "FineTuneJob",
     "FineTuneProgress",
     "FineTuneResult",
     "finetune",
+    "match_palette",
     "prepare_examples",
 ]
 
-#: Side of the squares the examples are cut into / resized to (the network's input size).
-SIZE = 256
-#: Most training pieces kept from all examples (evenly chosen beyond that): 0.8 GB at 256 px.
-MAX_EXAMPLE_PIECES = 4096
-#: Most held-out pieces scored at each validation (evenly chosen beyond that).
+#: Most held-out pieces scored at each validation, and training pieces whose palette is
+#: matched (evenly chosen beyond that).
 MAX_SCORED = 64
-_MAX_PIXELS = 2**28
-_MIN_SIDE = 32
+MAX_MATCHED = 256
 _SCORE_KEY = "psnr_auto"
 
 
@@ -94,7 +96,8 @@ class FineTuneResult:
         score: Held-out automatic PSNR of the kept weights, dB (None if unmeasured).
         base_score: The same for the base model, dB.
         steps: Optimiser steps run.
-        kept_step: Step whose weights were kept (0 = the base model's).
+        kept_step: Step whose weights were kept (0 = the starting weights: the base
+            model, palette-matched when that scored better).
         cancelled: The run was cancelled (the best weights so far were kept).
         decoder: The new model's automatic decoder.
     """
@@ -108,169 +111,13 @@ class FineTuneResult:
     decoder: str
 
 
-@dataclass
-class Examples:
-    """Colour examples cut to squares and split into training and held-out parts.
-
-    Attributes:
-        images: ``(N, S, S, 3)`` uint8 pieces.
-        sources: Source id of each piece.
-        held_out: Indices of the held-out pieces.
-        description: What the examples are (for metadata and messages).
-    """
-
-    images: np.ndarray
-    sources: list[str]
-    held_out: list[int]
-    description: str
-
-    @property
-    def n_train(self) -> int:
-        """Number of training pieces."""
-        return len(self.images) - len(self.held_out)
-
-
-def _as_rgb8(array: Any, label: str) -> np.ndarray:
-    """A colour example as ``(..., H, W, 3)`` uint8 (a copy; alpha dropped)."""
-    a = np.asarray(array)
-    if a.ndim < 3 or a.shape[-1] not in (3, 4):
-        raise ValueError(
-            f"{label}: a colour example is an (H, W, 3) RGB or (H, W, 4) RGBA image, "
-            f"got shape {a.shape}"
-        )
-    h, w = a.shape[-3:-1]
-    if min(h, w) < _MIN_SIDE:
-        raise ValueError(f"{label}: {h} x {w} is too small (at least {_MIN_SIDE} px a side)")
-    if a.size // a.shape[-1] > _MAX_PIXELS:
-        raise ValueError(f"{label}: more than {_MAX_PIXELS:,} pixels")
-    a = a[..., :3]
-    if a.dtype == np.uint8:
-        return a.copy()
-    if a.dtype.kind == "b" or a.dtype.kind not in "uif":
-        raise ValueError(f"{label}: pixel type {a.dtype} is not an image type")
-    if a.dtype.kind in "ui":
-        top = float(np.iinfo(a.dtype).max)
-        return np.clip(np.round(a.astype(np.float64) * (255.0 / top)), 0, 255).astype(np.uint8)
-    f = a.astype(np.float64)
-    if not np.isfinite(f).all():
-        raise ValueError(f"{label}: holds NaN or infinite values")
-    scale = 255.0 if f.max(initial=0.0) <= 1.0 else 1.0  # floats in [0, 1], else 0..255
-    return np.clip(np.round(f * scale), 0, 255).astype(np.uint8)
-
-
-def _pieces(rgb: np.ndarray, size: int) -> list[np.ndarray]:
-    """Cut ``(..., H, W, 3)`` into planes, and planes of at least 2 x ``size`` a side into tiles."""
-    planes = rgb.reshape(-1, *rgb.shape[-3:])
-    out = []
-    for plane in planes:
-        h, w = plane.shape[:2]
-        if min(h, w) < 2 * size:
-            out.append(plane)
-            continue
-        out.extend(
-            plane[y : y + size, x : x + size]
-            for y in range(0, h - size + 1, size)
-            for x in range(0, w - size + 1, size)
-        )
-    return out
-
-
-def _even(indices: list[int], limit: int) -> list[int]:
-    if len(indices) <= limit:
-        return indices
-    return [indices[int(i)] for i in np.linspace(0, len(indices) - 1, limit).round()]
-
-
-def prepare_examples(
-    examples: Sequence[Any] = (),
-    folders: Sequence[str | Path] = (),
-    *,
-    names: Sequence[str] | None = None,
-    held_fraction: float = 0.25,
-    size: int = SIZE,
-) -> Examples:
-    """Cut colour examples into squares and hold out part of them.
-
-    An array whose shorter side is at least ``2 * size`` is cut into
-    ``size``-pixel tiles at its own resolution; smaller arrays and image files
-    are resized and centre-cropped to one square, as ``tinct train`` does.
-
-    Args:
-        examples: RGB(A) arrays ``(H, W, 3|4)`` or stacks ``(..., H, W, 3|4)``;
-            uint8, other integers (scaled by their type's maximum) or floats
-            (in ``[0, 1]``, else taken as 0..255). Not modified.
-        folders: Folders (or files) of colour images, searched recursively.
-        names: Source name of each array (napari: its layer name); default ``example <i>``.
-        held_fraction: Share of sources (or, from one source, of pieces) held out.
-        size: Side of the squares.
-
-    Returns:
-        The pieces and their split.
-
-    Raises:
-        ValueError: No examples, an array that is not a colour image, fewer than
-            two pieces, or examples without colour.
-        FileNotFoundError: A folder that does not exist or holds no image.
-    """
-    from tinct.datasets import ImageBank, find_images, held_out_sources, source_id
-
-    if names is not None and len(names) != len(examples):
-        raise ValueError(f"{len(names)} names for {len(examples)} examples")
-    pieces: list[np.ndarray] = []
-    sources: list[str] = []
-    parts = []
-    for i, ex in enumerate(examples):
-        label = names[i] if names is not None else f"example {i}"
-        cut = _pieces(_as_rgb8(ex, label), size)
-        pieces += cut
-        sources += [label] * len(cut)
-    if examples:
-        parts.append(f"{len(examples)} image{'s' * (len(examples) > 1)} ({len(pieces)} pieces)")
-    if folders:
-        paths = find_images(list(folders))
-        bank = ImageBank(paths, size=size, progress=False)
-        pieces += list(bank.images)
-        sources += [source_id(p) for p in paths]
-        parts.append(f"{', '.join(map(str, folders))} ({len(paths)} files)")
-    if not pieces:
-        raise ValueError("no colour examples: give images and/or folders of colour images")
-    if len(pieces) < 2:
-        raise ValueError("one example piece is not enough: give two or more, or a larger image")
-    order = _even(list(range(len(pieces))), MAX_EXAMPLE_PIECES)
-    pieces, sources = [pieces[i] for i in order], [sources[i] for i in order]
-    if len(set(sources)) >= 2:
-        held_ids = held_out_sources(sources, held_fraction)
-        held = [i for i, s in enumerate(sources) if s in held_ids]
-        how = f"{len(held_ids)} of {len(set(sources))} sources"
-    else:  # one source: its last pieces (the bottom of a tiled image)
-        n = max(1, round(len(pieces) * held_fraction)) if held_fraction > 0 else 0
-        held = list(range(len(pieces) - n, len(pieces)))
-        how = f"the last {n} of {len(pieces)} pieces of one source"
-    bank = ImageBank.from_arrays(pieces, size)
-    _check_colour(bank.images, [i for i in range(len(pieces)) if i not in set(held)])
-    desc = "; ".join(parts) + f": {len(pieces) - len(held)} training, {len(held)} held out ({how})"
-    return Examples(bank.images, sources, held, desc)
-
-
-def _check_colour(images: np.ndarray, train: list[int]) -> None:
-    from tinct.color import rgb_to_lab
-    from tinct.datasets import is_near_gray
-
-    if not train:
-        raise ValueError("every example is held out: give more examples or more sources")
-    rgb = torch.from_numpy(np.stack([images[i] for i in train[:256]])).permute(0, 3, 1, 2)
-    ab = rgb_to_lab(rgb.float() / 255.0)[:, 1:]
-    if bool(is_near_gray(ab).all()):
-        raise ValueError("the training examples are gray: fine-tuning needs colour examples")
-
-
 def _scorer(images: np.ndarray, indices: list[int], device: torch.device) -> Callable[..., Any]:
     """``score(model) -> metrics``: held-out automatic PSNR (256 px, uint8 RGB) per decoder."""
     from tinct.bins import gamut_bins
     from tinct.color import lab_to_rgb, rgb_to_lab
     from tinct.decode import decode
 
-    scored = _even(indices, MAX_SCORED)
+    scored = even(indices, MAX_SCORED)
 
     @torch.no_grad()
     def score(model: torch.nn.Module) -> dict[str, float]:
@@ -310,6 +157,68 @@ def _scorer(images: np.ndarray, indices: list[int], device: torch.device) -> Cal
     return score
 
 
+@torch.no_grad()
+def match_palette(
+    model: torch.nn.Module, images: np.ndarray, indices: Sequence[int], device: torch.device
+) -> bool:
+    """Shift a compact-family model's output biases to the colours of training examples.
+
+    A prior correction for a new domain (label shift): the bias of the 313-bin
+    head gets ``log p_examples - log p_model`` (the examples' bin histogram at
+    the logits' resolution against the model's mean predicted distribution,
+    both floored at 1e-4), and the regression head's pre-``tanh`` bias the
+    difference of the ``atanh`` of the mean ab. Afterwards the model's average
+    automatic prediction on the examples has their palette; training refines
+    from there. Models other than :class:`~tinct.models.tinct_base.TinctUNet`
+    with the 313 gamut bins are left alone.
+
+    Args:
+        model: The network (modified in place).
+        images: ``(N, S, S, 3)`` uint8 examples.
+        indices: The training examples among them (at most
+            :data:`MAX_MATCHED` are used, evenly spread).
+        device: Where the model runs.
+
+    Returns:
+        True if the biases were shifted.
+    """
+    from tinct.bins import encode_hard, gamut_bins
+    from tinct.color import rgb_to_lab
+    from tinct.models.tinct_base import AB_NORM, TinctUNet
+
+    cfg = getattr(getattr(model, "record", None), "config", None)
+    if not isinstance(model, TinctUNet) or cfg is None or cfg.target != "gamut313":
+        return False
+    if cfg.color_space != "lab" or not indices:
+        return False
+    centres = gamut_bins(device=device)
+    p_model = torch.zeros(313, dtype=torch.float64, device=device)
+    counts = torch.zeros(313, dtype=torch.float64, device=device)
+    ab_model = torch.zeros(2, dtype=torch.float64, device=device)
+    ab_true = torch.zeros(2, dtype=torch.float64, device=device)
+    was_training = model.training
+    model.eval()
+    chosen = even(list(indices), MAX_MATCHED)
+    for start in range(0, len(chosen), 8):
+        chunk = chosen[start : start + 8]
+        rgb = torch.from_numpy(np.stack([images[i] for i in chunk])).to(device)
+        lab = rgb_to_lab(rgb.permute(0, 3, 1, 2).float() / 255.0)
+        zeros = torch.zeros_like(lab[:, 1:])
+        out = model(lab[:, :1], zeros, zeros[:, :1], None)
+        p_model += torch.softmax(out.logits.float(), 1).sum((0, 2, 3)).double()
+        small = torch.nn.functional.adaptive_avg_pool2d(lab[:, 1:], out.logits.shape[-2:])
+        counts += torch.bincount(encode_hard(small, centres).flatten(), minlength=313).double()
+        ab_model += out.ab.float().mean((2, 3)).sum(0).double()
+        ab_true += lab[:, 1:].mean((2, 3)).sum(0).double()
+    model.train(was_training)
+    p_model, p_true = p_model / p_model.sum(), counts / counts.sum()
+    model.class_head.bias += (torch.log(p_true + 1e-4) - torch.log(p_model + 1e-4)).float()
+    n = len(chosen) * AB_NORM
+    lo, hi = (torch.atanh((v / n).clamp(-0.99, 0.99)) for v in (ab_model, ab_true))
+    model.ab_head.bias += (hi - lo).float()
+    return True
+
+
 def _recipe_of(base: str) -> str:
     """The built-in architecture a base model (name, user model or file) is made of."""
     from tinct.models import get_record, user_store
@@ -344,6 +253,8 @@ def finetune(
     threads: int = 0,
     lr: float = 3e-4,
     batch_size: int = 16,
+    crop: int = 128,
+    warmup: int = 20,
     seed: int = 0,
     log: Callable[[str], None] | None = None,
 ) -> FineTuneResult:
@@ -365,6 +276,8 @@ def finetune(
         threads: Torch CPU threads (0 = torch's default).
         lr: Peak learning rate.
         batch_size: Crops per step.
+        crop: Side of the training crops, in pixels.
+        warmup: Linear learning-rate warm-up, in steps.
         seed: Random seed.
         log: Where log lines go (default: nowhere).
 
@@ -375,9 +288,14 @@ def finetune(
         ValueError: Bad name or budget, examples that are not colour images.
         tinct.cancel.Cancelled: Cancelled before the first step (nothing is registered).
     """
+    import time
+
+    from tinct.datasets import ImageBank
     from tinct.models import load_model, user_store
     from tinct.train import TrainConfig, TrainHooks, TrainProgress, _device, train
+    from tinct.weights import save_weights
 
+    t_start = time.monotonic()
     report = progress or (lambda p: None)
     say = log or (lambda s: None)
     key = user_store.check_new_name(name, replace=replace)
@@ -387,55 +305,72 @@ def finetune(
     report(FineTuneProgress("preparing", message="preparing the examples"))
     ex = prepare_examples(examples, folders, names=names, held_fraction=held_fraction)
     say(f"examples: {ex.description}")
-    if cancel is not None and cancel.is_set():
-        raise Cancelled("fine-tuning cancelled before it started")
-    from tinct.datasets import ImageBank
 
-    bank = ImageBank.from_arrays(list(ex.images), SIZE)
+    def check_cancel() -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("fine-tuning cancelled before the first step")
+
+    check_cancel()
     dev = _device(device)
-    state: dict[str, Any] = {"base": None}
-
-    def on_progress(p: TrainProgress) -> None:
-        score = p.metrics.get(_SCORE_KEY)
-        if p.step == 0 and score is not None and state["base"] is None:
-            state["base"] = score
-        text = f"step {p.step}, {p.seconds / 60:.1f} min"
-        if p.best is not None:
-            text += f", held-out {p.best:.2f} dB"
-            if state["base"] is not None:
-                text += f" (base {state['base']:.2f})"
-        report(
-            FineTuneProgress(
-                "training", p.step, p.seconds, p.fraction, p.loss, score, p.best, state["base"],
-                text,
-            )
-        )  # fmt: skip
-
-    cfg = TrainConfig(
-        recipe=recipe,
-        init=str(base),
-        minutes=float(minutes),
-        steps=int(steps),
-        batch_size=batch_size,
-        lr=lr,
-        warmup=20,
-        val_every_minutes=min(2.0, max(0.1, minutes / 10)) if minutes else 1e9,
-        checkpoint_minutes=1e9,
-        seed=seed,
-        device=device,
-        threads=threads,
-    )
-    hooks = TrainHooks(
-        bank=bank,
-        held_out=ex.held_out,
-        data_description=ex.description,
-        validate=_scorer(ex.images, ex.held_out, dev),
-        best_key=_SCORE_KEY,
-        progress=on_progress,
-        cancel=cancel,
-    )
+    score = _scorer(ex.images, ex.held_out, dev)
+    model = load_model(base, device=dev)
+    base_score = score(model).get(_SCORE_KEY)
+    state: dict[str, Any] = {"base": base_score}
+    held = set(ex.held_out)
+    train_idx = [i for i in range(len(ex.images)) if i not in held]
+    init, palette = str(base), False
     with tempfile.TemporaryDirectory(prefix="tinct-finetune-") as run:
-        cfg.out = run
+        check_cancel()
+        report(FineTuneProgress("preparing", base_score=base_score, message="matching the palette"))
+        if match_palette(model, ex.images, train_idx, dev):
+            matched = score(model).get(_SCORE_KEY)
+            say(f"palette matched: held-out {base_score} -> {matched} dB")
+            if matched is not None and (base_score is None or matched > base_score):
+                init, palette = str(Path(run) / "matched.safetensors"), True
+                save_weights(model, init, {"model": recipe})
+        del model
+        check_cancel()
+
+        def on_progress(p: TrainProgress) -> None:
+            text = f"step {p.step}, {p.seconds / 60:.1f} min"
+            if p.best is not None:
+                text += f", held-out {p.best:.2f} dB"
+                if state["base"] is not None:
+                    text += f" (base {state['base']:.2f})"
+            report(
+                FineTuneProgress(
+                    "training", p.step, p.seconds, p.fraction, p.loss,
+                    p.metrics.get(_SCORE_KEY), p.best, state["base"], text,
+                )
+            )  # fmt: skip
+
+        left = minutes * 60 - (time.monotonic() - t_start)  # the budget covers the preparation
+        train_minutes = max(left, 0.1 * minutes * 60) / 60 if minutes else 0.0
+        cfg = TrainConfig(
+            recipe=recipe,
+            init=init,
+            out=str(Path(run) / "run"),
+            minutes=train_minutes,
+            steps=int(steps),
+            batch_size=batch_size,
+            crop=crop,
+            lr=lr,
+            warmup=warmup,
+            val_every_minutes=min(2.0, max(0.1, train_minutes / 4)) if minutes else 1e9,
+            checkpoint_minutes=1e9,
+            seed=seed,
+            device=device,
+            threads=threads,
+        )
+        hooks = TrainHooks(
+            bank=ImageBank.from_arrays(list(ex.images), SIZE),
+            held_out=ex.held_out,
+            data_description=ex.description,
+            validate=score,
+            best_key=_SCORE_KEY,
+            progress=on_progress,
+            cancel=cancel,
+        )
         path = train(cfg, log=say, hooks=hooks)
         report(FineTuneProgress("saving", message=f"saving {key}"))
         model = load_model(path)
@@ -448,27 +383,26 @@ def finetune(
     decoder = model.record.config.default_decoder
     if metrics.get("psnr_auto_ab", -1.0) > metrics.get("psnr_auto_mean", float("inf")):
         decoder = "ab"  # the regression head scored better on the held-out examples
-    model.record = dataclasses.replace(
-        model.record, config=dataclasses.replace(model.record.config, default_decoder=decoder)
-    )
-    score = metrics.get(_SCORE_KEY)
+    final = metrics.get(_SCORE_KEY)
     info = {
         "recipe": recipe,
         "base": str(base),
         "data": ex.description,
-        "minutes": round(float(meta.get("wall_time_s", 0.0)) / 60, 2),
+        "minutes": round((time.monotonic() - t_start) / 60, 2),
         "steps": n_steps,
-        "score": score,
+        "score": final,
         "base_score": state["base"],
-        "held_out": f"{len(ex.held_out)} pieces",
+        "held_out": f"{len(ex.held_out)} of {len(ex.images)} pieces",
+        "decoder": decoder,
     }
-    keep = ("init", "data", "steps", "kept_step", "cancelled", "hardware", "wall_time_s", "metrics")
+    keep = ("data", "steps", "kept_step", "cancelled", "hardware", "wall_time_s", "metrics")
     extra = {k: meta[k] for k in keep if k in meta}
-    extra["train_config"] = {**meta.get("train_config", {}), "out": ""}
+    extra.update(init=str(base), palette_matched=palette, base_score=base_score)
+    extra["train_config"] = {**meta.get("train_config", {}), "out": "", "init": str(base)}
     um = user_store.save_user_model(model, key, info, extra, replace=replace)
     say(f"registered user model {um.name}: {um.summary()}")
     report(FineTuneProgress("done", n_steps, message=f"saved {um.name}: {um.summary()}"))
-    return FineTuneResult(um, score, state["base"], n_steps, kept, cancelled, decoder)
+    return FineTuneResult(um, final, state["base"], n_steps, kept, cancelled, decoder)
 
 
 class FineTuneJob:
@@ -509,9 +443,7 @@ class FineTuneJob:
             self.progress = p
 
         try:
-            self.result = finetune(
-                *self._args, progress=keep, cancel=self._cancel, **self._kwargs
-            )
+            self.result = finetune(*self._args, progress=keep, cancel=self._cancel, **self._kwargs)
         except BaseException as exc:  # reported to the front end, never lost in the thread
             self.error = exc
 

@@ -194,8 +194,11 @@ def _is_registered(name: str) -> bool:
 
 
 def _is_file_reference(name_or_path: str | Path) -> bool:
-    """A weights file rather than a name: a Path, a ``.safetensors`` path, or an
-    existing file that is not also a registered name (registered names win)."""
+    """A weights file rather than a name.
+
+    That is a Path, a ``.safetensors`` path, or an existing file that is not
+    also a registered name (registered names win).
+    """
     p = Path(name_or_path)
     if isinstance(name_or_path, Path) or p.suffix == ".safetensors":
         return True

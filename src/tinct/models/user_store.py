@@ -95,6 +95,8 @@ class UserModel:
         score: Held-out automatic PSNR of the kept weights, in dB (None if not measured).
         base_score: The same for the base model before training, in dB.
         held_out: Which examples were held out.
+        decoder: Automatic decoder chosen on the held-out examples (``""`` = the
+            architecture's default); it becomes the record's ``default_decoder``.
         created: ISO 8601 time the file was written.
     """
 
@@ -108,6 +110,7 @@ class UserModel:
     score: float | None = None
     base_score: float | None = None
     held_out: str = ""
+    decoder: str = ""
     created: str = ""
 
     def summary(self) -> str:
@@ -319,6 +322,10 @@ def _register(path: Path, sig: tuple[int, int]) -> UserModel:
     record = record_from_metadata(meta, path)
     check_against_tensors(record, shapes, path)
     um = _user_model(name, path, record.name, meta.get(META_KEY))
+    if um.decoder:  # the user model's own decoding default (the file's config never sets it)
+        record = dataclasses.replace(
+            record, config=dataclasses.replace(record.config, default_decoder=um.decoder)
+        )
     metrics = (("heldout_psnr_auto", um.score),) if um.score is not None else ()
     registry.register_model(
         dataclasses.replace(
@@ -357,6 +364,13 @@ def _user_model(name: str, path: Path, recipe: str, info: Any) -> UserModel:
         return float(v) if ok else None
 
     steps = info.get("steps", 0)
+    decoder = text("decoder")
+    if decoder:
+        from tinct.decode import DECODERS
+
+        if decoder not in ("ab", *DECODERS):
+            log.warning("tinct: %s: unknown decoder %r ignored", path, decoder[:40])
+            decoder = ""
     return UserModel(
         name=name,
         path=path,
@@ -368,6 +382,7 @@ def _user_model(name: str, path: Path, recipe: str, info: Any) -> UserModel:
         score=number("score"),
         base_score=number("base_score"),
         held_out=text("held_out"),
+        decoder=decoder,
         created=text("created"),
     )
 
@@ -390,7 +405,7 @@ def save_user_model(
         name: The new model's name (see :func:`validate_name`).
         info: :class:`UserModel` fields: ``recipe`` (required: the built-in
             architecture), ``base``, ``data``, ``minutes``, ``steps``,
-            ``score``, ``base_score``, ``held_out``.
+            ``score``, ``base_score``, ``held_out``, ``decoder``.
         metadata: Further metadata for the file (training configuration, metrics).
         replace: Overwrite an existing user model of that name.
 
