@@ -468,7 +468,11 @@ class Colorizer:
                 logp, self._centres, net.lum_logits, weight=opts.mrf_weight,
                 iterations=int(opts.mrf_iters), **kw,
             )  # fmt: skip
-        if info.joint:
+        if info.joint and opts.decoder == "coherent":
+            # the regression colour (before any hint fusion) is the fallback
+            own = net.fusion.own if net.fusion is not None else net.ab
+            ab = D.coherent_mean(logp, self._centres, opts.temperature, fallback=own)
+        elif info.joint:
             ab = D.decode(logp, self._centres, opts.decoder, temperature=opts.temperature)
         elif info.target == "channel":
             ab = D.decode_channels(logp, self._centres, opts.decoder, temperature=opts.temperature)
@@ -479,7 +483,29 @@ class Colorizer:
             )  # fmt: skip
         if net.post is not None:
             ab = torch.lerp(ab, net.post[1], net.post[0])
+        if net.fusion is not None:
+            ab = self._refuse(net, ab.float())
         return ab.float()
+
+    @staticmethod
+    def _refuse(net: _fw.NetOutput, ab: Tensor) -> Tensor:
+        """Put a decoded colour in place of a hint-fusing model's own colour.
+
+        The model fused its regression colour with the hints propagated by
+        Levin's optimisation through a learned per-pixel gate; the same gate
+        and correction now act on the decoded colour (any decoder, temperature
+        and MRF), and the hint patches pull it to their colour as before.
+        """
+        f = net.fusion
+        assert f is not None
+        if ab.shape[-2:] != f.own.shape[-2:]:
+            ab = torch.nn.functional.interpolate(
+                ab, size=f.own.shape[-2:], mode="bilinear", align_corners=False
+            )
+        out = f.fuse(ab)
+        if net.ab_pull is not None:
+            out = torch.lerp(out, net.ab_pull[1], net.ab_pull[0])
+        return out
 
     def _work(self, entry: Entry) -> Work:
         if entry.work is None:

@@ -19,6 +19,7 @@ Steps, all in torch on the chosen device:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import warnings
@@ -42,6 +43,7 @@ from tinct.conditioning import (
     reweight,
 )
 from tinct.modelinfo import ModelInfo, bin_centres, log_probs, net_shape
+from tinct.models.base import FusionTerms
 from tinct.tiling import make_grid
 from tinct.upsample import resize
 
@@ -90,6 +92,13 @@ class NetOutput:
         forward_calls: Network invocations made.
         gray_net: ``(B, 1, hn, wn)`` the gray level resized to the network input
             size (reused as the working grid of the upsampling when sizes agree).
+        fusion: A hint-fusing model's :class:`~tinct.models.base.FusionTerms`
+            (float32, on the ``ab`` grid, padding cropped), so that a decoded
+            colour can take the place of its regression colour; ``None`` when the
+            model does not fuse, has no hints, or ran in tiles.
+        ab_pull: ``(weight (B,1,h2,w2), target (B,2,h2,w2))``: how the hint
+            patches pull ``ab`` towards their colour (already applied to ``ab``;
+            applied again after the engine re-fuses a decoded colour).
     """
 
     logp: Tensor | None
@@ -100,6 +109,8 @@ class NetOutput:
     patches: list[_hints.HintPatch]
     forward_calls: int
     gray_net: Tensor | None = None
+    fusion: FusionTerms | None = None
+    ab_pull: tuple[Tensor, Tensor] | None = None
 
 
 def _pad(x: Tensor, multiple: int, mode: str = "reflect") -> Tensor:
@@ -184,9 +195,10 @@ def run_network(
     hab_pad = _pad(hint_ab, info.stride, "constant") if hint_ab is not None else None
     hmask_pad = _pad(hint_mask, info.stride, "constant") if hint_mask is not None else None
     calls = 0
+    fusion: FusionTerms | None = None
 
     def forward(lum: Tensor, hab: Tensor | None, hm: Tensor | None, gh: Tensor | None):
-        nonlocal calls
+        nonlocal calls, fusion
         _cancel.check(cancel)
         calls += 1
         use_amp = dtype != torch.float32 and device.type in ("cuda", "cpu")
@@ -201,6 +213,9 @@ def run_network(
             out = model(lum, hab, hm, gh)
         lo = log_probs(out.logits, info) if out.logits is not None else None
         ab = out.ab.float() if out.ab is not None else None
+        f = out.fusion
+        if f is not None:
+            fusion = FusionTerms(*(t.float() for t in (f.own, f.propagated, f.gate, f.correction)))
         return lo, ab
 
     Hp, Wp = lum_pad.shape[-2:]
@@ -215,6 +230,7 @@ def run_network(
             tile=int(tile), overlap=tile_overlap, reference_given=reference is not None,
             progress=progress,
         )  # fmt: skip
+        fusion = None  # per-tile fusions are not blended; the fused ``ab`` is
 
     # Crop the padding (output grids are the padded input divided by their stride).
     logp = _crop_valid(logp, (Hp, Wp), (hn, wn))
@@ -234,13 +250,21 @@ def run_network(
                 logp = condition_on_hints(logp, infl, centres)
             else:
                 post = infl
+    if fusion is not None:
+        fusion = FusionTerms(
+            *(_crop_valid(t, (Hp, Wp), (hn, wn)) for t in dataclasses.astuple(fusion))  # type: ignore[arg-type]
+        )
+    ab_pull = None
     if ab is not None and patches:
         ha, wa = ab.shape[-2:]
         scale = ha / hn
         spread = 0.0 if info.hints else hint_spread(patches, scale)
         weight, target = _hints.hint_influence(patches, (ha, wa), scale, B, spread)
-        ab = torch.lerp(ab, target.to(device), weight.to(device))
-    return NetOutput(logp, ab, lum_logits, post, (hn, wn), patches, calls, gray_net)
+        ab_pull = (weight.to(device), target.to(device))
+        ab = torch.lerp(ab, ab_pull[1], ab_pull[0])
+    return NetOutput(
+        logp, ab, lum_logits, post, (hn, wn), patches, calls, gray_net, fusion, ab_pull
+    )
 
 
 #: Hints placed between two cancel checks (placing one costs about 2 ms on a CPU).

@@ -8,6 +8,7 @@ with the network output (:class:`Entry`), so each re-decode only pays for
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,6 +134,22 @@ def concat_outputs(outs: list[_fw.NetOutput]) -> _fw.NetOutput:
         patches,
         sum(o.forward_calls for o in outs),
         cat([o.gray_net for o in outs]),
+        _cat_fusion([o.fusion for o in outs]),
+        None if outs[0].ab_pull is None else _cat_pair([o.ab_pull for o in outs]),  # type: ignore[misc]
+    )
+
+
+def _cat_pair(pairs: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+    return torch.cat([p[0] for p in pairs], 0), torch.cat([p[1] for p in pairs], 0)
+
+
+def _cat_fusion(terms: list[Any]) -> Any:
+    """Concatenated fusion terms, or ``None`` unless every plane batch has them."""
+    if any(t is None for t in terms):
+        return None
+    fields = dataclasses.fields(terms[0])
+    return type(terms[0])(
+        **{f.name: torch.cat([getattr(t, f.name) for t in terms], 0) for f in fields}
     )
 
 
