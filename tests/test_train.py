@@ -138,7 +138,7 @@ def test_hooks_train_on_a_bank_report_progress_and_stop_on_cancel(tmp_path):
             cancel.set()
 
     hooks = _bank_hooks(progress=progress, cancel=cancel, data_description="six arrays")
-    path = train(_cfg("unused", tmp_path, data=[], steps=50), log=lambda s: None, hooks=hooks)
+    path = train(_cfg("unused", tmp_path, steps=50), log=lambda s: None, hooks=hooks)
     meta = load_weights(path)[1]
     assert meta["steps"] == 2 and meta["cancelled"] is True and meta["data"] == "six arrays"
     assert [p.step for p in seen][:3] == [0, 1, 2] and all(0 <= p.fraction <= 1 for p in seen)
@@ -159,7 +159,7 @@ def test_hooks_keep_the_best_weights_by_the_hooks_own_score(tmp_path):
 
     save_weights(first, init)
     hooks = _bank_hooks(validate=worse_every_time, best_key="score")
-    cfg = _cfg("unused", tmp_path / "run", data=[], steps=3, init=str(init), lr=0.1)
+    cfg = _cfg("unused", tmp_path / "run", steps=3, init=str(init), lr=0.1)
     path = train(cfg, log=lambda s: None, hooks=hooks)
     state, meta = load_weights(path)
     assert meta["kept_step"] == 0 and meta["steps"] == 3 and meta["metrics"] == {"score": -1.0}
@@ -174,4 +174,4 @@ def test_hooks_refuse_a_bank_that_is_all_held_out(tmp_path):
     hooks = _bank_hooks(n=2)
     hooks = TrainHooks(bank=hooks.bank, held_out=[0, 1])
     with pytest.raises(ValueError, match="held out"):
-        train(_cfg("unused", tmp_path, data=[]), log=lambda s: None, hooks=hooks)
+        train(_cfg("unused", tmp_path), log=lambda s: None, hooks=hooks)

@@ -20,7 +20,7 @@ the held-out part is never trained on. Then:
    schedule as ``tinct train``) for the rest of the budget, scored as it goes;
    the best weights (the starting ones included) are kept;
 4. the result is registered as a user model (:mod:`tinct.models.user_store`),
-   with the automatic decoder (distribution mean or regression head) that
+   with the automatic decoder (coherent, annealed mean or regression head) that
    scored best on the held-out examples.
 
 Cancelling keeps the best weights so far. The budget covers all four steps.
@@ -99,7 +99,8 @@ class FineTuneResult:
         kept_step: Step whose weights were kept (0 = the starting weights: the base
             model, palette-matched when that scored better).
         cancelled: The run was cancelled (the best weights so far were kept).
-        decoder: The new model's automatic decoder.
+        decoder: The new model's automatic decoder (the best on the held-out
+            examples; ``""`` = the architecture's default, when unscored).
     """
 
     model: Any
@@ -111,20 +112,47 @@ class FineTuneResult:
     decoder: str
 
 
+#: Automatic decoders a fine-tuned model is scored with (those its head has); the best
+#: becomes its default. ``coherent`` falls back on the regression colour, as in the engine.
+CANDIDATE_DECODERS = ("coherent", "annealed_mean", "ab")
+
+
+def _automatic_colours(out: Any, cfg: Any, centres: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The automatic chrominance of each candidate decoder from one network output."""
+    from tinct.decode import coherent_mean, decode
+
+    found = {}
+    if out.logits is not None and cfg.target == "gamut313":
+        logits = out.logits.float()
+        t = cfg.default_temperature
+        for name in dict.fromkeys((cfg.default_decoder, *CANDIDATE_DECODERS[:-1])):
+            if name == "coherent":
+                fallback = None if out.ab is None else out.ab.float()
+                found[name] = coherent_mean(logits, centres, t, fallback=fallback)
+            elif name not in ("ab", "regression"):
+                found[name] = decode(logits, centres, name, temperature=t)
+    if out.ab is not None:
+        found["ab"] = out.ab.float()
+    return found
+
+
 def _scorer(images: np.ndarray, indices: list[int], device: torch.device) -> Callable[..., Any]:
-    """``score(model) -> metrics``: held-out automatic PSNR (256 px, uint8 RGB) per decoder."""
+    """``score(model) -> metrics``: held-out automatic PSNR (256 px, uint8 RGB).
+
+    Metrics: ``psnr_auto_<decoder>`` for each candidate decoder, ``psnr_auto``
+    (the best of them) and ``psnr_gray``.
+    """
     from tinct.bins import gamut_bins
     from tinct.color import lab_to_rgb, rgb_to_lab
-    from tinct.decode import decode
 
     scored = even(indices, MAX_SCORED)
+    centres = gamut_bins(device=device)
 
     @torch.no_grad()
     def score(model: torch.nn.Module) -> dict[str, float]:
         cfg = model.record.config  # type: ignore[union-attr]
         if cfg.color_space != "lab" or cfg.target not in ("gamut313", "regression"):
             return {}  # scored in CIELAB over the 313 gamut bins only: keep the last weights
-        dist_decoder = "annealed_mean" if cfg.default_decoder == "ab" else cfg.default_decoder
         sums: dict[str, float] = {}
         for start in range(0, len(scored), 8):
             chunk = scored[start : start + 8]
@@ -134,21 +162,15 @@ def _scorer(images: np.ndarray, indices: list[int], device: torch.device) -> Cal
             lum = lab[:, :1]
             zeros = torch.zeros_like(lab[:, 1:])
             out = model(lum, zeros, zeros[:, :1], None)
-            preds = {"psnr_gray": zeros}
-            if out.logits is not None:
-                preds["psnr_auto_mean"] = decode(
-                    out.logits.float(), gamut_bins(device=device), dist_decoder,
-                    temperature=cfg.default_temperature,
-                )  # fmt: skip
-            if out.ab is not None:
-                preds["psnr_auto_ab"] = out.ab.float()
+            preds = {"gray": zeros, **_automatic_colours(out, cfg, centres)}
             truth = (rgb * 255).round()
-            for key, ab in preds.items():
+            for name, ab in preds.items():
                 ab = torch.nn.functional.interpolate(
                     ab, size=lum.shape[-2:], mode="bilinear", align_corners=False
                 )
                 pred = (lab_to_rgb(torch.cat((lum, ab), 1)) * 255).round()
                 mse = (pred - truth).pow(2).flatten(1).mean(1).clamp_min(1e-10)
+                key = "psnr_gray" if name == "gray" else f"psnr_auto_{name}"
                 sums[key] = sums.get(key, 0.0) + float((10 * torch.log10(255.0**2 / mse)).sum())
         found = {k: v / len(scored) for k, v in sums.items()}
         found[_SCORE_KEY] = max(v for k, v in found.items() if k.startswith("psnr_auto_"))
@@ -382,9 +404,8 @@ def finetune(
     if cancelled and n_steps == 0:
         raise Cancelled("fine-tuning cancelled before the first step")
     metrics = meta.get("metrics") or {}
-    decoder = model.record.config.default_decoder
-    if metrics.get("psnr_auto_ab", -1.0) > metrics.get("psnr_auto_mean", float("inf")):
-        decoder = "ab"  # the regression head scored better on the held-out examples
+    scored = {k[len("psnr_auto_") :]: v for k, v in metrics.items() if k.startswith("psnr_auto_")}
+    decoder = max(scored, key=scored.__getitem__) if scored else ""  # best on the held-out
     final = metrics.get(_SCORE_KEY)
     info = {
         "recipe": recipe,

@@ -170,7 +170,8 @@ class TrainWidget(Container):
         return self._viewer
 
     def _colour_layers(self, _widget: Any = None) -> list[tuple[str, Image]]:
-        return [(lyr.name, lyr) for lyr in self._viewer.layers if isinstance(lyr, Image) and lyr.rgb]
+        layers = self._viewer.layers
+        return [(lyr.name, lyr) for lyr in layers if isinstance(lyr, Image) and lyr.rgb]
 
     @property
     def busy(self) -> bool:
