@@ -144,7 +144,7 @@ BAD_FIELDS = {
     "temperature": [-1, 0, "hot", [0.5], 1e300],
     "mrf_weight": [-1, "x", 1e9],
     "mrf_iters": [-1, 10**6, "5", 2.5],
-    "tile": [0, 8, "big", 2**20],
+    "tile": [-1, 8, "big", 2**20],  # 0 is valid: never tile (ColorizeOptions.tile)
     "hint_size": [0, 999, "x"],
     "result_format": ["rgb16", ["rgb8"], 3],
     "id": [5, ["a"], {"a": 1}, "x" * 200],

@@ -184,12 +184,17 @@ def test_load_model_from_a_tinct_file_restores_config_and_kwargs(tmp_path):
     model.record = dataclasses.replace(
         record,
         kwargs={"width": 0.0625},
-        config=dataclasses.replace(record.config, default_temperature=0.3),
+        config=dataclasses.replace(
+            record.config, input_size=192, default_temperature=0.3, default_decoder="ab"
+        ),
     )
     path = W.save_weights(model, tmp_path / "trained.safetensors", {"epochs": 3})
     loaded = load_model(path)
     assert loaded.record.name == "zhang2016"
-    assert loaded.record.config.default_temperature == 0.3
+    assert loaded.record.config.input_size == 192  # the file describes the network
+    # ... but how to decode it is the registry record's alone (one source of defaults)
+    assert loaded.record.config.default_temperature == record.config.default_temperature
+    assert loaded.record.config.default_decoder == record.config.default_decoder
     assert loaded.record.kwargs["width"] == 0.0625
     assert loaded.weights_metadata["epochs"] == 3
     torch.testing.assert_close(loaded.model8[6].weight, model.model8[6].weight)

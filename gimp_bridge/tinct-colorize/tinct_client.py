@@ -934,6 +934,15 @@ class BridgeClient:
             raise BridgeError(E_VERSION, str(VersionMismatch(frame.header.get("protocol_version"))))
         return frame.header
 
+    def models(self):
+        """The server's models with their weight status (list of dicts, default first)."""
+        rid = uuid.uuid4().hex
+        self._send({"type": "models", "id": rid})
+        frame = self._reply(rid)
+        if frame.type != "models":
+            raise BridgeError(E_BAD_FRAME, f"unexpected reply {frame.type!r} to models")
+        return frame.header.get("models") or []
+
     def colorize(
         self,
         width,

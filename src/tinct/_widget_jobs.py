@@ -8,16 +8,18 @@ return a result, which the widget applies in the main thread. A
 synchronously. No Qt widgets and no layer edits here; the engine and napari's
 threading are imported on first use.
 
-Items a body yields: ``("status", text)`` and
-``("plane", job, index, rgb, done, total)``. What it returns: ``("done", job)``,
-``("suggest", colors)``, or ``("error", exc)`` when it raised (:func:`guarded`).
+Items a body yields: ``("status", text)``, ``("warning", text)`` (e.g. an
+input that maps to nearly black) and ``("plane", job, index, rgb, done,
+total)``. What it returns: ``("done", job)``, ``("suggest", colors)``, or
+``("error", exc)`` when it raised (:func:`guarded`).
 """
 
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -54,7 +56,11 @@ def default_colorizer_factory(model: str, device: str) -> Any:
 
 @dataclass
 class Job:
-    """A snapshot of everything a colorization needs, taken in the main thread."""
+    """A snapshot of everything a colorization needs, taken in the main thread.
+
+    ``options`` is the :class:`tinct.ColorizeOptions` of the run (``None`` = the
+    colorizer's defaults).
+    """
 
     source: Image
     data: Any
@@ -65,7 +71,7 @@ class Job:
     reference: np.ndarray | None
     model: str
     device: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    options: Any = None
     download: bool = False
 
 
@@ -92,17 +98,29 @@ def colorize_job(
     yield ("status", "downloading weights…" if job.download else "loading model…")
     colorizer = get_colorizer(job.model, job.device)
     total = len(job.planes)
+    told: set[str] = set()
     for n, idx in enumerate(job.planes):
+        if cancel.is_set():  # Cancel stops before the next plane, not after the stack
+            from tinct.engine import Cancelled
+
+            raise Cancelled("colorization cancelled")
         yield ("status", f"colorizing {n + 1}/{total}…" if total > 1 else "colorizing…")
         plane = np.asarray(job.data[idx] if idx else job.data)
-        rgb = colorizer.colorize(
-            plane,
-            hints=engine_hints(job, idx),
-            reference=job.reference,
-            rgb=job.geometry.channels is not None,
-            cancel=cancel,
-            **job.kwargs,
-        )
+        kwargs = {} if job.options is None else {"options": job.options}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rgb = colorizer.colorize(
+                plane,
+                hints=engine_hints(job, idx),
+                reference=job.reference,
+                rgb=job.geometry.channels is not None,
+                cancel=cancel,
+                **kwargs,
+            )
+        for w in caught:
+            if issubclass(w.category, UserWarning) and str(w.message) not in told:
+                told.add(str(w.message))
+                yield ("warning", str(w.message))
         yield ("plane", job, idx, rgb, n + 1, total)
     return ("done", job)
 
@@ -155,7 +173,7 @@ def suggest_job(
         k=k,
         hints=engine_hints(job, idx),
         reference=job.reference,
-        options=colorizer.options.replace(**job.kwargs),
+        options=job.options,
         rgb=job.geometry.channels is not None,
     )
     return ("suggest", colors)

@@ -10,7 +10,8 @@ task. Tasks run :func:`colorize_file` on the workers, which
 * write atomically: a hidden temporary file in the destination folder, then
   :func:`os.replace`, so an output either exists completely or not at all,
   even when a worker is killed mid-write;
-* skip inputs whose output already exists (a rerun resumes an interrupted run);
+* skip inputs whose output already exists and decodes (a rerun resumes an
+  interrupted run; a 0-byte or truncated output is colorized again);
 * never raise for a bad file: they return a :class:`FileResult` with
   ``status="failed"`` and the error, so one corrupt image does not stop the run.
 
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tinct.cli.colorize import IMAGE_SUFFIXES, output_path_for
+from tinct.cli.colorize import IMAGE_SUFFIXES, TMP_MARK, output_path_for, write_result
 from tinct.options import ColorizeOptions
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "default_workers",
     "existing_output",
     "find_inputs",
+    "is_complete",
     "plan",
     "run_batch",
 ]
@@ -53,9 +55,6 @@ __all__ = [
 LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
 }
-
-#: Marker inside temporary file names (``.<name>.tinct-tmp-<id><suffix>``).
-TMP_MARK = ".tinct-tmp-"
 
 
 @dataclass
@@ -153,12 +152,37 @@ def find_inputs(in_dir: str | Path, *, exclude: str | Path | None = None) -> lis
 
 
 def existing_output(input_path: str | Path, out_dir: str | Path) -> Path | None:
-    """The finished output for an input in ``out_dir``, if any (PNG, or TIFF for stacks)."""
+    """The finished output for an input in ``out_dir``, if any (PNG, or TIFF for stacks).
+
+    An output counts as finished only when it is not empty and decodes; a
+    0-byte or truncated file (e.g. from a full disk) is ignored, so a rerun
+    colorizes that input again.
+    """
     for stack in (False, True):
         p = output_path_for(input_path, out_dir, stack=stack)
-        if p.is_file():
+        if p.is_file() and is_complete(p):
             return p
     return None
+
+
+def is_complete(path: str | Path) -> bool:
+    """True when ``path`` is a non-empty image file that decodes completely."""
+    p = Path(path)
+    try:
+        if p.stat().st_size == 0:
+            return False
+        if p.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            tifffile.imread(p)
+            return True
+        from PIL import Image
+
+        with Image.open(p) as im:
+            im.load()
+        return True
+    except Exception:  # any decoder error: not a finished output
+        return False
 
 
 def plan(in_dir: str | Path, out_dir: str | Path) -> list[tuple[Path, Path]]:
@@ -196,18 +220,6 @@ def _auto_threads(worker: Any) -> int | None:
         worker, "nthreads", 1
     )
     return max(1, (os.cpu_count() or 1) // max(1, int(nthreads)))
-
-
-def _atomic_write(dest: Path, result: Any) -> None:
-    from tinct.cli.colorize import _write
-
-    tmp = dest.with_name(f".{dest.stem}{TMP_MARK}{uuid.uuid4().hex[:12]}{dest.suffix}")
-    try:
-        _write(tmp, result)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def colorize_file(
@@ -254,7 +266,7 @@ def colorize_file(
         result = c.colorize(image, options=options)
         dest = output_path_for(src, out, stack=result.ndim > 3)
         out.mkdir(parents=True, exist_ok=True)
-        _atomic_write(dest, result)
+        write_result(dest, result)
     except Exception as exc:  # reported, never raised: one bad file must not stop the run
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return FileResult(

@@ -256,6 +256,11 @@ class Connection:
         if kind == "hello":
             self._reply(self.server.hello_reply(), rid)
             return True
+        if kind == "models":  # the model list with each model's weight status
+            backend = self.server.backend
+            reply = {"type": "models", "default_model": backend.default_model}
+            self._reply({**reply, "models": backend.models()}, rid)
+            return True
         if kind == "colorize":
             return self._colorize(frame)
         if kind == "cancel":

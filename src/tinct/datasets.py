@@ -209,7 +209,10 @@ class ImageBank:
 
         arr = np.empty((len(self.paths), size, size, 3), dtype=np.uint8)
         for i, p in enumerate(tqdm(self.paths, desc="decoding images", disable=not progress)):
-            arr[i] = _load_rgb(p, size)
+            try:
+                arr[i] = _load_rgb(p, size)
+            except Exception as exc:  # name the file: one bad image must be findable
+                raise ValueError(f"cannot read image {p}: {exc}") from None
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_suffix(".tmp.npy")

@@ -19,6 +19,7 @@ Pipeline (see ``docs/engine.md``)::
 from __future__ import annotations
 
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from torch import Tensor
 
 from tinct import cancel as _cancel
 from tinct import forward as _fw
+from tinct import fusion as _fusion
 from tinct import inputs as _in
 from tinct import pipeline
 from tinct.hints import Hint, hints_digest
@@ -272,15 +274,27 @@ class Colorizer:
             options, hinted=bool(hints), temperature=temperature, decoder=decoder,
             mrf_weight=mrf_weight, mrf_iters=mrf_iters, tile=tile, propagation=propagation,
         )  # fmt: skip
+        self._check_hints(hints)
         user_net = (options or self.options).net_size
         threads = resolve_threads(self.num_threads, self.device)
         # the scope carries ``cancel`` into the MRF, Levin solves and rendering
         with self._lock, torch_threads(threads), _cancel.scope(cancel):
             entry = self._entry(image, hints, reference, opts, rgb, progress, cancel, user_net)
             out = self._render(entry, opts)
+        for note in entry.prepared.notes:
+            warnings.warn(note, _in.InputWarning, stacklevel=2)
         if progress:
             progress(1.0, "done")
         return out
+
+    def _check_hints(self, hints: Sequence[Hint]) -> None:
+        """Refuse a call without hints for a model that colorizes from hints only."""
+        cfg = getattr(self.record, "config", None)
+        if not hints and cfg is not None and cfg.hints_required:
+            raise ValueError(
+                f"model {self.info.name!r} colorizes from colour hints only (without them the "
+                "result stays gray); give at least one hint"
+            )
 
     def suggest_colors(
         self,
@@ -396,6 +410,7 @@ class Colorizer:
         key = digest(
             arr, is_rgb, opts.normalize, opts.percentiles, hints_digest(hints),
             ref if ref is not None else None, tile, opts.tile_overlap, net_long, opts.hint_size,
+            opts.intensity_range,
         )  # fmt: skip
         if key in self._cache:
             self._cache.move_to_end(key)
@@ -403,8 +418,12 @@ class Colorizer:
             return self._cache[key]
         prep = _in.prepare(
             arr, space=self.info.space, normalize=opts.normalize,
-            percentiles=opts.percentiles, rgb=is_rgb,
+            percentiles=opts.percentiles, rgb=is_rgb, intensity_range=opts.intensity_range,
         )  # fmt: skip
+        mode = (
+            "range" if opts.intensity_range else _in.normalization_mode(arr.dtype, opts.normalize)
+        )
+        prep.notes = _in.contrast_notes(prep.gray, mode)
         outs = []
         B = prep.gray.shape[0]
         for i in range(0, B, PLANE_BATCH):
@@ -436,6 +455,13 @@ class Colorizer:
         net = concat_outputs(outs)
         self.stats.forward_calls += net.forward_calls
         self.stats.network_passes += 1
+        if net.fusion is not None and hints:
+            # how wrong is the network here? its automatic colour under the hints says
+            auto = self._entry(image, [], reference, opts, rgb, None, cancel, user_net).net
+            if auto.ab is not None:
+                trust = _fusion.hint_reliability(auto.ab, net.patches, net.net_size)
+                net.fusion = _fusion.trust_propagation(net.fusion, trust)
+                net.ab = _fusion.refuse(net.fusion, net.fusion.own, net.ab_pull)
         entry = Entry(prep, net)
         if self.cache_size > 0:
             self._cache[key] = entry
@@ -484,28 +510,8 @@ class Colorizer:
         if net.post is not None:
             ab = torch.lerp(ab, net.post[1], net.post[0])
         if net.fusion is not None:
-            ab = self._refuse(net, ab.float())
+            ab = _fusion.refuse(net.fusion, ab.float(), net.ab_pull)
         return ab.float()
-
-    @staticmethod
-    def _refuse(net: _fw.NetOutput, ab: Tensor) -> Tensor:
-        """Put a decoded colour in place of a hint-fusing model's own colour.
-
-        The model fused its regression colour with the hints propagated by
-        Levin's optimisation through a learned per-pixel gate; the same gate
-        and correction now act on the decoded colour (any decoder, temperature
-        and MRF), and the hint patches pull it to their colour as before.
-        """
-        f = net.fusion
-        assert f is not None
-        if ab.shape[-2:] != f.own.shape[-2:]:
-            ab = torch.nn.functional.interpolate(
-                ab, size=f.own.shape[-2:], mode="bilinear", align_corners=False
-            )
-        out = f.fuse(ab)
-        if net.ab_pull is not None:
-            out = torch.lerp(out, net.ab_pull[1], net.ab_pull[0])
-        return out
 
     def _work(self, entry: Entry) -> Work:
         if entry.work is None:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -124,26 +125,21 @@ def _levin(rgb: np.ndarray, hints: HintSet) -> np.ndarray:
 BASELINES: dict[str, Method] = {"gray": _gray, "levin": _levin}
 
 
-def method_for(
-    name: str,
-    *,
-    device: str = "cpu",
-    decoder: str | None = None,
-    temperature: float | None = None,
-    mrf_weight: float | None = None,
-    propagation: float | None = None,
-) -> Method:
+def method_for(name: str, *, device: str = "cpu", options: Any = None) -> Method:
     """A method for a baseline name, a registered model or a weights file.
 
-    Models run through :class:`tinct.Colorizer` exactly as users run them;
-    hints become :class:`tinct.Hint` patches of the protocol's size and ab.
+    Models run through :class:`tinct.Colorizer` exactly as users run them, with
+    ``options`` (a :class:`tinct.ColorizeOptions`; its ``model`` is replaced by
+    ``name``); hints become :class:`tinct.Hint` patches of the protocol's size and ab.
     """
     if name in BASELINES:
         return BASELINES[name]
     from tinct.engine import Colorizer
     from tinct.hints import Hint
+    from tinct.options import ColorizeOptions
 
-    colorizer = Colorizer(model=name, device=device)
+    opts = (options or ColorizeOptions()).replace(model=name, device=device)
+    colorizer = Colorizer.from_options(opts)
 
     def run(rgb: np.ndarray, hints: HintSet) -> np.ndarray:
         half = hints.size / 2.0
@@ -156,14 +152,7 @@ def method_for(
             )
             for r, c, (a, b) in zip(hints.rows, hints.cols, hints.ab, strict=True)
         ]
-        out = colorizer.colorize(
-            rgb,
-            hints=hs,
-            decoder=decoder,
-            temperature=temperature,
-            mrf_weight=mrf_weight,
-            propagation=propagation,
-        )
+        out = colorizer.colorize(rgb, hints=hs, options=opts)
         return np.asarray(out)[..., :3]
 
     return run
@@ -182,10 +171,9 @@ class EvalConfig:
         seed: Hint seed.
         full_res: Also measure PSNR at the original resolution.
         device: Torch device for the models.
-        decoder: Decoder override for every model (None = model default).
-        temperature: Temperature override (None = model default).
-        mrf_weight: MRF weight override (None = model default).
-        propagation: Hint-propagation override (None = model default, 0 = off).
+        options: :class:`tinct.ColorizeOptions` for every model (decoder,
+            temperature, MRF, ...; its ``model`` and ``device`` are ignored);
+            ``None`` = each model's defaults.
         examples: Number of images in the example grid.
     """
 
@@ -197,11 +185,19 @@ class EvalConfig:
     seed: int = 0
     full_res: bool = True
     device: str = "cpu"
-    decoder: str | None = None
-    temperature: float | None = None
-    mrf_weight: float | None = None
-    propagation: float | None = None
+    options: Any = None
     examples: int = 4
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    """An image file as ``(H, W, 3)`` uint8 RGB (``ValueError`` naming the file otherwise)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except Exception as exc:
+        raise ValueError(f"cannot read image {path}: {exc}") from None
 
 
 def model_label(name: str) -> str:
@@ -234,7 +230,6 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, d
     :func:`tinct.metrics.false_colour_rate`), ``sat_diff`` (saturation
     difference, %), ``seconds``.
     """
-    from PIL import Image
     from skimage.color import rgb2lab
 
     from tinct import metrics
@@ -244,7 +239,7 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, d
         paths = paths[: cfg.limit]
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    images = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+    images = [_read_rgb(p) for p in paths]
     small = [_resize(im, (SIDE, SIDE)) for im in images]
     labs = [rgb2lab(im) for im in small]
     hint_sets = {
@@ -257,14 +252,7 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, d
     results: dict[str, dict[str, float]] = {}
     examples: dict[str, list[np.ndarray]] = {}
     for name in cfg.models:
-        method = method_for(
-            name,
-            device=cfg.device,
-            decoder=cfg.decoder,
-            temperature=cfg.temperature,
-            mrf_weight=cfg.mrf_weight,
-            propagation=cfg.propagation,
-        )
+        method = method_for(name, device=cfg.device, options=cfg.options)
         for n in cfg.hints:
             if name == "levin" and n == 0:
                 continue  # needs hints: identical to gray

@@ -33,7 +33,7 @@ import math
 import os
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +48,29 @@ __all__ = [
     "MAX_READ_PIXELS",
     "MAX_SIDE",
     "ImageTooLargeError",
+    "InputWarning",
     "PreparedImage",
+    "contrast_notes",
     "max_read_pixels",
+    "normalization_mode",
     "prepare",
     "read_image",
     "strips",
     "write_image",
 ]
 
+
+class InputWarning(UserWarning):
+    """An input that colorizes poorly (nearly constant, or nearly black after normalisation)."""
+
+
 #: Largest accepted image (per plane) and side.
 MAX_PIXELS = 2**31
 MAX_SIDE = 65536
+#: Values the percentiles of ``normalize="percentile"`` (the default for non-8-bit data)
+#: are computed from: a regular subsample; 2048² uint16 takes 16 ms instead of 106 ms with
+#: 4 M samples, and the same percentiles to within one count of 4000.
+PERCENTILE_SAMPLES = 1 << 20
 #: Default limit on the pixels (all planes) a file may declare: 16384 x 16384.
 MAX_READ_PIXELS = 2**28
 #: Environment variable that overrides :data:`MAX_READ_PIXELS`.
@@ -90,6 +102,7 @@ class PreparedImage:
         alpha: ``(B, H, W)`` alpha channel in the output dtype, or ``None``.
         uint8: Output as uint8 (input was uint8).
         is_rgb: Input had colour channels.
+        notes: Warnings about the input (:func:`contrast_notes`), set by the engine.
     """
 
     gray: Tensor
@@ -97,6 +110,7 @@ class PreparedImage:
     alpha: np.ndarray | None
     uint8: bool
     is_rgb: bool
+    notes: list[str] = field(default_factory=list)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -140,20 +154,69 @@ def _validate(arr: Any, rgb: bool | None) -> tuple[np.ndarray, bool]:
     return a, bool(rgb)
 
 
+def normalization_mode(dtype: Any, normalize: str = "auto") -> str:
+    """The normalisation a request gets: the default policy for scientific data.
+
+    ``"auto"`` keeps 8-bit data as it is (``"dtype"``: 0-255 maps to black-white)
+    and scales everything else by percentiles: a 12-bit camera frame stored as
+    uint16 (values up to 4095 of 65535), astronomy counts and floats of any
+    range come out visible instead of nearly black. Other modes are returned
+    unchanged.
+
+    Args:
+        dtype: The input's dtype.
+        normalize: ``"auto"``, ``"dtype"``, ``"percentile"`` or ``"range"``.
+
+    Returns:
+        ``"dtype"``, ``"percentile"`` or ``"range"``.
+    """
+    if normalize != "auto":
+        return normalize
+    return "dtype" if np.dtype(dtype) == np.uint8 else "percentile"
+
+
+def contrast_notes(gray: Tensor, normalize: str) -> list[str]:
+    """Warnings for inputs that will not colorize usefully.
+
+    Args:
+        gray: ``(B, 1, H, W)`` normalised gray in ``[0, 1]``.
+        normalize: The mode that produced it (named in the advice).
+
+    Returns:
+        Zero or more one-line warnings: the input is nearly constant, or it
+        maps to nearly black (the output then is nearly black too).
+    """
+    flat = gray.reshape(-1)
+    if flat.numel() > 1 << 16:
+        flat = flat[:: flat.numel() // (1 << 16) + 1]
+    lo, hi = torch.quantile(flat.float(), torch.tensor([0.005, 0.995])).tolist()
+    notes = []
+    if hi - lo < 2.0 / 255.0:
+        notes.append(
+            "the input is nearly constant after normalisation "
+            f"({normalize}: 99% of pixels within {255 * (hi - lo):.1f}/255 gray levels)"
+        )
+    elif hi < 0.08:
+        advice = " (try normalize 'percentile')" if normalize != "percentile" else ""
+        notes.append(
+            f"the input maps to nearly black ({normalize}: 99.5% of pixels below "
+            f"{100 * hi:.0f}% gray), so the result is nearly black{advice}"
+        )
+    return notes
+
+
 def _range(a: np.ndarray, mode: str, percentiles: tuple[float, float]) -> tuple[float, float]:
     """The input values that map to 0 and 1 (equal for a constant image)."""
     native = a.dtype.newbyteorder("=")  # big-endian data is the same numbers
-    if mode == "auto":
-        unit_float = np.issubdtype(a.dtype, np.floating) and a.min() >= 0.0 and a.max() <= 1.0
-        mode = "dtype" if native in (np.uint8, np.uint16) or unit_float else "percentile"
+    mode = normalization_mode(native, mode)
     if mode == "dtype":
         if np.issubdtype(a.dtype, np.integer):
             info = np.iinfo(native)
             return (0.0, float(info.max)) if info.min == 0 else (float(info.min), float(info.max))
         return 0.0, 1.0
     flat = a.reshape(-1)
-    if flat.size > 4_000_000:  # a regular subsample is plenty for percentiles
-        flat = flat[:: flat.size // 4_000_000 + 1]
+    if flat.size > PERCENTILE_SAMPLES:  # a regular subsample is plenty for percentiles
+        flat = flat[:: flat.size // PERCENTILE_SAMPLES + 1]
     f = flat.astype(np.float64)
     lo_v, hi_v = float(f.min()), float(f.max())
     # percentiles interpolate with differences, which overflow near the float64 limit:
@@ -201,14 +264,18 @@ def prepare(
     normalize: str = "auto",
     percentiles: tuple[float, float] = (0.5, 99.5),
     rgb: bool | None = None,
+    intensity_range: tuple[float, float] | None = None,
 ) -> PreparedImage:
     """Validate an input array and compute its per-plane gray level.
 
     Args:
         image: Array-like, see the module docstring for shapes and dtypes.
         space: The model's colour space (decides how RGB input becomes gray).
-        normalize: ``"auto"``, ``"dtype"`` or ``"percentile"``.
+        normalize: ``"auto"`` (:func:`normalization_mode`), ``"dtype"``,
+            ``"percentile"`` or ``"range"``.
         percentiles: ``(low, high)`` for ``"percentile"``.
+        intensity_range: ``(low, high)`` values mapped to 0 and 1; when given
+            it wins over ``normalize`` (napari's contrast limits).
         rgb: Force (``True``) or forbid (``False``) reading the last axis as
             colour channels; ``None`` applies the rule in the module docstring.
 
@@ -228,7 +295,14 @@ def prepare(
         lead, (h, w), c = a.shape[:-2], a.shape[-2:], 1
         planes = a.reshape(-1, h, w)
         color_part = planes
-    lo, hi = _range(color_part, normalize, percentiles)
+    if intensity_range is not None:
+        lo, hi = (float(v) for v in intensity_range)
+        if not hi > lo:
+            raise ValueError(f"intensity_range must be (low, high) with low < high, got {(lo, hi)}")
+    elif normalize == "range":
+        raise ValueError("normalize='range' needs an intensity_range (low, high)")
+    else:
+        lo, hi = _range(color_part, normalize, percentiles)
     n = planes.shape[0]
     gray = torch.empty(n, 1, h, w, dtype=torch.float32)
     for i in range(n):
@@ -326,15 +400,16 @@ def _check_declared(path: Path, pixels: int, what: str, limit: int) -> None:
 def read_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file as a numpy array, keeping 16-bit data as uint16.
 
-    Uses tifffile for ``.tif``/``.tiff`` when it is installed, Pillow otherwise.
-    The size the file declares is checked before any pixel is decoded; Pillow's
-    own limit (``PIL.Image.MAX_IMAGE_PIXELS``, an error at twice it) applies
-    to the formats it reads as well.
+    Uses tifffile for ``.tif``/``.tiff`` when it is installed, astropy for FITS
+    (:func:`tinct.fits.read_fits`), Pillow otherwise. The size the file declares
+    is checked before any pixel is decoded; Pillow's own limit
+    (``PIL.Image.MAX_IMAGE_PIXELS``, an error at twice it) applies to the formats
+    it reads as well.
 
     Args:
-        path: PNG, JPEG, TIFF, BMP, ... file.
+        path: PNG, JPEG, TIFF, BMP, FITS, ... file.
         max_pixels: Most pixels the image may have, all planes of a TIFF stack
-            together (default: :func:`max_read_pixels`).
+            or FITS cube together (default: :func:`max_read_pixels`).
 
     Returns:
         ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` (TIFF stacks may have more
@@ -344,8 +419,12 @@ def read_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray
         ImageTooLargeError: The file declares more than ``max_pixels`` pixels.
         OSError: Unreadable file.
     """
+    from tinct.fits import FITS_SUFFIXES, read_fits
+
     path = Path(path)
     limit = max_read_pixels() if max_pixels is None else int(max_pixels)
+    if path.name.lower().endswith(FITS_SUFFIXES):
+        return read_fits(path, max_pixels=limit)
     if path.suffix.lower() in (".tif", ".tiff"):
         try:
             import tifffile

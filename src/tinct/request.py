@@ -17,6 +17,7 @@ import numpy as np
 
 from tinct import protocol as P
 from tinct.backend import Backend, ColorizeJob, PointHint, RequestError
+from tinct.options import ColorizeOptions, OptionError
 
 __all__ = ["MAX_ID_CHARS", "check_request_id", "encode_result", "parse_colorize"]
 
@@ -90,7 +91,7 @@ def parse_colorize(
         alpha = pixels[..., 3]
         pixels = pixels[..., :3]
     rid = check_request_id(h) or secrets.token_hex(8)
-    model, decoder = _model_and_decoder(h, backend)
+    model, _decoder = _model_and_decoder(h, backend)
     result_format = h.get("result_format") or ("rgba8" if alpha is not None else "rgb8")
     if not isinstance(result_format, str) or result_format not in P.RESULT_FORMATS:
         raise RequestError(
@@ -132,15 +133,12 @@ def parse_colorize(
             P.E_TOO_LARGE,
             f"mrf_iters={mrf_iters} exceeds the server limit of {max_mrf_iters} (max_mrf_iters)",
         )
+    options = _options(h)  # every option field, with the ranges of every front end
     return ColorizeJob(
         image=pixels,
         alpha=alpha,
         model=model or None,
-        temperature=_float_field(h, "temperature", 1e-6, 100.0),
-        decoder=decoder or None,
-        mrf_weight=_float_field(h, "mrf_weight", 0.0, 1e6) or 0.0,
-        mrf_iters=mrf_iters,
-        tile=_int_field(h, "tile", 16, 1 << 16, required=False),
+        options=options,
         hints=hints,
         hint_layer=hint_layer,
         hint_size=_int_field(h, "hint_size", 1, 256, required=False),
@@ -182,6 +180,33 @@ def encode_result(job: ColorizeJob, out: Any) -> np.ndarray:
     return res
 
 
+def _options(h: dict[str, Any]) -> ColorizeOptions:
+    """The request's :class:`~tinct.options.ColorizeOptions` from its wire fields.
+
+    Ranges and choices are the options' own (one validation for every front end);
+    JSON numbers must be numbers and texts texts, and an error names the field.
+    """
+    values = {}
+    for key in ColorizeOptions.wire_fields():
+        value = h.get(key)
+        if value is None:
+            continue
+        spec = ColorizeOptions.specs()[key]
+        if spec.kind in (int, float) and (
+            isinstance(value, bool) or not isinstance(value, int | float)
+        ):
+            raise RequestError(P.E_BAD_REQUEST, f'"{key}" must be a number')
+        if spec.kind is str and not isinstance(value, str):
+            raise RequestError(P.E_BAD_REQUEST, f'"{key}" must be a string')
+        if spec.kind == "pair" and not (isinstance(value, list) and len(value) == 2):
+            raise RequestError(P.E_BAD_REQUEST, f'"{key}" must be a list of two numbers')
+        values[key] = value
+    try:
+        return ColorizeOptions.from_mapping(values)
+    except OptionError as exc:
+        raise RequestError(P.E_BAD_REQUEST, exc.message_for("wire")) from None
+
+
 def _int_field(h: dict[str, Any], key: str, lo: int, hi: int, required: bool = True) -> int | None:
     value = h.get(key)
     if value is None and not required:
@@ -189,15 +214,6 @@ def _int_field(h: dict[str, Any], key: str, lo: int, hi: int, required: bool = T
     if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
         raise RequestError(P.E_BAD_REQUEST, f'"{key}" must be an integer in [{lo}, {hi}]')
     return value
-
-
-def _float_field(h: dict[str, Any], key: str, lo: float, hi: float) -> float | None:
-    value = h.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, int | float) or isinstance(value, bool) or not lo <= value <= hi:
-        raise RequestError(P.E_BAD_REQUEST, f'"{key}" must be a number in [{lo}, {hi}]')
-    return float(value)
 
 
 def _model_and_decoder(h: dict[str, Any], backend: Backend) -> tuple[str | None, str | None]:

@@ -1,8 +1,9 @@
 """Models from tinct ``.safetensors`` files, checked before anything is built.
 
 A weights file's metadata names the registry record it was trained from and
-may override that record's :class:`~tinct.models.ModelConfig` and builder
-arguments. Since the file may come from anywhere, :func:`read_model_file`
+may override that record's :class:`~tinct.models.ModelConfig` (except its
+decoding defaults, :data:`~tinct.models.registry.DECODING_DEFAULTS`, which stay
+the record's) and builder arguments. Since the file may come from anywhere, :func:`read_model_file`
 bounds all of it before spending memory: the config's fields are typed and
 bounded (:class:`ModelConfig` itself checks them), builder arguments must be
 ones the builder takes, with small JSON values, and the network they describe
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from tinct.models.registry import ModelConfig, ModelRecord, get_record
+from tinct.models.registry import DECODING_DEFAULTS, ModelConfig, ModelRecord, get_record
 
 __all__ = ["MAX_PARAMETERS", "read_model_file"]
 
@@ -66,8 +67,12 @@ def record_from_metadata(meta: Mapping[str, Any], path: Path) -> ModelRecord:
     if "config" in meta:
         if not isinstance(meta["config"], Mapping):
             raise ValueError(f"{path}: metadata 'config' must be a JSON object")
+        # the file describes the network; how to decode it is the record's alone (every
+        # field is still bounded: a file with absurd values is refused, not half-read)
+        shape = {k: v for k, v in meta["config"].items() if k not in DECODING_DEFAULTS}
         try:
-            config = ModelConfig.from_dict({**config.to_dict(), **meta["config"]})
+            ModelConfig.from_dict({**config.to_dict(), **meta["config"]})
+            config = ModelConfig.from_dict({**config.to_dict(), **shape})
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{path}: metadata 'config' is not a valid config: {exc}") from None
     kwargs = dict(base.kwargs)

@@ -259,6 +259,13 @@ class ModelRecord:
 
 _REGISTRY: dict[str, ModelRecord] = {}
 
+#: :class:`ModelConfig` fields that say how to decode, not what the network is. Their one
+#: source is the registry record: a weights file's metadata never overrides them, so a
+#: model loaded by name and by path decodes the same way.
+DECODING_DEFAULTS = frozenset(
+    {"default_temperature", "default_decoder", "hint_decoder", "hint_propagation", "mrf"}
+)
+
 
 class UnknownModelError(KeyError):
     """Raised for a model name that is not registered."""
@@ -362,7 +369,9 @@ def load_model(
         name_or_path: A registered name (see :func:`list_models`) or the path
             of a tinct ``.safetensors`` file (written by
             :func:`tinct.weights.save_weights`, e.g. by ``tinct train``) whose
-            metadata names the record it was trained from.
+            metadata names the record it was trained from. The file's metadata
+            sets the network's shape; the decoding defaults
+            (:data:`DECODING_DEFAULTS`) stay the record's.
         device: Torch device for the returned model.
         pretrained: Load the record's trained weights; ``False`` keeps random
             initialisation and never touches the network or the cache.
