@@ -92,9 +92,15 @@ def refresh_colorize_widgets(select: str | None = None, viewer: Any = None) -> i
 
     n = 0
     for widget in napari_widget.live_widgets():
-        widget.refresh_models(select=select if widget.viewer is viewer else None)
+        same = _unwrapped(widget.viewer) is _unwrapped(viewer)
+        widget.refresh_models(select=select if same else None)
         n += 1
     return n
+
+
+def _unwrapped(viewer: Any) -> Any:
+    """The viewer behind napari's plugin proxy (each plugin widget gets its own proxy)."""
+    return getattr(viewer, "__wrapped__", viewer)
 
 
 class TrainWidget(Container):
