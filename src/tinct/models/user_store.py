@@ -45,6 +45,7 @@ __all__ = [
     "UserModel",
     "check_new_name",
     "file_signature",
+    "generation",
     "get_user_model",
     "is_user_model",
     "list_user_models",
@@ -78,6 +79,8 @@ _LISTING: tuple[Any, ...] | None = None
 #: built-in family is registered: no lookup scans the folder before that, so a
 #: user file can never take a built-in name.
 _READY = False
+#: Bumped whenever a rescan changes the registered user models.
+_GENERATION = 0
 
 
 @dataclass(frozen=True)
@@ -261,6 +264,17 @@ def _listing(folder: Path) -> tuple[Any, ...]:
     return (str(folder), *entries[:MAX_USER_MODELS])
 
 
+def generation() -> int:
+    """A number that changes whenever the registered user models do (rescanning first).
+
+    Front ends that cache a model list (the bridge server's) compare it to know
+    when to list again.
+    """
+    with _LOCK:
+        refresh_if_changed()
+        return _GENERATION
+
+
 def refresh_if_changed() -> bool:
     """Rescan the folder if its listing (names, times, sizes) changed; True if it did."""
     with _LOCK:
@@ -280,9 +294,10 @@ def refresh() -> list[UserModel]:
     Returns:
         The registered user models, sorted by name.
     """
-    global _LISTING, _READY
+    global _LISTING, _READY, _GENERATION
     with _LOCK:
         _READY = True
+        before = {p: sig for p, (sig, _) in _KNOWN.items()}
         folder = user_models_dir()
         listing = _listing(folder)
         present = {str(folder / name): (mtime, size) for name, mtime, size in listing[1:]}
@@ -295,6 +310,8 @@ def refresh() -> list[UserModel]:
                     _register(Path(path), sig)
                 except Exception as exc:  # one broken file never breaks the others
                     log.warning("tinct: skipping user model file %s: %s", path, exc)
+        if {p: sig for p, (sig, _) in _KNOWN.items()} != before:
+            _GENERATION += 1
         return sorted(_by_name().values(), key=lambda u: u.name)
 
 
