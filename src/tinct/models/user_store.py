@@ -26,18 +26,16 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
-import math
 import os
-import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from tinct.models import registry
+from tinct.models._user_meta import META_KEY, UserModel, user_model_from_info, validate_name
 
 __all__ = [
     "MAX_USER_MODELS",
@@ -63,12 +61,6 @@ log = logging.getLogger(__name__)
 USER_MODELS_ENV = "TINCT_USER_MODELS"
 #: Most files registered from the folder (the first ones in sorted order).
 MAX_USER_MODELS = 256
-#: Metadata key holding a user model's :class:`UserModel` fields (JSON).
-META_KEY = "tinct_user_model"
-_MAX_NAME = 64
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
-_RESERVED = frozenset({"gray", "levin"})
-_BAD_SUFFIXES = (".safetensors", ".pth", ".pt", ".tmp")
 _SUFFIX = ".safetensors"
 
 _LOCK = threading.RLock()
@@ -83,58 +75,6 @@ _READY = False
 _GENERATION = 0
 
 
-@dataclass(frozen=True)
-class UserModel:
-    """A registered user model and what it was made from.
-
-    Attributes:
-        name: Registry name (the file stem).
-        path: The ``.safetensors`` file.
-        recipe: The built-in record of its architecture (e.g. ``"tinct-base"``).
-        base: The model it was fine-tuned from (name or file).
-        data: What it was trained on (folders, layers, number of examples).
-        minutes: Training time, in minutes.
-        steps: Optimiser steps.
-        score: Held-out automatic PSNR of the kept weights, in dB (None if not measured).
-        base_score: The same for the base model before training, in dB.
-        held_out: Which examples were held out.
-        decoder: Automatic decoder chosen on the held-out examples (``""`` = the
-            architecture's default); it becomes the record's ``default_decoder``.
-        created: ISO 8601 time the file was written.
-    """
-
-    name: str
-    path: Path
-    recipe: str
-    base: str = ""
-    data: str = ""
-    minutes: float = 0.0
-    steps: int = 0
-    score: float | None = None
-    base_score: float | None = None
-    held_out: str = ""
-    decoder: str = ""
-    created: str = ""
-
-    def summary(self) -> str:
-        """One sentence for tables, tooltips and ``tinct models``."""
-        text = f"User model fine-tuned from {self.base or self.recipe}"
-        if self.data:
-            text += f" on {self.data}"
-        text += f" for {self.minutes:.1f} min ({self.steps} steps)"
-        if self.score is not None:
-            text += f"; held-out automatic PSNR {self.score:.2f} dB"
-            if self.base_score is not None:
-                text += f" (base {self.base_score:.2f} dB)"
-        return text + "."
-
-    def info(self) -> dict[str, Any]:
-        """The fields stored in the file's metadata (all but ``name`` and ``path``)."""
-        d = dataclasses.asdict(self)
-        del d["name"], d["path"]
-        return d
-
-
 def user_models_dir() -> Path:
     """The user-model folder (``$TINCT_USER_MODELS`` or the platform data folder); not created."""
     env = os.environ.get(USER_MODELS_ENV)
@@ -143,39 +83,6 @@ def user_models_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("tinct")) / "models"
-
-
-def validate_name(name: str) -> str:
-    """A user-model name, lowercased, or a ``ValueError`` saying what is wrong with it.
-
-    Args:
-        name: The name the user typed.
-
-    Returns:
-        The name in its stored form (stripped, lowercase).
-
-    Raises:
-        ValueError: Empty, too long, characters other than ``a-z 0-9 . _ -``
-            (no path separators), a leading dot/dash/underscore, a weights-file
-            suffix, or a reserved name.
-    """
-    if not isinstance(name, str):
-        raise ValueError(f"a model name must be a string, got {type(name).__name__}")
-    key = name.strip().lower()
-    if not key:
-        raise ValueError("a model name must not be empty")
-    if len(key) > _MAX_NAME:
-        raise ValueError(f"a model name has at most {_MAX_NAME} characters, got {len(key)}")
-    if not _NAME_RE.match(key) or ".." in key:
-        raise ValueError(
-            f"model name {name!r}: use lowercase letters, digits, '.', '_' and '-' only, "
-            "starting with a letter or digit (no path separators)"
-        )
-    if key.endswith(_BAD_SUFFIXES):
-        raise ValueError(f"model name {name!r} must not end in a file suffix")
-    if key in _RESERVED:
-        raise ValueError(f"model name {name!r} is reserved (an evaluation baseline)")
-    return key
 
 
 def check_new_name(name: str, *, replace: bool = False) -> str:
@@ -338,7 +245,7 @@ def _register(path: Path, sig: tuple[int, int]) -> UserModel:
         raise ValueError(f"its metadata names no built-in model ({meta.get('model')!r})")
     record = record_from_metadata(meta, path)
     check_against_tensors(record, shapes, path)
-    um = _user_model(name, path, record.name, meta.get(META_KEY))
+    um = user_model_from_info(name, path, record.name, meta.get(META_KEY))
     if um.decoder:  # the user model's own decoding default (the file's config never sets it)
         record = dataclasses.replace(
             record, config=dataclasses.replace(record.config, default_decoder=um.decoder)
@@ -365,43 +272,6 @@ def _register(path: Path, sig: tuple[int, int]) -> UserModel:
     )
     _KNOWN[str(path)] = (sig, um)
     return um
-
-
-def _user_model(name: str, path: Path, recipe: str, info: Any) -> UserModel:
-    """A :class:`UserModel` from a file's metadata entry (wrong types are dropped)."""
-    info = info if isinstance(info, Mapping) else {}
-
-    def text(key: str) -> str:
-        v = info.get(key, "")
-        return v[:500] if isinstance(v, str) else ""
-
-    def number(key: str) -> float | None:
-        v = info.get(key)
-        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-        return float(v) if ok else None
-
-    steps = info.get("steps", 0)
-    decoder = text("decoder")
-    if decoder:
-        from tinct.decode import DECODERS
-
-        if decoder not in ("ab", *DECODERS):
-            log.warning("tinct: %s: unknown decoder %r ignored", path, decoder[:40])
-            decoder = ""
-    return UserModel(
-        name=name,
-        path=path,
-        recipe=recipe,
-        base=text("base"),
-        data=text("data"),
-        minutes=number("minutes") or 0.0,
-        steps=int(steps) if isinstance(steps, int) and not isinstance(steps, bool) else 0,
-        score=number("score"),
-        base_score=number("base_score"),
-        held_out=text("held_out"),
-        decoder=decoder,
-        created=text("created"),
-    )
 
 
 def save_user_model(
