@@ -162,6 +162,9 @@ class TrainWidget(Container):
         self.max_width = 440
         if "tinct-base" in [name for _, name in _base_models()]:
             self.base.value = "tinct-base"
+        self._jobs: list[FineTuneJob] = []  # closing the widget cancels a running job
+        jobs = self._jobs
+        self.native.destroyed.connect(lambda *_: [j.cancel() for j in jobs if not j.done])
         self._timer = QTimer(self.native)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
@@ -219,6 +222,7 @@ class TrainWidget(Container):
             self._error(str(exc))
             return None
         self.job = job.start()
+        self._jobs[:] = [self.job]
         self.last_error = None
         self.progress.value = 0
         self.score.value = ""
