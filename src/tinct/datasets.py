@@ -226,7 +226,8 @@ class ImageBank:
 
         Args:
             images: ``(H, W, 3)`` uint8 RGB arrays (not modified); arrays that
-                are already ``(size, size, 3)`` are copied as they are.
+                are already ``(size, size, 3)`` are copied as they are. One
+                ``(N, size, size, 3)`` uint8 array is used as it is (no copy).
             size: Side of the stored squares, in pixels.
 
         Returns:
@@ -239,6 +240,14 @@ class ImageBank:
 
         if len(images) == 0:
             raise ValueError("ImageBank.from_arrays needs at least one image")
+        if (
+            isinstance(images, np.ndarray)
+            and images.dtype == np.uint8
+            and images.shape[1:] == (size, size, 3)
+        ):
+            bank = cls.__new__(cls)
+            bank.paths, bank.size, bank.images = [], size, images
+            return bank
         arr = np.empty((len(images), size, size, 3), dtype=np.uint8)
         for i, im in enumerate(images):
             im = np.asarray(im)

@@ -250,7 +250,7 @@ def finetune(
             threads=threads,
         )
         hooks = TrainHooks(
-            bank=ImageBank.from_arrays(list(ex.images), SIZE),
+            bank=ImageBank.from_arrays(ex.images, SIZE),
             held_out=ex.held_out,
             data_description=ex.description,
             validate=score,
