@@ -60,6 +60,7 @@ from tinct.runtime import (
     torch_threads,
 )
 from tinct.runtime import model_key as _model_key
+from tinct.upsample import resize
 
 __all__ = [
     "AUTO_TILE_PIXELS",
@@ -510,7 +511,14 @@ class Colorizer:
         if net.post is not None:
             ab = torch.lerp(ab, net.post[1], net.post[0])
         if net.fusion is not None:
-            ab = _fusion.refuse(net.fusion, ab.float(), net.ab_pull)
+            shift = None
+            if net.hint_mix is not None:
+                shift = _fusion.hint_shift(
+                    net.hint_mix, str(opts.decoder), float(opts.temperature),
+                    mrf_weight=float(opts.mrf_weight or 0.0), mrf_iters=int(opts.mrf_iters or 0),
+                    mrf_edge=opts.mrf_edge,
+                )  # fmt: skip
+            ab = _fusion.refuse(net.fusion, ab.float(), net.ab_pull, shift)
         return ab.float()
 
     def _work(self, entry: Entry) -> Work:
@@ -530,7 +538,6 @@ class Colorizer:
         from tinct import hints as _hints
         from tinct.levin import propagate_batch
         from tinct.pipeline import lum_from_gray
-        from tinct.upsample import resize
 
         b, _, h, w = ab.shape
         net = entry.net

@@ -37,7 +37,12 @@ from torch import Tensor
 from tinct import cancel as _cancel
 from tinct.models.base import ColorModel, ModelOutput
 
-__all__ = ["LevinColorizer", "levin_colorize", "propagate_batch"]
+__all__ = [
+    "LevinColorizer",
+    "levin_colorize",
+    "propagate_batch",
+    "propagate_values",
+]
 
 #: 3x3 neighbourhood offsets (row, col), centre excluded.
 _OFFSETS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
@@ -143,6 +148,58 @@ def _levin(
         ab[mask] = hint_ab[mask]
         return ab
     return _solve(lum, hint_ab, mask, sigma_scale, min_variance, prior, weight)
+
+
+def propagate_values(
+    lum: np.ndarray,
+    values: np.ndarray,
+    mask: np.ndarray,
+    *,
+    max_pixels: int = 384 * 384,
+    sigma_scale: float = 0.1,
+    min_variance: float = 0.02,
+) -> np.ndarray:
+    """Propagate any number of channels from the hint pixels (one factorisation).
+
+    The same optimisation as :func:`levin_colorize`, for ``C`` channels at once
+    and without a prior: e.g. one indicator channel per hint gives every pixel
+    the convex weights with which the hints' colours reach it.
+
+    Args:
+        lum: ``(H, W)`` luminance (CIELAB L in ``[0, 100]``).
+        values: ``(H, W, C)`` values, read where ``mask`` is set.
+        mask: ``(H, W)`` bool, True at hint pixels (at least one).
+        max_pixels: Larger images are solved at reduced size and upsampled.
+        sigma_scale: Edge sensitivity (see :func:`levin_colorize`).
+        min_variance: Floor of the affinity variance (see :func:`levin_colorize`).
+
+    Returns:
+        ``(H, W, C)`` float64 propagated values.
+    """
+    lum = np.asarray(lum, dtype=np.float64)
+    values = np.asarray(values, dtype=np.float64)
+    mask = np.asarray(mask, dtype=bool)
+    if (
+        lum.ndim != 2
+        or values.ndim != 3
+        or values.shape[:2] != lum.shape
+        or mask.shape != lum.shape
+    ):
+        raise ValueError(
+            f"expected lum (H, W), values (H, W, C), mask (H, W); got {lum.shape}, "
+            f"{values.shape}, {mask.shape}"
+        )
+    if not mask.any():
+        raise ValueError("propagate_values needs at least one hint pixel")
+    h, w = lum.shape
+    if h * w > max_pixels:
+        scale = np.sqrt(max_pixels / (h * w))
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        small_l, small_v, small_m = _downscale(lum, values, mask, size)
+        out = _upscale(_solve(small_l, small_v, small_m, sigma_scale, min_variance), (h, w))
+        out[mask] = values[mask]
+        return out
+    return _solve(lum, values, mask, sigma_scale, min_variance)
 
 
 @torch.no_grad()
