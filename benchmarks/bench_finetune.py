@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -64,6 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"no data folder {data} (give --data)")
     store = args.keep or tempfile.mkdtemp(prefix="tinct-bench-models-")
     os.environ["TINCT_USER_MODELS"] = store  # before tinct.models registers user models
+    try:
+        return _run(args, data)
+    finally:
+        if not args.keep:
+            shutil.rmtree(store, ignore_errors=True)
+
+
+def _run(args: argparse.Namespace, data: Path) -> int:
 
     from PIL import Image
 
