@@ -26,6 +26,7 @@ from tinct.weights import WeightsUnavailableError, bundled_path
 EXPECTED = {
     "tinct-base",
     "tinct-small",
+    "tinct-he",
     "zhang-eccv16",
     "zhang-siggraph17",
     "zhang2016",
