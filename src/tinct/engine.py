@@ -235,6 +235,8 @@ class Colorizer:
         propagation: float | None = None,
         rgb: bool | None = None,
         cancel: Any = None,
+        temporal: bool | None = None,
+        axis: int = 0,
     ) -> np.ndarray:
         """Colorize a gray (or RGB) image or stack.
 
@@ -272,6 +274,11 @@ class Colorizer:
             mrf_weight=mrf_weight, mrf_iters=mrf_iters, tile=tile, propagation=propagation,
         )  # fmt: skip
         user_net = (options or self.options).net_size
+        if temporal:
+            from tinct import temporal as _tm
+
+            return _tm.colorize_sequence(self, image, hints, opts, axis=axis, reference=reference,
+                                         rgb=rgb, user_net=user_net, progress=progress, cancel=cancel)
         threads = resolve_threads(self.num_threads, self.device)
         with self._lock, torch_threads(threads):
             entry = self._entry(image, hints, reference, opts, rgb, progress, cancel, user_net)
@@ -483,11 +490,16 @@ class Colorizer:
             entry.work = build_work(entry, self.info.space, self.device)
         return entry.work
 
-    def _render(self, entry: Entry, opts: ColorizeOptions) -> np.ndarray:
-        self.stats.decodes += 1
+    def _chroma(self, entry: Entry, opts: ColorizeOptions) -> Tensor:
+        """Chrominance ``(B, 2, h, w)`` as rendered: decoded, hints propagated (if on)."""
         ab = self._decode(entry, opts)
         if opts.propagation and entry.net.patches and self.info.space == "lab":
             ab = self._propagate(entry, ab, float(opts.propagation))
+        return ab
+
+    def _render(self, entry: Entry, opts: ColorizeOptions) -> np.ndarray:
+        self.stats.decodes += 1
+        ab = self._chroma(entry, opts)
         return render(entry, ab, self._work(entry), self.info.space, self._scratch)
 
     def _propagate(self, entry: Entry, ab: Tensor, strength: float) -> Tensor:
