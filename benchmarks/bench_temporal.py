@@ -142,6 +142,8 @@ def main() -> None:
     p.add_argument("--threads", default="auto", help="Colorizer num_threads")
     p.add_argument("--no-hints", dest="hints", action="store_false")
     p.add_argument("--frames", type=int, default=300, help="video frames")
+    p.add_argument("--independent", action="store_true", help="video: also time independent mode")
+    p.add_argument("--out", default="out/bench_temporal", help="video: where clips are written")
     p.add_argument("--json", type=Path)
     p.add_argument("-v", "--verbose", action="store_true")
     args = p.parse_args()
@@ -154,8 +156,63 @@ def main() -> None:
         args.json.write_text(json.dumps(out, indent=2))
 
 
+def make_clip(path: Path, frames: int, size: tuple[int, int] = (1080, 1920)) -> None:
+    """A gray H.264 clip: a slow pan and zoom over an upscaled photo, grain sigma 3 per frame."""
+    import imageio_ffmpeg
+    from PIL import Image
+
+    h, w = size
+    photo = Image.open(sorted(DATA.glob("*.jpg"))[0]).convert("L")
+    big = photo.resize((int(w * 1.3), int(w * 1.3 * photo.height / photo.width)), Image.BICUBIC)
+    rng = np.random.default_rng(0)
+    writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=25, codec="libx264", quality=None,
+                                         macro_block_size=1, output_params=["-preset", "veryfast", "-crf", "18"],
+                                         ffmpeg_log_level="error")
+    writer.send(None)
+    for t in range(frames):
+        z = 1.0 + 0.1 * t / max(1, frames - 1)  # zoom in by 10 %
+        cw, ch = w / z * 1.05, h / z * 1.05
+        x0 = (big.width - cw) * (0.1 + 0.8 * t / max(1, frames - 1))  # pan left to right
+        y0 = (big.height - ch) / 2
+        crop = big.resize((w, h), Image.BILINEAR, box=(x0, y0, x0 + cw, y0 + ch))
+        g = np.asarray(crop, np.float32) + rng.normal(0, 3, (h, w)).astype(np.float32)
+        g = np.clip(g + 0.5, 0, 255).astype(np.uint8)
+        writer.send(np.ascontiguousarray(np.repeat(g[..., None], 3, -1)))
+    writer.close()
+
+
+_CHILD = """
+import json, resource, sys, time
+import tinct
+from tinct import video
+c = tinct.Colorizer("tinct-base", device="cpu", num_threads=sys.argv[4] if sys.argv[4] == "auto" else int(sys.argv[4]))
+t = time.perf_counter()
+info = video.colorize_video(c, sys.argv[1], sys.argv[2], temporal=sys.argv[3] == "1", progress=True)
+dt = time.perf_counter() - t
+print(json.dumps({"frames": info.frames, "seconds": dt, "fps": info.frames / dt,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "ffmpeg_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+"""
+
+
 def run_video(args: argparse.Namespace) -> dict:
-    raise NotImplementedError
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clip = out_dir / f"pan_zoom_1080p_{args.frames}.mp4"
+    if not clip.exists():
+        t = time.perf_counter()
+        make_clip(clip, args.frames)
+        print(f"built {clip} in {time.perf_counter() - t:.1f} s", flush=True)
+    res: dict = {"clip": str(clip)}
+    for mode in (["1", "0"] if args.independent else ["1"]):
+        dst = out_dir / f"{clip.stem}_{'temporal' if mode == '1' else 'independent'}.mp4"
+        proc = subprocess.run([sys.executable, "-c", _CHILD, str(clip), str(dst), mode, str(args.threads)],
+                              capture_output=True, text=True, check=True)
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        name = "temporal" if mode == "1" else "independent"
+        for k, v in r.items():
+            res[f"{name}_{k}"] = v
+    return res
 
 
 if __name__ == "__main__":

@@ -260,6 +260,12 @@ class Colorizer:
             rgb: Force/forbid reading the last axis as colour channels.
             cancel: Object with ``is_set()`` (e.g. ``threading.Event``); raises
                 :class:`Cancelled` when set.
+            temporal: Colorize the stack as a sequence along ``axis`` (time or
+                depth): colour holds still where content persists and hints
+                carry to the following planes (:mod:`tinct.temporal`). ``None``
+                = ``options.temporal``. ``hints`` may then also be
+                ``{plane: [Hint | HintStop, ...]}``; a plain list is placed on plane 0.
+            axis: The sequence axis among the leading axes of a stack.
 
         Returns:
             ``(..., H, W, 3)`` RGB, or ``(..., H, W, 4)`` with the input's alpha;
@@ -278,7 +284,8 @@ class Colorizer:
             from tinct import temporal as _tm
 
             return _tm.colorize_sequence(self, image, hints, opts, axis=axis, reference=reference,
-                                         rgb=rgb, user_net=user_net, progress=progress, cancel=cancel)
+                                         rgb=rgb, user_net=user_net, progress=progress,
+                                         cancel=cancel)  # fmt: skip
         threads = resolve_threads(self.num_threads, self.device)
         with self._lock, torch_threads(threads):
             entry = self._entry(image, hints, reference, opts, rgb, progress, cancel, user_net)

@@ -33,18 +33,16 @@ Memory is bounded by the planes handed to :meth:`TemporalRun.feed` at once:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from tinct import inputs as _in
 from tinct import motion as _mo
+from tinct.carry import HintCarrier, HintStop, PlaneHints, hints_by_plane
 from tinct.hints import Hint, hints_digest
 from tinct.modelinfo import net_shape
 from tinct.render import render
@@ -61,7 +59,6 @@ __all__ = [
     "HintStop",
     "TemporalRun",
     "colorize_sequence",
-    "hints_by_plane",
 ]
 
 #: Long side of the grid motion is estimated on.
@@ -71,60 +68,8 @@ MOTION_LONG = 256
 MAX_HISTORY = 8.0
 #: How much more the past weighs than one new plane, per plane it averages.
 HISTORY_GAIN = 1.0
-#: A carried hint is dropped where the motion confidence under it falls below this.
-TRACK_CONFIDENCE = 0.5
-#: A new hint or a stop replaces carried hints within this many patch sides of it.
-REPLACE_SIDES = 1.5
 
 ProgressFn = Callable[[float, str], None]
-
-
-@dataclass(frozen=True)
-class HintStop:
-    """Ends carried hints at a spot, from the plane it is given on.
-
-    Attributes:
-        row: Row of the spot in image pixels.
-        col: Column of the spot.
-        size: Side of the square region in image pixels; ``None`` = the
-            size of the hint it stops.
-    """
-
-    row: float
-    col: float
-    size: float | None = None
-
-
-PlaneHints = Mapping[int, Sequence[Hint | HintStop]]
-
-
-def hints_by_plane(hints: Sequence[Hint] | PlaneHints | None) -> dict[int, list[Hint | HintStop]]:
-    """Normalise the ``hints`` argument of a temporal run to ``{plane: [hints]}``.
-
-    A plain sequence of hints is placed on plane 0 (and carried from there).
-
-    Raises:
-        TypeError: Keys that are not plane numbers or items that are not hints.
-        ValueError: A negative plane number.
-    """
-    if not hints:
-        return {}
-    items = hints.items() if isinstance(hints, Mapping) else [(0, hints)]
-    out: dict[int, list[Hint | HintStop]] = {}
-    for plane, hs in items:
-        if isinstance(plane, bool) or not isinstance(plane, (int, np.integer)):
-            raise TypeError(f"hint planes must be integers, got {plane!r}")
-        if plane < 0:
-            raise ValueError(f"hint plane must be >= 0, got {plane}")
-        for h in hs:
-            if not isinstance(h, (Hint, HintStop)):
-                raise TypeError(f"hints must be tinct.Hint or HintStop, got {type(h).__name__}")
-        out.setdefault(int(plane), []).extend(hs)
-    return out
-
-
-def _has_colour_hints(hints: Mapping[int, Sequence[Hint | HintStop]]) -> bool:
-    return any(isinstance(h, Hint) for hs in hints.values() for h in hs)
 
 
 class TemporalRun:
@@ -165,8 +110,7 @@ class TemporalRun:
         self.progress = progress
         self.total = total
         self.index = 0  # plane number of the next plane fed
-        self.cuts: list[int] = []  # planes that started a new shot
-        self._tracks: list[Hint] = []  # carried hints, at their position on the last plane
+        self._carrier: HintCarrier | None = None
         self._size: tuple[int, int] = (0, 0)
         self._prev_gray: Tensor | None = None  # (1, 1, hm, wm) on the motion grid
         self._prev_ab: Tensor | None = None  # (1, 2, h, w) on the chroma grid
@@ -192,15 +136,22 @@ class TemporalRun:
         if self._size not in ((0, 0), tuple(size)):
             raise ValueError(f"planes of {size} fed after planes of {self._size}")
         self._size = (int(size[0]), int(size[1]))
+        if self._carrier is None:
+            self._carrier = HintCarrier(self.hints, self._size, self._default_side())
         threads = resolve_threads(c.num_threads, c.device)
         with c._lock, torch_threads(threads):
-            gray = self._motion_gray(arr, is_rgb)
+            entry = None
+            if self.hints:  # hints move with the content: motion first, then the network
+                gray = self._motion_gray(arr, is_rgb)
+            else:  # one network pass; its input gray gives the motion grid
+                entry = self._entry(arr, [], is_rgb)
+                gray = self._grid_gray(entry.net.gray_net)
             motions = self._motions(gray)
-            plan = [self._plan_hints(i, motions) for i in range(len(arr))]
+            plan = [self._carrier.plan(self.index + i, m) for i, m in enumerate(motions)]
             outs = []
             for s, e in _runs([hints_digest(p[0]) for p in plan]):
-                entry = c._entry(arr[s:e], plan[s][0], self.reference, self.options,
-                                 is_rgb, None, self.cancel, self.user_net)  # fmt: skip
+                if entry is None or (s, e) != (0, len(arr)):
+                    entry = self._entry(arr[s:e], plan[s][0], is_rgb)
                 ab = c._chroma(entry, self.options)
 
                 def hook(ab_w: Tensor, s: int = s) -> Tensor:
@@ -218,13 +169,22 @@ class TemporalRun:
 
     # ------------------------------------------------------------------ steps
 
+    def _entry(self, arr: np.ndarray, hints: list[Hint], is_rgb: bool) -> Any:
+        """The engine's (cached) network pass over some planes with one set of hints."""
+        return self.colorizer._entry(arr, hints, self.reference, self.options, is_rgb,
+                                     None, self.cancel, self.user_net)  # fmt: skip
+
+    def _grid_gray(self, gray: Tensor) -> Tensor:
+        """``(n, 1, hm, wm)``: gray resized onto the motion grid."""
+        H, W = self._size
+        return resize(gray.float().cpu(), net_shape((H, W), min(MOTION_LONG, max(H, W))))
+
     def _motion_gray(self, arr: np.ndarray, is_rgb: bool) -> Tensor:
-        """``(n, 1, hm, wm)`` gray on the motion grid."""
+        """``(n, 1, hm, wm)`` gray of the planes on the motion grid."""
         opts = self.options
         prep = _in.prepare(arr, space=self.colorizer.info.space, normalize=opts.normalize,
                            percentiles=opts.percentiles, rgb=is_rgb)  # fmt: skip
-        hm, wm = net_shape(prep.size, min(MOTION_LONG, max(prep.size)))
-        return resize(prep.gray, (hm, wm))
+        return self._grid_gray(prep.gray)
 
     def _motions(self, gray: Tensor) -> list[_mo.Motion | None]:
         """Motion into each plane from its predecessor (``None``: first plane or a new size)."""
@@ -240,57 +200,13 @@ class TemporalRun:
                                       m.cut[i : i + 1], m.shift[i : i + 1]))  # fmt: skip
         return out
 
-    def _plan_hints(
-        self, i: int, motions: list[_mo.Motion | None]
-    ) -> tuple[list[Hint], list[Hint]]:
-        """Move the carried hints onto plane ``index + i``, add and stop hints placed there.
+    @property
+    def cuts(self) -> list[int]:
+        """Planes where a scene cut was detected (a new shot starts there)."""
+        return self._carrier.cuts if self._carrier is not None else []
 
-        Returns:
-            ``(hints on the plane, those of them placed on it)``.
-        """
-        t = self.index + i
-        m = motions[i]
-        if m is None or bool(m.cut[0]):
-            if m is not None:
-                self.cuts.append(t)
-            self._tracks = []
-        else:
-            moved = (self._move(h, m) for h in self._tracks)
-            self._tracks = [h for h in moved if h is not None]
-        fresh = []
-        for h in self.hints.get(t, ()):
-            side = self._side(h)
-            self._tracks = [
-                tr for tr in self._tracks
-                if max(abs(tr.row - h.row), abs(tr.col - h.col))
-                > REPLACE_SIDES * max(side, self._side(tr)) / 2
-            ]  # fmt: skip
-            if isinstance(h, Hint):
-                self._tracks.append(h)
-                fresh.append(h)
-        return list(self._tracks), fresh
-
-    def _move(self, hint: Hint, m: _mo.Motion) -> Hint | None:
-        """A hint moved along the (backward) flow onto the current plane, or ``None``."""
-        H, W = self._size
-        hm, wm = m.flow.shape[-2:]
-        sy, sx = hm / H, wm / W
-        py, px = (hint.row + 0.5) * sy - 0.5, (hint.col + 0.5) * sx - 0.5
-        y, x = py, px
-        for _ in range(3):  # solve y + flow(y) = p for the new position y
-            fy, fx = _sample(m.flow[0], y, x)
-            y, x = py - fy, px - fx
-        row, col = (y + 0.5) / sy - 0.5, (x + 0.5) / sx - 0.5
-        if not (0 <= row <= H - 1 and 0 <= col <= W - 1):
-            return None
-        if _sample(m.confidence[0], y, x)[0] < TRACK_CONFIDENCE:
-            return None
-        return dataclasses.replace(hint, row=row, col=col)
-
-    def _side(self, h: Hint | HintStop) -> float:
-        """Patch side of a hint in image pixels."""
-        if h.size is not None:
-            return float(h.size)
+    def _default_side(self) -> float:
+        """Patch side in image pixels of hints without a size (``hint_size`` network pixels)."""
         H, W = self._size
         net = max(net_shape((H, W), int(self.options.net_size or MOTION_LONG)))
         return float(self.options.hint_size or 5) * max(H, W) / net
@@ -325,20 +241,10 @@ class TemporalRun:
         ys = (torch.arange(h, dtype=torch.float32) + 0.5) * H / h
         xs = (torch.arange(w, dtype=torch.float32) + 0.5) * W / w
         for hint in fresh:
-            r = 2.0 * max(self._side(hint), H / h)
+            r = 2.0 * max(self._carrier.side(hint), H / h)
             d2 = (ys[:, None] - hint.row) ** 2 + (xs[None, :] - hint.col) ** 2
             mask[0, 0] = torch.maximum(mask[0, 0], torch.exp(-0.5 * d2 / (r * r)))
         return mask
-
-
-def _sample(x: Tensor, y: float, xpos: float) -> tuple[float, ...]:
-    """Bilinear sample of ``(C, h, w)`` at one grid position (borders replicated)."""
-    _, h, w = x.shape
-    g = torch.tensor(
-        [[[[2.0 * xpos / max(w - 1, 1) - 1.0, 2.0 * y / max(h - 1, 1) - 1.0]]]], dtype=x.dtype
-    )
-    v = F.grid_sample(x[None], g, mode="bilinear", padding_mode="border", align_corners=True)
-    return tuple(float(a) for a in v.reshape(-1))
 
 
 def _runs(keys: Iterable[str]) -> list[tuple[int, int]]:
