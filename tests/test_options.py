@@ -82,3 +82,14 @@ def test_replace_and_dict_roundtrip():
     assert ColorizeOptions.from_mapping(o.to_dict()) == o
     with pytest.raises(Exception):  # noqa: B017 - frozen
         o.temperature = 1.0  # type: ignore[misc]
+
+
+def test_temporal_flag_parses_text_and_rejects_other_values():
+    assert ColorizeOptions().temporal is False
+    assert ColorizeOptions.from_mapping({"temporal": "yes"}).temporal is True
+    assert ColorizeOptions.from_mapping({"temporal": "off"}).temporal is False
+    assert ColorizeOptions.from_mapping({"temporal": True}).to_dict()["temporal"] is True
+    with pytest.raises(ValueError, match="temporal"):
+        ColorizeOptions.from_mapping({"temporal": "sometimes"})
+    with pytest.raises(ValueError, match="temporal"):
+        ColorizeOptions(temporal=1)

@@ -1,7 +1,7 @@
 """Folder-to-folder colorization over a ``dask.distributed`` cluster (``tinct batch``).
 
-Every image file under the input folder (recursively, by suffix) becomes one
-task. Tasks run :func:`colorize_file` on the workers, which
+Every image or video file under the input folder (recursively, by suffix)
+becomes one task (videos are streamed with :func:`tinct.video.colorize_video`). Tasks run :func:`colorize_file` on the workers, which
 
 * load the model once per worker process (:func:`tinct.distributed.worker_colorizer`);
 * name the output exactly as ``tinct colorize IN -o OUT_DIR`` does
@@ -135,8 +135,12 @@ def find_inputs(in_dir: str | Path, *, exclude: str | Path | None = None) -> lis
         exclude: Folder to leave out.
 
     Returns:
-        Paths of files with a suffix in :data:`tinct.cli.colorize.IMAGE_SUFFIXES`.
+        Paths of files with a suffix in :data:`tinct.cli.colorize.IMAGE_SUFFIXES` or
+        :data:`tinct.video.VIDEO_SUFFIXES`.
     """
+    from tinct.video import VIDEO_SUFFIXES
+
+    suffixes = IMAGE_SUFFIXES + VIDEO_SUFFIXES
     root = Path(in_dir)
     skip = Path(exclude).resolve() if exclude is not None else None
     found = []
@@ -147,7 +151,7 @@ def find_inputs(in_dir: str | Path, *, exclude: str | Path | None = None) -> lis
             continue
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
+            if not name.startswith(".") and Path(name).suffix.lower() in suffixes:
                 found.append(here / name)
     return sorted(found)
 
@@ -210,6 +214,18 @@ def _atomic_write(dest: Path, result: Any) -> None:
             tmp.unlink()
 
 
+def _atomic_video(c: Any, src: Path, dest: Path, options: ColorizeOptions) -> None:
+    from tinct.video import colorize_video
+
+    tmp = dest.with_name(f".{dest.stem}{TMP_MARK}{uuid.uuid4().hex[:12]}{dest.suffix}")
+    try:
+        colorize_video(c, src, tmp, options=options, temporal=options.temporal, progress=False)
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def colorize_file(
     input_path: str | Path,
     out_dir: str | Path,
@@ -250,11 +266,18 @@ def colorize_file(
             options.model, options.device, options.precision, pretrained=pretrained,
             threads=threads,
         )  # fmt: skip
-        image = read_image(src)
-        result = c.colorize(image, options=options)
-        dest = output_path_for(src, out, stack=result.ndim > 3)
-        out.mkdir(parents=True, exist_ok=True)
-        _atomic_write(dest, result)
+        from tinct.video import is_video
+
+        if is_video(src):
+            dest = output_path_for(src, out)
+            out.mkdir(parents=True, exist_ok=True)
+            _atomic_video(c, src, dest, options)
+        else:
+            image = read_image(src)
+            result = c.colorize(image, options=options)
+            dest = output_path_for(src, out, stack=result.ndim > 3)
+            out.mkdir(parents=True, exist_ok=True)
+            _atomic_write(dest, result)
     except Exception as exc:  # reported, never raised: one bad file must not stop the run
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return FileResult(

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -222,7 +222,7 @@ class Colorizer:
     def colorize(
         self,
         image: Any,
-        hints: Sequence[Hint] = (),
+        hints: Sequence[Hint] | Mapping[int, Sequence[Any]] = (),
         reference: Any = None,
         temperature: float | None = None,
         decoder: str | None = None,
@@ -275,8 +275,17 @@ class Colorizer:
             TypeError: Unsupported input type/dtype.
             ValueError: Invalid input shape/values, hints or options.
         """
+        if temporal is None:
+            temporal = (options or self.options).temporal
+        hinted = bool(hints)
+        if isinstance(hints, Mapping):
+            if not temporal:
+                raise ValueError("hints given by plane ({plane: [hints]}) need temporal=True")
+            from tinct.carry import has_colour_hints
+
+            hinted = has_colour_hints(hints)
         opts = self.resolve_options(
-            options, hinted=bool(hints), temperature=temperature, decoder=decoder,
+            options, hinted=hinted, temperature=temperature, decoder=decoder,
             mrf_weight=mrf_weight, mrf_iters=mrf_iters, tile=tile, propagation=propagation,
         )  # fmt: skip
         user_net = (options or self.options).net_size

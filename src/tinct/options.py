@@ -97,6 +97,9 @@ class ColorizeOptions:
             ``size`` is ``None``; ``None`` = 5 (ideepcolor's default).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
         precision: ``"auto"``, ``"float32"``, ``"float16"`` or ``"bfloat16"``.
+        temporal: Colorize stacks and videos as sequences (time or depth along
+            the first stack axis): colour holds still where content persists
+            and hints carry to the following planes (:mod:`tinct.temporal`).
     """
 
     model: str = "tinct-base"
@@ -114,6 +117,7 @@ class ColorizeOptions:
     hint_size: int | None = None
     device: str = "auto"
     precision: str = "auto"
+    temporal: bool = False
 
     def __post_init__(self) -> None:
         def fail(name: str, why: str) -> None:
@@ -165,6 +169,8 @@ class ColorizeOptions:
             fail("device", "must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
         if self.precision not in PRECISIONS:
             fail("precision", f"must be one of {', '.join(PRECISIONS)}")
+        if not isinstance(self.temporal, bool):
+            fail("temporal", "must be True or False")
 
     # ------------------------------------------------------------------ construction
 
@@ -272,11 +278,19 @@ def model_defaults(config: Any) -> dict[str, Any]:
 
 _INT_FIELDS = {"mrf_iters", "tile", "tile_overlap", "net_size", "hint_size"}
 _FLOAT_FIELDS = {"temperature", "mrf_weight", "mrf_edge", "propagation"}
+_BOOL_FIELDS = {"temporal"}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 def _convert(key: str, value: Any) -> Any:
     """Convert a textual/JSON value to the field's type with a clear error."""
     try:
+        if key in _BOOL_FIELDS:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+                return value.strip().lower() in _TRUE
+            raise ValueError("expected true or false")
         if key in _INT_FIELDS or key in _FLOAT_FIELDS:
             if isinstance(value, str) and value.strip().lower() in ("none", "auto", ""):
                 return None

@@ -277,7 +277,7 @@ def colorize_sequence(
 
     Other leading axes (e.g. Z of a ``(T, Z, H, W)`` time-lapse) are separate
     sequences. Intensities are normalised over the whole stack, as without
-    temporal mode.
+    temporal mode. A single ``(H, W)`` image is colorized as usual.
 
     Args:
         colorizer: The engine.
@@ -296,16 +296,18 @@ def colorize_sequence(
         ``(..., H, W, 3|4)`` RGB(A) in the input's leading shape.
 
     Raises:
-        ValueError: A 2-D image, an axis out of range, or bad hints.
+        ValueError: An axis out of range, or bad hints.
     """
     arr, is_rgb = _in._validate(image, rgb)
     lead = arr.shape[:-3] if is_rgb else arr.shape[:-2]
-    if not lead:
-        raise ValueError("temporal mode needs a stack (..., H, W); got a single image")
+    plane_hints = hints_by_plane(hints)
+    if not lead:  # one image has no time axis: colorized as usual, with its plane-0 hints
+        own = [h for h in plane_hints.get(0, ()) if isinstance(h, Hint)]
+        return colorizer.colorize(arr, own, reference=reference, options=options, rgb=is_rgb,
+                                  progress=progress, cancel=cancel, temporal=False)  # fmt: skip
     if not -len(lead) <= axis < len(lead):
         raise ValueError(f"axis {axis} is out of range for a stack with leading shape {lead}")
     axis %= len(lead)
-    plane_hints = hints_by_plane(hints)
     if any(p >= lead[axis] for p in plane_hints):
         raise ValueError(f"a hint plane is beyond the {lead[axis]} planes along axis {axis}")
     tail = arr.shape[len(lead) :]

@@ -2,10 +2,15 @@
 
 Output naming: for one input, ``-o`` may name the output file; otherwise
 (several inputs, or ``-o`` an existing directory / a path without an image
-suffix / ending in a separator) each result is written to
+or video suffix / ending in a separator) each result is written to
 ``OUT_DIR/<stem>_colorized.png`` (:func:`output_path_for`; stacks from
-multi-page TIFFs become ``<stem>_colorized.tif``). The batch tool reuses
-:func:`output_path_for`.
+multi-page TIFFs become ``<stem>_colorized.tif``, videos
+``<stem>_colorized.mp4``). The batch tool reuses :func:`output_path_for`.
+
+Videos (``.mp4``, ``.mov``, ``.avi``, ``.mkv``, ... ; the ``video`` extra) are
+streamed frame by frame with a progress bar, keeping the frame rate and the
+audio. With ``--temporal`` colour holds still where the content persists and
+hints (placed on the first frame) follow the content.
 
 Exit codes: 0 all files done, 1 some files failed (each failure is reported
 on one line and never stops the others), 2 usage errors (bad options, hints
@@ -34,9 +39,12 @@ def output_path_for(input_path: str | Path, out_dir: str | Path, *, stack: bool 
         stack: The result is a stack (written as TIFF).
 
     Returns:
-        ``out_dir / "<stem>_colorized.png"`` (``.tif`` for stacks).
+        ``out_dir / "<stem>_colorized.png"`` (``.tif`` for stacks, ``.mp4`` for videos).
     """
-    return Path(out_dir) / f"{Path(input_path).stem}_colorized{'.tif' if stack else '.png'}"
+    from tinct.video import is_video
+
+    suffix = ".mp4" if is_video(input_path) else ".tif" if stack else ".png"
+    return Path(out_dir) / f"{Path(input_path).stem}_colorized{suffix}"
 
 
 def add_option_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,6 +75,11 @@ def add_option_arguments(parser: argparse.ArgumentParser) -> None:
         help="percentiles for --normalize percentile (0.5 99.5)",
     )  # fmt: skip
     g.add_argument("--hint-size", type=int, default=None, help="default hint side (network px)")
+    g.add_argument(
+        "--temporal", action="store_true", default=None,
+        help="stacks and videos: colour holds still along the first axis (time/depth) and "
+        "hints carry to later planes",
+    )  # fmt: skip
 
 
 def options_from_args(args: argparse.Namespace) -> Any:
@@ -85,7 +98,9 @@ def register(subparsers: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", metavar="IN", help="input images (PNG, JPEG, TIFF, ...)")
+    p.add_argument(
+        "inputs", nargs="+", metavar="IN", help="input images (PNG, JPEG, TIFF, ...) or videos"
+    )
     p.add_argument(
         "-o", "--output", required=True, metavar="OUT", help="output file (one input) or directory"
     )
@@ -104,9 +119,11 @@ def _usage(msg: str) -> int:
 
 
 def _is_dir_target(out: Path, n_inputs: int) -> bool:
+    from tinct.video import VIDEO_SUFFIXES
+
     if n_inputs > 1 or out.is_dir() or str(out).endswith(("/", "\\")):
         return True
-    return out.suffix.lower() not in IMAGE_SUFFIXES
+    return out.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES
 
 
 def _write(path: Path, result: Any) -> None:
@@ -126,6 +143,7 @@ def run(args: argparse.Namespace) -> int:
     """Run ``tinct colorize``; returns the exit code."""
     from tinct.hints import read_hints_file
     from tinct.inputs import read_image
+    from tinct.video import colorize_video, is_video
 
     try:
         options = options_from_args(args)
@@ -169,6 +187,14 @@ def run(args: argparse.Namespace) -> int:
         bar = tqdm(total=len(inputs), unit="image", desc="colorize", file=sys.stderr)
     for path in inputs:
         try:
+            if is_video(path):  # streamed file to file (tinct.video)
+                dest = output_path_for(path, out) if to_dir else out
+                colorize_video(colorizer, path, dest, options=options, hints=hints,
+                               reference=reference, temporal=options.temporal,
+                               progress=not args.quiet and bar is None)  # fmt: skip
+                if bar:
+                    bar.update(1)
+                continue
             image = read_image(path)
             result = colorizer.colorize(image, hints=hints, reference=reference, options=options)
             dest = output_path_for(path, out, stack=result.ndim > 3) if to_dir else out
