@@ -418,3 +418,75 @@ def test_temperature_change_redecodes_without_a_network_pass(viewer, widget, err
     widget.hints.value = viewer.add_points([[10.0, 10.0]], face_color="red", name="hints")
     assert c.stats.forward_calls > calls  # new hints: a network pass
     assert len(made) == 1 and not errors
+
+
+# ---------------------------------------------------------------------------- temporal
+
+
+class StackRecorder(FakeColorizer):
+    """Records temporal calls; returns gray RGB of the same leading shape."""
+
+    def colorize(self, image, hints=(), reference=None, cancel=None, **kw):
+        self.calls.append({"shape": image.shape, "hints": hints, **kw})
+        return np.repeat(np.asarray(image)[..., None], 3, axis=-1).astype(np.uint8)
+
+
+def test_temporal_checkbox_names_the_axis_and_sends_the_whole_stack(viewer, widget, errors):
+    from tinct.carry import HintStop
+    from tinct.hints import Hint
+
+    rec = StackRecorder()
+    widget.colorizer_factory = lambda m, d: rec
+    widget.image.value = _image(viewer, shape=(32, 32))
+    assert not widget.temporal.enabled
+    widget.image.value = _image(viewer, shape=(5, 32, 32))
+    viewer.dims.axis_labels = ("t", "y", "x")
+    assert widget.temporal.enabled and "t" in widget.temporal.text
+    widget.temporal.value = True
+    pts = viewer.add_points([[10.0, 11.0]], face_color="lime", name="hints")  # a 2-D layer
+    three = viewer.add_points([[3.0, 20.0, 21.0]], ndim=3, symbol="x", name="stops")
+    widget.hints.value = pts
+    widget.run()  # the current plane only, but temporal runs the whole sequence
+    assert not errors, errors
+    call = rec.calls[-1]
+    assert call["shape"] == (5, 32, 32) and call["temporal"] is True and call["axis"] == 0
+    assert list(call["hints"]) == [0]  # the 2-D hint starts on plane 0 and is carried
+    (h,) = call["hints"][0]
+    assert isinstance(h, Hint) and (h.row, h.col) == (10.0, 11.0)
+    assert widget.output.data.shape == (5, 32, 32, 3)
+    widget.hints.value = three
+    widget.run()
+    assert rec.calls[-1]["hints"] == {3: [HintStop(20.0, 21.0, None)]}
+
+
+@pytest.mark.slow
+def test_temporal_2d_hint_on_plane_0_follows_the_content_through_time(viewer, widget, errors):
+    """Real engine: a pan over a photo; a 2-D blue hint on plane 0 colours the moving content."""
+    _engine_or_skip()
+    from skimage import data
+    from skimage.color import rgb2gray, rgb2lab
+
+    from tinct.engine import Colorizer
+
+    widget.colorizer_factory = lambda m, d: Colorizer(m, device="cpu", num_threads=1)
+    widget.model.value = "tinct-base"
+    gray = (rgb2gray(data.astronaut()[::2, ::2]) * 255).astype(np.uint8)
+    stack = np.stack([gray[40:136, 8 * t : 8 * t + 96] for t in range(6)])  # (T, Y, X) pan
+    widget.image.value = viewer.add_image(stack, name="gray")
+    widget.temporal.value = True
+    widget.hints.value = viewer.add_points([[50.0, 70.0]], face_color="blue", name="hints", size=8)
+    widget.hint_size.value = 8
+    widget.run()
+    assert not errors, errors
+    hinted = viewer.layers["gray colorized"].data.copy()
+    widget.temporal.value = False
+    widget.run(whole_stack=True)  # plane by plane: the hint stays at its pixel
+    fixed = viewer.layers["gray colorized"].data
+    blue = rgb2lab(np.array([[[0, 0, 255]]], np.uint8))[0, 0, 1:]
+
+    def dist(img, r, c):
+        ab = rgb2lab(img[r - 3 : r + 4, c - 3 : c + 4])[..., 1:].reshape(-1, 2).mean(0)
+        return float(np.linalg.norm(ab - blue))
+
+    c5 = 70 - 8 * 5  # where the hinted content is on the last plane
+    assert dist(hinted[5], 50, c5) < 0.6 * dist(fixed[5], 50, c5)

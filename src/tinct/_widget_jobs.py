@@ -37,6 +37,7 @@ __all__ = [
     "guarded",
     "suggest_job",
     "suggest_request",
+    "temporal_hints",
 ]
 
 ColorizerFactory = Callable[[str, str], Any]
@@ -67,6 +68,8 @@ class Job:
     device: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     download: bool = False
+    temporal: bool = False
+    stops: frozenset[int] = frozenset()  # hint points that stop carried hints (symbol "x")
 
 
 def engine_hints(job: Job, idx: tuple[int, ...]) -> list[Any]:
@@ -79,10 +82,39 @@ def engine_hints(job: Job, idx: tuple[int, ...]) -> list[Any]:
     return hints_from_points(ph.coords, ph.colors, job.hint_size or None)
 
 
+def temporal_hints(job: Job) -> dict[int, list[Any]]:
+    """The job's hints for a temporal run along axis 0: ``{plane: [Hint | HintStop]}``.
+
+    A point is placed on the first plane it lies on: a 2-D point (on every
+    plane) on plane 0, a point of an n-D layer on its own plane; from there the
+    engine carries it through time. Points in ``job.stops`` become
+    :class:`tinct.carry.HintStop` markers.
+    """
+    from tinct.carry import HintStop
+    from tinct.hints import Hint
+
+    first: dict[int, tuple[int, float, float, tuple[float, ...]]] = {}
+    for idx in sorted(job.hints):
+        ph = job.hints[idx]
+        for k, i in enumerate(ph.index):
+            if int(i) not in first:
+                r, c = ph.coords[k]
+                first[int(i)] = (idx[0], float(r), float(c), tuple(ph.colors[k]))
+    size = float(job.hint_size) if job.hint_size else None
+    out: dict[int, list[Any]] = {}
+    for i, (plane, r, c, colour) in sorted(first.items()):
+        h = HintStop(r, c, size) if i in job.stops else Hint(r, c, color=colour, size=size)
+        out.setdefault(plane, []).append(h)
+    return out
+
+
 def colorize_job(
     job: Job, get_colorizer: GetColorizer, cancel: threading.Event
 ) -> Generator[Any, None, Any]:
     """Job body: load the model, then colorize plane by plane, yielding each result.
+
+    With ``job.temporal`` the whole stack is colorized as one sequence along
+    its first axis (:mod:`tinct.temporal`) and the planes are yielded after.
 
     Args:
         job: What to colorize.
@@ -92,6 +124,16 @@ def colorize_job(
     yield ("status", "downloading weights…" if job.download else "loading model…")
     colorizer = get_colorizer(job.model, job.device)
     total = len(job.planes)
+    if job.temporal and len(job.geometry.leading) == 1:
+        yield ("status", f"colorizing {total} planes through time…")
+        rgb = colorizer.colorize(
+            np.asarray(job.data), hints=temporal_hints(job), reference=job.reference,
+            rgb=job.geometry.channels is not None, cancel=cancel, temporal=True, axis=0,
+            **job.kwargs,
+        )  # fmt: skip
+        for n, idx in enumerate(job.planes):
+            yield ("plane", job, idx, rgb[idx], n + 1, total)
+        return ("done", job)
     for n, idx in enumerate(job.planes):
         yield ("status", f"colorizing {n + 1}/{total}…" if total > 1 else "colorizing…")
         plane = np.asarray(job.data[idx] if idx else job.data)

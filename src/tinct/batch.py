@@ -1,7 +1,8 @@
 """Folder-to-folder colorization over a ``dask.distributed`` cluster (``tinct batch``).
 
 Every image or video file under the input folder (recursively, by suffix)
-becomes one task (videos are streamed with :func:`tinct.video.colorize_video`). Tasks run :func:`colorize_file` on the workers, which
+becomes one task (videos are streamed by :func:`tinct.video.colorize_video`).
+Tasks run :func:`colorize_file` on the workers, which
 
 * load the model once per worker process (:func:`tinct.distributed.worker_colorizer`);
 * name the output exactly as ``tinct colorize IN -o OUT_DIR`` does

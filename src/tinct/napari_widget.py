@@ -134,6 +134,11 @@ class ColorizeWidget(Container):
         self.device = ComboBox(choices=list(logic.DEVICES), value="auto", label="device")
         self.live = CheckBox(value=False, text="Live")
         self.whole_stack = CheckBox(value=False, text="Whole stack")
+        self.temporal = CheckBox(
+            value=False, text="Temporal (axis 0)", enabled=False,
+            tooltip="colorize the stack as a sequence along its first axis: colour holds "
+            "still where content persists, hints carry to later planes",
+        )  # fmt: skip
         self.run_button = PushButton(text="Run")
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.progress = ProgressBar(value=0, min=0, max=1, label="progress")
@@ -156,6 +161,7 @@ class ColorizeWidget(Container):
                 self.device,
                 self.live,
                 self.whole_stack,
+                self.temporal,
                 self.run_button,
                 self.cancel_button,
                 self.progress,
@@ -183,9 +189,15 @@ class ColorizeWidget(Container):
             w.changed.connect(lambda *_: self._live_changed(decode_only=True))
         for w in (self.image, self.reference, self.hint_size, self.device, self.live):
             w.changed.connect(lambda *_: self._live_changed(decode_only=False))
+        self.image.changed.connect(self._on_image_changed)
+        self.temporal.changed.connect(lambda *_: self._live_changed(decode_only=False))
         self._viewer.dims.events.current_step.connect(self._on_step_changed)
+        self._viewer.dims.events.axis_labels.connect(
+            lambda *_: self._on_image_changed(self.image.value)
+        )
         self._on_model_changed(self.model.value)
         self._on_hints_layer_changed(self.hints.value)
+        self._on_image_changed(self.image.value)
 
     @property
     def sync(self) -> bool:
@@ -247,6 +259,23 @@ class ColorizeWidget(Container):
                 self._colorizers.pop(next(iter(self._colorizers)))
             self._colorizers[key] = self.colorizer_factory(*key)
         return self._colorizers[key]
+
+    def _on_image_changed(self, layer: Any) -> None:
+        """Name the temporal axis of the new layer; only (T|Z, Y, X) stacks can use it."""
+        if not self._alive():
+            return
+        try:
+            geometry = layer_io.source_geometry(layer) if layer is not None else None
+        except Exception:  # not a colorizable layer; run() reports why
+            geometry = None
+        ok = geometry is not None and len(geometry.leading) == 1
+        self.temporal.enabled = ok
+        if ok:
+            labels = self._viewer.dims.axis_labels
+            label = labels[len(labels) - layer.ndim] if len(labels) >= layer.ndim else "0"
+            self.temporal.text = f"Temporal (axis 0: {label})"
+        else:
+            self.temporal.text = "Temporal (stacks with one leading axis)"
 
     # ------------------------------------------------------------------ hints
 
@@ -338,7 +367,8 @@ class ColorizeWidget(Container):
         source = layer if layer is not None else self.image.value
         geometry = layer_io.source_geometry(source)
         stack = self.whole_stack.value if whole_stack is None else whole_stack
-        if stack or not geometry.leading:
+        temporal = bool(self.temporal.value) and len(geometry.leading) == 1
+        if stack or temporal or not geometry.leading:
             planes = list(logic.iter_plane_indices(geometry.leading))
         else:
             planes = [layer_io.shown_plane(source, self._viewer.dims.point, geometry.leading)]
@@ -360,6 +390,8 @@ class ColorizeWidget(Container):
             kwargs=self._options(),
             download=choice.downloadable
             and (choice.name, self.device.value) not in self._colorizers,
+            temporal=temporal,
+            stops=layer_io.stop_points(self.hints.value) if temporal else frozenset(),
         )
 
     def run(self, whole_stack: bool | None = None, layer: Any = None) -> Any:

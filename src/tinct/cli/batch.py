@@ -1,9 +1,11 @@
 """``tinct batch IN_DIR OUT_DIR``: colorize a folder tree on a Dask cluster.
 
 Every image under IN_DIR (recursively; PNG, JPEG, TIFF, BMP, WebP, GIF) and
-every video (MP4, MOV, AVI, MKV, WebM, ...; the video extra) is colorized into OUT_DIR with the same relative sub-folder and the same file
-name as ``tinct colorize IN -o OUT_DIR`` gives it (``<stem>_colorized.png``,
-``.tif`` for stacks, ``.mp4`` for videos; --temporal for flicker-free video). Outputs are written atomically and existing ones are
+every video (MP4, MOV, AVI, MKV, WebM, ...; the video extra) is colorized
+into OUT_DIR with the same relative sub-folder and the same file name as
+``tinct colorize IN -o OUT_DIR`` gives it (``<stem>_colorized.png``, ``.tif``
+for stacks, ``.mp4`` for videos; --temporal for flicker-free video). Outputs
+are written atomically and existing ones are
 skipped, so rerunning the command resumes an interrupted run.
 
 Without --scheduler a local cluster of --workers processes is started (one
