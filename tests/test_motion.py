@@ -43,10 +43,12 @@ def test_estimate_motion_on_a_noisy_pan():
 
 def test_estimate_motion_follows_a_zoom():
     big = texture(160, 160, seed=3)
-    prev = torch.nn.functional.interpolate(crop(big, 20, 20, 120, 120), size=(96, 96),
-                                           mode="bilinear", align_corners=True)
-    cur = torch.nn.functional.interpolate(crop(big, 26, 26, 108, 108), size=(96, 96),
-                                          mode="bilinear", align_corners=True)
+    prev = torch.nn.functional.interpolate(
+        crop(big, 20, 20, 120, 120), size=(96, 96), mode="bilinear", align_corners=True
+    )
+    cur = torch.nn.functional.interpolate(
+        crop(big, 26, 26, 108, 108), size=(96, 96), mode="bilinear", align_corners=True
+    )
     m = M.estimate_motion(prev, cur)
     # cur pixel y shows image row 26 + y * 107/95, which is prev row (6 + y * 107/95) * 95/119
     ys = torch.arange(96.0)

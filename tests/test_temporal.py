@@ -79,8 +79,11 @@ def test_a_scene_cut_stops_carried_hints(colorizer, scene):
     seq = pan(scene)
     other = pan(np.ascontiguousarray(np.rot90(scene, 2)), seed=1)
     seq = np.concatenate((seq[:6], other[:6]))
-    run_hint = TemporalRun(colorizer, colorizer.resolve_options(hinted=True),
-                           {0: [Hint(100, 120, color=(30, 80, 255), size=8)]})
+    run_hint = TemporalRun(
+        colorizer,
+        colorizer.resolve_options(hinted=True),
+        {0: [Hint(100, 120, color=(30, 80, 255), size=8)]},
+    )
     run_plain = TemporalRun(colorizer, colorizer.resolve_options(hinted=True), {})
     a, b = run_hint.feed(seq), run_plain.feed(seq)
     assert run_hint.cuts == [6] and run_plain.cuts == [6]
@@ -97,12 +100,15 @@ def test_hint_stop_and_replacement(colorizer, scene):
     blue_ab = ab_at(np.full((7, 7, 3), blue, np.uint8), 3, 3)
     red_ab = ab_at(np.full((7, 7, 3), red, np.uint8), 3, 3)
     c6, c11 = c - 6 * STEP, c - 11 * STEP
+    stop = {0: [Hint(r, c, color=blue, size=8)], 6: [HintStop(r, c6, size=16)]}
+    swap = {0: [Hint(r, c, color=blue, size=8)], 6: [Hint(r, c6, color=red, size=8)]}
     carried = TemporalRun(colorizer, opts, {0: [Hint(r, c, color=blue, size=8)]}).feed(seq)
-    stopped = TemporalRun(colorizer, opts, {0: [Hint(r, c, color=blue, size=8)],
-                                            6: [HintStop(r, c6, size=16)]}).feed(seq)  # fmt: skip
-    replaced = TemporalRun(colorizer, opts, {0: [Hint(r, c, color=blue, size=8)],
-                                             6: [Hint(r, c6, color=red, size=8)]}).feed(seq)  # fmt: skip
-    d = lambda img, ab: np.linalg.norm(ab_at(img[-1], r, c11) - ab)  # noqa: E731
+    stopped = TemporalRun(colorizer, opts, stop).feed(seq)
+    replaced = TemporalRun(colorizer, opts, swap).feed(seq)
+
+    def d(img, ab):
+        return np.linalg.norm(ab_at(img[-1], r, c11) - ab)
+
     assert d(stopped, blue_ab) > d(carried, blue_ab) + 20
     assert d(replaced, red_ab) < 0.5 * d(carried, red_ab)
     assert d(replaced, blue_ab) > d(carried, blue_ab) + 20
