@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -38,7 +37,9 @@ DATA = Path("/work/shared/data/eval/bsds500_test")
 FRAMES, SIZE, STEP, NOISE = 12, 256, 8, 3.0
 
 
-def pan_sequence(rgb: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
+def pan_sequence(
+    rgb: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
     """``(gray (T, S, S) uint8, truth (T, S, S, 3) uint8, step (dy, dx))`` of a moving crop."""
     from skimage.color import lab2rgb, rgb2lab
 
@@ -46,8 +47,12 @@ def pan_sequence(rgb: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
     dy, dx = (0, STEP) if w >= h else (STEP, 0)
     y0 = (h - SIZE - dy * (FRAMES - 1)) // 2
     x0 = (w - SIZE - dx * (FRAMES - 1)) // 2
-    truth = np.stack([rgb[y0 + t * dy : y0 + t * dy + SIZE, x0 + t * dx : x0 + t * dx + SIZE]
-                      for t in range(FRAMES)])
+    truth = np.stack(
+        [
+            rgb[y0 + t * dy : y0 + t * dy + SIZE, x0 + t * dx : x0 + t * dx + SIZE]
+            for t in range(FRAMES)
+        ]
+    )
     lum = rgb2lab(truth)[..., 0]
     gray = lab2rgb(np.stack((lum, np.zeros_like(lum), np.zeros_like(lum)), -1))[..., 0] * 255.0
     gray = gray + rng.normal(0.0, NOISE, gray.shape)
@@ -93,8 +98,18 @@ def run_pan(args: argparse.Namespace) -> dict:
     files = sorted(DATA.glob("*.jpg"))[: args.images]
     c = tinct.Colorizer("tinct-base", device="cpu", num_threads=args.threads)
     rng = np.random.default_rng(0)
-    res: dict[str, list[float]] = {k: [] for k in
-        ("flicker_ind", "flicker_tmp", "psnr_ind", "psnr_tmp", "hint_off", "hint_on", "hint_ind")}
+    res: dict[str, list[float]] = {
+        k: []
+        for k in (
+            "flicker_ind",
+            "flicker_tmp",
+            "psnr_ind",
+            "psnr_tmp",
+            "hint_off",
+            "hint_on",
+            "hint_ind",
+        )
+    }
     t_ind = t_tmp = 0.0
     for f in files:
         rgb = np.asarray(Image.open(f).convert("RGB"))
@@ -107,25 +122,28 @@ def run_pan(args: argparse.Namespace) -> dict:
         t_tmp += time.perf_counter() - t
         res["flicker_ind"].append(flicker(ind, step))
         res["flicker_tmp"].append(flicker(tmp, step))
-        res["psnr_ind"].append(statistics.mean(psnr(o, g) for o, g in zip(ind, truth)))
-        res["psnr_tmp"].append(statistics.mean(psnr(o, g) for o, g in zip(tmp, truth)))
+        res["psnr_ind"].append(statistics.mean(psnr(o, g) for o, g in zip(ind, truth, strict=True)))
+        res["psnr_tmp"].append(statistics.mean(psnr(o, g) for o, g in zip(tmp, truth, strict=True)))
         if args.hints:
             r, col = hint_spot(truth[0], step)
-            colour = tuple(int(v) for v in truth[0, r - 2 : r + 3, col - 2 : col + 3].reshape(-1, 3).mean(0))
+            colour = tuple(
+                int(v) for v in truth[0, r - 2 : r + 3, col - 2 : col + 3].reshape(-1, 3).mean(0)
+            )
             target = rgb2lab(np.array([[colour]], np.uint8))[0, 0, 1:]
             hinted = c.colorize(gray, hints=[Hint(r, col, color=colour, size=8)], temporal=True)
             ind_h = c.colorize(gray, hints=[Hint(r, col, color=colour, size=8)])
             dy, dx = step
             r11, c11 = r - dy * (FRAMES - 1), col - dx * (FRAMES - 1)
-            def dist(img: np.ndarray) -> float:
+
+            for key, img in (("hint_off", tmp), ("hint_on", hinted), ("hint_ind", ind_h)):
                 ab = rgb2lab(img[FRAMES - 1, r11 - 2 : r11 + 3, c11 - 2 : c11 + 3])[..., 1:]
-                return float(np.hypot(*(ab.reshape(-1, 2).mean(0) - target)))
-            res["hint_off"].append(dist(tmp))
-            res["hint_on"].append(dist(hinted))
-            res["hint_ind"].append(dist(ind_h))
+                res[key].append(float(np.hypot(*(ab.reshape(-1, 2).mean(0) - target))))
         if args.verbose:
-            print(f"{f.name}: flicker {res['flicker_ind'][-1]:.3f} -> {res['flicker_tmp'][-1]:.3f}, "
-                  f"PSNR {res['psnr_ind'][-1]:.2f} -> {res['psnr_tmp'][-1]:.2f}", flush=True)
+            print(
+                f"{f.name}: flicker {res['flicker_ind'][-1]:.3f} -> {res['flicker_tmp'][-1]:.3f}, "
+                f"PSNR {res['psnr_ind'][-1]:.2f} -> {res['psnr_tmp'][-1]:.2f}",
+                flush=True,
+            )
     out = {k: statistics.mean(v) for k, v in res.items() if v}
     out["flicker_ratio"] = out["flicker_tmp"] / out["flicker_ind"]
     out["psnr_delta"] = out["psnr_tmp"] - out["psnr_ind"]
@@ -136,7 +154,9 @@ def run_pan(args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("what", choices=("pan", "video"))
     p.add_argument("--images", type=int, default=200, help="bsds500_test images to use")
     p.add_argument("--threads", default="auto", help="Colorizer num_threads")
@@ -165,9 +185,16 @@ def make_clip(path: Path, frames: int, size: tuple[int, int] = (1080, 1920)) -> 
     photo = Image.open(sorted(DATA.glob("*.jpg"))[0]).convert("L")
     big = photo.resize((int(w * 1.3), int(w * 1.3 * photo.height / photo.width)), Image.BICUBIC)
     rng = np.random.default_rng(0)
-    writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=25, codec="libx264", quality=None,
-                                         macro_block_size=1, output_params=["-preset", "veryfast", "-crf", "18"],
-                                         ffmpeg_log_level="error")
+    writer = imageio_ffmpeg.write_frames(
+        str(path),
+        (w, h),
+        fps=25,
+        codec="libx264",
+        quality=None,
+        macro_block_size=1,
+        output_params=["-preset", "veryfast", "-crf", "18"],
+        ffmpeg_log_level="error",
+    )
     writer.send(None)
     for t in range(frames):
         z = 1.0 + 0.1 * t / max(1, frames - 1)  # zoom in by 10 %
@@ -182,16 +209,23 @@ def make_clip(path: Path, frames: int, size: tuple[int, int] = (1080, 1920)) -> 
 
 
 _CHILD = """
-import json, resource, sys, time
+import json, os, resource, sys, time
 import tinct
 from tinct import video
-c = tinct.Colorizer("tinct-base", device="cpu", num_threads=sys.argv[4] if sys.argv[4] == "auto" else int(sys.argv[4]))
+threads = sys.argv[4] if sys.argv[4] == "auto" else int(sys.argv[4])
+c = tinct.Colorizer("tinct-base", device="cpu", num_threads=threads)
 t = time.perf_counter()
-info = video.colorize_video(c, sys.argv[1], sys.argv[2], temporal=sys.argv[3] == "1", progress=True)
+info = video.colorize_video(c, sys.argv[1], sys.argv[2], temporal=sys.argv[3] == "1")
 dt = time.perf_counter() - t
-print(json.dumps({"frames": info.frames, "seconds": dt, "fps": info.frames / dt,
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "ffmpeg_peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}))
+me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+n = info.frames
+print(json.dumps({
+    "frames": n, "seconds": dt, "fps": n / dt,
+    "cpu_s_per_frame": (me.ru_utime + me.ru_stime) / n,
+    "ffmpeg_cpu_s_per_frame": (kids.ru_utime + kids.ru_stime) / n,
+    "load_avg_1min": os.getloadavg()[0],
+    "peak_rss_mb": me.ru_maxrss / 1024, "ffmpeg_peak_rss_mb": kids.ru_maxrss / 1024,
+}))
 """
 
 
@@ -204,10 +238,14 @@ def run_video(args: argparse.Namespace) -> dict:
         make_clip(clip, args.frames)
         print(f"built {clip} in {time.perf_counter() - t:.1f} s", flush=True)
     res: dict = {"clip": str(clip)}
-    for mode in (["1", "0"] if args.independent else ["1"]):
+    for mode in ["1", "0"] if args.independent else ["1"]:
         dst = out_dir / f"{clip.stem}_{'temporal' if mode == '1' else 'independent'}.mp4"
-        proc = subprocess.run([sys.executable, "-c", _CHILD, str(clip), str(dst), mode, str(args.threads)],
-                              capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", _CHILD, str(clip), str(dst), mode, str(args.threads)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         name = "temporal" if mode == "1" else "independent"
         for k, v in r.items():
