@@ -524,6 +524,8 @@ class ColorizeWidget(Container):
 
     def _on_step_changed(self, *_: Any) -> None:
         source = self.image.value
+        if self.temporal.value and self.temporal.enabled:
+            return  # a temporal run already covers every plane
         if source is not None and source.ndim > 2:
             self._live_changed(decode_only=False)
 
