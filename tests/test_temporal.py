@@ -177,7 +177,7 @@ def test_blend_keeps_colour_only_where_motion_explains_the_plane():
     conf[..., 4:] = 0.0  # right half: a motion edge / new content
     m = M.Motion(torch.zeros(1, 2, 8, 8), conf, torch.tensor([False]), torch.zeros(1, 2))
     out = run._blend(b, m, [])
-    keep = 1.0 - 1.0 / (1.0 + HISTORY_GAIN)
+    keep = 1.0 - 1.0 / (1.0 + HISTORY_GAIN)  # second plane of persisting content
     assert torch.allclose(out[..., :4], torch.full((1, 2, 8, 4), 10.0 * (1 - keep)))
     assert torch.equal(out[..., 4:], b[..., 4:])
     cut = M.Motion(torch.zeros(1, 2, 8, 8), torch.ones(1, 1, 8, 8), torch.tensor([True]),

@@ -113,7 +113,7 @@ class HintCarrier:
         self.cuts: list[int] = []
         self._tracks: list[Hint] = []  # at their position on the last plane
 
-    def plan(self, t: int, motion: Motion | None) -> tuple[list[Hint], list[Hint]]:
+    def plan(self, t: int, motion: Motion | None) -> tuple[list[Hint], list[Hint | HintStop]]:
         """The hints of plane ``t``, the next plane of the sequence.
 
         Args:
@@ -122,7 +122,8 @@ class HintCarrier:
                 or ``None`` for the first plane.
 
         Returns:
-            ``(hints on the plane, the ones placed on it rather than carried)``.
+            ``(hints on the plane, the hints and stops placed on it)``: where the
+            latter are, colour carried from earlier planes is to be dropped.
         """
         if motion is None or bool(motion.cut[0]):
             if motion is not None:
@@ -131,7 +132,7 @@ class HintCarrier:
         else:
             moved = (self._move(h, motion) for h in self._tracks)
             self._tracks = [h for h in moved if h is not None]
-        fresh = []
+        fresh: list[Hint | HintStop] = []
         for h in self.hints.get(t, ()):
             side = self.side(h)
             self._tracks = [
@@ -141,7 +142,7 @@ class HintCarrier:
             ]  # fmt: skip
             if isinstance(h, Hint):
                 self._tracks.append(h)
-                fresh.append(h)
+            fresh.append(h)
         return list(self._tracks), fresh
 
     def side(self, h: Hint | HintStop) -> float:

@@ -68,12 +68,13 @@ MOTION_LONG = 256
 MAX_HISTORY = 8.0
 #: A plane's own prediction weighs ``1 / (1 + HISTORY_GAIN * (count - 1))`` against the
 #: colour carried from the past, where ``count`` is how many planes the content has
-#: persisted (1 for new content, at most MAX_HISTORY): 1/11 on its second plane, 1/71
-#: once it has persisted for 8. Predictions drift as the content moves through the frame;
-#: a plain running mean (gain 1) halves that drift, this gain holds the colour (pan
-#: sequences of bsds500_test: flicker 0.29 of plane by plane against 0.43 with gain 1, PSNR
-#: unchanged; benchmarks/bench_temporal.py).
-HISTORY_GAIN = 10.0
+#: persisted (1 for new content, at most MAX_HISTORY): 1/31 on its second plane, 1/211
+#: once it has persisted for 8; the past's weight is further multiplied by the motion
+#: confidence. Predictions drift as the content moves through the frame; a plain running
+#: mean (gain 1) only halves that drift, this gain holds the colour (pan sequences of
+#: bsds500_test: flicker 0.28 of plane by plane against 0.43 with gain 1 and 0.29 with 10,
+#: PSNR unchanged; benchmarks/bench_temporal.py).
+HISTORY_GAIN = 30.0
 
 ProgressFn = Callable[[float, str], None]
 
@@ -150,7 +151,7 @@ class TemporalRun:
             if self.hints:  # hints move with the content: motion first, then the network
                 gray = self._motion_gray(arr, is_rgb)
             else:  # one network pass; its input gray gives the motion grid
-                entry = self._entry(arr, [], is_rgb)
+                entry = self._entry(arr, [], is_rgb, self._net_progress(len(arr)))
                 gray = self._grid_gray(entry.net.gray_net)
             motions = self._motions(gray)
             plan = [self._carrier.plan(self.index + i, m) for i, m in enumerate(motions)]
@@ -175,10 +176,23 @@ class TemporalRun:
 
     # ------------------------------------------------------------------ steps
 
-    def _entry(self, arr: np.ndarray, hints: list[Hint], is_rgb: bool) -> Any:
+    def _entry(
+        self, arr: np.ndarray, hints: list[Hint], is_rgb: bool, progress: ProgressFn | None = None
+    ) -> Any:
         """The engine's (cached) network pass over some planes with one set of hints."""
         return self.colorizer._entry(arr, hints, self.reference, self.options, is_rgb,
-                                     None, self.cancel, self.user_net)  # fmt: skip
+                                     progress, self.cancel, self.user_net)  # fmt: skip
+
+    def _net_progress(self, n: int) -> ProgressFn | None:
+        """Progress of a network pass over the next ``n`` planes, as a share of the sequence."""
+        if not (self.progress and self.total):
+            return None
+        report, start, total = self.progress, self.index, self.total
+
+        def sub(f: float, msg: str) -> None:
+            report((start + 0.9 * f * n) / total, msg)
+
+        return sub
 
     def _grid_gray(self, gray: Tensor) -> Tensor:
         """``(n, 1, hm, wm)``: gray resized onto the motion grid."""
@@ -217,7 +231,7 @@ class TemporalRun:
         net = max(net_shape((H, W), int(self.options.net_size or MOTION_LONG)))
         return float(self.options.hint_size or 5) * max(H, W) / net
 
-    def _blend(self, ab: Tensor, m: _mo.Motion | None, fresh: list[Hint]) -> Tensor:
+    def _blend(self, ab: Tensor, m: _mo.Motion | None, fresh: list[Hint | HintStop]) -> Tensor:
         """Average one plane's working-grid chroma ``(1, 2, h, w)`` with the warped past."""
         h, w = ab.shape[-2:]
         prev = self._prev_ab
@@ -231,16 +245,18 @@ class TemporalRun:
             flow, conf = _mo.pool_flow(m, (h, w))
             flow, conf = flow.to(ab), conf.to(ab)
             warped, inside = _mo.warp(prev.to(ab), flow, valid=True)
-            past = _mo.warp(self._prev_count.to(ab), flow) * conf * inside
+            keep = conf * inside
             if fresh:
-                past = past * (1.0 - self._fresh_mask(fresh, (h, w)).to(ab))
+                keep = keep * (1.0 - self._fresh_mask(fresh, (h, w)).to(ab))
+            past = _mo.warp(self._prev_count.to(ab), flow) * keep
             count = (past + 1.0).clamp_(max=MAX_HISTORY)
-            out = torch.lerp(ab, warped, 1.0 - 1.0 / (1.0 + HISTORY_GAIN * (count - 1.0)))
+            weight = (1.0 - 1.0 / (1.0 + HISTORY_GAIN * (count - 1.0))) * keep
+            out = torch.lerp(ab, warped, weight)
         self._prev_ab, self._prev_count = out, count
         return out
 
-    def _fresh_mask(self, fresh: list[Hint], size: tuple[int, int]) -> Tensor:
-        """``(1, 1, h, w)`` where hints placed on this plane decide the colour alone."""
+    def _fresh_mask(self, fresh: list[Hint | HintStop], size: tuple[int, int]) -> Tensor:
+        """``(1, 1, h, w)`` around hints and stops placed on this plane: no colour carried."""
         h, w = size
         H, W = self._size
         mask = torch.zeros(1, 1, h, w)
