@@ -95,6 +95,8 @@ def test_cli_colorizes_a_video_into_the_output_folder(clip, tmp_path, capsys):
     one = tmp_path / "named.mp4"  # one input, -o names the file
     assert main(["colorize", str(clip), "-o", str(one), "-q"]) == 0
     assert video.probe(one).size == (64, 96)
+    assert main(["colorize", str(clip), "-o", str(tmp_path / "x.png"), "-q"]) == 2
+    assert "-o" in capsys.readouterr().err
     bad = tmp_path / "bad.avi"
     bad.write_bytes(b"junk")
     assert main(["colorize", str(bad), str(clip), "-o", str(out), "-q"]) == 1

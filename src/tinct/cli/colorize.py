@@ -152,6 +152,9 @@ def run(args: argparse.Namespace) -> int:
     inputs = [Path(p) for p in args.inputs]
     out = Path(args.output)
     to_dir = _is_dir_target(out, len(inputs))
+    if not to_dir and is_video(inputs[0]) != is_video(out):
+        kind = "a video file (.mp4) or a folder" if is_video(inputs[0]) else "an image file"
+        return _usage(f"-o {out}: the output for {inputs[0]} must be {kind}")
     hints: list[Any] = []
     if args.hints:
         try:
