@@ -92,6 +92,7 @@ def test_a_scene_cut_stops_carried_hints(colorizer, scene):
     assert diff[6:].mean() < 0.5  # ... and not after it
 
 
+@pytest.mark.slow
 def test_hint_stop_and_replacement(colorizer, scene):
     seq = pan(scene)
     r, c = 100, 120
