@@ -1,7 +1,12 @@
 """Driver for tests/test_gimp_e2e.py, run inside GIMP 3 by python-fu-eval (stdin).
 
-Environment: TINCT_E2E_PORT, TINCT_E2E_TOKEN_FILE, TINCT_E2E_OUT (a folder), and
-TINCT_E2E_DEAD_PORT (a closed port for the "server not running" case). Every
+Environment: TINCT_E2E_PORT, TINCT_E2E_TOKEN_FILE, TINCT_E2E_OUT (a folder),
+TINCT_E2E_DEAD_PORT (a closed port for the "server not running" case) and,
+optionally, TINCT_E2E_IMPOSTOR_PORT (a port where something that is not the
+server listens). TINCT_E2E_PHASE picks the cases: ``first`` (colorize, hints,
+no server, impostor), ``list`` (the registered models only) or ``restarted``
+(after a server restart with another model list: the models GIMP registered, a
+model new on the server, an unknown name, a model without weights). Every
 result is printed as one line ``TINCT-E2E {json}`` for the test to parse.
 """
 
@@ -17,8 +22,10 @@ from gi.repository import Gegl, Gimp, Gio  # noqa: E402
 W, H = 96, 64
 PORT = int(os.environ["TINCT_E2E_PORT"])
 DEAD_PORT = int(os.environ["TINCT_E2E_DEAD_PORT"])
+IMPOSTOR_PORT = int(os.environ.get("TINCT_E2E_IMPOSTOR_PORT") or 0)
 TOKEN_FILE = os.environ["TINCT_E2E_TOKEN_FILE"]
 OUT = os.environ["TINCT_E2E_OUT"]
+PHASE = os.environ.get("TINCT_E2E_PHASE", "first")
 HINTS = [(10, 20, (255, 0, 0)), (40, 70, (0, 0, 255))]  # row, col, colour
 
 
@@ -30,8 +37,10 @@ def gray_pixels():
     return bytes((x * 255 // (W - 1) + y) % 256 for y in range(H) for x in range(W))
 
 
-def run(proc, image, layer, port, hint=None):
+def run(proc, image, layer, port, hint=None, model=None):
     cfg = proc.create_config()
+    if model is not None:
+        cfg.set_property("model", model)
     cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE)
     cfg.set_property("image", image)
     cfg.set_core_object_array("drawables", [layer])
@@ -74,10 +83,49 @@ def describe(case, image, status, message):
     )
 
 
+def registered_models(proc):
+    """The model ids GIMP registered for the dialog (aux arguments are not in the PDB,
+    so they are read from the plug-in's record of its registration, and checked against
+    GIMP's pluginrc by the test)."""
+    folder = os.path.join(os.environ["GIMP3_DIRECTORY"], "plug-ins", "tinct-colorize")
+    with open(os.path.join(folder, "registered-models.json"), encoding="utf-8") as f:
+        return [m[0] for m in json.load(f)["models"]]
+
+
+def gray_image():
+    img = Gimp.Image.new(W, H, Gimp.ImageBaseType.GRAY)
+    bg = Gimp.Layer.new(img, "bg", W, H, Gimp.ImageType.GRAY_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
+    img.insert_layer(bg, None, 0)
+    bg.get_buffer().set(Gegl.Rectangle.new(0, 0, W, H), "Y' u8", gray_pixels())
+    return img, bg
+
+
+def restarted(proc):
+    """After a server restart with another model list."""
+    for case, model in (
+        ("new-model", os.environ["TINCT_E2E_NEW_MODEL"]),
+        ("unknown-model", "no-such-model"),
+        ("no-weights", "tinct-small"),
+    ):
+        img, bg = gray_image()
+        status, message = run(proc, img, bg, PORT, model=model)
+        report(case=case, status=status, message=message,
+               layers=[la.get_name() for la in img.get_layers()])  # fmt: skip
+        img.delete()
+    report(case="done")
+
+
 def main():
     proc = Gimp.get_pdb().lookup_procedure("plug-in-tinct-colorize")
     report(case="registered", ok=proc is not None)
     if proc is None:
+        return
+    report(case="models", names=registered_models(proc))
+    if PHASE == "restarted":
+        restarted(proc)
+        return
+    if PHASE == "list":
+        report(case="done")
         return
 
     # 1. A grayscale image without hints: converted to RGB, layer added.
@@ -139,6 +187,23 @@ def main():
         base_type=img.get_base_type().value_nick,
     )
     img.delete()
+
+    # 4. Something else on the port (a stale bridge.json): refused, nothing sent or added.
+    if IMPOSTOR_PORT:
+        img = Gimp.Image.new(W, H, Gimp.ImageBaseType.GRAY)
+        bg = Gimp.Layer.new(
+            img, "bg", W, H, Gimp.ImageType.GRAY_IMAGE, 100.0, Gimp.LayerMode.NORMAL
+        )
+        img.insert_layer(bg, None, 0)
+        bg.get_buffer().set(Gegl.Rectangle.new(0, 0, W, H), "Y' u8", gray_pixels())
+        status, message = run(proc, img, bg, IMPOSTOR_PORT)
+        report(
+            case="impostor",
+            status=status,
+            message=message,
+            layers=[la.get_name() for la in img.get_layers()],
+        )
+        img.delete()
     report(case="done")
 
 

@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 
 from tinct.evaluate import EvalConfig, evaluate
+from tinct.options import ColorizeOptions
 from tinct.train import TrainConfig, train
 
 PAIRS = ("sun-shen-regression", "sun-shen-classification", "hwang-zhou-regression",
@@ -77,8 +78,7 @@ def main() -> None:
                     out=str(out / f"mrf-{weight}"),
                     limit=args.limit,
                     full_res=False,
-                    decoder="mode",
-                    mrf_weight=weight,
+                    options=ColorizeOptions(decoder="mode", mrf_weight=weight),
                 )
             )
             print(f"MRF weight {weight}:", (out / f"mrf-{weight}" / "report.md").read_text())

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tinct.datasets import find_images
 from tinct.evaluate import EvalConfig, evaluate
+from tinct.options import ColorizeOptions
 from tinct.train import split_indices
 
 
@@ -61,8 +62,7 @@ def main() -> None:
                     out=str(out / f"{decoder}-{t}"),
                     limit=args.limit,
                     full_res=False,
-                    decoder=decoder,
-                    temperature=t,
+                    options=ColorizeOptions(decoder=decoder, temperature=t),
                     examples=0,
                 ),
                 log=lambda s: None,

@@ -3,6 +3,8 @@
 The fixtures ``cfgdir`` and ``served`` that go with them are in conftest.py.
 """
 
+import contextlib
+import json
 import socket
 import threading
 import time
@@ -24,6 +26,7 @@ class FakeBackend:
         self.steps = steps
         self.active = 0
         self.max_active = 0
+        self.spans = []  # (start, end) time.monotonic() of every call
         self.lock = threading.Lock()
 
     def models(self):
@@ -43,6 +46,7 @@ class FakeBackend:
         with self.lock:
             self.active += 1
             self.max_active = max(self.max_active, self.active)
+        start = time.monotonic()
         try:
             self.calls.append(job)
             for i in range(self.steps):
@@ -60,6 +64,7 @@ class FakeBackend:
         finally:
             with self.lock:
                 self.active -= 1
+                self.spans.append((start, time.monotonic()))
 
 
 def make_server(cfgdir, backend=None, **kw):
@@ -75,9 +80,78 @@ def client_for(server, **kw):
 
 
 def raw(server):
+    """A plain TCP connection to the server (not authenticated)."""
     sock = socket.create_connection(("127.0.0.1", server.port), timeout=5)
     return sock
 
 
+def authed(server):
+    """A TCP connection that has done the handshake (ready for request frames)."""
+    sock = raw(server)
+    P.client_handshake(sock, server.token, time.monotonic() + 5)
+    return sock
+
+
+def raw_frame(header, payload=b"", version=P.PROTOCOL_VERSION):
+    """Bytes of a frame whose header is sent exactly as given (no payload_bytes filled in)."""
+    data = json.dumps(header).encode()
+    return P.PREFIX.pack(P.MAGIC, version, len(data)) + data + payload
+
+
+def request(sock, header, sections=None):
+    """Send one request frame and return the first reply frame."""
+    P.send_frame(sock, header, sections)
+    return P.read_frame(sock)
+
+
 def gray_image(w, h, seed=0):
     return np.random.default_rng(seed).integers(0, 256, (h, w), dtype=np.uint8)
+
+
+class Impostor:
+    """Listens on a port and records every byte a client sends; ``answer(sock, data)``
+    decides what to send back after the first bytes arrive."""
+
+    def __init__(self, port=0, answer=None):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.answer = answer
+        self.received = bytearray()
+        self.connections = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            with conn:
+                conn.settimeout(0.5)
+                answered = False
+                while not self._stop.is_set():
+                    try:
+                        data = conn.recv(65536)
+                    except TimeoutError:
+                        continue
+                    except OSError:
+                        break
+                    if not data:
+                        break
+                    self.received += data
+                    if self.answer and not answered:
+                        answered = True
+                        with contextlib.suppress(OSError):
+                            self.answer(conn, bytes(self.received))
+
+    def close(self):
+        self._stop.set()
+        self._thread.join(5)
+        self.sock.close()

@@ -6,6 +6,7 @@ import pytest
 from tinct import protocol as P
 from tinct.backend import ColorizeJob, EngineBackend, PointHint, RequestError
 from tinct.hints import Hint
+from tinct.options import ColorizeOptions
 
 
 class Recorder:
@@ -36,7 +37,7 @@ def test_point_hints_and_hint_layer_become_engine_hints():
         hints=(PointHint(1, 2, (0, 255, 0), size=3),),
         hint_layer=layer,
         hint_size=5,
-        temperature=0.4,
+        options=ColorizeOptions(temperature=0.4),
     )
     out = backend.colorize(job, lambda f, m: None)
     assert out.shape == (8, 10, 3)
@@ -66,8 +67,8 @@ def test_factory_makes_one_colorizer_per_model_and_caches_it():
         return Recorder(name)
 
     backend = EngineBackend(colorizer_factory=factory, model="tinct-base")
-    for name in (None, "levin", "levin", "tinct-base"):
+    for name in (None, "zhang-eccv16", "zhang-eccv16", "tinct-base"):
         backend.colorize(ColorizeJob(image=np.zeros((4, 4), np.uint8), model=name), print)
-    assert made == ["tinct-base", "levin"]
+    assert made == ["tinct-base", "zhang-eccv16"]
     names = [m["name"] for m in backend.models()]
     assert names[0] == "tinct-base" and "zhang-eccv16" in names  # from the registry

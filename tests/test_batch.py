@@ -140,10 +140,32 @@ def test_same_stem_clash_is_reported(tmp_path, options):
     out = tmp_path / "out"
     for name in ("a_colorized.png", "b_colorized.png"):
         out.mkdir(exist_ok=True)
-        (out / name).write_bytes(b"x")
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(out / name)
     s = run_batch(tmp_path, out, options, progress=False)  # nothing to do: no cluster started
     assert (s.done, s.skipped, s.failed) == (0, 2, 1)
     assert "clashes" in next(r.error for r in s.results if r.status == "failed")
+
+
+def test_empty_or_truncated_outputs_are_redone_finished_ones_kept(tmp_path, options):
+    from tinct.batch import existing_output, is_complete
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a", "b", "c"):
+        Image.fromarray(np.full((8, 8), 99, np.uint8)).save(src / f"{name}.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_colorized.png").write_bytes(b"")  # 0 bytes: a full disk
+    good = np.full((8, 8, 3), 7, np.uint8)
+    Image.fromarray(good).save(out / "b_colorized.png")
+    whole = (out / "b_colorized.png").read_bytes()
+    (out / "c_colorized.png").write_bytes(whole[: len(whole) // 2])  # cut mid-write
+    assert not is_complete(out / "a_colorized.png") and not is_complete(out / "c_colorized.png")
+    assert existing_output(src / "b.png", out) == out / "b_colorized.png"
+    results = [colorize_file(src / f"{n}.png", out, options) for n in ("a", "b", "c")]
+    assert [r.status for r in results] == ["done", "skipped", "done"]
+    assert (out / "b_colorized.png").read_bytes() == whole  # a finished output is never lost
+    assert all(is_complete(out / f"{n}_colorized.png") for n in "abc")
 
 
 # ----------------------------------------------------------------------------- cluster

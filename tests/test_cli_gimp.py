@@ -177,3 +177,31 @@ def test_tinct_serve_refuses_remote_without_flag(tmp_path, capsys):
     assert code == 2
     assert "allow-remote" in capsys.readouterr().err
     assert not (tmp_path / "b.json").exists()
+
+
+def test_install_gives_fresh_file_times_so_gimp_queries_again(tmp_path):
+    from tinct.cli.gimp import plugin_source_dir
+
+    src = plugin_source_dir() / "tinct-colorize.py"
+    dest = install_plugin(tmp_path) / "tinct-colorize.py"
+    assert dest.read_bytes() == src.read_bytes()
+    old = 1_000_000_000
+    os.utime(dest, (old, old))
+    dest = install_plugin(tmp_path) / "tinct-colorize.py"
+    assert dest.stat().st_mtime > old + 1  # not copy2: GIMP sees a changed plug-in
+
+
+def test_refresh_registration_touches_the_plugin_only_when_the_list_changed(tmp_path):
+    from tinct.cli.gimp import models_signature, refresh_registration
+
+    folder = install_plugin(tmp_path)
+    script = folder / "tinct-colorize.py"
+    models = [{"name": "tinct-base", "display_name": "tinct base", "weights": "bundled"}]
+    (folder / "registered-models.json").write_text(json.dumps({"models": models_signature(models)}))
+    os.utime(script, (1_000_000_000, 1_000_000_000))
+    assert not refresh_registration(models, tmp_path)
+    assert script.stat().st_mtime == 1_000_000_000
+    more = [*models, {"name": "mine", "display_name": "mine (weights file)", "weights": "file"}]
+    assert refresh_registration(more, tmp_path)
+    assert script.stat().st_mtime > 1_000_000_000
+    assert not refresh_registration(more, tmp_path / "elsewhere")  # no plug-in there

@@ -89,3 +89,22 @@ def test_batch_sampler_shapes_ranges_and_reproducibility(image_dir):
     assert float(s1.lum.min()) >= 0 and float(s1.lum.max()) <= 100.0 + 1e-3
     torch.testing.assert_close(s1.lum, s2.lum)
     torch.testing.assert_close(s1.hint_ab, s2.hint_ab)
+
+
+def test_source_id_and_split_by_source():
+    from pathlib import Path
+
+    from tinct.datasets import source_id, split_by_source
+
+    assert source_id("a/TCGA-18-5592-01Z-00-DX1_x116_y372.jpg") == "TCGA-18-5592-01Z-00-DX1"
+    assert source_id("gbm40_01_x0_y256.jpg") == "gbm40_01"
+    assert source_id("53612916394_734d0e1e4a_o_s100_x1066_y1088.jpg") == "53612916394_734d0e1e4a_o"
+    assert source_id("heic0108a.png") == "heic0108a"
+    paths = [Path(f"d/s{k}_x{i}_y0.jpg") for k in range(8) for i in range(3)]
+    train, held = split_by_source(paths)
+    assert len(held) == 2 * 3 and len(train) == 6 * 3
+    assert {source_id(p) for p in held} == {"s6", "s7"}  # the last quarter in sorted order
+    assert not {source_id(p) for p in held} & {source_id(p) for p in train}
+    assert split_by_source(paths, 0.0) == (sorted(paths), [])
+    with pytest.raises(ValueError):
+        split_by_source(paths, 1.0)

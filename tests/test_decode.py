@@ -86,7 +86,9 @@ def test_sample_is_seeded_and_follows_distribution(centres):
 
 def test_decode_errors(centres):
     logits = torch.zeros(1, 313, 2, 2)
-    with pytest.raises(ValueError, match="valid names: annealed_mean, mean, median, mode, sample"):
+    with pytest.raises(
+        ValueError, match="valid names: annealed_mean, coherent, mean, median, mode, sample"
+    ):
         D.decode(logits, centres, "bogus")
     assert D.decode(logits, centres, "Annealed_Mean").shape == (1, 2, 2, 2)
     with pytest.raises(ValueError):
@@ -150,3 +152,42 @@ def test_property_decoded_within_hull(i, t):
     out = D.annealed_mean(logits, cen, t)
     assert (out[:, 0] >= -90 - 1e-9).all() and (out[:, 0] <= 100 + 1e-9).all()
     assert (out[:, 1] >= -110 - 1e-9).all() and (out[:, 1] <= 100 + 1e-9).all()
+
+
+def _two_modes(centres, hues_deg, weights, chroma=40.0):
+    """Logits of a distribution split between bins nearest the given hues."""
+    import math
+
+    logits = torch.full((1, 313, 1, 1), -30.0)
+    for deg, w in zip(hues_deg, weights, strict=True):
+        target = torch.tensor(
+            [chroma * math.cos(math.radians(deg)), chroma * math.sin(math.radians(deg))]
+        )
+        q = int((centres - target).norm(dim=1).argmin())
+        logits[0, q] = math.log(w)
+    return logits
+
+
+def test_coherent_mean_fades_split_hues_and_keeps_one_hue(centres):
+    one = _two_modes(centres, [0.0], [1.0])
+    split = _two_modes(centres, [0.0, 180.0], [0.5, 0.5])  # red vs green-cyan: mean is gray-ish
+    lilac = _two_modes(centres, [-90.0, 30.0], [0.5, 0.5])  # blue + warm: mean is a third hue
+    assert D.coherence(one, centres).item() == pytest.approx(1.0, abs=1e-4)
+    assert D.coherence(split, centres).item() < 0.05
+    keep = D.coherent_mean(one, centres)
+    assert torch.allclose(keep, D.mean(one, centres), atol=1e-3)  # a confident colour is kept
+    assert D.coherent_mean(lilac, centres).norm() < 1e-3  # R = 0.5: no invented third hue
+    assert D.mean(lilac, centres).norm() > 15.0  # whereas the plain mean paints one
+
+
+def test_coherent_mean_with_fallback_only_adds_agreeing_colour(centres):
+    red = _two_modes(centres, [0.0], [1.0])
+    fallback = torch.tensor([10.0, 0.0]).reshape(1, 2, 1, 1).expand(1, 2, 4, 4)
+    out = D.coherent_mean(red, centres, fallback=fallback)
+    assert out.shape == (1, 2, 4, 4)  # the fallback's grid
+    assert (out[:, 0] > 10.5).all()  # more of the agreed hue
+    opposite = -fallback
+    out = D.coherent_mean(red, centres, fallback=opposite)
+    assert torch.allclose(out, opposite)  # disagreeing distribution adds nothing
+    with pytest.raises(ValueError):
+        D.coherent_mean(red, centres, floor=1.0)

@@ -67,6 +67,8 @@ def test_cli_evaluate(eval_dir, tmp_path, capsys):
 
 
 def test_options_reach_the_engine(monkeypatch, eval_dir, tmp_path):
+    from tinct.options import ColorizeOptions
+
     seen = {}
 
     def fake_method_for(name, **kw):
@@ -74,12 +76,25 @@ def test_options_reach_the_engine(monkeypatch, eval_dir, tmp_path):
         return lambda rgb, hints: rgb
 
     monkeypatch.setattr("tinct.evaluate.method_for", fake_method_for)
+    opts = ColorizeOptions(decoder="mode", temperature=0.5, mrf_weight=2.0, propagation=1e-3)
     cfg = EvalConfig(
         models=["m"], data=[str(eval_dir)], hints=[0], out=str(tmp_path), full_res=False,
-        decoder="mode", temperature=0.5, mrf_weight=2.0, propagation=1e-3,
+        options=opts,
     )  # fmt: skip
     evaluate(cfg, log=lambda s: None)
-    assert seen == {
-        "device": "cpu", "decoder": "mode", "temperature": 0.5, "mrf_weight": 2.0,
-        "propagation": 1e-3,
-    }  # fmt: skip
+    assert seen == {"device": "cpu", "options": opts}
+
+
+def test_cli_flags_become_one_options_object(monkeypatch, eval_dir, tmp_path):
+    seen = {}
+
+    def fake_evaluate(cfg, log=print):
+        seen["cfg"] = cfg
+        return {}
+
+    monkeypatch.setattr("tinct.evaluate.evaluate", fake_evaluate)
+    args = ["evaluate", "--models", "gray", "--data", str(eval_dir), "--out", str(tmp_path),
+            "--decoder", "mode", "--mrf-weight", "2", "--mrf-edge", "3"]  # fmt: skip
+    assert cli.main(args) == 0
+    o = seen["cfg"].options
+    assert (o.decoder, o.mrf_weight, o.mrf_edge, o.device) == ("mode", 2.0, 3.0, "cpu")

@@ -10,6 +10,7 @@ the host's network namespace).
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -20,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bridge_helpers import Impostor
+from tinct import protocol as P
 from tinct.cli.gimp import install_plugin
 from tinct.server import EngineBackend, start_server_in_thread
 
@@ -94,91 +97,182 @@ def _colorizer():
         return Colorizer("tinct-base", device="cpu", pretrained=False), "engine (untrained)"
 
 
+def _fake_challenge(conn, data):
+    """Answer like a server, but without the token: the proof cannot be right."""
+    P.send_frame(conn, {"type": "auth_challenge", "server_nonce": P.new_nonce(),
+                        "server_proof": P.new_nonce()})  # fmt: skip
+
+
+def gray_pixels_prefix() -> bytes:
+    """The first row of the driver's gray test image (scripts/gimp_e2e_driver.py)."""
+    w = 96
+    return bytes((x * 255 // (w - 1)) % 256 for x in range(w))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def test_colorize_in_real_gimp():
+def _gimp(chroot: Path, inside: str, port: int, phase: str = "first", **env: str):
+    """Run the driver in GIMP; returns (process, {case: record}, context text)."""
+    variables = [
+        "PATH=/usr/bin:/bin",
+        f"HOME={inside}/home",
+        f"GIMP3_DIRECTORY={inside}/cfg",
+        f"TINCT_CONFIG_DIR={inside}",  # registration asks the server from bridge.json here
+        "LANG=C.UTF-8",
+        f"TINCT_E2E_PORT={port}",
+        f"TINCT_E2E_DEAD_PORT={_free_port()}",
+        f"TINCT_E2E_TOKEN_FILE={inside}/bridge.json",
+        f"TINCT_E2E_OUT={inside}/out",
+        f"TINCT_E2E_PHASE={phase}",
+        *(f"{k}={v}" for k, v in env.items()),
+    ]
+    cmd = ["chroot", str(chroot), "/usr/bin/env", "-i", *variables, "timeout", "110",
+           "gimp-console-3.0", "-i", "-d", "-f", "--batch-interpreter", "python-fu-eval",
+           "-b", "-", "--quit"]  # fmt: skip
+    t0 = time.monotonic()
+    with open(DRIVER, "rb") as stdin:
+        proc = subprocess.run(cmd, stdin=stdin, capture_output=True, timeout=120)
+    out = proc.stdout.decode(errors="replace")
+    err = proc.stderr.decode(errors="replace")
+    results = {}
+    for line in out.splitlines():
+        if line.startswith("TINCT-E2E "):
+            rec = json.loads(line[len("TINCT-E2E ") :])
+            results[rec["case"]] = rec
+    context = f"rc={proc.returncode} ({time.monotonic() - t0:.1f}s)\n{out[-3000:]}\n{err[-3000:]}"
+    return proc, results, context
+
+
+@pytest.fixture
+def gimp_work():
     chroot = _chroot()
-    inner, kind = _colorizer()
-    recorder = Recorder(inner)
     work = Path(tempfile.mkdtemp(prefix="tinct-e2e-", dir=chroot / "tmp"))
     inside = "/" + str(work.relative_to(chroot))
+    for sub in ("cfg", "home", "out"):
+        (work / sub).mkdir()
     try:
-        for sub in ("cfg", "home", "out"):
-            (work / sub).mkdir()
-        plugin = install_plugin(work / "cfg")
-        assert (plugin / "tinct-colorize.py").stat().st_mode & 0o100
-        handle = start_server_in_thread(
-            EngineBackend(colorizer=recorder), port=0, config_path=work / "bridge.json"
-        )
-        env = [
-            "PATH=/usr/bin:/bin",
-            f"HOME={inside}/home",
-            f"GIMP3_DIRECTORY={inside}/cfg",
-            "LANG=C.UTF-8",
-            f"TINCT_E2E_PORT={handle.port}",
-            f"TINCT_E2E_DEAD_PORT={_free_port()}",
-            f"TINCT_E2E_TOKEN_FILE={inside}/bridge.json",
-            f"TINCT_E2E_OUT={inside}/out",
-        ]
-        cmd = ["chroot", str(chroot), "/usr/bin/env", "-i", *env, "timeout", "110",
-               "gimp-console-3.0", "-i", "-d", "-f", "--batch-interpreter", "python-fu-eval",
-               "-b", "-", "--quit"]  # fmt: skip
-        t0 = time.monotonic()
-        try:
-            with open(DRIVER, "rb") as stdin:
-                proc = subprocess.run(cmd, stdin=stdin, capture_output=True, timeout=120)
-        finally:
-            handle.stop()
-        elapsed = time.monotonic() - t0
-        out = proc.stdout.decode(errors="replace")
-        err = proc.stderr.decode(errors="replace")
-        results = {}
-        for line in out.splitlines():
-            if line.startswith("TINCT-E2E "):
-                rec = json.loads(line[len("TINCT-E2E ") :])
-                results[rec["case"]] = rec
-        context = f"rc={proc.returncode} ({elapsed:.1f}s, {kind})\n{out[-3000:]}\n{err[-3000:]}"
-        assert proc.returncode == 0, context
-        assert "done" in results, context
-        assert results["registered"]["ok"], context
-
-        gray = results["gray"]
-        assert gray["status"] == "success", context
-        assert gray["layers"] == ["Colorized", "bg"]
-        assert gray["base_type"] == "rgb"  # GRAY image converted inside the undo group
-        assert gray["top_size"] == [96, 64]
-        assert gray["top_chroma"] > 2.0, context
-
-        hints = results["hints"]
-        assert hints["status"] == "success", context
-        assert hints["layers"] == ["hints", "Colorized", "photo"]
-        assert hints["colorized_size"] == [96, 64]
-        assert hints["colorized_offsets"] == [8, 4]
-        assert hints["hint_visible"] is False
-        assert hints["colorized_chroma"] > 2.0, context
-
-        dead = results["no-server"]
-        assert dead["status"] == "execution-error"
-        assert "Start the server with: tinct serve" in dead["message"]
-        assert dead["layers"] == ["bg"] and dead["base_type"] == "gray"  # untouched
-
-        # What reached the engine: the layer's pixels and the two hint blobs.
-        assert len(recorder.calls) == 2
-        assert recorder.calls[0]["shape"] == (64, 96, 3)
-        got = sorted((h.row, h.col, tuple(round(c) for c in h.color))
-                     for h in recorder.calls[1]["hints"])  # fmt: skip
-        assert got == [(10.0, 20.0, (1, 0, 0)), (40.0, 70.0, (0, 0, 1))]
-
-        from PIL import Image
-
-        for name in ("gray.png", "hints.png"):
-            img = np.asarray(Image.open(work / "out" / name).convert("RGB")).astype(int)
-            chroma = (img.max(-1) - img.min(-1)).mean()
-            assert chroma > 2.0, f"{name} has no colour"
-        assert Image.open(work / "out" / "gray.png").size == (96, 64)
+        yield chroot, work, inside
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_model_list_follows_a_server_restart_and_unknown_models_are_refused(gimp_work, tmp_path):
+    import tinct
+    from tinct.cli.gimp import refresh_registration
+    from tinct.weights import save_weights
+
+    chroot, work, inside = gimp_work
+    recorder = Recorder(_colorizer()[0])
+    install_plugin(work / "cfg")
+    first = EngineBackend(colorizer_factory=lambda name: recorder, model="tinct-base")
+    handle = start_server_in_thread(first, port=0, config_path=work / "bridge.json")
+    try:
+        proc, results, context = _gimp(chroot, inside, handle.port, "list")
+    finally:
+        handle.stop()
+    assert proc.returncode == 0 and "done" in results, context
+    before = results["models"]["names"]
+    assert "tinct-base" in before and "tinct-small" in before, context
+
+    # restart: the server now also serves a weights file from `tinct train`
+    weights = save_weights(
+        tinct.load_model("tinct-small", pretrained=False), tmp_path / "my-finetune.safetensors"
+    )
+    second = EngineBackend(colorizer_factory=lambda name: recorder, model=str(weights))
+    assert refresh_registration(second.models(), work / "cfg")  # what `tinct serve` does
+    handle = start_server_in_thread(second, port=0, config_path=work / "bridge.json")
+    try:
+        proc, results, context = _gimp(
+            chroot, inside, handle.port, "restarted", TINCT_E2E_NEW_MODEL="my-finetune"
+        )
+    finally:
+        handle.stop()
+    assert proc.returncode == 0 and "done" in results, context
+    after = results["models"]["names"]
+    assert "my-finetune" in after and "my-finetune" not in before, context  # re-registered
+    pluginrc = (work / "cfg" / "pluginrc").read_text(errors="replace")
+    recorded = re.search(r'tinct-colorize\.py" (\d+)', pluginrc)
+    script = work / "cfg" / "plug-ins" / "tinct-colorize" / "tinct-colorize.py"
+    assert recorded and int(recorded.group(1)) == int(script.stat().st_mtime), pluginrc[-2000:]
+    assert results["new-model"]["status"] == "success", context
+    assert results["new-model"]["layers"] == ["Colorized", "bg"]
+    unknown = results["unknown-model"]
+    assert unknown["status"] == "execution-error", context  # not a silent default
+    assert "unknown model 'no-such-model'" in unknown["message"] and unknown["layers"] == ["bg"]
+    none = results["no-weights"]
+    assert none["status"] == "execution-error" and "no trained weights" in none["message"]
+    assert "tinct serve --model PATH" in none["message"]
+    assert len(recorder.calls) == 1  # only the new model's run reached the engine
+
+
+def test_colorize_in_real_gimp(gimp_work):
+    chroot, work, inside = gimp_work
+    inner, kind = _colorizer()
+    recorder = Recorder(inner)
+    plugin = install_plugin(work / "cfg")
+    assert (plugin / "tinct-colorize.py").stat().st_mode & 0o100
+    handle = start_server_in_thread(
+        EngineBackend(colorizer=recorder), port=0, config_path=work / "bridge.json"
+    )
+    impostor = Impostor(answer=_fake_challenge)
+    try:
+        proc, results, context = _gimp(
+            chroot, inside, handle.port, TINCT_E2E_IMPOSTOR_PORT=str(impostor.port)
+        )
+    finally:
+        token = handle.token
+        handle.stop()
+        impostor.close()
+    context = f"{kind}: {context}"
+    assert proc.returncode == 0, context
+    assert "done" in results, context
+    assert results["registered"]["ok"], context
+
+    gray = results["gray"]
+    assert gray["status"] == "success", context
+    assert gray["layers"] == ["Colorized", "bg"]
+    assert gray["base_type"] == "rgb"  # GRAY image converted inside the undo group
+    assert gray["top_size"] == [96, 64]
+    assert gray["top_chroma"] > 2.0, context
+
+    hints = results["hints"]
+    assert hints["status"] == "success", context
+    assert hints["layers"] == ["hints", "Colorized", "photo"]
+    assert hints["colorized_size"] == [96, 64]
+    assert hints["colorized_offsets"] == [8, 4]
+    assert hints["hint_visible"] is False
+    assert hints["colorized_chroma"] > 2.0, context
+
+    dead = results["no-server"]
+    assert dead["status"] == "execution-error"
+    assert "Start the server with: tinct serve" in dead["message"]
+    assert dead["layers"] == ["bg"] and dead["base_type"] == "gray"  # untouched
+
+    fake = results["impostor"]  # a process on the port that does not hold the token
+    assert fake["status"] == "execution-error", context
+    assert "could not prove" in fake["message"] and "tinct serve" in fake["message"]
+    assert fake["layers"] == ["bg"]
+    got = bytes(impostor.received)
+    assert impostor.connections == 1 and token.encode() not in got
+    assert gray_pixels_prefix() not in got  # no pixels either
+    hello = P.decode_frame(got)  # all it got: one auth frame with a nonce
+    assert hello.type == "auth" and hello.payload == b""
+
+    # What reached the engine: the layer's pixels and the two hint blobs.
+    assert len(recorder.calls) == 2
+    assert recorder.calls[0]["shape"] == (64, 96, 3)
+    got = sorted((h.row, h.col, tuple(round(c) for c in h.color))
+                 for h in recorder.calls[1]["hints"])  # fmt: skip
+    assert got == [(10.0, 20.0, (1, 0, 0)), (40.0, 70.0, (0, 0, 1))]
+
+    from PIL import Image
+
+    for name in ("gray.png", "hints.png"):
+        img = np.asarray(Image.open(work / "out" / name).convert("RGB")).astype(int)
+        chroma = (img.max(-1) - img.min(-1)).mean()
+        assert chroma > 2.0, f"{name} has no colour"
+    assert Image.open(work / "out" / "gray.png").size == (96, 64)

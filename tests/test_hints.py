@@ -95,6 +95,29 @@ def test_read_hints_csv_and_json(tmp_path):
         read_hints_file(bad)
 
 
+def test_csv_header_names_the_columns_in_any_order(tmp_path):
+    p = tmp_path / "h.csv"
+    p.write_text("col,row,b,g,r\n20,10,0,0,255\n")
+    (h,) = read_hints_file(p)
+    assert (h.row, h.col, h.color) == (10, 20, (1, 0, 0))
+    p.write_text("x,y,r,g,b,size\n7,3,0,255,0,4\n")
+    (h,) = read_hints_file(p)
+    assert (h.row, h.col, h.size) == (3, 7, 4)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [("", "no hints"), ("row,col,r,g,b\n", "no hints"), ("# only a comment\n", "no hints"),
+     ("row,col,hue\n1,2,3\n", "unknown column 'hue'"), ("row,col,r\n1,2,3\n", "lacks column"),
+     ("[1, 2", "not valid JSON")],
+)  # fmt: skip
+def test_empty_or_malformed_hint_files_are_refused(tmp_path, text, match):
+    p = tmp_path / "h.csv"
+    p.write_text(text)
+    with pytest.raises(ValueError, match=match):
+        read_hints_file(p)
+
+
 def test_encode_hints_patch_and_gray_mask():
     gray = torch.full((1, 1, 100, 200), 0.5)
     hints = [Hint(50, 100, color=(128, 128, 128), size=20), Hint(10, 10, ab=(30, 20))]

@@ -1,10 +1,12 @@
+import threading
 import time
 
 import numpy as np
 import pytest
 import torch
 
-from tinct.levin import _nested_dissection, _solve, levin_colorize
+from tinct.cancel import Cancelled, scope
+from tinct.levin import _nested_dissection, _solve, levin_colorize, propagate_batch
 from tinct.models import load_model
 
 
@@ -120,3 +122,17 @@ def test_one_factorisation_propagates_any_number_of_channels():
     for c in range(0, 4, 2):
         pair = levin_colorize(lum, values[..., c : c + 2], mask)
         np.testing.assert_allclose(many[..., c : c + 2], pair, atol=1e-9)
+
+
+def test_cancel_stops_between_solves():
+    lum, hint_ab, mask = two_regions()
+    ev = threading.Event()
+    ev.set()
+    with pytest.raises(Cancelled):
+        levin_colorize(lum, hint_ab, mask, cancel=ev)
+    batch = torch.from_numpy(np.stack([lum] * 3))[:, None]
+    hab = torch.from_numpy(np.stack([hint_ab] * 3)).permute(0, 3, 1, 2)
+    hm = torch.from_numpy(np.stack([mask] * 3))[:, None].double()
+    with pytest.raises(Cancelled), scope(ev):  # e.g. inside a model's forward
+        propagate_batch(batch, hab, hm)
+    assert propagate_batch(batch, hab, hm).shape == (3, 2, 40, 60)

@@ -108,3 +108,27 @@ def test_property_metric_ranges(seed):
     assert 0.0 <= M.auc_ab(p, t) <= 1.0
     assert M.ab_rmse(p, t) >= 0
     assert M.auc_ab(p, t, max_thresh=300) >= M.auc_ab(p, t)
+
+
+def test_false_colour_rate_cases():
+    from tinct.metrics import false_colour_rate
+
+    truth = np.zeros((2, 3, 2))
+    truth[0] = (30.0, 0.0)  # red-ish, chroma 30
+    pred = np.zeros((2, 3, 2))
+    # row 0: same hue (ok), hue 180 degrees away (false), faint wrong hue (chroma 8: ok)
+    pred[0, 0] = (25.0, 0.0)
+    pred[0, 1] = (-25.0, 0.0)
+    pred[0, 2] = (-8.0, 0.0)
+    # row 1: truth neutral: chroma 12 is false, 9 is not, 0 is not
+    pred[1, 0] = (0.0, 12.0)
+    pred[1, 1] = (0.0, 9.0)
+    assert false_colour_rate(pred, truth) == pytest.approx(2 / 6)
+    assert false_colour_rate(truth, truth) == 0.0
+    # 89 degrees away is still the right side; 91 is not
+    for deg, expect in ((89.0, 0.0), (91.0, 1.0)):
+        t = np.array([[[20.0, 0.0]]])
+        p = 20.0 * np.array([[[np.cos(np.deg2rad(deg)), np.sin(np.deg2rad(deg))]]])
+        assert false_colour_rate(p, t) == expect
+    with pytest.raises(ValueError):
+        false_colour_rate(np.zeros((2, 2, 2)), np.zeros((2, 3, 2)))

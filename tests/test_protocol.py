@@ -2,8 +2,14 @@
 
 import ast
 import json
+import os
 import socket
 import struct
+import subprocess
+import sys
+import threading
+import time
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -161,7 +167,8 @@ def test_config_dir_xdg(monkeypatch, tmp_path):
 def test_protocol_module_is_stdlib_only_and_py38():
     src = (ROOT / "src/tinct/protocol.py").read_text(encoding="utf-8")
     tree = ast.parse(src, feature_version=(3, 8))
-    allowed = {"__future__", "json", "os", "socket", "struct", "sys", "time", "uuid"}
+    allowed = {"__future__", "contextlib", "hashlib", "hmac", "json", "os", "socket", "struct"}
+    allowed |= {"mmap", "sys", "time", "uuid"}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             assert {a.name.split(".")[0] for a in node.names} <= allowed
@@ -187,3 +194,320 @@ def test_plugin_layout():
     text = script.read_text()
     for legacy in ("add_argument_from_property", "__gproperties__", "Gimp.RGB", "run_procedure("):
         assert legacy not in text, f"2.99-era call {legacy} in the plug-in"
+
+
+# --------------------------------------------------------------------------- bounded JSON
+
+
+@pytest.mark.parametrize(
+    ("header", "needle"),
+    [
+        (b'{"type": "x", "a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "deeper"),
+        (b'{"type": "x", "a": ' + b"[" * 40 + b"]" * 40 + b"}", "deeper"),
+        (b'{"type": "x", "a": ' + b'{"b": ' * 40 + b"1" + b"}" * 40 + b"}", "deeper"),
+        (b'{"type": "x", "token": "\\ud800"}', "unicode"),
+        (b'{"type": "x", "\\udfff": 1}', "unicode"),
+        (b'{"type": "x", "n": ' + b"9" * 5000 + b"}", "digits"),
+        (b'{"type": "x", "n": 1e999}', "range"),
+        (b'{"type": "x", "n": NaN}', "NaN"),
+        (b'{"type": "x", "n": -Infinity}', "Infinity"),
+        (b'{"type": "x"} trailing', "JSON"),
+    ],
+    ids=["deep-100k", "deep-40", "deep-objects", "surrogate", "surrogate-key", "huge-int",
+         "inf-float", "nan", "infinity", "trailing"],
+)  # fmt: skip
+def test_hostile_json_headers_are_bad_frames(header, needle):
+    data = P.PREFIX.pack(P.MAGIC, P.PROTOCOL_VERSION, len(header)) + header
+    with pytest.raises(P.ProtocolError) as info:
+        P.decode_frame(data)
+    assert info.value.code == "bad_frame"
+    assert needle in info.value.message
+
+
+def test_sane_json_passes_the_bounds():
+    nested = {"type": "x", "a": [[[[{"b": [1, 2.5, "ü", "\U0001f600"]}]]]], "n": 2**64}
+    assert P.decode_frame(P.encode_frame(nested)).header["a"] == nested["a"]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _rss():
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmRSS:"))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_a_declared_size_costs_only_what_arrives():
+    """A header that declares 700 MiB and sends 10 bytes costs about nothing, not 700 MiB."""
+    a, b = socket.socketpair()
+    with a, b:
+        a.sendall(_raw_header(700 * 2**20) + b"0123456789")
+        a.shutdown(socket.SHUT_WR)
+        rss0 = _rss()
+        tracemalloc.start()
+        try:
+            header = P.read_header(b, max_frame_bytes=P.DEFAULT_MAX_FRAME_BYTES)
+            with pytest.raises(P.ConnectionClosed) as info:
+                P.read_payload(b, header)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        growth = _rss() - rss0
+    assert info.value.mid_frame and "10 of 734003200" in str(info.value)
+    assert peak < 1 << 20 and growth < 16 << 20
+
+
+@pytest.mark.parametrize("size", [0, 1000, (1 << 20) + 1, 5_000_003])
+def test_payloads_of_every_size_arrive_whole(size):
+    a, b = socket.socketpair()
+    data = (bytes(range(256)) * (size // 256 + 1))[:size]
+    with a, b:
+        t = threading.Thread(target=P.send_frame, args=(a, {"type": "x"}, [("p", data)]))
+        t.start()
+        frame = P.read_frame(b)
+        t.join()
+    assert bytes(frame.section("p")) == data
+
+
+def test_deadline_bounds_the_whole_frame_not_each_recv():
+    a, b = socket.socketpair()
+    data = P.encode_frame({"type": "hello", "pad": "x" * 100})
+
+    def trickle():
+        for i in range(len(data)):  # one byte every 50 ms: each recv is quick
+            try:
+                a.sendall(data[i : i + 1])
+            except OSError:
+                return
+            time.sleep(0.05)
+
+    with a, b:
+        b.settimeout(10)
+        t = threading.Thread(target=trickle, daemon=True)
+        t.start()
+        t0 = time.monotonic()
+        with pytest.raises(socket.timeout):
+            P.read_frame(b, deadline=time.monotonic() + 0.5)
+        assert time.monotonic() - t0 < 1.5
+        assert b.gettimeout() == 10  # restored
+
+
+def _raw_header(payload_bytes):
+    raw = json.dumps({"type": "x", "payload_bytes": payload_bytes}).encode()
+    return P.PREFIX.pack(P.MAGIC, P.PROTOCOL_VERSION, len(raw)) + raw
+
+
+# --------------------------------------------------------------------------- handshake
+
+
+def test_auth_proofs_depend_on_role_token_and_both_nonces():
+    c, s = P.new_nonce(), P.new_nonce()
+    assert P.is_nonce(c) and c != s
+    base = P.auth_proof("tok", "server", c, s)
+    assert len(base) == 64
+    assert base != P.auth_proof("tok", "client", c, s)
+    assert base != P.auth_proof("tok2", "server", c, s)
+    assert base != P.auth_proof("tok", "server", s, c)
+    assert P.proof_matches(base, base)
+    assert not P.proof_matches(base.upper(), base)
+    for bad in (None, 5, base[:-1], "é" * 64, ["x"]):
+        assert not P.proof_matches(bad, base)
+    for bad in ("a" * 63, "A" * 64, "g" * 64, 7, None):
+        assert not P.is_nonce(bad)
+
+
+def _fake_server(sock, token, tamper=None):
+    """Answer one handshake on ``sock`` like the real server (tamper: edit the challenge)."""
+    first = P.read_frame(sock).header
+    nonce = P.new_nonce()
+    challenge = {
+        "type": "auth_challenge",
+        "server_nonce": nonce,
+        "server_proof": P.auth_proof(token, "server", first["client_nonce"], nonce),
+    }
+    if tamper:
+        tamper(challenge)
+    P.send_frame(sock, challenge)
+    try:
+        second = P.read_frame(sock).header
+    except P.ConnectionClosed:
+        return first, None
+    P.send_frame(sock, {"type": "auth_ok"})
+    return first, second
+
+
+def test_client_handshake_against_a_fake_server():
+    a, b = socket.socketpair()
+    with a, b:
+        box = {}
+        t = threading.Thread(target=lambda: box.update(r=_fake_server(b, "secret")))
+        t.start()
+        assert P.client_handshake(a, "secret", time.monotonic() + 5)["type"] == "auth_ok"
+        t.join()
+    first, second = box["r"]
+    assert first["type"] == "auth" and P.is_nonce(first["client_nonce"])
+    assert "secret" not in json.dumps([first, second])
+    assert second["client_proof"] != "secret" and len(second["client_proof"]) == 64
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda ch: ch.update(server_proof="0" * 64),
+        lambda ch: ch.update(server_nonce="1" * 64),
+        lambda ch: ch.pop("server_proof"),
+        lambda ch: ch.update(type="auth_ok"),
+    ],
+    ids=["guessed-proof", "changed-nonce", "no-proof", "skips-challenge"],
+)
+def test_client_sends_nothing_to_a_server_that_cannot_prove_the_token(tamper):
+    a, b = socket.socketpair()
+    with a, b:
+        box = {}
+        t = threading.Thread(target=lambda: box.update(r=_fake_server(b, "secret", tamper)))
+        t.start()
+        with pytest.raises(P.ServerUnverified) as info:
+            P.client_handshake(a, "secret", time.monotonic() + 5)
+        a.close()
+        t.join()
+    assert info.value.code == "unauthorized" and "tinct serve" in info.value.message
+    assert box["r"][1] is None  # no auth_response was ever sent
+
+
+# --------------------------------------------------------------------------- stale bridge.json
+
+
+def _dead_pid():
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the pid check is POSIX only")
+def test_bridge_json_of_a_dead_server_is_stale(tmp_path):
+    path = tmp_path / "bridge.json"
+    ident = P.process_identity()
+    assert ident["pid"] == os.getpid() and ident["started"] > 0
+    path.write_text(json.dumps({"port": 5, "token": "t", **ident}))
+    assert P.read_bridge_config(str(path))["port"] == 5  # this process: alive
+    path.write_text(json.dumps({"port": 5, "token": "t", **ident, "pid": _dead_pid()}))
+    with pytest.raises(P.ServerNotRunning) as info:
+        P.read_bridge_config(str(path))
+    assert "stale" in info.value.message and "tinct serve" in info.value.message
+    assert P.read_bridge_config(str(path), check_process=False)["port"] == 5
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc")
+def test_reused_pid_and_other_namespaces():
+    ident = P.process_identity()
+    assert ident["pid_start"] and ident["pid_ns"].startswith("pid:")
+    assert not P.server_gone(ident)
+    assert P.server_gone({**ident, "pid_start": "1"})  # the pid now runs another process
+    # another PID namespace (a Flatpak GIMP, a container): cannot tell, so not stale
+    assert not P.server_gone({**ident, "pid": _dead_pid(), "pid_ns": "pid:[1]"})
+    assert not P.server_gone({"pid": "12"}) and not P.server_gone({})
+
+
+# --------------------------------------------------------------------------- client replies
+
+
+def _scripted(script):
+    """A BridgeClient wired to a socketpair whose far end runs ``script(sock)`` in a thread."""
+    a, b = socket.socketpair()
+    client = P.BridgeClient(port=1, token="t", timeout=5)
+    client._sock = a  # already "authenticated"
+    errors = []
+
+    def run():
+        try:
+            script(b)
+        except Exception as exc:  # pragma: no cover - reported by the test
+            errors.append(exc)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return client, b, t, errors
+
+
+def _hello(rid):
+    return {"type": "hello", "id": rid, "protocol_version": P.PROTOCOL_VERSION}
+
+
+def test_late_replies_of_a_cancelled_request_are_dropped():
+    def script(sock):
+        req = P.read_frame(sock).header
+        rid = req["id"]
+        P.send_frame(sock, {"type": "progress", "id": rid, "fraction": 0.1})
+        cancel = P.read_frame(sock).header
+        assert cancel["type"] == "cancel" and cancel["request_id"] == rid
+        # the result raced the cancel, then the cancel is acknowledged: both late
+        P.send_frame(sock, {"type": "result", "id": rid, "width": 2, "height": 1,
+                            "format": "rgb8"}, [("image", b"RESULT")])  # fmt: skip
+        P.send_frame(sock, {"type": "cancel_ack", "id": cancel["id"], "found": False})
+        P.send_frame(sock, {"type": "progress", "id": rid, "fraction": 0.9})
+        hello = P.read_frame(sock).header
+        P.send_frame(sock, _hello(hello["id"]))
+
+    client, far, t, errors = _scripted(script)
+    with client, far:
+        with pytest.raises(P.BridgeError) as info:
+            client.colorize(2, 1, "gray8", b"\0\0", progress=lambda f, m: False)
+        assert info.value.code == "cancelled"
+        assert client.hello()["type"] == "hello"  # the same connection, in step
+        t.join(5)
+    assert not errors
+
+
+def test_reply_to_an_unknown_request_is_a_protocol_error():
+    def script(sock):
+        P.read_frame(sock)
+        P.send_frame(sock, _hello("someone-else"))
+
+    client, far, t, errors = _scripted(script)
+    with client, far:
+        with pytest.raises(P.BridgeError) as info:
+            client.hello()
+        assert info.value.code == "bad_frame" and client._sock is None
+        t.join(5)
+    assert not errors
+
+
+def test_connection_level_error_closes_request_error_keeps():
+    def script(sock):
+        rid = P.read_frame(sock).header["id"]
+        P.send_frame(sock, P.error_header("bad_request", "no", rid))
+        rid = P.read_frame(sock).header["id"]
+        P.send_frame(sock, _hello(rid))
+        P.read_frame(sock)
+        P.send_frame(sock, P.error_header("timeout", "too slow"))  # no id
+
+    client, far, t, errors = _scripted(script)
+    with client, far:
+        with pytest.raises(P.BridgeError, match="bad_request"):
+            client.hello()
+        assert client._sock is not None
+        assert client.hello()["type"] == "hello"
+        with pytest.raises(P.BridgeError, match="timeout"):
+            client.hello()
+        assert client._sock is None
+        t.join(5)
+    assert not errors
+
+
+def test_progress_callback_that_raises_closes_the_connection():
+    def script(sock):
+        rid = P.read_frame(sock).header["id"]
+        P.send_frame(sock, {"type": "progress", "id": rid, "fraction": 0.1})
+
+    client, far, t, errors = _scripted(script)
+    with client, far:
+
+        def boom(f, m):
+            raise KeyboardInterrupt
+
+        with pytest.raises(KeyboardInterrupt):
+            client.colorize(1, 1, "gray8", b"\0", progress=boom)
+        assert client._sock is None  # the next request reconnects
+        t.join(5)
+    assert not errors

@@ -146,3 +146,59 @@ def test_encode_result_refuses_wrong_shapes():
         encode_result(_job(), np.zeros((3, 3, 3), np.uint8))
     with pytest.raises(RuntimeError, match="shape"):
         encode_result(_job(), np.zeros((2, 3, 2), np.uint8))
+
+
+def test_cost_limits_name_the_limit():
+    hint = {"row": 0, "col": 0, "r": 1, "g": 2, "b": 3}
+    with pytest.raises(RequestError) as info:
+        parse_colorize(frame({"mrf_iters": 101}, [("image", bytes(12))]), max_pixels=100,
+                       backend=Models(), max_mrf_iters=100)  # fmt: skip
+    assert info.value.code == "too_large" and "max_mrf_iters" in info.value.message
+    assert "100" in info.value.message
+    with pytest.raises(RequestError) as info:
+        parse_colorize(frame({"hints": [hint] * 3}, [("image", bytes(12))]), max_pixels=100,
+                       backend=Models(), max_hints=2)  # fmt: skip
+    assert info.value.code == "too_large" and "max_hints" in info.value.message
+    # hint-layer blobs count too: a checkerboard of isolated opaque pixels is 4 blobs
+    layer = np.zeros((3, 4, 4), np.uint8)
+    layer[::2, ::2, 3] = 255
+    sections = [
+        ("image", bytes(12)),
+        ("hint_layer", layer.tobytes(), {"width": 4, "height": 3, "format": "rgba8"}),
+    ]
+    with pytest.raises(RequestError) as info:
+        parse_colorize(frame({"hints": [hint]}, sections), max_pixels=100, backend=Models(),
+                       max_hints=4)  # fmt: skip
+    assert "1 hints and 4 hint-layer blobs" in info.value.message
+    job = parse_colorize(frame({}, sections), max_pixels=100, backend=Models(), max_hints=4)
+    assert job.hint_layer is not None
+    with pytest.raises(RequestError) as info:
+        parse({}, [("image", bytes(12)),
+               ("reference", bytes(400), {"width": 10, "height": 10, "format": "gray8"})],
+              max_pixels=99)  # fmt: skip
+    assert info.value.code == "too_large" and "reference" in info.value.message
+
+
+def test_decoder_must_be_one_the_model_offers():
+    class WithDecoders(Models):
+        def models(self):
+            return [{"name": "fake", "decoders": ["mode", "ab"]}, {"name": "other"}]
+
+    assert parse({"decoder": "mode"}, [("image", bytes(12))], backend=WithDecoders()).decoder
+    with pytest.raises(RequestError) as info:
+        parse({"decoder": "median"}, [("image", bytes(12))], backend=WithDecoders())
+    assert info.value.code == "bad_request" and "['mode', 'ab']" in info.value.message
+    job = parse({"model": "other", "decoder": "median"}, [("image", bytes(12))],
+                backend=WithDecoders())  # fmt: skip
+    assert job.decoder == "median"  # "other" does not list its decoders
+
+
+@pytest.mark.parametrize(
+    "header",
+    [{"format": ["gray8"]}, {"format": {"x": 1}}, {"result_format": {"rgb8": 1}},
+     {"decoder": ["mode"]}, {"model": {"fake": 1}}, {"id": 7}, {"id": ""}],
+)  # fmt: skip
+def test_odd_json_types_are_bad_requests(header):
+    with pytest.raises(RequestError) as info:
+        parse(header, [("image", bytes(12))])
+    assert info.value.code == "bad_request"

@@ -46,7 +46,8 @@ def test_manifest_is_valid_and_lists_the_contributions():
     assert pm.name == "tinct"
     assert [w.display_name for w in pm.contributions.widgets] == ["Colorize"]
     keys = {s.key for s in pm.contributions.sample_data}
-    assert keys == {"photo", "microscopy", "astronomy", "stack"}
+    assert keys == {"photo", "microscopy", "microscopy12", "astronomy", "stack"}
+    assert pm.display_name == "tinct"  # menus read "Colorize (tinct)", as the docs say
     commands = {c.id: c.python_name for c in pm.contributions.commands}
     assert commands["tinct.colorize_widget"] == "tinct.napari_widget:ColorizeWidget"
     for python_name in commands.values():  # every command resolves to a callable
@@ -57,3 +58,9 @@ def test_manifest_is_valid_and_lists_the_contributions():
             else __import__(module, fromlist=[attr])
         )
         assert callable(getattr(mod, attr))
+
+
+def test_twelve_bit_microscopy_sample_is_uint16_in_12_bits():
+    ((data, _meta, kind),) = _sample_data.sample_microscopy_12bit()
+    assert kind == "image" and data.dtype == np.uint16 and data.ndim == 2
+    assert data.min() == 100 and data.max() == 4000

@@ -10,12 +10,15 @@ import json
 import os
 import socket
 import stat
+import subprocess
+import sys
+import threading
 import time
 
 import numpy as np
 import pytest
 
-from bridge_helpers import FakeBackend, client_for, gray_image, make_server, raw
+from bridge_helpers import FakeBackend, Impostor, client_for, gray_image, make_server, raw
 from tinct import protocol as P
 from tinct.server import BridgeServer, EngineBackend, start_server_in_thread
 
@@ -265,3 +268,223 @@ def test_real_engine_round_trip(cfgdir):
         res = client.colorize(64, 48, "gray8", img.tobytes(), hints=[hint])
     assert (res.width, res.height, res.format) == (64, 48, "rgb8")
     assert len(res.pixels) == 64 * 48 * 3
+
+
+# --------------------------------------------------------------------------- admission
+
+
+def test_hello_reports_the_limits(served):
+    server, _ = served
+    with client_for(server) as client:
+        limits = client.hello()["limits"]
+    assert limits["max_hints"] == P.DEFAULT_MAX_HINTS
+    assert limits["max_mrf_iters"] == P.DEFAULT_MAX_MRF_ITERS
+    assert limits["auth_timeout_s"] == server.auth_timeout
+    assert limits["read_timeout_s"] == server.read_timeout > 0
+
+
+def test_simultaneous_clients_are_all_served(served):
+    server, _ = served
+    n = 24
+    barrier = threading.Barrier(n)
+    errors, done = [], []
+
+    def one(k):
+        try:
+            client = client_for(server)
+            barrier.wait(10)
+            with client:
+                img = gray_image(8, 8, seed=k)
+                res = client.colorize(8, 8, "gray8", img.tobytes())
+                out = np.frombuffer(res.pixels, np.uint8).reshape(8, 8, 3)
+                assert np.array_equal(out[..., 0], img)
+            done.append(k)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=one, args=(k,)) for k in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors and len(done) == n
+
+
+def test_stalled_strangers_cannot_lock_out_a_token_holder(cfgdir):
+    """120 unauthenticated connections (half trickling a byte every 0.3 s, half idle) that
+    reconnect as soon as they are dropped; a token holder still gets in at once, every time."""
+    server, _ = make_server(cfgdir)  # default auth_timeout (5 s) and max_pending (64)
+    stop = threading.Event()
+    frame = P.encode_frame({"type": "auth", "client_nonce": P.new_nonce()})
+
+    def attacker(trickle):
+        while not stop.is_set():
+            try:
+                sock = raw(server)
+            except OSError:
+                time.sleep(0.05)
+                continue
+            with sock:
+                i = 0
+                while not stop.is_set():
+                    try:
+                        if trickle:
+                            sock.sendall(frame[i % 9 : i % 9 + 1])  # never completes a prefix
+                            i += 1
+                        sock.settimeout(0.3)
+                        if sock.recv(1024) == b"":
+                            break  # dropped: come back
+                    except TimeoutError:
+                        continue
+                    except OSError:
+                        break
+            time.sleep(0.02)
+
+    attackers = [threading.Thread(target=attacker, args=(k % 2 == 0,)) for k in range(120)]
+    for t in attackers:
+        t.start()
+    latencies = []
+    try:
+        time.sleep(1.0)  # let them fill every pending slot
+        deadline = time.monotonic() + 4.0
+        while time.monotonic() < deadline:
+            t0 = time.monotonic()
+            with client_for(server, timeout=10) as client:
+                assert client.hello()["server"] == "tinct"
+            latencies.append(time.monotonic() - t0)
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        for t in attackers:
+            t.join(10)
+        server.shutdown()
+    assert len(latencies) >= 5
+    assert max(latencies) < 2.0, latencies  # "within seconds"; typically a few ms
+    assert server.stats.get("evicted", 0) > 0
+
+
+# --------------------------------------------------------------------------- stale bridge.json
+
+
+def _fake_challenge(conn, data):
+    P.send_frame(conn, {"type": "auth_challenge", "server_nonce": P.new_nonce(),
+                        "server_proof": P.new_nonce()})  # fmt: skip
+
+
+def _echo(conn, data):
+    conn.sendall(data)  # mirror the client's own frames
+
+
+def _v1_hello(conn, data):
+    P.send_frame(conn, {"type": "hello", "protocol_version": P.PROTOCOL_VERSION})
+
+
+def _garbage(conn, data):
+    conn.sendall(b"HTTP/1.1 200 OK\r\n\r\n" + os.urandom(64))
+
+
+@pytest.mark.parametrize("answer", [None, _fake_challenge, _echo, _v1_hello, _garbage],
+                         ids=["silent", "fake-challenge", "echo", "hello", "garbage"])  # fmt: skip
+def test_stale_bridge_json_sends_no_token_and_no_pixels(cfgdir, answer):
+    server, _ = make_server(cfgdir)
+    cfg = json.loads((cfgdir / "bridge.json").read_text())
+    port, token = server.port, server.token
+    server.shutdown()  # as if killed: the file stays behind, another program takes the port
+    impostor = Impostor(port, answer)
+    (cfgdir / "bridge.json").write_text(json.dumps(cfg))
+    pixels = b"PIXELS:)" * 64
+    try:
+        client = P.BridgeClient(timeout=1.0)  # this process "wrote" it: the pid check passes
+        with client, pytest.raises(P.BridgeError) as info:
+            client.colorize(32, 16, "gray8", pixels)
+        time.sleep(0.2)
+    finally:
+        impostor.close()
+    got = bytes(impostor.received)
+    assert impostor.connections == 1 and got  # it did connect and send its auth frame
+    assert token.encode() not in got and b"PIXELS" not in got
+    frame = P.decode_frame(got)  # exactly one frame: the nonce, nothing secret
+    assert frame.type == "auth" and set(frame.header) <= {"type", "client_nonce", "protocol",
+                                                           "client", "payload_bytes"}  # fmt: skip
+    if answer is _fake_challenge:
+        assert isinstance(info.value, P.ServerUnverified)
+        assert "stale" in info.value.message and "tinct serve" in info.value.message
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the pid check is POSIX only")
+def test_bridge_json_of_a_dead_server_is_not_even_dialled(cfgdir):
+    impostor = Impostor(answer=_fake_challenge)
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    cfg = {"host": "127.0.0.1", "port": impostor.port, "token": "t0ken", **P.process_identity()}
+    cfg["pid"] = proc.pid
+    cfgdir.mkdir(parents=True, exist_ok=True)
+    (cfgdir / "bridge.json").write_text(json.dumps(cfg))
+    try:
+        with pytest.raises(P.ServerNotRunning) as info:
+            P.BridgeClient().hello()
+    finally:
+        impostor.close()
+    assert "stale" in info.value.message and str(proc.pid) in info.value.message
+    assert impostor.connections == 0
+
+
+def test_cancel_frees_the_engine_from_a_long_mrf_job_within_a_second(cfgdir):
+    """The real engine, the longest MRF a request may ask for; the next client is not kept
+    waiting for the cancelled job."""
+    engine = pytest.importorskip("tinct.engine")
+    colorizer = engine.Colorizer(model="tinct-base", device="cpu", pretrained=False)
+    spans = []
+
+    class Timed(EngineBackend):
+        def colorize(self, job, progress):
+            t0 = time.monotonic()
+            try:
+                return super().colorize(job, progress)
+            finally:
+                spans.append((t0, time.monotonic()))
+
+    server = BridgeServer(Timed(colorizer=colorizer), port=0, heartbeat=0.05).start()
+    img = gray_image(128, 128).tobytes()
+    cancel_at = []
+
+    def progress(f, m):  # the network pass takes ~0.2 s, the 100 sweeps ~5 s: cancel at 1 s
+        if spans == [] and time.monotonic() - t0 > 1.0:
+            cancel_at.append(time.monotonic())
+            return False
+        return True
+
+    try:
+        with client_for(server, timeout=60) as client:
+            t0 = time.monotonic()
+            with pytest.raises(P.BridgeError) as info:
+                client.colorize(128, 128, "gray8", img, mrf_weight=1.0,
+                                mrf_iters=P.DEFAULT_MAX_MRF_ITERS, progress=progress)  # fmt: skip
+            assert info.value.code == "cancelled"
+            res = client.colorize(32, 32, "gray8", img[: 32 * 32])  # same connection
+            assert res.width == 32
+    finally:
+        server.shutdown()
+    (_, end_cancelled), _second = spans
+    assert end_cancelled - cancel_at[0] < 1.0, end_cancelled - cancel_at[0]
+
+
+def test_eviction_spares_a_pending_client_that_has_spoken(cfgdir):
+    server, _ = make_server(cfgdir, max_pending=2)
+    try:
+        with raw(server) as a, raw(server) as b:
+            nonce = P.new_nonce()
+            P.send_frame(a, {"type": "auth", "client_nonce": nonce})
+            challenge = P.read_frame(a).header  # a has spoken; b (newer) has not
+            time.sleep(0.1)
+            with raw(server) as c:  # the budget is full: b goes, not the older a
+                assert P.read_frame(b).header["code"] == "busy"
+                proof = P.auth_proof(server.token, "client", nonce, challenge["server_nonce"])
+                P.send_frame(a, {"type": "auth_response", "client_proof": proof})
+                assert P.read_frame(a).header["type"] == "auth_ok"
+                c.settimeout(0.3)
+                with pytest.raises(TimeoutError):
+                    c.recv(1)  # c is still pending, not dropped
+        assert server.stats["evicted"] == 1
+    finally:
+        server.shutdown()

@@ -70,9 +70,15 @@ def test_a_hint_on_frame_0_still_colours_the_object_on_frame_11(colorizer, scene
     d_plain = np.linalg.norm(ab_at(plain[-1], r, c11) - target)
     d_hint = np.linalg.norm(ab_at(hinted[-1], r, c11) - target)
     assert d_hint < 0.5 * d_plain
-    # plane-by-plane, the same hint stays at its pixel position and misses the content
+    # plane by plane, the same hint stays at its pixel while the content moves on: the
+    # engine still spreads its colour over similar content, but how far it reaches the
+    # hinted content swings from frame to frame; carried, it holds
     fixed = colorizer.colorize(seq, hints=[hint])
-    assert np.linalg.norm(ab_at(fixed[-1], r, c11) - target) > 2 * d_hint
+
+    def worst(out: np.ndarray) -> float:
+        return max(np.linalg.norm(ab_at(out[t], r, c - STEP * t) - target) for t in range(T))
+
+    assert worst(fixed) > 2 * worst(hinted)
 
 
 def test_a_scene_cut_stops_carried_hints(colorizer, scene):

@@ -117,3 +117,10 @@ def test_batch_takes_videos(clip, tmp_path):
     assert existing_output(src, tmp_path / "o") == tmp_path / "o" / "clip_colorized.mp4"
     assert video.probe(r.output).frames == 18
     assert [p.name for p in (tmp_path / "o").iterdir()] == ["clip_colorized.mp4"]
+    opts = ColorizeOptions(device="cpu")
+    assert colorize_file(src, tmp_path / "o", opts).status == "skipped"  # a rerun resumes
+    cut = tmp_path / "o" / "clip_colorized.mp4"
+    cut.write_bytes(cut.read_bytes()[:2000])  # a cut-off file (e.g. a full disk) is redone
+    assert existing_output(src, tmp_path / "o") is None
+    assert colorize_file(src, tmp_path / "o", opts).status == "done"
+    assert video.probe(cut).frames == 18

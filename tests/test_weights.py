@@ -184,12 +184,17 @@ def test_load_model_from_a_tinct_file_restores_config_and_kwargs(tmp_path):
     model.record = dataclasses.replace(
         record,
         kwargs={"width": 0.0625},
-        config=dataclasses.replace(record.config, default_temperature=0.3),
+        config=dataclasses.replace(
+            record.config, input_size=192, default_temperature=0.3, default_decoder="ab"
+        ),
     )
     path = W.save_weights(model, tmp_path / "trained.safetensors", {"epochs": 3})
     loaded = load_model(path)
     assert loaded.record.name == "zhang2016"
-    assert loaded.record.config.default_temperature == 0.3
+    assert loaded.record.config.input_size == 192  # the file describes the network
+    # ... but how to decode it is the registry record's alone (one source of defaults)
+    assert loaded.record.config.default_temperature == record.config.default_temperature
+    assert loaded.record.config.default_decoder == record.config.default_decoder
     assert loaded.record.kwargs["width"] == 0.0625
     assert loaded.weights_metadata["epochs"] == 3
     torch.testing.assert_close(loaded.model8[6].weight, model.model8[6].weight)
@@ -228,3 +233,91 @@ def test_bundled_weights_missing_present_and_hash_checked(tmp_path, monkeypatch)
     assert W.fetch(good) == tmp_path / "tinct-small.safetensors"
     with pytest.raises(ValueError, match="sha256"):
         W.fetch(Weights(file_name="tinct-small.safetensors", sha256="f" * 64))
+
+
+# --------------------------------------------------------------------------- hostile metadata
+
+
+@pytest.fixture
+def small_file(tmp_path):
+    """Write tinct-small's (random) weights with extra or replaced metadata entries."""
+    model = load_model("tinct-small", pretrained=False)
+
+    def write(**metadata):
+        return W.save_weights(model, tmp_path / "m.safetensors", metadata)
+
+    return write
+
+
+@pytest.fixture
+def builds(monkeypatch):
+    """Count real (non-meta) model builds."""
+    from tinct.models import registry
+
+    calls = []
+    original = registry.ModelRecord.build
+
+    def spy(self, **kw):
+        model = original(self, **kw)
+        if next(model.parameters()).device.type != "meta":
+            calls.append(self.name)
+        return model
+
+    monkeypatch.setattr(registry.ModelRecord, "build", spy)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("metadata", "needle"),
+    [
+        ({"config": {"input_size": 10**6}}, "input_size"),
+        ({"config": {"input_size": "huge"}}, "input_size"),
+        ({"config": {"stride": 0}}, "stride"),
+        ({"config": {"num_bins": 10**9}}, "num_bins"),
+        ({"config": {"default_temperature": 1e308}}, "default_temperature"),
+        ({"config": {"hints": "yes"}}, "hints"),
+        ({"config": {"heads": 5}}, "config"),
+        ({"config": "not an object"}, "config"),
+        ({"builder_kwargs": {"widths": [65536] * 5}}, "parameters"),
+        ({"builder_kwargs": {"widths": [16, 32, 64, 128, 161]}}, "does not match its tensors"),
+        ({"builder_kwargs": {"widths": [1e300] * 5}}, "beyond"),
+        ({"builder_kwargs": {"widths": list(range(1000))}}, "items"),
+        ({"builder_kwargs": {"depth": 10**9}}, "takes no builder argument"),
+        ({"builder_kwargs": {"widths": [-4, 32, 64, 128, 160]}}, "does not build"),
+        ({"builder_kwargs": [1, 2]}, "builder_kwargs"),
+        ({"notes": "x" * (W.MAX_METADATA_VALUE + 1)}, "limit"),
+        ({"config": "[" * 100_000 + "]" * 100_000}, "nests"),
+        ({"metrics": "[" * 40 + "]" * 40}, "nests"),
+        ({"model": 5}, "not a tinct weights file"),
+    ],
+)
+def test_metadata_bombs_are_refused_before_building(small_file, builds, metadata, needle):
+    import tracemalloc
+
+    path = small_file(**metadata)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=needle) as info:
+            load_model(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(path) in str(info.value)
+    assert builds == []  # the network was never built for real
+    assert peak < 64 * 2**20
+
+
+def test_sane_metadata_still_loads(small_file, builds):
+    path = small_file(config={"default_temperature": 0.2, "input_size": 512}, notes="ok")
+    model = load_model(path)
+    assert model.record.config.input_size == 512 and builds == ["tinct-small"]
+    shapes, meta = W.read_weights_header(path)
+    assert shapes == {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert meta["notes"] == "ok" and meta["config"]["input_size"] == 512
+
+
+def test_not_a_safetensors_file(tmp_path):
+    path = tmp_path / "junk.safetensors"
+    path.write_bytes(b"\xff" * 64)
+    with pytest.raises(ValueError, match="not a readable safetensors"):
+        load_model(path)

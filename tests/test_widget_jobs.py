@@ -63,10 +63,32 @@ def run_to_end(gen):
         return items, stop.value
 
 
+def test_a_temporal_job_colorizes_the_stack_as_one_sequence_with_carried_hints():
+    from tinct.carry import HintStop
+    from tinct.hints import Hint
+
+    fake = FakeColorizer()
+    opts = ColorizeOptions(temperature=0.5, temporal=True)
+    job = make_job(hints=two_hints_on_plane_1(), options=opts, stops=frozenset({1}))
+    assert job.temporal
+    items, result = run_to_end(jobs.colorize_job(job, lambda m, d: fake, threading.Event()))
+    (call,) = fake.calls  # one call for the whole (2, 8, 10) stack
+    assert call["shape"] == (2, 8, 10) and call["axis"] == 0 and call["options"] is opts
+    assert call["temporal"] is True
+    (hint, stop) = jobs.temporal_hints(job)[1]  # both points lie on plane 1; point 1 stops
+    assert isinstance(hint, Hint) and (hint.row, hint.col) == (2.0, 3.0)
+    assert stop == HintStop(5.0, 6.0, None)
+    assert [i[2] for i in items if i[0] == "plane"] == [(0,), (1,)]
+    assert result == ("done", job)
+    # several leading axes: no single sequence axis, plane by plane as without the option
+    flat = make_job(shape=(2, 2, 8, 10), options=opts)
+    assert not flat.temporal
+
+
 def test_colorize_job_yields_each_plane_with_its_hints():
     fake = FakeColorizer()
     cancel = threading.Event()
-    job = make_job(hints=two_hints_on_plane_1(), kwargs={"temperature": 0.5})
+    job = make_job(hints=two_hints_on_plane_1(), options=ColorizeOptions(temperature=0.5))
     items, result = run_to_end(jobs.colorize_job(job, lambda m, d: fake, cancel))
     assert [i[0] for i in items] == ["status", "status", "plane", "status", "plane"]
     assert items[0] == ("status", "loading model…") and items[1][1] == "colorizing 1/2…"
@@ -75,7 +97,7 @@ def test_colorize_job_yields_each_plane_with_its_hints():
     assert rgb.shape == (8, 10, 3)
     assert [len(c["hints"]) for c in fake.calls] == [0, 2]
     assert fake.calls[1]["hints"][0].color == pytest.approx((1.0, 0.0, 0.0))
-    assert all(c["cancel"] is cancel and c["temperature"] == 0.5 for c in fake.calls)
+    assert all(c["cancel"] is cancel and c["options"].temperature == 0.5 for c in fake.calls)
     assert result == ("done", job)
 
 
@@ -194,3 +216,34 @@ def test_threaded_runner_delivers_in_the_main_thread(qtbot):
     qtbot.waitUntil(lambda: not rec.runner.busy, timeout=10_000)
     assert threads and threads[0] != main
     assert rec.events == [("yielded", "item"), ("returned", "value"), ("finished", False)]
+
+
+def test_cancel_stops_before_the_next_plane():
+    import threading
+
+    from tinct.engine import Cancelled
+
+    fake = FakeColorizer()
+    cancel = threading.Event()
+    job = make_job(shape=(12, 8, 10))
+    body = jobs.colorize_job(job, lambda m, d: fake, cancel)
+    done = 0
+    with pytest.raises(Cancelled):
+        for item in body:
+            if item[0] == "plane":
+                done += 1
+                if done == 3:
+                    cancel.set()  # Cancel pressed at 3/12
+    assert done == 3 and len(fake.calls) == 3
+
+
+def test_engine_warnings_are_yielded_once():
+    import warnings
+
+    class Warns(FakeColorizer):
+        def colorize(self, image, **kw):
+            warnings.warn("the input maps to nearly black", UserWarning, stacklevel=1)
+            return super().colorize(image, **kw)
+
+    items = list(jobs.colorize_job(make_job(), lambda m, d: Warns(), threading.Event()))
+    assert [i[1] for i in items if i[0] == "warning"] == ["the input maps to nearly black"]

@@ -9,6 +9,8 @@ never runs inside GIMP. Standard library + GIMP's GObject bindings only.
 Install with ``tinct gimp install``; check the set-up with ``tinct gimp doctor``.
 """
 
+import contextlib
+import json
 import os
 import sys
 
@@ -26,33 +28,86 @@ LAYER_NAME = "Colorized"
 BABL_RGBA8 = "R'G'B'A u8"
 
 #: Used when the server cannot be asked at registration time.
-FALLBACK_MODELS = [("tinct-base", "tinct base")]
-DECODERS = [
-    ("default", "Model default"),
-    ("annealed_mean", "Annealed mean"),
-    ("mean", "Mean"),
-    ("mode", "Mode"),
-    ("median", "Median"),
-    ("ab", "Regression head"),
+FALLBACK_MODELS = [{"name": "tinct-base", "display_name": "tinct base", "weights": "bundled"}]
+#: Used when the server cannot be asked at registration time (tinct.decode.DECODERS + ab).
+FALLBACK_DECODERS = [
+    "coherent",
+    "annealed_mean",
+    "mean",
+    "median",
+    "mode",
+    "sample",
+    "larsson",
+    "ab",
 ]
+DECODER_LABELS = {
+    "coherent": "Coherent (no invented colour)",
+    "annealed_mean": "Annealed mean",
+    "mean": "Mean",
+    "median": "Median",
+    "mode": "Mode",
+    "sample": "Sample",
+    "larsson": "Larsson (hue/chroma models)",
+    "ab": "Regression head",
+}
+#: What this plug-in registered with GIMP: the server's model list at that time.
+REGISTERED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "registered-models.json")
 
 
-def _server_models():
-    """(id, label) pairs from a running server's hello, or the fallback list."""
+def models_signature(models):
+    """What the dialog shows of a model list: names, labels and weight states (sorted)."""
+    return sorted(
+        [str(m.get("name")), str(m.get("display_name") or ""), str(m.get("weights") or "")]
+        for m in models
+    )
+
+
+def _server_models(config_path=None, port=None):
+    """The running server's model list (dicts), or None when no server answers."""
     try:
-        with tinct_client.BridgeClient(timeout=0.5) as client:
-            models = client.hello().get("models") or []
-        pairs = [(m["name"], m.get("display_name") or m["name"]) for m in models]
-        return pairs or FALLBACK_MODELS
+        with tinct_client.BridgeClient(port=port, config_path=config_path, timeout=2.0) as client:
+            client.hello()
+            return client.models()
     except Exception:
-        return FALLBACK_MODELS
+        return None
+
+
+def _model_label(m):
+    state = m.get("weights") or "?"
+    if m.get("available") is False:
+        state = "no weights"
+    return "%s [%s]" % (m.get("display_name") or m["name"], state)
+
+
+_KEEP = []  # Gimp.Choice objects must outlive the procedure's registration
 
 
 def _choice(pairs):
     choice = Gimp.Choice.new()
     for i, (ident, label) in enumerate(pairs):
         choice.add(ident, i, label, "")
+    _KEEP.append(choice)
     return choice
+
+
+def _remember(models):
+    """Write what was registered, so a later run can tell the server's list changed."""
+    with contextlib.suppress(OSError), open(REGISTERED, "w", encoding="utf-8") as f:
+        json.dump({"models": models_signature(models)}, f)
+
+
+def _registered_signature():
+    try:
+        with open(REGISTERED, encoding="utf-8") as f:
+            return json.load(f).get("models")
+    except (OSError, ValueError):
+        return None
+
+
+def _ask_for_reregistration():
+    """Make GIMP query this plug-in again at its next start (it caches by file time)."""
+    with contextlib.suppress(OSError):
+        os.utime(os.path.abspath(__file__), None)
 
 
 class TinctColorize(Gimp.PlugIn):
@@ -81,17 +136,42 @@ class TinctColorize(Gimp.PlugIn):
             name,
         )
         procedure.set_attribution("The tinct developers", "The tinct developers", "2025")
-        models = [("default", "Server default"), *_server_models()]
+        models = _server_models()
+        reachable = models is not None
+        models = models or FALLBACK_MODELS
+        _remember(models if reachable else [])
+        decoders = []
+        for m in models:
+            for d in m.get("decoders") or []:
+                if d not in decoders:
+                    decoders.append(d)
+        decoders = decoders or FALLBACK_DECODERS
         flags = GObject.ParamFlags.READWRITE
-        procedure.add_choice_argument(
-            "model", "_Model", "Colorization model", _choice(models), "default", flags
+        procedure.add_string_argument(
+            "model",
+            "_Model name",
+            "Model name as `tinct models` lists it on the server (empty = the dialog's "
+            "choice, else the server default); an unknown name is an error",
+            "",
+            flags,
+        )
+        procedure.add_choice_aux_argument(
+            "model-choice",
+            "_Model",
+            "Colorization model (the server's list when the plug-in was registered, "
+            "with each model's weight status)",
+            _choice(
+                [("default", "Server default")] + [(m["name"], _model_label(m)) for m in models]
+            ),
+            "default",
+            flags,
         )
         procedure.add_double_argument(
             "temperature",
             "_Temperature",
-            "Annealed-mean temperature (0 = model default)",
+            "Decoder temperature: low = saturated, high = muted (0 = model default)",
             0.0,
-            10.0,
+            100.0,
             0.0,
             flags,
         )
@@ -99,7 +179,9 @@ class TinctColorize(Gimp.PlugIn):
             "decoder",
             "_Decoder",
             "How colours are picked from the model's distribution",
-            _choice(DECODERS),
+            _choice(
+                [("default", "Model default")] + [(d, DECODER_LABELS.get(d, d)) for d in decoders]
+            ),
             "default",
             flags,
         )
@@ -114,7 +196,7 @@ class TinctColorize(Gimp.PlugIn):
             flags,
         )
         procedure.add_int_argument(
-            "hint-size", "Hint _size", "Hint patch size in pixels (0 = default)", 0, 64, 0, flags
+            "hint-size", "H_int size", "Hint patch size in pixels (0 = default)", 0, 64, 0, flags
         )
         procedure.add_int_argument(
             "port", "_Port", "Server port (0 = read from bridge.json)", 0, 65535, 0, flags
@@ -137,14 +219,27 @@ class TinctColorize(Gimp.PlugIn):
 
             GimpUi.init(PROC_NAME)
             dialog = GimpUi.ProcedureDialog.new(procedure, config, "Tinct Colorize")
-            dialog.fill(None)
+            dialog.fill(
+                [
+                    "model-choice",
+                    "temperature",
+                    "decoder",
+                    "mrf-weight",
+                    "hint-layer",
+                    "hint-size",
+                    "port",
+                    "token-file",
+                ]
+            )
             ok = dialog.run()
             dialog.destroy()
             if not ok:
                 return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
         try:
-            self.colorize(image, drawables, config)
-        except tinct_client.ServerNotRunning as exc:
+            self.colorize(image, drawables, config, run_mode == Gimp.RunMode.INTERACTIVE)
+        except (tinct_client.ServerNotRunning, tinct_client.ServerUnverified) as exc:
+            # not running, a stale bridge.json, or a process on the port that cannot
+            # prove it holds the token: the client sent it neither token nor pixels
             return self.fail(procedure, "Tinct: %s" % exc.message)
         except tinct_client.BridgeError as exc:
             if exc.code == "cancelled":
@@ -164,7 +259,7 @@ class TinctColorize(Gimp.PlugIn):
         Gimp.message(message)
         return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
 
-    def colorize(self, image, drawables, config):
+    def colorize(self, image, drawables, config, interactive=False):
         """Send the layer to the server and add the result as a new layer."""
         if len(drawables) != 1:
             raise UserError("select exactly one layer")
@@ -173,7 +268,10 @@ class TinctColorize(Gimp.PlugIn):
             raise UserError("the active drawable must be a normal layer")
         port = config.get_property("port")
         token_file = config.get_property("token-file") or None
-        model = config.get_property("model")
+        model = (config.get_property("model") or "").strip()
+        if not model and interactive:
+            model = config.get_property("model-choice")
+        model = None if model in ("", "default") else model
         decoder = config.get_property("decoder")
         temperature = config.get_property("temperature")
         mrf_weight = config.get_property("mrf-weight")
@@ -183,7 +281,12 @@ class TinctColorize(Gimp.PlugIn):
         Gimp.progress_init("Tinct: contacting the server")
         client = tinct_client.BridgeClient(port=port or None, config_path=token_file, timeout=120.0)
         with client:
-            client.hello()
+            client.hello()  # the mutual handshake: the server proves it holds the token first
+            models = client.models()
+            if models_signature(models) != _registered_signature():
+                _ask_for_reregistration()  # GIMP shows the new list after its next start
+            if model is not None:
+                _check_model(model, models)
             width, height = drawable.get_width(), drawable.get_height()
             rect = Gegl.Rectangle.new(0, 0, width, height)
             Gimp.progress_set_text("Tinct: reading pixels")
@@ -254,6 +357,20 @@ class TinctColorize(Gimp.PlugIn):
 
 class UserError(Exception):
     """A problem the user can fix (shown as a message)."""
+
+
+def _check_model(name, models):
+    """Refuse a model the server does not have or cannot run (never a silent default)."""
+    match = [m for m in models if m.get("name") == name]
+    if not match:
+        names = ", ".join(m.get("name", "?") for m in models)
+        raise UserError(
+            "unknown model %r; the server has: %s (restart GIMP if the server's list changed)"
+            % (name, names)
+        )
+    if match[0].get("available") is False:
+        reason = match[0].get("reason") or "model %r cannot run on the server" % name
+        raise UserError(reason + "; then restart the server with `tinct serve --model PATH`")
 
 
 Gimp.main(TinctColorize.__gtype__, sys.argv)

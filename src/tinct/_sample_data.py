@@ -3,8 +3,8 @@
 Every image used here ships inside the scikit-image wheel, so the samples
 work offline (``cells3d``, ``human_mitosis`` and ``kidney`` are fetched with
 pooch on first use and are therefore avoided). Each function returns a list
-of napari layer-data tuples ``(data, metadata, "image")`` with ``uint8``
-data.
+of napari layer-data tuples ``(data, metadata, "image")``, with ``uint8``
+data except the 12-bit microscopy frame (``uint16``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ __all__ = [
     "gray_uint8",
     "sample_astronomy",
     "sample_microscopy",
+    "sample_microscopy_12bit",
     "sample_photo",
     "sample_stack",
 ]
@@ -63,6 +64,21 @@ def sample_microscopy() -> list[LayerDataTuple]:
     from skimage import data
 
     return _layer(gray_uint8(data.immunohistochemistry()), "immunohistochemistry (gray)")
+
+
+def sample_microscopy_12bit() -> list[LayerDataTuple]:
+    """A 12-bit camera frame stored as ``uint16``: scikit-image's ``cell`` scaled to 100-4000.
+
+    Microscope cameras write 12-bit values into 16-bit files; scaled by the dtype's
+    range (0-65535) such a frame is nearly black. The widget's default normalisation
+    (the layer's contrast limits) shows it as napari displays it.
+    """
+    from skimage import data
+
+    cell = data.cell().astype(np.float64)
+    cell = (cell - cell.min()) / (cell.max() - cell.min())
+    frame = (100 + cell * 3900).round().astype(np.uint16)
+    return _layer(frame, "cell (12-bit in uint16)")
 
 
 def sample_astronomy() -> list[LayerDataTuple]:

@@ -8,16 +8,18 @@ return a result, which the widget applies in the main thread. A
 synchronously. No Qt widgets and no layer edits here; the engine and napari's
 threading are imported on first use.
 
-Items a body yields: ``("status", text)`` and
-``("plane", job, index, rgb, done, total)``. What it returns: ``("done", job)``,
-``("suggest", colors)``, or ``("error", exc)`` when it raised (:func:`guarded`).
+Items a body yields: ``("status", text)``, ``("warning", text)`` (e.g. an
+input that maps to nearly black) and ``("plane", job, index, rgb, done,
+total)``. What it returns: ``("done", job)``, ``("suggest", colors)``, or
+``("error", exc)`` when it raised (:func:`guarded`).
 """
 
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -55,7 +57,13 @@ def default_colorizer_factory(model: str, device: str) -> Any:
 
 @dataclass
 class Job:
-    """A snapshot of everything a colorization needs, taken in the main thread."""
+    """A snapshot of everything a colorization needs, taken in the main thread.
+
+    ``options`` is the :class:`tinct.ColorizeOptions` of the run (``None`` = the
+    colorizer's defaults); with ``options.temporal`` the stack is colorized as
+    one sequence along its first axis. ``stops`` are the indices of the hint
+    points drawn with the cross symbol, which stop carried hints.
+    """
 
     source: Image
     data: Any
@@ -66,10 +74,14 @@ class Job:
     reference: np.ndarray | None
     model: str
     device: str
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    options: Any = None
     download: bool = False
-    temporal: bool = False
-    stops: frozenset[int] = frozenset()  # hint points that stop carried hints (symbol "x")
+    stops: frozenset[int] = frozenset()
+
+    @property
+    def temporal(self) -> bool:
+        """Whether the run colorizes the stack as one sequence along axis 0."""
+        return bool(getattr(self.options, "temporal", False)) and len(self.geometry.leading) == 1
 
 
 def engine_hints(job: Job, idx: tuple[int, ...]) -> list[Any]:
@@ -124,29 +136,49 @@ def colorize_job(
     yield ("status", "downloading weights…" if job.download else "loading model…")
     colorizer = get_colorizer(job.model, job.device)
     total = len(job.planes)
-    if job.temporal and len(job.geometry.leading) == 1:
+    told: set[str] = set()
+    if job.temporal:
         yield ("status", f"colorizing {total} planes through time…")
-        rgb = colorizer.colorize(
-            np.asarray(job.data), hints=temporal_hints(job), reference=job.reference,
-            rgb=job.geometry.channels is not None, cancel=cancel, temporal=True, axis=0,
-            **job.kwargs,
-        )  # fmt: skip
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rgb = colorizer.colorize(
+                np.asarray(job.data), hints=temporal_hints(job), reference=job.reference,
+                rgb=job.geometry.channels is not None, cancel=cancel, options=job.options,
+                temporal=True, axis=0,
+            )  # fmt: skip
+        yield from _warnings(caught, told)
         for n, idx in enumerate(job.planes):
             yield ("plane", job, idx, rgb[idx], n + 1, total)
         return ("done", job)
     for n, idx in enumerate(job.planes):
+        if cancel.is_set():  # Cancel stops before the next plane, not after the stack
+            from tinct.engine import Cancelled
+
+            raise Cancelled("colorization cancelled")
         yield ("status", f"colorizing {n + 1}/{total}…" if total > 1 else "colorizing…")
         plane = np.asarray(job.data[idx] if idx else job.data)
-        rgb = colorizer.colorize(
-            plane,
-            hints=engine_hints(job, idx),
-            reference=job.reference,
-            rgb=job.geometry.channels is not None,
-            cancel=cancel,
-            **job.kwargs,
-        )
+        kwargs = {} if job.options is None else {"options": job.options}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rgb = colorizer.colorize(
+                plane,
+                hints=engine_hints(job, idx),
+                reference=job.reference,
+                rgb=job.geometry.channels is not None,
+                cancel=cancel,
+                **kwargs,
+            )
+        yield from _warnings(caught, told)
         yield ("plane", job, idx, rgb, n + 1, total)
     return ("done", job)
+
+
+def _warnings(caught: list[Any], told: set[str]) -> Generator[Any, None, None]:
+    """``("warning", text)`` for each user warning not yet told in this job."""
+    for w in caught:
+        if issubclass(w.category, UserWarning) and str(w.message) not in told:
+            told.add(str(w.message))
+            yield ("warning", str(w.message))
 
 
 def suggest_request(job: Job, index: int) -> tuple[Job, float, float] | None:
@@ -197,7 +229,7 @@ def suggest_job(
         k=k,
         hints=engine_hints(job, idx),
         reference=job.reference,
-        options=colorizer.options.replace(**job.kwargs),
+        options=job.options,
         rgb=job.geometry.channels is not None,
     )
     return ("suggest", colors)

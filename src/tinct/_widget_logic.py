@@ -21,6 +21,7 @@ __all__ = [
     "DECODE_ONLY_PARAMS",
     "DEVICES",
     "MIN_SIDE",
+    "NORMALIZATIONS",
     "ModelChoice",
     "PlaneGeometry",
     "PlaneHints",
@@ -30,6 +31,7 @@ __all__ = [
     "is_decode_only",
     "iter_plane_indices",
     "model_choices",
+    "normalization_options",
     "output_layer_name",
     "plane_geometry",
     "swatch_stylesheet",
@@ -61,6 +63,12 @@ class ModelChoice:
         regression: The model has a regression (``ab``) head.
         default_temperature: Temperature the model's record suggests.
         default_decoder: Decoder the model's record suggests.
+        available: The model can run (its weights are here, downloadable or
+            not needed); a model without trained weights cannot be run.
+        reason: Why it cannot run, in words for a napari user.
+        config: The record's :class:`~tinct.models.registry.ModelConfig` (for
+            :func:`tinct.catalog.inactive_knobs`).
+        source: A ``.safetensors`` file loaded in the widget (``None`` for registry models).
     """
 
     name: str
@@ -72,6 +80,10 @@ class ModelChoice:
     regression: bool
     default_temperature: float
     default_decoder: str
+    available: bool = True
+    reason: str = ""
+    config: Any = None
+    source: str | None = None
 
     @property
     def ready(self) -> bool:
@@ -103,11 +115,21 @@ def model_choices(
         cfg = rec.config
         status = status_of(rec) if status_of else str(getattr(rec, "status", "unknown"))
         heads = tuple(getattr(cfg, "heads", ("logits",)))
+        missing = status == "train it yourself"
         out.append(
             ModelChoice(
                 name=rec.name,
-                label=f"{rec.display_name} [{status}]",
+                label=f"{rec.display_name} [{'no weights' if missing else status}]",
                 status=status,
+                available=not missing,
+                reason=(
+                    f"{rec.name} has no trained weights: train them with `tinct train --recipe "
+                    f"{rec.name} --data DIR --out RUN`, then choose the .safetensors file it "
+                    "writes under 'weights file'"
+                    if missing
+                    else ""
+                ),
+                config=cfg,
                 hints=bool(getattr(cfg, "hints", False)),
                 global_hint=bool(getattr(cfg, "global_hint", False)),
                 distribution="logits" in heads and getattr(cfg, "target", "") != "regression",
@@ -145,6 +167,34 @@ def decoder_choices(choice: ModelChoice, decoders: Sequence[str]) -> list[str]:
 
 #: Decoder choice meaning "let the engine pick" (``decoder=None``).
 AUTO_DECODER = "auto"
+
+#: The normalisation box: label, value. ``contrast`` = the layer's contrast limits.
+NORMALIZATIONS = (
+    ("layer contrast limits", "contrast"),
+    ("auto (8-bit as is, else percentiles)", "auto"),
+    ("percentiles 0.5-99.5", "percentile"),
+    ("full dtype range", "dtype"),
+)
+
+
+def normalization_options(value: str, contrast_limits: Sequence[float] | None) -> dict[str, Any]:
+    """The :class:`~tinct.ColorizeOptions` fields for a normalisation box value.
+
+    Args:
+        value: A value of :data:`NORMALIZATIONS`.
+        contrast_limits: The source layer's ``(low, high)`` contrast limits.
+
+    Returns:
+        ``{"normalize": ..., "intensity_range": ...}``; ``"contrast"`` without
+        usable limits falls back to ``"auto"``.
+    """
+    if value == "contrast":
+        if contrast_limits is not None:
+            lo, hi = (float(v) for v in contrast_limits)
+            if math.isfinite(lo) and math.isfinite(hi) and hi > lo:
+                return {"normalize": "range", "intensity_range": (lo, hi)}
+        return {"normalize": "auto", "intensity_range": None}
+    return {"normalize": value, "intensity_range": None}
 
 
 def decoder_option(value: str) -> str | None:

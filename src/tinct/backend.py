@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from tinct import protocol as P
+from tinct.options import ColorizeOptions
 
 __all__ = [
     "DEFAULT_MODEL_INFO",
@@ -86,11 +87,8 @@ class ColorizeJob:
         image: ``(H, W)`` or ``(H, W, 3)`` uint8/uint16 pixels, alpha removed.
         alpha: ``(H, W)`` alpha of the input (uint8 or uint16), or None.
         model: model name, or None for the server default.
-        temperature: annealed-mean temperature, or None.
-        decoder: decoder name, or None.
-        mrf_weight: MRF smoothing weight (0 = off).
-        mrf_iters: MRF sweeps, or None.
-        tile: tile size for large images, or None.
+        options: the request's :class:`~tinct.options.ColorizeOptions`
+            (temperature, decoder, MRF, tiling, normalisation, ...).
         hints: point hints from the header.
         hint_layer: ``(H, W, 4)`` uint8 RGBA hint layer, or None.
         hint_size: patch size for hint-layer hints, or None.
@@ -102,11 +100,7 @@ class ColorizeJob:
     image: np.ndarray
     alpha: np.ndarray | None = None
     model: str | None = None
-    temperature: float | None = None
-    decoder: str | None = None
-    mrf_weight: float = 0.0
-    mrf_iters: int | None = None
-    tile: int | None = None
+    options: ColorizeOptions = field(default_factory=ColorizeOptions)
     hints: tuple[PointHint, ...] = ()
     hint_layer: np.ndarray | None = None
     hint_size: int | None = None
@@ -114,6 +108,31 @@ class ColorizeJob:
     result_format: str = "rgba8"
     request_id: str = ""
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def temperature(self) -> float | None:
+        """``options.temperature``."""
+        return self.options.temperature
+
+    @property
+    def decoder(self) -> str | None:
+        """``options.decoder``."""
+        return self.options.decoder
+
+    @property
+    def mrf_weight(self) -> float:
+        """``options.mrf_weight`` (0 when unset)."""
+        return self.options.mrf_weight or 0.0
+
+    @property
+    def mrf_iters(self) -> int | None:
+        """``options.mrf_iters``."""
+        return self.options.mrf_iters
+
+    @property
+    def tile(self) -> int | None:
+        """``options.tile``."""
+        return self.options.tile
 
 
 class Backend(Protocol):
@@ -137,9 +156,11 @@ class EngineBackend:
         colorizer: an already loaded colorizer serving its own model (and, without
             a factory, every request).
         colorizer_factory: ``factory(model_name) -> colorizer``; instances are cached.
-        model: default model name.
+        model: default model: a registry name, or the path of a ``.safetensors``
+            file (``tinct serve --model PATH``), which is then listed to clients
+            under its file stem.
         device: device passed to ``tinct.engine.Colorizer`` when no factory is given.
-        models: hello's model descriptions (default: asked from the engine).
+        models: hello's model descriptions (default: asked from the registry).
         pretrained: load trained weights (False: random weights, for set-up tests).
     """
 
@@ -152,12 +173,17 @@ class EngineBackend:
         models: Sequence[dict[str, Any]] | None = None,
         pretrained: bool = True,
     ) -> None:
-        self.default_model = (
+        default = (
             model
             or getattr(colorizer, "model_name", None)
             or getattr(getattr(colorizer, "options", None), "model", None)
             or "tinct-base"
         )
+        self._files: dict[str, str] = {}  # listed name -> weights file
+        if model and str(model).endswith(".safetensors"):
+            default = _file_model_name(model)
+            self._files[default] = str(model)
+        self.default_model = default
         self._device = device
         self._pretrained = pretrained
         self._cache: dict[str, Any] = {}
@@ -173,9 +199,10 @@ class EngineBackend:
             return self._factory(name)
         from tinct.engine import Colorizer
 
+        source = self._files.get(name, name)
         if self._pretrained:
-            return Colorizer(model=name, device=self._device)
-        return Colorizer(model=name, device=self._device, pretrained=False)
+            return Colorizer(model=source, device=self._device)
+        return Colorizer(model=source, device=self._device, pretrained=False)
 
     def colorizer(self, name: str | None) -> Any:
         """Return the (cached) colorizer for a model name."""
@@ -189,9 +216,9 @@ class EngineBackend:
             return self._cache[name]
 
     def models(self) -> list[dict[str, Any]]:
-        """Describe the models; asks the engine's registry when possible."""
+        """Describe the models with their weight status (registry and served files)."""
         if self._models is None:
-            infos = _engine_model_infos(self.default_model)
+            infos = _engine_model_infos(self.default_model, self._files, self._pretrained)
             if self._single:  # a loaded colorizer serves only its own model
                 infos = [m for m in infos if m["name"] == self.default_model] or [
                     {**DEFAULT_MODEL_INFO, "name": self.default_model}
@@ -200,24 +227,45 @@ class EngineBackend:
         return [dict(m) for m in self._models]
 
     def colorize(self, job: ColorizeJob, progress: ProgressFn) -> np.ndarray:
-        """Run the engine on a job (hints converted to ``tinct.hints.Hint``)."""
-        colorizer = self.colorizer(job.model)
+        """Run the engine on a job (hints converted to ``tinct.hints.Hint``).
+
+        Raises:
+            RequestError: ``unknown_model`` for a model this server cannot run (no
+                weights), ``bad_request`` for input the engine refuses (e.g. a
+                hints-only model without hints, a decoder the model lacks).
+        """
+        name = job.model or self.default_model
+        info = next((m for m in self.models() if m.get("name") == name), None)
+        if info is not None and info.get("available") is False:
+            raise RequestError(P.E_UNKNOWN_MODEL, _unavailable_message(info))
         if self._single and job.model and job.model != self.default_model:
             raise RequestError(
                 P.E_UNKNOWN_MODEL,
                 f"this server serves only {self.default_model!r}, not {job.model!r}",
             )
         hints = _convert_hints(job)
-        kwargs: dict[str, Any] = {
-            "hints": hints,
-            "reference": job.reference,
-            "temperature": job.temperature,
-            "decoder": job.decoder,
-            "mrf_weight": job.mrf_weight,
-            "mrf_iters": job.mrf_iters,
-            "tile": job.tile,
-        }
+        if info is not None and info.get("hints_required") and not hints:
+            raise RequestError(
+                P.E_BAD_REQUEST,
+                f"model {name!r} colorizes from colour hints only: paint colour dots on a "
+                "hint layer (or send hints)",
+            )
+        if info is not None and job.options.decoder is not None:
+            allowed = info.get("decoders") or []
+            if allowed and job.options.decoder not in (*allowed, "regression"):
+                raise RequestError(
+                    P.E_BAD_REQUEST,
+                    f'"decoder": {job.options.decoder!r} does not apply to {name}; '
+                    f"choose one of {', '.join(allowed)}",
+                )
+        colorizer = self.colorizer(job.model)
+        kwargs: dict[str, Any] = {"hints": hints, "reference": job.reference}
         accepted = _accepted_kwargs(colorizer.colorize)
+        if accepted is None or "options" in accepted:
+            kwargs["options"] = job.options
+        else:  # a look-alike without options: the knobs one by one
+            for key in ("temperature", "decoder", "mrf_weight", "mrf_iters", "tile"):
+                kwargs[key] = getattr(job.options, key)
         if accepted is not None:
             if "progress" in accepted:
                 kwargs["progress"] = progress
@@ -226,7 +274,30 @@ class EngineBackend:
             if "rgb" in accepted:
                 kwargs["rgb"] = job.image.ndim == 3
             kwargs = {k: v for k, v in kwargs.items() if k in accepted or v is not None}
-        return colorizer.colorize(job.image, **kwargs)
+        try:
+            return colorizer.colorize(job.image, **kwargs)
+        except (ValueError, TypeError) as exc:  # the engine refused this input
+            raise RequestError(P.E_BAD_REQUEST, str(exc).splitlines()[0]) from None
+
+
+def _file_model_name(path: str) -> str:
+    """The name a served weights file is listed under: its stem (``-file`` if that is taken)."""
+    from pathlib import Path
+
+    stem = Path(path).stem.lower()
+    try:
+        from tinct.models.registry import get_record
+
+        get_record(stem)
+    except Exception:
+        return stem
+    return f"{stem}-file"
+
+
+def _unavailable_message(info: dict[str, Any]) -> str:
+    name = info.get("name")
+    reason = info.get("reason") or f"model {name!r} cannot run on this server"
+    return f"{reason}; then restart the server with `tinct serve --model PATH`"
 
 
 def _accepted_kwargs(fn: Callable[..., Any]) -> set[str] | None:
@@ -253,37 +324,25 @@ def _convert_hints(job: ColorizeJob) -> list[Any]:
     return out
 
 
-def _engine_model_infos(default: str) -> list[dict[str, Any]]:
-    """Model descriptions from the model registry, else a default entry."""
+def _engine_model_infos(
+    default: str, files: dict[str, str] | None = None, pretrained: bool = True
+) -> list[dict[str, Any]]:
+    """Model descriptions from the registry (:mod:`tinct.catalog`), served files first."""
     try:
-        from tinct.models.registry import list_models, weights_status
+        from tinct import catalog
 
-        try:
-            from tinct.decode import DECODERS
-
-            decoders = sorted(DECODERS)
-        except ImportError:
-            decoders = list(DEFAULT_MODEL_INFO["decoders"])
         infos = []
-        for rec in list_models():
-            cfg = rec.config
-            regression = "logits" not in cfg.heads
+        for name, path in (files or {}).items():
+            record = catalog.record_for(path)
+            entry = catalog.entry_for(record, status="file")
             infos.append(
-                {
-                    "name": rec.name,
-                    "display_name": rec.display_name,
-                    "description": rec.description,
-                    "takes_hints": bool(cfg.hints),
-                    "hints_required": bool(cfg.hints_required),
-                    "global_hint": bool(cfg.global_hint),
-                    "default_temperature": cfg.default_temperature,
-                    "default_decoder": cfg.default_decoder,
-                    "decoders": ["ab"]
-                    if regression
-                    else [*decoders, *(["ab"] if "ab" in cfg.heads else [])],
-                    "weights": weights_status(rec),
-                }
-            )
+                _wire_entry(entry, name=name, display_name=f"{name} (weights file)",
+                            description=f"{record.display_name} trained weights from {path}")
+            )  # fmt: skip
+        for entry in catalog.model_entries():
+            if not pretrained:  # random weights: everything runs (set-up tests)
+                entry = dataclasses.replace(entry, available=True, reason="")
+            infos.append(_wire_entry(entry))
         if infos:
             infos.sort(key=lambda m: m["name"] != default)  # default first
             return infos
@@ -292,3 +351,11 @@ def _engine_model_infos(default: str) -> list[dict[str, Any]]:
     info = dict(DEFAULT_MODEL_INFO)
     info["name"] = default
     return [info]
+
+
+def _wire_entry(entry: Any, **override: Any) -> dict[str, Any]:
+    """A :class:`tinct.catalog.ModelEntry` as hello lists it (``weights`` = its status)."""
+    d = entry.to_dict()
+    d.update(override)
+    d["weights"] = d["status"]
+    return d

@@ -11,7 +11,8 @@ Tasks run :func:`colorize_file` on the workers, which
 * write atomically: a hidden temporary file in the destination folder, then
   :func:`os.replace`, so an output either exists completely or not at all,
   even when a worker is killed mid-write;
-* skip inputs whose output already exists (a rerun resumes an interrupted run);
+* skip inputs whose output already exists and decodes (a rerun resumes an
+  interrupted run; a 0-byte or truncated output is colorized again);
 * never raise for a bad file: they return a :class:`FileResult` with
   ``status="failed"`` and the error, so one corrupt image does not stop the run.
 
@@ -31,7 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tinct.cli.colorize import IMAGE_SUFFIXES, output_path_for
+from tinct.cli.colorize import (
+    IMAGE_SUFFIXES,
+    TMP_MARK,
+    atomic_output,
+    output_path_for,
+    write_result,
+)
 from tinct.options import ColorizeOptions
 
 __all__ = [
@@ -42,6 +49,7 @@ __all__ = [
     "default_workers",
     "existing_output",
     "find_inputs",
+    "is_complete",
     "plan",
     "run_batch",
 ]
@@ -54,9 +62,6 @@ __all__ = [
 LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
 }
-
-#: Marker inside temporary file names (``.<name>.tinct-tmp-<id><suffix>``).
-TMP_MARK = ".tinct-tmp-"
 
 
 @dataclass
@@ -125,7 +130,7 @@ class BatchSummary:
 
 
 def find_inputs(in_dir: str | Path, *, exclude: str | Path | None = None) -> list[Path]:
-    """Image files under a folder, recursively, sorted.
+    """Image and video files under a folder, recursively, sorted.
 
     Hidden files and folders (names starting with ``.``) are ignored, and so
     is everything under ``exclude`` (the output folder when it is nested in
@@ -158,12 +163,46 @@ def find_inputs(in_dir: str | Path, *, exclude: str | Path | None = None) -> lis
 
 
 def existing_output(input_path: str | Path, out_dir: str | Path) -> Path | None:
-    """The finished output for an input in ``out_dir``, if any (PNG, or TIFF for stacks)."""
+    """The finished output for an input in ``out_dir``, if any (PNG, TIFF for stacks, MP4).
+
+    An output counts as finished only when it is not empty and decodes; a
+    0-byte or truncated file (e.g. from a full disk) is ignored, so a rerun
+    colorizes that input again.
+    """
     for stack in (False, True):
         p = output_path_for(input_path, out_dir, stack=stack)
-        if p.is_file():
+        if p.is_file() and is_complete(p):
             return p
     return None
+
+
+def is_complete(path: str | Path) -> bool:
+    """True when ``path`` is a non-empty image file that decodes completely.
+
+    A video output counts when ffmpeg reads its header and its first frame
+    (:func:`tinct.video.is_readable`; the header is written when encoding ends,
+    and outputs are renamed into place only once complete).
+    """
+    p = Path(path)
+    try:
+        if p.stat().st_size == 0:
+            return False
+        from tinct.video import is_readable, is_video
+
+        if is_video(p):
+            return is_readable(p)
+        if p.suffix.lower() in (".tif", ".tiff"):
+            import tifffile
+
+            tifffile.imread(p)
+            return True
+        from PIL import Image
+
+        with Image.open(p) as im:
+            im.load()
+        return True
+    except Exception:  # any decoder error: not a finished output
+        return False
 
 
 def plan(in_dir: str | Path, out_dir: str | Path) -> list[tuple[Path, Path]]:
@@ -203,30 +242,6 @@ def _auto_threads(worker: Any) -> int | None:
     return max(1, (os.cpu_count() or 1) // max(1, int(nthreads)))
 
 
-def _atomic_write(dest: Path, result: Any) -> None:
-    from tinct.cli.colorize import _write
-
-    tmp = dest.with_name(f".{dest.stem}{TMP_MARK}{uuid.uuid4().hex[:12]}{dest.suffix}")
-    try:
-        _write(tmp, result)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _atomic_video(c: Any, src: Path, dest: Path, options: ColorizeOptions) -> None:
-    from tinct.video import colorize_video
-
-    tmp = dest.with_name(f".{dest.stem}{TMP_MARK}{uuid.uuid4().hex[:12]}{dest.suffix}")
-    try:
-        colorize_video(c, src, tmp, options=options, temporal=options.temporal, progress=False)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def colorize_file(
     input_path: str | Path,
     out_dir: str | Path,
@@ -238,7 +253,7 @@ def colorize_file(
     """Colorize one file into ``out_dir`` (the task of ``tinct batch``); never raises.
 
     Args:
-        input_path: The image file.
+        input_path: The image or video file.
         out_dir: Destination folder (created if needed).
         options: Colorization options; ``model``, ``device`` and ``precision``
             pick the per-process colorizer.
@@ -267,18 +282,20 @@ def colorize_file(
             options.model, options.device, options.precision, pretrained=pretrained,
             threads=threads,
         )  # fmt: skip
-        from tinct.video import is_video
+        from tinct.video import colorize_video, is_video
 
-        if is_video(src):
+        if is_video(src):  # streamed file to file, never held in memory
             dest = output_path_for(src, out)
             out.mkdir(parents=True, exist_ok=True)
-            _atomic_video(c, src, dest, options)
+            with atomic_output(dest) as tmp:
+                colorize_video(c, src, tmp, options=options, temporal=options.temporal,
+                               progress=False)  # fmt: skip
         else:
             image = read_image(src)
             result = c.colorize(image, options=options)
             dest = output_path_for(src, out, stack=result.ndim > 3)
             out.mkdir(parents=True, exist_ok=True)
-            _atomic_write(dest, result)
+            write_result(dest, result)
     except Exception as exc:  # reported, never raised: one bad file must not stop the run
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return FileResult(
@@ -337,7 +354,7 @@ def run_batch(
     progress: bool = True,
     on_result: Callable[[FileResult], None] | None = None,
 ) -> BatchSummary:
-    """Colorize every image under ``in_dir`` into ``out_dir`` on a Dask cluster.
+    """Colorize every image and video under ``in_dir`` into ``out_dir`` on a Dask cluster.
 
     Args:
         in_dir: Input folder (searched recursively). Paths are made absolute;

@@ -1,13 +1,22 @@
-"""One client connection of the bridge server: its requests, replies and errors.
+"""One client connection of the bridge server: its handshake, requests, replies and errors.
 
 The :class:`~tinct.server.BridgeServer` accepts connections and owns what they
-share (limits, token, backend, the set of open connections, the running jobs,
-the engine lock); a :class:`Connection` serves one socket in its own thread.
-It reads frames (:mod:`tinct.protocol`) until the peer closes, idles out or
-misbehaves: it authenticates each request, answers ``hello`` and ``cancel``,
-runs ``colorize`` on the backend in a worker thread while it streams progress
-frames and watches for a cancel, and turns every refusal or failure into an
-``error`` frame. Nothing that goes wrong escapes the connection.
+share (limits, token, backend, the open connections, the running jobs, the
+engine lock); a :class:`Connection` serves one socket in its own thread.
+
+A connection first authenticates (:meth:`Connection.authenticate`, see
+docs/protocol.md): it proves that it holds the token, then checks the
+client's proof, all within ``auth_timeout`` seconds of the accept. Until then
+it is *pending*: pending connections have a budget of their own, and when it
+is full the oldest pending one is dropped (one that has not even sent its
+``auth`` frame first), so stalled or idle strangers can never keep a token
+holder out. Afterwards it reads frames until the peer
+closes, idles out or misbehaves; each frame's header must arrive within
+``read_timeout`` of its first byte and its payload within a deadline that
+grows with its size. It answers ``hello`` and ``cancel``, runs ``colorize``
+on the backend in a worker thread while it streams progress frames and
+watches for a cancel or a vanished client, and turns every refusal or failure
+into an ``error`` frame. Nothing that goes wrong escapes the connection.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from tinct import protocol as P
 from tinct.backend import ColorizeJob, RequestError
-from tinct.request import encode_result
+from tinct.request import check_request_id, encode_result
 
 if TYPE_CHECKING:
     from tinct.server import BridgeServer
@@ -49,48 +58,150 @@ class Connection:
         server: the server that accepted the socket.
         sock: the connected socket.
         addr: the peer's address.
+
+    Attributes:
+        accepted: ``time.monotonic()`` of the accept.
+        challenged: the client's ``auth`` arrived and the challenge went out (a
+            pending connection that has shown it speaks the protocol).
+        authenticated: the handshake has succeeded.
     """
 
     def __init__(self, server: BridgeServer, sock: socket.socket, addr: Any) -> None:
         self.server = server
         self.sock = sock
         self.peer = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
+        self.accepted = time.monotonic()
+        self.challenged = False
+        self.authenticated = False
+        self._evicted = False
 
     def serve(self) -> None:
-        """Answer requests until the connection ends, then close it gracefully."""
+        """Authenticate, answer requests until the connection ends, then close it gracefully."""
         server, sock, peer = self.server, self.sock, self.peer
-        admitted = server._admit(sock)
+        admitted = server._admit(self)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(server.read_timeout)  # bounds every send as well
             if not admitted:
                 log.warning("refusing %s: %d connections open", peer, server.max_connections)
                 self._send_error(P.E_BUSY, "too many connections")
                 return
-            log.debug("connection from %s", peer)
+            if not self.authenticate():
+                return
+            if not server._promote(self):
+                log.warning("refusing %s: %d connections open", peer, server.max_connections)
+                self._send_error(P.E_BUSY, "too many connections")
+                return
+            log.debug("connection from %s authenticated", peer)
             while not server._stopping.is_set() and self._serve_one():
                 pass
         except Exception:  # isolation: nothing escapes one connection
             server.stats["errors"] += 1
             log.exception("connection %s failed", peer)
         finally:
-            server._release(sock)
+            server._release(self)
             _graceful_close(sock)
+
+    def evict(self) -> None:
+        """Drop this pending connection (its thread sends ``busy`` and closes)."""
+        self._evicted = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RD)
+
+    # ------------------------------------------------------------------ handshake
+
+    def authenticate(self) -> bool:
+        """Run the server's side of the mutual authentication; False ends the connection."""
+        server = self.server
+        deadline = self.accepted + server.auth_timeout
+        try:
+            frame = self._read_auth_frame(deadline)
+            client_nonce = frame.header.get("client_nonce")
+            if frame.type != "auth":
+                return self._refuse(
+                    f"authenticate first: send an 'auth' frame, not {frame.type!r} "
+                    f"(protocol version {P.PROTOCOL_VERSION})"
+                )
+            if not P.is_nonce(client_nonce):
+                return self._refuse('"client_nonce" must be 64 lowercase hex digits')
+            server_nonce = P.new_nonce()
+            proof = P.auth_proof(server.token, "server", client_nonce, server_nonce)
+            P.send_frame(
+                self.sock,
+                {
+                    "type": "auth_challenge",
+                    "server_nonce": server_nonce,
+                    "server_proof": proof,
+                    "protocol_version": P.PROTOCOL_VERSION,
+                },
+            )
+            self.challenged = True
+            frame = self._read_auth_frame(deadline)
+            expected = P.auth_proof(server.token, "client", client_nonce, server_nonce)
+            if frame.type != "auth_response" or not P.proof_matches(
+                frame.header.get("client_proof"), expected
+            ):
+                return self._refuse("missing or wrong token")
+            P.send_frame(self.sock, {"type": "auth_ok"})
+        except P.ConnectionClosed:
+            if self._evicted:
+                self._send_error(P.E_BUSY, "too many unauthenticated connections")
+            return False
+        except P.ProtocolError as exc:
+            server.stats["errors"] += 1
+            log.info("bad handshake frame from %s: %s", self.peer, exc.message)
+            self._send_error(exc.code, exc.message)
+            return False
+        except TimeoutError:
+            server.stats["errors"] += 1
+            log.info("%s did not authenticate within %gs", self.peer, server.auth_timeout)
+            self._send_error(
+                P.E_TIMEOUT, f"authentication not completed within {server.auth_timeout:g}s"
+            )
+            return False
+        except OSError as exc:
+            log.info("connection %s lost during the handshake: %s", self.peer, exc)
+            return False
+        self.authenticated = True
+        return True
+
+    def _read_auth_frame(self, deadline: float) -> P.Frame:
+        # an empty payload only: before authentication nothing else is read
+        return P.read_frame(
+            self.sock,
+            max_frame_bytes=0,
+            max_header_bytes=P.AUTH_MAX_HEADER_BYTES,
+            deadline=deadline,
+        )
+
+    def _refuse(self, message: str) -> bool:
+        self.server.stats["errors"] += 1
+        log.warning("refused %s: %s", self.peer, message)
+        self._send_error(P.E_UNAUTHORIZED, message)
+        return False
+
+    # ------------------------------------------------------------------ requests
+
+    def _read_frame(self, max_frame_bytes: int) -> P.Frame:
+        """Read one frame under the header and payload deadlines."""
+        server = self.server
+        header = P.read_header(
+            self.sock,
+            max_frame_bytes=max_frame_bytes,
+            deadline=time.monotonic() + server.read_timeout,
+        )
+        size = header["payload_bytes"]
+        deadline = time.monotonic() + server.read_timeout + size / server.min_transfer_rate
+        return P.Frame(header, P.read_payload(self.sock, header, deadline=deadline))
 
     def _serve_one(self) -> bool:
         """Read and answer one request; returns False when the connection ends."""
         server, sock, peer = self.server, self.sock, self.peer
-        readable, _, _ = select.select([sock], [], [], server.idle_timeout)
-        if not readable:
+        if not _readable(sock, server.idle_timeout):
             log.info("closing idle connection %s", peer)
             return False
-        sock.settimeout(server.read_timeout)
         try:
-            header = P.read_header(sock, max_frame_bytes=server.max_frame_bytes)
-            if not server._authorized(header):
-                log.warning("refused %s: bad token", peer)
-                self._send_error(P.E_UNAUTHORIZED, "missing or wrong token")
-                return False
-            payload = P.read_payload(sock, header)
+            frame = self._read_frame(server.max_frame_bytes)
         except P.ConnectionClosed as exc:
             if exc.mid_frame:
                 log.warning("%s closed the connection mid-frame", peer)
@@ -102,17 +213,20 @@ class Connection:
             return False
         except TimeoutError:
             server.stats["errors"] += 1
-            log.warning("read timeout (%gs) from %s", server.read_timeout, peer)
-            self._send_error(P.E_TIMEOUT, f"frame not completed within {server.read_timeout}s")
+            log.warning("frame from %s not completed in time", peer)
+            self._send_error(P.E_TIMEOUT, "frame not completed in time (see docs/protocol.md)")
             return False
         except OSError as exc:
             log.info("connection %s lost: %s", peer, exc)
             return False
         server.stats["requests"] += 1
-        frame = P.Frame(header, payload)
-        rid = header.get("id")
         try:
-            return self._dispatch(frame)
+            rid = check_request_id(frame.header)
+        except RequestError as exc:
+            server.stats["errors"] += 1
+            return self._send_error(exc.code, exc.message)
+        try:
+            return self._dispatch(frame, rid)
         except RequestError as exc:
             server.stats["errors"] += 1
             log.info("request from %s refused: %s: %s", peer, exc.code, exc.message)
@@ -122,28 +236,37 @@ class Connection:
             return False
         except Exception as exc:
             server.stats["errors"] += 1
-            log.exception("request %s from %s failed", header.get("type"), peer)
+            log.exception("request %s from %s failed", frame.type, peer)
             return self._send_error(P.E_INTERNAL, f"{type(exc).__name__}: {exc}", rid)
 
     def _send_error(self, code: str, message: str, request_id: Any = None) -> bool:
         try:
-            self.sock.settimeout(self.server.read_timeout)
             P.send_frame(self.sock, P.error_header(code, message, request_id))
             return True
         except OSError:
             return False
 
-    def _dispatch(self, frame: P.Frame) -> bool:
+    def _reply(self, header: dict[str, Any], rid: str | None) -> None:
+        if rid is not None:
+            header["id"] = rid
+        P.send_frame(self.sock, header)
+
+    def _dispatch(self, frame: P.Frame, rid: str | None) -> bool:
         kind = frame.type
         if kind == "hello":
-            P.send_frame(self.sock, self.server.hello_reply())
+            self._reply(self.server.hello_reply(), rid)
+            return True
+        if kind == "models":  # the model list with each model's weight status
+            backend = self.server.backend
+            reply = {"type": "models", "default_model": backend.default_model}
+            self._reply({**reply, "models": backend.models()}, rid)
             return True
         if kind == "colorize":
             return self._colorize(frame)
         if kind == "cancel":
-            rid = frame.header.get("request_id")
-            found = self.server._cancel_job(rid)
-            P.send_frame(self.sock, {"type": "cancel_ack", "request_id": rid, "found": found})
+            target = frame.header.get("request_id")
+            found = self.server._cancel_job(target)
+            self._reply({"type": "cancel_ack", "request_id": target, "found": found}, rid)
             return True
         raise RequestError(P.E_UNKNOWN_TYPE, f"unknown request type {kind!r}")
 
@@ -199,15 +322,14 @@ class Connection:
                     )
                     state["sent"] = state["progress"]
                     last_send = now
-                readable, _, _ = select.select([sock], [], [], 0)
-                if readable and not self._read_during_job(job):
+                if _readable(sock, 0.0) and not self._read_during_job(job):
                     return False
                 if job.cancel.is_set():
                     log.info("request %s from %s cancelled", job.request_id, peer)
                     return self._send_error(P.E_CANCELLED, "cancelled", job.request_id)
         finally:
             if not done.is_set():
-                job.cancel.set()
+                job.cancel.set()  # the client is gone or the reply failed: stop the work
             server._drop_job(job.request_id)
         if job.cancel.is_set():
             return self._send_error(P.E_CANCELLED, "cancelled", job.request_id)
@@ -234,25 +356,46 @@ class Connection:
         return True
 
     def _read_during_job(self, job: ColorizeJob) -> bool:
-        """Handle a frame that arrives while a job runs (only ``cancel`` is allowed)."""
-        sock = self.sock
+        """Handle a frame that arrives while a job runs (only ``cancel`` is allowed).
+
+        A cancel naming this job (or none) cancels it; one naming another job
+        cancels that one. Each is answered with ``cancel_ack``. Anything that
+        ends the connection cancels the job.
+        """
         try:
-            sock.settimeout(self.server.read_timeout)
-            header = P.read_header(sock, max_frame_bytes=P.DEFAULT_MAX_HEADER_BYTES)
-            if not self.server._authorized(header):
-                job.cancel.set()
-                self._send_error(P.E_UNAUTHORIZED, "missing or wrong token")
-                return False
-            P.read_payload(sock, header)
+            frame = self._read_frame(P.DEFAULT_MAX_HEADER_BYTES)
         except (P.ProtocolError, OSError) as exc:
             log.info("%s went away during a job: %s", self.peer, exc)
             job.cancel.set()
             return False
-        if header.get("type") == "cancel":
-            job.cancel.set()
+        try:
+            rid = check_request_id(frame.header)
+        except RequestError:
+            rid = None  # a malformed id is not echoed
+        if frame.type != "cancel":
+            self._send_error(P.E_BUSY, "only cancel is allowed while a request runs", rid)
             return True
-        self._send_error(P.E_BUSY, "only cancel is allowed while a request runs")
+        target = frame.header.get("request_id")
+        if target is None or target == job.request_id:
+            job.cancel.set()
+            found = True
+        else:
+            found = self.server._cancel_job(target)
+        self._reply({"type": "cancel_ack", "request_id": target, "found": found}, rid)
         return True
+
+
+def _readable(sock: socket.socket, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for input (or EOF) on ``sock``.
+
+    ``poll`` where there is one: ``select`` fails for descriptors above 1023.
+    """
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(max(0, int(timeout * 1000))))
+    readable, _, _ = select.select([sock], [], [], timeout)
+    return bool(readable)
 
 
 def _graceful_close(sock: socket.socket, linger: float = 0.25, limit: int = 1 << 20) -> None:

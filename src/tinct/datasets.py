@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ __all__ = [
     "global_hint_from_ab",
     "is_near_gray",
     "simulate_hints",
+    "source_id",
+    "split_by_source",
 ]
 
 _SPACES = {"lab": rgb_to_lab, "luv": rgb_to_luv, "yuv": rgb_to_yuv}
@@ -63,6 +66,57 @@ def find_images(root: str | Path | Sequence[str | Path]) -> list[Path]:
     if not found:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {roots}")
     return sorted(found)
+
+
+_SOURCE_RE = re.compile(r"^(.+?)_(?:x|s)\d")
+
+
+def source_id(path: str | Path) -> str:
+    """The source image a tile was cut from: its file name up to ``_x`` or ``_s``.
+
+    Files without such a suffix (e.g. one image per file) are their own source.
+
+    Args:
+        path: A tile's path, e.g. ``.../TCGA-18-5592-01Z-00-DX1_x116_y372.jpg``.
+
+    Returns:
+        The source id, e.g. ``"TCGA-18-5592-01Z-00-DX1"``.
+    """
+    stem = Path(path).stem
+    m = _SOURCE_RE.match(stem)
+    return m.group(1) if m else stem
+
+
+def split_by_source(
+    paths: Sequence[str | Path], held_fraction: float = 0.25
+) -> tuple[list[Path], list[Path]]:
+    """Split tiles into ``(train, held_out)`` so that no source image is in both.
+
+    The held-out part is the tiles of the last ``held_fraction`` of the source
+    ids in sorted order (at least one source when there are two or more), the
+    rule of the domain benchmarks (issue 17): deterministic, and a model never
+    sees another tile of a held-out slide or telescope image.
+
+    Args:
+        paths: Tile paths (any order).
+        held_fraction: Share of source images held out, in ``[0, 1)``.
+
+    Returns:
+        ``(train, held_out)``: sorted path lists.
+    """
+    if not 0 <= held_fraction < 1:
+        raise ValueError(f"held_fraction must be in [0, 1), got {held_fraction}")
+    by_source: dict[str, list[Path]] = {}
+    for p in map(Path, paths):
+        by_source.setdefault(source_id(p), []).append(p)
+    ids = sorted(by_source)
+    n_held = round(len(ids) * held_fraction)
+    if held_fraction > 0 and len(ids) >= 2:
+        n_held = max(1, n_held)
+    held_ids = set(ids[len(ids) - n_held :]) if n_held else set()
+    train = sorted(p for i in ids if i not in held_ids for p in by_source[i])
+    held = sorted(p for i in held_ids for p in by_source[i])
+    return train, held
 
 
 def _load_rgb(path: Path, size: int) -> np.ndarray:
@@ -127,7 +181,10 @@ class ImageBank:
 
         arr = np.empty((len(self.paths), size, size, 3), dtype=np.uint8)
         for i, p in enumerate(tqdm(self.paths, desc="decoding images", disable=not progress)):
-            arr[i] = _load_rgb(p, size)
+            try:
+                arr[i] = _load_rgb(p, size)
+            except Exception as exc:  # name the file: one bad image must be findable
+                raise ValueError(f"cannot read image {p}: {exc}") from None
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_suffix(".tmp.npy")

@@ -9,8 +9,12 @@ the centres (CIELAB a, b for the 313 / 529 ab bins).
 Joint bins (one distribution over 2-D centres):
     ``annealed_mean`` (Zhang et al.: expectation of ``softmax(logits / T)``;
     T = 1 is the mean, T -> 0 tends to the mode; the paper uses T = 0.38),
-    ``mean``, ``mode``, ``median`` (per-channel median of the marginals) and
-    ``sample``. :func:`decode` dispatches by name through :data:`DECODERS`.
+    ``mean``, ``mode``, ``median`` (per-channel median of the marginals),
+    ``sample`` and ``coherent`` (:func:`coherent_mean`: the annealed mean where
+    the distribution agrees on one hue, fading -- or falling back on a
+    regression colour -- where it is split between distant hues, instead of
+    averaging them into a hue the image never had). :func:`decode` dispatches
+    by name through :data:`DECODERS`.
 
 Per-channel bins (one 1-D distribution per channel, e.g. 50 bins each for U
 and V of CIELUV): :func:`decode_channels`.
@@ -29,6 +33,8 @@ from torch import Tensor
 __all__ = [
     "DECODERS",
     "annealed_mean",
+    "coherence",
+    "coherent_mean",
     "decode",
     "decode_channels",
     "decode_hue_chroma",
@@ -41,6 +47,9 @@ __all__ = [
 
 #: Larsson et al.'s chromatic fading threshold on the hue mean resultant length.
 FADING_THRESHOLD = 0.03
+#: Hue coherence at or below which :func:`coherent_mean` adds no colour of the
+#: distribution (tuned on held-out training images, benchmarks/colour_study.py).
+COHERENCE_FLOOR = 0.5
 
 
 def _check(logits: Tensor, centres: Tensor) -> None:
@@ -156,6 +165,83 @@ def median(logits: Tensor, centres: Tensor) -> Tensor:
     return torch.stack(out, dim=1)
 
 
+def coherence(logits: Tensor, centres: Tensor, temperature: float = 1.0) -> Tensor:
+    """How much the hues of a distribution agree: ``|E[ab]| / E[|ab|]``.
+
+    1 when all the probability lies along one hue (or is neutral), near 0 when
+    opposite hues cancel (a blue and an orange mode), whose mean would be a
+    hue the image never had.
+
+    Args:
+        logits: ``(B, Q, H, W)`` logits or log-probabilities.
+        centres: ``(Q, 2)`` ab bin centres.
+        temperature: ``T > 0`` applied before the expectation.
+
+    Returns:
+        ``(B, 1, H, W)`` coherence in ``[0, 1]``.
+    """
+    _check(logits, centres)
+    p = _probs(logits, temperature)
+    c = _centres(centres, logits)
+    m = _expectation(p, c)
+    mag = torch.einsum("bqhw,q->bhw", p, c.norm(dim=1))[:, None]
+    return (m.norm(dim=1, keepdim=True) / mag.clamp_min(1e-6)).clamp(0.0, 1.0)
+
+
+def coherent_mean(
+    logits: Tensor,
+    centres: Tensor,
+    temperature: float = 1.0,
+    *,
+    fallback: Tensor | None = None,
+    floor: float = COHERENCE_FLOOR,
+) -> Tensor:
+    """Annealed mean that does not average distant hues into a third one.
+
+    With ``m`` the annealed mean and ``R`` the :func:`coherence` at temperature
+    ``T``, the trust in the distribution is ``g = clamp((R - floor) / (1 - floor),
+    0, 1)``: where the distribution is split between distant hues it fades.
+
+    * Without ``fallback`` the result is ``g * m``: split regions go towards
+      neutral, confident ones keep their colour.
+    * With ``fallback`` (e.g. a regression head's colour, on its own grid) ``m``
+      and ``g`` are resized to that grid and the distribution only adds colour
+      along the hue the fallback leans to: ``fallback + g * a * (m - fallback)``
+      with the agreement ``a = clamp(<fallback, m> / (|m| max(|m|, |fallback|)),
+      0, 1)``. Uncertain regions keep the (muted, rarely wrong) fallback colour.
+
+    Args:
+        logits: ``(B, Q, h, w)`` logits or log-probabilities over joint ab bins.
+        centres: ``(Q, 2)`` ab bin centres.
+        temperature: ``T > 0`` (lower = closer to the mode, more colourful).
+        fallback: Optional ``(B, 2, h2, w2)`` colour to fall back on.
+        floor: Coherence at or below which nothing of ``m`` is used, in ``[0, 1)``.
+
+    Returns:
+        ``(B, 2, h, w)`` chrominance, or ``(B, 2, h2, w2)`` with a fallback.
+    """
+    _check(logits, centres)
+    if not 0.0 <= floor < 1.0:
+        raise ValueError(f"floor must be in [0, 1), got {floor}")
+    p = _probs(logits, temperature)
+    c = _centres(centres, logits)
+    m = _expectation(p, c)
+    mag = torch.einsum("bqhw,q->bhw", p, c.norm(dim=1))[:, None]
+    r = (m.norm(dim=1, keepdim=True) / mag.clamp_min(1e-6)).clamp(0.0, 1.0)
+    g = ((r - floor) / (1.0 - floor)).clamp(0.0, 1.0)
+    if fallback is None:
+        return g * m
+    f = fallback.to(m.dtype)
+    if f.shape[-2:] != m.shape[-2:]:
+        size = f.shape[-2:]
+        m = torch.nn.functional.interpolate(m, size=size, mode="bilinear", align_corners=False)
+        g = torch.nn.functional.interpolate(g, size=size, mode="bilinear", align_corners=False)
+    mn = m.norm(dim=1, keepdim=True)
+    scale = mn * torch.maximum(mn, f.norm(dim=1, keepdim=True))
+    agree = ((f * m).sum(1, keepdim=True) / scale.clamp_min(1e-6)).clamp(0.0, 1.0)
+    return f + g * agree * (m - f)
+
+
 def _generator(
     device: torch.device, generator: torch.Generator | None, seed: int | None
 ) -> torch.Generator | None:
@@ -228,13 +314,21 @@ def _sample(
     return sample(logits, centres, temperature=temperature, generator=generator)
 
 
+def _coherent(
+    logits: Tensor, centres: Tensor, temperature: float, generator: torch.Generator | None
+) -> Tensor:
+    return coherent_mean(logits, centres, temperature)
+
+
 Decoder = Callable[[Tensor, Tensor, float, "torch.Generator | None"], Tensor]
 
 #: Decoder name -> ``fn(logits, centres, temperature, generator)``. The
-#: temperature is used by ``annealed_mean`` and ``sample`` and ignored by the
-#: others (``mode`` does not depend on it).
+#: temperature is used by ``annealed_mean``, ``coherent`` and ``sample`` and
+#: ignored by the others (``mode`` does not depend on it). The engine gives
+#: ``coherent`` the model's regression colour as its fallback when there is one.
 DECODERS: dict[str, Decoder] = {
     "annealed_mean": _annealed,
+    "coherent": _coherent,
     "mean": _mean,
     "median": _median,
     "mode": _mode,

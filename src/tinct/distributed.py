@@ -244,7 +244,7 @@ class _Job:
         opts = self.options
         if self.lo is not None and self.hi is not None:
             block = _normalise(block, self.lo, self.hi)
-            opts = opts.replace(normalize="dtype")
+            opts = dataclasses.replace(opts, normalize="dtype", intensity_range=None)
         return c.colorize(block, hints=list(hints), options=opts, rgb=False)
 
 
@@ -259,9 +259,11 @@ def _global_range(array: da.Array, opts: ColorizeOptions) -> tuple[float | None,
     """The intensity range of the whole array when it needs a data pass, else ``(None, None)``."""
     import dask
 
-    dt = np.dtype(array.dtype)
-    mode = opts.normalize
-    if mode == "dtype" or (mode == "auto" and dt in (np.uint8, np.uint16)):
+    from tinct.inputs import normalization_mode
+
+    if opts.intensity_range is not None:
+        return float(opts.intensity_range[0]), float(opts.intensity_range[1])
+    if normalization_mode(array.dtype, opts.normalize) == "dtype":
         return None, None
     step = max(1, math.ceil(array.size / RANGE_SAMPLES))
     # a strided subsample across planes and pixels (exact when the array is small)
@@ -270,15 +272,7 @@ def _global_range(array: da.Array, opts: ColorizeOptions) -> tuple[float | None,
     else:
         per_axis = max(1, round(step ** (1.0 / array.ndim)))
         sample = array[tuple(slice(None, None, per_axis) for _ in range(array.ndim))].reshape(-1)
-    if mode == "auto":
-        if np.issubdtype(dt, np.floating):
-            lo_all, hi_all, values = dask.compute(array.min(), array.max(), sample)
-            if lo_all >= 0.0 and hi_all <= 1.0:
-                return None, None  # floats already in [0, 1]: the engine maps them as they are
-        else:
-            (values,) = dask.compute(sample)
-    else:
-        (values,) = dask.compute(sample)
+    (values,) = dask.compute(sample)
     from tinct.inputs import _range
 
     lo, hi = _range(np.asarray(values), "percentile", opts.percentiles)

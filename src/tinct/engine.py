@@ -19,6 +19,7 @@ Pipeline (see ``docs/engine.md``)::
 from __future__ import annotations
 
 import threading
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from tinct import cancel as _cancel
 from tinct import forward as _fw
+from tinct import fusion as _fusion
 from tinct import inputs as _in
 from tinct import pipeline
 from tinct.hints import Hint, hints_digest
@@ -57,6 +60,7 @@ from tinct.runtime import (
     torch_threads,
 )
 from tinct.runtime import model_key as _model_key
+from tinct.upsample import resize
 
 __all__ = [
     "AUTO_TILE_PIXELS",
@@ -288,6 +292,7 @@ class Colorizer:
             options, hinted=hinted, temperature=temperature, decoder=decoder,
             mrf_weight=mrf_weight, mrf_iters=mrf_iters, tile=tile, propagation=propagation,
         )  # fmt: skip
+        self._check_hints(hinted)
         user_net = (options or self.options).net_size
         if temporal:
             from tinct import temporal as _tm
@@ -296,12 +301,24 @@ class Colorizer:
                                          rgb=rgb, user_net=user_net, progress=progress,
                                          cancel=cancel)  # fmt: skip
         threads = resolve_threads(self.num_threads, self.device)
-        with self._lock, torch_threads(threads):
+        # the scope carries ``cancel`` into the MRF, Levin solves and rendering
+        with self._lock, torch_threads(threads), _cancel.scope(cancel):
             entry = self._entry(image, hints, reference, opts, rgb, progress, cancel, user_net)
             out = self._render(entry, opts)
+        for note in entry.prepared.notes:
+            warnings.warn(note, _in.InputWarning, stacklevel=2)
         if progress:
             progress(1.0, "done")
         return out
+
+    def _check_hints(self, hinted: bool) -> None:
+        """Refuse a call without colour hints for a model that colorizes from hints only."""
+        cfg = getattr(self.record, "config", None)
+        if not hinted and cfg is not None and cfg.hints_required:
+            raise ValueError(
+                f"model {self.info.name!r} colorizes from colour hints only (without them the "
+                "result stays gray); give at least one hint"
+            )
 
     def suggest_colors(
         self,
@@ -417,6 +434,7 @@ class Colorizer:
         key = digest(
             arr, is_rgb, opts.normalize, opts.percentiles, hints_digest(hints),
             ref if ref is not None else None, tile, opts.tile_overlap, net_long, opts.hint_size,
+            opts.intensity_range,
         )  # fmt: skip
         if key in self._cache:
             self._cache.move_to_end(key)
@@ -424,11 +442,16 @@ class Colorizer:
             return self._cache[key]
         prep = _in.prepare(
             arr, space=self.info.space, normalize=opts.normalize,
-            percentiles=opts.percentiles, rgb=is_rgb,
+            percentiles=opts.percentiles, rgb=is_rgb, intensity_range=opts.intensity_range,
         )  # fmt: skip
+        mode = (
+            "range" if opts.intensity_range else _in.normalization_mode(arr.dtype, opts.normalize)
+        )
+        prep.notes = _in.contrast_notes(prep.gray, mode)
         outs = []
         B = prep.gray.shape[0]
         for i in range(0, B, PLANE_BATCH):
+            _cancel.check(cancel)
             sub = None
             if progress:
                 base, span = 0.9 * i / B, 0.9 * min(PLANE_BATCH, B - i) / B
@@ -456,6 +479,16 @@ class Colorizer:
         net = concat_outputs(outs)
         self.stats.forward_calls += net.forward_calls
         self.stats.network_passes += 1
+        if net.fusion is not None and hints:
+            # how wrong is the network here? its automatic colour under the hints says
+            auto = self._entry(image, [], reference, opts, rgb, None, cancel, user_net).net
+            if auto.ab is not None:
+                trust = _fusion.hint_reliability(auto.ab, net.patches, net.net_size)
+                net.fusion = _fusion.trust_propagation(net.fusion, trust)
+                net.ab = _fusion.refuse(net.fusion, net.fusion.own, net.ab_pull)
+            if net.gray_net is not None:
+                lum = pipeline.lum_from_gray(resize(net.gray_net, net.fusion.own.shape[-2:]), "lab")
+                net.hint_mix = _fusion.hint_weights(lum, net.patches, net.net_size)
         entry = Entry(prep, net)
         if self.cache_size > 0:
             self._cache[key] = entry
@@ -488,7 +521,11 @@ class Colorizer:
                 logp, self._centres, net.lum_logits, weight=opts.mrf_weight,
                 iterations=int(opts.mrf_iters), **kw,
             )  # fmt: skip
-        if info.joint:
+        if info.joint and opts.decoder == "coherent":
+            # the regression colour (before any hint fusion) is the fallback
+            own = net.fusion.own if net.fusion is not None else net.ab
+            ab = D.coherent_mean(logp, self._centres, opts.temperature, fallback=own)
+        elif info.joint:
             ab = D.decode(logp, self._centres, opts.decoder, temperature=opts.temperature)
         elif info.target == "channel":
             ab = D.decode_channels(logp, self._centres, opts.decoder, temperature=opts.temperature)
@@ -499,6 +536,15 @@ class Colorizer:
             )  # fmt: skip
         if net.post is not None:
             ab = torch.lerp(ab, net.post[1], net.post[0])
+        if net.fusion is not None:
+            shift = None
+            if net.hint_mix is not None:
+                shift = _fusion.hint_shift(
+                    net.hint_mix, str(opts.decoder), float(opts.temperature),
+                    mrf_weight=float(opts.mrf_weight or 0.0), mrf_iters=int(opts.mrf_iters or 0),
+                    mrf_edge=opts.mrf_edge,
+                )  # fmt: skip
+            ab = _fusion.refuse(net.fusion, ab.float(), net.ab_pull, shift)
         return ab.float()
 
     def _work(self, entry: Entry) -> Work:

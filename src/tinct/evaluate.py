@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -124,26 +125,21 @@ def _levin(rgb: np.ndarray, hints: HintSet) -> np.ndarray:
 BASELINES: dict[str, Method] = {"gray": _gray, "levin": _levin}
 
 
-def method_for(
-    name: str,
-    *,
-    device: str = "cpu",
-    decoder: str | None = None,
-    temperature: float | None = None,
-    mrf_weight: float | None = None,
-    propagation: float | None = None,
-) -> Method:
+def method_for(name: str, *, device: str = "cpu", options: Any = None) -> Method:
     """A method for a baseline name, a registered model or a weights file.
 
-    Models run through :class:`tinct.Colorizer` exactly as users run them;
-    hints become :class:`tinct.Hint` patches of the protocol's size and ab.
+    Models run through :class:`tinct.Colorizer` exactly as users run them, with
+    ``options`` (a :class:`tinct.ColorizeOptions`; its ``model`` is replaced by
+    ``name``); hints become :class:`tinct.Hint` patches of the protocol's size and ab.
     """
     if name in BASELINES:
         return BASELINES[name]
     from tinct.engine import Colorizer
     from tinct.hints import Hint
+    from tinct.options import ColorizeOptions
 
-    colorizer = Colorizer(model=name, device=device)
+    opts = (options or ColorizeOptions()).replace(model=name, device=device)
+    colorizer = Colorizer.from_options(opts)
 
     def run(rgb: np.ndarray, hints: HintSet) -> np.ndarray:
         half = hints.size / 2.0
@@ -156,14 +152,7 @@ def method_for(
             )
             for r, c, (a, b) in zip(hints.rows, hints.cols, hints.ab, strict=True)
         ]
-        out = colorizer.colorize(
-            rgb,
-            hints=hs,
-            decoder=decoder,
-            temperature=temperature,
-            mrf_weight=mrf_weight,
-            propagation=propagation,
-        )
+        out = colorizer.colorize(rgb, hints=hs, options=opts)
         return np.asarray(out)[..., :3]
 
     return run
@@ -182,10 +171,9 @@ class EvalConfig:
         seed: Hint seed.
         full_res: Also measure PSNR at the original resolution.
         device: Torch device for the models.
-        decoder: Decoder override for every model (None = model default).
-        temperature: Temperature override (None = model default).
-        mrf_weight: MRF weight override (None = model default).
-        propagation: Hint-propagation override (None = model default, 0 = off).
+        options: :class:`tinct.ColorizeOptions` for every model (decoder,
+            temperature, MRF, ...; its ``model`` and ``device`` are ignored);
+            ``None`` = each model's defaults.
         examples: Number of images in the example grid.
     """
 
@@ -197,11 +185,19 @@ class EvalConfig:
     seed: int = 0
     full_res: bool = True
     device: str = "cpu"
-    decoder: str | None = None
-    temperature: float | None = None
-    mrf_weight: float | None = None
-    propagation: float | None = None
+    options: Any = None
     examples: int = 4
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    """An image file as ``(H, W, 3)`` uint8 RGB (``ValueError`` naming the file otherwise)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except Exception as exc:
+        raise ValueError(f"cannot read image {path}: {exc}") from None
 
 
 def model_label(name: str) -> str:
@@ -228,9 +224,12 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, d
 
     Row labels are ``"<model> @ <N> hints"``. Metrics: ``psnr`` (256 px),
     ``psnr_full`` (original size), ``auc`` (ab-error AuC, %), ``colourfulness``
-    (ratio to ground truth), ``sat_diff`` (saturation difference, %), ``seconds``.
+    (Hasler & Suesstrunk; mean over the set of the outputs' divided by the mean
+    of the ground truths'), ``false_colour`` (share of pixels with chroma > 10
+    where the truth is near-neutral or > 90 degrees away in hue,
+    :func:`tinct.metrics.false_colour_rate`), ``sat_diff`` (saturation
+    difference, %), ``seconds``.
     """
-    from PIL import Image
     from skimage.color import rgb2lab
 
     from tinct import metrics
@@ -240,7 +239,7 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, d
         paths = paths[: cfg.limit]
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    images = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+    images = [_read_rgb(p) for p in paths]
     small = [_resize(im, (SIDE, SIDE)) for im in images]
     labs = [rgb2lab(im) for im in small]
     hint_sets = {
@@ -253,28 +252,25 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, d
     results: dict[str, dict[str, float]] = {}
     examples: dict[str, list[np.ndarray]] = {}
     for name in cfg.models:
-        method = method_for(
-            name,
-            device=cfg.device,
-            decoder=cfg.decoder,
-            temperature=cfg.temperature,
-            mrf_weight=cfg.mrf_weight,
-            propagation=cfg.propagation,
-        )
+        method = method_for(name, device=cfg.device, options=cfg.options)
         for n in cfg.hints:
             if name == "levin" and n == 0:
                 continue  # needs hints: identical to gray
             acc: dict[str, list[float]] = {
-                k: [] for k in ("psnr", "psnr_full", "auc", "colourfulness", "sat_diff")
+                k: []
+                for k in ("psnr", "psnr_full", "auc", "colourfulness", "false_colour", "sat_diff")
             }
+            truth_colourfulness: list[float] = []
             t0 = time.perf_counter()
             for i, (im, sm, lab) in enumerate(zip(images, small, labs, strict=True)):
                 hints = hint_sets[n][i]
                 pred = method(sm, hints)
+                pred_ab = rgb2lab(pred)[..., 1:]
                 acc["psnr"].append(metrics.psnr(pred, sm))
-                acc["auc"].append(metrics.auc_ab(rgb2lab(pred)[..., 1:], lab[..., 1:]))
-                gt_c = metrics.colourfulness(sm)
-                acc["colourfulness"].append(metrics.colourfulness(pred) / max(gt_c, 1e-6))
+                acc["auc"].append(metrics.auc_ab(pred_ab, lab[..., 1:]))
+                acc["colourfulness"].append(metrics.colourfulness(pred))
+                truth_colourfulness.append(metrics.colourfulness(sm))
+                acc["false_colour"].append(metrics.false_colour_rate(pred_ab, lab[..., 1:]))
                 acc["sat_diff"].append(metrics.saturation_difference(pred, sm))
                 if cfg.full_res:
                     full = method(im, _scale_hints(hints, im.shape[:2]))
@@ -282,6 +278,8 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, d
                 if i < cfg.examples and n in (0, 10):
                     examples.setdefault(f"{model_label(name)} @ {n}", []).append(pred)
             row = {k: float(np.mean(v)) for k, v in acc.items() if v}
+            # set-level ratio (mean over the set of the output's / of the truth's)
+            row["colourfulness"] /= max(float(np.mean(truth_colourfulness)), 1e-6)
             row["seconds"] = time.perf_counter() - t0
             label = f"{model_label(name)} @ {n} hints"
             results[label] = row
@@ -295,7 +293,7 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, d
 def _write_report(
     cfg: EvalConfig, results: dict[str, dict[str, float]], out: Path, n_images: int
 ) -> None:
-    cols = ["psnr", "psnr_full", "auc", "colourfulness", "sat_diff", "seconds"]
+    cols = ["psnr", "psnr_full", "auc", "colourfulness", "false_colour", "sat_diff", "seconds"]
     with open(out / "results.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["model", "hints", *cols])
@@ -309,12 +307,17 @@ def _write_report(
         f"random {PATCH}x{PATCH} ground-truth hints, seed {cfg.seed}).",
         "",
         "| model | hints | PSNR 256 (dB) | PSNR full (dB) | AuC ab (%) | colourfulness / GT "
-        "| saturation diff (%) | seconds |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| false colour | saturation diff (%) | seconds |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, row in results.items():
         name, n = label.rsplit(" @ ", 1)
-        cells = [f"{row[c]:.2f}" if c in row else "-" for c in cols]
+        cells = [
+            (f"{100 * row[c]:.1f} %" if c == "false_colour" else f"{row[c]:.2f}")
+            if c in row
+            else "-"
+            for c in cols
+        ]
         lines.append(f"| {name} | {n.split()[0]} | " + " | ".join(cells) + " |")
     (out / "report.md").write_text("\n".join(lines) + "\n")
     (out / "results.json").write_text(json.dumps(results, indent=2))

@@ -19,6 +19,7 @@ Steps, all in torch on the chosen device:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import warnings
@@ -30,8 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from tinct import cancel as _cancel
 from tinct import hints as _hints
 from tinct import pipeline
+from tinct.cancel import Cancelled
 from tinct.conditioning import (
     channel_histograms,
     condition_on_hints,
@@ -40,6 +43,7 @@ from tinct.conditioning import (
     reweight,
 )
 from tinct.modelinfo import ModelInfo, bin_centres, log_probs, net_shape
+from tinct.models.base import FusionTerms
 from tinct.tiling import make_grid
 from tinct.upsample import resize
 
@@ -67,10 +71,6 @@ _DEVICE_LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
-class Cancelled(RuntimeError):
-    """Raised when a caller's cancel event is set during a run."""
-
-
 def device_lock(device: torch.device) -> threading.Lock:
     """The process-wide lock that serialises network passes on one device."""
     with _LOCKS_GUARD:
@@ -92,6 +92,15 @@ class NetOutput:
         forward_calls: Network invocations made.
         gray_net: ``(B, 1, hn, wn)`` the gray level resized to the network input
             size (reused as the working grid of the upsampling when sizes agree).
+        fusion: A hint-fusing model's :class:`~tinct.models.base.FusionTerms`
+            (float32, on the ``ab`` grid, padding cropped), so that a decoded
+            colour can take the place of its regression colour; ``None`` when the
+            model does not fuse, has no hints, or ran in tiles.
+        ab_pull: ``(weight (B,1,h2,w2), target (B,2,h2,w2))``: how the hint
+            patches pull ``ab`` towards their colour (already applied to ``ab``;
+            applied again after the engine re-fuses a decoded colour).
+        hint_mix: ``(weights (B,K,h2,w2), colours (B,K,2), lum (B,1,h2,w2))`` from
+            :func:`tinct.fusion.hint_weights`, filled in by the engine.
     """
 
     logp: Tensor | None
@@ -102,6 +111,9 @@ class NetOutput:
     patches: list[_hints.HintPatch]
     forward_calls: int
     gray_net: Tensor | None = None
+    fusion: FusionTerms | None = None
+    ab_pull: tuple[Tensor, Tensor] | None = None
+    hint_mix: tuple[Tensor, Tensor, Tensor] | None = None
 
 
 def _pad(x: Tensor, multiple: int, mode: str = "reflect") -> Tensor:
@@ -156,7 +168,7 @@ def run_network(
     hn, wn = net_shape((H, W), net_long)
     gray_net = resize(gray.to(device), (hn, wn))
     lum_net = pipeline.lum_from_gray(gray_net, info.space)
-    patches = _hints.place_hints(hints, gray, (hn, wn), space=info.space, default_side=hint_size)
+    patches = _place_hints(hints, gray, (hn, wn), info.space, hint_size, cancel)
     patches = [_hints.HintPatch(p.row, p.col, p.side, p.chroma.to(device)) for p in patches]
     hint_ab = hint_mask = None
     if info.hints:
@@ -186,11 +198,11 @@ def run_network(
     hab_pad = _pad(hint_ab, info.stride, "constant") if hint_ab is not None else None
     hmask_pad = _pad(hint_mask, info.stride, "constant") if hint_mask is not None else None
     calls = 0
+    fusion: FusionTerms | None = None
 
     def forward(lum: Tensor, hab: Tensor | None, hm: Tensor | None, gh: Tensor | None):
-        nonlocal calls
-        if cancel is not None and cancel.is_set():
-            raise Cancelled("colorization cancelled")
+        nonlocal calls, fusion
+        _cancel.check(cancel)
         calls += 1
         use_amp = dtype != torch.float32 and device.type in ("cuda", "cpu")
         if use_amp and lum.dim() == 4:  # oneDNN/cuDNN reduced precision prefers NHWC
@@ -199,10 +211,14 @@ def run_network(
             device_lock(device),
             torch.inference_mode(),
             torch.autocast(device.type, dtype=dtype, enabled=use_amp),
+            _cancel.scope(cancel),  # e.g. tinct-base's Levin solves inside forward
         ):
             out = model(lum, hab, hm, gh)
         lo = log_probs(out.logits, info) if out.logits is not None else None
         ab = out.ab.float() if out.ab is not None else None
+        f = out.fusion
+        if f is not None:
+            fusion = FusionTerms(*(t.float() for t in (f.own, f.propagated, f.gate, f.correction)))
         return lo, ab
 
     Hp, Wp = lum_pad.shape[-2:]
@@ -217,6 +233,7 @@ def run_network(
             tile=int(tile), overlap=tile_overlap, reference_given=reference is not None,
             progress=progress,
         )  # fmt: skip
+        fusion = None  # per-tile fusions are not blended; the fused ``ab`` is
 
     # Crop the padding (output grids are the padded input divided by their stride).
     logp = _crop_valid(logp, (Hp, Wp), (hn, wn))
@@ -236,13 +253,43 @@ def run_network(
                 logp = condition_on_hints(logp, infl, centres)
             else:
                 post = infl
+    if fusion is not None:
+        fusion = FusionTerms(
+            *(_crop_valid(t, (Hp, Wp), (hn, wn)) for t in dataclasses.astuple(fusion))  # type: ignore[arg-type]
+        )
+    ab_pull = None
     if ab is not None and patches:
         ha, wa = ab.shape[-2:]
         scale = ha / hn
         spread = 0.0 if info.hints else hint_spread(patches, scale)
         weight, target = _hints.hint_influence(patches, (ha, wa), scale, B, spread)
-        ab = torch.lerp(ab, target.to(device), weight.to(device))
-    return NetOutput(logp, ab, lum_logits, post, (hn, wn), patches, calls, gray_net)
+        ab_pull = (weight.to(device), target.to(device))
+        ab = torch.lerp(ab, ab_pull[1], ab_pull[0])
+    return NetOutput(
+        logp, ab, lum_logits, post, (hn, wn), patches, calls, gray_net, fusion, ab_pull
+    )
+
+
+#: Hints placed between two cancel checks (placing one costs about 2 ms on a CPU).
+_HINT_CHUNK = 32
+
+
+def _place_hints(
+    hints: Sequence[_hints.Hint],
+    gray: Tensor,
+    net_size: tuple[int, int],
+    space: str,
+    hint_size: int,
+    cancel: Any,
+) -> list[_hints.HintPatch]:
+    """:func:`tinct.hints.place_hints` in chunks, checking ``cancel`` between them."""
+    patches: list[_hints.HintPatch] = []
+    for i in range(0, len(hints), _HINT_CHUNK):
+        _cancel.check(cancel)
+        patches += _hints.place_hints(
+            hints[i : i + _HINT_CHUNK], gray, net_size, space=space, default_side=hint_size
+        )
+    return patches
 
 
 def _tiled(

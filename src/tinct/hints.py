@@ -198,38 +198,51 @@ def hints_from_rgba(rgba: Any, *, min_alpha: int = 1) -> list[Hint]:
 def read_hints_file(path: str | Path) -> list[Hint]:
     """Read hints from a CSV or JSON file.
 
-    CSV: rows ``row, col, r, g, b[, size]`` with ``r, g, b`` in ``0..255`` (or
-    floats in ``[0, 1]``); a header line and ``#`` comments are skipped. JSON: a
-    list of such rows, or of objects ``{"row":, "col":, "color": [r, g, b] |
-    "r":, "g":, "b":, "ab": [a, b], "size":}``.
+    CSV: one hint per line. A header line names the columns (``row``, ``col``,
+    ``r``, ``g``, ``b`` and optionally ``size``, in any order; ``y``/``x`` are
+    accepted for ``row``/``col``); without a header the columns are ``row,
+    col, r, g, b[, size]``. Colours are ``0..255`` (or floats in ``[0, 1]``);
+    lines starting with ``#`` are comments. JSON: a list of such rows, or of
+    objects ``{"row":, "col":, "color": [r, g, b] | "r":, "g":, "b":, "ab":
+    [a, b], "size":}``.
 
     Args:
         path: ``.csv`` or ``.json`` file.
 
     Returns:
-        The hints.
+        The hints (at least one).
 
     Raises:
-        ValueError: A malformed row (the message gives its number).
+        ValueError: No hints, an unknown or missing column, or a malformed row
+            (the message gives its number).
     """
     path = Path(path)
     text = path.read_text()
     rows: list[Any]
     if path.suffix.lower() == ".json" or text.lstrip().startswith(("[", "{")):
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not valid JSON ({exc})") from None
         rows = data.get("hints", data) if isinstance(data, dict) else data
         if not isinstance(rows, list):
             raise ValueError(f"{path}: expected a JSON list of hints")
     else:
         rows = [
-            r
+            [x.strip() for x in r]
             for r in csv.reader(
                 line for line in text.splitlines() if not line.lstrip().startswith("#")
             )
             if r and any(x.strip() for x in r)
         ]
         if rows and not _is_number(rows[0][0]):
-            rows = rows[1:]  # header
+            columns = _csv_columns(rows[0], path)
+            rows = [dict(zip(columns, r, strict=False)) for r in rows[1:]]
+            for i, r in enumerate(rows, 1):
+                if any(c not in r for c in ("row", "col", "r", "g", "b")):
+                    raise ValueError(f"{path}: hint {i} has fewer values than the header")
+    if not rows:
+        raise ValueError(f"{path}: no hints in the file")
     hints = []
     for i, r in enumerate(rows, 1):
         try:
@@ -237,6 +250,30 @@ def read_hints_file(path: str | Path) -> list[Hint]:
         except (TypeError, ValueError, KeyError) as exc:
             raise ValueError(f"{path}: hint {i} ({r!r}) is invalid: {exc}") from None
     return hints
+
+
+#: CSV header names and the hint fields they mean.
+_CSV_NAMES = {
+    "row": "row", "y": "row", "col": "col", "column": "col", "x": "col",
+    "r": "r", "red": "r", "g": "g", "green": "g", "b": "b", "blue": "b", "size": "size",
+}  # fmt: skip
+
+
+def _csv_columns(header: list[str], path: Path) -> list[str]:
+    """Hint field of each CSV column, from its header (raises for unknown/missing ones)."""
+    cols = []
+    for name in header:
+        key = _CSV_NAMES.get(name.strip().lower())
+        if key is None:
+            raise ValueError(
+                f"{path}: unknown column {name.strip()!r} in the header; "
+                "use row, col, r, g, b[, size]"
+            )
+        cols.append(key)
+    missing = [c for c in ("row", "col", "r", "g", "b") if c not in cols]
+    if missing:
+        raise ValueError(f"{path}: the header lacks column(s) {', '.join(missing)}")
+    return cols
 
 
 def _is_number(s: str) -> bool:
@@ -259,6 +296,7 @@ def _num(x: Any) -> float | int:
 def _hint_from_row(r: Any) -> Hint:
     if isinstance(r, dict):
         size = r.get("size")
+        size = None if size in (None, "") else _num(size)
         if "ab" in r:
             return Hint(_num(r["row"]), _num(r["col"]), ab=tuple(r["ab"]), size=size)
         c = r["color"] if "color" in r else (r["r"], r["g"], r["b"])

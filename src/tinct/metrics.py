@@ -26,6 +26,7 @@ __all__ = [
     "auc_ab",
     "bin_accuracy",
     "colourfulness",
+    "false_colour_rate",
     "psnr",
     "saturation_difference",
 ]
@@ -276,3 +277,43 @@ def colourfulness(rgb: ArrayLike, *, channel_axis: int | None = None) -> float:
     std = np.sqrt(rg.std() ** 2 + yb.std() ** 2)
     mu = np.sqrt(rg.mean() ** 2 + yb.mean() ** 2)
     return float(std + 0.3 * mu)
+
+
+#: Output chroma above which a pixel counts as coloured (CIELAB units).
+FALSE_COLOUR_CHROMA = 10.0
+#: Ground-truth chroma below which a pixel counts as near-neutral.
+NEUTRAL_CHROMA = 5.0
+#: Hue difference (degrees) beyond which a coloured pixel has the wrong hue.
+FALSE_HUE_DEGREES = 90.0
+
+
+def false_colour_rate(
+    pred_ab: ArrayLike, true_ab: ArrayLike, *, channel_axis: int | None = None
+) -> float:
+    """Share of pixels painted with a colour the truth does not have.
+
+    A pixel is *false-coloured* when its predicted chroma
+    ``sqrt(a^2 + b^2)`` exceeds :data:`FALSE_COLOUR_CHROMA` (10) while the
+    truth there is near-neutral (chroma < :data:`NEUTRAL_CHROMA`, 5) or has a
+    hue more than :data:`FALSE_HUE_DEGREES` (90 degrees) away.
+
+    Args:
+        pred_ab: Predicted CIELAB ``(a, b)``, numpy ``(..., H, W, 2)`` or torch
+            ``(..., 2, H, W)``.
+        true_ab: Ground-truth ``(a, b)``, same shape.
+        channel_axis: Override the channel axis.
+
+    Returns:
+        The false-colour share in ``[0, 1]`` over all pixels.
+    """
+    p = _channel_last(pred_ab, channel_axis).astype(np.float64)
+    t = _channel_last(true_ab, channel_axis).astype(np.float64)
+    if p.shape != t.shape or p.shape[-1] != 2:
+        raise ValueError(f"expected matching (..., 2) chroma, got {p.shape} and {t.shape}")
+    cp = np.hypot(p[..., 0], p[..., 1])
+    ct = np.hypot(t[..., 0], t[..., 1])
+    # cos(angle between the two ab vectors); neutral truth has no hue to compare
+    dot = (p * t).sum(-1) / np.maximum(cp * ct, 1e-12)
+    wrong_hue = dot < np.cos(np.deg2rad(FALSE_HUE_DEGREES))
+    false = (cp > FALSE_COLOUR_CHROMA) & ((ct < NEUTRAL_CHROMA) | wrong_hue)
+    return float(false.mean()) if false.size else float("nan")

@@ -17,13 +17,22 @@ Mean-field update (all pixels in parallel, started from the network
 distribution): ``q_i(k) ∝ p_i(k) * exp(weight * sum_j w_ij * (K q_j)(k))``.
 Each iteration costs one ``(Q, Q)`` by ``(Q, H*W)`` matrix product plus
 ``O(Q * H * W)`` neighbour sums: linear in the number of pixels.
+
+A ``cancel`` flag (anything with ``is_set()``; by default the enclosing
+:func:`tinct.cancel.scope`'s) is checked before every iteration and every
+pixel chunk of the compatibility product, so a cancelled run stops within a
+fraction of an iteration (:class:`tinct.cancel.Cancelled`).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from tinct import cancel as _cancel
 
 __all__ = ["compatibility", "edge_weights", "pairwise_energy", "smooth", "smooth_channels"]
 
@@ -137,7 +146,10 @@ class _Compat:
         if self.dense is not None:
             return torch.matmul(self.dense, flat).reshape(b, q, h, w)
         # Pixel chunks keep the (na * nb, chunk) grid in cache on large images.
-        parts = [self._factored(flat[..., s : s + _CHUNK]) for s in range(0, h * w, _CHUNK)]
+        parts = []
+        for s in range(0, h * w, _CHUNK):
+            _cancel.check()
+            parts.append(self._factored(flat[..., s : s + _CHUNK]))
         out = parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
         return out.reshape(b, q, h, w)
 
@@ -218,6 +230,7 @@ def _mean_field(
     unary = torch.log_softmax(logits, dim=1)
     q = unary.exp()
     for _ in range(iterations):
+        _cancel.check()
         energy = unary + weight * kmat(_neighbour_sum(q, wx, wy))
         q = torch.softmax(energy, dim=1)
     return torch.log_softmax(energy, dim=1)
@@ -232,6 +245,7 @@ def smooth(
     iterations: int = 5,
     edge_sensitivity: float = 100.0,
     sigma: float | None = None,
+    cancel: Any = None,
 ) -> Tensor:
     """Smooth joint-bin distributions with an edge-aware MRF (mean field).
 
@@ -246,6 +260,8 @@ def smooth(
         edge_sensitivity: How strongly luminance edges cut the smoothing, see
             :func:`edge_weights`; 0 smooths across edges too.
         sigma: Compatibility width in centre units; ``None`` = bin spacing.
+        cancel: Object with ``is_set()``, checked between steps; ``None`` = the
+            enclosing :func:`tinct.cancel.scope`'s flag, if any.
 
     Returns:
         ``(B, Q, H, W)`` log-probabilities (``logits`` itself when ``weight``
@@ -253,6 +269,7 @@ def smooth(
 
     Raises:
         ValueError: On shape mismatch or negative ``weight`` / ``iterations``.
+        tinct.cancel.Cancelled: ``cancel`` was set.
     """
     if logits.dim() != 4:
         raise ValueError(f"logits must be (B, Q, H, W), got shape {tuple(logits.shape)}")
@@ -266,7 +283,8 @@ def smooth(
         return logits
     wx, wy = edge_weights(_resize(lum, logits), edge_sensitivity)
     kmat = _compat(centres, sigma, logits)
-    return _mean_field(logits, kmat, wx, wy, weight, iterations)
+    with _cancel.scope(cancel):
+        return _mean_field(logits, kmat, wx, wy, weight, iterations)
 
 
 def smooth_channels(
@@ -278,6 +296,7 @@ def smooth_channels(
     iterations: int = 5,
     edge_sensitivity: float = 100.0,
     sigma: float | None = None,
+    cancel: Any = None,
 ) -> Tensor:
     """Smooth per-channel (1-D) bin distributions, each channel its own MRF.
 
@@ -291,6 +310,7 @@ def smooth_channels(
         iterations: Mean-field sweeps.
         edge_sensitivity: See :func:`edge_weights`.
         sigma: Compatibility width; ``None`` = each channel's bin spacing.
+        cancel: As for :func:`smooth`.
 
     Returns:
         ``(B, C * K, H, W)`` log-probabilities, normalised per channel.
@@ -305,15 +325,16 @@ def smooth_channels(
     if weight == 0 or iterations == 0:
         return logits
     wx, wy = edge_weights(_resize(lum, logits), edge_sensitivity)
-    out = [
-        _mean_field(
-            logits[:, j * k : (j + 1) * k],
-            _compat(centres[j], sigma, logits),
-            wx,
-            wy,
-            weight,
-            iterations,
-        )
-        for j in range(c)
-    ]
+    with _cancel.scope(cancel):
+        out = [
+            _mean_field(
+                logits[:, j * k : (j + 1) * k],
+                _compat(centres[j], sigma, logits),
+                wx,
+                wy,
+                weight,
+                iterations,
+            )
+            for j in range(c)
+        ]
     return torch.cat(out, dim=1)

@@ -9,26 +9,27 @@ Set ``TINCT_NAPARI_SYNC=1`` to run every job synchronously in the main
 thread (tests, scripts).
 
 This module builds the controls and wires them up: model and options, hints
-and colour suggestions, Run / Cancel / Live and the bridge server toggle. Its
-helpers: pure decisions in :mod:`tinct._widget_logic`, reading and writing
-layers in :mod:`tinct._widget_layers`, and the jobs that drive the engine (and
-the runner that runs them off the main thread) in :mod:`tinct._widget_jobs`.
+and colour suggestions, Run / Cancel / Live. Its helpers: pure decisions in
+:mod:`tinct._widget_logic`, the option controls (from
+:class:`tinct.ColorizeOptions`, with greyed-out knobs and their reasons) in
+:mod:`tinct._widget_options`, reading and writing layers in
+:mod:`tinct._widget_layers`, the jobs that drive the engine (and the runner
+that runs them off the main thread) in :mod:`tinct._widget_jobs`, the
+Temporal checkbox in :mod:`tinct._widget_temporal`, and the bridge server
+toggle in :mod:`tinct._widget_server`.
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
     Container,
-    FloatSlider,
-    FloatSpinBox,
+    FileEdit,
     Label,
     ProgressBar,
     PushButton,
@@ -36,16 +37,21 @@ from magicgui.widgets import (
     create_widget,
 )
 from napari.layers import Image, Points
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QTimer
 
 from tinct import _widget_jobs as jobs
 from tinct import _widget_layers as layer_io
 from tinct import _widget_logic as logic
+from tinct import _widget_options as opt_ui
+from tinct._widget_hints import _N_SWATCHES, HintsMixin
 from tinct._widget_jobs import (  # re-exported: part of this module's API
     ColorizerFactory,
     default_colorizer_factory,
 )
+from tinct._widget_models import ModelMixin
+from tinct._widget_server import ServerToggle
+from tinct._widget_temporal import TemporalMixin
 
 if TYPE_CHECKING:
     import napari
@@ -57,12 +63,9 @@ SYNC_ENV = "TINCT_NAPARI_SYNC"
 #: Debounce delays (ms) for Live re-runs: hint edits / other inputs, and decode-only changes.
 RERUN_DELAY_MS = 300
 REDECODE_DELAY_MS = 0  # slider bursts are coalesced by the pending-run queue instead
-#: Fallback decoder list while :mod:`tinct.decode` is not importable.
-_FALLBACK_DECODERS = ("annealed_mean", "mean", "median", "mode")
-_N_SWATCHES = 9
 
 
-class ColorizeWidget(Container):
+class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, ServerToggle, Container):
     """Colorize grayscale image layers with tinct, with optional hint points.
 
     Args:
@@ -95,55 +98,67 @@ class ColorizeWidget(Container):
         self.output: Image | None = None
         self._colorizers: dict[tuple[str, str], Any] = {}
         self._pending: tuple[str, Any] | None = None
-        self._server: Any = None
-        self._server_stop: Callable[[], None] | None = None
         self._hints_layer: Points | None = None
+        self._image_layer: Image | None = None
+        self._just_added: set[int] | None = None
 
+        from tinct.decode import DECODERS
         from tinct.models import list_models, weights_status
 
         self._choices = {c.name: c for c in logic.model_choices(list_models(), weights_status)}
-        self._decoders = _decoder_names()
+        self._decoders = tuple(DECODERS)
 
         self.image = create_widget(annotation=Image, label="image")
+        self.image.tooltip = "The image layer to colorize (gray or RGB, 2-D or n-D)."
         self.hints = create_widget(annotation=Points | None, label="hints")
+        self.hints.tooltip = "A Points layer whose points are colour hints (face colour = hint)."
         self.add_hints_button = PushButton(text="Add hints layer")
-        self.hint_size = SpinBox(
-            value=0,
-            min=0,
-            max=256,
-            label="hint size",
-            tooltip="hint patch side in image pixels; 0 = auto",
+        self.add_hints_button.tooltip = (
+            "Add an empty hints layer in add mode: set the colour in the layer controls, "
+            "then click on the image."
         )
+        self.hint_size = SpinBox(
+            value=0, min=0, max=256, label="hint size",
+            tooltip="Hint patch side in image pixels; 0 = the engine's default.",
+        )  # fmt: skip
         self.swatches = Container(
             widgets=[PushButton(text="", visible=False) for _ in range(_N_SWATCHES)],
             layout="horizontal",
             labels=False,
             label="suggestions",
         )
+        self.swatches.tooltip = "Colours the model suggests at the selected hint; click one."
         self.reference = create_widget(annotation=Image | None, label="reference")
-        self.model = ComboBox(
-            choices=[(c.label, c.name) for c in self._choices.values()], label="model"
-        )
-        self.temperature = FloatSlider(
-            value=0.38, min=0.01, max=2.0, step=0.01, label="temperature"
+        self.reference.tooltip = "A colour image whose colours guide the result (global hint)."
+        self.model = ComboBox(choices=self._model_list, label="model")  # a callable: see below
+        self.weights_file = FileEdit(mode="r", filter="*.safetensors", label="weights file")
+        self.weights_file.tooltip = (
+            "Load a .safetensors file written by `tinct train`; it joins the model list."
         )
         # choices come from a callable so napari's reset_choices() keeps the model's list
-        self.decoder = ComboBox(choices=self._decoder_choices, label="decoder")
-        self.mrf_weight = FloatSpinBox(value=0.0, min=0.0, max=20.0, step=0.1, label="MRF weight")
-        self.mrf_iters = SpinBox(value=5, min=0, max=50, label="MRF iterations")
+        self.controls = opt_ui.OptionControls(self._decoder_choices)
+        c = self.controls
+        self.temperature, self.decoder = c.temperature, c.decoder
+        self.mrf_weight, self.mrf_iters, self.normalization = (
+            c.mrf_weight,
+            c.mrf_iters,
+            c.normalization,
+        )
         self.device = ComboBox(choices=list(logic.DEVICES), value="auto", label="device")
+        self.device.tooltip = "Where the model runs: auto = CUDA, then MPS, then the CPU."
         self.live = CheckBox(value=False, text="Live")
+        self.live.tooltip = "Re-run automatically when a control or a hint changes."
         self.whole_stack = CheckBox(value=False, text="Whole stack")
-        self.temporal = CheckBox(
-            value=False, text="Temporal (axis 0)", enabled=False,
-            tooltip="colorize the stack as a sequence along its first axis: colour holds "
-            "still where content persists, hints carry to later planes",
-        )  # fmt: skip
+        self.whole_stack.tooltip = "Colorize every plane of an n-D layer, not only the shown one."
+        self.temporal = self._make_temporal()
         self.run_button = PushButton(text="Run")
+        self.run_button.tooltip = "Colorize the image layer (the shown plane, or the whole stack)."
         self.cancel_button = PushButton(text="Cancel", enabled=False)
+        self.cancel_button.tooltip = "Stop the running job after the current plane."
         self.progress = ProgressBar(value=0, min=0, max=1, label="progress")
         self.status = Label(value="", label="status")
         self.server = CheckBox(value=False, text="Bridge server (GIMP)")
+        self.server.tooltip = "Serve this model to the GIMP plug-in (tinct bridge on 127.0.0.1)."
         self.server_status = Label(value="off", label="server")
         self.extend(
             [
@@ -154,10 +169,8 @@ class ColorizeWidget(Container):
                 self.swatches,
                 self.reference,
                 self.model,
-                self.temperature,
-                self.decoder,
-                self.mrf_weight,
-                self.mrf_iters,
+                self.weights_file,
+                *self.controls.widgets,
                 self.device,
                 self.live,
                 self.whole_stack,
@@ -180,24 +193,26 @@ class ColorizeWidget(Container):
         self._timer.timeout.connect(self._timer_fired)
 
         self.model.changed.connect(self._on_model_changed)
+        self.weights_file.changed.connect(self._on_weights_file)
         self.add_hints_button.changed.connect(self.add_hints_layer)
         self.run_button.changed.connect(lambda *_: self.run())
         self.cancel_button.changed.connect(lambda *_: self.cancel())
         self.server.changed.connect(self._on_server_toggled)
         self.hints.changed.connect(self._on_hints_layer_changed)
+        self.image.changed.connect(self._on_image_changed)
+        self.image.changed.connect(self._update_temporal)
+        self.decoder.changed.connect(lambda *_: self._update_knobs())
         for w in (self.temperature, self.decoder, self.mrf_weight, self.mrf_iters):
             w.changed.connect(lambda *_: self._live_changed(decode_only=True))
-        for w in (self.image, self.reference, self.hint_size, self.device, self.live):
+        for w in (self.reference, self.hint_size, self.device, self.live, self.normalization):
             w.changed.connect(lambda *_: self._live_changed(decode_only=False))
-        self.image.changed.connect(self._on_image_changed)
         self.temporal.changed.connect(lambda *_: self._live_changed(decode_only=False))
         self._viewer.dims.events.current_step.connect(self._on_step_changed)
-        self._viewer.dims.events.axis_labels.connect(
-            lambda *_: self._on_image_changed(self.image.value)
-        )
+        self._viewer.dims.events.axis_labels.connect(self._update_temporal)
         self._on_model_changed(self.model.value)
         self._on_hints_layer_changed(self.hints.value)
         self._on_image_changed(self.image.value)
+        self._update_temporal()
 
     @property
     def sync(self) -> bool:
@@ -208,158 +223,6 @@ class ColorizeWidget(Container):
     def sync(self, value: bool) -> None:
         self._runner.sync = value
 
-    # ------------------------------------------------------------------ model / options
-
-    @property
-    def choice(self) -> logic.ModelChoice:
-        """The selected model's :class:`~tinct._widget_logic.ModelChoice`."""
-        return self._choices[self.model.value]
-
-    def _on_model_changed(self, name: str) -> None:
-        choice = self._choices[name]
-        self.temperature.enabled = choice.distribution
-        self.mrf_weight.enabled = self.mrf_iters.enabled = choice.distribution
-        self.reference.enabled = choice.global_hint
-        self.decoder.reset_choices()
-        self.decoder.value = logic.AUTO_DECODER
-        if choice.distribution:
-            self.temperature.value = choice.default_temperature
-        self.model.tooltip = f"weights: {choice.status}"
-        self._live_changed(decode_only=False)
-
-    def _decoder_choices(self, _widget: Any = None) -> list[str]:
-        """Decoders of the selected model (``auto`` first); a magicgui choices callable."""
-        model = getattr(self, "model", None)
-        if model is None:
-            return [logic.AUTO_DECODER, *self._decoders]
-        return logic.decoder_choices(self._choices[model.value], self._decoders)
-
-    def _options(self) -> dict[str, Any]:
-        choice = self.choice
-        kwargs: dict[str, Any] = {"decoder": logic.decoder_option(self.decoder.value)}
-        if choice.distribution:
-            kwargs["temperature"] = float(self.temperature.value)
-            kwargs["mrf_weight"] = float(self.mrf_weight.value)
-            kwargs["mrf_iters"] = int(self.mrf_iters.value)
-        return kwargs
-
-    def get_colorizer(self, model: str | None = None, device: str | None = None) -> Any:
-        """The loaded colorizer for a model and device (loaded on first use).
-
-        Args:
-            model: Registry name; default: the selected model.
-            device: Device name; default: the selected device.
-
-        Returns:
-            The colorizer, shared with the bridge server.
-        """
-        key = (model or self.model.value, device or self.device.value)
-        if key not in self._colorizers:
-            if len(self._colorizers) >= 2:  # keep at most two models in memory
-                self._colorizers.pop(next(iter(self._colorizers)))
-            self._colorizers[key] = self.colorizer_factory(*key)
-        return self._colorizers[key]
-
-    def _on_image_changed(self, layer: Any) -> None:
-        """Name the temporal axis of the new layer; only (T|Z, Y, X) stacks can use it."""
-        if not self._alive():
-            return
-        try:
-            geometry = layer_io.source_geometry(layer) if layer is not None else None
-        except Exception:  # not a colorizable layer; run() reports why
-            geometry = None
-        ok = geometry is not None and len(geometry.leading) == 1
-        self.temporal.enabled = ok
-        if ok:
-            labels = self._viewer.dims.axis_labels
-            label = labels[len(labels) - layer.ndim] if len(labels) >= layer.ndim else "0"
-            self.temporal.text = f"Temporal (axis 0: {label})"
-        else:
-            self.temporal.text = "Temporal (stacks with one leading axis)"
-
-    # ------------------------------------------------------------------ hints
-
-    def add_hints_layer(self, *_: Any) -> Points:
-        """Add an empty hints Points layer in add mode and select it in the widget.
-
-        Returns:
-            The new layer; each point's face colour is that hint's colour.
-        """
-        layer = layer_io.add_hints_layer(self._viewer, self.image.value)
-        self.hints.reset_choices()
-        self.hints.value = layer
-        return layer
-
-    def _on_hints_layer_changed(self, layer: Points | None) -> None:
-        old = self._hints_layer
-        if old is layer:
-            return
-        if old is not None:
-            old.events.data.disconnect(self._on_hints_edited)
-            old.events.face_color.disconnect(self._on_hints_edited)
-            old.events.current_face_color.disconnect(self._on_hints_edited)
-            old.selected_data.events.items_changed.disconnect(self._on_selection)
-        self._hints_layer = layer
-        if layer is not None:
-            layer.events.data.connect(self._on_hints_edited)
-            layer.events.face_color.connect(self._on_hints_edited)
-            layer.events.current_face_color.connect(self._on_hints_edited)
-            layer.selected_data.events.items_changed.connect(self._on_selection)
-        self._live_changed(decode_only=False)
-
-    def _on_hints_edited(self, *_: Any) -> None:
-        self._live_changed(decode_only=False)
-
-    # ------------------------------------------------------------------ suggestions
-
-    def _on_selection(self, *_: Any) -> None:
-        layer = self.hints.value
-        sel = sorted(layer.selected_data) if layer is not None else []
-        if len(sel) != 1 or self.image.value is None:
-            self.swatches.visible = False
-            return
-        try:
-            job = self._collect(whole_stack=False)
-        except Exception:  # nothing to suggest for an invalid image; run() reports it
-            return
-        request = jobs.suggest_request(job, sel[0])
-        if request is None:
-            self.swatches.visible = False  # the point lies outside the image
-            return
-        self._submit("suggest", request)
-
-    def show_suggestions(self, colors: np.ndarray) -> None:
-        """Show suggested colours as clickable swatches.
-
-        Args:
-            colors: ``(k, 3)`` uint8 RGB colours (at most nine are shown).
-        """
-        colors = np.asarray(colors, dtype=np.uint8).reshape(-1, 3)
-        _, first = np.unique(colors, axis=0, return_index=True)  # drop repeats, keep order
-        colors = colors[np.sort(first)][:_N_SWATCHES]
-        self._swatch_colors = colors
-        for i, button in enumerate(self.swatches):
-            if i < len(colors):
-                button.native.setStyleSheet(logic.swatch_stylesheet(colors[i]))
-                button.tooltip = "#{:02x}{:02x}{:02x}".format(*colors[i])
-                button.visible = True
-            else:
-                button.visible = False
-        self.swatches.visible = len(colors) > 0
-
-    def _apply_swatch(self, i: int) -> None:
-        layer = self.hints.value
-        colors = getattr(self, "_swatch_colors", None)
-        if layer is None or colors is None or i >= len(colors):
-            return
-        rgba = np.append(colors[i] / 255.0, 1.0)
-        selected = sorted(layer.selected_data)
-        if selected:
-            fc = np.asarray(layer.face_color).copy()
-            fc[selected] = rgba
-            layer.face_color = fc
-        layer.current_face_color = rgba
-
     # ------------------------------------------------------------------ running
 
     def _collect(self, whole_stack: bool | None = None, layer: Any = None) -> jobs.Job:
@@ -367,7 +230,7 @@ class ColorizeWidget(Container):
         source = layer if layer is not None else self.image.value
         geometry = layer_io.source_geometry(source)
         stack = self.whole_stack.value if whole_stack is None else whole_stack
-        temporal = bool(self.temporal.value) and len(geometry.leading) == 1
+        temporal = self._temporal_on(geometry)  # a sequence: always the whole stack
         if stack or temporal or not geometry.leading:
             planes = list(logic.iter_plane_indices(geometry.leading))
         else:
@@ -377,20 +240,34 @@ class ColorizeWidget(Container):
         if ref_layer is not None and self.choice.global_hint:
             reference = layer_io.reference_plane(ref_layer, self._viewer.dims.point)
         choice = self.choice
+        if not choice.available:
+            raise ValueError(f"cannot run {choice.name}: {choice.reason}")
+        hints = layer_io.hint_groups(self.hints.value, source, geometry)
+        needs_hints = bool(getattr(choice.config, "hints_required", False))
+        if needs_hints and not any(len(h.coords) for h in hints.values()):
+            raise ValueError(
+                f"{choice.name} colorizes from colour hints only: press 'Add hints layer' and "
+                "click on the image to place hints"
+            )
+        from tinct.options import OptionError
+
+        try:
+            options = self.options(source).replace(temporal=temporal)
+        except OptionError as exc:
+            raise ValueError(exc.message_for("gui")) from None
         return jobs.Job(
             source=source,
             data=source.data,
             geometry=geometry,
             planes=planes,
-            hints=layer_io.hint_groups(self.hints.value, source, geometry),
+            hints=hints,
             hint_size=int(self.hint_size.value),
             reference=reference,
-            model=choice.name,
+            model=choice.source or choice.name,
             device=self.device.value,
-            kwargs=self._options(),
+            options=options,
             download=choice.downloadable
             and (choice.name, self.device.value) not in self._colorizers,
-            temporal=temporal,
             stops=layer_io.stop_points(self.hints.value) if temporal else frozenset(),
         )
 
@@ -452,6 +329,9 @@ class ColorizeWidget(Container):
             return
         if item[0] == "status":
             self.status.value = item[1]
+        elif item[0] == "warning":
+            self.status.value = f"warning: {item[1]}"[:200]
+            show_warning(f"tinct: {item[1]}")
         elif item[0] == "plane":
             _, job, idx, rgb, done, total = item
             self.output = layer_io.write_output(
@@ -491,6 +371,7 @@ class ColorizeWidget(Container):
     def _error(self, message: str) -> None:
         self.last_error = message
         self.status.value = f"error: {message}"[:200]
+        self.progress.value = 0  # no stale progress after a failure
         show_error(f"tinct: {message}")
 
     # ------------------------------------------------------------------ live mode
@@ -524,61 +405,7 @@ class ColorizeWidget(Container):
 
     def _on_step_changed(self, *_: Any) -> None:
         source = self.image.value
-        if self.temporal.value and self.temporal.enabled:
+        if self._temporal_active:
             return  # a temporal run already covers every plane
         if source is not None and source.ndim > 2:
             self._live_changed(decode_only=False)
-
-    # ------------------------------------------------------------------ bridge server
-
-    def _on_server_toggled(self, on: bool) -> None:
-        if not on:
-            self.stop_server()
-            return
-        try:
-            self.start_server()
-        except Exception as exc:
-            self._error(f"could not start the bridge server: {exc}")
-            self.server.value = False
-
-    def start_server(self) -> int:
-        """Serve the loaded colorizer to the GIMP bridge (same model in memory).
-
-        Returns:
-            The TCP port the server listens on (loopback only).
-        """
-        if self._server is not None:
-            return int(self._server.port)
-        colorizer = self.get_colorizer()
-        from tinct import server as srv
-
-        starter = getattr(srv, "start_server_in_thread", None)
-        if starter is not None:
-            handle = starter(colorizer, port=0)
-            self._server, self._server_stop = handle, handle.stop
-        else:  # older bridge API
-            bridge = srv.BridgeServer(colorizer=colorizer, port=0).start()
-            self._server, self._server_stop = bridge, bridge.shutdown
-        self.server_status.value = f"on, 127.0.0.1:{self._server.port}"
-        show_info(f"tinct bridge server listening on 127.0.0.1:{self._server.port}")
-        return int(self._server.port)
-
-    def stop_server(self) -> None:
-        """Stop the bridge server if it runs."""
-        if self._server_stop is not None:
-            self._server_stop()
-        self._server = self._server_stop = None
-        self.server_status.value = "off"
-
-    def __del__(self) -> None:
-        stop = getattr(self, "_server_stop", None)
-        if stop is not None:
-            stop()
-
-
-def _decoder_names() -> tuple[str, ...]:
-    try:
-        from tinct.decode import DECODERS
-    except ImportError:
-        return _FALLBACK_DECODERS
-    return tuple(DECODERS)

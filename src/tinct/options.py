@@ -1,15 +1,23 @@
-"""One options object for every front end (CLI, napari widget, GIMP server, Dask jobs).
+"""One options object for every front end (Python, CLI, napari widget, GIMP bridge, batch).
 
-:class:`ColorizeOptions` is a frozen dataclass. Fields left at ``None`` mean
-"let the model decide": they are filled from the chosen model's record
-(:class:`tinct.models.registry.ModelConfig`) and then from the library
-defaults below. The order of precedence is therefore
+:class:`ColorizeOptions` is a frozen dataclass and the only description of a
+colorization request. Each field carries a :class:`FieldSpec` (help text,
+range, choices, the label a GUI shows); the CLI flags, their ranges, defaults
+and ``--help`` text are generated from these specs (:mod:`tinct.cli._options`),
+the napari widget takes its ranges and tooltips from them, and the bridge
+accepts the fields marked ``wire``. A field added here gets its flag without
+further work.
+
+Fields left at ``None`` mean "let the model decide": they are filled from the
+chosen model's record (:class:`tinct.models.registry.ModelConfig`) and then
+from :data:`LIBRARY_DEFAULTS`:
 
     library defaults  <  model record defaults  <  explicit user values
 
-Front ends that receive text or JSON (the CLI, the GIMP bridge) build the
-object with :meth:`ColorizeOptions.from_mapping`, which converts types and
-raises a :class:`ValueError` naming the offending key.
+Validation lives in one place (``__post_init__``) and raises
+:class:`OptionError`, which knows the field, so each front end can name it in
+its own terms (:meth:`OptionError.message_for`: ``--temperature`` on the CLI,
+``"temperature"`` on the wire, the control label in napari and GIMP).
 """
 
 from __future__ import annotations
@@ -20,22 +28,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tinct._optionspec import _NONE, FieldSpec, OptionError, _check, _convert, _spec
+
 __all__ = [
     "LIBRARY_DEFAULTS",
     "NORMALIZE_MODES",
     "PRECISIONS",
     "ColorizeOptions",
+    "FieldSpec",
+    "OptionError",
+    "known_decoders",
     "model_defaults",
 ]
 
 #: Ways of mapping input intensities to ``[0, 1]`` (see :mod:`tinct.inputs`).
-NORMALIZE_MODES = ("auto", "dtype", "percentile")
+NORMALIZE_MODES = ("auto", "dtype", "percentile", "range")
 #: Network precisions; ``"auto"`` = half precision on GPUs, float32 on CPU.
 PRECISIONS = ("auto", "float32", "float16", "bfloat16")
-#: Decoder name that selects a model's regression head instead of its logits.
+#: Decoder names that select a model's regression head instead of its logits.
 REGRESSION_DECODERS = ("ab", "regression")
 #: Decoders that exist only for some targets (hue/chroma models).
 EXTRA_DECODERS = ("larsson",)
+#: Devices a request may name.
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -51,50 +66,40 @@ LIBRARY_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _known_decoders() -> tuple[str, ...] | None:
-    """Decoder names from :mod:`tinct.decode`, or ``None`` while it is unavailable."""
-    try:
-        from tinct.decode import DECODERS
-    except ImportError:
-        return None
-    return (*sorted(DECODERS), *EXTRA_DECODERS, *REGRESSION_DECODERS)
+def known_decoders() -> tuple[str, ...]:
+    """Every decoder name a request may give (distribution, hue/chroma and regression)."""
+    from tinct.decode import DECODERS
+
+    return (*DECODERS, *EXTRA_DECODERS, *REGRESSION_DECODERS)
 
 
 @dataclass(frozen=True)
 class ColorizeOptions:
-    """Every knob of a colorization run.
+    """Every knob of a colorization run (see each field's ``FieldSpec.help``).
 
     Attributes:
-        model: Registry name or path of a weights file.
-        temperature: Softmax temperature of the decoder (> 0); ``None`` = the
-            model's ``default_temperature``.
-        decoder: Decoder name from :data:`tinct.decode.DECODERS`, or ``"ab"`` to
-            use the regression head; ``None`` = the model's default.
-        mrf_weight: Strength of MRF smoothing of the bin distribution
-            (``0`` = off); ``None`` = 1 for models whose record asks for the MRF
-            (``ModelConfig.mrf``), else 0.
-        mrf_iters: Mean-field iterations of the MRF; ``None`` = 5.
-        mrf_edge: Edge sensitivity of the MRF pairwise term (larger = stops
-            more at luminance edges); ``None`` = the MRF's default.
-        propagation: Edge-aware hint propagation after decoding (Lab models,
-            only when hints are given): hint colours spread along similar
-            luminance (Levin et al.'s affinities) and the model's prediction
-            takes over beyond about ``1 / sqrt(propagation)`` pixels of the
-            decoded grid (:func:`tinct.levin.levin_colorize` with a prior).
-            ``0`` = off; ``None`` = the model's ``hint_propagation``.
-        tile: Tile side in network pixels. ``None`` = automatic (tiled only for
-            images above :data:`tinct.engine.AUTO_TILE_PIXELS`), ``0`` = never tile.
-        tile_overlap: Overlap of neighbouring tiles in network pixels; ``None`` =
-            a quarter of the tile.
-        net_size: Long side of the network input in pixels; ``None`` = the
-            model's ``input_size`` (raised automatically for huge tiled images).
-        normalize: How intensities map to ``[0, 1]``: ``"dtype"`` (the dtype's
-            range; floats are taken as already in ``[0, 1]``), ``"percentile"``
-            (``percentiles`` of the data map to 0 and 1), or ``"auto"`` (dtype for
-            uint8, uint16 and floats within ``[0, 1]``; percentile otherwise).
-        percentiles: ``(low, high)`` percentiles for ``normalize="percentile"``.
-        hint_size: Default hint patch side in network pixels for hints whose
-            ``size`` is ``None``; ``None`` = 5 (ideepcolor's default).
+        model: Registry name or path of a ``.safetensors`` weights file.
+        temperature: Softmax temperature of the decoder (> 0); ``None`` = the model's.
+        decoder: Decoder name (:data:`tinct.decode.DECODERS`, ``"larsson"`` for
+            hue/chroma models, ``"ab"`` for the regression head); ``None`` = the model's.
+        mrf_weight: MRF smoothing of the colour distribution (0 = off).
+        mrf_iters: Mean-field iterations of the MRF.
+        mrf_edge: Edge sensitivity of the MRF (larger = stops more at luminance
+            edges); ``None`` = the MRF's default.
+        propagation: Edge-aware hint propagation after decoding (Levin et al.,
+            with the prediction as prior; 0 = off).
+        tile: Tile side in network pixels; ``None`` = automatic, ``0`` = never tile.
+        tile_overlap: Overlap of neighbouring tiles; ``None`` = a quarter of the tile.
+        net_size: Long side of the network input; ``None`` = the model's.
+        normalize: How intensities map to ``[0, 1]``: ``"auto"`` (uint8 as is,
+            everything else by percentiles: 12-bit microscopy in uint16 and
+            floats of any range come out visible), ``"dtype"`` (the dtype's
+            range; floats taken as ``[0, 1]``), ``"percentile"`` or ``"range"``
+            (``intensity_range``).
+        percentiles: ``(low, high)`` percentiles mapped to black and white.
+        intensity_range: ``(low, high)`` values mapped to black and white
+            (e.g. napari's contrast limits); implies ``normalize="range"``.
+        hint_size: Hint patch side in network pixels for hints without a size.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
         precision: ``"auto"``, ``"float32"``, ``"float16"`` or ``"bfloat16"``.
         temporal: Colorize stacks and videos as sequences (time or depth along
@@ -102,82 +107,141 @@ class ColorizeOptions:
             and hints carry to the following planes (:mod:`tinct.temporal`).
     """
 
-    model: str = "tinct-base"
-    temperature: float | None = None
-    decoder: str | None = None
-    mrf_weight: float | None = None
-    mrf_iters: int | None = None
-    mrf_edge: float | None = None
-    propagation: float | None = None
-    tile: int | None = None
-    tile_overlap: int | None = None
-    net_size: int | None = None
-    normalize: str = "auto"
-    percentiles: tuple[float, float] = (0.5, 99.5)
-    hint_size: int | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    temporal: bool = False
+    model: str = _spec(
+        default="tinct-base", kind=str, label="model", wire=False, default_text="tinct-base",
+        help="model name (see `tinct models`) or path of a .safetensors weights file",
+    )  # fmt: skip
+    temperature: float | None = _spec(
+        lo=0.0, lo_open=True, hi=100.0, label="temperature",
+        help="decoder temperature: low = saturated colours, high = muted ones",
+    )  # fmt: skip
+    decoder: str | None = _spec(
+        kind=str, choices=known_decoders, label="decoder",
+        help="how the colour distribution becomes a colour (ab = the regression head)",
+    )  # fmt: skip
+    mrf_weight: float | None = _spec(
+        lo=0.0, hi=1e6, label="MRF weight",
+        help="MRF smoothing of the colour distribution before decoding (0 = off)",
+    )  # fmt: skip
+    mrf_iters: int | None = _spec(
+        kind=int, lo=0, hi=10_000, label="MRF iterations", default_text="5",
+        help="mean-field iterations of the MRF",
+    )  # fmt: skip
+    mrf_edge: float | None = _spec(
+        lo=0.0, hi=1e3, label="MRF edge sensitivity", default_text="the MRF's",
+        help="how much the MRF stops at luminance edges (larger = sharper colour edges)",
+    )  # fmt: skip
+    propagation: float | None = _spec(
+        lo=0.0, hi=1e6, label="hint propagation",
+        help="edge-aware spreading of hint colours after decoding (0 = off)",
+    )  # fmt: skip
+    tile: int | None = _spec(
+        kind=int, lo=0, hi=65536, label="tile", words={"auto": None, "off": 0},
+        default_text="auto: tiled above 16 megapixels",
+        help="tile side in network pixels for huge images (0 or off = never tile)",
+    )  # fmt: skip
+    tile_overlap: int | None = _spec(
+        kind=int, lo=0, hi=65536, label="tile overlap", default_text="a quarter of the tile",
+        help="overlap of neighbouring tiles in network pixels",
+    )  # fmt: skip
+    net_size: int | None = _spec(
+        kind=int, lo=16, hi=4096, label="network size", wire=False,
+        help="long side of the network input in pixels",
+    )  # fmt: skip
+    normalize: str = _spec(
+        default="auto", kind=str, choices=NORMALIZE_MODES, label="normalisation",
+        default_text="auto",
+        help="intensity scaling: auto (uint8 as is, other data by percentiles), dtype "
+        "(the dtype's full range), percentile, or range (--intensity-range)",
+    )  # fmt: skip
+    percentiles: tuple[float, float] = _spec(
+        default=(0.5, 99.5), kind="pair", lo=0.0, hi=100.0, label="percentiles",
+        metavar=("LO", "HI"), default_text="0.5 99.5",
+        help="percentiles of the data shown as black and white",
+    )  # fmt: skip
+    intensity_range: tuple[float, float] | None = _spec(
+        kind="pair", label="intensity range", metavar=("LO", "HI"), default_text="none",
+        help="data values shown as black and white (napari: the layer's contrast limits)",
+    )  # fmt: skip
+    hint_size: int | None = _spec(
+        kind=int, lo=1, hi=256, label="hint size", default_text="5", wire=False,
+        help="side of a hint's square patch in network pixels",
+    )  # fmt: skip
+    device: str = _spec(
+        default="auto", kind=str, label="device", wire=False, default_text="auto",
+        help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps",
+    )  # fmt: skip
+    precision: str = _spec(
+        default="auto", kind=str, choices=PRECISIONS, label="precision", wire=False,
+        default_text="auto", help="network precision",
+    )  # fmt: skip
+    temporal: bool = _spec(
+        default=False, kind=bool, label="temporal", wire=False, default_text="off",
+        help="stacks and videos: colour holds still along the first axis (time or depth) "
+        "and hints carry to later planes",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
-        def fail(name: str, why: str) -> None:
-            raise ValueError(f"ColorizeOptions.{name}: {why}, got {getattr(self, name)!r}")
-
-        if not isinstance(self.model, str) or not self.model:
-            fail("model", "must be a non-empty model name or path")
-        if self.temperature is not None and not (self.temperature > 0):
-            fail("temperature", "must be > 0")
-        if self.decoder is not None:
-            known = _known_decoders()
-            if not isinstance(self.decoder, str):
-                fail("decoder", "must be a string")
-            if known is not None and self.decoder not in known:
-                fail("decoder", f"must be one of {', '.join(known)}")
-        if self.mrf_weight is not None and not (self.mrf_weight >= 0):
-            fail("mrf_weight", "must be >= 0")
-        if self.propagation is not None and not (self.propagation >= 0):
-            fail("propagation", "must be >= 0")
-        if self.mrf_iters is not None and (
-            int(self.mrf_iters) != self.mrf_iters or self.mrf_iters < 0
-        ):
-            fail("mrf_iters", "must be an integer >= 0")
-        if self.mrf_edge is not None and not (self.mrf_edge >= 0):
-            fail("mrf_edge", "must be >= 0")
-        if self.tile is not None and (
-            int(self.tile) != self.tile or (0 < self.tile < 16) or self.tile < 0
-        ):
-            fail("tile", "must be None (auto), 0 (off) or an integer >= 16")
-        if self.tile_overlap is not None:
-            if int(self.tile_overlap) != self.tile_overlap or self.tile_overlap < 0:
-                fail("tile_overlap", "must be an integer >= 0")
-            if self.tile and self.tile_overlap >= self.tile:
-                fail("tile_overlap", f"must be smaller than tile ({self.tile})")
-        if self.net_size is not None and (
-            int(self.net_size) != self.net_size or self.net_size < 16
-        ):
-            fail("net_size", "must be an integer >= 16")
-        if self.normalize not in NORMALIZE_MODES:
-            fail("normalize", f"must be one of {', '.join(NORMALIZE_MODES)}")
+        for f in dataclasses.fields(self):
+            spec = f.metadata.get("tinct")
+            if spec is not None:
+                _check(f.name, getattr(self, f.name), spec)
+        if not self.model or not isinstance(self.model, str):
+            raise OptionError("model", "must be a model name or a weights file", self.model)
+        if not _DEVICE_RE.match(self.device):
+            raise OptionError("device", f"must be one of {', '.join(DEVICES)}", self.device)
+        if self.tile is not None and 0 < self.tile < 16:
+            raise OptionError("tile", "must be 0 (off) or >= 16", self.tile)
+        if self.tile and self.tile_overlap is not None and self.tile_overlap >= self.tile:
+            raise OptionError("tile_overlap", f"must be smaller than the tile ({self.tile})",
+                              self.tile_overlap)  # fmt: skip
         lo, hi = self.percentiles
-        if not (0.0 <= lo < hi <= 100.0):
-            fail("percentiles", "must be (low, high) with 0 <= low < high <= 100")
-        if self.hint_size is not None and (
-            int(self.hint_size) != self.hint_size or self.hint_size < 1
+        if not lo < hi:
+            raise OptionError("percentiles", "low must be below high", self.percentiles)
+        if self.intensity_range is not None and not (
+            self.intensity_range[0] < self.intensity_range[1]
         ):
-            fail("hint_size", "must be an integer >= 1")
-        if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
-            fail("device", "must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
-        if self.precision not in PRECISIONS:
-            fail("precision", f"must be one of {', '.join(PRECISIONS)}")
-        if not isinstance(self.temporal, bool):
-            fail("temporal", "must be True or False")
+            raise OptionError("intensity_range", "low must be below high", self.intensity_range)
+        if self.normalize == "range" and self.intensity_range is None:
+            raise OptionError("normalize", "'range' needs an intensity range", self.normalize)
 
-    # ------------------------------------------------------------------ construction
+    # ------------------------------------------------------------------ description
 
     @classmethod
     def field_names(cls) -> tuple[str, ...]:
         """Names of all fields, in declaration order."""
         return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def specs(cls) -> dict[str, FieldSpec]:
+        """``{field name: FieldSpec}`` in declaration order (fields without a spec get one)."""
+        out = {}
+        for f in dataclasses.fields(cls):
+            spec = f.metadata.get("tinct")
+            if spec is None:  # a field added without a spec still gets a flag
+                kind = {"int": int, "bool": bool}.get(str(f.type).split(" ")[0], str)
+                spec = FieldSpec(help=f.name.replace("_", " "), label=f.name, kind=kind)
+            out[f.name] = spec
+        return out
+
+    @classmethod
+    def wire_fields(cls) -> tuple[str, ...]:
+        """Fields a bridge request may set."""
+        return tuple(n for n, s in cls.specs().items() if s.wire)
+
+    @classmethod
+    def name_in(cls, name: str, style: str) -> str:
+        """How a front end names a field: ``--mrf-weight``, ``"mrf_weight"``, ``MRF weight``."""
+        if style == "cli":
+            return "--" + name.replace("_", "-")
+        if style == "wire":
+            return f'"{name}"'
+        if style == "gui":
+            spec = cls.specs().get(name)
+            return spec.label if spec is not None else name
+        return name
+
+    # ------------------------------------------------------------------ construction
 
     @classmethod
     def from_mapping(
@@ -186,37 +250,31 @@ class ColorizeOptions:
         """Build validated options from a mapping of (possibly textual) values.
 
         Keys may use dashes or underscores (``"mrf-weight"``). ``None`` values are
-        skipped so absent CLI flags keep their defaults. Numbers given as strings
-        are converted; ``"none"``/``"auto"`` select ``None`` for optional fields.
+        skipped so absent CLI flags keep their defaults. Numbers given as text
+        are converted; a field's special words (``"auto"``, ``"none"``) select
+        their values.
 
         Args:
-            data: Field values, e.g. parsed JSON or ``vars(argparse_namespace)``
-                restricted to option names.
+            data: Field values, e.g. parsed JSON or CLI arguments.
             **overrides: More field values, applied after ``data``.
 
         Returns:
             The options.
 
         Raises:
-            ValueError: Unknown key (the message lists the valid ones) or an
-                invalid value.
+            OptionError: An unknown key (``field`` is the key; the message lists
+                the valid ones) or an invalid value.
         """
         merged: dict[str, Any] = {}
         for src in (data or {}), overrides:
             for key, value in src.items():
                 merged[str(key).replace("-", "_")] = value
-        names = cls.field_names()
-        unknown = sorted(k for k in merged if k not in names)
-        if unknown:
-            raise ValueError(
-                f"unknown option(s) {', '.join(unknown)}; valid options: {', '.join(names)}"
-            )
-        kwargs = {}
-        for key, value in merged.items():
-            if value is None:
-                continue
-            kwargs[key] = _convert(key, value)
-        return cls(**kwargs)
+        specs = cls.specs()
+        for key in merged:
+            if key not in specs:
+                raise OptionError(key, f"unknown option; valid options: {', '.join(specs)}")
+        kwargs = {k: _convert(k, v, specs[k]) for k, v in merged.items() if v is not None}
+        return cls(**{k: v for k, v in kwargs.items() if v is not _NONE})
 
     def replace(self, **changes: Any) -> ColorizeOptions:
         """A copy with some fields changed (``None`` values are ignored), validated."""
@@ -225,7 +283,9 @@ class ColorizeOptions:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict of all fields."""
         d = dataclasses.asdict(self)
-        d["percentiles"] = list(self.percentiles)
+        for k, v in d.items():
+            if isinstance(v, tuple):
+                d[k] = list(v)
         return d
 
     def resolved(self, defaults: Mapping[str, Any] | None = None) -> ColorizeOptions:
@@ -235,10 +295,9 @@ class ColorizeOptions:
             defaults: Model-record defaults, as returned by :func:`model_defaults`.
 
         Returns:
-            Options whose temperature, decoder, mrf_weight, mrf_iters, net_size
-            and hint_size are set. ``mrf_edge`` stays ``None`` (the MRF's own default);
-            ``tile`` and ``tile_overlap`` stay as given (the engine resolves
-            them per image).
+            Options whose temperature, decoder, mrf_weight, mrf_iters,
+            propagation, net_size and hint_size are set. ``mrf_edge``,
+            ``tile`` and ``tile_overlap`` stay as given (resolved later).
         """
         changes: dict[str, Any] = {}
         for name, lib in LIBRARY_DEFAULTS.items():
@@ -257,7 +316,7 @@ def model_defaults(config: Any) -> dict[str, Any]:
 
     Returns:
         ``temperature``, ``decoder``, ``hint_decoder`` (default decoder when hints
-        are given) and ``net_size`` from the config where set,
+        are given), ``propagation`` and ``net_size`` from the config where set,
         and ``mrf_weight`` 1 when the config asks for the MRF.
     """
     out: dict[str, Any] = {}
@@ -274,43 +333,3 @@ def model_defaults(config: Any) -> dict[str, Any]:
     if getattr(config, "mrf", False):
         out["mrf_weight"] = 1.0
     return out
-
-
-_INT_FIELDS = {"mrf_iters", "tile", "tile_overlap", "net_size", "hint_size"}
-_FLOAT_FIELDS = {"temperature", "mrf_weight", "mrf_edge", "propagation"}
-_BOOL_FIELDS = {"temporal"}
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-
-
-def _convert(key: str, value: Any) -> Any:
-    """Convert a textual/JSON value to the field's type with a clear error."""
-    try:
-        if key in _BOOL_FIELDS:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-                return value.strip().lower() in _TRUE
-            raise ValueError("expected true or false")
-        if key in _INT_FIELDS or key in _FLOAT_FIELDS:
-            if isinstance(value, str) and value.strip().lower() in ("none", "auto", ""):
-                return None
-            if isinstance(value, bool):
-                if key == "tile":
-                    return None if value else 0
-                raise TypeError("booleans are not numbers here")
-            if key in _INT_FIELDS:
-                f = float(value)
-                if f != int(f):
-                    raise ValueError("not an integer")
-                return int(f)
-            return float(value)
-        if key == "percentiles":
-            if isinstance(value, str):
-                value = [v for v in re.split(r"[,\s]+", value.strip()) if v]
-            lo, hi = (float(v) for v in value)
-            return (lo, hi)
-        if not isinstance(value, str):
-            raise TypeError(f"expected text, got {type(value).__name__}")
-        return value.strip().lower() if key in ("normalize", "precision", "device") else value
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"option {key!r}: invalid value {value!r} ({exc})") from None

@@ -8,6 +8,7 @@ with the network output (:class:`Entry`), so each re-decode only pays for
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from tinct import cancel as _cancel
 from tinct import forward as _fw
 from tinct import inputs as _in
 from tinct import pipeline
@@ -133,6 +135,22 @@ def concat_outputs(outs: list[_fw.NetOutput]) -> _fw.NetOutput:
         patches,
         sum(o.forward_calls for o in outs),
         cat([o.gray_net for o in outs]),
+        _cat_fusion([o.fusion for o in outs]),
+        None if outs[0].ab_pull is None else _cat_pair([o.ab_pull for o in outs]),  # type: ignore[misc]
+    )
+
+
+def _cat_pair(pairs: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+    return torch.cat([p[0] for p in pairs], 0), torch.cat([p[1] for p in pairs], 0)
+
+
+def _cat_fusion(terms: list[Any]) -> Any:
+    """Concatenated fusion terms, or ``None`` unless every plane batch has them."""
+    if any(t is None for t in terms):
+        return None
+    fields = dataclasses.fields(terms[0])
+    return type(terms[0])(
+        **{f.name: torch.cat([getattr(t, f.name) for t in terms], 0) for f in fields}
     )
 
 
@@ -210,6 +228,7 @@ def render(
     scale, offset = (255.0, 0.5) if prep.uint8 else (1.0, 0.0)
     for i in range(B):
         for y0, y1 in rows:
+            _cancel.check()  # the engine's cancel scope, if any
             dst = torch.from_numpy(out[i, y0:y1, :, :3])
             dst.copy_(
                 work.affine.apply(coeffs, (y0, y1), i, scale=scale, offset=offset, scratch=buf)

@@ -17,19 +17,53 @@ import numpy as np
 
 from tinct import protocol as P
 from tinct.backend import Backend, ColorizeJob, PointHint, RequestError
+from tinct.options import ColorizeOptions, OptionError
 
-__all__ = ["encode_result", "parse_colorize"]
+__all__ = ["MAX_ID_CHARS", "check_request_id", "encode_result", "parse_colorize"]
+
+#: Longest request ``id`` accepted (it is echoed in every reply).
+MAX_ID_CHARS = 128
 
 
-def parse_colorize(frame: P.Frame, *, max_pixels: int, backend: Backend) -> ColorizeJob:
+def check_request_id(header: dict[str, Any]) -> str | None:
+    """The request's ``id``: a string of 1 to 128 characters, or None when absent.
+
+    Raises:
+        RequestError: ``bad_request`` for any other value.
+    """
+    rid = header.get("id")
+    if rid is None:
+        return None
+    if not isinstance(rid, str) or not 0 < len(rid) <= MAX_ID_CHARS:
+        raise RequestError(
+            P.E_BAD_REQUEST, f'"id" must be a string of 1 to {MAX_ID_CHARS} characters'
+        )
+    return rid
+
+
+def parse_colorize(
+    frame: P.Frame,
+    *,
+    max_pixels: int,
+    backend: Backend,
+    max_hints: int = P.DEFAULT_MAX_HINTS,
+    max_mrf_iters: int = P.DEFAULT_MAX_MRF_ITERS,
+) -> ColorizeJob:
     """Validate a ``colorize`` frame and decode it into a :class:`ColorizeJob`.
+
+    Every malformed field is ``bad_request`` (never a crash); a well-formed
+    value beyond a server limit is ``too_large`` with a message that names the
+    limit.
 
     Args:
         frame: the received frame.
         max_pixels: largest accepted image (width x height), for the image and
             the reference.
-        backend: its ``models()`` are the names a ``model`` field may take
-            (asked only when the request names a model).
+        backend: its ``models()`` are the names a ``model`` field may take and
+            their ``decoders`` the names of ``decoder`` (asked only when the
+            request names them).
+        max_hints: most hints: point hints plus the blobs of the hint layer.
+        max_mrf_iters: most MRF sweeps.
 
     Returns:
         The decoded job; its ``request_id`` is the frame's ``id`` or a fresh one.
@@ -43,35 +77,23 @@ def parse_colorize(frame: P.Frame, *, max_pixels: int, backend: Backend) -> Colo
     if width * height > max_pixels:
         raise RequestError(
             P.E_TOO_LARGE,
-            f"{width}x{height} exceeds the server limit of {max_pixels} pixels",
+            f"{width}x{height} exceeds the server limit of {max_pixels} pixels (max_pixels)",
         )
     fmt = h.get("format")
-    if fmt not in P.PIXEL_FORMATS:
+    if not isinstance(fmt, str) or fmt not in P.PIXEL_FORMATS:
         raise RequestError(
             P.E_BAD_REQUEST,
-            f"unknown pixel format {fmt!r}; use one of {sorted(P.PIXEL_FORMATS)}",
+            f"unknown pixel format {_show(fmt)}; use one of {sorted(P.PIXEL_FORMATS)}",
         )
     pixels = _decode_pixels(frame, "image", width, height, fmt)
     alpha = None
     if fmt in ("rgba8", "rgba16"):
         alpha = pixels[..., 3]
         pixels = pixels[..., :3]
-    rid = h.get("id")
-    rid = rid if isinstance(rid, str) and rid else secrets.token_hex(8)
-    model = h.get("model")
-    if model is not None and not isinstance(model, str):
-        raise RequestError(P.E_BAD_REQUEST, '"model" must be a string')
-    if model:
-        names = [m.get("name") for m in backend.models()]
-        if names and model not in names:
-            raise RequestError(
-                P.E_UNKNOWN_MODEL, f"unknown model {model!r}; available: {', '.join(names)}"
-            )
-    decoder = h.get("decoder")
-    if decoder is not None and not isinstance(decoder, str):
-        raise RequestError(P.E_BAD_REQUEST, '"decoder" must be a string')
+    rid = check_request_id(h) or secrets.token_hex(8)
+    model, _decoder = _model_and_decoder(h, backend)
     result_format = h.get("result_format") or ("rgba8" if alpha is not None else "rgb8")
-    if result_format not in P.RESULT_FORMATS:
+    if not isinstance(result_format, str) or result_format not in P.RESULT_FORMATS:
         raise RequestError(
             P.E_BAD_REQUEST, f"result_format must be one of {list(P.RESULT_FORMATS)}"
         )
@@ -90,21 +112,34 @@ def parse_colorize(frame: P.Frame, *, max_pixels: int, backend: Backend) -> Colo
         rw = _int_field(sec, "width", 1, 1 << 20)
         rh = _int_field(sec, "height", 1, 1 << 20)
         rfmt = sec.get("format")
-        if rfmt not in P.PIXEL_FORMATS or rw * rh > max_pixels:
-            raise RequestError(P.E_BAD_REQUEST, "bad reference format or size")
+        if not isinstance(rfmt, str) or rfmt not in P.PIXEL_FORMATS:
+            raise RequestError(
+                P.E_BAD_REQUEST, f"reference format must be one of {sorted(P.PIXEL_FORMATS)}"
+            )
+        if rw * rh > max_pixels:
+            raise RequestError(
+                P.E_TOO_LARGE,
+                f"reference of {rw}x{rh} exceeds the server limit of {max_pixels} pixels "
+                "(max_pixels)",
+            )
         reference = _decode_pixels(frame, "reference", rw, rh, rfmt)
         if rfmt in ("rgba8", "rgba16"):
             reference = reference[..., :3]
+    hints = _parse_hints(h.get("hints"), width, height, max_hints)
+    _check_hint_count(len(hints), hint_layer, max_hints)
+    mrf_iters = _int_field(h, "mrf_iters", 0, 1 << 31, required=False)
+    if mrf_iters is not None and mrf_iters > max_mrf_iters:
+        raise RequestError(
+            P.E_TOO_LARGE,
+            f"mrf_iters={mrf_iters} exceeds the server limit of {max_mrf_iters} (max_mrf_iters)",
+        )
+    options = _options(h)  # every option field, with the ranges of every front end
     return ColorizeJob(
         image=pixels,
         alpha=alpha,
         model=model or None,
-        temperature=_float_field(h, "temperature", 1e-6, 100.0),
-        decoder=decoder or None,
-        mrf_weight=_float_field(h, "mrf_weight", 0.0, 1e6) or 0.0,
-        mrf_iters=_int_field(h, "mrf_iters", 0, 10_000, required=False),
-        tile=_int_field(h, "tile", 16, 1 << 16, required=False),
-        hints=_parse_hints(h.get("hints"), width, height),
+        options=options,
+        hints=hints,
         hint_layer=hint_layer,
         hint_size=_int_field(h, "hint_size", 1, 256, required=False),
         reference=reference,
@@ -145,6 +180,33 @@ def encode_result(job: ColorizeJob, out: Any) -> np.ndarray:
     return res
 
 
+def _options(h: dict[str, Any]) -> ColorizeOptions:
+    """The request's :class:`~tinct.options.ColorizeOptions` from its wire fields.
+
+    Ranges and choices are the options' own (one validation for every front end);
+    JSON numbers must be numbers and texts texts, and an error names the field.
+    """
+    values = {}
+    for key in ColorizeOptions.wire_fields():
+        value = h.get(key)
+        if value is None:
+            continue
+        spec = ColorizeOptions.specs()[key]
+        if spec.kind in (int, float) and (
+            isinstance(value, bool) or not isinstance(value, int | float)
+        ):
+            raise RequestError(P.E_BAD_REQUEST, f'"{key}" must be a number')
+        if spec.kind is str and not isinstance(value, str):
+            raise RequestError(P.E_BAD_REQUEST, f'"{key}" must be a string')
+        if spec.kind == "pair" and not (isinstance(value, list) and len(value) == 2):
+            raise RequestError(P.E_BAD_REQUEST, f'"{key}" must be a list of two numbers')
+        values[key] = value
+    try:
+        return ColorizeOptions.from_mapping(values)
+    except OptionError as exc:
+        raise RequestError(P.E_BAD_REQUEST, exc.message_for("wire")) from None
+
+
 def _int_field(h: dict[str, Any], key: str, lo: int, hi: int, required: bool = True) -> int | None:
     value = h.get(key)
     if value is None and not required:
@@ -154,20 +216,61 @@ def _int_field(h: dict[str, Any], key: str, lo: int, hi: int, required: bool = T
     return value
 
 
-def _float_field(h: dict[str, Any], key: str, lo: float, hi: float) -> float | None:
-    value = h.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, int | float) or isinstance(value, bool) or not lo <= value <= hi:
-        raise RequestError(P.E_BAD_REQUEST, f'"{key}" must be a number in [{lo}, {hi}]')
-    return float(value)
+def _model_and_decoder(h: dict[str, Any], backend: Backend) -> tuple[str | None, str | None]:
+    """The ``model`` and ``decoder`` fields, checked against the backend's models."""
+    model = h.get("model")
+    if model is not None and not isinstance(model, str):
+        raise RequestError(P.E_BAD_REQUEST, '"model" must be a string')
+    decoder = h.get("decoder")
+    if decoder is not None and not isinstance(decoder, str):
+        raise RequestError(P.E_BAD_REQUEST, '"decoder" must be a string')
+    if not model and not decoder:
+        return None, None
+    infos = backend.models()
+    names = [m.get("name") for m in infos]
+    if model and names and model not in names:
+        available = ", ".join(map(str, names))
+        raise RequestError(
+            P.E_UNKNOWN_MODEL, f"unknown model {_show(model)}; available: {available}"
+        )
+    if decoder:
+        info = next((m for m in infos if m.get("name") == (model or backend.default_model)), {})
+        choices = info.get("decoders")
+        if isinstance(choices, list) and choices and decoder not in choices:
+            raise RequestError(
+                P.E_BAD_REQUEST,
+                f"unknown decoder {_show(decoder)} for this model; use one of {choices}",
+            )
+    return model or None, decoder or None
 
 
-def _parse_hints(raw: Any, width: int, height: int) -> tuple[PointHint, ...]:
+def _check_hint_count(points: int, hint_layer: np.ndarray | None, max_hints: int) -> None:
+    """Refuse more than ``max_hints`` point hints plus hint-layer blobs."""
+    blobs = 0
+    if hint_layer is not None:
+        from scipy import ndimage
+
+        mask = hint_layer[..., 3] >= 1  # tinct.hints.hints_from_rgba's default threshold
+        if points + int(mask.sum()) > max_hints:  # cheap bound before labelling
+            blobs = ndimage.label(mask, structure=np.ones((3, 3), bool))[1]
+    if points + blobs > max_hints:
+        raise RequestError(
+            P.E_TOO_LARGE,
+            f"{points} hints and {blobs} hint-layer blobs exceed the server limit of "
+            f"{max_hints} hints (max_hints)",
+        )
+
+
+def _parse_hints(raw: Any, width: int, height: int, max_hints: int) -> tuple[PointHint, ...]:
     if raw is None:
         return ()
-    if not isinstance(raw, list) or len(raw) > 100_000:
-        raise RequestError(P.E_BAD_REQUEST, '"hints" must be a list (at most 100000)')
+    if not isinstance(raw, list):
+        raise RequestError(P.E_BAD_REQUEST, '"hints" must be a list')
+    if len(raw) > max_hints:
+        raise RequestError(
+            P.E_TOO_LARGE,
+            f"{len(raw)} hints exceed the server limit of {max_hints} hints (max_hints)",
+        )
     out = []
     for i, item in enumerate(raw):
         if not isinstance(item, dict):
@@ -198,6 +301,12 @@ def _decode_pixels(frame: P.Frame, name: str, width: int, height: int, fmt: str)
     arr = np.frombuffer(view, dtype=dtype)
     channels = bpp // dtype.itemsize
     return arr.reshape(height, width) if channels == 1 else arr.reshape(height, width, channels)
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, shortened for an error message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _to_rgb8(out: np.ndarray) -> np.ndarray:

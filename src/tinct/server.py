@@ -2,13 +2,16 @@
 
 Hosts (the GIMP plug-in, scripts) send frames defined in :mod:`tinct.protocol`
 to a long-running process that holds the model. The server binds loopback only,
-authenticates every request with a random token stored in a user-only
-``bridge.json``, isolates connections from each other (a thread each, errors
-never escape a connection) and runs one colorization at a time on the shared
-engine while streaming progress frames.
+authenticates every connection both ways with a random token stored in a
+user-only ``bridge.json`` (the token never crosses the wire), bounds what
+strangers can hold (pending connections have their own budget, the oldest
+gives way, deadlines per handshake and per frame), isolates connections from
+each other (a thread each, errors never escape a connection) and runs one
+colorization at a time on the shared engine while streaming progress frames.
 
-This module is the server's life cycle: binding, bridge.json, starting and
-stopping, and the state its connections share. One connection's requests and
+This module is the server's life cycle: binding, bridge.json (written by
+:mod:`tinct.bridge_config`), starting and stopping, and the state its
+connections share, including who is admitted. One connection's requests and
 replies are :mod:`tinct.connection`; the ``colorize`` request's decoding and the
 result's encoding are :mod:`tinct.request`; what runs the engine is
 :mod:`tinct.backend` (re-exported here).
@@ -24,14 +27,13 @@ napari plugin can serve its already loaded model::
 from __future__ import annotations
 
 import contextlib
-import hmac
-import json
 import logging
 import os
 import secrets
 import socket
 import socketserver
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,7 +46,8 @@ from tinct.backend import (  # re-exported: part of this module's API
     PointHint,
     RequestError,
 )
-from tinct.connection import Handler
+from tinct.bridge_config import remove_bridge_config, write_bridge_config
+from tinct.connection import Connection, Handler
 from tinct.request import parse_colorize
 
 __all__ = [
@@ -63,55 +66,6 @@ __all__ = [
 log = logging.getLogger("tinct.server")
 
 
-# --------------------------------------------------------------------------- config file
-
-
-def write_bridge_config(path: str | os.PathLike[str], host: str, port: int, token: str) -> Path:
-    """Atomically write bridge.json (port, token) readable by the user only (0600).
-
-    Args:
-        path: file to write; its folder is created with mode 0700.
-        host: address the server listens on.
-        port: TCP port.
-        token: authentication token.
-
-    Returns:
-        The path written.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    data = {
-        "host": host,
-        "port": int(port),
-        "token": token,
-        "pid": os.getpid(),
-        "protocol_version": P.PROTOCOL_VERSION,
-    }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
-
-
-def remove_bridge_config(path: str | os.PathLike[str], token: str) -> None:
-    """Delete bridge.json if it still belongs to the server holding ``token``."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-        if data.get("token") == token:
-            os.unlink(path)
-    except (OSError, ValueError):
-        pass
-
-
 # --------------------------------------------------------------------------- the server
 
 
@@ -119,6 +73,7 @@ class _TCPServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = os.name != "nt"
     block_on_close = False
+    request_queue_size = 128  # listen backlog: bursts of simultaneous clients
 
     def __init__(self, addr: tuple[str, int], bridge: BridgeServer) -> None:
         self.bridge = bridge
@@ -148,9 +103,18 @@ class BridgeServer:
             False = do not write one.
         max_frame_bytes: largest accepted payload.
         max_pixels: largest accepted image (width x height).
-        read_timeout: seconds a started frame may stall before the connection drops.
-        idle_timeout: seconds an idle connection is kept open.
-        max_connections: concurrent connections; more are refused with ``busy``.
+        max_hints: most hints per request (point hints plus hint-layer blobs).
+        max_mrf_iters: most MRF sweeps per request.
+        read_timeout: seconds from a frame's first byte to the end of its header;
+            also the base of the payload deadline and the limit on each send.
+        min_transfer_rate: bytes per second a payload must at least arrive at:
+            its deadline is ``read_timeout + payload_bytes / min_transfer_rate``.
+        auth_timeout: seconds from the accept to the end of the handshake.
+        idle_timeout: seconds an idle authenticated connection is kept open.
+        max_connections: concurrent authenticated connections; more are refused
+            with ``busy``.
+        max_pending: concurrent connections still authenticating; a new one
+            beyond this drops the oldest pending one.
         heartbeat: seconds between progress frames while colorizing.
 
     Raises:
@@ -172,9 +136,14 @@ class BridgeServer:
         config_path: str | os.PathLike[str] | bool | None = None,
         max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES,
         max_pixels: int = P.DEFAULT_MAX_PIXELS,
+        max_hints: int = P.DEFAULT_MAX_HINTS,
+        max_mrf_iters: int = P.DEFAULT_MAX_MRF_ITERS,
         read_timeout: float = 30.0,
+        min_transfer_rate: float = 4 * 1024 * 1024,
+        auth_timeout: float = 5.0,
         idle_timeout: float = 300.0,
         max_connections: int = 32,
+        max_pending: int = 64,
         heartbeat: float = 1.0,
     ) -> None:
         if not _is_loopback(host) and not allow_remote:
@@ -187,9 +156,14 @@ class BridgeServer:
         self.token = token or secrets.token_urlsafe(32)
         self.max_frame_bytes = int(max_frame_bytes)
         self.max_pixels = int(max_pixels)
+        self.max_hints = int(max_hints)
+        self.max_mrf_iters = int(max_mrf_iters)
         self.read_timeout = float(read_timeout)
+        self.min_transfer_rate = float(min_transfer_rate)
+        self.auth_timeout = float(auth_timeout)
         self.idle_timeout = float(idle_timeout)
         self.max_connections = int(max_connections)
+        self.max_pending = max(1, int(max_pending))
         self.heartbeat = float(heartbeat)
         if config_path is None or config_path is True:
             self.config_path: Path | None = Path(P.bridge_config_path())
@@ -201,7 +175,8 @@ class BridgeServer:
         self.host = host
         self._engine_lock = threading.Lock()
         self._conn_lock = threading.Lock()
-        self._conns: set[socket.socket] = set()
+        self._conns: set[Connection] = set()  # authenticated
+        self._pending: OrderedDict[Connection, None] = OrderedDict()  # oldest first
         self._jobs: dict[str, ColorizeJob] = {}
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -243,12 +218,12 @@ class BridgeServer:
             self._tcp.shutdown()
         self._tcp.server_close()
         with self._conn_lock:
-            conns = list(self._conns)
+            conns = [*self._conns, *self._pending]
             for job in self._jobs.values():
                 job.cancel.set()
-        for sock in conns:
+        for conn in conns:
             with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+                conn.sock.shutdown(socket.SHUT_RDWR)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
         if self.config_path is not None:
@@ -281,41 +256,74 @@ class BridgeServer:
                 "max_frame_bytes": self.max_frame_bytes,
                 "max_header_bytes": P.DEFAULT_MAX_HEADER_BYTES,
                 "max_pixels": self.max_pixels,
+                "max_hints": self.max_hints,
+                "max_mrf_iters": self.max_mrf_iters,
+                "read_timeout_s": self.read_timeout,
+                "min_transfer_rate": self.min_transfer_rate,
+                "auth_timeout_s": self.auth_timeout,
+                "idle_timeout_s": self.idle_timeout,
             },
         }
 
     def parse_colorize(self, frame: P.Frame) -> ColorizeJob:
         """Validate a ``colorize`` frame and decode it into a :class:`ColorizeJob`.
 
-        See :func:`tinct.request.parse_colorize`; this server's ``max_pixels``
-        and backend's models are the limits.
+        See :func:`tinct.request.parse_colorize`; this server's ``max_pixels``,
+        ``max_hints``, ``max_mrf_iters`` and backend's models are the limits.
 
         Raises:
             RequestError: with code ``bad_request``, ``too_large`` or ``unknown_model``.
         """
-        return parse_colorize(frame, max_pixels=self.max_pixels, backend=self.backend)
+        return parse_colorize(
+            frame,
+            max_pixels=self.max_pixels,
+            backend=self.backend,
+            max_hints=self.max_hints,
+            max_mrf_iters=self.max_mrf_iters,
+        )
 
     # -- state shared by the connections (tinct.connection), which also hold _engine_lock
     #    while they colorize (one colorization at a time) and stop when _stopping is set
-    def _admit(self, sock: socket.socket) -> bool:
-        """Count a new connection; track it unless ``max_connections`` are open."""
+    def _admit(self, conn: Connection) -> bool:
+        """Count a new connection and track it as pending (not yet authenticated).
+
+        Refused (False) when ``max_connections`` authenticated ones are open.
+        When ``max_pending`` connections are already authenticating, one of them
+        is evicted: the oldest that has not sent its ``auth`` frame yet, else the
+        oldest. Strangers that stall cannot hold every slot, and a token holder,
+        whose handshake takes two round trips, is never the oldest for long.
+        """
+        evicted = None
         with self._conn_lock:
             self.stats["connections"] += 1
-            too_many = len(self._conns) >= self.max_connections
-            if not too_many:
-                self._conns.add(sock)
-        return not too_many
+            if len(self._conns) >= self.max_connections:
+                return False
+            if len(self._pending) >= self.max_pending:
+                # the oldest that has not even sent its auth frame, else the oldest
+                evicted = next((c for c in self._pending if not c.challenged), None)
+                evicted = evicted or next(iter(self._pending))
+                del self._pending[evicted]
+                self.stats["evicted"] = self.stats.get("evicted", 0) + 1
+            self._pending[conn] = None
+        if evicted is not None:
+            log.info("dropping pending connection %s for a newer one", evicted.peer)
+            evicted.evict()
+        return True
 
-    def _release(self, sock: socket.socket) -> None:
+    def _promote(self, conn: Connection) -> bool:
+        """Move an authenticated connection out of the pending budget (False: full)."""
+        with self._conn_lock:
+            self._pending.pop(conn, None)
+            if len(self._conns) >= self.max_connections:
+                return False
+            self._conns.add(conn)
+        return True
+
+    def _release(self, conn: Connection) -> None:
         """Forget a connection that has ended."""
         with self._conn_lock:
-            self._conns.discard(sock)
-
-    def _authorized(self, header: dict[str, Any]) -> bool:
-        token = header.get("token")
-        if not isinstance(token, str):
-            return False
-        return hmac.compare_digest(token.encode("utf-8"), self.token.encode("utf-8"))
+            self._conns.discard(conn)
+            self._pending.pop(conn, None)
 
     def _add_job(self, job: ColorizeJob) -> None:
         """Register a running job so that any connection can cancel it."""

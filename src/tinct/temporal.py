@@ -34,6 +34,7 @@ Memory is bounded by the planes handed to :meth:`TemporalRun.feed` at once:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from tinct import cancel as _cancel
 from tinct import inputs as _in
 from tinct import motion as _mo
 from tinct.carry import HintCarrier, HintStop, PlaneHints, hints_by_plane
@@ -117,6 +119,7 @@ class TemporalRun:
         self.progress = progress
         self.total = total
         self.index = 0  # plane number of the next plane fed
+        self.notes: list[str] = []  # input warnings of the planes fed (each once)
         self._carrier: HintCarrier | None = None
         self._size: tuple[int, int] = (0, 0)
         self._prev_gray: Tensor | None = None  # (1, 1, hm, wm) on the motion grid
@@ -146,7 +149,8 @@ class TemporalRun:
         if self._carrier is None:
             self._carrier = HintCarrier(self.hints, self._size, self._default_side())
         threads = resolve_threads(c.num_threads, c.device)
-        with c._lock, torch_threads(threads):
+        # the scope carries ``cancel`` into the MRF, Levin solves and rendering
+        with c._lock, torch_threads(threads), _cancel.scope(self.cancel):
             entry = None
             if self.hints:  # hints move with the content: motion first, then the network
                 gray = self._motion_gray(arr, is_rgb)
@@ -159,6 +163,7 @@ class TemporalRun:
             for s, e in _runs([hints_digest(p[0]) for p in plan]):
                 if entry is None or (s, e) != (0, len(arr)):
                     entry = self._entry(arr[s:e], plan[s][0], is_rgb)
+                self.notes += [n for n in entry.prepared.notes if n not in self.notes]
                 ab = c._chroma(entry, self.options)
 
                 def hook(ab_w: Tensor, s: int = s) -> Tensor:
@@ -203,7 +208,8 @@ class TemporalRun:
         """``(n, 1, hm, wm)`` gray of the planes on the motion grid."""
         opts = self.options
         prep = _in.prepare(arr, space=self.colorizer.info.space, normalize=opts.normalize,
-                           percentiles=opts.percentiles, rgb=is_rgb)  # fmt: skip
+                           percentiles=opts.percentiles, rgb=is_rgb,
+                           intensity_range=opts.intensity_range)  # fmt: skip
         return self._grid_gray(prep.gray)
 
     def _motions(self, gray: Tensor) -> list[_mo.Motion | None]:
@@ -299,7 +305,9 @@ def colorize_sequence(
 
     Other leading axes (e.g. Z of a ``(T, Z, H, W)`` time-lapse) are separate
     sequences. Intensities are normalised over the whole stack, as without
-    temporal mode. A single ``(H, W)`` image is colorized as usual.
+    temporal mode (percentiles of the whole stack, not of each run of planes).
+    A single ``(H, W)`` image is colorized as usual. The input warnings of the
+    planes (nearly constant, nearly black) are issued once, after the run.
 
     Args:
         colorizer: The engine.
@@ -334,13 +342,10 @@ def colorize_sequence(
         raise ValueError(f"a hint plane is beyond the {lead[axis]} planes along axis {axis}")
     tail = arr.shape[len(lead) :]
     seqs = np.moveaxis(arr, axis, 0).reshape(lead[axis], -1, *tail)
-    opts = options
-    if _needs_global_range(arr, is_rgb, opts.normalize):
-        lo, hi = _in._range(arr[..., :3] if is_rgb else arr, opts.normalize, opts.percentiles)
-        opts = opts.replace(normalize="dtype")
-        seqs = _normalised(seqs, lo, hi, is_rgb)
+    opts = _whole_stack_range(arr, is_rgb, options)
     n_seq, T = seqs.shape[1], seqs.shape[0]
     outs = []
+    notes: list[str] = []
     for k in range(n_seq):
         sub = None
         if progress is not None:
@@ -351,31 +356,35 @@ def colorize_sequence(
         run = TemporalRun(colorizer, opts, plane_hints, reference=reference, rgb=is_rgb,
                           user_net=user_net, cancel=cancel, progress=sub, total=T)  # fmt: skip
         outs.append(run.feed(seqs[:, k]))
+        notes += [n for n in run.notes if n not in notes]
+    for note in notes:
+        warnings.warn(note, _in.InputWarning, stacklevel=3)
     out = np.stack(outs, 1).reshape(
         lead[axis], *np.delete(np.array(lead), axis), *outs[0].shape[-3:]
     )
     return np.moveaxis(out, 0, axis)
 
 
-def _needs_global_range(arr: np.ndarray, is_rgb: bool, mode: str) -> bool:
-    """Would per-chunk normalisation differ from normalising the whole stack?"""
-    if mode == "dtype":
-        return False
-    if mode == "percentile":
-        return True
+def _whole_stack_range(arr: np.ndarray, is_rgb: bool, options: ColorizeOptions) -> ColorizeOptions:
+    """Options that map intensities by one range for the whole stack.
+
+    Percentile normalisation (the default for all but uint8 data) would
+    otherwise be computed per run of planes that share hints, and colour
+    would jump where one run ends; the stack's percentiles become the
+    ``intensity_range`` of every plane instead.
+
+    Args:
+        arr: ``(..., H, W[, C])`` the validated stack.
+        is_rgb: The last axis holds colour channels.
+        options: Resolved options.
+
+    Returns:
+        ``options``, with ``intensity_range`` set when percentiles apply.
+    """
+    if options.intensity_range is not None:  # one range already (napari's contrast limits)
+        return options
     part = arr[..., :3] if is_rgb else arr
-    if part.dtype in (np.uint8, np.uint16):
-        return False
-    return not (np.issubdtype(part.dtype, np.floating) and part.min() >= 0 and part.max() <= 1)
-
-
-def _normalised(seqs: np.ndarray, lo: float, hi: float, is_rgb: bool) -> np.ndarray:
-    """Intensities mapped to float32 ``[0, 1]`` by one range (alpha keeps its dtype range)."""
-    out = np.empty(seqs.shape, np.float32)
-    colour = (slice(None),) * (seqs.ndim - 1) + (slice(0, 3),) if is_rgb else (...,)
-    np.clip((seqs[colour].astype(np.float32) - lo) / (hi - lo), 0.0, 1.0, out=out[colour])
-    if is_rgb and seqs.shape[-1] == 4:
-        a = seqs[..., 3]
-        alo, ahi = _in._range(a, "dtype", (0.0, 100.0))
-        out[..., 3] = np.clip((a.astype(np.float32) - alo) / (ahi - alo), 0.0, 1.0)
-    return out
+    if _in.normalization_mode(part.dtype, options.normalize) != "percentile":
+        return options
+    lo, hi = _in._range(part, options.normalize, options.percentiles)
+    return options.replace(intensity_range=(lo, hi)) if hi > lo else options

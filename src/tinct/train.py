@@ -58,6 +58,9 @@ class TrainConfig:
         val_fraction: Share of images held out for validation.
         val_every_minutes: Validation interval.
         checkpoint_minutes: Checkpoint interval.
+        snapshot_minutes: Export ``<out>/snapshots/step_<N>.safetensors`` at this
+            interval (0 = never), so a checkpoint can be chosen afterwards on
+            held-out protocol metrics rather than on the loss.
         seed: Random seed.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         cache_dir: Where decoded image arrays are cached.
@@ -82,6 +85,7 @@ class TrainConfig:
     val_fraction: float = 0.02
     val_every_minutes: float = 10.0
     checkpoint_minutes: float = 5.0
+    snapshot_minutes: float = 0.0
     seed: int = 0
     device: str = "auto"
     cache_dir: str | None = None
@@ -417,7 +421,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
     if writer and new_log:
         writer.writerow(["step", "minutes", "lr", "loss", "ce", "l1", "val"])
     start = time.monotonic()
-    last_ckpt = last_val = start
+    last_ckpt = last_val = last_snap = start
     metrics: dict[str, float] = {}
     running: dict[str, float] = {}
 
@@ -494,6 +498,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
             if now - last_ckpt > cfg.checkpoint_minutes * 60:
                 save_checkpoint()
                 last_ckpt = now
+            if cfg.snapshot_minutes and now - last_snap > cfg.snapshot_minutes * 60 and _is_main():
+                meta = {"model": cfg.recipe, "steps": step, "train_config": asdict(cfg)}
+                (out / "snapshots").mkdir(exist_ok=True)
+                export_weights(model, out / "snapshots" / f"step_{step:06d}.safetensors", meta)
+                last_snap = now
     finally:
         save_checkpoint()
         if csv_f:

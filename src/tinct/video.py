@@ -13,6 +13,7 @@ its codec does not fit an MP4 file).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -33,6 +34,7 @@ __all__ = [
     "VIDEO_SUFFIXES",
     "VideoInfo",
     "colorize_video",
+    "is_readable",
     "is_video",
     "output_path",
     "probe",
@@ -122,6 +124,22 @@ def probe(path: str | Path) -> VideoInfo:
     return _info(meta, path)
 
 
+def is_readable(path: str | Path) -> bool:
+    """Whether ffmpeg reads a video file's header and its first frame (a finished file).
+
+    Never raises: a missing ``video`` extra, an unreadable or an empty file is ``False``.
+    """
+    try:
+        frames = _chunks(Path(path), probe(path), 1)
+        try:
+            first = next(frames, None)
+        finally:
+            frames.close()
+    except Exception:  # any decoder error or a missing extra: not a finished video
+        return False
+    return first is not None
+
+
 def _chunks(path: Path, info: VideoInfo, n: int) -> Iterator[np.ndarray]:
     """``(k, H, W)`` uint8 gray frames, ``k <= n``, in order."""
     gen = _ffmpeg().read_frames(str(path), pix_fmt="gray", bpp=1)
@@ -174,7 +192,9 @@ def colorize_video(
         cancel: Object with ``is_set()``; raises ``tinct.engine.Cancelled`` when set.
 
     Returns:
-        The input's :class:`VideoInfo` (``frames`` = frames written).
+        The input's :class:`VideoInfo` (``frames`` = frames written). Input
+        warnings (:class:`tinct.inputs.InputWarning`: frames nearly constant or
+        nearly black) are issued once per video, after it is written.
 
     Raises:
         ImportError: The ``video`` extra is not installed.
@@ -207,14 +227,23 @@ def colorize_video(
         audio_path=str(src) if audio else None, audio_codec=audio, ffmpeg_log_level="error",
     )  # fmt: skip
     done = 0
+    notes: list[str] = []
     try:
         writer.send(None)  # start ffmpeg
         for chunk in _chunks(src, info, n):
             if run is not None:
                 rgb = run.feed(chunk)
             else:
-                rgb = colorizer.colorize(chunk, hints=hint_map.get(0, ()), reference=reference,
-                                         options=opts, rgb=False, cancel=cancel)  # fmt: skip
+                with warnings.catch_warnings(record=True) as caught:  # told once, after
+                    warnings.simplefilter("always", _in.InputWarning)
+                    rgb = colorizer.colorize(chunk, hints=hint_map.get(0, ()),
+                                             reference=reference, options=opts, rgb=False,
+                                             cancel=cancel, temporal=False)  # fmt: skip
+                for w in caught:
+                    if not issubclass(w.category, _in.InputWarning):
+                        warnings.warn(w.message, w.category, stacklevel=2)
+                    elif str(w.message) not in notes:
+                        notes.append(str(w.message))
             for frame in rgb:
                 writer.send(np.ascontiguousarray(frame))
             done += len(chunk)
@@ -225,6 +254,8 @@ def colorize_video(
             bar.close()
     if done == 0:
         raise ValueError(f"{src}: the video has no frames")
+    for note in run.notes if run is not None else notes:
+        warnings.warn(note, _in.InputWarning, stacklevel=2)
     return VideoInfo(info.size, info.fps, done, info.audio)
 
 

@@ -10,7 +10,10 @@
   ``torch.load(..., weights_only=True)``: no arbitrary object is unpickled.
 * tinct's own weights are ``.safetensors`` files whose string metadata holds
   the registry name (``model``), the :class:`~tinct.models.ModelConfig`
-  (``config``), builder arguments and metrics as JSON.
+  (``config``), builder arguments and metrics as JSON. The metadata is
+  bounded (at most 1 MiB a value, JSON nested at most 32 deep) and read,
+  with the tensors' shapes, before any tensor (:func:`read_weights_header`),
+  so a file that asks for a huge model is refused before it is built.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ __all__ = [
     "load_record_weights",
     "load_state_dict_file",
     "load_weights",
+    "read_weights_header",
     "save_weights",
     "sha256sum",
 ]
@@ -45,6 +49,9 @@ __all__ = [
 CACHE_ENV = "TINCT_CACHE"
 #: Version of the metadata layout written by :func:`save_weights`.
 FORMAT_VERSION = "1"
+#: Longest metadata value accepted, in characters.
+MAX_METADATA_VALUE = 1 << 20
+_MAX_METADATA_DEPTH = 32
 _BUNDLED_DIR = Path(__file__).resolve().parent / "weights"
 
 
@@ -210,6 +217,64 @@ def save_weights(
     return path
 
 
+def read_weights_header(path: str | Path) -> tuple[dict[str, tuple[int, ...]], dict[str, Any]]:
+    """The tensor shapes and the metadata of a ``.safetensors`` file, without its tensors.
+
+    Args:
+        path: The file.
+
+    Returns:
+        ``(shapes, metadata)``: tensor name -> shape, and the metadata with
+        values that are valid JSON decoded (``config`` becomes a dict).
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: Not a safetensors file, or metadata beyond the bounds.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no weights file at {path}")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = f.metadata() or {}
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    except SafetensorError as exc:
+        raise ValueError(f"{path} is not a readable safetensors file: {exc}") from None
+    meta: dict[str, Any] = {}
+    for key, value in raw.items():
+        if len(value) > MAX_METADATA_VALUE:
+            raise ValueError(
+                f"{path}: metadata entry {key[:40]!r} has {len(value):,} characters, more than "
+                f"the limit of {MAX_METADATA_VALUE:,}"
+            )
+        meta[key] = _decode_metadata(value, key, path)
+    return shapes, meta
+
+
+def _decode_metadata(value: str, key: str, path: Path) -> Any:
+    """A metadata value as JSON if it is JSON (bounded nesting), else the string."""
+    try:
+        decoded = json.loads(value)
+    except (json.JSONDecodeError, TypeError):
+        return value
+    except RecursionError:
+        decoded = None  # deeper than the interpreter allows: refused below
+    else:
+        stack = [(decoded, 0)]
+        while stack:
+            item, depth = stack.pop()
+            if isinstance(item, (dict, list)):
+                if depth >= _MAX_METADATA_DEPTH:
+                    break
+                stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict)
+                                                       else item))  # fmt: skip
+        else:
+            return decoded
+    raise ValueError(f"{path}: metadata entry {key[:40]!r} nests deeper than {_MAX_METADATA_DEPTH}")
+
+
 def load_weights(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Read a tinct ``.safetensors`` file.
 
@@ -219,19 +284,12 @@ def load_weights(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
     Returns:
         ``(state_dict, metadata)``; metadata values that are valid JSON are
         decoded (``config`` and ``metrics`` become dicts).
+
+    Raises:
+        FileNotFoundError: No such file.
+        ValueError: Not a safetensors file, or metadata beyond the bounds.
     """
-    from safetensors import safe_open
     from safetensors.torch import load_file
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no weights file at {path}")
-    with safe_open(str(path), framework="pt") as f:
-        raw = f.metadata() or {}
-    meta: dict[str, Any] = {}
-    for key, value in raw.items():
-        try:
-            meta[key] = json.loads(value)
-        except (json.JSONDecodeError, TypeError):
-            meta[key] = value
+    _, meta = read_weights_header(path)
     return load_file(str(path)), meta

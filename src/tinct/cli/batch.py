@@ -1,12 +1,14 @@
-"""``tinct batch IN_DIR OUT_DIR``: colorize a folder tree on a Dask cluster.
+"""tinct batch IN_DIR OUT_DIR: colorize a folder tree on a Dask cluster.
 
-Every image under IN_DIR (recursively; PNG, JPEG, TIFF, BMP, WebP, GIF) and
-every video (MP4, MOV, AVI, MKV, WebM, ...; the video extra) is colorized
+Every image under IN_DIR (recursively; PNG, JPEG, TIFF, BMP, WebP, GIF, FITS)
+and every video (MP4, MOV, AVI, MKV, WebM, ...; the video extra) is colorized
 into OUT_DIR with the same relative sub-folder and the same file name as
-``tinct colorize IN -o OUT_DIR`` gives it (``<stem>_colorized.png``, ``.tif``
-for stacks, ``.mp4`` for videos; --temporal for flicker-free video). Outputs
-are written atomically and existing ones are
-skipped, so rerunning the command resumes an interrupted run.
+tinct colorize IN -o OUT_DIR gives it (<stem>_colorized.png, .tif for stacks,
+.mp4 for videos; --temporal for flicker-free stacks and videos). Two
+inputs of one folder with the same stem (a.png, a.jpg) would share a name:
+the second is reported as failed, the first is done. Outputs
+are written atomically and finished ones are skipped, so rerunning the command
+resumes an interrupted run; a 0-byte or undecodable output is redone.
 
 Without --scheduler a local cluster of --workers processes is started (one
 task at a time per process, --threads-per-worker torch threads each); with
@@ -30,7 +32,7 @@ __all__ = ["register", "run"]
 
 def register(subparsers: Any) -> None:
     """Add the ``batch`` sub-command."""
-    from tinct.cli.colorize import add_option_arguments
+    from tinct.cli._options import add_option_arguments
 
     p = subparsers.add_parser(
         "batch",
@@ -56,39 +58,53 @@ def register(subparsers: Any) -> None:
         "--retries",
         type=int,
         default=2,
-        help="retries of a task that raised (2); lost workers' tasks are rescheduled anyway",
+        help="retries of a task that raised (default: 2); lost workers' tasks are rescheduled",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_option_arguments(p)
     p.set_defaults(func=run)
 
 
-def _usage(msg: str) -> int:
-    print(f"tinct batch: error: {msg}", file=sys.stderr)
-    return 2
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``tinct batch``; returns the exit code."""
-    from tinct.cli.colorize import options_from_args
+    import os
 
-    try:
-        options = options_from_args(args)
-    except ValueError as exc:
-        return _usage(str(exc))
-    if not Path(args.in_dir).is_dir():
-        return _usage(f"input folder {args.in_dir} does not exist")
+    from tinct.cli._options import RuntimeFailure, UsageError, check_model, options_from_args
+
+    options = options_from_args(args)
+    in_dir, out_dir = Path(args.in_dir), Path(args.out_dir)
+    if not in_dir.is_dir():
+        what = "is a file, not a folder" if in_dir.exists() else "does not exist"
+        raise UsageError("IN_DIR", f"{in_dir} {what}")
     if args.workers is not None and args.workers < 1:
-        return _usage("--workers must be >= 1")
+        raise UsageError("--workers", f"must be >= 1, got {args.workers}")
     if args.threads_per_worker is not None and args.threads_per_worker < 1:
-        return _usage("--threads-per-worker must be >= 1")
+        raise UsageError("--threads-per-worker", f"must be >= 1, got {args.threads_per_worker}")
+    if args.retries < 0:
+        raise UsageError("--retries", f"must be >= 0, got {args.retries}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError("OUT_DIR", f"{out_dir} is a file, not a folder")
+    check_model(options, hinted=False)  # once, not once per file
     try:
         import distributed  # noqa: F401
     except ImportError:
-        return _usage("tinct batch needs dask.distributed: pip install 'tinct[distributed]'")
-    from tinct.batch import run_batch
+        raise RuntimeFailure(
+            "tinct batch needs dask.distributed: pip install -e '.[distributed]'"
+        ) from None
+    from tinct.batch import find_inputs, run_batch
 
-    Path(args.out_dir).mkdir(parents=True, exist_ok=True)
+    if not find_inputs(in_dir, exclude=out_dir):
+        from tinct.cli.colorize import IMAGE_SUFFIXES
+        from tinct.video import VIDEO_SUFFIXES
+
+        suffixes = " ".join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+        raise UsageError("IN_DIR", f"no images or videos under {in_dir} ({suffixes})")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot create {out_dir}: {exc.strerror}") from None
+    if not os.access(out_dir, os.W_OK):
+        raise RuntimeFailure(f"cannot write into {out_dir}: permission denied")
     summary = run_batch(
         args.in_dir, args.out_dir, options, scheduler=args.scheduler, workers=args.workers,
         threads_per_worker=args.threads_per_worker, retries=args.retries,

@@ -1,33 +1,67 @@
-"""``tinct colorize IN... -o OUT``: colorize image files.
+"""tinct colorize IN... -o OUT: colorize image files (PNG, JPEG, TIFF, FITS, ...) and videos.
 
-Output naming: for one input, ``-o`` may name the output file; otherwise
-(several inputs, or ``-o`` an existing directory / a path without an image
-or video suffix / ending in a separator) each result is written to
-``OUT_DIR/<stem>_colorized.png`` (:func:`output_path_for`; stacks from
-multi-page TIFFs become ``<stem>_colorized.tif``, videos
-``<stem>_colorized.mp4``). The batch tool reuses :func:`output_path_for`.
+Output naming: with one input, -o may name the output file (its suffix picks
+the format). Otherwise (several inputs, or -o an existing folder, a path
+ending in / or without an image or video suffix) each result goes to
+OUT/<stem>_colorized.png (stacks from multi-page TIFFs: .tif; videos: .mp4).
+Two inputs with the same stem (a.png and a.jpg) would get the same name: that
+is an error, reported before anything runs. Results are written atomically:
+an existing output is replaced only by a complete new one.
 
-Videos (``.mp4``, ``.mov``, ``.avi``, ``.mkv``, ... ; the ``video`` extra) are
-streamed frame by frame with a progress bar, keeping the frame rate and the
-audio. With ``--temporal`` colour holds still where the content persists and
-hints (placed on the first frame) follow the content.
+Videos (.mp4, .mov, .avi, .mkv, .webm, ...; the video extra) are streamed
+frame by frame with a progress bar, keeping the frame rate and the audio.
+With --temporal colour holds still where the content persists (stacks and
+videos) and hints, placed on the first frame, follow the content.
 
-Exit codes: 0 all files done, 1 some files failed (each failure is reported
-on one line and never stops the others), 2 usage errors (bad options, hints
-or reference file, unknown model).
+Hints file (--hints): CSV with a header naming the columns row, col, r, g, b
+and optionally size (any order; x/y are accepted for col/row), one hint per
+line, colours 0-255 (or floats 0-1), row/col in image pixels; or a JSON list
+of {"row":, "col":, "color": [r, g, b], "size":}. Lines starting with # are
+comments. Without a header the columns are row, col, r, g, b[, size].
+
+Exit codes: 0 all files done; 1 some files failed (each failure is one line and
+never stops the others) or a runtime failure; 2 a usage error (one line naming
+the flag: bad option value, hints or reference file, unknown model, ...).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
+import uuid
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["IMAGE_SUFFIXES", "add_option_arguments", "output_path_for", "register", "run"]
+from tinct.cli._options import (
+    RuntimeFailure,
+    UsageError,
+    add_option_arguments,
+    check_model,
+    note_inactive,
+    options_from_args,
+)
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "add_option_arguments",
+    "atomic_output",
+    "options_from_args",
+    "output_path_for",
+    "register",
+    "run",
+    "write_result",
+]
 
 #: File suffixes read as images.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif")
+IMAGE_SUFFIXES = (
+    ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".fits", ".fit", ".fts",
+)  # fmt: skip
+#: Marker inside temporary file names (``.<name>.tinct-tmp-<id><suffix>``).
+TMP_MARK = ".tinct-tmp-"
 
 
 def output_path_for(input_path: str | Path, out_dir: str | Path, *, stack: bool = False) -> Path:
@@ -47,75 +81,25 @@ def output_path_for(input_path: str | Path, out_dir: str | Path, *, stack: bool 
     return Path(out_dir) / f"{Path(input_path).stem}_colorized{suffix}"
 
 
-def add_option_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the shared colorization options (``--model``, ``--temperature``, ...) to a parser."""
-    g = parser.add_argument_group("colorization options")
-    g.add_argument("--model", default=None, help="model name or .safetensors path (tinct-base)")
-    g.add_argument("--temperature", type=float, default=None, help="decoder temperature (> 0)")
-    g.add_argument("--decoder", default=None, help="annealed_mean, mean, median, mode, sample, ab")
-    g.add_argument("--mrf-weight", type=float, default=None, help="MRF smoothing (0 = off)")
-    g.add_argument("--mrf-iters", type=int, default=None, help="MRF iterations")
-    g.add_argument(
-        "--propagation",
-        type=float,
-        default=None,
-        help="edge-aware hint propagation strength (0 = off; default: the model's)",
-    )
-    g.add_argument("--device", default=None, help="auto (default), cpu, cuda, cuda:N, mps")
-    g.add_argument("--precision", default=None, help="auto, float32, float16, bfloat16")
-    g.add_argument(
-        "--tile", default=None, help="tile side in network pixels; 0 = off; auto (default)"
-    )
-    g.add_argument("--net-size", type=int, default=None, help="network long side (model default)")
-    g.add_argument(
-        "--normalize", default=None, help="auto (default), dtype or percentile intensity scaling"
-    )
-    g.add_argument(
-        "--percentiles", nargs=2, type=float, default=None, metavar=("LO", "HI"),
-        help="percentiles for --normalize percentile (0.5 99.5)",
-    )  # fmt: skip
-    g.add_argument("--hint-size", type=int, default=None, help="default hint side (network px)")
-    g.add_argument(
-        "--temporal", action="store_true", default=None,
-        help="stacks and videos: colour holds still along the first axis (time/depth) and "
-        "hints carry to later planes",
-    )  # fmt: skip
-
-
-def options_from_args(args: argparse.Namespace) -> Any:
-    """Build :class:`tinct.ColorizeOptions` from parsed arguments (raises ValueError)."""
-    from tinct.options import ColorizeOptions
-
-    names = ColorizeOptions.field_names()
-    return ColorizeOptions.from_mapping({k: v for k, v in vars(args).items() if k in names})
-
-
 def register(subparsers: Any) -> None:
     """Add the ``colorize`` sub-command."""
     p = subparsers.add_parser(
         "colorize",
-        help="colorize image files",
+        help="colorize image and video files",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "inputs", nargs="+", metavar="IN", help="input images (PNG, JPEG, TIFF, ...) or videos"
+        "inputs", nargs="+", metavar="IN", help="input images (PNG, JPEG, TIFF, FITS) or videos"
     )
     p.add_argument(
-        "-o", "--output", required=True, metavar="OUT", help="output file (one input) or directory"
+        "-o", "--output", required=True, metavar="OUT", help="output file (one input) or folder"
     )
-    p.add_argument(
-        "--hints", metavar="FILE", help="CSV/JSON hints: row, col, r, g, b[, size] (0..255)"
-    )
+    p.add_argument("--hints", metavar="FILE", help="colour hints, CSV or JSON (format above)")
     p.add_argument("--reference", metavar="IMG", help="colour reference image (global hint)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_option_arguments(p)
     p.set_defaults(func=run)
-
-
-def _usage(msg: str) -> int:
-    print(f"tinct colorize: error: {msg}", file=sys.stderr)
-    return 2
 
 
 def _is_dir_target(out: Path, n_inputs: int) -> bool:
@@ -126,89 +110,203 @@ def _is_dir_target(out: Path, n_inputs: int) -> bool:
     return out.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES
 
 
-def _write(path: Path, result: Any) -> None:
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """A hidden temporary path next to ``path``, renamed onto it when the block succeeds.
+
+    The temporary name keeps the suffix (``.<stem>.tinct-tmp-<id><suffix>``), so
+    writers that pick the format by suffix (images, ffmpeg) work unchanged; it is
+    removed if the block fails.
+
+    Args:
+        path: The destination file.
+
+    Yields:
+        The temporary path to write.
+    """
+    dest = Path(path)
+    tmp = dest.with_name(f".{dest.stem}{TMP_MARK}{uuid.uuid4().hex[:12]}{dest.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def write_result(path: str | Path, result: Any) -> None:
+    """Write a result atomically: a hidden temporary file next to it, then a rename.
+
+    An existing file at ``path`` is replaced only by a complete new one; a
+    failed write leaves no temporary file behind.
+
+    Args:
+        path: Destination (``.tif`` for stacks, an image suffix otherwise).
+        result: ``(H, W, 3|4)`` image or ``(..., H, W, 3|4)`` stack.
+    """
     from tinct.inputs import write_image
 
-    if result.ndim > 3:
-        try:
-            import tifffile
-        except ImportError:
-            raise RuntimeError("writing a colorized stack needs the tifffile package") from None
-        tifffile.imwrite(path, result, photometric="rgb")
-        return
-    write_image(path, result)
+    with atomic_output(path) as tmp:
+        if result.ndim > 3:
+            try:
+                import tifffile
+            except ImportError:
+                raise RuntimeError("writing a colorized stack needs the tifffile package") from None
+            tifffile.imwrite(tmp, result, photometric="rgb")
+        else:
+            write_image(tmp, result)
+
+
+def _read_hints(path: str) -> list[Any]:
+    from tinct.hints import read_hints_file
+
+    try:
+        return read_hints_file(path)
+    except FileNotFoundError:
+        raise UsageError("--hints", f"no such file: {path}") from None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise UsageError("--hints", str(exc).splitlines()[0]) from None
+
+
+def _read_reference(path: str) -> Any:
+    from tinct.inputs import read_image
+
+    if not Path(path).is_file():
+        raise UsageError("--reference", f"no such file: {path}")
+    try:
+        ref = read_image(path)
+    except Exception as exc:  # any decoder error: the file is not an image we can read
+        raise UsageError("--reference", f"cannot read {path} as an image ({exc})") from None
+    if ref.ndim != 3 or ref.shape[-1] not in (3, 4):
+        raise UsageError("--reference", f"{path} is not a colour image (shape {ref.shape})")
+    return ref
+
+
+def _destinations(inputs: list[Path], out: Path, to_dir: bool) -> dict[Path, Path]:
+    """Output path of each input; clashes are a usage error."""
+    if not to_dir:
+        return {inputs[0]: out}
+    dests: dict[Path, Path] = {}
+    claimed: dict[Path, Path] = {}
+    for src in inputs:
+        dest = output_path_for(src, out)
+        key = dest.with_suffix("")
+        if key in claimed and claimed[key] != src:
+            raise UsageError(
+                "IN", f"{claimed[key]} and {src} would both be written to {dest}; "
+                "colorize them into different folders or rename one",
+            )  # fmt: skip
+        claimed[key] = src
+        dests[src] = dest
+    return dests
+
+
+def _check_kinds(inputs: list[Path], out: Path, to_dir: bool) -> None:
+    """A video is written as a video, an image as an image (one input, ``-o`` a file)."""
+    from tinct.video import is_video
+
+    if not to_dir and is_video(inputs[0]) != is_video(out):
+        kind = "a video file (.mp4) or a folder" if is_video(inputs[0]) else "an image file"
+        raise UsageError("-o", f"the output for {inputs[0]} must be {kind}, got {out}")
+
+
+def _prepare_output(out: Path, to_dir: bool) -> None:
+    folder = out if to_dir else (out.parent if str(out.parent) else Path("."))
+    if folder.exists() and not folder.is_dir():
+        raise UsageError("-o", f"{folder} is a file, not a folder")
+    if to_dir and out.exists() and not out.is_dir():
+        raise UsageError("-o", f"{out} is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot create the output folder {folder}: {exc.strerror}") from None
+    if not os.access(folder, os.W_OK):
+        raise RuntimeFailure(f"cannot write into {folder}: permission denied")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tinct colorize``; returns the exit code."""
-    from tinct.hints import read_hints_file
-    from tinct.inputs import read_image
-    from tinct.video import colorize_video, is_video
-
-    try:
-        options = options_from_args(args)
-    except ValueError as exc:
-        return _usage(str(exc))
+    options = options_from_args(args)
     inputs = [Path(p) for p in args.inputs]
+    for p in inputs:
+        if not p.is_file():
+            raise UsageError("IN", f"no such file: {p}")
+    hints = _read_hints(args.hints) if args.hints else []
+    reference = _read_reference(args.reference) if args.reference else None
+    record = check_model(options, hinted=bool(hints))
+    note_inactive("tinct colorize", args, record, hinted=bool(hints))
     out = Path(args.output)
     to_dir = _is_dir_target(out, len(inputs))
-    if not to_dir and is_video(inputs[0]) != is_video(out):
-        kind = "a video file (.mp4) or a folder" if is_video(inputs[0]) else "an image file"
-        return _usage(f"-o {out}: the output for {inputs[0]} must be {kind}")
-    hints: list[Any] = []
-    if args.hints:
-        try:
-            hints = read_hints_file(args.hints)
-        except (OSError, ValueError) as exc:
-            return _usage(f"--hints {args.hints}: {exc}")
-    reference = None
-    if args.reference:
-        try:
-            reference = read_image(args.reference)
-        except OSError as exc:
-            return _usage(f"--reference {args.reference}: {exc}")
+    _check_kinds(inputs, out, to_dir)
+    dests = _destinations(inputs, out, to_dir)
+    _prepare_output(out, to_dir)
 
     from tinct.engine import Colorizer
 
     try:
         colorizer = Colorizer.from_options(options)
-    except KeyError as exc:  # unknown model name
-        return _usage(str(exc.args[0]) if exc.args else str(exc))
-    except ValueError as exc:
-        return _usage(str(exc))
-    except Exception as exc:
-        print(f"tinct colorize: error: cannot load model {options.model!r}: {exc}", file=sys.stderr)
-        return 1
+    except Exception as exc:  # e.g. a download that fails offline
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RuntimeFailure(f"cannot load model {options.model}: {msg}") from None
+    return _colorize_all(colorizer, inputs, dests, hints, reference, options, args.quiet)
 
-    if to_dir:
-        out.mkdir(parents=True, exist_ok=True)
+
+def _colorize_all(
+    colorizer: Any,
+    inputs: list[Path],
+    dests: dict[Path, Path],
+    hints: list[Any],
+    reference: Any,
+    options: Any,
+    quiet: bool,
+) -> int:
+    from tinct.inputs import read_image
+    from tinct.video import colorize_video, is_video
+
     failed = 0
     bar = None
-    if len(inputs) > 1 and not args.quiet:
+    if len(inputs) > 1 and not quiet:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(inputs), unit="image", desc="colorize", file=sys.stderr)
+        bar = tqdm(total=len(inputs), unit="file", desc="colorize", file=sys.stderr)
+
+    def say(line: str) -> None:
+        bar.write(line, file=sys.stderr) if bar else print(line, file=sys.stderr)
+
     for path in inputs:
         try:
-            if is_video(path):  # streamed file to file (tinct.video)
-                dest = output_path_for(path, out) if to_dir else out
-                colorize_video(colorizer, path, dest, options=options, hints=hints,
-                               reference=reference, temporal=options.temporal,
-                               progress=not args.quiet and bar is None)  # fmt: skip
+            if is_video(path):  # streamed file to file (tinct.video), a bar of its own
+                with (
+                    atomic_output(dests[path]) as tmp,
+                    warnings.catch_warnings(record=True) as caught,
+                ):
+                    warnings.simplefilter("always")
+                    colorize_video(colorizer, path, tmp, options=options, hints=hints,
+                                   reference=reference, temporal=options.temporal,
+                                   progress=not quiet and bar is None)  # fmt: skip
+                for w in caught:
+                    say(f"tinct colorize: {path}: warning: {w.message}")
                 if bar:
                     bar.update(1)
                 continue
             image = read_image(path)
-            result = colorizer.colorize(image, hints=hints, reference=reference, options=options)
-            dest = output_path_for(path, out, stack=result.ndim > 3) if to_dir else out
-            _write(dest, result)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result = colorizer.colorize(
+                    image, hints=hints, reference=reference, options=options
+                )
+            for w in caught:
+                say(f"tinct colorize: {path}: warning: {w.message}")
+            dest = dests[path]
+            if result.ndim > 3 and dest.suffix.lower() not in (".tif", ".tiff"):
+                dest = dest.with_suffix(".tif")
+            write_result(dest, result)
         except KeyboardInterrupt:
             raise
         except Exception as exc:
             failed += 1
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            line = f"tinct colorize: {path}: {msg}"
-            (bar.write(line, file=sys.stderr) if bar else print(line, file=sys.stderr))
+            say(f"tinct colorize: {path}: {msg}")
         if bar:
             bar.update(1)
     if bar:

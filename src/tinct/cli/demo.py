@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,29 +37,46 @@ def register(subparsers: Any) -> None:
         description=__doc__,
     )
     p.add_argument(
-        "-o", "--output", default="before_after.png", help="output PNG (before_after.png)"
+        "-o", "--output", default="before_after.png", help="output PNG (default: before_after.png)"
     )
-    p.add_argument("--model", default="tinct-base", help="model name or .safetensors path")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps")
+    p.add_argument(
+        "--model",
+        default="tinct-base",
+        help="model name or .safetensors path (default: tinct-base)",
+    )
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N, mps (default: auto)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tinct demo``; returns the exit code."""
+    from tinct.cli._options import RuntimeFailure, UsageError, check_model
+    from tinct.cli.colorize import write_result
     from tinct.data import load_sample
     from tinct.engine import Colorizer
-    from tinct.inputs import write_image
+    from tinct.options import ColorizeOptions, OptionError
 
+    try:
+        options = ColorizeOptions(model=args.model, device=args.device)
+    except OptionError as exc:
+        raise UsageError(ColorizeOptions.name_in(exc.field, "cli"), exc.detail) from None
+    check_model(options, hinted=False)
+    out = Path(args.output)
+    if out.is_dir():
+        raise UsageError("-o", f"{out} is a folder; name the output PNG file")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot create {out.parent}: {exc.strerror}") from None
     gray = load_sample(gray=True)
     try:
-        colorizer = Colorizer(args.model, device=args.device)
+        colorizer = Colorizer.from_options(options)
     except Exception as exc:
-        print(f"tinct demo: error: cannot load model {args.model!r}: {exc}", file=sys.stderr)
-        return 1
+        raise RuntimeFailure(f"cannot load model {args.model!r}: {exc}") from None
     rgb = colorizer.colorize(gray)
-    out = Path(args.output)
-    if out.parent and not out.parent.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-    write_image(out, before_after(gray, rgb))
+    try:
+        write_result(out, before_after(gray, rgb))
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot write {out}: {exc.strerror or exc}") from None
     print(f"wrote {out} (left: input, right: {args.model})")
     return 0

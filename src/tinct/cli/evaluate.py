@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
+
+from tinct.cli._options import (
+    RuntimeFailure,
+    UsageError,
+    add_option_arguments,
+    check_model,
+    options_from_args,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--models",
         nargs="+",
         default=["gray", "levin", "tinct-base"],
-        help="baselines (gray, levin), registry names or weights files",
+        help="baselines (gray, levin), registry names or weights files "
+        "(default: gray levin tinct-base)",
     )
     p.add_argument(
         "--data",
@@ -29,41 +39,66 @@ def register(sub: argparse._SubParsersAction) -> None:
         required=not os.environ.get("TINCT_EVAL_DATA"),
         help="folders of colour images (default: $TINCT_EVAL_DATA)",
     )
-    p.add_argument("--hints", default="0,1,10,100", help="comma-separated hint counts")
+    p.add_argument(
+        "--hints", default="0,1,10,100", help="comma-separated hint counts (default: 0,1,10,100)"
+    )
     p.add_argument("--out", required=True, help="report folder")
-    p.add_argument("--limit", type=int, default=0, help="only the first N images")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=0, help="only the first N images (default: all)")
+    p.add_argument("--seed", type=int, default=0, help="hint seed (default: 0)")
     p.add_argument("--no-full-res", action="store_true", help="skip full-resolution PSNR")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--decoder", help="decoder override for every model")
-    p.add_argument("--temperature", type=float, help="temperature override")
-    p.add_argument("--mrf-weight", type=float, help="MRF weight override")
-    p.add_argument("--propagation", type=float, help="hint-propagation override (0 = off)")
+    add_option_arguments(
+        p, exclude=("model", "temporal"), title="colorization options (every model)"
+    )
     p.set_defaults(func=run)
+
+
+def _hint_counts(text: str) -> list[int]:
+    try:
+        counts = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise UsageError(
+            "--hints", f"must be comma-separated whole numbers, got {text!r}"
+        ) from None
+    if not counts or min(counts) < 0:
+        raise UsageError("--hints", f"must be hint counts >= 0, got {text!r}")
+    return counts
 
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``tinct evaluate``."""
-    from tinct.evaluate import EvalConfig, evaluate
+    from tinct.datasets import find_images
+    from tinct.evaluate import BASELINES, EvalConfig, evaluate
 
+    hints = _hint_counts(args.hints)
+    if args.limit < 0:
+        raise UsageError("--limit", f"must be >= 0, got {args.limit}")
+    options = options_from_args(args, device=args.device or "cpu")
+    for name in args.models:
+        if name not in BASELINES:
+            check_model(options.replace(model=name), model_flag="--models")
     try:
-        hints = [int(x) for x in args.hints.split(",") if x.strip()]
-    except ValueError:
-        print(f"tinct evaluate: --hints must be integers, got {args.hints!r}")
-        return 2
+        find_images(args.data)
+    except FileNotFoundError as exc:
+        raise UsageError("--data", str(exc)) from None
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError("--out", f"{out} is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot create {out}: {exc.strerror}") from None
+    if not os.access(out, os.W_OK):
+        raise RuntimeFailure(f"cannot write into {out}: permission denied")
     cfg = EvalConfig(
         models=args.models,
         data=list(args.data),
         hints=hints,
-        out=args.out,
+        out=str(out),
         limit=args.limit,
         seed=args.seed,
         full_res=not args.no_full_res,
-        device=args.device,
-        decoder=args.decoder,
-        temperature=args.temperature,
-        mrf_weight=args.mrf_weight,
-        propagation=args.propagation,
+        device=options.device,
+        options=options,
     )
     evaluate(cfg)
     print(f"report: {cfg.out}/report.md")

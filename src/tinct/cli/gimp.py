@@ -18,12 +18,60 @@ __all__ = [
     "doctor",
     "gimp_profile_dir",
     "install_plugin",
+    "models_signature",
     "plugin_source_dir",
+    "refresh_registration",
     "register",
 ]
 
 PLUGIN_NAME = "tinct-colorize"
 CLIENT_MODULE = "tinct_client.py"
+#: Written by the plug-in when GIMP registers it: the server's model list at that time.
+REGISTERED_FILE = "registered-models.json"
+
+
+def models_signature(models: list[dict[str, Any]]) -> list[list[str]]:
+    """What the GIMP dialog shows of a model list (the plug-in computes the same)."""
+    return sorted(
+        [str(m.get("name")), str(m.get("display_name") or ""), str(m.get("weights") or "")]
+        for m in models
+    )
+
+
+def refresh_registration(
+    models: list[dict[str, Any]], gimp_dir: str | os.PathLike[str] | None = None
+) -> bool:
+    """Make GIMP re-register the plug-in when the server's model list changed.
+
+    GIMP caches a plug-in's menu and dialog (here: the model list) until the
+    plug-in file changes. The plug-in records the list it registered; when the
+    running server's list differs, the plug-in file's time is updated, so GIMP
+    queries it again at its next start.
+
+    Args:
+        models: The server's model list (``hello``/``models`` entries).
+        gimp_dir: GIMP 3 profile folder (see :func:`gimp_profile_dir`).
+
+    Returns:
+        True when a re-registration was requested.
+    """
+    import json
+
+    folder = _plugins_dir(gimp_dir) / PLUGIN_NAME
+    script = folder / f"{PLUGIN_NAME}.py"
+    if not script.is_file():
+        return False
+    try:
+        registered = json.loads((folder / REGISTERED_FILE).read_text(encoding="utf-8"))["models"]
+    except (OSError, ValueError, KeyError, TypeError):
+        registered = None
+    if registered == models_signature(models):
+        return False
+    try:
+        os.utime(script, None)
+    except OSError:
+        return False
+    return True
 
 
 def register(subparsers: Any) -> None:
@@ -109,7 +157,14 @@ def install_plugin(gimp_dir: str | os.PathLike[str] | None = None) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    # plain copies, not copy2: fresh file times make GIMP query the plug-in again (it
+    # caches each plug-in's registration by the file's time)
+    shutil.copytree(
+        src,
+        dest,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", REGISTERED_FILE),
+        copy_function=shutil.copyfile,
+    )
     shutil.copyfile(protocol.__file__, dest / CLIENT_MODULE)
     script = dest / f"{PLUGIN_NAME}.py"
     script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)

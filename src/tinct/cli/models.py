@@ -8,7 +8,7 @@ from typing import Any
 
 __all__ = ["models_table", "register", "run"]
 
-_COLUMNS = ("name", "display name", "target", "inputs", "params", "weights")
+_COLUMNS = ("name", "display name", "target", "inputs", "params", "weights", "licence")
 
 
 def register(subparsers: Any) -> None:
@@ -17,9 +17,9 @@ def register(subparsers: Any) -> None:
         "models",
         help="list the available colorization models",
         description=(
-            "List every registered model: what it predicts, which inputs it uses, its size and "
+            "List every registered model: what it predicts, which inputs it uses, its size, "
             "whether its weights are bundled, downloaded, downloadable, built in or still to be "
-            "trained (train it yourself: `tinct train --recipe NAME`)."
+            "trained (train it yourself: `tinct train --recipe NAME`), and their licence."
         ),
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -28,10 +28,12 @@ def register(subparsers: Any) -> None:
 
 def models_table() -> list[dict[str, str]]:
     """One row per registered model, values as display strings (keys = column names)."""
-    from tinct.models import count_parameters, list_models, weights_status
+    from tinct.catalog import entry_for
+    from tinct.models import count_parameters, list_models
 
     rows = []
     for record in list_models():
+        entry = entry_for(record)
         cfg = record.config
         target = cfg.target
         if cfg.target == "channel":
@@ -51,7 +53,8 @@ def models_table() -> list[dict[str, str]]:
                 "target": f"{target} ({cfg.color_space})",
                 "inputs": " + ".join(inputs),
                 "params": f"{n / 1e6:.2f} M" if n else "-",
-                "weights": weights_status(record),
+                "weights": entry.status,
+                "licence": entry.license,
             }
         )
     return rows

@@ -32,8 +32,15 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="allow a non-loopback --host (anyone with the token can use the server)",
     )
-    p.add_argument("--model", default=None, help="default model (default: tinct-base)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument(
+        "--model",
+        default=None,
+        help="default model: a registry name or a .safetensors file from `tinct train`, which "
+        "is then listed to clients too (default: tinct-base)",
+    )
+    p.add_argument(
+        "--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)"
+    )
     p.add_argument(
         "--untrained",
         action="store_true",
@@ -46,7 +53,10 @@ def register(subparsers: Any) -> None:
         help="largest request payload in MiB (default: %(default)s)",
     )
     p.add_argument(
-        "--read-timeout", type=float, default=30.0, help="seconds a stalled request may wait"
+        "--read-timeout",
+        type=float,
+        default=30.0,
+        help="seconds a stalled request may wait (default: 30)",
     )
     p.add_argument(
         "--config",
@@ -72,8 +82,22 @@ def _setup_logging(path: str | None, verbose: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the server and block until SIGINT/SIGTERM."""
+    from tinct.cli._options import UsageError, check_model
+    from tinct.options import ColorizeOptions, OptionError
     from tinct.server import BridgeServer, EngineBackend
 
+    if not 0 <= args.port <= 65535:
+        raise UsageError("--port", f"must be 0-65535 (0 = any free port), got {args.port}")
+    if args.max_frame_mb < 1:
+        raise UsageError("--max-frame-mb", f"must be >= 1, got {args.max_frame_mb}")
+    if not args.read_timeout > 0:
+        raise UsageError("--read-timeout", f"must be > 0, got {args.read_timeout}")
+    try:
+        ColorizeOptions(device=args.device)
+    except OptionError as exc:
+        raise UsageError("--device", exc.detail) from None
+    if args.model is not None and not args.untrained:
+        check_model(ColorizeOptions(model=args.model))
     _setup_logging(args.log, args.verbose)
     log = logging.getLogger("tinct.serve")
     if args.allow_remote and args.host not in ("127.0.0.1", "::1", "localhost"):
@@ -117,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, on_signal)
     server.start()
+    _refresh_gimp(server.backend, log)
     print(
         f"tinct server listening on {args.host}:{server.port} "
         f"(token in {server.config_path}); press Ctrl+C to stop",
@@ -128,3 +153,14 @@ def run(args: argparse.Namespace) -> int:
     finally:
         server.shutdown()
     return 0
+
+
+def _refresh_gimp(backend: Any, log: logging.Logger) -> None:
+    """Ask GIMP to re-register the plug-in when this server's model list is new to it."""
+    from tinct.cli.gimp import refresh_registration
+
+    try:
+        if refresh_registration(backend.models()):
+            log.info("the model list changed: GIMP shows it after its next start")
+    except Exception:  # never stop the server for this
+        log.debug("cannot refresh the GIMP plug-in registration", exc_info=True)

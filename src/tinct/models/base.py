@@ -13,7 +13,34 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-__all__ = ["ColorModel", "ModelOutput"]
+__all__ = ["ColorModel", "FusionTerms", "ModelOutput"]
+
+
+@dataclass
+class FusionTerms:
+    """How a hint-fusing model combined its own colour with propagated hints.
+
+    All maps are on the grid of :attr:`ModelOutput.ab`. The fused colour is
+    ``own + gate * (propagated - own) + correction``; keeping the terms lets
+    the engine put a *decoded* colour (any decoder, temperature, MRF) in place
+    of ``own`` without running the network again.
+
+    Attributes:
+        own: ``(B, 2, h, w)`` the network's regression colour before fusion.
+        propagated: ``(B, 2, h, w)`` the hints propagated classically (Levin et al.).
+        gate: ``(B, 1, h, w)`` trust in the propagated colour, in ``[0, 1]``
+            (0 for images without hints).
+        correction: ``(B, 2, h, w)`` additive correction (0 without hints).
+    """
+
+    own: Tensor
+    propagated: Tensor
+    gate: Tensor
+    correction: Tensor
+
+    def fuse(self, own: Tensor) -> Tensor:
+        """The fused colour with ``own (B, 2, h, w)`` as the network's colour."""
+        return own + self.gate * (self.propagated - own) + self.correction
 
 
 @dataclass
@@ -27,11 +54,13 @@ class ModelOutput:
             pure regression models.
         ab: ``(B, 2, h', w')`` predicted chrominance in the units of the
             model's colour space (CIELAB a, b for Lab models); ``None`` for
-            pure classification models.
+            pure classification models. For hint-fusing models, the fused colour.
+        fusion: The terms of that fusion (hint-fusing models given hints), else ``None``.
     """
 
     logits: Tensor | None = None
     ab: Tensor | None = None
+    fusion: FusionTerms | None = None
 
 
 class ColorModel(nn.Module):

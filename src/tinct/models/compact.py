@@ -31,8 +31,7 @@ TINCT_CONFIG = ModelConfig(
     ab_stride=2,
     # tuned on the training run's held-out split (docs/models.md, scripts/tune_defaults.py)
     default_temperature=1.0,
-    default_decoder="annealed_mean",
-    hint_decoder="ab",
+    default_decoder="coherent",
     # tinct-base propagates hints inside the model (Levin + learned fusion head)
     hint_propagation=0.0,
     loss="ce+l1",

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 import torch
 
+from tinct.models._bounds import check_config_bounds
 from tinct.models.base import ColorModel
 
 __all__ = [
@@ -123,6 +124,7 @@ class ModelConfig:
     trainable: bool = True
 
     def __post_init__(self) -> None:
+        check_config_bounds(self)  # types and sane sizes first: metadata may ask for anything
         if self.color_space not in _COLOR_SPACES:
             raise ValueError(
                 f"color_space must be one of {_COLOR_SPACES}, got {self.color_space!r}"
@@ -243,6 +245,13 @@ class ModelRecord:
 
 _REGISTRY: dict[str, ModelRecord] = {}
 
+#: :class:`ModelConfig` fields that say how to decode, not what the network is. Their one
+#: source is the registry record: a weights file's metadata never overrides them, so a
+#: model loaded by name and by path decodes the same way.
+DECODING_DEFAULTS = frozenset(
+    {"default_temperature", "default_decoder", "hint_decoder", "hint_propagation", "mrf"}
+)
+
 
 class UnknownModelError(KeyError):
     """Raised for a model name that is not registered."""
@@ -339,7 +348,9 @@ def load_model(
         name_or_path: A registered name (see :func:`list_models`) or the path
             of a tinct ``.safetensors`` file (written by
             :func:`tinct.weights.save_weights`, e.g. by ``tinct train``) whose
-            metadata names the record it was trained from.
+            metadata names the record it was trained from. The file's metadata
+            sets the network's shape; the decoding defaults
+            (:data:`DECODING_DEFAULTS`) stay the record's.
         device: Torch device for the returned model.
         pretrained: Load the record's trained weights; ``False`` keeps random
             initialisation and never touches the network or the cache.
@@ -359,8 +370,9 @@ def load_model(
 
     path = Path(name_or_path)
     if isinstance(name_or_path, Path) or path.suffix == ".safetensors":
-        state, meta = _w.load_weights(path)
-        record = _record_from_metadata(meta, path)
+        from tinct.models._from_file import read_model_file
+
+        record, state, meta = read_model_file(path)  # checked before anything is built
         model = record.build()
         model.load_state_dict(state, strict=True)
         model.weights_metadata = meta  # type: ignore[assignment]
@@ -378,20 +390,6 @@ def load_model(
             )
     model.record = record  # type: ignore[assignment]
     return model.to(device).eval()
-
-
-def _record_from_metadata(meta: Mapping[str, Any], path: Path) -> ModelRecord:
-    name = meta.get("model")
-    if not isinstance(name, str):
-        raise ValueError(f"{path} is not a tinct weights file (no 'model' in its metadata)")
-    base = get_record(name)
-    config = base.config
-    if isinstance(meta.get("config"), Mapping):
-        config = ModelConfig.from_dict({**config.to_dict(), **meta["config"]})
-    kwargs = dict(base.kwargs)
-    if isinstance(meta.get("builder_kwargs"), Mapping):
-        kwargs.update({k: _tuplify(v) for k, v in meta["builder_kwargs"].items()})
-    return dataclasses.replace(base, config=config, kwargs=kwargs, weights=None)
 
 
 def _tuplify(value: Any) -> Any:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from tinct.models.base import ColorModel, ModelOutput
+from tinct.models.base import ColorModel, FusionTerms, ModelOutput
 
 __all__ = ["TinctUNet"]
 
@@ -148,12 +148,13 @@ class TinctUNet(ColorModel):
         if self.fusion_head is not None:
             has = (hint_mask.flatten(1).amax(1) > 0.5).to(ab.dtype)[:, None, None, None]
             if bool(has.any()):
-                ab = self._fuse(d1, ab, lum, hint_ab, hint_mask, has)
+                terms = self._fuse(d1, ab, lum, hint_ab, hint_mask, has)
+                return ModelOutput(logits=logits, ab=terms.fuse(ab), fusion=terms)
         return ModelOutput(logits=logits, ab=ab)
 
     def _fuse(
         self, d1: Tensor, ab: Tensor, lum: Tensor, hint_ab: Tensor, hint_mask: Tensor, has: Tensor
-    ) -> Tensor:
+    ) -> FusionTerms:
         """Gate between the network's ``ab (B, 2, h, w)`` and Levin propagation of the hints."""
         from tinct.levin import propagate_batch  # tinct.levin imports tinct.models
 
@@ -163,4 +164,4 @@ class TinctUNet(ColorModel):
         out = self.fusion_head(fin.to(d1.dtype))  # type: ignore[misc]
         gate = torch.sigmoid(out[:, :1].float()).to(ab.dtype)
         correction = out[:, 1:].to(ab.dtype) * self.CORRECTION_SCALE
-        return ab + has * (gate * (prop - ab) + correction)
+        return FusionTerms(own=ab, propagated=prop, gate=has * gate, correction=has * correction)

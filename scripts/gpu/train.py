@@ -1,0 +1,103 @@
+"""Train tinct-base on a GPU within a time budget, choose the checkpoint, export it.
+
+Runs on the lent GPU machine (see docs/training.md, "On a GPU"): unpacks the tar
+written by ``scripts/gpu/pack_data.py``, continues from the shipped tinct-base,
+exports a snapshot every minute, scores every snapshot on the held-out split with
+protocol A1 (automatic and 10 hints: PSNR, colourfulness, false-colour rate) and
+copies the best one, with its scores, to ``--out``:
+
+    PYTHONPATH=src python3 scripts/gpu/train.py --data .gpu/train128.tar --minutes 8 --out $OUT
+
+The choice rule: the highest mean of automatic and 10-hint PSNR among snapshots
+whose automatic false-colour rate is at most 9 % (else the lowest false-colour rate).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+from tinct.evaluate import EvalConfig, evaluate
+from tinct.train import TrainConfig, train
+
+
+def choose(scores: dict[str, dict[str, float]]) -> str:
+    """Name of the best snapshot under the rule in the module docstring."""
+    ok = {k: v for k, v in scores.items() if v["false_auto"] <= 0.09}
+    if not ok:
+        return min(scores, key=lambda k: scores[k]["false_auto"])
+    return max(ok, key=lambda k: ok[k]["psnr_auto"] + ok[k]["psnr_10"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, help="tar from scripts/gpu/pack_data.py")
+    ap.add_argument("--out", required=True, help="folder for the chosen weights and scores")
+    ap.add_argument("--init", default="tinct-base")
+    ap.add_argument("--minutes", type=float, default=8.0)
+    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--limit", type=int, default=0, help="held-out images scored (0 = all)")
+    args = ap.parse_args()
+    t0 = time.time()
+    work = Path(tempfile.mkdtemp(prefix="tinct-gpu-"))
+    with tarfile.open(args.data) as tar:
+        tar.extractall(work, filter="data")
+    run = work / "run"
+    train(
+        TrainConfig(
+            recipe="tinct-base",
+            init=args.init,
+            data=[str(work / "train")],
+            out=str(run),
+            minutes=args.minutes,
+            batch_size=args.batch_size,
+            crop=112,
+            image_size=128,
+            lr=args.lr,
+            warmup=200,
+            val_fraction=0.0,
+            snapshot_minutes=1.0,
+            checkpoint_minutes=2.0,
+            device=args.device,
+        )
+    )
+    snaps = sorted((run / "snapshots").glob("*.safetensors")) + [run / "tinct-base.safetensors"]
+    res = evaluate(
+        EvalConfig(
+            models=[str(p) for p in snaps],
+            data=[str(work / "held")],
+            hints=[0, 10],
+            out=str(work / "report"),
+            full_res=False,
+            device=args.device,
+            limit=args.limit,
+        ),
+        log=lambda s: print(s, flush=True),
+    )
+    scores = {
+        p.stem: {
+            "psnr_auto": res[f"{p.stem} @ 0 hints"]["psnr"],
+            "psnr_10": res[f"{p.stem} @ 10 hints"]["psnr"],
+            "colourful_auto": res[f"{p.stem} @ 0 hints"]["colourfulness"],
+            "false_auto": res[f"{p.stem} @ 0 hints"].get("false_colour", 1.0),
+        }
+        for p in snaps
+    }
+    best = choose(scores)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(next(p for p in snaps if p.stem == best), out / "tinct-base-gpu.safetensors")
+    (out / "scores.json").write_text(json.dumps({"best": best, "scores": scores}, indent=1))
+    shutil.copy(run / "log.csv", out / "log.csv")
+    print(f"best {best}: {scores[best]} ({(time.time() - t0) / 60:.1f} min in all)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""CLI flags generated from :class:`tinct.ColorizeOptions`, and the errors every sub-command shares.
+
+:func:`add_option_arguments` adds one flag per options field (``mrf_weight`` ->
+``--mrf-weight``; a switch such as ``temporal`` becomes a flag without a value),
+with the range, the choices and the default taken from the field's
+:class:`~tinct.options.FieldSpec`; :func:`options_from_args` builds the
+options back and turns an :class:`~tinct.options.OptionError` into a
+:class:`UsageError` naming the flag. :class:`Parser` prints argparse's own
+errors on one line (``tinct colorize: error: argument --temperature: ...``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Iterable
+from typing import Any, NoReturn
+
+__all__ = [
+    "Parser",
+    "RuntimeFailure",
+    "UsageError",
+    "add_option_arguments",
+    "options_from_args",
+]
+
+
+class UsageError(Exception):
+    """A mistake in the command line: printed on one line, exit status 2.
+
+    Args:
+        flag: The flag (or argument) at fault, e.g. ``"--hints"``; ``""`` for none.
+        message: What is wrong.
+    """
+
+    def __init__(self, flag: str, message: str) -> None:
+        self.flag, self.message = flag, message
+        super().__init__(f"{flag}: {message}" if flag else message)
+
+
+class RuntimeFailure(Exception):
+    """A failure that is not the command line's fault: printed on one line, exit status 1."""
+
+
+class Parser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line (no usage block), exit status 2.
+
+    Its help is plain text: reStructuredText markup in descriptions taken from
+    docstrings (````code````, ``:func:`name```) is removed.
+    """
+
+    def format_help(self) -> str:
+        """The help text without reStructuredText markup, choices filled in."""
+        for action in self._actions:
+            if action.help and _CHOICES in action.help:
+                action.help = re.sub(rf"<{_CHOICES}(\w+)>", _choices_text, action.help)
+        text = re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", super().format_help())
+        return text.replace("``", "")
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``PROG: error: MESSAGE (see PROG --help)`` and exit with status 2."""
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+_CHOICES = "choices:"
+
+
+def _choices_text(match: re.Match[str]) -> str:
+    from tinct.options import ColorizeOptions
+
+    allowed = ColorizeOptions.specs()[match.group(1)].allowed() or ()
+    return ", ".join(allowed)
+
+
+def _help(name: str, spec: Any, default: Any) -> str:
+    parts = [spec.help]
+    if callable(spec.choices):  # resolved when --help is shown: parsing imports no torch
+        parts.append(f"one of <{_CHOICES}{name}>")
+    allowed = None if callable(spec.choices) else spec.allowed()
+    if allowed is not None:
+        parts.append(f"one of {', '.join(allowed)}")
+    elif spec.kind in (int, float) and spec.range_text():
+        parts.append(spec.range_text())
+    if spec.words:
+        parts.append("or " + ", ".join(w for w in spec.words))
+    shown = spec.default_text if default is None or spec.default_text != "the model's" else None
+    if shown is None:
+        shown = " ".join(f"{v:g}" for v in default) if isinstance(default, tuple) else default
+    parts.append(f"default: {shown}")
+    return "; ".join(parts)
+
+
+def add_option_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    exclude: Iterable[str] = (),
+    title: str = "colorization options",
+    options_class: Any = None,
+) -> None:
+    """Add one flag per :class:`~tinct.ColorizeOptions` field to ``parser``.
+
+    Flags default to ``None`` (unset), so the options' own defaults, the model's
+    and the library's apply; the help text says which.
+
+    Args:
+        parser: The sub-command's parser.
+        exclude: Field names to leave out (e.g. ``model`` where ``--models`` exists).
+        title: Heading of the argument group in ``--help``.
+        options_class: The options dataclass (default :class:`~tinct.ColorizeOptions`).
+    """
+    import dataclasses
+
+    from tinct.options import ColorizeOptions
+
+    cls = options_class or ColorizeOptions
+    skip = set(exclude)
+    defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+    g = parser.add_argument_group(title)
+    for name, spec in cls.specs().items():
+        if name in skip:
+            continue
+        kwargs: dict[str, Any] = {"default": None, "dest": name}
+        if spec.kind is bool:  # a switch: --temporal turns it on
+            kwargs["action"] = "store_true"
+        elif spec.kind == "pair":
+            kwargs.update(nargs=2, metavar=spec.metavar or ("LO", "HI"))
+        else:
+            kwargs["metavar"] = spec.metavar or _metavar(name, spec)
+        g.add_argument(
+            "--" + name.replace("_", "-"), help=_help(name, spec, defaults[name]), **kwargs
+        )
+
+
+def _metavar(name: str, spec: Any) -> str:
+    if spec.kind is int:
+        return "N"
+    if spec.kind is float:
+        return "X"
+    return "NAME" if name in ("model", "decoder") else name.upper().replace("_", "-")
+
+
+def options_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
+    """The :class:`~tinct.ColorizeOptions` of parsed arguments.
+
+    Args:
+        args: The parsed namespace (fields not given are ``None``).
+        **overrides: Field values that win over the arguments.
+
+    Returns:
+        The options.
+
+    Raises:
+        UsageError: A value out of range or of the wrong type, naming its flag.
+    """
+    from tinct.options import ColorizeOptions, OptionError
+
+    names = ColorizeOptions.field_names()
+    given = {k: v for k, v in vars(args).items() if k in names}
+    try:
+        return ColorizeOptions.from_mapping({**given, **overrides})
+    except OptionError as exc:
+        raise UsageError(ColorizeOptions.name_in(exc.field, "cli"), exc.detail) from None
+
+
+def check_model(options: Any, *, hinted: bool | None = None, model_flag: str = "--model") -> Any:
+    """Check the model, its weights and the decoder before any work starts.
+
+    Args:
+        options: The :class:`~tinct.ColorizeOptions`.
+        hinted: Whether hints are given (``None`` = not known yet; skips the
+            "needs hints" check).
+        model_flag: How the command line names the model (``--model``, ``--models``).
+
+    Returns:
+        The model's registry record.
+
+    Raises:
+        UsageError: Unknown model, missing weights file, a model without trained
+            weights, a decoder that does not apply, or a hints-only model
+            without hints.
+    """
+    from tinct import catalog
+    from tinct.models.registry import UnknownModelError
+
+    try:
+        record = catalog.record_for(options.model)
+    except UnknownModelError as exc:
+        raise UsageError(model_flag, str(exc)) from None
+    except (FileNotFoundError, ValueError) as exc:
+        raise UsageError(model_flag, str(exc)) from None
+    from pathlib import Path
+
+    if not Path(options.model).is_file():  # a registry name: are its weights here?
+        _, ok, reason = catalog.availability(record)
+        if not ok:
+            raise UsageError(model_flag, reason)
+    try:
+        catalog.check_decoder(record.config, options.decoder, record.name)
+    except ValueError as exc:
+        raise UsageError("--decoder", str(exc)) from None
+    if hinted is False and record.config.hints_required:
+        raise UsageError(
+            "--hints", f"model {record.name} colorizes from colour hints only; give --hints FILE"
+        )
+    return record
+
+
+def note_inactive(prog: str, args: argparse.Namespace, record: Any, *, hinted: bool) -> None:
+    """Print one note per knob given on the command line that cannot act in this mode."""
+    from tinct import catalog
+
+    decoder = getattr(args, "decoder", None)
+    for knob, why in catalog.inactive_knobs(record.config, decoder=decoder, hinted=hinted).items():
+        if getattr(args, knob, None) is not None and knob != "decoder":
+            flag = "--" + knob.replace("_", "-")
+            print(f"{prog}: note: {flag} has no effect here: {why}", file=sys.stderr)
