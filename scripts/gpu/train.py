@@ -68,7 +68,7 @@ def main() -> None:
             device=args.device,
         )
     )
-    snaps = sorted((run / "snapshots").glob("*.safetensors")) + [run / "tinct-base.safetensors"]
+    snaps = [*sorted((run / "snapshots").glob("*.safetensors")), run / "tinct-base.safetensors"]
     res = evaluate(
         EvalConfig(
             models=[str(p) for p in snaps],

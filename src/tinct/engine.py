@@ -486,9 +486,6 @@ class Colorizer:
                 trust = _fusion.hint_reliability(auto.ab, net.patches, net.net_size)
                 net.fusion = _fusion.trust_propagation(net.fusion, trust)
                 net.ab = _fusion.refuse(net.fusion, net.fusion.own, net.ab_pull)
-            if net.gray_net is not None:
-                lum = pipeline.lum_from_gray(resize(net.gray_net, net.fusion.own.shape[-2:]), "lab")
-                net.hint_mix = _fusion.hint_weights(lum, net.patches, net.net_size)
         entry = Entry(prep, net)
         if self.cache_size > 0:
             self._cache[key] = entry
@@ -569,7 +566,6 @@ class Colorizer:
         from tinct import hints as _hints
         from tinct.levin import propagate_batch
         from tinct.pipeline import lum_from_gray
-        from tinct.upsample import resize
 
         b, _, h, w = ab.shape
         net = entry.net

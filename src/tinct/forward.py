@@ -100,7 +100,8 @@ class NetOutput:
             patches pull ``ab`` towards their colour (already applied to ``ab``;
             applied again after the engine re-fuses a decoded colour).
         hint_mix: ``(weights (B,K,h2,w2), colours (B,K,2), lum (B,1,h2,w2))`` from
-            :func:`tinct.fusion.hint_weights`, filled in by the engine.
+            :func:`tinct.fusion.hint_weights` for hint-fusing models (``None``
+            otherwise, or with more than :data:`tinct.fusion.MAX_MIXED_HINTS` hints).
     """
 
     logp: Tensor | None
@@ -197,6 +198,22 @@ def run_network(
     lum_pad = _pad(lum_net, info.stride)
     hab_pad = _pad(hint_ab, info.stride, "constant") if hint_ab is not None else None
     hmask_pad = _pad(hint_mask, info.stride, "constant") if hint_mask is not None else None
+    # A hint-fusing model gets its hints propagated here, once, on its colour grid: one
+    # Levin factorisation gives each hint's weight map (kept for re-decoding) and the
+    # propagated colour the model's gate blends with its own.
+    fuse_grid = getattr(model, "fusion_grid", None)
+    mix = propagated = None
+    if patches and fuse_grid is not None and not (tile and max(lum_pad.shape[-2:]) > tile):
+        from tinct import fusion
+
+        grid = fuse_grid(lum_pad.shape[-2:])
+        lum_grid = F.interpolate(lum_pad, size=grid, mode="area")
+        mix = fusion.hint_weights(lum_grid, patches, (hn, wn))
+        propagated = (
+            fusion.mix_colour(mix)
+            if mix is not None
+            else fusion.propagate_patches(lum_grid, patches, (hn, wn))
+        )
     calls = 0
     fusion: FusionTerms | None = None
 
@@ -213,7 +230,8 @@ def run_network(
             torch.autocast(device.type, dtype=dtype, enabled=use_amp),
             _cancel.scope(cancel),  # e.g. tinct-base's Levin solves inside forward
         ):
-            out = model(lum, hab, hm, gh)
+            extra = {} if propagated is None else {"propagated": propagated}
+            out = model(lum, hab, hm, gh, **extra)
         lo = log_probs(out.logits, info) if out.logits is not None else None
         ab = out.ab.float() if out.ab is not None else None
         f = out.fusion
@@ -257,6 +275,14 @@ def run_network(
         fusion = FusionTerms(
             *(_crop_valid(t, (Hp, Wp), (hn, wn)) for t in dataclasses.astuple(fusion))  # type: ignore[arg-type]
         )
+    if mix is not None and fusion is not None:
+        mix = (
+            _crop_valid(mix[0], (Hp, Wp), (hn, wn)),
+            mix[1],
+            _crop_valid(mix[2], (Hp, Wp), (hn, wn)),
+        )
+    else:
+        mix = None
     ab_pull = None
     if ab is not None and patches:
         ha, wa = ab.shape[-2:]
@@ -266,7 +292,17 @@ def run_network(
         ab_pull = (weight.to(device), target.to(device))
         ab = torch.lerp(ab, ab_pull[1], ab_pull[0])
     return NetOutput(
-        logp, ab, lum_logits, post, (hn, wn), patches, calls, gray_net, fusion, ab_pull
+        logp,
+        ab,
+        lum_logits,
+        post,
+        (hn, wn),
+        patches,
+        calls,
+        gray_net,
+        fusion,
+        ab_pull,
+        mix,  # type: ignore[arg-type]
     )
 
 

@@ -123,7 +123,7 @@ def hint_weights(
     if k == 0 or k > MAX_MIXED_HINTS:
         return None
     b, _, h, w = lum.shape
-    scale = h / net_size[0]
+    scale = h / net_size[0]  # grid pixels per network pixel (padding is at the end)
     values = torch.zeros(h, w, k, dtype=torch.float64)
     mask = torch.zeros(h, w, dtype=torch.bool)
     for i, p in enumerate(patches):
@@ -140,6 +140,32 @@ def hint_weights(
         out[j] = (wts / wts.sum(-1, keepdim=True).clamp_min(1e-12)).permute(2, 0, 1)
     colours = torch.stack([p.chroma.float().cpu() for p in patches], 1)  # (B, K, 2)
     return out.to(lum.device), colours.to(lum.device), lum
+
+
+def mix_colour(mix: tuple[Tensor, Tensor, Tensor]) -> Tensor:
+    """The propagated colour of a hint mixture: ``(B, 2, h, w)``, each pixel's weighted mean."""
+    weights, colours, _ = mix
+    return torch.einsum("bkhw,bkd->bdhw", weights, colours.to(weights))
+
+
+def propagate_patches(
+    lum: Tensor, patches: Sequence[HintPatch], net_size: tuple[int, int]
+) -> Tensor:
+    """The hints' colours propagated over ``lum (B, 1, h, w)`` (without per-hint weights).
+
+    For many hints (more than :data:`MAX_MIXED_HINTS`), where one weight map
+    per hint would cost too much: two channels, one factorisation per plane.
+
+    Returns:
+        ``(B, 2, h, w)`` propagated ab.
+    """
+    from tinct.levin import propagate_batch
+
+    b, _, h, w = lum.shape
+    infl = hint_influence(patches, (h, w), h / net_size[0], b, 0.0)
+    assert infl is not None
+    weight, target = infl
+    return propagate_batch(lum, target.to(lum), weight.to(lum)).to(lum)
 
 
 #: Width (ab units) of the MRF's compatibility between two hint colours.

@@ -123,8 +123,15 @@ class TinctUNet(ColorModel):
         hint_ab: Tensor | None = None,
         hint_mask: Tensor | None = None,
         global_hint: Tensor | None = None,
+        propagated: Tensor | None = None,
     ) -> ModelOutput:
-        """Predict 313-bin logits (1/4 res) and ab (1/2 res) from L and hints."""
+        """Predict 313-bin logits (1/4 res) and ab (1/2 res) from L and hints.
+
+        ``propagated`` (``(B, 2, h/2, w/2)``, optional): the hints already
+        propagated on the ab grid (the engine does it once per hint edit, see
+        :func:`tinct.fusion.hint_weights`); without it the model solves Levin's
+        optimisation itself (training).
+        """
         b, _, h, w = lum.shape
         if hint_ab is None:
             hint_ab = lum.new_zeros(b, 2, h, w)
@@ -148,18 +155,31 @@ class TinctUNet(ColorModel):
         if self.fusion_head is not None:
             has = (hint_mask.flatten(1).amax(1) > 0.5).to(ab.dtype)[:, None, None, None]
             if bool(has.any()):
-                terms = self._fuse(d1, ab, lum, hint_ab, hint_mask, has)
+                terms = self._fuse(d1, ab, lum, hint_ab, hint_mask, has, propagated)
                 return ModelOutput(logits=logits, ab=terms.fuse(ab), fusion=terms)
         return ModelOutput(logits=logits, ab=ab)
 
+    @staticmethod
+    def fusion_grid(size: tuple[int, int]) -> tuple[int, int]:
+        """Grid of the fusion (the ab head's) for a padded input of ``size``."""
+        return size[0] // 2, size[1] // 2
+
     def _fuse(
-        self, d1: Tensor, ab: Tensor, lum: Tensor, hint_ab: Tensor, hint_mask: Tensor, has: Tensor
+        self,
+        d1: Tensor,
+        ab: Tensor,
+        lum: Tensor,
+        hint_ab: Tensor,
+        hint_mask: Tensor,
+        has: Tensor,
+        propagated: Tensor | None = None,
     ) -> FusionTerms:
         """Gate between the network's ``ab (B, 2, h, w)`` and Levin propagation of the hints."""
-        from tinct.levin import propagate_batch  # tinct.levin imports tinct.models
+        if propagated is None:
+            from tinct.levin import propagate_batch  # tinct.levin imports tinct.models
 
-        prop = F.adaptive_avg_pool2d(propagate_batch(lum, hint_ab, hint_mask), ab.shape[-2:])
-        prop = prop.to(ab.dtype)
+            propagated = propagate_batch(lum, hint_ab, hint_mask)
+        prop = F.adaptive_avg_pool2d(propagated.to(ab.dtype), ab.shape[-2:])
         fin = torch.cat((d1, prop / AB_NORM, ab / AB_NORM, has.expand(-1, 1, *ab.shape[-2:])), 1)
         out = self.fusion_head(fin.to(d1.dtype))  # type: ignore[misc]
         gate = torch.sigmoid(out[:, :1].float()).to(ab.dtype)
