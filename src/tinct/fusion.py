@@ -129,7 +129,7 @@ def hint_weights(
     for i, p in enumerate(patches):
         infl = hint_influence([p], (h, w), scale, int(p.chroma.shape[0]), 0.0)  # one per plane
         assert infl is not None
-        inside = infl[0][0, 0] > 0.5  # the patch is where it is on every plane  # the patch is where it is on every plane
+        inside = infl[0][0, 0] > 0.5  # the patch is where it is on every plane
         values[inside] = 0.0  # a later hint on the same pixels wins, as in the encoding
         values[..., i][inside] = 1.0
         mask |= inside
