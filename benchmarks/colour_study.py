@@ -72,9 +72,10 @@ def main() -> None:
     ap.add_argument("--temps", default="1.0")
     args = ap.parse_args()
 
-    import tinct
-    from tinct.evaluate import make_hints, method_for
     import study_decoders  # noqa: F401  registers experimental decoders
+
+    import tinct
+    from tinct.evaluate import make_hints
 
     if args.heldout:
         paths = heldout_paths(args.heldout)
@@ -106,8 +107,10 @@ def main() -> None:
     print(f"# {len(paths)} images, {args.hints} hints, {time.time() - t0:.0f} s")
     for k, v in preds.items():
         s = score(v, truths)
-        print(f"{k[0]:>24} T={k[1]:<5} psnr {s['psnr']:.3f}  colourful {s['colourful']:.3f}"
-              f"  false {s['false']:.4f}")
+        print(
+            f"{k[0]:>24} T={k[1]:<5} psnr {s['psnr']:.3f}  colourful {s['colourful']:.3f}"
+            f"  false {s['false']:.4f}"
+        )
 
 
 if __name__ == "__main__":

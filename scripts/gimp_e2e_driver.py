@@ -6,8 +6,10 @@ optionally, TINCT_E2E_IMPOSTOR_PORT (a port where something that is not the
 server listens). TINCT_E2E_PHASE picks the cases: ``first`` (colorize, hints,
 no server, impostor), ``list`` (the registered models only) or ``restarted``
 (after a server restart with another model list: the models GIMP registered, a
-model new on the server, an unknown name, a model without weights). Every
-result is printed as one line ``TINCT-E2E {json}`` for the test to parse.
+model new on the server, an unknown name, a model without weights) or
+``served`` (the server's default model and TINCT_E2E_MODEL by name, each result
+saved as OUT/<case>.png). Every result is printed as one line
+``TINCT-E2E {json}`` for the test to parse.
 """
 
 import json
@@ -115,6 +117,18 @@ def restarted(proc):
     report(case="done")
 
 
+def served(proc):
+    """The server's default model, then TINCT_E2E_MODEL chosen by name."""
+    for case, model in (("default", None), ("by-name", os.environ["TINCT_E2E_MODEL"])):
+        img, bg = gray_image()
+        status, message = run(proc, img, bg, PORT, model=model)
+        describe(case, img, status, message)
+        out = Gio.File.new_for_path(f"{OUT}/{case}.png")
+        Gimp.file_save(Gimp.RunMode.NONINTERACTIVE, img, out, None)
+        img.delete()
+    report(case="done")
+
+
 def main():
     proc = Gimp.get_pdb().lookup_procedure("plug-in-tinct-colorize")
     report(case="registered", ok=proc is not None)
@@ -123,6 +137,9 @@ def main():
     report(case="models", names=registered_models(proc))
     if PHASE == "restarted":
         restarted(proc)
+        return
+    if PHASE == "served":
+        served(proc)
         return
     if PHASE == "list":
         report(case="done")
@@ -158,7 +175,7 @@ def main():
     hint.get_buffer().set(Gegl.Rectangle.new(0, 0, W + 8, H + 4), "R'G'B'A u8", bytes(data))
     status, message = run(proc, img, bg, PORT, hint=hint)
     layers = img.get_layers()
-    colorized = [la for la in layers if la.get_name() == "Colorized"]
+    colorized = [la for la in layers if la.get_name().startswith("Colorized")]
     report(
         case="hints",
         status=status,

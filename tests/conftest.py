@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
-import pytest
-import torch
+# Never read or write the user's own fine-tuned models: an empty user-model folder
+# for the whole run (set before tinct.models registers user models at import).
+os.environ["TINCT_USER_MODELS"] = tempfile.mkdtemp(prefix="tinct-test-user-models-")
+atexit.register(shutil.rmtree, os.environ["TINCT_USER_MODELS"], True)
 
-from bridge_helpers import make_server
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from bridge_helpers import make_server  # noqa: E402
 
 
 @pytest.fixture

@@ -72,3 +72,25 @@ def test_factory_makes_one_colorizer_per_model_and_caches_it():
     assert made == ["tinct-base", "zhang-eccv16"]
     names = [m["name"] for m in backend.models()]
     assert names[0] == "tinct-base" and "zhang-eccv16" in names  # from the registry
+
+
+def test_a_user_model_trained_while_serving_is_listed(tmp_path, monkeypatch):
+    import torch
+
+    from tinct.models import load_model, user_store
+
+    monkeypatch.setenv(user_store.USER_MODELS_ENV, str(tmp_path / "models"))
+    user_store.refresh()
+    try:
+        backend = EngineBackend(colorizer_factory=lambda name: Recorder(name), model="tinct-base")
+        assert "late-he" not in [m["name"] for m in backend.models()]
+        torch.manual_seed(0)
+        small = load_model("tinct-small", pretrained=False)
+        user_store.save_user_model(small, "late-he", {"recipe": "tinct-small", "score": 21.5})
+        listed = {m["name"]: m for m in backend.models()}
+        assert listed["late-he"]["weights"] == "user" and listed["late-he"]["available"]
+        assert "21.50 dB" in listed["late-he"]["description"]
+        assert backend.models()[0]["name"] == "tinct-base"  # the default stays first
+    finally:
+        monkeypatch.undo()
+        user_store.refresh()

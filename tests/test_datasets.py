@@ -108,3 +108,38 @@ def test_source_id_and_split_by_source():
     assert split_by_source(paths, 0.0) == (sorted(paths), [])
     with pytest.raises(ValueError):
         split_by_source(paths, 1.0)
+
+
+def test_held_out_sources_is_the_split_by_source_rule(tmp_path):
+    from tinct.datasets import held_out_sources, split_by_source
+
+    ids = ["b", "a", "d", "c", "a", "b"]
+    assert held_out_sources(ids, 0.25) == {"d"}  # the last quarter of the sorted ids, >= 1
+    assert held_out_sources(ids, 0.5) == {"c", "d"}
+    assert held_out_sources(["only"], 0.25) == set() and held_out_sources(ids, 0.0) == set()
+    with pytest.raises(ValueError):
+        held_out_sources(ids, 1.0)
+    paths = [tmp_path / f"{s}_x{i}_y0.png" for i, s in enumerate(ids)]
+    _train, held = split_by_source(paths, 0.5)
+    assert {p.name.split("_")[0] for p in held} == held_out_sources(ids, 0.5)
+
+
+def test_image_bank_from_arrays_squares_like_files(tmp_path):
+    from PIL import Image
+
+    from tinct.datasets import ImageBank
+
+    rng = np.random.default_rng(0)
+    wide = rng.integers(0, 256, (40, 70, 3), dtype=np.uint8)
+    before = wide.copy()
+    Image.fromarray(wide).save(tmp_path / "wide.png")
+    from_file = ImageBank([tmp_path / "wide.png"], size=32, progress=False).images
+    bank = ImageBank.from_arrays([wide], size=32)
+    np.testing.assert_array_equal(bank.images, from_file)
+    np.testing.assert_array_equal(wide, before)
+    squares = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    assert ImageBank.from_arrays(squares, 32).images is squares  # no copy of ready squares
+    assert len(ImageBank.from_arrays(list(squares), 32)) == 3 and bank.paths == []
+    for bad in ([wide.astype(np.float32)], [wide[..., 0]], []):
+        with pytest.raises(ValueError):
+            ImageBank.from_arrays(bad, 32)

@@ -14,6 +14,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -199,7 +200,7 @@ def test_model_list_follows_a_server_restart_and_unknown_models_are_refused(gimp
     script = work / "cfg" / "plug-ins" / "tinct-colorize" / "tinct-colorize.py"
     assert recorded and int(recorded.group(1)) == int(script.stat().st_mtime), pluginrc[-2000:]
     assert results["new-model"]["status"] == "success", context
-    assert results["new-model"]["layers"] == ["Colorized", "bg"]
+    assert results["new-model"]["layers"] == ["Colorized (my-finetune)", "bg"]
     unknown = results["unknown-model"]
     assert unknown["status"] == "execution-error", context  # not a silent default
     assert "unknown model 'no-such-model'" in unknown["message"] and unknown["layers"] == ["bg"]
@@ -234,14 +235,14 @@ def test_colorize_in_real_gimp(gimp_work):
 
     gray = results["gray"]
     assert gray["status"] == "success", context
-    assert gray["layers"] == ["Colorized", "bg"]
+    assert gray["layers"] == ["Colorized (tinct-base)", "bg"]  # says which model
     assert gray["base_type"] == "rgb"  # GRAY image converted inside the undo group
     assert gray["top_size"] == [96, 64]
     assert gray["top_chroma"] > 2.0, context
 
     hints = results["hints"]
     assert hints["status"] == "success", context
-    assert hints["layers"] == ["hints", "Colorized", "photo"]
+    assert hints["layers"] == ["hints", "Colorized (tinct-base)", "photo"]
     assert hints["colorized_size"] == [96, 64]
     assert hints["colorized_offsets"] == [8, 4]
     assert hints["hint_visible"] is False
@@ -276,3 +277,89 @@ def test_colorize_in_real_gimp(gimp_work):
         chroma = (img.max(-1) - img.min(-1)).mean()
         assert chroma > 2.0, f"{name} has no colour"
     assert Image.open(work / "out" / "gray.png").size == (96, 64)
+
+
+def _tiles(folder: Path) -> Path:
+    """Eight H&E-like colour tiles (pink and purple) from four source images."""
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for s, base in enumerate([(220, 140, 190), (150, 90, 170), (230, 160, 200), (170, 100, 180)]):
+        for x in (0, 64):
+            tone = rng.uniform(0.6, 1.0, (64, 64, 1))
+            arr = np.clip(np.array(base) * tone + rng.normal(0, 6, (64, 64, 3)), 0, 255)
+            Image.fromarray(arr.astype(np.uint8)).save(folder / f"slide{s}_x{x}_y0.png")
+    return folder
+
+
+def _tinct(*args: str, env: dict, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tinct", *args], env=env, text=True, **kw
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_user_model_trained_from_the_cli_is_served_to_gimp(gimp_work, tmp_path, monkeypatch):
+    """`tinct train --name` -> `tinct serve --model NAME` -> the GIMP plug-in uses it."""
+    chroot, work, inside = gimp_work
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT / "src"),
+        "TINCT_USER_MODELS": str(tmp_path / "user-models"),
+        "GIMP3_DIRECTORY": str(work / "cfg"),  # `tinct serve` refreshes this registration
+    }
+    train = _tinct(
+        "train", "--init", "tinct-base", "--data", str(_tiles(tmp_path / "tiles")),
+        "--steps", "3", "--batch-size", "4", "--crop", "64", "--name", "gimp-he",
+        "--device", "cpu", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    log, _ = train.communicate(timeout=600)
+    assert train.returncode == 0, log
+    assert "registered user model gimp-he" in log, log
+    assert (tmp_path / "user-models" / "gimp-he.safetensors").is_file()
+
+    install_plugin(work / "cfg")
+    serve = _tinct(
+        "serve", "--model", "gimp-he", "--device", "cpu", "--config", str(work / "bridge.json"),
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        line = serve.stdout.readline()  # "tinct server listening on 127.0.0.1:PORT ..."
+        found = re.search(r"listening on 127\.0\.0\.1:(\d+)", line)
+        assert found, line + serve.stderr.read() if serve.poll() is not None else line
+        proc, results, context = _gimp(
+            chroot, inside, int(found.group(1)), "served", TINCT_E2E_MODEL="gimp-he"
+        )
+    finally:
+        serve.terminate()
+        serve.wait(timeout=60)
+    assert proc.returncode == 0 and "done" in results, context
+    assert results["models"]["names"][0] == "gimp-he", context  # registered: the default
+    for case in ("default", "by-name"):
+        rec = results[case]
+        assert rec["status"] == "success", context
+        assert rec["layers"] == ["Colorized (gimp-he)", "bg"], context  # which model made it
+        assert rec["top_chroma"] > 2.0, context
+
+    # the colour is the user model's own: the same image colorized here by name
+    from PIL import Image
+
+    import tinct
+
+    w, h = 96, 64
+    gray = np.array([[(x * 255 // (w - 1) + y) % 256 for x in range(w)] for y in range(h)])
+    rgb = np.repeat(gray[..., None], 3, axis=-1).astype(np.uint8)
+    from tinct.models import user_store
+
+    monkeypatch.setenv("TINCT_USER_MODELS", env["TINCT_USER_MODELS"])
+    user_store.refresh()
+    try:
+        expected = np.asarray(tinct.Colorizer("gimp-he", device="cpu").colorize(rgb))[..., :3]
+        base = np.asarray(tinct.Colorizer("tinct-base", device="cpu").colorize(rgb))[..., :3]
+    finally:
+        monkeypatch.undo()
+        user_store.refresh()
+    got = np.asarray(Image.open(work / "out" / "by-name.png").convert("RGB")).astype(int)
+    assert np.abs(got - expected.astype(int)).mean() < 1.5
+    assert np.abs(got - base.astype(int)).mean() > 3 * np.abs(got - expected.astype(int)).mean()

@@ -126,7 +126,7 @@ def test_run_on_sample_adds_rgb_layer_with_source_transform(viewer, widget, erro
     src.scale, src.translate = (2.0, 0.5), (10.0, -3.0)
     widget.image.value = src
     widget.run()
-    out = viewer.layers[f"{src.name} colorized"]
+    out = viewer.layers[f"{src.name} colorized (tinct-base)"]
     assert not errors
     assert out.rgb and out.data.shape == (*src.data.shape, 3) and out.data.dtype == np.uint8
     np.testing.assert_allclose(out.scale, src.scale)
@@ -134,7 +134,7 @@ def test_run_on_sample_adds_rgb_layer_with_source_transform(viewer, widget, erro
     assert widget.output.name == out.name  # the widget sees napari's public proxies
     out.metadata["marker"] = 1
     widget.run()  # a re-run updates the same layer in place
-    assert viewer.layers[f"{src.name} colorized"].metadata == {"marker": 1}
+    assert viewer.layers[f"{src.name} colorized (tinct-base)"].metadata == {"marker": 1}
     assert len(viewer.layers) == 2
 
 
@@ -144,7 +144,7 @@ def test_rgb_source_layer_is_accepted(viewer, widget, errors):
     widget.run()
     assert not errors
     assert widget.fakes[0].calls[0]["shape"] == (32, 40, 3)
-    assert viewer.layers["rgb colorized"].data.shape == (32, 40, 3)
+    assert viewer.layers["rgb colorized (tinct-base)"].data.shape == (32, 40, 3)
 
 
 def test_options_reach_the_engine(widget, viewer):
@@ -197,7 +197,7 @@ def test_hint_points_map_world_to_data(viewer, widget):
     (hint,) = widget.fakes[0].calls[-1]["hints"]
     assert (hint.row, hint.col) == (30.0, 40.0)
     assert hint.color == pytest.approx((1.0, 0.0, 0.0))
-    out = viewer.layers["gray colorized"].data
+    out = viewer.layers["gray colorized (tinct-base)"].data
     assert tuple(out[30, 40]) == (255, 0, 0)
 
 
@@ -216,7 +216,7 @@ def test_nd_hint_applies_to_its_own_plane(viewer, widget):
     widget.run(whole_stack=True)
     calls = widget.fakes[0].calls
     assert [len(c["hints"]) for c in calls] == [0, 0, 1]
-    out = viewer.layers["gray colorized"].data
+    out = viewer.layers["gray colorized (tinct-base)"].data
     assert out.shape == (3, 32, 32, 3)
     assert tuple(out[2, 10, 11]) == (0, 255, 0) and tuple(out[0, 10, 11]) != (0, 255, 0)
 
@@ -225,7 +225,7 @@ def test_single_plane_run_on_stack_uses_the_current_plane(viewer, widget):
     widget.image.value = _image(viewer, shape=(4, 32, 32))
     viewer.dims.set_current_step(0, 2)
     widget.run()
-    out = viewer.layers["gray colorized"].data
+    out = viewer.layers["gray colorized (tinct-base)"].data
     assert len(widget.fakes[0].calls) == 1
     assert out[2].any() and not out[0].any()
 
@@ -303,7 +303,7 @@ def test_threaded_stack_run_can_be_cancelled(viewer, widget, qtbot):
         widget.cancel()
     assert not widget.busy and widget.status.value == "cancelled"
     assert len(fake.calls) < 6
-    out = viewer.layers["gray colorized"].data
+    out = viewer.layers["gray colorized (tinct-base)"].data
     assert out[0].any() and not out[-1].any()
 
 
@@ -379,11 +379,11 @@ def test_red_hint_turns_its_surroundings_red_and_leaves_far_pixels(viewer, widge
     pts.add([[10.0, 10.0]])
     pts.face_color = [[0, 0, 1, 1]]
     widget.run()
-    before = viewer.layers["gray colorized"].data.astype(int).copy()
+    before = viewer.layers["gray colorized (levin)"].data.astype(int).copy()
     pts.add([[85.0, 85.0]])
     pts.face_color = [[0, 0, 1, 1], [1, 0, 0, 1]]
     widget.run()
-    after = viewer.layers["gray colorized"].data.astype(int)
+    after = viewer.layers["gray colorized (levin)"].data.astype(int)
     assert not errors
     near = after[80:91, 80:91].mean((0, 1))
     assert near[0] > near[1] + 20 and near[0] > near[2] + 20  # red dominates
@@ -412,14 +412,14 @@ def test_temperature_change_redecodes_without_a_network_pass(viewer, widget, err
     assert not errors, errors
     c = made[0]
     calls = c.stats.forward_calls
-    first = viewer.layers["gray colorized"].data.copy()
+    first = viewer.layers["gray colorized (tinct-base)"].data.copy()
     widget.temperature.value = 1.5
     assert c.stats.forward_calls == calls
-    assert not np.array_equal(first, viewer.layers["gray colorized"].data)
+    assert not np.array_equal(first, viewer.layers["gray colorized (tinct-base)"].data)
     widget.decoder.value = "mode"
     widget.mrf_weight.value = 1.0
     assert c.stats.forward_calls == calls
-    assert not np.array_equal(first, viewer.layers["gray colorized"].data)
+    assert not np.array_equal(first, viewer.layers["gray colorized (tinct-base)"].data)
     widget.hints.value = viewer.add_points([[10.0, 10.0]], face_color="red", name="hints")
     assert c.stats.forward_calls > calls  # new hints: a network pass
     assert len(made) == 1 and not errors
@@ -445,13 +445,13 @@ def test_twelve_bit_frame_follows_the_layer_contrast_by_default(viewer, widget, 
     widget.image.value = layer
     widget.run()
     assert not errors
-    got = mean_l(viewer.layers["cell colorized"].data)
+    got = mean_l(viewer.layers["cell colorized (tinct-base)"].data)
     ref = tinct.colorize(frame, device="cpu", options=tinct.ColorizeOptions(normalize="percentile"))
     assert abs(got - mean_l(ref)) < 10, (got, mean_l(ref))
     # the contrast limits are what the user sees: a narrower window gives a brighter result
     layer.contrast_limits = (100, 1500)
     widget.run()
-    assert mean_l(viewer.layers["cell colorized"].data) > got + 5
+    assert mean_l(viewer.layers["cell colorized (tinct-base)"].data) > got + 5
 
 
 def test_model_without_weights_cannot_run_and_says_why(viewer, widget, errors):
@@ -565,10 +565,10 @@ def test_temporal_2d_hint_on_plane_0_follows_the_content_through_time(viewer, wi
     widget.hint_size.value = 8
     widget.run()
     assert not errors, errors
-    hinted = viewer.layers["gray colorized"].data.copy()
+    hinted = viewer.layers["gray colorized (tinct-base)"].data.copy()
     widget.temporal.value = False
     widget.run(whole_stack=True)  # plane by plane: the hint stays at its pixel
-    fixed = viewer.layers["gray colorized"].data
+    fixed = viewer.layers["gray colorized (tinct-base)"].data
     blue = rgb2lab(np.array([[[0, 0, 255]]], np.uint8))[0, 0, 1:]
 
     def dist(img, r, c):

@@ -44,17 +44,18 @@ def test_manifest_is_valid_and_lists_the_contributions():
     npe2 = pytest.importorskip("npe2")
     pm = npe2.PluginManifest.from_distribution("tinct")
     assert pm.name == "tinct"
-    assert [w.display_name for w in pm.contributions.widgets] == ["Colorize"]
+    assert [w.display_name for w in pm.contributions.widgets] == ["Colorize", "Train"]
     keys = {s.key for s in pm.contributions.sample_data}
     assert keys == {"photo", "microscopy", "microscopy12", "astronomy", "stack"}
     assert pm.display_name == "tinct"  # menus read "Colorize (tinct)", as the docs say
     commands = {c.id: c.python_name for c in pm.contributions.commands}
     assert commands["tinct.colorize_widget"] == "tinct.napari_widget:ColorizeWidget"
+    assert commands["tinct.train_widget"] == "tinct.napari_train:TrainWidget"
     for python_name in commands.values():  # every command resolves to a callable
         module, attr = python_name.split(":")
         mod = (
             pytest.importorskip(module)
-            if module.endswith("widget")
+            if module.endswith(("widget", "train"))
             else __import__(module, fromlist=[attr])
         )
         assert callable(getattr(mod, attr))

@@ -110,3 +110,68 @@ def test_split_indices_is_seeded_disjoint_and_capped():
     assert not set(held) & set(rest) and set(held) | set(rest) == set(range(1000))
     assert split_indices(1000, 0.02, seed=0) == (held, rest)
     assert len(split_indices(100_000, 0.5)[0]) == 256
+
+
+def _bank_hooks(n=6, **kw):
+    from tinct.datasets import ImageBank
+    from tinct.train import TrainHooks
+
+    rng = np.random.default_rng(1)
+    images = [
+        np.clip(rng.integers(0, 256, 3) + rng.integers(-40, 40, (48, 48, 3)), 0, 255).astype(
+            np.uint8
+        )
+        for _ in range(n)
+    ]
+    return TrainHooks(bank=ImageBank.from_arrays(images, 48), held_out=[n - 1], **kw)
+
+
+def test_hooks_train_on_a_bank_report_progress_and_stop_on_cancel(tmp_path):
+    import threading
+
+    cancel = threading.Event()
+    seen = []
+
+    def progress(p):
+        seen.append(p)
+        if p.step >= 2:
+            cancel.set()
+
+    hooks = _bank_hooks(progress=progress, cancel=cancel, data_description="six arrays")
+    path = train(_cfg("unused", tmp_path, steps=50), log=lambda s: None, hooks=hooks)
+    meta = load_weights(path)[1]
+    assert meta["steps"] == 2 and meta["cancelled"] is True and meta["data"] == "six arrays"
+    assert [p.step for p in seen][:3] == [0, 1, 2] and all(0 <= p.fraction <= 1 for p in seen)
+    assert seen[-1].metrics and "psnr_auto" in seen[-1].metrics  # the built-in validation ran
+
+
+def test_hooks_keep_the_best_weights_by_the_hooks_own_score(tmp_path):
+    calls = []
+
+    def worse_every_time(model):
+        calls.append(model.training)
+        return {"score": -float(len(calls))}
+
+    torch.manual_seed(0)
+    first = tinct.load_model("tinct-small", pretrained=False)
+    init = tmp_path / "init.safetensors"
+    from tinct.weights import save_weights
+
+    save_weights(first, init)
+    hooks = _bank_hooks(validate=worse_every_time, best_key="score")
+    cfg = _cfg("unused", tmp_path / "run", steps=3, init=str(init), lr=0.1)
+    path = train(cfg, log=lambda s: None, hooks=hooks)
+    state, meta = load_weights(path)
+    assert meta["kept_step"] == 0 and meta["steps"] == 3 and meta["metrics"] == {"score": -1.0}
+    assert calls and not any(calls)  # the hook sees the model in eval mode
+    for k, v in first.state_dict().items():
+        assert torch.equal(state[k], v), k  # the starting weights were the best
+
+
+def test_hooks_refuse_a_bank_that_is_all_held_out(tmp_path):
+    from tinct.train import TrainHooks
+
+    hooks = _bank_hooks(n=2)
+    hooks = TrainHooks(bank=hooks.bank, held_out=[0, 1])
+    with pytest.raises(ValueError, match="held out"):
+        train(_cfg("unused", tmp_path), log=lambda s: None, hooks=hooks)

@@ -82,3 +82,12 @@ def test_to_uint8_rgb():
     assert layer_io.to_uint8_rgb(np.ones((2, 2, 4))).tolist() == [[[255] * 3] * 2] * 2
     u8 = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
     np.testing.assert_array_equal(layer_io.to_uint8_rgb(u8), u8)
+
+
+def test_write_output_names_the_model(viewer):
+    src = viewer.add_image(np.zeros((4, 5), np.uint8), name="gray")
+    plane = np.full((4, 5, 3), 0.5, np.float32)
+    a = layer_io.write_output(viewer, src, (4, 5, 3), (), plane, model="tinct-base")
+    b = layer_io.write_output(viewer, src, (4, 5, 3), (), plane, model="my-he")
+    assert (a.name, b.name) == ("gray colorized (tinct-base)", "gray colorized (my-he)")
+    assert a is not b and len(viewer.layers) == 3  # results of two models side by side

@@ -140,3 +140,11 @@ def test_swatch_stylesheet_contrasting_border():
     light = logic.swatch_stylesheet((250, 250, 200))
     assert "rgb(10, 20, 30)" in dark and "#ffffff" in dark
     assert "#000000" in light
+
+
+def test_output_layer_name_says_which_model_made_the_colour():
+    assert logic.output_layer_name("cells") == "cells colorized"
+    assert logic.output_layer_name("cells", "my-he") == "cells colorized (my-he)"
+    weights = "/runs/x/he-v2.safetensors"
+    assert logic.output_layer_name("cells", weights) == "cells colorized (he-v2)"
+    assert logic.model_label("tinct-base") == "tinct-base"

@@ -3,8 +3,9 @@
 
 The plug-in is a thin, short-lived client: it reads the active layer over GEGL,
 sends the pixels (and an optional hint layer) to ``tinct serve`` on 127.0.0.1,
-and adds the result as a new "Colorized" layer above the original. The model
-never runs inside GIMP. Standard library + GIMP's GObject bindings only.
+and adds the result as a new layer above the original, named after the model
+that made the colour ("Colorized (tinct-base)"). The model never runs inside
+GIMP. Standard library + GIMP's GObject bindings only.
 
 Install with ``tinct gimp install``; check the set-up with ``tinct gimp doctor``.
 """
@@ -52,6 +53,15 @@ DECODER_LABELS = {
 }
 #: What this plug-in registered with GIMP: the server's model list at that time.
 REGISTERED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "registered-models.json")
+
+
+def layer_name(model, models):
+    """The result layer's name: which model made the colour, e.g. "Colorized (tinct-base)".
+
+    ``model`` is the requested name (None = the server's default, listed first).
+    """
+    used = model or (models[0].get("name") if models else None)
+    return "%s (%s)" % (LAYER_NAME, used) if used else LAYER_NAME
 
 
 def models_signature(models):
@@ -332,7 +342,7 @@ class TinctColorize(Gimp.PlugIn):
                 image.convert_rgb()  # a GRAY image cannot hold colour
             layer = Gimp.Layer.new(
                 image,
-                LAYER_NAME,
+                layer_name(model, models),
                 width,
                 height,
                 Gimp.ImageType.RGBA_IMAGE,

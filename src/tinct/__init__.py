@@ -7,6 +7,7 @@ The public API is small and imported lazily, so ``import tinct`` stays cheap
     rgb = tinct.colorize(gray)                      # one shot, default model
     c = tinct.Colorizer("tinct-base")               # keep a model loaded
     rgb = c.colorize(gray, hints=[tinct.Hint(10, 20, color=(255, 0, 0))])
+    tinct.finetune(folders=["my_tiles/"], name="my-model", minutes=3)  # a user model
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ __version__ = "0.1.0"
 __all__ = [
     "ColorizeOptions",
     "Colorizer",
+    "FineTuneJob",
     "Hint",
     "__version__",
     "colorize",
     "colorize_dask",
+    "finetune",
     "list_models",
     "load_model",
 ]
@@ -35,6 +38,8 @@ _LAZY = {
     "list_models": "tinct.models",
     "load_model": "tinct.models",
     "colorize_dask": "tinct.distributed",
+    "finetune": "tinct.finetuning",
+    "FineTuneJob": "tinct.finetuning",
 }
 
 

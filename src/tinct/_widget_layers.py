@@ -154,10 +154,13 @@ def write_output(
     idx: tuple[int, ...],
     rgb: np.ndarray,
     hints: Points | None = None,
+    model: str | None = None,
 ) -> Image:
     """Write one colorized plane into the source's output layer.
 
-    The layer is named after the source (:func:`tinct._widget_logic.output_layer_name`).
+    The layer is named after the source and the model that made the colour
+    (:func:`tinct._widget_logic.output_layer_name`), so results of different
+    models sit side by side and none passes for a measurement.
     An existing RGB uint8 layer of the right shape is updated in place; otherwise
     a new one replaces it, with the source's scale and translate, and the hints
     layer (if given) is kept above it and active.
@@ -169,12 +172,13 @@ def write_output(
         idx: The plane's index (``()`` for a single plane).
         rgb: The engine's output for the plane (see :func:`to_uint8_rgb`).
         hints: The widget's hints layer.
+        model: The model's name (or weights file) for the layer name.
 
     Returns:
         The output layer.
     """
     rgb = to_uint8_rgb(rgb)
-    name = logic.output_layer_name(source.name)
+    name = logic.output_layer_name(source.name, model)
     layers = viewer.layers
     layer = next((lyr for lyr in layers if lyr.name == name), None)
     ok = (

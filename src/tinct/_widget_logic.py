@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ __all__ = [
     "is_decode_only",
     "iter_plane_indices",
     "model_choices",
+    "model_label",
     "normalization_options",
     "output_layer_name",
     "plane_geometry",
@@ -45,7 +47,7 @@ MIN_SIDE = 8
 #: Widget parameters whose change only needs a re-decode of the cached network output.
 DECODE_ONLY_PARAMS = frozenset({"temperature", "decoder", "mrf_weight", "mrf_iters"})
 #: Weight states that mean "the model can run now without a download".
-_READY = ("bundled", "downloaded", "built in")
+_READY = ("bundled", "downloaded", "built in", "user")
 
 
 @dataclass(frozen=True)
@@ -208,9 +210,19 @@ def is_decode_only(changed: Iterable[str]) -> bool:
     return bool(changed) and changed <= DECODE_ONLY_PARAMS
 
 
-def output_layer_name(source_name: str) -> str:
-    """Name of the output layer for a source layer: ``"<name> colorized"``."""
-    return f"{source_name} colorized"
+def model_label(model: str) -> str:
+    """How a layer name shows a model: its registry name, or a weights file's stem."""
+    return Path(model).stem if str(model).endswith((".safetensors", ".pth")) else str(model)
+
+
+def output_layer_name(source_name: str, model: str | None = None) -> str:
+    """Name of the output layer: ``"<name> colorized (<model>)"`` (which model made the colour).
+
+    Without ``model``: ``"<name> colorized"``.
+    """
+    if not model:
+        return f"{source_name} colorized"
+    return f"{source_name} colorized ({model_label(model)})"
 
 
 def validate_image(shape: Sequence[int], rgb: bool, dtype: Any = None) -> None:

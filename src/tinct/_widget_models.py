@@ -30,6 +30,7 @@ class ModelMixin:
     _colorizers: dict[tuple[str, str], Any]
     _decoders: tuple[str, ...]
     _image_layer: Any
+    _viewer: Any
     controls: opt_ui.OptionControls
 
     @property
@@ -76,6 +77,39 @@ class ModelMixin:
         if model is None:
             return [logic.AUTO_DECODER, *self._decoders]
         return logic.decoder_choices(self._choices[model.value], self._decoders)
+
+    @property
+    def viewer(self) -> Any:
+        """The viewer this widget belongs to."""
+        return self._viewer
+
+    def refresh_models(self, select: str | None = None) -> None:
+        """Re-read the model list from the registry (e.g. after a user model was trained).
+
+        Weights files loaded in the widget stay in the list. A selected model that
+        went away (a removed user model) gives way to the first one. Loaded user
+        models are dropped from the colorizer cache (one may have been replaced).
+
+        Args:
+            select: Select this model afterwards (if it is in the list).
+        """
+        from tinct.models import list_models, user_store, weights_status
+
+        user_store.refresh_if_changed()
+        files = {k: c for k, c in self._choices.items() if c.source is not None}
+        fresh = {c.name: c for c in logic.model_choices(list_models(), weights_status)}
+        current = self.model.value
+        self._choices = {**fresh, **files}
+        self._colorizers = {
+            k: v for k, v in self._colorizers.items() if not user_store.is_user_model(k[0])
+        }
+        self.model.reset_choices()
+        if select is not None and select in self._choices:
+            self.model.value = select
+        elif current not in self._choices:
+            self.model.value = next(iter(self._choices))
+        if self.model.value == current:  # no change event: the entry itself may be new
+            self._on_model_changed(current)
 
     def load_weights_file(self, path: str | os.PathLike[str]) -> logic.ModelChoice:
         """Add a ``.safetensors`` file (from ``tinct train``) to the model list and select it.

@@ -192,6 +192,8 @@ class EngineBackend:
         self._single = colorizer is not None and colorizer_factory is None
         self._factory = colorizer_factory
         self._models = [dict(m) for m in models] if models is not None else None
+        self._fixed = models is not None
+        self._generation = _user_generation()
         self._lock = threading.Lock()
 
     def _make(self, name: str) -> Any:
@@ -216,7 +218,15 @@ class EngineBackend:
             return self._cache[name]
 
     def models(self) -> list[dict[str, Any]]:
-        """Describe the models with their weight status (registry and served files)."""
+        """Describe the models with their weight status (registry and served files).
+
+        The list is made once and again whenever the user models change (one
+        trained while the server runs is listed without a restart).
+        """
+        if not self._fixed and not self._single:
+            now = _user_generation()
+            if now != self._generation:
+                self._models, self._generation = None, now
         if self._models is None:
             infos = _engine_model_infos(self.default_model, self._files, self._pretrained)
             if self._single:  # a loaded colorizer serves only its own model
@@ -309,6 +319,15 @@ def _accepted_kwargs(fn: Callable[..., Any]) -> set[str] | None:
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
     return {p.name for p in params}
+
+
+def _user_generation() -> int:
+    """:func:`tinct.models.user_store.generation`, or 0 without the model registry."""
+    try:
+        from tinct.models import user_store
+    except ImportError:
+        return 0
+    return user_store.generation()
 
 
 def _convert_hints(job: ColorizeJob) -> list[Any]:

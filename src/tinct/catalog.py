@@ -32,7 +32,7 @@ TEMPERATURE_DECODERS = ("annealed_mean", "coherent", "sample")
 #: Knobs a front end may grey out, in the order they are reported.
 KNOBS = ("temperature", "decoder", "mrf_weight", "mrf_iters", "mrf_edge", "propagation")
 #: Weight states that can run without further action (a download happens on first use).
-_RUNNABLE = ("bundled", "downloaded", "downloadable", "built in", "file")
+_RUNNABLE = ("bundled", "downloaded", "downloadable", "built in", "file", "user")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,8 @@ class ModelEntry:
         display_name: Name shown in menus.
         description: One or two sentences.
         status: ``bundled``, ``downloaded``, ``downloadable``, ``built in``,
-            ``train it yourself`` or ``file`` (a loaded ``.safetensors``).
+            ``train it yourself``, ``user`` (a user model, see
+            :mod:`tinct.models.user_store`) or ``file`` (a loaded ``.safetensors``).
         available: The model can run now (``downloadable`` counts: it is fetched).
         reason: Why it cannot run (empty when available).
         license: Licence of its weights (``"no weights"`` when there are none).
@@ -249,8 +250,12 @@ def record_for(model: str) -> Any:
     from tinct.models import registry
 
     path = Path(model)
-    if path.suffix.lower() not in (".safetensors", ".pth") and not path.is_file():
-        return registry.get_record(model)
+    if path.suffix.lower() not in (".safetensors", ".pth"):
+        try:
+            return registry.get_record(model)  # a registered name wins over a file of that name
+        except registry.UnknownModelError:
+            if not path.is_file():
+                raise
     if not path.is_file():
         raise FileNotFoundError(f"no weights file at {path}")
     from tinct import weights as _w

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,6 +30,7 @@ __all__ = [
     "ImageBank",
     "find_images",
     "global_hint_from_ab",
+    "held_out_sources",
     "is_near_gray",
     "simulate_hints",
     "source_id",
@@ -104,32 +106,58 @@ def split_by_source(
     Returns:
         ``(train, held_out)``: sorted path lists.
     """
-    if not 0 <= held_fraction < 1:
-        raise ValueError(f"held_fraction must be in [0, 1), got {held_fraction}")
     by_source: dict[str, list[Path]] = {}
     for p in map(Path, paths):
         by_source.setdefault(source_id(p), []).append(p)
+    held_ids = held_out_sources(by_source, held_fraction)
     ids = sorted(by_source)
-    n_held = round(len(ids) * held_fraction)
-    if held_fraction > 0 and len(ids) >= 2:
-        n_held = max(1, n_held)
-    held_ids = set(ids[len(ids) - n_held :]) if n_held else set()
     train = sorted(p for i in ids if i not in held_ids for p in by_source[i])
     held = sorted(p for i in held_ids for p in by_source[i])
     return train, held
+
+
+def held_out_sources(ids: Iterable[str], held_fraction: float = 0.25) -> set[str]:
+    """The source ids held out by :func:`split_by_source`'s rule.
+
+    The last ``round(n * held_fraction)`` of the ``n`` distinct ids in sorted
+    order, and at least one when ``held_fraction > 0`` and there are two or
+    more. Front ends whose examples are not files (napari layers) name their
+    sources themselves and apply the same rule with this function.
+
+    Args:
+        ids: Source ids (repeats allowed).
+        held_fraction: Share of sources held out, in ``[0, 1)``.
+
+    Returns:
+        The held-out ids.
+    """
+    if not 0 <= held_fraction < 1:
+        raise ValueError(f"held_fraction must be in [0, 1), got {held_fraction}")
+    unique = sorted(set(ids))
+    n_held = round(len(unique) * held_fraction)
+    if held_fraction > 0 and len(unique) >= 2:
+        n_held = max(1, n_held)
+    return set(unique[len(unique) - n_held :]) if n_held else set()
+
+
+def _square(im: Any, size: int) -> np.ndarray:
+    """A PIL image, shorter side resized to ``size``, centre-cropped: ``(size, size, 3)`` uint8."""
+    from PIL import Image
+
+    im = im.convert("RGB")
+    w, h = im.size
+    s = size / min(w, h)
+    im = im.resize((max(size, round(w * s)), max(size, round(h * s))), Image.Resampling.BICUBIC)
+    w, h = im.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8)
 
 
 def _load_rgb(path: Path, size: int) -> np.ndarray:
     from PIL import Image, ImageOps
 
     with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im).convert("RGB")
-        w, h = im.size
-        s = size / min(w, h)
-        im = im.resize((max(size, round(w * s)), max(size, round(h * s))), Image.Resampling.BICUBIC)
-        w, h = im.size
-        left, top = (w - size) // 2, (h - size) // 2
-        return np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8)
+        return _square(ImageOps.exif_transpose(im), size)
 
 
 def is_near_gray(ab: Tensor, threshold: float = 5.0) -> Tensor:
@@ -191,6 +219,46 @@ class ImageBank:
             np.save(tmp, arr)
             tmp.replace(cache)
         self.images = arr
+
+    @classmethod
+    def from_arrays(cls, images: Sequence[np.ndarray], size: int = 256) -> ImageBank:
+        """A bank of in-memory images, resized and centre-cropped as files are.
+
+        Args:
+            images: ``(H, W, 3)`` uint8 RGB arrays (not modified); arrays that
+                are already ``(size, size, 3)`` are copied as they are. One
+                ``(N, size, size, 3)`` uint8 array is used as it is (no copy).
+            size: Side of the stored squares, in pixels.
+
+        Returns:
+            The bank (``paths`` is empty).
+
+        Raises:
+            ValueError: An array is not ``(H, W, 3)`` uint8, or there are none.
+        """
+        from PIL import Image
+
+        if len(images) == 0:
+            raise ValueError("ImageBank.from_arrays needs at least one image")
+        if (
+            isinstance(images, np.ndarray)
+            and images.dtype == np.uint8
+            and images.shape[1:] == (size, size, 3)
+        ):
+            bank = cls.__new__(cls)
+            bank.paths, bank.size, bank.images = [], size, images
+            return bank
+        arr = np.empty((len(images), size, size, 3), dtype=np.uint8)
+        for i, im in enumerate(images):
+            im = np.asarray(im)
+            if im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
+                raise ValueError(
+                    f"image {i}: expected an (H, W, 3) uint8 array, got {im.shape} {im.dtype}"
+                )
+            arr[i] = im if im.shape[:2] == (size, size) else _square(Image.fromarray(im), size)
+        bank = cls.__new__(cls)
+        bank.paths, bank.size, bank.images = [], size, arr
+        return bank
 
     def __len__(self) -> int:
         return len(self.images)

@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from tinct.hints import HintPatch, hint_influence
+from tinct.hints import HintPatch, hint_influence, patch_bounds
 from tinct.models.base import FusionTerms
 
 __all__ = [
@@ -127,12 +127,10 @@ def hint_weights(
     values = torch.zeros(h, w, k, dtype=torch.float64)
     mask = torch.zeros(h, w, dtype=torch.bool)
     for i, p in enumerate(patches):
-        infl = hint_influence([p], (h, w), scale, int(p.chroma.shape[0]), 0.0)  # one per plane
-        assert infl is not None
-        inside = infl[0][0, 0] > 0.5  # the patch is where it is on every plane
-        values[inside] = 0.0  # a later hint on the same pixels wins, as in the encoding
-        values[..., i][inside] = 1.0
-        mask |= inside
+        r0, r1, c0, c1 = patch_bounds(p, scale, (h, w))
+        values[r0:r1, c0:c1] = 0.0  # a later hint on the same pixels wins, as in the encoding
+        values[r0:r1, c0:c1, i] = 1.0
+        mask[r0:r1, c0:c1] = True
     out = torch.empty(b, k, h, w)
     for j in range(b):
         wts = propagate_values(lum[j, 0].double().cpu().numpy(), values.numpy(), mask.numpy())

@@ -37,6 +37,7 @@ __all__ = [
     "hints_digest",
     "hints_from_points",
     "hints_from_rgba",
+    "patch_bounds",
     "read_hints_file",
 ]
 
@@ -383,7 +384,8 @@ def place_hints(
     return out
 
 
-def _patch_bounds(p: HintPatch, scale: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+def patch_bounds(p: HintPatch, scale: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """``(r0, r1, c0, c1)``: the pixels a hint covers on a grid ``scale`` x the network grid."""
     side = max(1.0, p.side * scale)
     cy, cx = (p.row + 0.5) * scale - 0.5, (p.col + 0.5) * scale - 0.5
     r0 = math.floor(cy - side / 2 + 0.5)
@@ -411,7 +413,7 @@ def encode_hints(
     ab = torch.zeros(batch, 2, *shape)
     mask = torch.zeros(batch, 1, *shape)
     for p in patches:
-        r0, r1, c0, c1 = _patch_bounds(p, 1.0, shape)
+        r0, r1, c0, c1 = patch_bounds(p, 1.0, shape)
         ab[:, :, r0:r1, c0:c1] = p.chroma.view(batch, 2, 1, 1)
         mask[:, :, r0:r1, c0:c1] = 1.0
     return ab, mask
@@ -445,7 +447,7 @@ def hint_influence(
     weight = torch.zeros(batch, 1, h, w)
     target = torch.zeros(batch, 2, h, w)
     for p in patches:
-        r0, r1, c0, c1 = _patch_bounds(p, scale, shape)
+        r0, r1, c0, c1 = patch_bounds(p, scale, shape)
         dy = torch.clamp(torch.maximum(r0 - yy, yy - (r1 - 1)), min=0.0)
         dx = torch.clamp(torch.maximum(c0 - xx, xx - (c1 - 1)), min=0.0)
         d2 = dy * dy + dx * dx

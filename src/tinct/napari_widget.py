@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import os
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import (
@@ -56,13 +57,21 @@ from tinct._widget_temporal import TemporalMixin
 if TYPE_CHECKING:
     import napari
 
-__all__ = ["SYNC_ENV", "ColorizeWidget"]
+__all__ = ["SYNC_ENV", "ColorizeWidget", "live_widgets"]
 
 #: Environment switch: run jobs synchronously in the main thread.
 SYNC_ENV = "TINCT_NAPARI_SYNC"
 #: Debounce delays (ms) for Live re-runs: hint edits / other inputs, and decode-only changes.
-RERUN_DELAY_MS = 300
+#: A hint edit costs about 0.2 s (network pass + propagation at 512²); dragging a point
+#: fires many events, which the pending-run queue coalesces like slider bursts.
+RERUN_DELAY_MS = 30
 REDECODE_DELAY_MS = 0  # slider bursts are coalesced by the pending-run queue instead
+_LIVE: weakref.WeakSet[ColorizeWidget] = weakref.WeakSet()
+
+
+def live_widgets() -> list[ColorizeWidget]:
+    """The Colorize widgets open now (e.g. to refresh their model lists after training)."""
+    return [w for w in list(_LIVE) if w._alive()]
 
 
 class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, ServerToggle, Container):
@@ -101,6 +110,7 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, ServerToggle, Contai
         self._hints_layer: Points | None = None
         self._image_layer: Image | None = None
         self._just_added: set[int] | None = None
+        _LIVE.add(self)
 
         from tinct.decode import DECODERS
         from tinct.models import list_models, weights_status
@@ -335,8 +345,9 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, ServerToggle, Contai
         elif item[0] == "plane":
             _, job, idx, rgb, done, total = item
             self.output = layer_io.write_output(
-                self._viewer, job.source, job.geometry.output_shape, idx, rgb, self.hints.value
-            )
+                self._viewer, job.source, job.geometry.output_shape, idx, rgb, self.hints.value,
+                model=job.model,
+            )  # fmt: skip
             self.progress.value = done
             self.status.value = f"done {done}/{total}" if total > 1 else "done"
 

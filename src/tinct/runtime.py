@@ -183,12 +183,41 @@ _MODELS: OrderedDict[tuple[str, str, bool, str], torch.nn.Module] = OrderedDict(
 _MODELS_LOCK = threading.Lock()
 
 
-def model_key(name_or_path: str | Path) -> str:
-    """Cache key of a model reference: the resolved path for files, the lowercased name else."""
+def _is_registered(name: str) -> bool:
+    from tinct.models import UnknownModelError, get_record
+
+    try:
+        get_record(name)
+    except UnknownModelError:
+        return False
+    return True
+
+
+def _is_file_reference(name_or_path: str | Path) -> bool:
+    """A weights file rather than a name.
+
+    That is a Path, a ``.safetensors`` path, or an existing file that is not
+    also a registered name (registered names win).
+    """
     p = Path(name_or_path)
-    if isinstance(name_or_path, Path) or p.suffix == ".safetensors" or p.exists():
-        return str(p.resolve())
-    return str(name_or_path).lower()
+    if isinstance(name_or_path, Path) or p.suffix == ".safetensors":
+        return True
+    return p.exists() and not _is_registered(str(name_or_path))
+
+
+def model_key(name_or_path: str | Path) -> str:
+    """Cache key of a model reference: the resolved path for files, the lowercased name else.
+
+    A user model's key also holds its file's time and size, so a model
+    retrained under the same name is loaded afresh.
+    """
+    if _is_file_reference(name_or_path):
+        return str(Path(name_or_path).resolve())
+    from tinct.models.user_store import file_signature
+
+    key = str(name_or_path).lower()
+    sig = file_signature(key)
+    return key if sig is None else f"{key}@{sig}"
 
 
 #: Layers whose weights autocast casts to the reduced precision on every call.
@@ -259,10 +288,7 @@ def get_model(
         if key in _MODELS:
             _MODELS.move_to_end(key)
             return _MODELS[key]
-    path = Path(name_or_path)
-    arg: str | Path = (
-        path if (path.suffix == ".safetensors" or path.exists()) else str(name_or_path)
-    )
+    arg = Path(name_or_path) if _is_file_reference(name_or_path) else str(name_or_path)
     model = load_model(arg, device=device, pretrained=pretrained).eval()
     model = model.to(memory_format=torch.channels_last)  # NHWC: faster conv kernels
     model = cast_for_inference(model, dtype, copy_model=False)

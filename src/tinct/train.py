@@ -17,7 +17,7 @@ import math
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,15 @@ from tinct.bins import encode_hard, gamut_bins
 from tinct.datasets import Batch, BatchSampler, ImageBank, find_images, simulate_hints
 from tinct.losses import hard_cross_entropy, regression_loss, soft_cross_entropy
 
-__all__ = ["TrainConfig", "class_weights_from_bank", "export_checkpoint", "export_weights", "train"]
+__all__ = [
+    "TrainConfig",
+    "TrainHooks",
+    "TrainProgress",
+    "class_weights_from_bank",
+    "export_checkpoint",
+    "export_weights",
+    "train",
+]
 
 
 @dataclass
@@ -90,6 +98,57 @@ class TrainConfig:
     device: str = "auto"
     cache_dir: str | None = None
     threads: int = 0
+
+
+@dataclass(frozen=True)
+class TrainProgress:
+    """Where a run stands; passed to :attr:`TrainHooks.progress` after each step and validation.
+
+    Attributes:
+        step: Optimiser steps done.
+        seconds: Wall-clock seconds of training so far.
+        fraction: Share of the budget (steps or minutes, whichever is further) used, in [0, 1].
+        loss: Running mean of the total loss (None before the first step).
+        metrics: The latest validation metrics (empty before the first validation).
+        best: Best value of :attr:`TrainHooks.best_key` so far (None without one).
+        best_step: The step of ``best`` (0 = the starting weights).
+    """
+
+    step: int
+    seconds: float
+    fraction: float
+    loss: float | None
+    metrics: dict[str, float]
+    best: float | None = None
+    best_step: int | None = None
+
+
+@dataclass
+class TrainHooks:
+    """How a caller that is not the command line drives :func:`train` (see :mod:`tinct.finetune`).
+
+    Attributes:
+        bank: Train on these decoded images instead of ``cfg.data``.
+        held_out: Indices of ``bank`` validated on and never trained on
+            (default: the seeded :func:`split_indices` of ``cfg.val_fraction``).
+        data_description: How the exported metadata describes the data.
+        validate: ``validate(model) -> metrics``, replacing the built-in
+            validation on the held-out images (the model is in eval mode inside).
+        best_key: Keep the weights with the highest ``metrics[best_key]``
+            (the starting weights are validated too) and export those rather
+            than the last ones.
+        progress: Called with a :class:`TrainProgress` after every step and validation.
+        cancel: Object with ``is_set()``; once set the run stops before its next
+            step and exports as if its budget had run out.
+    """
+
+    bank: ImageBank | None = None
+    held_out: Sequence[int] | None = None
+    data_description: str | None = None
+    validate: Callable[[nn.Module], dict[str, float]] | None = None
+    best_key: str | None = None
+    progress: Callable[[TrainProgress], None] | None = None
+    cancel: Any = None
 
 
 def split_indices(n: int, fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
@@ -348,17 +407,26 @@ def _is_main() -> bool:
     return not dist.is_initialized() or dist.get_rank() == 0
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] = print) -> Path:
+def train(
+    cfg: TrainConfig,
+    *,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+    hooks: TrainHooks | None = None,
+) -> Path:
     """Run (or resume) a training run; returns the exported weights file.
 
     Args:
         cfg: The run's configuration.
         resume: Continue from ``<out>/checkpoint.pt`` if it exists.
         log: Where progress lines go.
+        hooks: In-memory images, own held-out split and validation, best-weights
+            keeping, progress and cancellation (see :class:`TrainHooks`).
 
     Returns:
         Path of ``<out>/<recipe>.safetensors``.
     """
+    hooks = hooks or TrainHooks()
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
     device = _device(cfg.device)
     if distributed and not dist.is_initialized():
@@ -373,9 +441,17 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    paths = find_images(cfg.data)
-    bank = ImageBank(paths, size=cfg.image_size, cache_dir=cfg.cache_dir, progress=_is_main())
-    val_idx, train_idx = split_indices(len(bank), cfg.val_fraction, cfg.seed)
+    if hooks.bank is not None:
+        bank, paths = hooks.bank, list(hooks.bank.paths)
+        val_idx = sorted({int(i) for i in hooks.held_out or ()})
+        held = set(val_idx)
+        train_idx = [i for i in range(len(bank)) if i not in held]
+        if not train_idx:
+            raise ValueError("every image is held out: nothing is left to train on")
+    else:
+        paths = find_images(cfg.data)
+        bank = ImageBank(paths, size=cfg.image_size, cache_dir=cfg.cache_dir, progress=_is_main())
+        val_idx, train_idx = split_indices(len(bank), cfg.val_fraction, cfg.seed)
     n_val = len(val_idx)
     train_idx = train_idx[rank::world]
     model = build_model(cfg.recipe, cfg.init).to(device)
@@ -424,6 +500,53 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
     last_ckpt = last_val = last_snap = start
     metrics: dict[str, float] = {}
     running: dict[str, float] = {}
+    can_validate = bool(
+        _is_main() and val_idx and (hooks.validate is not None or _can_validate(config))
+    )
+    best: dict[str, Any] = {"score": None, "step": None, "state": None, "metrics": {}}
+
+    def run_validation() -> dict[str, float]:
+        if hooks.validate is None:
+            return validate(model, bank, val_idx, device)
+        was_training = model.training
+        model.eval()
+        try:
+            return hooks.validate(model)
+        finally:
+            model.train(was_training)
+
+    def keep_if_best(found: dict[str, float]) -> None:
+        score = found.get(hooks.best_key) if hooks.best_key else None
+        if score is not None and (best["score"] is None or score > best["score"]):
+            state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+            best.update(score=score, step=step, state=state, metrics=dict(found))
+
+    def report() -> None:
+        if hooks.progress is None:
+            return
+        elapsed = elapsed_before + time.monotonic() - start
+        frac = max(
+            step / cfg.steps if cfg.steps else 0.0,
+            elapsed / (cfg.minutes * 60) if cfg.minutes else 0.0,
+        )
+        hooks.progress(
+            TrainProgress(
+                step=step,
+                seconds=elapsed,
+                fraction=min(1.0, frac),
+                loss=running.get("total"),
+                metrics=dict(metrics),
+                best=best["score"],
+                best_step=best["step"],
+            )
+        )
+
+    if can_validate and hooks.best_key:  # the starting weights are a candidate too
+        metrics = run_validation()
+        keep_if_best(metrics)
+        log(f"step {step} val {json.dumps({k: round(v, 3) for k, v in metrics.items()})}")
+    report()
+    cancelled = False
 
     def save_checkpoint() -> None:
         if not _is_main():
@@ -446,7 +569,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
     try:
         while True:
             elapsed = elapsed_before + time.monotonic() - start
-            stop = torch.tensor([0 if _budget_left(step, elapsed, cfg) else 1])
+            cancelled = hooks.cancel is not None and bool(hooks.cancel.is_set())
+            stop = torch.tensor([0 if _budget_left(step, elapsed, cfg) and not cancelled else 1])
             if distributed:  # every rank stops at the same step (clocks differ)
                 dist.all_reduce(stop, op=dist.ReduceOp.MAX)
             if stop.item():
@@ -467,13 +591,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
                 running[k] = 0.98 * running.get(k, val) + 0.02 * val
             now = time.monotonic()
             val_str = ""
-            if (
-                _is_main()
-                and now - last_val > cfg.val_every_minutes * 60
-                and val_idx
-                and _can_validate(config)
-            ):
-                metrics = validate(model, bank, val_idx, device)
+            if can_validate and now - last_val > cfg.val_every_minutes * 60:
+                metrics = run_validation()
+                keep_if_best(metrics)
                 val_str = json.dumps({k: round(v, 3) for k, v in metrics.items()})
                 last_val = now
                 log(f"step {step} val {val_str}")
@@ -503,6 +623,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
                 (out / "snapshots").mkdir(exist_ok=True)
                 export_weights(model, out / "snapshots" / f"step_{step:06d}.safetensors", meta)
                 last_snap = now
+            report()
     finally:
         save_checkpoint()
         if csv_f:
@@ -510,8 +631,15 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
     wall = elapsed_before + time.monotonic() - start
     result = out / f"{cfg.recipe}.safetensors"
     if _is_main():
-        if val_idx and _can_validate(config):
-            metrics = validate(model, bank, val_idx, device)
+        if can_validate:
+            metrics = run_validation()
+            keep_if_best(metrics)
+        kept = step
+        if best["state"] is not None and best["step"] != step:  # an earlier step did better
+            model.load_state_dict(best["state"])
+            kept, metrics = best["step"], best["metrics"]
+            log(f"keeping the weights of step {kept} ({hooks.best_key} {best['score']:.3f})")
+        report()
         export_weights(
             model,
             result,
@@ -519,8 +647,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] 
                 "model": cfg.recipe,
                 "recipe": cfg.recipe,
                 "init": cfg.init or "",
-                "data": ", ".join(cfg.data) + f" ({len(paths)} images, {n_val} held out)",
+                "data": hooks.data_description
+                or ", ".join(cfg.data) + f" ({len(paths)} images, {n_val} held out)",
                 "steps": step,
+                "kept_step": kept,
+                "cancelled": cancelled,
                 "batch_size": cfg.batch_size * world,
                 "crop": cfg.crop,
                 "hardware": f"{world} x {_hardware(device)}",

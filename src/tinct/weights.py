@@ -90,7 +90,8 @@ def fetch(weights: Weights, *, progress: bool = True) -> Path:
     record has a sha256). Downloadable files come from the cache when present
     with the right hash; otherwise they are downloaded with pooch to a
     temporary name, hash-checked and moved into place, so a corrupt or partial
-    download never stays in the cache.
+    download never stays in the cache. A user model's file is read from its
+    folder, checked against the sha256 recorded when it was registered.
 
     Args:
         weights: The registry's weights record.
@@ -100,11 +101,20 @@ def fetch(weights: Weights, *, progress: bool = True) -> Path:
         Path of the verified file.
 
     Raises:
-        WeightsUnavailableError: A bundled file is missing, or the download
+        WeightsUnavailableError: A bundled or user-model file is missing, or the download
             failed (offline); the message says which URL to fetch and the exact
             path to put the file at.
         ValueError: The file's sha256 does not match the record.
     """
+    if weights.local_path is not None:  # a user model
+        path = weights.local_path
+        if not path.is_file():
+            raise WeightsUnavailableError(
+                f"the user model file {path} is gone (removed since tinct listed it)"
+            )
+        if weights.sha256 is not None and sha256sum(path) != weights.sha256:
+            raise ValueError(f"sha256 of {path} does not match the one recorded for it")
+        return path
     if weights.bundled:
         path = bundled_path(weights.file_name)
         if not path.is_file():

@@ -1,4 +1,8 @@
-"""``tinct models``: list the model zoo with targets, inputs, size and weight status."""
+"""``tinct models``: list the model zoo with targets, inputs, size and weight status.
+
+User models (fine-tuned with ``tinct train --name`` or the napari Train widget)
+are listed too, with what they were made from; ``--remove NAME`` deletes one.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +23,49 @@ def register(subparsers: Any) -> None:
         description=(
             "List every registered model: what it predicts, which inputs it uses, its size, "
             "whether its weights are bundled, downloaded, downloadable, built in or still to be "
-            "trained (train it yourself: `tinct train --recipe NAME`), and their licence."
+            "trained (train it yourself: `tinct train --recipe NAME`), and their licence. "
+            "User models (`tinct train --name NAME`, the napari Train widget) follow, with their "
+            "base model, data, training minutes and held-out automatic PSNR."
         ),
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--remove", metavar="NAME", help="delete the user model NAME (built-in models stay)"
+    )
     p.set_defaults(func=run)
+
+
+_USER_COLUMNS = ("name", "base", "minutes", "steps", "held-out dB", "base dB", "data")
+
+
+def _db(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def user_models_table() -> list[dict[str, str]]:
+    """One row per user model: what it was made from (keys = :data:`_USER_COLUMNS`, ``path``)."""
+    from tinct.models import user_store
+
+    return [
+        {
+            "name": um.name,
+            "base": um.base or um.recipe,
+            "minutes": f"{um.minutes:.1f}",
+            "steps": str(um.steps),
+            "held-out dB": _db(um.score),
+            "base dB": _db(um.base_score),
+            "data": um.data,
+            "path": str(um.path),
+        }
+        for um in user_store.list_user_models()
+    ]
+
+
+def _print_table(rows: list[dict[str, str]], columns: tuple[str, ...]) -> None:
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns}
+    print("  ".join(c.upper().ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        print("  ".join(row[c].ljust(widths[c]) for c in columns).rstrip())
 
 
 def models_table() -> list[dict[str, str]]:
@@ -60,16 +102,36 @@ def models_table() -> list[dict[str, str]]:
     return rows
 
 
+def _remove(name: str) -> int:
+    from tinct.cli._options import UsageError
+    from tinct.models import UnknownModelError, user_store
+
+    try:
+        path = user_store.remove_user_model(name)
+    except UnknownModelError as exc:
+        raise UsageError("--remove", str(exc)) from None
+    print(f"removed user model {name.strip().lower()} ({path})")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
-    """Print the table (or JSON with ``--json``); returns 0."""
-    rows = models_table()
+    """Print the tables (or JSON with ``--json``), or remove a user model; returns 0."""
+    if getattr(args, "remove", None):
+        return _remove(args.remove)
+    from tinct.models import user_store
+
+    rows, users = models_table(), user_models_table()
     if getattr(args, "json", False):
+        details = {u["name"]: u for u in users}
+        for row in rows:
+            if row["name"] in details:
+                row["user_model"] = details[row["name"]]  # type: ignore[assignment]
         print(json.dumps(rows, indent=2))
         return 0
-    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in _COLUMNS}
-    print("  ".join(c.upper().ljust(widths[c]) for c in _COLUMNS).rstrip())
-    for row in rows:
-        print("  ".join(row[c].ljust(widths[c]) for c in _COLUMNS).rstrip())
+    _print_table(rows, _COLUMNS)
     if any(r["weights"] == "train it yourself" for r in rows):
         print("\ntrain it yourself: `tinct train --recipe NAME`, then load the .safetensors file.")
+    if users:
+        print(f"\nuser models (in {user_store.user_models_dir()}):")
+        _print_table(users, _USER_COLUMNS)
     return 0

@@ -1,10 +1,22 @@
-"""``tinct train``: train or fine-tune a registered recipe on folders of colour images."""
+"""``tinct train``: train or fine-tune a registered recipe on folders of colour images.
+
+With ``--name NAME`` the run is a fine-tune through :func:`tinct.finetune` (the
+napari Train widget's code path: examples held out by source, palette matching,
+the best weights kept) and the result is registered as the user model NAME.
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
+from typing import Any
+
+#: Flags whose default is the from-scratch recipe's; with ``--name`` an unchanged one takes
+#: :func:`tinct.finetune`'s default instead (argument name -> finetune keyword).
+_FINETUNE_KNOBS = {"lr": "lr", "warmup": "warmup", "batch_size": "batch_size", "crop": "crop"}
+_DEFAULTS: dict[str, Any] = {}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -15,7 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train a registered recipe (see `tinct models`) on folders of colour images. "
         "Runs are budgeted by --steps or --minutes, checkpoint every few minutes and resume "
         "with --resume; the result is a .safetensors file usable as `--model PATH`. "
-        "Multi-process (DDP): torchrun --nproc-per-node N -m tinct train ...",
+        "Multi-process (DDP): torchrun --nproc-per-node N -m tinct train ... "
+        "With --name NAME the run fine-tunes --init (default: --recipe) on the --data examples "
+        "and registers the result as the user model NAME (usable as `--model NAME` everywhere, "
+        "listed by `tinct models`); Ctrl-C then stops it and keeps the best weights so far.",
     )
     p.add_argument(
         "--recipe",
@@ -29,7 +44,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         required=not os.environ.get("TINCT_DATA"),
         help="folders of colour images (default: $TINCT_DATA)",
     )
-    p.add_argument("--out", required=True, help="run folder (checkpoints, log.csv, weights)")
+    p.add_argument(
+        "--out", help="run folder (checkpoints, log.csv, weights); required unless --name"
+    )
+    p.add_argument(
+        "--name",
+        help="fine-tune and register the result as this user model (a new name: lowercase "
+        "letters, digits, '.', '_', '-')",
+    )
+    p.add_argument(
+        "--replace", action="store_true", help="with --name: replace a user model of that name"
+    )
     p.add_argument("--init", help="start from this model name or weights file (fine-tuning)")
     budget = p.add_argument_group("budget (at least one)")
     budget.add_argument("--steps", type=int, default=0, help="number of optimiser steps")
@@ -65,6 +90,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--cache-dir", help="cache decoded images here (faster restarts)")
     p.set_defaults(func=run)
+    _DEFAULTS.update({k: p.get_default(k) for k in _FINETUNE_KNOBS})
+
+
+def _check_name(args: argparse.Namespace) -> None:
+    """Usage errors of a ``--name`` fine-tune."""
+    from tinct.catalog import availability, record_for
+    from tinct.cli._options import UsageError
+    from tinct.models import user_store
+
+    try:
+        user_store.check_new_name(args.name, replace=args.replace)
+    except ValueError as exc:
+        raise UsageError("--name", str(exc)) from None
+    for flag, bad in (("--resume", args.resume), ("--cache-dir", args.cache_dir)):
+        if bad:
+            raise UsageError(flag, "does not apply with --name (a fine-tune starts afresh)")
+    base, flag = (args.init, "--init") if args.init else (args.recipe, "--recipe")
+    record = record_for(base)
+    if not Path(base).is_file() and not availability(record)[1]:
+        raise UsageError(flag, f"{base} has no trained weights to fine-tune; give --init")
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -75,6 +120,10 @@ def _check(args: argparse.Namespace) -> None:
 
     if not args.steps and not args.minutes:
         raise UsageError("--steps", "give a budget with --steps N and/or --minutes M")
+    if args.replace and not args.name:
+        raise UsageError("--replace", "applies only with --name")
+    if not args.out and not args.name:
+        raise UsageError("--out", "give a run folder with --out DIR (or --name NAME)")
     for flag, value, ok, rule in (
         ("--steps", args.steps, args.steps >= 0, ">= 0"),
         ("--minutes", args.minutes, args.minutes >= 0, ">= 0"),
@@ -108,9 +157,63 @@ def _check(args: argparse.Namespace) -> None:
         find_images(args.data)
     except FileNotFoundError as exc:
         raise UsageError("--data", str(exc)) from None
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
+    if args.name:
+        _check_name(args)
+    out = Path(args.out) if args.out else None
+    if out is not None and out.exists() and not out.is_dir():
         raise UsageError("--out", f"{out} is a file, not a folder")
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    """``tinct train --name``: fine-tune and register a user model (Ctrl-C keeps the best)."""
+    import signal
+    import threading
+
+    from tinct.finetuning import finetune
+
+    cancel = threading.Event()
+    shown = {"best": None, "step": -1}
+
+    def show(p: Any) -> None:
+        if p.phase != "training":
+            print(p.message, file=sys.stderr)
+        elif p.best != shown["best"] or p.step - shown["step"] >= 25:
+            print(p.message, file=sys.stderr)
+            shown.update(best=p.best, step=p.step)
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        cancel.set()
+        print("stopping: keeping the best weights so far (Ctrl-C again aborts)", file=sys.stderr)
+
+    knobs = {
+        kw: getattr(args, arg)
+        for arg, kw in _FINETUNE_KNOBS.items()
+        if getattr(args, arg) != _DEFAULTS.get(arg)
+    }
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        result = finetune(
+            folders=list(args.data),
+            name=args.name,
+            base=args.init or args.recipe,
+            minutes=args.minutes,
+            steps=args.steps,
+            replace=args.replace,
+            progress=show,
+            cancel=cancel,
+            device=args.device,
+            threads=args.threads,
+            seed=args.seed,
+            **knobs,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    um = result.model
+    print(f"registered user model {um.name} ({um.path}): {um.summary()}")
+    print(f"use it with: tinct colorize --model {um.name} IMAGE")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,6 +222,8 @@ def run(args: argparse.Namespace) -> int:
     from tinct.train import TrainConfig, train
 
     _check(args)
+    if args.name:
+        return _finetune(args)
     try:
         Path(args.out).mkdir(parents=True, exist_ok=True)
     except OSError as exc:

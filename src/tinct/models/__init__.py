@@ -19,6 +19,7 @@ from tinct.models import sun_shen  # noqa: F401
 from tinct.models import classical  # noqa: F401
 
 # isort: on
+from tinct.models import user_store
 from tinct.models.base import ColorModel, ModelOutput
 from tinct.models.registry import (
     ModelConfig,
@@ -33,6 +34,8 @@ from tinct.models.registry import (
     unregister_model,
     weights_status,
 )
+
+user_store.refresh()  # the user's fine-tuned models, after every built-in name
 
 __all__ = [
     "ColorModel",

@@ -79,3 +79,32 @@ register_model(
         paper=_PAPER,
     )
 )
+
+#: Domain models: tinct-base fine-tuned on one kind of image. Their colour is a learned
+#: rendering of that domain's typical colours, decoded by the regression head by default.
+_DOMAIN_CONFIG = dataclasses.replace(TINCT_CONFIG, default_decoder="ab")
+
+register_model(
+    ModelRecord(
+        name="tinct-he",
+        display_name="tinct H&E histology",
+        description="tinct-base fine-tuned on H&E-stained histology tiles (MoNuSeg, TCGA "
+        "glioma): gray H&E tiles get haematoxylin/eosin colours. A synthetic rendering "
+        "learned from stained slides, not a measurement.",
+        builder=TinctUNet,
+        kwargs={"fusion": True},
+        config=_DOMAIN_CONFIG,
+        weights=Weights(
+            file_name="tinct-he.safetensors",
+            sha256="afc2424783e54703fe22ee8139f1837793e681bc96104b7fae27857309513c13",
+            size=9602300,
+            license="BSD-3-Clause (weights); training tiles: MoNuSeg (CC BY-NC-SA 4.0), "
+            "TCGA glioma tiles (research use); see docs/models.md",
+            citation=_PAPER,
+            format="safetensors",
+        ),
+        paper=_PAPER,
+        notes="Trained here on the training sources of shared/data/domain/histology "
+        "(docs/models.md, model card).",
+    )
+)

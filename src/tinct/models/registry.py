@@ -43,7 +43,9 @@ __all__ = [
 ColorSpace = Literal["lab", "luv", "yuv"]
 Target = Literal["regression", "gamut313", "grid529", "channel", "hue_chroma"]
 Head = Literal["logits", "ab"]
-WeightsStatus = Literal["bundled", "downloaded", "downloadable", "built in", "train it yourself"]
+WeightsStatus = Literal[
+    "bundled", "downloaded", "downloadable", "built in", "train it yourself", "user"
+]
 
 _COLOR_SPACES = ("lab", "luv", "yuv")
 _TARGETS = ("regression", "gamut313", "grid529", "channel", "hue_chroma")
@@ -171,8 +173,10 @@ class Weights:
     """Where a model's trained weights come from.
 
     Either *bundled* (``url`` is ``None``: the file ``file_name`` ships inside
-    ``tinct/weights/``) or *downloadable* (``url`` + ``sha256`` + ``size``;
-    fetched once through pooch into the cache, see :mod:`tinct.weights`).
+    ``tinct/weights/``), *downloadable* (``url`` + ``sha256`` + ``size``;
+    fetched once through pooch into the cache, see :mod:`tinct.weights`) or a
+    *user model* (``folder``: a model the user trained, kept in the user-model
+    folder, see :mod:`tinct.models.user_store`).
 
     Attributes:
         file_name: File name (bundled file, or name in the download cache).
@@ -185,6 +189,8 @@ class Weights:
         format: ``"pth"`` (a plain PyTorch ``state_dict``, loaded with
             ``weights_only=True``) or ``"safetensors"`` (tinct's own format).
         metrics: Published quality numbers for these weights.
+        folder: Folder outside the package holding ``file_name`` (user models);
+            ``None`` for bundled and downloadable weights.
     """
 
     file_name: str
@@ -195,6 +201,7 @@ class Weights:
     citation: str = ""
     format: Literal["pth", "safetensors"] = "safetensors"
     metrics: tuple[tuple[str, float], ...] = ()
+    folder: str | None = None
 
     def __post_init__(self) -> None:
         if self.format not in ("pth", "safetensors"):
@@ -205,11 +212,18 @@ class Weights:
             raise ValueError("downloadable weights need a sha256")
         if "/" in self.file_name or "\\" in self.file_name or not self.file_name:
             raise ValueError(f"file_name must be a bare file name, got {self.file_name!r}")
+        if self.folder is not None and self.url is not None:
+            raise ValueError("weights are either in a local folder or downloadable, not both")
 
     @property
     def bundled(self) -> bool:
         """True for files shipped inside the package."""
-        return self.url is None
+        return self.url is None and self.folder is None
+
+    @property
+    def local_path(self) -> Path | None:
+        """The file of a user model (``folder / file_name``), else ``None``."""
+        return None if self.folder is None else Path(self.folder) / self.file_name
 
 
 @dataclass(frozen=True)
@@ -306,6 +320,10 @@ def get_record(name: str) -> ModelRecord:
     try:
         return _REGISTRY[key]
     except KeyError:
+        from tinct.models import user_store  # a model trained since the last scan?
+
+        if user_store.refresh_if_changed() and key in _REGISTRY:
+            return _REGISTRY[key]
         valid = ", ".join(_REGISTRY)
         raise UnknownModelError(f"unknown model {name!r}; registered models: {valid}") from None
 
@@ -323,13 +341,16 @@ def weights_status(record: ModelRecord) -> WeightsStatus:
     Returns:
         ``"bundled"`` (file ships with tinct), ``"downloaded"`` (in the
         cache), ``"downloadable"`` (URL known, not yet fetched), ``"built in"``
-        (no trainable weights needed) or ``"train it yourself"``.
+        (no trainable weights needed), ``"user"`` (a model the user trained,
+        in the user-model folder) or ``"train it yourself"``.
     """
     from tinct import weights as _w
 
     w = record.weights
     if w is None:
         return "train it yourself" if record.config.trainable else "built in"
+    if w.local_path is not None:
+        return "user"
     if w.bundled:
         return "bundled" if _w.bundled_path(w.file_name).is_file() else "train it yourself"
     return "downloaded" if (_w.cache_dir() / w.file_name).is_file() else "downloadable"

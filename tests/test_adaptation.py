@@ -1,0 +1,80 @@
+"""Held-out scoring as the engine decodes, and palette matching (tinct.adaptation)."""
+
+import numpy as np
+import pytest
+import torch
+
+import tinct
+from tinct import metrics
+from tinct.adaptation import SCORE_KEY, match_palette, scorer
+from tinct.models import load_model
+
+
+def _images(n=3, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:256, 0:256]
+    out = []
+    for _ in range(n):
+        base = rng.integers(60, 200, 3)
+        wave = (40 * np.sin(xx / rng.uniform(8, 30)) * np.cos(yy / rng.uniform(8, 30)))[..., None]
+        out.append(np.clip(base + wave + rng.normal(0, 8, (256, 256, 3)), 0, 255).astype(np.uint8))
+    return np.stack(out)
+
+
+@pytest.mark.slow
+def test_scores_are_the_engines_psnr_for_every_decoder():
+    images = _images()
+    model = load_model("tinct-base")
+    found = scorer(images, [0, 1, 2], torch.device("cpu"))(model)
+    assert set(found) == {"psnr_gray", "psnr_auto_coherent", "psnr_auto_annealed_mean",
+                          "psnr_auto_ab", SCORE_KEY}  # fmt: skip
+    assert found[SCORE_KEY] == max(v for k, v in found.items() if k.startswith("psnr_auto_"))
+    c = tinct.Colorizer("tinct-base", device="cpu")
+    for decoder in ("coherent", "annealed_mean", "ab"):
+        psnr = np.mean(
+            [metrics.psnr(c.colorize(im, decoder=decoder)[..., :3], im) for im in images]
+        )
+        assert found[f"psnr_auto_{decoder}"] == pytest.approx(psnr, abs=0.05), decoder
+    gray = [metrics.psnr(np.repeat(_lum_u8(im)[..., None], 3, -1), im) for im in images]
+    assert found["psnr_gray"] == pytest.approx(np.mean(gray), abs=0.05)
+
+
+def _lum_u8(rgb):
+    from skimage.color import lab2rgb, rgb2lab
+
+    lab = rgb2lab(rgb)
+    lab[..., 1:] = 0
+    return (np.clip(lab2rgb(lab), 0, 1)[..., 0] * 255).round().astype(np.uint8)
+
+
+def test_palette_matching_gives_the_model_the_examples_colours():
+    torch.manual_seed(0)
+    model = load_model("tinct-small", pretrained=False)
+    pink = np.zeros((4, 64, 64, 3), np.uint8)
+    pink[...] = (225, 150, 195)
+    rng = np.random.default_rng(1)
+    pink = np.clip(pink * rng.uniform(0.7, 1.0, (4, 64, 64, 1)), 0, 255).astype(np.uint8)
+    from tinct.color import rgb_to_lab
+
+    lab = rgb_to_lab(torch.from_numpy(pink).permute(0, 3, 1, 2).float() / 255)
+    want = lab[:, 1:].mean((0, 2, 3))
+
+    def mean_prediction():
+        with torch.no_grad():
+            out = model(lab[:, :1], torch.zeros_like(lab[:, 1:]), torch.zeros_like(lab[:, :1]))
+        return out.ab.mean((0, 2, 3)), torch.softmax(out.logits, 1).mean((0, 2, 3))
+
+    before_ab, _ = mean_prediction()
+    assert match_palette(model, pink, [0, 1, 2, 3], torch.device("cpu"))
+    after_ab, p = mean_prediction()
+    assert (after_ab - want).abs().max() < 2.0 < (before_ab - want).abs().max()
+    from tinct.bins import gamut_bins
+
+    expected = (p[:, None] * gamut_bins()).sum(0)  # the distribution's mean colour
+    assert (expected - want).abs().max() < 6.0
+    assert not model.training  # the caller's mode is kept
+
+
+def test_palette_matching_leaves_other_models_alone():
+    levin = load_model("levin")
+    assert not match_palette(levin, _images(1)[:, :64, :64], [0], torch.device("cpu"))

@@ -1,0 +1,72 @@
+"""``tinct train --name``: a fine-tune registered as a user model, listed and removed by the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tinct.cli import main
+from tinct.models import get_record, load_model, user_store
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv(user_store.USER_MODELS_ENV, str(tmp_path / "models"))
+    user_store.refresh()
+    torch.manual_seed(0)
+    small = load_model("tinct-small", pretrained=False)
+    user_store.save_user_model(small, "small0", {"recipe": "tinct-small", "base": "random"})
+    yield tmp_path / "models"
+    monkeypatch.undo()
+    user_store.refresh()
+
+
+@pytest.fixture
+def tiles(tmp_path):
+    d = tmp_path / "tiles"
+    d.mkdir()
+    rng = np.random.default_rng(0)
+    for slide in ("s1", "s2", "s3", "s4"):
+        base = rng.integers(60, 200, 3)
+        for x in (0, 64):
+            arr = np.clip(base + rng.integers(-30, 30, (64, 64, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(arr).save(d / f"{slide}_x{x}_y0.png")
+    return d
+
+
+def test_train_with_name_registers_a_user_model(store, tiles, tmp_path, capsys):
+    args = ["train", "--init", "small0", "--data", str(tiles), "--steps", "2", "--name", "CLI-HE",
+            "--batch-size", "2", "--crop", "32", "--warmup", "1", "--threads", "1"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr()
+    assert "registered user model cli-he" in out.out and "tinct colorize --model cli-he" in out.out
+    assert "held-out" in out.err  # progress with the held-out score
+    um = user_store.get_user_model("cli-he")
+    assert um.path == store / "cli-he.safetensors" and um.steps == 2 and um.base == "small0"
+    assert um.held_out == "2 of 8 pieces"  # one source of four held out
+    assert get_record("cli-he").weights.folder == str(store)
+
+    assert main(["models"]) == 0
+    table = capsys.readouterr().out
+    assert "user models (in" in table and "cli-he" in table and "small0" in table
+    rows = json.loads(main(["models", "--json"]) == 0 and capsys.readouterr().out)
+    row = next(r for r in rows if r["name"] == "cli-he")
+    assert row["weights"] == "user" and row["user_model"]["base"] == "small0"
+    assert row["user_model"]["held-out dB"] != "-"
+
+    gray = tmp_path / "gray.png"
+    Image.fromarray(np.tile(np.arange(40, dtype=np.uint8) * 6, (40, 1))).save(gray)
+    out_png = tmp_path / "out.png"
+    assert main(["colorize", str(gray), "-o", str(out_png), "--model", "cli-he", "-q"]) == 0
+    assert np.asarray(Image.open(out_png)).shape == (40, 40, 3)
+
+    again = ["train", "--init", "small0", "--data", str(tiles), "--steps", "1", "--name", "cli-he"]
+    assert main(again) == 2  # exists already, and no --replace
+    assert "exists already" in capsys.readouterr().err
+
+    assert main(["models", "--remove", "cli-he"]) == 0
+    assert "removed user model cli-he" in capsys.readouterr().out
+    assert not (store / "cli-he.safetensors").exists()
+    assert main(["models", "--remove", "cli-he"]) == 2

@@ -1,0 +1,142 @@
+"""The napari Train widget, driven through the npe2 manifest (needs Xvfb).
+
+A few seconds of real training (a small user model as the base, small crops) in
+the widget's background thread; the new model then appears in the Colorize
+widget's list, is selected there and makes the next run's colour.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.gui
+
+if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    pytest.skip(
+        "napari needs a display: run under xvfb-run (offscreen Qt does not work)",
+        allow_module_level=True,
+    )
+
+pytest.importorskip("napari")
+pytest.importorskip("pytestqt")
+
+from qtpy.QtCore import QTimer  # noqa: E402
+
+from tinct.engine import Colorizer  # noqa: E402
+from tinct.finetuning import FineTuneJob  # noqa: E402
+from tinct.models import load_model, user_store  # noqa: E402
+from tinct.napari_train import TrainWidget  # noqa: E402
+
+
+def _colour(seed, shape=(96, 96)):
+    rng = np.random.default_rng(seed)
+    base = rng.integers(40, 216, 3)
+    return np.clip(base + rng.integers(-30, 30, (*shape, 3)), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    monkeypatch.setenv(user_store.USER_MODELS_ENV, str(tmp_path / "models"))
+    user_store.refresh()
+    torch.manual_seed(0)
+    small = load_model("tinct-small", pretrained=False)
+    user_store.save_user_model(small, "small0", {"recipe": "tinct-small", "base": "random"})
+    yield tmp_path / "models"
+    monkeypatch.undo()
+    user_store.refresh()
+
+
+@pytest.fixture
+def widgets(make_napari_viewer, store, monkeypatch):
+    monkeypatch.setenv("TINCT_NAPARI_SYNC", "1")  # Colorize runs in the main thread
+    viewer = make_napari_viewer()
+    _, colorize = viewer.window.add_plugin_dock_widget("tinct", "Colorize")
+    _, train = viewer.window.add_plugin_dock_widget("tinct", "Train")
+    made: list[str] = []
+
+    def colorizer(model, device):
+        made.append(model)
+        return Colorizer(model, device="cpu")
+
+    colorize.colorizer_factory = colorizer
+    colorize.made = made
+
+    def job(examples, folders, **kw):  # the widget's job, with training settings for a test
+        return FineTuneJob(examples, folders, batch_size=2, crop=32, warmup=1, threads=1, **kw)
+
+    train.job_factory = job
+    layers = [viewer.add_image(_colour(i), name=f"slide {i}", rgb=True) for i in range(4)]
+    viewer.add_image(np.tile(np.arange(48, dtype=np.uint8) * 5, (48, 1)), name="gray")
+    train.layers.reset_choices()
+    train.layers.value = layers
+    train.base.reset_choices()
+    train.base.value = "small0"
+    return viewer, colorize, train
+
+
+def test_train_widget_opens_through_the_manifest(widgets):
+    _viewer, _colorize, train = widgets
+    assert isinstance(train, TrainWidget)
+    assert "small0" in train.base.choices and "tinct-base" in train.base.choices
+    assert "tinct-small" not in train.base.choices  # no weights: nothing to fine-tune
+    assert [lyr.name for lyr in train.layers.choices] == [f"slide {i}" for i in range(4)]
+
+
+def test_training_in_the_widget_feeds_the_colorize_widget(widgets, qtbot):
+    viewer, colorize, train = widgets
+    train.minutes.value = 0.1
+    train.model_name.value = "napari-he"
+    ticks: list[int] = []
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(1))
+    timer.start(50)
+    job = train.start()
+    assert job is not None and train.busy and not train.train_button.enabled
+    qtbot.waitUntil(lambda: not train.busy and not train._timer.isActive(), timeout=240_000)
+    timer.stop()
+    assert train.last_error is None, train.last_error
+    assert len(ticks) > 10  # the event loop kept running while the model trained
+    result = train.last_result
+    assert result.model.name == "napari-he" and result.steps >= 1 and not result.cancelled
+    assert train.progress.value == train.progress.max and "dB" in train.score.value
+    assert "saved napari-he" in train.status.value
+    names = [name for _label, name in colorize._model_list()]
+    assert "napari-he" in names and colorize.model.value == "napari-he"  # listed and selected
+    assert "napari-he" in train.base.choices  # and a base for the next fine-tune
+
+    colorize.image.value = viewer.layers["gray"]
+    colorize.run()
+    assert colorize.last_error is None, colorize.last_error
+    out = viewer.layers["gray colorized (napari-he)"]  # the layer says which model made it
+    assert out.data.shape == (48, 48, 3) and colorize.made[-1] == "napari-he"
+
+
+def test_cancel_keeps_the_best_weights_so_far(widgets, qtbot):
+    _viewer, colorize, train = widgets
+    train.minutes.value = 30
+    train.model_name.value = "stopped"
+    train.start()
+    qtbot.waitUntil(
+        lambda: train.job.progress is not None and train.job.progress.step >= 2, timeout=120_000
+    )
+    train.cancel()
+    qtbot.waitUntil(lambda: not train.busy and not train._timer.isActive(), timeout=120_000)
+    assert train.last_result.cancelled and "cancelled; kept stopped" in train.status.value
+    assert user_store.is_user_model("stopped")
+    assert "stopped" in [name for _label, name in colorize._model_list()]
+
+
+def test_bad_input_is_shown_not_raised(widgets, monkeypatch):
+    _viewer, _colorize, train = widgets
+    shown: list[str] = []
+    monkeypatch.setattr("tinct.napari_train.show_error", shown.append)
+    train.model_name.value = "tinct-base"
+    assert train.start() is None and "built-in" in train.last_error
+    train.model_name.value = "ok-name"
+    train.layers.value = []
+    assert train.start() is None and "pick colour example layers" in train.last_error
+    assert len(shown) == 2 and not train.busy
