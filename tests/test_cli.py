@@ -37,6 +37,7 @@ def files(tmp_path_factory):
     (d / "bad_header.csv").write_text("row,col,hue\n1,2,3\n")
     (d / "hints.csv").write_text("row,col,r,g,b\n5,5,255,0,0\n")
     (d / "a_file").write_text("not a folder")
+    (d / "a.mp4").write_bytes(b"not a video")  # refused before it is read
     for sub in ("in", "empty", "corrupt"):
         (d / sub).mkdir()
     Image.fromarray(rgb).save(d / "in" / "x.png")
@@ -83,6 +84,10 @@ def _cases(d: Path) -> list[tuple[str, list[str], int, str]]:
         ("reference-text-file", [*col, "--reference", str(d / "notes.txt")], 2, "--reference"),
         ("reference-gray", [*col, "--reference", a], 2, "--reference"),
         ("output-name-clash", ["colorize", a, str(d / "a.jpg"), "-o", out], 2, "IN"),
+        ("video-into-an-image", ["colorize", str(d / "a.mp4"), "-o", str(d / "v.png")], 2,
+         "-o"),
+        ("image-into-a-video", ["colorize", a, "-o", str(d / "v.mp4")], 2, "-o"),
+        ("video-image-name-clash", ["colorize", a, str(d / "a.mp4"), "-o", out], 2, "IN"),
         ("output-folder-is-a-file", ["colorize", a, colour, "-o", str(d / "a_file")], 2, "-o"),
         ("output-unwritable", ["colorize", a, "-o", f"{NOWHERE}/o.png"], 1, "cannot create"),
         ("one-corrupt-input", ["colorize", a, str(d / "notimage.png"), "-o", out, "-q"], 1,
@@ -100,6 +105,7 @@ def _cases(d: Path) -> list[tuple[str, list[str], int, str]]:
         ("evaluate-unknown-model", [*ev[:2], "no-such-model", *ev[3:]], 2, "--models"),
         ("evaluate-missing-weights", [*ev[:2], str(d / "w.safetensors"), *ev[3:]], 2,
          "--models"),
+        ("evaluate-temporal", [*ev, "--temporal"], 2, "--temporal"),
         ("evaluate-negative-hints", [*ev, "--hints=-1"], 2, "--hints"),
         ("evaluate-text-hints", [*ev, "--hints", "some"], 2, "--hints"),
         ("evaluate-out-is-a-file", [*ev[:-1], str(d / "a_file")], 2, "--out"),

@@ -590,6 +590,19 @@ def test_tinct_base_propagates_hints_inside_the_model():
     assert lab[0, 1, 8:56, 20:28].mean() > 25  # red far from the hint, same region
 
 
+def test_tinct_base_hints_on_a_stack_equal_hints_on_each_plane():
+    """Hint fusion on a (3, H, W) stack: every plane as when colorized alone with the hint."""
+    gray = np.full((48, 48), 60, np.uint8)
+    gray[:, 24:] = 200
+    planes = [gray, gray[::-1].copy(), np.roll(gray, 7, axis=1)]
+    c = Colorizer("tinct-base", device="cpu", pretrained=False)
+    hint = [tinct.Hint(24, 8, color=(200, 30, 30), size=4)]
+    out = c.colorize(np.stack(planes), hints=hint)
+    assert out.shape == (3, 48, 48, 3)
+    for i, p in enumerate(planes):
+        np.testing.assert_allclose(out[i].astype(int), c.colorize(p, hints=hint), atol=2)
+
+
 @pytest.mark.parametrize("work", ["mrf", "hints"])
 def test_cancel_stops_long_work_within_a_second(work):
     """A long MRF (10,000 sweeps) or 5,000 hints on a tiny image stop soon after the cancel."""

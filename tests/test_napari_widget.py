@@ -505,3 +505,80 @@ def test_every_control_has_a_tooltip(widget):
     for w in widget:
         if w.widget_type not in ("Label", "Container", "ProgressBar") and w.name != "swatches":
             assert w.tooltip, w.label or w.name
+
+
+# ---------------------------------------------------------------------------- temporal
+
+
+class StackRecorder(FakeColorizer):
+    """Records temporal calls; returns gray RGB of the same leading shape."""
+
+    def colorize(self, image, hints=(), reference=None, cancel=None, **kw):
+        self.calls.append({"shape": image.shape, "hints": hints, **kw})
+        return np.repeat(np.asarray(image)[..., None], 3, axis=-1).astype(np.uint8)
+
+
+def test_temporal_checkbox_names_the_axis_and_sends_the_whole_stack(viewer, widget, errors):
+    from tinct.carry import HintStop
+    from tinct.hints import Hint
+
+    rec = StackRecorder()
+    widget.colorizer_factory = lambda m, d: rec
+    widget.image.value = _image(viewer, shape=(32, 32))
+    assert not widget.temporal.enabled
+    widget.image.value = _image(viewer, shape=(5, 32, 32))
+    viewer.dims.axis_labels = ("t", "y", "x")
+    assert widget.temporal.enabled and "t" in widget.temporal.text
+    widget.temporal.value = True
+    pts = viewer.add_points([[10.0, 11.0]], face_color="lime", name="hints")  # a 2-D layer
+    three = viewer.add_points([[3.0, 20.0, 21.0]], ndim=3, symbol="x", name="stops")
+    widget.hints.value = pts
+    widget.run()  # the current plane only, but temporal runs the whole sequence
+    assert not errors, errors
+    call = rec.calls[-1]
+    assert call["shape"] == (5, 32, 32) and call["temporal"] is True and call["axis"] == 0
+    assert list(call["hints"]) == [0]  # the 2-D hint starts on plane 0 and is carried
+    (h,) = call["hints"][0]
+    assert isinstance(h, Hint) and (h.row, h.col) == (10.0, 11.0)
+    assert widget.output.data.shape == (5, 32, 32, 3)
+    widget.hints.value = three
+    widget.run()
+    assert rec.calls[-1]["hints"] == {3: [HintStop(20.0, 21.0, None)]}
+
+
+@pytest.mark.slow
+def test_temporal_2d_hint_on_plane_0_follows_the_content_through_time(viewer, widget, errors):
+    """Real engine: a pan over a photo; a 2-D blue hint on plane 0 colours the moving content."""
+    _engine_or_skip()
+    from skimage import data
+    from skimage.color import rgb2gray, rgb2lab
+
+    from tinct.engine import Colorizer
+
+    widget.colorizer_factory = lambda m, d: Colorizer(m, device="cpu", num_threads=1)
+    widget.model.value = "tinct-base"
+    gray = (rgb2gray(data.astronaut()[::2, ::2]) * 255).astype(np.uint8)
+    stack = np.stack([gray[40:136, 8 * t : 8 * t + 96] for t in range(6)])  # (T, Y, X) pan
+    widget.image.value = viewer.add_image(stack, name="gray")
+    widget.temporal.value = True
+    widget.hints.value = viewer.add_points([[50.0, 70.0]], face_color="blue", name="hints", size=8)
+    widget.hint_size.value = 8
+    widget.run()
+    assert not errors, errors
+    hinted = viewer.layers["gray colorized (tinct-base)"].data.copy()
+    widget.temporal.value = False
+    widget.run(whole_stack=True)  # plane by plane: the hint stays at its pixel
+    fixed = viewer.layers["gray colorized (tinct-base)"].data
+    blue = rgb2lab(np.array([[[0, 0, 255]]], np.uint8))[0, 0, 1:]
+
+    def dist(img, r, c):
+        ab = rgb2lab(img[r - 3 : r + 4, c - 3 : c + 4])[..., 1:].reshape(-1, 2).mean(0)
+        return float(np.linalg.norm(ab - blue))
+
+    # where the hinted content is on each plane: carried, its colour holds as on plane 0
+    # (the blue is gamut-limited at its lightness); pinned to its pixel, the hint reaches
+    # it on some planes and misses it on others
+    carried = [dist(hinted[t], 50, 70 - 8 * t) for t in range(6)]
+    pinned = [dist(fixed[t], 50, 70 - 8 * t) for t in range(6)]
+    assert max(carried) < carried[0] + 5
+    assert max(pinned) > 1.4 * max(carried)

@@ -141,13 +141,13 @@ def test_a_new_field_gets_its_flag_without_more_work():
     from tinct.cli import _options
 
     extended = dataclasses.make_dataclass(
-        "Extended", [("temporal", "float | None", dataclasses.field(default=None))],
+        "Extended", [("sharpness", "float | None", dataclasses.field(default=None))],
         bases=(ColorizeOptions,), frozen=True,
     )  # fmt: skip
     parser = argparse.ArgumentParser()
     _options.add_option_arguments(parser, options_class=extended)
-    assert any("--temporal" in a.option_strings for a in parser._actions)
-    assert parser.parse_args(["--temporal", "0.5"]).temporal == "0.5"
+    assert any("--sharpness" in a.option_strings for a in parser._actions)
+    assert parser.parse_args(["--sharpness", "0.5"]).sharpness == "0.5"
 
 
 def test_text_words_select_special_values():
@@ -155,3 +155,34 @@ def test_text_words_select_special_values():
     assert ColorizeOptions.from_mapping({"tile": "auto"}).tile is None
     assert ColorizeOptions.from_mapping({"temperature": "none"}).temperature is None
     assert ColorizeOptions.from_mapping({"decoder": "MODE"}).decoder == "mode"
+
+
+def test_temporal_flag_parses_text_and_rejects_other_values():
+    assert ColorizeOptions().temporal is False
+    assert ColorizeOptions.from_mapping({"temporal": "yes"}).temporal is True
+    assert ColorizeOptions.from_mapping({"temporal": "off"}).temporal is False
+    assert ColorizeOptions.from_mapping({"temporal": True}).to_dict()["temporal"] is True
+    with pytest.raises(ValueError, match="temporal"):
+        ColorizeOptions.from_mapping({"temporal": "sometimes"})
+    with pytest.raises(ValueError, match="temporal"):
+        ColorizeOptions(temporal=1)
+
+
+def test_temporal_is_a_switch_flag_on_colorize_and_batch_only():
+    from tinct.cli import build_parser
+
+    spec = ColorizeOptions.specs()["temporal"]
+    assert spec.kind is bool and spec.label == "temporal" and "first axis" in spec.help
+    assert "temporal" not in ColorizeOptions.wire_fields()  # GIMP sends single images
+    assert ColorizeOptions.name_in("temporal", "cli") == "--temporal"
+    from tinct.cli._options import options_from_args
+
+    parser = build_parser()
+    base = {"colorize": ["colorize", "a.png", "-o", "out"], "batch": ["batch", "in", "out"]}
+    for cmd, args in base.items():
+        assert options_from_args(parser.parse_args(args)).temporal is False, cmd
+        assert options_from_args(parser.parse_args([*args, "--temporal"])).temporal is True, cmd
+    with pytest.raises(SystemExit):  # a switch takes no value
+        parser.parse_args(["colorize", "-o", "out", "--temporal=yes", "a.png"])
+    with pytest.raises(SystemExit):  # evaluate colorizes still images: no such flag
+        parser.parse_args(["evaluate", "--data", "d", "--out", "r", "--temporal"])

@@ -63,6 +63,28 @@ def run_to_end(gen):
         return items, stop.value
 
 
+def test_a_temporal_job_colorizes_the_stack_as_one_sequence_with_carried_hints():
+    from tinct.carry import HintStop
+    from tinct.hints import Hint
+
+    fake = FakeColorizer()
+    opts = ColorizeOptions(temperature=0.5, temporal=True)
+    job = make_job(hints=two_hints_on_plane_1(), options=opts, stops=frozenset({1}))
+    assert job.temporal
+    items, result = run_to_end(jobs.colorize_job(job, lambda m, d: fake, threading.Event()))
+    (call,) = fake.calls  # one call for the whole (2, 8, 10) stack
+    assert call["shape"] == (2, 8, 10) and call["axis"] == 0 and call["options"] is opts
+    assert call["temporal"] is True
+    (hint, stop) = jobs.temporal_hints(job)[1]  # both points lie on plane 1; point 1 stops
+    assert isinstance(hint, Hint) and (hint.row, hint.col) == (2.0, 3.0)
+    assert stop == HintStop(5.0, 6.0, None)
+    assert [i[2] for i in items if i[0] == "plane"] == [(0,), (1,)]
+    assert result == ("done", job)
+    # several leading axes: no single sequence axis, plane by plane as without the option
+    flat = make_job(shape=(2, 2, 8, 10), options=opts)
+    assert not flat.temporal
+
+
 def test_colorize_job_yields_each_plane_with_its_hints():
     fake = FakeColorizer()
     cancel = threading.Event()

@@ -25,7 +25,8 @@ class FieldSpec:
     Attributes:
         help: One sentence for ``--help``, tooltips and docs.
         label: Short label of the control in napari and GIMP.
-        kind: ``float``, ``int``, ``str`` or ``"pair"`` (two floats).
+        kind: ``float``, ``int``, ``str``, ``bool`` (an on/off switch; a CLI
+            flag without a value) or ``"pair"`` (two floats).
         lo: Smallest allowed value (numbers), or ``None``.
         hi: Largest allowed value (numbers), or ``None``.
         lo_open: ``lo`` itself is not allowed (``> lo``).
@@ -126,6 +127,9 @@ def _check(name: str, value: Any, spec: FieldSpec) -> None:
             if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
                 raise OptionError(name, "must be two finite numbers", value)
             _bounds(name, v, spec, shown=value)
+    elif spec.kind is bool:
+        if not isinstance(value, bool):
+            raise OptionError(name, "must be True or False", value)
     elif spec.kind is str:
         if not isinstance(value, str):
             raise OptionError(name, "must be text", value)
@@ -158,16 +162,30 @@ def _convert(key: str, value: Any, spec: FieldSpec) -> Any:
         if spec.kind in (int, float):
             return _number(value, spec.kind)
         if spec.kind is bool:
-            if isinstance(value, str):
-                return value.strip().lower() in ("1", "true", "yes", "on")
-            return bool(value)
+            return _switch(value)
     except (TypeError, ValueError):
-        what = {int: "a whole number", float: "a number", "pair": "two numbers (low high)"}
+        what = {int: "a whole number", float: "a number", "pair": "two numbers (low high)",
+                bool: "true or false"}  # fmt: skip
         raise OptionError(key, f"must be {what.get(spec.kind, 'a value')}", value) from None
     if not isinstance(value, str):
         raise OptionError(key, "must be text", value)
     lowered = key in ("normalize", "precision", "device", "decoder")
     return value.strip().lower() if lowered else value.strip()
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _switch(value: Any) -> bool:
+    """An on/off value: a bool, 0/1, or a word (true/false, yes/no, on/off)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    word = str(value).strip().lower() if isinstance(value, str) else None
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise ValueError("not a switch")
 
 
 def _number(value: Any, kind: type) -> int | float:

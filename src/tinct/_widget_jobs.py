@@ -39,6 +39,7 @@ __all__ = [
     "guarded",
     "suggest_job",
     "suggest_request",
+    "temporal_hints",
 ]
 
 ColorizerFactory = Callable[[str, str], Any]
@@ -59,7 +60,9 @@ class Job:
     """A snapshot of everything a colorization needs, taken in the main thread.
 
     ``options`` is the :class:`tinct.ColorizeOptions` of the run (``None`` = the
-    colorizer's defaults).
+    colorizer's defaults); with ``options.temporal`` the stack is colorized as
+    one sequence along its first axis. ``stops`` are the indices of the hint
+    points drawn with the cross symbol, which stop carried hints.
     """
 
     source: Image
@@ -73,6 +76,12 @@ class Job:
     device: str
     options: Any = None
     download: bool = False
+    stops: frozenset[int] = frozenset()
+
+    @property
+    def temporal(self) -> bool:
+        """Whether the run colorizes the stack as one sequence along axis 0."""
+        return bool(getattr(self.options, "temporal", False)) and len(self.geometry.leading) == 1
 
 
 def engine_hints(job: Job, idx: tuple[int, ...]) -> list[Any]:
@@ -85,10 +94,39 @@ def engine_hints(job: Job, idx: tuple[int, ...]) -> list[Any]:
     return hints_from_points(ph.coords, ph.colors, job.hint_size or None)
 
 
+def temporal_hints(job: Job) -> dict[int, list[Any]]:
+    """The job's hints for a temporal run along axis 0: ``{plane: [Hint | HintStop]}``.
+
+    A point is placed on the first plane it lies on: a 2-D point (on every
+    plane) on plane 0, a point of an n-D layer on its own plane; from there the
+    engine carries it through time. Points in ``job.stops`` become
+    :class:`tinct.carry.HintStop` markers.
+    """
+    from tinct.carry import HintStop
+    from tinct.hints import Hint
+
+    first: dict[int, tuple[int, float, float, tuple[float, ...]]] = {}
+    for idx in sorted(job.hints):
+        ph = job.hints[idx]
+        for k, i in enumerate(ph.index):
+            if int(i) not in first:
+                r, c = ph.coords[k]
+                first[int(i)] = (idx[0], float(r), float(c), tuple(ph.colors[k]))
+    size = float(job.hint_size) if job.hint_size else None
+    out: dict[int, list[Any]] = {}
+    for i, (plane, r, c, colour) in sorted(first.items()):
+        h = HintStop(r, c, size) if i in job.stops else Hint(r, c, color=colour, size=size)
+        out.setdefault(plane, []).append(h)
+    return out
+
+
 def colorize_job(
     job: Job, get_colorizer: GetColorizer, cancel: threading.Event
 ) -> Generator[Any, None, Any]:
     """Job body: load the model, then colorize plane by plane, yielding each result.
+
+    With ``job.temporal`` the whole stack is colorized as one sequence along
+    its first axis (:mod:`tinct.temporal`) and the planes are yielded after.
 
     Args:
         job: What to colorize.
@@ -99,6 +137,19 @@ def colorize_job(
     colorizer = get_colorizer(job.model, job.device)
     total = len(job.planes)
     told: set[str] = set()
+    if job.temporal:
+        yield ("status", f"colorizing {total} planes through time…")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rgb = colorizer.colorize(
+                np.asarray(job.data), hints=temporal_hints(job), reference=job.reference,
+                rgb=job.geometry.channels is not None, cancel=cancel, options=job.options,
+                temporal=True, axis=0,
+            )  # fmt: skip
+        yield from _warnings(caught, told)
+        for n, idx in enumerate(job.planes):
+            yield ("plane", job, idx, rgb[idx], n + 1, total)
+        return ("done", job)
     for n, idx in enumerate(job.planes):
         if cancel.is_set():  # Cancel stops before the next plane, not after the stack
             from tinct.engine import Cancelled
@@ -117,12 +168,17 @@ def colorize_job(
                 cancel=cancel,
                 **kwargs,
             )
-        for w in caught:
-            if issubclass(w.category, UserWarning) and str(w.message) not in told:
-                told.add(str(w.message))
-                yield ("warning", str(w.message))
+        yield from _warnings(caught, told)
         yield ("plane", job, idx, rgb, n + 1, total)
     return ("done", job)
+
+
+def _warnings(caught: list[Any], told: set[str]) -> Generator[Any, None, None]:
+    """``("warning", text)`` for each user warning not yet told in this job."""
+    for w in caught:
+        if issubclass(w.category, UserWarning) and str(w.message) not in told:
+            told.add(str(w.message))
+            yield ("warning", str(w.message))
 
 
 def suggest_request(job: Job, index: int) -> tuple[Job, float, float] | None:

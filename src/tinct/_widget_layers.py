@@ -28,6 +28,7 @@ __all__ = [
     "reference_plane",
     "shown_plane",
     "source_geometry",
+    "stop_points",
     "to_uint8_rgb",
     "write_output",
 ]
@@ -105,6 +106,20 @@ def hint_groups(
             full[-len(world) :] = world
             coords[i, -len(world) :] = np.asarray(source.world_to_data(full))[-len(world) :]
     return logic.group_hints_by_plane(coords, np.asarray(points.face_color), geometry)
+
+
+def stop_points(points: Points | None) -> frozenset[int]:
+    """Indices of the hint points drawn with the cross symbol (``"x"``): stops, not colours.
+
+    Under temporal mode such a point ends the hints carried onto its spot from
+    its plane on (:class:`tinct.carry.HintStop`).
+    """
+    if points is None or len(points.data) == 0:
+        return frozenset()
+    symbols = np.atleast_1d(np.asarray(points.symbol, dtype=object))
+    if symbols.size == 1:
+        symbols = np.repeat(symbols, len(points.data))
+    return frozenset(i for i, s in enumerate(symbols) if str(getattr(s, "value", s)) == "x")
 
 
 def add_hints_layer(viewer: ViewerModel, image: Image | None) -> Points:

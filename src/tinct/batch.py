@@ -1,7 +1,8 @@
 """Folder-to-folder colorization over a ``dask.distributed`` cluster (``tinct batch``).
 
-Every image file under the input folder (recursively, by suffix) becomes one
-task. Tasks run :func:`colorize_file` on the workers, which
+Every image or video file under the input folder (recursively, by suffix)
+becomes one task (videos are streamed by :func:`tinct.video.colorize_video`).
+Tasks run :func:`colorize_file` on the workers, which
 
 * load the model once per worker process (:func:`tinct.distributed.worker_colorizer`);
 * name the output exactly as ``tinct colorize IN -o OUT_DIR`` does
@@ -31,7 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tinct.cli.colorize import IMAGE_SUFFIXES, TMP_MARK, output_path_for, write_result
+from tinct.cli.colorize import (
+    IMAGE_SUFFIXES,
+    TMP_MARK,
+    atomic_output,
+    output_path_for,
+    write_result,
+)
 from tinct.options import ColorizeOptions
 
 __all__ = [
@@ -123,7 +130,7 @@ class BatchSummary:
 
 
 def find_inputs(in_dir: str | Path, *, exclude: str | Path | None = None) -> list[Path]:
-    """Image files under a folder, recursively, sorted.
+    """Image and video files under a folder, recursively, sorted.
 
     Hidden files and folders (names starting with ``.``) are ignored, and so
     is everything under ``exclude`` (the output folder when it is nested in
@@ -134,8 +141,12 @@ def find_inputs(in_dir: str | Path, *, exclude: str | Path | None = None) -> lis
         exclude: Folder to leave out.
 
     Returns:
-        Paths of files with a suffix in :data:`tinct.cli.colorize.IMAGE_SUFFIXES`.
+        Paths of files with a suffix in :data:`tinct.cli.colorize.IMAGE_SUFFIXES` or
+        :data:`tinct.video.VIDEO_SUFFIXES`.
     """
+    from tinct.video import VIDEO_SUFFIXES
+
+    suffixes = IMAGE_SUFFIXES + VIDEO_SUFFIXES
     root = Path(in_dir)
     skip = Path(exclude).resolve() if exclude is not None else None
     found = []
@@ -146,13 +157,13 @@ def find_inputs(in_dir: str | Path, *, exclude: str | Path | None = None) -> lis
             continue
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
+            if not name.startswith(".") and Path(name).suffix.lower() in suffixes:
                 found.append(here / name)
     return sorted(found)
 
 
 def existing_output(input_path: str | Path, out_dir: str | Path) -> Path | None:
-    """The finished output for an input in ``out_dir``, if any (PNG, or TIFF for stacks).
+    """The finished output for an input in ``out_dir``, if any (PNG, TIFF for stacks, MP4).
 
     An output counts as finished only when it is not empty and decodes; a
     0-byte or truncated file (e.g. from a full disk) is ignored, so a rerun
@@ -166,11 +177,20 @@ def existing_output(input_path: str | Path, out_dir: str | Path) -> Path | None:
 
 
 def is_complete(path: str | Path) -> bool:
-    """True when ``path`` is a non-empty image file that decodes completely."""
+    """True when ``path`` is a non-empty image file that decodes completely.
+
+    A video output counts when ffmpeg reads its header and its first frame
+    (:func:`tinct.video.is_readable`; the header is written when encoding ends,
+    and outputs are renamed into place only once complete).
+    """
     p = Path(path)
     try:
         if p.stat().st_size == 0:
             return False
+        from tinct.video import is_readable, is_video
+
+        if is_video(p):
+            return is_readable(p)
         if p.suffix.lower() in (".tif", ".tiff"):
             import tifffile
 
@@ -233,7 +253,7 @@ def colorize_file(
     """Colorize one file into ``out_dir`` (the task of ``tinct batch``); never raises.
 
     Args:
-        input_path: The image file.
+        input_path: The image or video file.
         out_dir: Destination folder (created if needed).
         options: Colorization options; ``model``, ``device`` and ``precision``
             pick the per-process colorizer.
@@ -262,11 +282,20 @@ def colorize_file(
             options.model, options.device, options.precision, pretrained=pretrained,
             threads=threads,
         )  # fmt: skip
-        image = read_image(src)
-        result = c.colorize(image, options=options)
-        dest = output_path_for(src, out, stack=result.ndim > 3)
-        out.mkdir(parents=True, exist_ok=True)
-        write_result(dest, result)
+        from tinct.video import colorize_video, is_video
+
+        if is_video(src):  # streamed file to file, never held in memory
+            dest = output_path_for(src, out)
+            out.mkdir(parents=True, exist_ok=True)
+            with atomic_output(dest) as tmp:
+                colorize_video(c, src, tmp, options=options, temporal=options.temporal,
+                               progress=False)  # fmt: skip
+        else:
+            image = read_image(src)
+            result = c.colorize(image, options=options)
+            dest = output_path_for(src, out, stack=result.ndim > 3)
+            out.mkdir(parents=True, exist_ok=True)
+            write_result(dest, result)
     except Exception as exc:  # reported, never raised: one bad file must not stop the run
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return FileResult(
@@ -325,7 +354,7 @@ def run_batch(
     progress: bool = True,
     on_result: Callable[[FileResult], None] | None = None,
 ) -> BatchSummary:
-    """Colorize every image under ``in_dir`` into ``out_dir`` on a Dask cluster.
+    """Colorize every image and video under ``in_dir`` into ``out_dir`` on a Dask cluster.
 
     Args:
         in_dir: Input folder (searched recursively). Paths are made absolute;

@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -226,7 +226,7 @@ class Colorizer:
     def colorize(
         self,
         image: Any,
-        hints: Sequence[Hint] = (),
+        hints: Sequence[Hint] | Mapping[int, Sequence[Any]] = (),
         reference: Any = None,
         temperature: float | None = None,
         decoder: str | None = None,
@@ -239,6 +239,8 @@ class Colorizer:
         propagation: float | None = None,
         rgb: bool | None = None,
         cancel: Any = None,
+        temporal: bool | None = None,
+        axis: int = 0,
     ) -> np.ndarray:
         """Colorize a gray (or RGB) image or stack.
 
@@ -262,6 +264,12 @@ class Colorizer:
             rgb: Force/forbid reading the last axis as colour channels.
             cancel: Object with ``is_set()`` (e.g. ``threading.Event``); raises
                 :class:`Cancelled` when set.
+            temporal: Colorize the stack as a sequence along ``axis`` (time or
+                depth): colour holds still where content persists and hints
+                carry to the following planes (:mod:`tinct.temporal`). ``None``
+                = ``options.temporal``. ``hints`` may then also be
+                ``{plane: [Hint | HintStop, ...]}``; a plain list is placed on plane 0.
+            axis: The sequence axis among the leading axes of a stack.
 
         Returns:
             ``(..., H, W, 3)`` RGB, or ``(..., H, W, 4)`` with the input's alpha;
@@ -271,12 +279,27 @@ class Colorizer:
             TypeError: Unsupported input type/dtype.
             ValueError: Invalid input shape/values, hints or options.
         """
+        if temporal is None:
+            temporal = (options or self.options).temporal
+        hinted = bool(hints)
+        if isinstance(hints, Mapping):
+            if not temporal:
+                raise ValueError("hints given by plane ({plane: [hints]}) need temporal=True")
+            from tinct.carry import has_colour_hints
+
+            hinted = has_colour_hints(hints)
         opts = self.resolve_options(
-            options, hinted=bool(hints), temperature=temperature, decoder=decoder,
+            options, hinted=hinted, temperature=temperature, decoder=decoder,
             mrf_weight=mrf_weight, mrf_iters=mrf_iters, tile=tile, propagation=propagation,
         )  # fmt: skip
-        self._check_hints(hints)
+        self._check_hints(hinted)
         user_net = (options or self.options).net_size
+        if temporal:
+            from tinct import temporal as _tm
+
+            return _tm.colorize_sequence(self, image, hints, opts, axis=axis, reference=reference,
+                                         rgb=rgb, user_net=user_net, progress=progress,
+                                         cancel=cancel)  # fmt: skip
         threads = resolve_threads(self.num_threads, self.device)
         # the scope carries ``cancel`` into the MRF, Levin solves and rendering
         with self._lock, torch_threads(threads), _cancel.scope(cancel):
@@ -288,10 +311,10 @@ class Colorizer:
             progress(1.0, "done")
         return out
 
-    def _check_hints(self, hints: Sequence[Hint]) -> None:
-        """Refuse a call without hints for a model that colorizes from hints only."""
+    def _check_hints(self, hinted: bool) -> None:
+        """Refuse a call without colour hints for a model that colorizes from hints only."""
         cfg = getattr(self.record, "config", None)
-        if not hints and cfg is not None and cfg.hints_required:
+        if not hinted and cfg is not None and cfg.hints_required:
             raise ValueError(
                 f"model {self.info.name!r} colorizes from colour hints only (without them the "
                 "result stays gray); give at least one hint"
@@ -526,11 +549,16 @@ class Colorizer:
             entry.work = build_work(entry, self.info.space, self.device)
         return entry.work
 
-    def _render(self, entry: Entry, opts: ColorizeOptions) -> np.ndarray:
-        self.stats.decodes += 1
+    def _chroma(self, entry: Entry, opts: ColorizeOptions) -> Tensor:
+        """Chrominance ``(B, 2, h, w)`` as rendered: decoded, hints propagated (if on)."""
         ab = self._decode(entry, opts)
         if opts.propagation and entry.net.patches and self.info.space == "lab":
             ab = self._propagate(entry, ab, float(opts.propagation))
+        return ab
+
+    def _render(self, entry: Entry, opts: ColorizeOptions) -> np.ndarray:
+        self.stats.decodes += 1
+        ab = self._chroma(entry, opts)
         return render(entry, ab, self._work(entry), self.info.space, self._scratch)
 
     def _propagate(self, entry: Entry, ab: Tensor, strength: float) -> Tensor:

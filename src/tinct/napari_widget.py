@@ -14,8 +14,9 @@ and colour suggestions, Run / Cancel / Live. Its helpers: pure decisions in
 :class:`tinct.ColorizeOptions`, with greyed-out knobs and their reasons) in
 :mod:`tinct._widget_options`, reading and writing layers in
 :mod:`tinct._widget_layers`, the jobs that drive the engine (and the runner
-that runs them off the main thread) in :mod:`tinct._widget_jobs`, and the
-bridge server toggle in :mod:`tinct._widget_server`.
+that runs them off the main thread) in :mod:`tinct._widget_jobs`, the
+Temporal checkbox in :mod:`tinct._widget_temporal`, and the bridge server
+toggle in :mod:`tinct._widget_server`.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from tinct._widget_jobs import (  # re-exported: part of this module's API
 )
 from tinct._widget_models import ModelMixin
 from tinct._widget_server import ServerToggle
+from tinct._widget_temporal import TemporalMixin
 
 if TYPE_CHECKING:
     import napari
@@ -72,7 +74,7 @@ def live_widgets() -> list[ColorizeWidget]:
     return [w for w in list(_LIVE) if w._alive()]
 
 
-class ColorizeWidget(ModelMixin, HintsMixin, ServerToggle, Container):
+class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, ServerToggle, Container):
     """Colorize grayscale image layers with tinct, with optional hint points.
 
     Args:
@@ -158,6 +160,7 @@ class ColorizeWidget(ModelMixin, HintsMixin, ServerToggle, Container):
         self.live.tooltip = "Re-run automatically when a control or a hint changes."
         self.whole_stack = CheckBox(value=False, text="Whole stack")
         self.whole_stack.tooltip = "Colorize every plane of an n-D layer, not only the shown one."
+        self.temporal = self._make_temporal()
         self.run_button = PushButton(text="Run")
         self.run_button.tooltip = "Colorize the image layer (the shown plane, or the whole stack)."
         self.cancel_button = PushButton(text="Cancel", enabled=False)
@@ -181,6 +184,7 @@ class ColorizeWidget(ModelMixin, HintsMixin, ServerToggle, Container):
                 self.device,
                 self.live,
                 self.whole_stack,
+                self.temporal,
                 self.run_button,
                 self.cancel_button,
                 self.progress,
@@ -206,15 +210,19 @@ class ColorizeWidget(ModelMixin, HintsMixin, ServerToggle, Container):
         self.server.changed.connect(self._on_server_toggled)
         self.hints.changed.connect(self._on_hints_layer_changed)
         self.image.changed.connect(self._on_image_changed)
+        self.image.changed.connect(self._update_temporal)
         self.decoder.changed.connect(lambda *_: self._update_knobs())
         for w in (self.temperature, self.decoder, self.mrf_weight, self.mrf_iters):
             w.changed.connect(lambda *_: self._live_changed(decode_only=True))
         for w in (self.reference, self.hint_size, self.device, self.live, self.normalization):
             w.changed.connect(lambda *_: self._live_changed(decode_only=False))
+        self.temporal.changed.connect(lambda *_: self._live_changed(decode_only=False))
         self._viewer.dims.events.current_step.connect(self._on_step_changed)
+        self._viewer.dims.events.axis_labels.connect(self._update_temporal)
         self._on_model_changed(self.model.value)
         self._on_hints_layer_changed(self.hints.value)
         self._on_image_changed(self.image.value)
+        self._update_temporal()
 
     @property
     def sync(self) -> bool:
@@ -232,7 +240,8 @@ class ColorizeWidget(ModelMixin, HintsMixin, ServerToggle, Container):
         source = layer if layer is not None else self.image.value
         geometry = layer_io.source_geometry(source)
         stack = self.whole_stack.value if whole_stack is None else whole_stack
-        if stack or not geometry.leading:
+        temporal = self._temporal_on(geometry)  # a sequence: always the whole stack
+        if stack or temporal or not geometry.leading:
             planes = list(logic.iter_plane_indices(geometry.leading))
         else:
             planes = [layer_io.shown_plane(source, self._viewer.dims.point, geometry.leading)]
@@ -253,7 +262,7 @@ class ColorizeWidget(ModelMixin, HintsMixin, ServerToggle, Container):
         from tinct.options import OptionError
 
         try:
-            options = self.options(source)
+            options = self.options(source).replace(temporal=temporal)
         except OptionError as exc:
             raise ValueError(exc.message_for("gui")) from None
         return jobs.Job(
@@ -269,6 +278,7 @@ class ColorizeWidget(ModelMixin, HintsMixin, ServerToggle, Container):
             options=options,
             download=choice.downloadable
             and (choice.name, self.device.value) not in self._colorizers,
+            stops=layer_io.stop_points(self.hints.value) if temporal else frozenset(),
         )
 
     def run(self, whole_stack: bool | None = None, layer: Any = None) -> Any:
@@ -406,5 +416,7 @@ class ColorizeWidget(ModelMixin, HintsMixin, ServerToggle, Container):
 
     def _on_step_changed(self, *_: Any) -> None:
         source = self.image.value
+        if self._temporal_active:
+            return  # a temporal run already covers every plane
         if source is not None and source.ndim > 2:
             self._live_changed(decode_only=False)

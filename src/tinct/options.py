@@ -102,6 +102,9 @@ class ColorizeOptions:
         hint_size: Hint patch side in network pixels for hints without a size.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
         precision: ``"auto"``, ``"float32"``, ``"float16"`` or ``"bfloat16"``.
+        temporal: Colorize stacks and videos as sequences (time or depth along
+            the first stack axis): colour holds still where content persists
+            and hints carry to the following planes (:mod:`tinct.temporal`).
     """
 
     model: str = _spec(
@@ -171,6 +174,11 @@ class ColorizeOptions:
     precision: str = _spec(
         default="auto", kind=str, choices=PRECISIONS, label="precision", wire=False,
         default_text="auto", help="network precision",
+    )  # fmt: skip
+    temporal: bool = _spec(
+        default=False, kind=bool, label="temporal", wire=False, default_text="off",
+        help="stacks and videos: colour holds still along the first axis (time or depth) "
+        "and hints carry to later planes",
     )  # fmt: skip
 
     def __post_init__(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,7 +181,13 @@ def build_work(entry: Entry, space: str, device: torch.device) -> Work:
 
 
 def render(
-    entry: Entry, ab: Tensor, work: Work, space: str, scratch: Scratch | None = None
+    entry: Entry,
+    ab: Tensor,
+    work: Work,
+    space: str,
+    scratch: Scratch | None = None,
+    *,
+    work_hook: Callable[[Tensor], Tensor] | None = None,
 ) -> np.ndarray:
     """Full-resolution colour from chrominance on a network grid.
 
@@ -190,6 +197,9 @@ def render(
         work: :func:`build_work` state of the entry.
         space: Model colour space.
         scratch: Reusable buffer for the full-resolution strips (optional).
+        work_hook: Applied to the chrominance ``(B, 2, hw, ww)`` once it is
+            upsampled to the working grid, before it becomes colour (temporal
+            mode averages it along motion there, :mod:`tinct.temporal`).
 
     Returns:
         ``(..., H, W, 3|4)`` uint8 or float32 RGB(A).
@@ -198,6 +208,8 @@ def render(
     if ab.shape[-2] > ws[0] or ab.shape[-1] > ws[1]:  # tiny image: chroma grid is finer
         ab = resize(ab, ws)
     ab_w = work.upsampler((int(ab.shape[-2]), int(ab.shape[-1])))(ab)
+    if work_hook is not None:
+        ab_w = work_hook(ab_w)
     rgb_w = pipeline.space_to_rgb(torch.cat((work.lum_work, ab_w), 1), space)
     coeffs = work.affine.fit(rgb_w)
 

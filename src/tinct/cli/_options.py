@@ -1,8 +1,9 @@
 """CLI flags generated from :class:`tinct.ColorizeOptions`, and the errors every sub-command shares.
 
 :func:`add_option_arguments` adds one flag per options field (``mrf_weight`` ->
-``--mrf-weight``), with the range, the choices and the default taken from the
-field's :class:`~tinct.options.FieldSpec`; :func:`options_from_args` builds the
+``--mrf-weight``; a switch such as ``temporal`` becomes a flag without a value),
+with the range, the choices and the default taken from the field's
+:class:`~tinct.options.FieldSpec`; :func:`options_from_args` builds the
 options back and turns an :class:`~tinct.options.OptionError` into a
 :class:`UsageError` naming the flag. :class:`Parser` prints argparse's own
 errors on one line (``tinct colorize: error: argument --temperature: ...``).
@@ -121,7 +122,9 @@ def add_option_arguments(
         if name in skip:
             continue
         kwargs: dict[str, Any] = {"default": None, "dest": name}
-        if spec.kind == "pair":
+        if spec.kind is bool:  # a switch: --temporal turns it on
+            kwargs["action"] = "store_true"
+        elif spec.kind == "pair":
             kwargs.update(nargs=2, metavar=spec.metavar or ("LO", "HI"))
         else:
             kwargs["metavar"] = spec.metavar or _metavar(name, spec)

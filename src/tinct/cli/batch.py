@@ -1,10 +1,12 @@
 """tinct batch IN_DIR OUT_DIR: colorize a folder tree on a Dask cluster.
 
-Every image under IN_DIR (recursively; PNG, JPEG, TIFF, BMP, WebP, GIF, FITS) is
-colorized into OUT_DIR with the same relative sub-folder and the same file
-name as tinct colorize IN -o OUT_DIR gives it (<stem>_colorized.png, .tif for
-stacks). Two inputs of one folder with the same stem (a.png, a.jpg) would
-share a name: the second is reported as failed, the first is done. Outputs
+Every image under IN_DIR (recursively; PNG, JPEG, TIFF, BMP, WebP, GIF, FITS)
+and every video (MP4, MOV, AVI, MKV, WebM, ...; the video extra) is colorized
+into OUT_DIR with the same relative sub-folder and the same file name as
+tinct colorize IN -o OUT_DIR gives it (<stem>_colorized.png, .tif for stacks,
+.mp4 for videos; --temporal for flicker-free stacks and videos). Two
+inputs of one folder with the same stem (a.png, a.jpg) would share a name:
+the second is reported as failed, the first is done. Outputs
 are written atomically and finished ones are skipped, so rerunning the command
 resumes an interrupted run; a 0-byte or undecodable output is redone.
 
@@ -93,8 +95,10 @@ def run(args: argparse.Namespace) -> int:
 
     if not find_inputs(in_dir, exclude=out_dir):
         from tinct.cli.colorize import IMAGE_SUFFIXES
+        from tinct.video import VIDEO_SUFFIXES
 
-        raise UsageError("IN_DIR", f"no images under {in_dir} ({' '.join(IMAGE_SUFFIXES)})")
+        suffixes = " ".join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)
+        raise UsageError("IN_DIR", f"no images or videos under {in_dir} ({suffixes})")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

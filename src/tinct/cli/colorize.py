@@ -1,12 +1,17 @@
-"""tinct colorize IN... -o OUT: colorize image files (PNG, JPEG, TIFF, FITS, ...).
+"""tinct colorize IN... -o OUT: colorize image files (PNG, JPEG, TIFF, FITS, ...) and videos.
 
 Output naming: with one input, -o may name the output file (its suffix picks
 the format). Otherwise (several inputs, or -o an existing folder, a path
-ending in / or without an image suffix) each result goes to
-OUT/<stem>_colorized.png (stacks from multi-page TIFFs: .tif). Two inputs
-with the same stem (a.png and a.jpg) would get the same name: that is an
-error, reported before anything runs. Results are written atomically: an
-existing output is replaced only by a complete new one.
+ending in / or without an image or video suffix) each result goes to
+OUT/<stem>_colorized.png (stacks from multi-page TIFFs: .tif; videos: .mp4).
+Two inputs with the same stem (a.png and a.jpg) would get the same name: that
+is an error, reported before anything runs. Results are written atomically:
+an existing output is replaced only by a complete new one.
+
+Videos (.mp4, .mov, .avi, .mkv, .webm, ...; the video extra) are streamed
+frame by frame with a progress bar, keeping the frame rate and the audio.
+With --temporal colour holds still where the content persists (stacks and
+videos) and hints, placed on the first frame, follow the content.
 
 Hints file (--hints): CSV with a header naming the columns row, col, r, g, b
 and optionally size (any order; x/y are accepted for col/row), one hint per
@@ -22,10 +27,12 @@ the flag: bad option value, hints or reference file, unknown model, ...).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import uuid
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +48,7 @@ from tinct.cli._options import (
 __all__ = [
     "IMAGE_SUFFIXES",
     "add_option_arguments",
+    "atomic_output",
     "options_from_args",
     "output_path_for",
     "register",
@@ -65,20 +73,25 @@ def output_path_for(input_path: str | Path, out_dir: str | Path, *, stack: bool 
         stack: The result is a stack (written as TIFF).
 
     Returns:
-        ``out_dir / "<stem>_colorized.png"`` (``.tif`` for stacks).
+        ``out_dir / "<stem>_colorized.png"`` (``.tif`` for stacks, ``.mp4`` for videos).
     """
-    return Path(out_dir) / f"{Path(input_path).stem}_colorized{'.tif' if stack else '.png'}"
+    from tinct.video import is_video
+
+    suffix = ".mp4" if is_video(input_path) else ".tif" if stack else ".png"
+    return Path(out_dir) / f"{Path(input_path).stem}_colorized{suffix}"
 
 
 def register(subparsers: Any) -> None:
     """Add the ``colorize`` sub-command."""
     p = subparsers.add_parser(
         "colorize",
-        help="colorize image files",
+        help="colorize image and video files",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("inputs", nargs="+", metavar="IN", help="input images (PNG, JPEG, TIFF, FITS)")
+    p.add_argument(
+        "inputs", nargs="+", metavar="IN", help="input images (PNG, JPEG, TIFF, FITS) or videos"
+    )
     p.add_argument(
         "-o", "--output", required=True, metavar="OUT", help="output file (one input) or folder"
     )
@@ -90,9 +103,35 @@ def register(subparsers: Any) -> None:
 
 
 def _is_dir_target(out: Path, n_inputs: int) -> bool:
+    from tinct.video import VIDEO_SUFFIXES
+
     if n_inputs > 1 or out.is_dir() or str(out).endswith(("/", "\\")):
         return True
-    return out.suffix.lower() not in IMAGE_SUFFIXES
+    return out.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | Path) -> Iterator[Path]:
+    """A hidden temporary path next to ``path``, renamed onto it when the block succeeds.
+
+    The temporary name keeps the suffix (``.<stem>.tinct-tmp-<id><suffix>``), so
+    writers that pick the format by suffix (images, ffmpeg) work unchanged; it is
+    removed if the block fails.
+
+    Args:
+        path: The destination file.
+
+    Yields:
+        The temporary path to write.
+    """
+    dest = Path(path)
+    tmp = dest.with_name(f".{dest.stem}{TMP_MARK}{uuid.uuid4().hex[:12]}{dest.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, dest)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def write_result(path: str | Path, result: Any) -> None:
@@ -107,9 +146,7 @@ def write_result(path: str | Path, result: Any) -> None:
     """
     from tinct.inputs import write_image
 
-    dest = Path(path)
-    tmp = dest.with_name(f".{dest.stem}{TMP_MARK}{uuid.uuid4().hex[:12]}{dest.suffix}")
-    try:
+    with atomic_output(path) as tmp:
         if result.ndim > 3:
             try:
                 import tifffile
@@ -118,10 +155,6 @@ def write_result(path: str | Path, result: Any) -> None:
             tifffile.imwrite(tmp, result, photometric="rgb")
         else:
             write_image(tmp, result)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _read_hints(path: str) -> list[Any]:
@@ -168,6 +201,15 @@ def _destinations(inputs: list[Path], out: Path, to_dir: bool) -> dict[Path, Pat
     return dests
 
 
+def _check_kinds(inputs: list[Path], out: Path, to_dir: bool) -> None:
+    """A video is written as a video, an image as an image (one input, ``-o`` a file)."""
+    from tinct.video import is_video
+
+    if not to_dir and is_video(inputs[0]) != is_video(out):
+        kind = "a video file (.mp4) or a folder" if is_video(inputs[0]) else "an image file"
+        raise UsageError("-o", f"the output for {inputs[0]} must be {kind}, got {out}")
+
+
 def _prepare_output(out: Path, to_dir: bool) -> None:
     folder = out if to_dir else (out.parent if str(out.parent) else Path("."))
     if folder.exists() and not folder.is_dir():
@@ -195,6 +237,7 @@ def run(args: argparse.Namespace) -> int:
     note_inactive("tinct colorize", args, record, hinted=bool(hints))
     out = Path(args.output)
     to_dir = _is_dir_target(out, len(inputs))
+    _check_kinds(inputs, out, to_dir)
     dests = _destinations(inputs, out, to_dir)
     _prepare_output(out, to_dir)
 
@@ -218,19 +261,34 @@ def _colorize_all(
     quiet: bool,
 ) -> int:
     from tinct.inputs import read_image
+    from tinct.video import colorize_video, is_video
 
     failed = 0
     bar = None
     if len(inputs) > 1 and not quiet:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(inputs), unit="image", desc="colorize", file=sys.stderr)
+        bar = tqdm(total=len(inputs), unit="file", desc="colorize", file=sys.stderr)
 
     def say(line: str) -> None:
         bar.write(line, file=sys.stderr) if bar else print(line, file=sys.stderr)
 
     for path in inputs:
         try:
+            if is_video(path):  # streamed file to file (tinct.video), a bar of its own
+                with (
+                    atomic_output(dests[path]) as tmp,
+                    warnings.catch_warnings(record=True) as caught,
+                ):
+                    warnings.simplefilter("always")
+                    colorize_video(colorizer, path, tmp, options=options, hints=hints,
+                                   reference=reference, temporal=options.temporal,
+                                   progress=not quiet and bar is None)  # fmt: skip
+                for w in caught:
+                    say(f"tinct colorize: {path}: warning: {w.message}")
+                if bar:
+                    bar.update(1)
+                continue
             image = read_image(path)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")

@@ -46,7 +46,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=0, help="only the first N images (default: all)")
     p.add_argument("--seed", type=int, default=0, help="hint seed (default: 0)")
     p.add_argument("--no-full-res", action="store_true", help="skip full-resolution PSNR")
-    add_option_arguments(p, exclude=("model",), title="colorization options (every model)")
+    add_option_arguments(
+        p, exclude=("model", "temporal"), title="colorization options (every model)"
+    )
     p.set_defaults(func=run)
 
 
