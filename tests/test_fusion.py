@@ -1,0 +1,76 @@
+"""Hint fusion after the network pass: trust in the network, gate opening, hint weights."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tinct import fusion
+from tinct.hints import HintPatch
+from tinct.models.base import FusionTerms
+
+NET = (32, 32)
+
+
+def _patch(row: float, col: float, ab: tuple[float, float], side: float = 4.0) -> HintPatch:
+    return HintPatch(row, col, side, torch.tensor([ab], dtype=torch.float32))
+
+
+def test_trust_ceiling_falls_from_one_hint_to_many():
+    assert fusion.trust_ceiling(1) == 1.0
+    values = [fusion.trust_ceiling(k) for k in range(1, 12)]
+    assert values == sorted(values, reverse=True)
+    assert fusion.trust_ceiling(fusion.MANY_HINTS) == pytest.approx(fusion.MANY_HINTS_TRUST)
+    assert fusion.trust_ceiling(500) == pytest.approx(fusion.MANY_HINTS_TRUST)
+
+
+def test_reliability_follows_the_error_under_the_hints():
+    patches = [_patch(8, 8, (40.0, 0.0)), _patch(24, 24, (0.0, 40.0))]
+    right = torch.zeros(1, 2, 16, 16)
+    right[:, 0, :8, :8] = 40.0
+    right[:, 1, 8:, 8:] = 40.0
+    ceiling = fusion.trust_ceiling(len(patches))
+    assert fusion.hint_reliability(right, patches, NET).item() == pytest.approx(ceiling)
+    # an automatic colour 60 ab units away from both hints is not trusted at all
+    wrong = right.clone()
+    wrong[:, 0, :8, :8] = -20.0
+    wrong[:, 1, 8:, 8:] = -20.0
+    assert fusion.hint_reliability(wrong, patches, NET).item() == 0.0
+    # halfway between the two error thresholds: half the ceiling
+    half = (fusion.RELIABLE_ERROR + fusion.UNRELIABLE_ERROR) / 2
+    mid = right.clone()
+    mid[:, 0, :8, :8] = 40.0 - half
+    mid[:, 1, 8:, 8:] = 40.0 - half
+    assert fusion.hint_reliability(mid, patches, NET).item() == pytest.approx(ceiling / 2, abs=1e-4)
+    assert fusion.hint_reliability(right, [], NET).item() == 1.0
+
+
+def test_trust_opens_the_gate_only_on_hinted_planes():
+    gate = torch.zeros(2, 1, 4, 4)
+    gate[0] = 0.25  # plane 0 has hints, plane 1 none
+    terms = FusionTerms(
+        own=torch.zeros(2, 2, 4, 4),
+        propagated=torch.ones(2, 2, 4, 4),
+        gate=gate,
+        correction=torch.full((2, 2, 4, 4), 3.0),
+    )
+    out = fusion.trust_propagation(terms, torch.tensor([0.0, 0.0]))
+    assert torch.equal(out.gate[0], torch.ones(1, 4, 4))
+    assert torch.equal(out.correction[0], torch.zeros(2, 4, 4))
+    assert torch.equal(out.gate[1], gate[1]) and torch.equal(out.correction[1], terms.correction[1])
+    kept = fusion.trust_propagation(terms, torch.tensor([1.0, 1.0]))
+    assert torch.equal(kept.gate, gate) and torch.equal(kept.correction, terms.correction)
+
+
+def test_hint_weights_are_convex_and_follow_luminance_edges():
+    lum = torch.full((1, 1, 16, 16), 30.0)
+    lum[..., 8:] = 80.0  # a strong vertical edge between the two hints
+    patches = [_patch(16, 4, (50.0, 0.0)), _patch(16, 28, (0.0, 50.0))]
+    weights, colours, _ = fusion.hint_weights(lum, patches, NET)
+    assert weights.shape == (1, 2, 16, 16) and colours.shape == (1, 2, 2)
+    torch.testing.assert_close(weights.sum(1), torch.ones(1, 16, 16))
+    assert weights[0, 0, :, :7].min() > 0.9  # the left hint owns the left side
+    assert weights[0, 1, :, 9:].min() > 0.9
+    mixed = fusion.mix_colour((weights, colours, lum))
+    assert mixed[0, 0, 8, 2] > 45 and mixed[0, 1, 8, 13] > 45
+    assert fusion.hint_weights(lum, [], NET) is None
