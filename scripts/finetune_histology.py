@@ -17,9 +17,9 @@ import argparse
 import re
 from pathlib import Path
 
-from tinct.datasets import find_images
-from tinct.evaluate import EvalConfig, evaluate
-from tinct.train import TrainConfig, train
+from tinct.training.datasets import find_images
+from tinct.training.evaluate import EvalConfig, evaluate
+from tinct.training.train import TrainConfig, train
 
 
 def slide_of(path: Path) -> str:

@@ -1,12 +1,12 @@
-"""Backend tests: jobs to pixels without any socket (tinct.backend)."""
+"""Backend tests: jobs to pixels without any socket (tinct.bridge.backend)."""
 
 import numpy as np
 import pytest
 
-from tinct import protocol as P
-from tinct.backend import ColorizeJob, EngineBackend, PointHint, RequestError
-from tinct.hints import Hint
-from tinct.options import ColorizeOptions
+from tinct.bridge import wire as P
+from tinct.bridge.backend import ColorizeJob, EngineBackend, PointHint, RequestError
+from tinct.engine.hints import Hint
+from tinct.engine.options import ColorizeOptions
 
 
 class Recorder:

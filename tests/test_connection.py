@@ -1,4 +1,4 @@
-"""One connection's conversation (tinct.connection), over real sockets on 127.0.0.1.
+"""One connection's conversation (tinct.bridge.connection), over real sockets on 127.0.0.1.
 
 Refusals answer with an error frame and close or keep the connection as
 docs/protocol.md says; nothing a client does (garbage, stalls, vanishing, a
@@ -13,7 +13,7 @@ import time
 import pytest
 
 from bridge_helpers import FakeBackend, authed, client_for, make_server, raw, raw_frame, request
-from tinct import protocol as P
+from tinct.bridge import wire as P
 
 # --------------------------------------------------------------------------- handshake
 

@@ -14,15 +14,15 @@ import pytest
 import torch
 
 import tinct
-from tinct.distributed import (
+from tinct.engine.colorizer import Colorizer
+from tinct.engine.hints import Hint
+from tinct.scale.distributed import (
     _cached_colorizer,
     colorize_dask,
     colorize_zarr,
     estimate_bytes,
     should_use_dask,
 )
-from tinct.engine import Colorizer
-from tinct.hints import Hint
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
@@ -39,7 +39,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    from tinct.weights import save_weights
+    from tinct.models.weights import save_weights
 
     model = tinct.load_model("tinct-small", pretrained=False)
     return str(save_weights(model, tmp_path_factory.mktemp("w") / "small.safetensors"))
@@ -154,7 +154,7 @@ def test_lazy_export_from_package():
 
 
 def test_worker_device_spreads_gpus(monkeypatch):
-    from tinct.distributed import worker_device
+    from tinct.scale.distributed import worker_device
 
     assert worker_device("cpu", 3) == "cpu"
     assert worker_device("auto") == "auto"  # not in a worker

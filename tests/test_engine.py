@@ -17,17 +17,17 @@ from torch import nn
 
 import tinct
 from tinct import color
-from tinct.engine import (
+from tinct.engine.colorizer import (
     Cancelled,
     Colorizer,
     DeviceUnavailableError,
     select_device,
     select_dtype,
 )
-from tinct.hints import Hint
+from tinct.engine.hints import Hint
+from tinct.engine.options import ColorizeOptions
 from tinct.models.base import ColorModel, ModelOutput
 from tinct.models.registry import ModelConfig
-from tinct.options import ColorizeOptions
 
 pytest.importorskip("tinct.decode")
 
@@ -121,7 +121,7 @@ def test_select_device():
     if not torch.cuda.is_available():
         with pytest.raises(DeviceUnavailableError, match="CUDA is not available"):
             select_device("cuda")
-    from tinct.runtime import cpu_has_native_bf16
+    from tinct.engine.runtime import cpu_has_native_bf16
 
     expected = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
     assert select_dtype("auto", torch.device("cpu")) == expected
@@ -409,7 +409,7 @@ def test_progress_cancel_and_threads(tiny):
 
 
 def test_colorizer_from_weights_file_and_one_shot(tmp_path):
-    from tinct.weights import save_weights
+    from tinct.models.weights import save_weights
 
     model = tinct.load_model("tinct-small", pretrained=False)
     path = save_weights(model, tmp_path / "small.safetensors")
@@ -464,7 +464,7 @@ def test_upsampling_beats_bilinear_with_oracle_chroma():
 @pytest.mark.parametrize("which", ["tiny", "tiny_reg"])
 def test_tile_blend_alone_has_no_seams(which, request, monkeypatch):
     """Without the global pass, tiles of a local model must reproduce the untiled result."""
-    from tinct import forward
+    from tinct.engine import forward
 
     monkeypatch.setattr(forward, "GLOBAL_BLEND", 0.0)
     c = request.getfixturevalue(which)
@@ -478,7 +478,7 @@ def test_tile_blend_alone_has_no_seams(which, request, monkeypatch):
 
 
 def test_thread_policy_restores_torch_setting():
-    from tinct.engine import resolve_threads, torch_threads
+    from tinct.engine.colorizer import resolve_threads, torch_threads
 
     before = torch.get_num_threads()
     c = Colorizer(TinyModel(JOINT), device="cpu", num_threads=1)
@@ -524,7 +524,7 @@ def test_reduced_precision_casts_weights_once_and_leaves_the_callers_module():
     """bfloat16 inference stores conv/linear weights in bfloat16 (as autocast would cast
     them on every call): same numbers as autocast over float32 weights, and the module
     the caller passed keeps its float32 weights."""
-    from tinct.runtime import cast_for_inference
+    from tinct.engine.runtime import cast_for_inference
 
     model = tinct.load_model("tinct-small", pretrained=False).eval()
     lum = torch.rand(1, 1, 64, 64) * 100
@@ -569,7 +569,7 @@ def test_scratch_buffer_reuse_across_images_of_different_sizes(tiny):
     ],
 )
 def test_prepare_is_exact_for_wide_and_foreign_dtypes(image):
-    from tinct.inputs import prepare
+    from tinct.engine.inputs import prepare
 
     image.setflags(write=False)
     lo, hi = np.percentile(image.astype(np.float64), (0.5, 99.5))

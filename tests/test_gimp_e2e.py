@@ -3,7 +3,7 @@
 Needs root (chroot) and the chroot built by ``scripts/gimp_chroot.sh`` (built on
 first use, about 3-10 minutes, cached outside the repository). Runs the real
 server on the host's 127.0.0.1 with the real engine (untrained ``tinct-base``
-when no trained weights are installed; a fake colorizer if ``tinct.engine`` is
+when no trained weights are installed; a fake colorizer if ``tinct.engine.colorizer`` is
 missing); the plug-in in the chroot reaches it over loopback (a chroot shares
 the host's network namespace).
 """
@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 
 from bridge_helpers import Impostor
-from tinct import protocol as P
-from tinct.cli.gimp import install_plugin
-from tinct.server import EngineBackend, start_server_in_thread
+from tinct.bridge import wire as P
+from tinct.bridge.install import install_plugin
+from tinct.bridge.server import EngineBackend, start_server_in_thread
 
 pytestmark = pytest.mark.gimp
 
@@ -78,7 +78,7 @@ class Recorder:
 
 
 class TintColorizer:
-    """Stand-in when tinct.engine is not available."""
+    """Stand-in when tinct.engine.colorizer is not available."""
 
     model_name = "tinct-base"
 
@@ -89,7 +89,7 @@ class TintColorizer:
 
 def _colorizer():
     try:
-        from tinct.engine import Colorizer
+        from tinct.engine.colorizer import Colorizer
     except ImportError:
         return TintColorizer(), "fake"
     try:
@@ -163,8 +163,8 @@ def gimp_work():
 
 def test_model_list_follows_a_server_restart_and_unknown_models_are_refused(gimp_work, tmp_path):
     import tinct
-    from tinct.cli.gimp import refresh_registration
-    from tinct.weights import save_weights
+    from tinct.bridge.install import refresh_registration
+    from tinct.models.weights import save_weights
 
     chroot, work, inside = gimp_work
     recorder = Recorder(_colorizer()[0])

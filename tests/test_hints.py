@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from tinct import color
-from tinct.hints import (
+from tinct.engine.hints import (
     Hint,
     encode_hints,
     hint_influence,

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from tinct import _widget_logic as logic
+from tinct.napari_plugin import logic
 
 
 def _rec(name, heads=("logits",), target="gamut313", hints=False, global_hint=False, **cfg):

@@ -1,6 +1,6 @@
 """Motion between consecutive planes on a low-resolution grid (torch, CPU-cheap).
 
-Used by :mod:`tinct.temporal` to keep colour where content persists. For each
+Used by :mod:`tinct.engine.temporal` to keep colour where content persists. For each
 pair of planes ``(previous, current)`` on the network's input grid (about
 256 pixels on the long side):
 

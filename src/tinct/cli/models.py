@@ -70,8 +70,8 @@ def _print_table(rows: list[dict[str, str]], columns: tuple[str, ...]) -> None:
 
 def models_table() -> list[dict[str, str]]:
     """One row per registered model, values as display strings (keys = column names)."""
-    from tinct.catalog import entry_for
     from tinct.models import count_parameters, list_models
+    from tinct.models.catalog import entry_for
 
     rows = []
     for record in list_models():

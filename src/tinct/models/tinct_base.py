@@ -129,7 +129,7 @@ class TinctUNet(ColorModel):
 
         ``propagated`` (``(B, 2, h/2, w/2)``, optional): the hints already
         propagated on the ab grid (the engine does it once per hint edit, see
-        :func:`tinct.fusion.hint_weights`); without it the model solves Levin's
+        :func:`tinct.engine.fusion.hint_weights`); without it the model solves Levin's
         optimisation itself (training).
         """
         b, _, h, w = lum.shape
