@@ -35,8 +35,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from tinct.scale.batch import LOCAL_CLUSTER_CONFIG, run_batch
 from tinct.engine.options import ColorizeOptions
+from tinct.scale.batch import LOCAL_CLUSTER_CONFIG, run_batch
 
 
 def _make_images(folder: Path, n: int, size: int) -> None:

@@ -96,7 +96,8 @@ def lockout(strangers, tries):
 
 def engine_cancel():
     """Cancel latency (s) of the engine for a long MRF and for many hints."""
-    from tinct.engine.colorizer import Cancelled, Colorizer
+    from tinct.cancel import Cancelled
+from tinct.engine.colorizer import Colorizer
     from tinct.engine.hints import Hint
 
     c = Colorizer("tinct-base", device="cpu", pretrained=False)
@@ -129,8 +130,8 @@ def engine_cancel():
 
 def bridge_cancel():
     """From a cancel (progress callback returns False) to the engine being free, over the bridge."""
-    from tinct.engine.colorizer import Colorizer
     from tinct.bridge.server import EngineBackend
+    from tinct.engine.colorizer import Colorizer
 
     spans = []
 

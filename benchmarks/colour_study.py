@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 
 def heldout_paths(train: str, fraction: float = 0.02, seed: int = 0) -> list[Path]:
+    from tinct.training.config import split_indices
     from tinct.training.datasets import find_images
-    from tinct.training.train import split_indices
 
     paths = find_images(train)
     held, _ = split_indices(len(paths), fraction, seed)

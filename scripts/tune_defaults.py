@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tinct.engine.options import ColorizeOptions
+from tinct.training.config import split_indices
 from tinct.training.datasets import find_images
 from tinct.training.evaluate import EvalConfig, evaluate
-from tinct.engine.options import ColorizeOptions
-from tinct.training.train import split_indices
 
 
 def heldout_dir(train_data: str, out: Path, fraction: float, seed: int) -> Path:

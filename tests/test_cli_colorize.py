@@ -12,8 +12,6 @@ from tinct import color
 from tinct.cli import main
 from tinct.engine.outputs import output_path_for
 
-pytest.importorskip("tinct.decode")
-
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):

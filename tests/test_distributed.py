@@ -14,10 +14,10 @@ import pytest
 import torch
 
 import tinct
+from tinct.engine import shared
 from tinct.engine.colorizer import Colorizer
 from tinct.engine.hints import Hint
 from tinct.scale.distributed import (
-    _cached_colorizer,
     colorize_dask,
     colorize_zarr,
     estimate_bytes,
@@ -65,14 +65,14 @@ def _stack(shape, seed=0):
 def test_stack_is_lazy_and_equals_eager(weights, eager):
     stack = _stack((5, 40, 56))
     x = da.from_array(stack, chunks=(2, 20, 28))  # planes split across chunks on purpose
-    _cached_colorizer.cache_clear()
+    shared.clear()
     lazy = colorize_dask(x, model=weights, device="cpu", temperature=0.3)
-    assert _cached_colorizer.cache_info().currsize == 0  # nothing loaded or run yet
+    assert shared.entries() == []  # nothing loaded or run yet
     assert isinstance(lazy, da.Array)
     assert lazy.dtype == np.uint8 and lazy.shape == (5, 40, 56, 3)
     assert lazy.chunks == ((2, 2, 1), (40,), (56,), (3,))
     np.testing.assert_array_equal(lazy.compute(), eager.colorize(stack, temperature=0.3))
-    assert _cached_colorizer.cache_info().currsize == 1  # one model for all chunks
+    assert len(shared.entries()) == 1  # one model for all chunks
 
 
 def test_4d_float_percentile_range_is_global(weights, eager):

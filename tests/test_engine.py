@@ -17,19 +17,13 @@ from torch import nn
 
 import tinct
 from tinct import color
-from tinct.engine.colorizer import (
-    Cancelled,
-    Colorizer,
-    DeviceUnavailableError,
-    select_device,
-    select_dtype,
-)
+from tinct.cancel import Cancelled
+from tinct.engine.colorizer import Colorizer
 from tinct.engine.hints import Hint
 from tinct.engine.options import ColorizeOptions
+from tinct.engine.runtime import DeviceUnavailableError, select_device, select_dtype
 from tinct.models.base import ColorModel, ModelOutput
 from tinct.models.registry import ModelConfig
-
-pytest.importorskip("tinct.decode")
 
 
 class TinyModel(ColorModel):
@@ -478,7 +472,7 @@ def test_tile_blend_alone_has_no_seams(which, request, monkeypatch):
 
 
 def test_thread_policy_restores_torch_setting():
-    from tinct.engine.colorizer import resolve_threads, torch_threads
+    from tinct.engine.runtime import resolve_threads, torch_threads
 
     before = torch.get_num_threads()
     c = Colorizer(TinyModel(JOINT), device="cpu", num_threads=1)

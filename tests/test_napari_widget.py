@@ -52,7 +52,7 @@ class FakeColorizer:
         t0 = time.monotonic()
         while time.monotonic() - t0 < self.delay:
             if cancel is not None and cancel.is_set():
-                from tinct.engine.colorizer import Cancelled
+                from tinct.cancel import Cancelled
 
                 raise Cancelled("cancelled")
             time.sleep(0.01)

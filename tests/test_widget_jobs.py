@@ -220,7 +220,7 @@ def test_threaded_runner_delivers_in_the_main_thread(qtbot):
 def test_cancel_stops_before_the_next_plane():
     import threading
 
-    from tinct.engine.colorizer import Cancelled
+    from tinct.cancel import Cancelled
 
     fake = FakeColorizer()
     cancel = threading.Event()

@@ -32,7 +32,7 @@ __all__ = [
 
 _LAZY = {
     "Colorizer": "tinct.engine.colorizer",
-    "colorize": "tinct.engine.colorizer",
+    "colorize": "tinct.engine.shared",
     "ColorizeOptions": "tinct.engine.options",
     "Hint": "tinct.engine.hints",
     "list_models": "tinct.models",

@@ -155,7 +155,8 @@ class EngineBackend:
     Args:
         colorizer: an already loaded colorizer serving its own model (and, without
             a factory, every request).
-        colorizer_factory: ``factory(model_name) -> colorizer``; instances are cached.
+        colorizer_factory: ``factory(model_name) -> colorizer``; what it makes is kept in
+            the engine's one colorizer cache (:mod:`tinct.engine.shared`).
         model: default model: a registry name, or the path of a ``.safetensors``
             file (``tinct serve --model PATH``), which is then listed to clients
             under its file stem.
@@ -186,9 +187,7 @@ class EngineBackend:
         self.default_model = default
         self._device = device
         self._pretrained = pretrained
-        self._cache: dict[str, Any] = {}
-        if colorizer is not None:
-            self._cache[self.default_model] = colorizer
+        self._colorizer = colorizer
         self._single = colorizer is not None and colorizer_factory is None
         self._factory = colorizer_factory
         self._models = [dict(m) for m in models] if models is not None else None
@@ -196,26 +195,24 @@ class EngineBackend:
         self._generation = _user_generation()
         self._lock = threading.Lock()
 
-    def _make(self, name: str) -> Any:
-        if self._factory is not None:
-            return self._factory(name)
-        from tinct.engine.colorizer import Colorizer
-
-        source = self._files.get(name, name)
-        if self._pretrained:
-            return Colorizer(model=source, device=self._device)
-        return Colorizer(model=source, device=self._device, pretrained=False)
-
     def colorizer(self, name: str | None) -> Any:
-        """Return the (cached) colorizer for a model name."""
+        """The colorizer for a model name, from the engine's colorizer cache."""
+        from tinct.engine import shared
+
         name = name or self.default_model
-        with self._lock:
-            if self._single:
-                return self._cache[self.default_model]
-            if name not in self._cache:
-                log.info("loading model %s", name)
-                self._cache[name] = self._make(name)
-            return self._cache[name]
+        if self._single:
+            return self._colorizer
+        if name == self.default_model and self._colorizer is not None:
+            return self._colorizer
+        if self._factory is not None:
+            factory = self._factory
+            return shared.get_or_make(("bridge", factory, name), lambda: factory(name), model=name)
+        source = self._files.get(name, name)
+        if not shared.contains(shared.colorizer_key(source, self._device, "auto")):
+            log.info("loading model %s", name)
+        if self._pretrained:
+            return shared.get_colorizer(source, self._device)
+        return shared.get_colorizer(source, self._device, pretrained=False)
 
     def models(self) -> list[dict[str, Any]]:
         """Describe the models with their weight status (registry and served files).

@@ -219,7 +219,8 @@ def _finetune(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """Execute ``tinct train``."""
     from tinct.cli._options import RuntimeFailure
-    from tinct.training.train import TrainConfig, train
+    from tinct.training.config import TrainConfig
+    from tinct.training.train import train
 
     _check(args)
     if args.name:

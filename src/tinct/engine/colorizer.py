@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from tinct import cancel as _cancel
-from tinct import spaces as pipeline
+from tinct.engine import chroma as _chroma
 from tinct.engine import forward as _fw
 from tinct.engine import fusion as _fusion
 from tinct.engine import inputs as _in
@@ -44,41 +44,18 @@ from tinct.engine.render import (
     build_work,
     concat_outputs,
     digest,
-    kmeans,
-    output_channels,
     render,
 )
 from tinct.engine.runtime import (
-    MODEL_CACHE_SIZE,
-    DeviceUnavailableError,
     cast_for_inference,
-    cpu_busy,
     get_model,
     resolve_threads,
     select_device,
     select_dtype,
     torch_threads,
 )
-from tinct.engine.runtime import model_key as _model_key
-from tinct.upsample import resize
 
-__all__ = [
-    "AUTO_TILE_PIXELS",
-    "MODEL_CACHE_SIZE",
-    "Cancelled",
-    "Colorizer",
-    "DeviceUnavailableError",
-    "EngineStats",
-    "colorize",
-    "cpu_busy",
-    "get_model",
-    "resolve_threads",
-    "select_device",
-    "select_dtype",
-    "torch_threads",
-]
-
-Cancelled = _fw.Cancelled
+__all__ = ["AUTO_TILE_PIXELS", "Colorizer", "EngineStats"]
 
 #: Images with more pixels than this are tiled when ``tile`` is ``None``.
 AUTO_TILE_PIXELS = 4096 * 4096
@@ -326,72 +303,14 @@ class Colorizer:
         row: float,
         col: float,
         k: int = 9,
-        *,
-        hints: Sequence[Hint] = (),
-        reference: Any = None,
-        options: ColorizeOptions | None = None,
-        plane: int = 0,
-        rgb: bool | None = None,
-        samples: int = 2000,
-        seed: int = 0,
+        **kwargs: Any,
     ) -> np.ndarray:
-        """Colour suggestions at a pixel, as ideepcolor offers them.
+        """Colour suggestions at a pixel, as ideepcolor offers them: ``(k, 3)`` uint8 sRGB.
 
-        Row 0 is the current result at the pixel (exactly as :meth:`colorize`
-        renders it); the other ``k - 1`` rows are k-means centres of
-        ``samples`` colours drawn from the predicted distribution there,
-        sorted by cluster mass (largest first) and snapped into gamut at the
-        pixel's luminance. Uses the cached network
-        output when the image and hints are unchanged.
-
-        Args:
-            image: The image (as for :meth:`colorize`).
-            row: Pixel row.
-            col: Pixel column.
-            k: Number of colours returned (>= 1).
-            hints: Current hints.
-            reference: Current reference image.
-            options: Options (temperature/decoder give the current prediction).
-            plane: Plane index of a stack (flattened leading axes).
-            rgb: As for :meth:`colorize`.
-            samples: Number of samples drawn from the distribution.
-            seed: Random seed (suggestions are deterministic for a seed).
-
-        Returns:
-            ``(k, 3)`` uint8 sRGB colours.
+        See :func:`tinct.engine.chroma.suggest_colors` for the arguments
+        (``hints``, ``reference``, ``options``, ``plane``, ``rgb``, ``samples``, ``seed``).
         """
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        opts = self.resolve_options(options)
-        threads = resolve_threads(self.num_threads, self.device)
-        with self._lock, torch_threads(threads):
-            user_net = (options or self.options).net_size
-            entry = self._entry(image, hints, reference, opts, rgb, None, None, user_net)
-            prep = entry.prepared
-            H, W = prep.size
-            if not (0 <= row < H and 0 <= col < W):
-                raise ValueError(f"pixel (row={row}, col={col}) is outside the {H}x{W} image")
-            if not 0 <= plane < prep.gray.shape[0]:
-                raise ValueError(f"plane {plane} out of range (0..{prep.gray.shape[0] - 1})")
-            ab = self._decode(entry, opts)[plane : plane + 1]
-            gen = torch.Generator().manual_seed(seed)
-            _, samples_ab = self._samples(entry, ab, plane, row, col, samples, gen)
-            centres = kmeans(samples_ab, k - 1, gen) if k > 1 else samples_ab[:0]
-            v = prep.gray[plane, 0, int(row), int(col)].reshape(1).float().cpu()
-            current = self._render(entry, opts).reshape(-1, H, W, output_channels(prep))
-            current = current[plane, int(row), int(col), :3]
-        if current.dtype != np.uint8:
-            current = (np.clip(current, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-        out = np.repeat(current[None], k, 0)
-        if len(centres):
-            n = len(centres)
-            lum = pipeline.lum_from_gray(v, self.info.space).expand(n).contiguous()
-            chroma = pipeline.snap_chroma(lum, centres.float().cpu(), self.info.space)
-            lab = torch.cat((lum[:, None], chroma), 1)[..., None, None]
-            rgb = pipeline.space_to_rgb(lab, self.info.space)[:, :, 0, 0]
-            out[1 : n + 1] = (rgb * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
-            out[n + 1 :] = out[n]  # degenerate distribution: repeat the last colour
-        return out
+        return _chroma.suggest_colors(self, image, row, col, k, **kwargs)
 
     # ------------------------------------------------------------------ internals
 
@@ -494,55 +413,7 @@ class Colorizer:
         return entry
 
     def _decode(self, entry: Entry, opts: ColorizeOptions) -> Tensor:
-        """Chrominance ``(B, 2, h, w)`` on the output grid of the chosen head."""
-        net = entry.net
-        regression = opts.decoder in ("ab", "regression") or net.logp is None
-        if regression:
-            if net.ab is None:
-                raise ValueError(
-                    f"model {self.info.name!r} has no regression head; choose a distribution "
-                    f"decoder instead of {opts.decoder!r}"
-                )
-            return net.ab
-        from tinct import decode as D
-
-        logp = net.logp
-        info = self.info
-        mrf_on = opts.mrf_weight > 0 and (opts.mrf_iters or 0) > 0 and info.target != "hue_chroma"
-        if mrf_on:
-            from tinct import mrf
-
-            smooth = mrf.smooth if info.joint else mrf.smooth_channels
-            kw = {} if opts.mrf_edge is None else {"edge_sensitivity": opts.mrf_edge}
-            logp = smooth(
-                logp, self._centres, net.lum_logits, weight=opts.mrf_weight,
-                iterations=int(opts.mrf_iters), **kw,
-            )  # fmt: skip
-        if info.joint and opts.decoder == "coherent":
-            # the regression colour (before any hint fusion) is the fallback
-            own = net.fusion.own if net.fusion is not None else net.ab
-            ab = D.coherent_mean(logp, self._centres, opts.temperature, fallback=own)
-        elif info.joint:
-            ab = D.decode(logp, self._centres, opts.decoder, temperature=opts.temperature)
-        elif info.target == "channel":
-            ab = D.decode_channels(logp, self._centres, opts.decoder, temperature=opts.temperature)
-        else:
-            ab = D.decode_hue_chroma(
-                logp, self._centres[0], self._centres[1], method=opts.decoder,
-                temperature=opts.temperature,
-            )  # fmt: skip
-        if net.post is not None:
-            ab = torch.lerp(ab, net.post[1], net.post[0])
-        if net.fusion is not None:
-            shift = None
-            if net.hint_mix is not None:
-                shift = _fusion.hint_shift(
-                    net.hint_mix, str(opts.decoder), float(opts.temperature),
-                    mrf_weight=float(opts.mrf_weight or 0.0), mrf_iters=int(opts.mrf_iters or 0),
-                    mrf_edge=opts.mrf_edge,
-                )  # fmt: skip
-            ab = _fusion.refuse(net.fusion, ab.float(), net.ab_pull, shift)
-        return ab.float()
+        return _chroma.decode_chroma(entry, opts, self.info, self._centres)
 
     def _work(self, entry: Entry) -> Work:
         if entry.work is None:
@@ -562,95 +433,4 @@ class Colorizer:
         return render(entry, ab, self._work(entry), self.info.space, self._scratch)
 
     def _propagate(self, entry: Entry, ab: Tensor, strength: float) -> Tensor:
-        """Spread the hints over the decoded grid, the prediction as prior (Levin et al.)."""
-        from tinct.engine import hints as _hints
-        from tinct.levin import propagate_batch
-        from tinct.spaces import lum_from_gray
-
-        b, _, h, w = ab.shape
-        net = entry.net
-        lum = lum_from_gray(resize(entry.prepared.gray, (h, w)), "lab")
-        weight, target = _hints.hint_influence(net.patches, (h, w), h / net.net_size[0], b, 0.0)
-        out = propagate_batch(lum, target, weight, prior_ab=ab, prior_weight=strength)
-        return out.to(ab)
-
-    def _samples(
-        self,
-        entry: Entry,
-        ab: Tensor,
-        plane: int,
-        row: float,
-        col: float,
-        n: int,
-        gen: torch.Generator,
-    ) -> tuple[Tensor, Tensor]:
-        """Current chroma at a pixel and ``(n, 2)`` samples of its distribution."""
-        H, W = entry.prepared.size
-        h, w = ab.shape[-2:]
-        iy = min(h - 1, int((row + 0.5) * h / H))
-        ix = min(w - 1, int((col + 0.5) * w / W))
-        cur = ab[0, :, iy, ix].cpu()
-        logp = entry.net.logp
-        if logp is None:  # regression: colours in a neighbourhood
-            r = 4
-            patch = ab[0, :, max(0, iy - r) : iy + r + 1, max(0, ix - r) : ix + r + 1]
-            return cur, patch.reshape(2, -1).T.cpu()
-        hl, wl = logp.shape[-2:]
-        ly = min(hl - 1, int((row + 0.5) * hl / H))
-        lx = min(wl - 1, int((col + 0.5) * wl / W))
-        p = logp[plane, :, ly, lx].float().exp().cpu()
-        c = self._centres.cpu()
-        if self.info.joint:
-            idx = torch.multinomial(p / p.sum(), n, replacement=True, generator=gen)
-            jitter = (torch.rand(n, 2, generator=gen) - 0.5) * 10.0
-            return cur, c[idx] + jitter
-        k = p.shape[0] // 2
-        i0 = torch.multinomial(p[:k] / p[:k].sum(), n, replacement=True, generator=gen)
-        i1 = torch.multinomial(p[k:] / p[k:].sum(), n, replacement=True, generator=gen)
-        x0, x1 = c[0][i0], c[1][i1]
-        if self.info.target == "channel":
-            return cur, torch.stack((x0, x1), 1)
-        return cur, torch.stack((x1 * torch.cos(x0), x1 * torch.sin(x0)), 1)
-
-
-# ----------------------------------------------------------------------------- one shot
-
-_SHARED: OrderedDict[tuple[Any, ...], Colorizer] = OrderedDict()
-_SHARED_LOCK = threading.Lock()
-
-
-def colorize(
-    image: Any,
-    hints: Sequence[Hint] = (),
-    *,
-    model: str | Path | None = None,
-    device: str | None = None,
-    precision: str | None = None,
-    options: ColorizeOptions | None = None,
-    **kwargs: Any,
-) -> np.ndarray:
-    """Colorize with a shared, cached :class:`Colorizer` (one per model/device/precision).
-
-    Args:
-        image: Gray or RGB(A) array or stack (see :meth:`Colorizer.colorize`).
-        hints: Colour hints.
-        model: Model name or weights path (default: ``options.model``, i.e. ``"tinct-base"``).
-        device: Device (default: ``options.device``, i.e. ``"auto"``).
-        precision: Precision (default: ``options.precision``).
-        options: Options for the call.
-        **kwargs: Further :meth:`Colorizer.colorize` arguments (``reference``,
-            ``temperature``, ``decoder``, ``mrf_weight``, ``tile``, ...).
-
-    Returns:
-        The colorized image (see :meth:`Colorizer.colorize`).
-    """
-    opts = options or ColorizeOptions()
-    key = (_model_key(model or opts.model), device or opts.device, precision or opts.precision)
-    with _SHARED_LOCK:
-        c = _SHARED.get(key)
-        if c is None:
-            c = Colorizer(model or opts.model, key[1], key[2])
-            _SHARED[key] = c
-            while len(_SHARED) > 2:
-                _SHARED.popitem(last=False)
-    return c.colorize(image, hints, options=options, **kwargs)
+        return _chroma.propagate_hints(entry, ab, strength)

@@ -33,7 +33,6 @@ from torch import Tensor
 
 from tinct import cancel as _cancel
 from tinct import spaces as pipeline
-from tinct.cancel import Cancelled
 from tinct.engine import hints as _hints
 from tinct.engine.conditioning import (
     channel_histograms,
@@ -49,7 +48,6 @@ from tinct.upsample import resize
 
 __all__ = [
     "GLOBAL_BLEND",
-    "Cancelled",
     "ModelInfo",
     "NetOutput",
     "bin_centres",

@@ -11,14 +11,12 @@ import copy
 import functools
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 
 __all__ = [
-    "MODEL_CACHE_SIZE",
     "DeviceUnavailableError",
     "cast_for_inference",
     "cpu_busy",
@@ -178,10 +176,6 @@ def torch_threads(n: int | None) -> Iterator[None]:
 
 # ----------------------------------------------------------------------------- model cache
 
-MODEL_CACHE_SIZE = 4
-_MODELS: OrderedDict[tuple[str, str, bool, str], torch.nn.Module] = OrderedDict()
-_MODELS_LOCK = threading.Lock()
-
 
 def _is_registered(name: str) -> bool:
     from tinct.models import UnknownModelError, get_record
@@ -269,7 +263,10 @@ def get_model(
     pretrained: bool = True,
     dtype: torch.dtype = torch.float32,
 ) -> torch.nn.Module:
-    """A loaded model from a small process-wide LRU (keyed by name/path, device, pretrained, dtype).
+    """A model loaded for inference: eval mode, channels-last, weights in the precision.
+
+    Not cached: loaded colorizers (which hold their models) are cached once, in
+    :mod:`tinct.engine.shared`.
 
     Args:
         name_or_path: Registry name or weights file.
@@ -279,21 +276,11 @@ def get_model(
             and linear weights in it (:func:`cast_for_inference`).
 
     Returns:
-        The model in eval mode, shared between callers (do not modify it).
+        The model in eval mode.
     """
     from tinct.models import load_model
 
-    key = (model_key(name_or_path), str(torch.device(device)), bool(pretrained), str(dtype))
-    with _MODELS_LOCK:
-        if key in _MODELS:
-            _MODELS.move_to_end(key)
-            return _MODELS[key]
     arg = Path(name_or_path) if _is_file_reference(name_or_path) else str(name_or_path)
     model = load_model(arg, device=device, pretrained=pretrained).eval()
     model = model.to(memory_format=torch.channels_last)  # NHWC: faster conv kernels
-    model = cast_for_inference(model, dtype, copy_model=False)
-    with _MODELS_LOCK:
-        _MODELS[key] = model
-        while len(_MODELS) > MODEL_CACHE_SIZE:
-            _MODELS.popitem(last=False)
-    return model
+    return cast_for_inference(model, dtype, copy_model=False)

@@ -152,7 +152,7 @@ def colorize_job(
         return ("done", job)
     for n, idx in enumerate(job.planes):
         if cancel.is_set():  # Cancel stops before the next plane, not after the stack
-            from tinct.engine.colorizer import Cancelled
+            from tinct.cancel import Cancelled
 
             raise Cancelled("colorization cancelled")
         yield ("status", f"colorizing {n + 1}/{total}…" if total > 1 else "colorizing…")

@@ -4,7 +4,8 @@ The model list comes from the registry with each model's weight status; a
 model without weights cannot run (the reason is shown); a ``.safetensors`` file
 from ``tinct train`` joins the list; the option controls follow the selected
 model (defaults, decoders, knobs greyed out with their reason); the options of
-a run are one :class:`tinct.ColorizeOptions`; loaded colorizers are kept.
+a run are one :class:`tinct.ColorizeOptions`; loaded colorizers live in the
+engine's one cache (:mod:`tinct.engine.shared`).
 """
 
 from __future__ import annotations
@@ -23,11 +24,10 @@ __all__ = ["ModelMixin"]
 
 
 class ModelMixin:
-    """Model list, weights files, option controls and the colorizer cache of the widget."""
+    """Model list, weights files, option controls and the colorizers of the widget."""
 
     # provided by ColorizeWidget
     _choices: dict[str, logic.ModelChoice]
-    _colorizers: dict[tuple[str, str], Any]
     _decoders: tuple[str, ...]
     _image_layer: Any
     _viewer: Any
@@ -100,9 +100,9 @@ class ModelMixin:
         fresh = {c.name: c for c in logic.model_choices(list_models(), weights_status)}
         current = self.model.value
         self._choices = {**fresh, **files}
-        self._colorizers = {
-            k: v for k, v in self._colorizers.items() if not user_store.is_user_model(k[0])
-        }
+        from tinct.engine import shared
+
+        shared.clear(user_store.is_user_model)
         self.model.reset_choices()
         if select is not None and select in self._choices:
             self.model.value = select
@@ -181,9 +181,19 @@ class ModelMixin:
         Returns:
             The colorizer, shared with the bridge server.
         """
-        key = (model or self.model.value, device or self.device.value)
-        if key not in self._colorizers:
-            if len(self._colorizers) >= 2:  # keep at most two models in memory
-                self._colorizers.pop(next(iter(self._colorizers)))
-            self._colorizers[key] = self.colorizer_factory(*key)
-        return self._colorizers[key]
+        from tinct.engine import shared
+
+        model, device = model or self.model.value, device or self.device.value
+        factory = self.colorizer_factory
+        return shared.get_or_make(
+            self._colorizer_key(model, device), lambda: factory(model, device), model=model
+        )
+
+    def _colorizer_key(self, model: str, device: str) -> tuple[Any, ...]:
+        """The widget's key in the engine's colorizer cache (:mod:`tinct.engine.shared`)."""
+        return ("napari", self.colorizer_factory, model, device)
+
+    def _colorizer_loaded(self, model: str, device: str) -> bool:
+        from tinct.engine import shared
+
+        return shared.contains(self._colorizer_key(model, device))

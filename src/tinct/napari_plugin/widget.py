@@ -105,7 +105,6 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, ServerToggle, Contai
         )
         self.last_error: str | None = None
         self.output: Image | None = None
-        self._colorizers: dict[tuple[str, str], Any] = {}
         self._pending: tuple[str, Any] | None = None
         self._hints_layer: Points | None = None
         self._image_layer: Image | None = None
@@ -277,7 +276,7 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, ServerToggle, Contai
             device=self.device.value,
             options=options,
             download=choice.downloadable
-            and (choice.name, self.device.value) not in self._colorizers,
+            and not self._colorizer_loaded(choice.name, self.device.value),
             stops=layer_io.stop_points(self.hints.value) if temporal else frozenset(),
         )
 

@@ -38,10 +38,8 @@ they are imported only when these functions run.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 import os
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -137,15 +135,6 @@ def should_use_dask(
 
 # ----------------------------------------------------------------------------- per-process model
 
-_COLORIZERS_LOCK = threading.Lock()
-
-
-@functools.lru_cache(maxsize=2)
-def _cached_colorizer(model: str, device: str, precision: str, pretrained: bool) -> Colorizer:
-    from tinct.engine.colorizer import Colorizer
-
-    return Colorizer(model, device, precision, pretrained=pretrained, cache_size=0)
-
 
 def worker_device(device: str = "auto", worker_name: Any = None) -> str:
     """Spread Dask workers over the GPUs of a machine.
@@ -191,9 +180,10 @@ def worker_colorizer(
     """The process-wide :class:`Colorizer` for a model, loaded on first use.
 
     Dask tasks call this instead of building a colorizer, so each worker
-    process loads a model once and keeps it for every later task (an LRU of
-    two models per process). The network-output cache is off (``cache_size=0``):
-    tasks never re-decode the same image.
+    process loads a model once and keeps it for every later task (the
+    engine's one colorizer cache, :mod:`tinct.engine.shared`). The
+    network-output cache is off (``cache_size=0``): tasks never re-decode the
+    same image.
 
     Args:
         model: Registry name or ``.safetensors`` path (must exist on the worker).
@@ -214,9 +204,11 @@ def worker_colorizer(
         if torch.get_num_threads() != threads:
             torch.set_num_threads(int(threads))
     device = worker_device(str(device))
-    key = str(Path(model).resolve()) if Path(model).suffix == ".safetensors" else str(model)
-    with _COLORIZERS_LOCK:
-        return _cached_colorizer(key, str(device), str(precision), bool(pretrained))
+    from tinct.engine import shared
+
+    return shared.get_colorizer(
+        model, str(device), str(precision), pretrained=bool(pretrained), cache_size=0
+    )
 
 
 # ----------------------------------------------------------------------------- dask arrays

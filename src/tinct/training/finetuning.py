@@ -177,8 +177,9 @@ def finetune(
 
     from tinct.models import load_model, user_store
     from tinct.models.weights import save_weights
+    from tinct.training.config import TrainConfig, TrainHooks, TrainProgress, _device
     from tinct.training.datasets import ImageBank
-    from tinct.training.train import TrainConfig, TrainHooks, TrainProgress, _device, train
+    from tinct.training.train import train
 
     t_start = time.monotonic()
     report = progress or (lambda p: None)

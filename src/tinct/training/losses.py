@@ -9,14 +9,26 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
+import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
-from tinct.bins import encode_hard, encode_soft
+from tinct.bins import encode_hard, encode_soft, gamut_bins
+from tinct.training.config import (
+    TrainConfig,
+    _config_of,
+)
+from tinct.training.datasets import Batch, ImageBank
 
 __all__ = [
+    "CHROMA_SCALE",
     "REGRESSION_LOSSES",
+    "class_weights_from_bank",
+    "compute_losses",
     "hard_cross_entropy",
     "pixel_weights",
     "regression_loss",
@@ -143,3 +155,120 @@ def regression_loss(
     per_pixel = fn(pred.float() / scale, target.float() / scale)
     w = None if keep is None else keep[:, None, None].expand_as(per_pixel)
     return _weighted_mean(per_pixel, w)
+
+
+def class_weights_from_bank(
+    bank: ImageBank, strength: float, *, samples: int = 512, seed: int = 0
+) -> Tensor | None:
+    """Rebalancing weights from the empirical 313-bin prior of the images.
+
+    ``w = ((1 - 0.5) * p + 0.5 / Q) ** -strength``, normalised so the expected
+    weight under the prior is 1 (reference §1.8 with ``alpha = strength``).
+
+    Args:
+        bank: Training images.
+        strength: Exponent alpha (0 disables rebalancing).
+        samples: Images used to estimate the prior.
+        seed: Which images.
+
+    Returns:
+        ``(313,)`` weights or None when ``strength`` is 0.
+    """
+    if strength <= 0:
+        return None
+    from tinct.color import rgb_to_lab
+
+    g = np.random.default_rng(seed)
+    pick = g.choice(len(bank), size=min(samples, len(bank)), replace=False)
+    centres = gamut_bins()
+    counts = torch.zeros(313, dtype=torch.float64)
+    for chunk in np.array_split(pick, max(1, len(pick) // 64)):
+        rgb = torch.from_numpy(np.stack([bank.images[int(i)] for i in chunk]))
+        rgb = rgb.permute(0, 3, 1, 2).float() / 255.0
+        ab = torch.nn.functional.avg_pool2d(rgb_to_lab(rgb)[:, 1:], 4)
+        counts += torch.bincount(encode_hard(ab, centres).flatten(), minlength=313).double()
+    prior = counts / counts.sum()
+    mix = 0.5 * prior + 0.5 / 313
+    w = mix.pow(-strength)
+    w = w / (prior * w).sum()
+    return w.float()
+
+
+#: Chrominance scale of each colour space (brings regression targets to about [-1, 1]).
+CHROMA_SCALE = {"lab": 110.0, "luv": 100.0, "yuv": 0.6}
+
+
+def _classification_loss(
+    logits: Tensor, batch: Batch, config: Any, class_weights: Tensor | None
+) -> Tensor:
+    """Cross-entropy for the model's bin target (see ``ModelConfig.target``)."""
+    from tinct import bins
+    from tinct.color import lab_to_lch
+
+    dev = logits.device
+    if config.target == "gamut313":
+        return soft_cross_entropy(
+            logits, batch.ab, gamut_bins(device=dev), class_weights=class_weights, keep=batch.keep
+        )
+    if config.target == "grid529":
+        return hard_cross_entropy(logits, batch.ab, bins.grid_bins(device=dev), keep=batch.keep)
+    small = torch.nn.functional.adaptive_avg_pool2d(batch.ab, logits.shape[-2:])
+    k = config.bins_per_channel
+    lo, hi = config.channel_range
+    keep = batch.keep[:, None, None]
+    if config.target == "channel":
+        centres = bins.uniform_bins(k, lo, hi, device=dev).expand(2, k)
+        idx = bins.encode_hard_channels(small, centres)
+        ce = sum(
+            F.cross_entropy(logits[:, j * k : (j + 1) * k].float(), idx[:, j], reduction="none")
+            for j in range(2)
+        )
+        return (ce * keep).mean()
+    if config.target == "hue_chroma":
+        lch = lab_to_lch(torch.cat((torch.zeros_like(small[:, :1]), small), 1))
+        chroma, hue = lch[:, 1:2], lch[:, 2:3].remainder(2 * math.pi)
+        hue_idx = bins.encode_hard_channels(
+            hue, bins.hue_bins(k, device=dev)[None], period=2 * math.pi
+        )
+        chroma_idx = bins.encode_hard_channels(chroma, bins.chroma_bins(k, hi, device=dev)[None])
+        hue_ce = F.cross_entropy(logits[:, :k].float(), hue_idx[:, 0], reduction="none")
+        chroma_ce = F.cross_entropy(logits[:, k:].float(), chroma_idx[:, 0], reduction="none")
+        # hue is undefined for gray pixels: weight it by chroma (Larsson et al.)
+        hue_w = (chroma[:, 0] / 20.0).clamp(max=1.0)
+        return ((hue_ce * hue_w + chroma_ce) * keep).mean()
+    raise ValueError(f"no classification loss for target {config.target!r}")
+
+
+def compute_losses(
+    model: nn.Module, batch: Batch, centres: Tensor, class_weights: Tensor | None, cfg: TrainConfig
+) -> dict[str, Tensor]:
+    """Forward one batch and return the named loss terms (``"total"`` included).
+
+    The recipe's ``ModelConfig.loss`` picks the terms: ``ce`` for the bin head
+    (soft-encoded and rebalanced for the 313 gamut bins, hard for the others),
+    ``l1`` / ``mse`` / ``huber`` for the regression head, weighted by
+    ``cfg.regression_weight`` when both heads train together.
+    """
+    config = _config_of(model)
+    out = model(batch.lum, batch.hint_ab, batch.hint_mask, batch.global_hint)
+    loss = config.loss if config is not None else "ce+l1"
+    parts = loss.split("+")
+    terms: dict[str, Tensor] = {}
+    if out.logits is not None and any(p.startswith("ce") or p.startswith("soft_ce") for p in parts):
+        if config is None or config.target == "gamut313":
+            terms["ce"] = soft_cross_entropy(
+                out.logits, batch.ab, centres, class_weights=class_weights, keep=batch.keep
+            )
+        else:
+            terms["ce"] = _classification_loss(out.logits, batch, config, class_weights)
+    reg = [p for p in parts if p in ("l1", "mse", "huber")]
+    if out.ab is not None and reg:
+        scale = CHROMA_SCALE[config.color_space if config is not None else "lab"]
+        weight = cfg.regression_weight if "ce" in terms else 1.0
+        terms[reg[0]] = weight * regression_loss(
+            out.ab, batch.ab, reg[0], scale=scale, keep=batch.keep
+        )
+    if not terms:
+        raise ValueError(f"recipe loss {loss!r} matches none of the model's outputs")
+    terms["total"] = sum(terms.values())  # type: ignore[assignment]
+    return terms

@@ -15,295 +15,36 @@ import csv
 import json
 import math
 import os
-import platform
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
-from tinct.bins import encode_hard, gamut_bins
-from tinct.training.datasets import Batch, BatchSampler, ImageBank, find_images, simulate_hints
-from tinct.training.losses import hard_cross_entropy, regression_loss, soft_cross_entropy
+from tinct.bins import gamut_bins
+from tinct.training.config import (
+    TrainConfig,
+    TrainHooks,
+    TrainProgress,
+    _can_validate,
+    _config_of,
+    _device,
+    build_model,
+    split_indices,
+)
+from tinct.training.datasets import BatchSampler, ImageBank, find_images, simulate_hints
+from tinct.training.export import _hardware, export_weights
+from tinct.training.losses import (
+    class_weights_from_bank,
+    compute_losses,
+)
 
-__all__ = [
-    "TrainConfig",
-    "TrainHooks",
-    "TrainProgress",
-    "class_weights_from_bank",
-    "export_checkpoint",
-    "export_weights",
-    "train",
-]
-
-
-@dataclass
-class TrainConfig:
-    """Everything a training run needs; saved with checkpoints and exports.
-
-    Attributes:
-        recipe: Registry name of the model to train (e.g. ``"tinct-base"``).
-        data: Folders of colour images.
-        out: Run folder (checkpoints, log, exported weights).
-        init: Model name or weights file to start from (fine-tuning), or None.
-        steps: Step budget (0 = unlimited).
-        minutes: Wall-clock budget (0 = unlimited).
-        batch_size: Images per step (per process).
-        crop: Training crop side in pixels.
-        image_size: Images are decoded to squares of this side first.
-        lr: Peak learning rate (AdamW).
-        weight_decay: AdamW weight decay.
-        warmup: Linear warm-up steps.
-        regression_weight: Weight of the L1 term (SIGGRAPH17 uses 10).
-        rebalance: Class-rebalancing strength (0 = off, 1 = Zhang's full weights).
-        p_no_hints: Share of images trained without hints.
-        val_fraction: Share of images held out for validation.
-        val_every_minutes: Validation interval.
-        checkpoint_minutes: Checkpoint interval.
-        snapshot_minutes: Export ``<out>/snapshots/step_<N>.safetensors`` at this
-            interval (0 = never), so a checkpoint can be chosen afterwards on
-            held-out protocol metrics rather than on the loss.
-        seed: Random seed.
-        device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
-        cache_dir: Where decoded image arrays are cached.
-        threads: Torch CPU threads (0 = torch default).
-    """
-
-    recipe: str = "tinct-base"
-    data: list[str] = field(default_factory=list)
-    out: str = "runs/tinct-base"
-    init: str | None = None
-    steps: int = 0
-    minutes: float = 0.0
-    batch_size: int = 16
-    crop: int = 128
-    image_size: int = 256
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
-    warmup: int = 200
-    regression_weight: float = 10.0
-    rebalance: float = 0.5
-    p_no_hints: float = 0.3
-    val_fraction: float = 0.02
-    val_every_minutes: float = 10.0
-    checkpoint_minutes: float = 5.0
-    snapshot_minutes: float = 0.0
-    seed: int = 0
-    device: str = "auto"
-    cache_dir: str | None = None
-    threads: int = 0
-
-
-@dataclass(frozen=True)
-class TrainProgress:
-    """Where a run stands; passed to :attr:`TrainHooks.progress` after each step and validation.
-
-    Attributes:
-        step: Optimiser steps done.
-        seconds: Wall-clock seconds of training so far.
-        fraction: Share of the budget (steps or minutes, whichever is further) used, in [0, 1].
-        loss: Running mean of the total loss (None before the first step).
-        metrics: The latest validation metrics (empty before the first validation).
-        best: Best value of :attr:`TrainHooks.best_key` so far (None without one).
-        best_step: The step of ``best`` (0 = the starting weights).
-    """
-
-    step: int
-    seconds: float
-    fraction: float
-    loss: float | None
-    metrics: dict[str, float]
-    best: float | None = None
-    best_step: int | None = None
-
-
-@dataclass
-class TrainHooks:
-    """How a caller that is not the command line drives :func:`train` (see :mod:`tinct.finetune`).
-
-    Attributes:
-        bank: Train on these decoded images instead of ``cfg.data``.
-        held_out: Indices of ``bank`` validated on and never trained on
-            (default: the seeded :func:`split_indices` of ``cfg.val_fraction``).
-        data_description: How the exported metadata describes the data.
-        validate: ``validate(model) -> metrics``, replacing the built-in
-            validation on the held-out images (the model is in eval mode inside).
-        best_key: Keep the weights with the highest ``metrics[best_key]``
-            (the starting weights are validated too) and export those rather
-            than the last ones.
-        progress: Called with a :class:`TrainProgress` after every step and validation.
-        cancel: Object with ``is_set()``; once set the run stops before its next
-            step and exports as if its budget had run out.
-    """
-
-    bank: ImageBank | None = None
-    held_out: Sequence[int] | None = None
-    data_description: str | None = None
-    validate: Callable[[nn.Module], dict[str, float]] | None = None
-    best_key: str | None = None
-    progress: Callable[[TrainProgress], None] | None = None
-    cancel: Any = None
-
-
-def split_indices(n: int, fraction: float, seed: int = 0) -> tuple[list[int], list[int]]:
-    """The run's seeded split of ``n`` images: ``(held_out, training)`` indices.
-
-    At most 256 images (``round(n * fraction)``) are held out. Scripts that tune
-    on a run's held-out images (``scripts/tune_defaults.py``) use the same rule.
-    """
-    order = np.random.default_rng(seed).permutation(n)
-    n_val = min(256, round(n * fraction))
-    return sorted(int(i) for i in order[:n_val]), [int(i) for i in order[n_val:]]
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def build_model(recipe: str, init: str | None) -> nn.Module:
-    """Build the recipe's network, optionally initialised from a model or file."""
-    from tinct.models import load_model
-
-    if init:
-        return load_model(init, device="cpu", pretrained=True).train()
-    return load_model(recipe, device="cpu", pretrained=False).train()
-
-
-def class_weights_from_bank(
-    bank: ImageBank, strength: float, *, samples: int = 512, seed: int = 0
-) -> Tensor | None:
-    """Rebalancing weights from the empirical 313-bin prior of the images.
-
-    ``w = ((1 - 0.5) * p + 0.5 / Q) ** -strength``, normalised so the expected
-    weight under the prior is 1 (reference §1.8 with ``alpha = strength``).
-
-    Args:
-        bank: Training images.
-        strength: Exponent alpha (0 disables rebalancing).
-        samples: Images used to estimate the prior.
-        seed: Which images.
-
-    Returns:
-        ``(313,)`` weights or None when ``strength`` is 0.
-    """
-    if strength <= 0:
-        return None
-    from tinct.color import rgb_to_lab
-
-    g = np.random.default_rng(seed)
-    pick = g.choice(len(bank), size=min(samples, len(bank)), replace=False)
-    centres = gamut_bins()
-    counts = torch.zeros(313, dtype=torch.float64)
-    for chunk in np.array_split(pick, max(1, len(pick) // 64)):
-        rgb = torch.from_numpy(np.stack([bank.images[int(i)] for i in chunk]))
-        rgb = rgb.permute(0, 3, 1, 2).float() / 255.0
-        ab = torch.nn.functional.avg_pool2d(rgb_to_lab(rgb)[:, 1:], 4)
-        counts += torch.bincount(encode_hard(ab, centres).flatten(), minlength=313).double()
-    prior = counts / counts.sum()
-    mix = 0.5 * prior + 0.5 / 313
-    w = mix.pow(-strength)
-    w = w / (prior * w).sum()
-    return w.float()
-
-
-#: Chrominance scale of each colour space (brings regression targets to about [-1, 1]).
-CHROMA_SCALE = {"lab": 110.0, "luv": 100.0, "yuv": 0.6}
-
-
-def _classification_loss(
-    logits: Tensor, batch: Batch, config: Any, class_weights: Tensor | None
-) -> Tensor:
-    """Cross-entropy for the model's bin target (see ``ModelConfig.target``)."""
-    from tinct import bins
-    from tinct.color import lab_to_lch
-
-    dev = logits.device
-    if config.target == "gamut313":
-        return soft_cross_entropy(
-            logits, batch.ab, gamut_bins(device=dev), class_weights=class_weights, keep=batch.keep
-        )
-    if config.target == "grid529":
-        return hard_cross_entropy(logits, batch.ab, bins.grid_bins(device=dev), keep=batch.keep)
-    small = torch.nn.functional.adaptive_avg_pool2d(batch.ab, logits.shape[-2:])
-    k = config.bins_per_channel
-    lo, hi = config.channel_range
-    keep = batch.keep[:, None, None]
-    if config.target == "channel":
-        centres = bins.uniform_bins(k, lo, hi, device=dev).expand(2, k)
-        idx = bins.encode_hard_channels(small, centres)
-        ce = sum(
-            F.cross_entropy(logits[:, j * k : (j + 1) * k].float(), idx[:, j], reduction="none")
-            for j in range(2)
-        )
-        return (ce * keep).mean()
-    if config.target == "hue_chroma":
-        lch = lab_to_lch(torch.cat((torch.zeros_like(small[:, :1]), small), 1))
-        chroma, hue = lch[:, 1:2], lch[:, 2:3].remainder(2 * math.pi)
-        hue_idx = bins.encode_hard_channels(
-            hue, bins.hue_bins(k, device=dev)[None], period=2 * math.pi
-        )
-        chroma_idx = bins.encode_hard_channels(chroma, bins.chroma_bins(k, hi, device=dev)[None])
-        hue_ce = F.cross_entropy(logits[:, :k].float(), hue_idx[:, 0], reduction="none")
-        chroma_ce = F.cross_entropy(logits[:, k:].float(), chroma_idx[:, 0], reduction="none")
-        # hue is undefined for gray pixels: weight it by chroma (Larsson et al.)
-        hue_w = (chroma[:, 0] / 20.0).clamp(max=1.0)
-        return ((hue_ce * hue_w + chroma_ce) * keep).mean()
-    raise ValueError(f"no classification loss for target {config.target!r}")
-
-
-def compute_losses(
-    model: nn.Module, batch: Batch, centres: Tensor, class_weights: Tensor | None, cfg: TrainConfig
-) -> dict[str, Tensor]:
-    """Forward one batch and return the named loss terms (``"total"`` included).
-
-    The recipe's ``ModelConfig.loss`` picks the terms: ``ce`` for the bin head
-    (soft-encoded and rebalanced for the 313 gamut bins, hard for the others),
-    ``l1`` / ``mse`` / ``huber`` for the regression head, weighted by
-    ``cfg.regression_weight`` when both heads train together.
-    """
-    config = _config_of(model)
-    out = model(batch.lum, batch.hint_ab, batch.hint_mask, batch.global_hint)
-    loss = config.loss if config is not None else "ce+l1"
-    parts = loss.split("+")
-    terms: dict[str, Tensor] = {}
-    if out.logits is not None and any(p.startswith("ce") or p.startswith("soft_ce") for p in parts):
-        if config is None or config.target == "gamut313":
-            terms["ce"] = soft_cross_entropy(
-                out.logits, batch.ab, centres, class_weights=class_weights, keep=batch.keep
-            )
-        else:
-            terms["ce"] = _classification_loss(out.logits, batch, config, class_weights)
-    reg = [p for p in parts if p in ("l1", "mse", "huber")]
-    if out.ab is not None and reg:
-        scale = CHROMA_SCALE[config.color_space if config is not None else "lab"]
-        weight = cfg.regression_weight if "ce" in terms else 1.0
-        terms[reg[0]] = weight * regression_loss(
-            out.ab, batch.ab, reg[0], scale=scale, keep=batch.keep
-        )
-    if not terms:
-        raise ValueError(f"recipe loss {loss!r} matches none of the model's outputs")
-    terms["total"] = sum(terms.values())  # type: ignore[assignment]
-    return terms
-
-
-def _config_of(model: nn.Module) -> Any:
-    record = getattr(getattr(model, "module", model), "record", None)
-    return None if record is None else record.config
-
-
-def _can_validate(config: Any) -> bool:
-    """Validation PSNR goes through Lab: defined for Lab models with 313 bins or regression."""
-    return config is None or (
-        config.color_space == "lab" and config.target in ("gamut313", "regression")
-    )
+__all__ = ["train"]
 
 
 def _lr_factor(step: int, elapsed: float, cfg: TrainConfig) -> float:
@@ -364,29 +105,6 @@ def validate(
             sums[key] += float((10 * torch.log10(255.0**2 / mse.clamp_min(1e-10))).sum())
     model.train(was_training)
     return {k: v / len(indices) for k, v in sums.items()}
-
-
-def _hardware(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
-
-
-def export_weights(model: nn.Module, path: str | Path, metadata: dict[str, Any]) -> Path:
-    """Write the model's weights as safetensors with JSON-able metadata.
-
-    Args:
-        model: The trained network (DDP wrappers are unwrapped).
-        path: Output ``.safetensors`` file.
-        metadata: Recipe, data, steps, hardware, time, metrics...
-
-    Returns:
-        The written path.
-    """
-    from tinct.models.weights import save_weights
-
-    model = getattr(model, "module", model)
-    return save_weights(model, Path(path), metadata)
 
 
 def _stop_on_sigterm() -> None:
@@ -664,34 +382,3 @@ def train(
     if distributed:
         dist.barrier()
     return result
-
-
-def export_checkpoint(run_dir: str | Path, path: str | Path | None = None) -> Path:
-    """Export the latest checkpoint of a (possibly still running) run as safetensors.
-
-    Args:
-        run_dir: The run folder holding ``checkpoint.pt``.
-        path: Output file (default ``<run_dir>/<recipe>-step<N>.safetensors``).
-
-    Returns:
-        The written path.
-    """
-    run_dir = Path(run_dir)
-    state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
-    cfg = TrainConfig(**json.loads(state["config"]))
-    model = build_model(cfg.recipe, None)
-    model.load_state_dict(state["model"])
-    step = int(state["step"])
-    path = Path(path) if path else run_dir / f"{cfg.recipe}-step{step}.safetensors"
-    return export_weights(
-        model,
-        path,
-        {
-            "model": cfg.recipe,
-            "recipe": cfg.recipe,
-            "steps": step,
-            "wall_time_s": round(float(state["elapsed"]), 1),
-            "train_config": asdict(cfg),
-            "data": ", ".join(cfg.data),
-        },
-    )
