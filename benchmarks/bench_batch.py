@@ -49,7 +49,7 @@ def _make_images(folder: Path, n: int, size: int) -> None:
 
 
 def _warm(model: str, device: str, pretrained: bool, threads: int) -> int:
-    from tinct.scale.distributed import worker_colorizer
+    from tinct.scale.workers import worker_colorizer
 
     c = worker_colorizer(model, device, pretrained=pretrained, threads=threads)
     c.colorize(np.full((64, 64), 128, np.uint8))
@@ -57,7 +57,8 @@ def _warm(model: str, device: str, pretrained: bool, threads: int) -> int:
 
 
 def _serial(src: Path, out: Path, opts: ColorizeOptions, pretrained: bool, threads: int) -> float:
-    from tinct.scale.batch import colorize_file, find_inputs
+    from tinct.scale.batch import colorize_file
+    from tinct.scale.planning import find_inputs
 
     torch.set_num_threads(threads)
     _warm(opts.model, opts.device, pretrained, threads)

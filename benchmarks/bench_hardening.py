@@ -97,7 +97,7 @@ def lockout(strangers, tries):
 def engine_cancel():
     """Cancel latency (s) of the engine for a long MRF and for many hints."""
     from tinct.cancel import Cancelled
-from tinct.engine.colorizer import Colorizer
+    from tinct.engine.colorizer import Colorizer
     from tinct.engine.hints import Hint
 
     c = Colorizer("tinct-base", device="cpu", pretrained=False)

@@ -18,15 +18,9 @@ from PIL import Image
 import tinct
 from tinct.cli import main
 from tinct.engine.options import ColorizeOptions
-from tinct.scale.batch import (
-    LOCAL_CLUSTER_CONFIG,
-    TMP_MARK,
-    colorize_file,
-    existing_output,
-    find_inputs,
-    plan,
-    run_batch,
-)
+from tinct.engine.outputs import TMP_MARK
+from tinct.scale.batch import LOCAL_CLUSTER_CONFIG, colorize_file, run_batch
+from tinct.scale.planning import existing_output, find_inputs, plan
 
 distributed = pytest.importorskip("distributed")
 
@@ -147,7 +141,7 @@ def test_same_stem_clash_is_reported(tmp_path, options):
 
 
 def test_empty_or_truncated_outputs_are_redone_finished_ones_kept(tmp_path, options):
-    from tinct.scale.batch import existing_output, is_complete
+    from tinct.scale.planning import existing_output, is_complete
 
     src = tmp_path / "in"
     src.mkdir()

@@ -3,14 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tinct.training.datasets import (
-    BatchSampler,
-    ImageBank,
-    find_images,
-    global_hint_from_ab,
-    is_near_gray,
-    simulate_hints,
-)
+from tinct.training.datasets import ImageBank, find_images, is_near_gray
+from tinct.training.sampling import BatchSampler, global_hint_from_ab, simulate_hints
 
 
 @pytest.fixture

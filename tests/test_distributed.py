@@ -154,7 +154,7 @@ def test_lazy_export_from_package():
 
 
 def test_worker_device_spreads_gpus(monkeypatch):
-    from tinct.scale.distributed import worker_device
+    from tinct.scale.workers import worker_device
 
     assert worker_device("cpu", 3) == "cpu"
     assert worker_device("auto") == "auto"  # not in a worker

@@ -24,8 +24,9 @@ import pytest
 
 from bridge_helpers import Impostor
 from tinct.bridge import wire as P
+from tinct.bridge.embedded import start_server_in_thread
 from tinct.bridge.install import install_plugin
-from tinct.bridge.server import EngineBackend, start_server_in_thread
+from tinct.bridge.server import EngineBackend
 
 pytestmark = pytest.mark.gimp
 
@@ -56,42 +57,17 @@ class Recorder:
         self.model_name = getattr(inner, "model_name", "tinct-base")
         self.calls = []
 
-    def colorize(
-        self,
-        image,
-        hints=(),
-        reference=None,
-        temperature=None,
-        decoder=None,
-        mrf_weight=None,
-        mrf_iters=None,
-        tile=None,
-        progress=None,
-        cancel=None,
-        rgb=None,
-    ):
+    def colorize(self, image, *, hints, reference, options, progress, cancel, rgb):
         self.calls.append({"shape": image.shape, "hints": list(hints)})
-        kw = {"hints": hints, "progress": progress, "cancel": cancel, "rgb": rgb}
-        if hasattr(self.inner, "resolve_options"):
-            return self.inner.colorize(image, **kw)
-        return self.inner.colorize(image, hints=hints)
-
-
-class TintColorizer:
-    """Stand-in when tinct.engine.colorizer is not available."""
-
-    model_name = "tinct-base"
-
-    def colorize(self, image, hints=()):
-        g = image if image.ndim == 2 else image[..., 0]
-        return np.dstack([g, g // 2, 255 - g]).astype(np.uint8)
+        return self.inner.colorize(
+            image, hints=hints, reference=reference, options=options, progress=progress,
+            cancel=cancel, rgb=rgb,
+        )  # fmt: skip
 
 
 def _colorizer():
-    try:
-        from tinct.engine.colorizer import Colorizer
-    except ImportError:
-        return TintColorizer(), "fake"
+    from tinct.engine.colorizer import Colorizer
+
     try:
         return Colorizer("tinct-base", device="cpu"), "engine (trained weights)"
     except Exception:

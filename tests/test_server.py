@@ -20,7 +20,8 @@ import pytest
 
 from bridge_helpers import FakeBackend, Impostor, client_for, gray_image, make_server, raw
 from tinct.bridge import wire as P
-from tinct.bridge.server import BridgeServer, EngineBackend, start_server_in_thread
+from tinct.bridge.embedded import start_server_in_thread
+from tinct.bridge.server import BridgeServer, EngineBackend
 
 # --------------------------------------------------------------------------- basics
 
@@ -152,18 +153,10 @@ def test_engine_backend_with_engine_style_colorizer(cfgdir):
     class FakeColorizer:
         model_name = "fake-engine"
 
-        def colorize(
-            self,
-            image,
-            hints=(),
-            reference=None,
-            temperature=None,
-            decoder=None,
-            mrf_weight=0.0,
-            mrf_iters=None,
-            tile=None,
-        ):
-            calls.append({"hints": list(hints), "temperature": temperature, "tile": tile})
+        def colorize(self, image, *, hints, reference, options, progress, cancel, rgb):
+            calls.append(
+                {"hints": list(hints), "temperature": options.temperature, "tile": options.tile}
+            )
             return np.dstack([image[..., 0]] * 3) if image.ndim == 3 else np.dstack([image] * 3)
 
     layer = np.zeros((16, 16, 4), np.uint8)

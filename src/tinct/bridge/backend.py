@@ -11,7 +11,6 @@ Nothing here touches sockets, so backends are easy to test and to replace.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -150,7 +149,11 @@ class Backend(Protocol):
 
 
 class EngineBackend:
-    """Backend on :class:`tinct.engine.colorizer.Colorizer` objects (or look-alikes).
+    """Backend on :class:`tinct.engine.colorizer.Colorizer` objects.
+
+    A colorizer is called as ``colorize(image, hints=, reference=, options=,
+    progress=, cancel=, rgb=)``, the engine's signature; a stand-in (tests, a
+    remote engine) takes the same arguments.
 
     Args:
         colorizer: an already loaded colorizer serving its own model (and, without
@@ -266,21 +269,14 @@ class EngineBackend:
                     f"choose one of {', '.join(allowed)}",
                 )
         colorizer = self.colorizer(job.model)
-        kwargs: dict[str, Any] = {"hints": hints, "reference": job.reference}
-        accepted = _accepted_kwargs(colorizer.colorize)
-        if accepted is None or "options" in accepted:
-            kwargs["options"] = job.options
-        else:  # a look-alike without options: the knobs one by one
-            for key in ("temperature", "decoder", "mrf_weight", "mrf_iters", "tile"):
-                kwargs[key] = getattr(job.options, key)
-        if accepted is not None:
-            if "progress" in accepted:
-                kwargs["progress"] = progress
-            if "cancel" in accepted:
-                kwargs["cancel"] = job.cancel
-            if "rgb" in accepted:
-                kwargs["rgb"] = job.image.ndim == 3
-            kwargs = {k: v for k, v in kwargs.items() if k in accepted or v is not None}
+        kwargs: dict[str, Any] = {
+            "hints": hints,
+            "reference": job.reference,
+            "options": job.options,
+            "progress": progress,
+            "cancel": job.cancel,
+            "rgb": job.image.ndim == 3,
+        }
         try:
             return colorizer.colorize(job.image, **kwargs)
         except (ValueError, TypeError) as exc:  # the engine refused this input
@@ -307,23 +303,10 @@ def _unavailable_message(info: dict[str, Any]) -> str:
     return f"{reason}; then restart the server with `tinct serve --model PATH`"
 
 
-def _accepted_kwargs(fn: Callable[..., Any]) -> set[str] | None:
-    """Names of the keyword arguments fn takes (None if it takes **kwargs)."""
-    try:
-        params = inspect.signature(fn).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
-        return None
-    return {p.name for p in params}
-
-
 def _user_generation() -> int:
-    """:func:`tinct.models.user_store.generation`, or 0 without the model registry."""
-    try:
-        from tinct.models import user_store
-    except ImportError:
-        return 0
+    """:func:`tinct.models.user_store.generation` (changes when user models do)."""
+    from tinct.models import user_store
+
     return user_store.generation()
 
 

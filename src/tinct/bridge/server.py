@@ -19,7 +19,7 @@ result's encoding are :mod:`tinct.bridge.request`; what runs the engine is
 The colorizer is injected, so the server can be tested with a fake and the
 napari plugin can serve its already loaded model::
 
-    handle = start_server_in_thread(colorizer, port=0)
+    handle = start_server_in_thread(colorizer, port=0)  # tinct.bridge.embedded
     ...  # GIMP now finds the server through bridge.json
     handle.stop()
 """
@@ -57,9 +57,7 @@ __all__ = [
     "EngineBackend",
     "PointHint",
     "RequestError",
-    "ServerHandle",
     "remove_bridge_config",
-    "start_server_in_thread",
     "write_bridge_config",
 ]
 
@@ -348,55 +346,3 @@ def _is_loopback(host: str) -> bool:
 
 
 # --------------------------------------------------------------------------- in-process API
-
-
-class ServerHandle:
-    """A server running in a background thread (see :func:`start_server_in_thread`).
-
-    Attributes:
-        server: the :class:`BridgeServer`.
-    """
-
-    def __init__(self, server: BridgeServer) -> None:
-        self.server = server
-
-    @property
-    def port(self) -> int:
-        """The TCP port."""
-        return self.server.port
-
-    @property
-    def token(self) -> str:
-        """The auth token."""
-        return self.server.token
-
-    def stop(self) -> None:
-        """Stop the server and remove its bridge.json."""
-        self.server.shutdown()
-
-    def __enter__(self) -> ServerHandle:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def start_server_in_thread(colorizer: Any, port: int = 0, **kwargs: Any) -> ServerHandle:
-    """Serve an already loaded colorizer (or a :class:`Backend`) from a daemon thread.
-
-    Used by the napari plugin so GIMP can share the model napari has loaded.
-
-    Args:
-        colorizer: a colorizer object (``.colorize(image, ...)``) or a Backend
-            (``.colorize(job, progress)`` plus ``.models()``).
-        port: TCP port (0 = any free port).
-        **kwargs: further :class:`BridgeServer` arguments (``config_path``, ``host``...).
-
-    Returns:
-        A handle with ``.port``, ``.token`` and ``.stop()``.
-    """
-    if hasattr(colorizer, "models") and hasattr(colorizer, "default_model"):
-        server = BridgeServer(colorizer, port=port, **kwargs)
-    else:
-        server = BridgeServer(colorizer=colorizer, port=port, **kwargs)
-    return ServerHandle(server.start())

@@ -91,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
         raise RuntimeFailure(
             "tinct batch needs dask.distributed: pip install -e '.[distributed]'"
         ) from None
-    from tinct.scale.batch import find_inputs, run_batch
+    from tinct.scale.batch import run_batch
+    from tinct.scale.planning import find_inputs
 
     if not find_inputs(in_dir, exclude=out_dir):
         from tinct.engine.outputs import IMAGE_SUFFIXES

@@ -16,10 +16,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tinct import decode as D
 from tinct import spaces as pipeline
 from tinct.engine import fusion as _fusion
-from tinct.engine import hints as _hints
+from tinct.engine import hint_raster as _raster
 from tinct.engine.hints import Hint
 from tinct.engine.options import ColorizeOptions
 from tinct.engine.render import Entry, kmeans, output_channels
@@ -56,29 +55,16 @@ def decode_chroma(entry: Entry, opts: ColorizeOptions, info: ModelInfo, centres:
 
     logp = net.logp
     info = info
-    mrf_on = opts.mrf_weight > 0 and (opts.mrf_iters or 0) > 0 and info.target != "hue_chroma"
+    mrf_on = opts.mrf_weight > 0 and (opts.mrf_iters or 0) > 0 and info.target.mrf
     if mrf_on:
-        from tinct import mrf
-
-        smooth = mrf.smooth if info.joint else mrf.smooth_channels
         kw = {} if opts.mrf_edge is None else {"edge_sensitivity": opts.mrf_edge}
-        logp = smooth(
+        logp = info.target.smooth(
             logp, centres, net.lum_logits, weight=opts.mrf_weight,
             iterations=int(opts.mrf_iters), **kw,
         )  # fmt: skip
-    if info.joint and opts.decoder == "coherent":
-        # the regression colour (before any hint fusion) is the fallback
-        own = net.fusion.own if net.fusion is not None else net.ab
-        ab = D.coherent_mean(logp, centres, opts.temperature, fallback=own)
-    elif info.joint:
-        ab = D.decode(logp, centres, opts.decoder, temperature=opts.temperature)
-    elif info.target == "channel":
-        ab = D.decode_channels(logp, centres, opts.decoder, temperature=opts.temperature)
-    else:
-        ab = D.decode_hue_chroma(
-            logp, centres[0], centres[1], method=opts.decoder,
-            temperature=opts.temperature,
-        )  # fmt: skip
+    # the regression colour (before any hint fusion) is the coherent decoder's fallback
+    own = net.fusion.own if net.fusion is not None else net.ab
+    ab = info.target.decode(logp, centres, str(opts.decoder), opts.temperature, fallback=own)
     if net.post is not None:
         ab = torch.lerp(ab, net.post[1], net.post[0])
     if net.fusion is not None:
@@ -98,7 +84,7 @@ def propagate_hints(entry: Entry, ab: Tensor, strength: float) -> Tensor:
     b, _, h, w = ab.shape
     net = entry.net
     lum = lum_from_gray(resize(entry.prepared.gray, (h, w)), "lab")
-    weight, target = _hints.hint_influence(net.patches, (h, w), h / net.net_size[0], b, 0.0)
+    weight, target = _raster.hint_influence(net.patches, (h, w), h / net.net_size[0], b, 0.0)
     out = propagate_batch(lum, target, weight, prior_ab=ab, prior_weight=strength)
     return out.to(ab)
 
@@ -129,18 +115,7 @@ def chroma_samples(
     ly = min(hl - 1, int((row + 0.5) * hl / H))
     lx = min(wl - 1, int((col + 0.5) * wl / W))
     p = logp[plane, :, ly, lx].float().exp().cpu()
-    c = centres.cpu()
-    if info.joint:
-        idx = torch.multinomial(p / p.sum(), n, replacement=True, generator=gen)
-        jitter = (torch.rand(n, 2, generator=gen) - 0.5) * 10.0
-        return cur, c[idx] + jitter
-    k = p.shape[0] // 2
-    i0 = torch.multinomial(p[:k] / p[:k].sum(), n, replacement=True, generator=gen)
-    i1 = torch.multinomial(p[k:] / p[k:].sum(), n, replacement=True, generator=gen)
-    x0, x1 = c[0][i0], c[1][i1]
-    if info.target == "channel":
-        return cur, torch.stack((x0, x1), 1)
-    return cur, torch.stack((x1 * torch.cos(x0), x1 * torch.sin(x0)), 1)
+    return cur, info.target.sample(p, centres, n, gen)
 
 
 def suggest_colors(

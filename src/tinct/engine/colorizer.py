@@ -55,14 +55,8 @@ from tinct.engine.runtime import (
     torch_threads,
 )
 
-__all__ = ["AUTO_TILE_PIXELS", "Colorizer", "EngineStats"]
+__all__ = ["Colorizer", "EngineStats"]
 
-#: Images with more pixels than this are tiled when ``tile`` is ``None``.
-AUTO_TILE_PIXELS = 4096 * 4096
-#: Largest network long side chosen automatically for huge tiled images.
-AUTO_NET_MAX = 1024
-#: Planes sent through the network at once.
-PLANE_BATCH = 8
 
 ProgressFn = Callable[[float, str], None]
 
@@ -314,23 +308,6 @@ class Colorizer:
 
     # ------------------------------------------------------------------ internals
 
-    def _tiling(
-        self, opts: ColorizeOptions, user_net: int | None, size: tuple[int, int]
-    ) -> tuple[int, int]:
-        """``(tile, net_long)`` for an image size (tile 0 = one pass)."""
-        H, W = size
-        net_long = int(opts.net_size or self.info.input_size)
-        tile = opts.tile
-        if tile is None:
-            if H * W > AUTO_TILE_PIXELS:
-                s = self.info.stride
-                tile = max(s, (self.info.input_size // s) * s)
-                if user_net is None:
-                    net_long = min(max(self.info.input_size, max(H, W) // 8), AUTO_NET_MAX)
-            else:
-                tile = 0
-        return int(tile), net_long
-
     def _entry(
         self,
         image: Any,
@@ -348,7 +325,7 @@ class Colorizer:
                 raise TypeError(f"hints must be tinct.Hint objects, got {type(h).__name__}")
         arr, is_rgb = _in._validate(image, rgb)
         H, W = arr.shape[-3:-1] if is_rgb else arr.shape[-2:]
-        tile, net_long = self._tiling(opts, user_net, (H, W))
+        tile, net_long = _fw.plan_tiling(self.info, opts.net_size, opts.tile, user_net, (H, W))
         ref = None if reference is None else np.asarray(reference)
         key = digest(
             arr, is_rgb, opts.normalize, opts.percentiles, hints_digest(hints),
@@ -367,34 +344,11 @@ class Colorizer:
             "range" if opts.intensity_range else _in.normalization_mode(arr.dtype, opts.normalize)
         )
         prep.notes = _in.contrast_notes(prep.gray, mode)
-        outs = []
-        B = prep.gray.shape[0]
-        for i in range(0, B, PLANE_BATCH):
-            _cancel.check(cancel)
-            sub = None
-            if progress:
-                base, span = 0.9 * i / B, 0.9 * min(PLANE_BATCH, B - i) / B
-
-                def sub(f: float, msg: str, base: float = base, span: float = span) -> None:
-                    progress(base + span * f, msg)
-
-            outs.append(
-                _fw.run_network(
-                    self.model,
-                    self.info,
-                    prep.gray[i : i + PLANE_BATCH],
-                    hints=hints,
-                    reference=ref,
-                    net_long=net_long,
-                    tile=tile,
-                    tile_overlap=opts.tile_overlap,
-                    hint_size=int(opts.hint_size or 5),
-                    device=self.device,
-                    dtype=self.dtype,
-                    progress=sub,
-                    cancel=cancel,
-                )
-            )
+        outs = _fw.run_planes(
+            self.model, self.info, prep.gray, hints=hints, reference=ref, net_long=net_long,
+            tile=tile, tile_overlap=opts.tile_overlap, hint_size=int(opts.hint_size or 5),
+            device=self.device, dtype=self.dtype, progress=progress, cancel=cancel,
+        )  # fmt: skip
         net = concat_outputs(outs)
         self.stats.forward_calls += net.forward_calls
         self.stats.network_passes += 1

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from tinct import spaces as pipeline
-from tinct.engine import hints as _hints
+from tinct.engine import hint_raster as _raster
 from tinct.models.info import ModelInfo, log_probs, net_shape
 from tinct.upsample import resize
 
@@ -94,7 +93,7 @@ def condition_on_hints(logp: Tensor, influence: tuple[Tensor, Tensor], centres: 
 
 
 def channel_histograms(reference: Any, centres: Tensor, info: ModelInfo) -> Tensor:
-    """Per-channel histograms of a reference for ``"channel"``/``"hue_chroma"`` models.
+    """Per-channel histograms of a reference for models with two 1-D distributions.
 
     Args:
         reference: ``(H, W, 3|4)`` colour image.
@@ -105,24 +104,11 @@ def channel_histograms(reference: Any, centres: Tensor, info: ModelInfo) -> Tens
         ``(2 * K,)`` float32: one histogram per channel, each summing to 1.
     """
     rgb = _reference_rgb(reference)
-    space = "lab" if info.target == "hue_chroma" else info.space
+    space = info.target.histogram_space(info.space)
     ch = pipeline.rgb_to_space(rgb, space)[:, 1:]
     if min(ch.shape[-2:]) >= 4:
         ch = F.avg_pool2d(ch, 4)
-    a, b = ch[0, 0].flatten(), ch[0, 1].flatten()
-    c = centres.float().cpu()
-    if info.target == "hue_chroma":
-        vals = (torch.atan2(b, a) % (2 * math.pi), torch.sqrt(a * a + b * b))
-    else:
-        vals = (a, b)
-    hists = []
-    for i, v in enumerate(vals):
-        d = (v[:, None] - c[i][None, :]).abs()
-        if info.target == "hue_chroma" and i == 0:  # circular distance
-            d = torch.minimum(d, 2 * math.pi - d)
-        h = torch.bincount(d.argmin(1), minlength=c.shape[1]).float()
-        hists.append(h / h.sum())
-    return torch.cat(hists)
+    return info.target.histograms(ch[0, 0].flatten(), ch[0, 1].flatten(), centres)
 
 
 def reweight(logp: Tensor, hist: Tensor, info: ModelInfo) -> Tensor:
@@ -131,14 +117,14 @@ def reweight(logp: Tensor, hist: Tensor, info: ModelInfo) -> Tensor:
     Joint bins use one histogram; per-channel targets one per channel (each
     channel's distribution is renormalised on its own).
     """
-    groups = 1 if info.joint else 2
+    groups = info.target.histogram_groups
     prior = hist.view(groups, -1).to(logp.device)
     prior = prior + 1e-3 / prior.shape[1]
     prior = prior / prior.sum(1, keepdim=True)
     return log_probs(logp + torch.log(prior).reshape(1, -1, 1, 1), info)
 
 
-def hint_spread(patches: Sequence[_hints.HintPatch], scale: float) -> float:
+def hint_spread(patches: Sequence[_raster.HintPatch], scale: float) -> float:
     """Falloff for models that do not see hints: about 2 patch sides, at least 2 pixels."""
     side = max(p.side for p in patches) * scale
     return max(2.0, 2.0 * side)

@@ -20,7 +20,6 @@ Steps, all in torch on the chosen device:
 from __future__ import annotations
 
 import dataclasses
-import math
 import threading
 import warnings
 from collections.abc import Callable, Sequence
@@ -33,6 +32,7 @@ from torch import Tensor
 
 from tinct import cancel as _cancel
 from tinct import spaces as pipeline
+from tinct.engine import hint_raster as _raster
 from tinct.engine import hints as _hints
 from tinct.engine.conditioning import (
     channel_histograms,
@@ -41,13 +41,12 @@ from tinct.engine.conditioning import (
     reference_histogram,
     reweight,
 )
+from tinct.engine.tiled import _crop_valid, _pad, _tiled
 from tinct.models.base import FusionTerms
 from tinct.models.info import ModelInfo, bin_centres, log_probs, net_shape
-from tinct.tiling import make_grid
 from tinct.upsample import resize
 
 __all__ = [
-    "GLOBAL_BLEND",
     "ModelInfo",
     "NetOutput",
     "bin_centres",
@@ -58,12 +57,6 @@ __all__ = [
     "run_network",
 ]
 
-#: Weight of the low-resolution global pass when blending tiled predictions. The global
-#: pass sees the whole image; tiles see less context and mostly add resolution, which the
-#: luminance-guided upsampling largely supplies anyway. With tinct-base's distribution
-#: decoding, 0.5 left 1024² tiled results 2.3-2.4/255 from untiled ones; 2/3 keeps them
-#: under 2/255 (benchmarks/bench_engine.py --only tiles).
-GLOBAL_BLEND = 2.0 / 3.0
 
 _DEVICE_LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
@@ -107,7 +100,7 @@ class NetOutput:
     lum_logits: Tensor | None
     post: tuple[Tensor, Tensor] | None
     net_size: tuple[int, int]
-    patches: list[_hints.HintPatch]
+    patches: list[_raster.HintPatch]
     forward_calls: int
     gray_net: Tensor | None = None
     fusion: FusionTerms | None = None
@@ -115,16 +108,75 @@ class NetOutput:
     hint_mix: tuple[Tensor, Tensor, Tensor] | None = None
 
 
-def _pad(x: Tensor, multiple: int, mode: str = "reflect") -> Tensor:
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % multiple, (-w) % multiple
-    if ph == 0 and pw == 0:
-        return x
-    if mode == "reflect" and (ph >= h or pw >= w):
-        mode = "replicate"
-    if mode == "constant":
-        return F.pad(x, (0, pw, 0, ph))
-    return F.pad(x, (0, pw, 0, ph), mode=mode)
+#: Images with more pixels than this are tiled when ``tile`` is ``None``.
+AUTO_TILE_PIXELS = 4096 * 4096
+#: Largest network long side chosen automatically for huge tiled images.
+AUTO_NET_MAX = 1024
+#: Planes sent through the network at once.
+PLANE_BATCH = 8
+
+
+def plan_tiling(
+    info: ModelInfo,
+    net_size: int | None,
+    tile: int | None,
+    user_net: int | None,
+    size: tuple[int, int],
+) -> tuple[int, int]:
+    """``(tile, net_long)`` for an image of ``size`` (tile 0 = one pass).
+
+    Args:
+        info: The model's description (input size, stride).
+        net_size: The resolved ``net_size`` option (``None`` = the model's input size).
+        tile: The ``tile`` option (``None`` = tile images over :data:`AUTO_TILE_PIXELS`).
+        user_net: ``net_size`` as the user gave it (``None``: tiled images may
+            raise the network size up to :data:`AUTO_NET_MAX`).
+        size: ``(H, W)`` of the image.
+    """
+    H, W = size
+    net_long = int(net_size or info.input_size)
+    if tile is None:
+        if H * W > AUTO_TILE_PIXELS:
+            s = info.stride
+            tile = max(s, (info.input_size // s) * s)
+            if user_net is None:
+                net_long = min(max(info.input_size, max(H, W) // 8), AUTO_NET_MAX)
+        else:
+            tile = 0
+    return int(tile), net_long
+
+
+def run_planes(
+    model: torch.nn.Module,
+    info: ModelInfo,
+    gray: Tensor,
+    *,
+    progress: Callable[[float, str], None] | None = None,
+    cancel: Any = None,
+    **kwargs: Any,
+) -> list[NetOutput]:
+    """:func:`run_network` over the planes of ``gray (B, 1, H, W)``, :data:`PLANE_BATCH` at once.
+
+    ``progress`` runs from 0 to 0.9 over the planes; ``kwargs`` go to
+    :func:`run_network` (hints, reference, net_long, tile, ...).
+    """
+    outs = []
+    B = gray.shape[0]
+    for i in range(0, B, PLANE_BATCH):
+        _cancel.check(cancel)
+        sub = None
+        if progress:
+            base, span = 0.9 * i / B, 0.9 * min(PLANE_BATCH, B - i) / B
+
+            def sub(f: float, msg: str, base: float = base, span: float = span) -> None:
+                progress(base + span * f, msg)
+
+        outs.append(
+            run_network(
+                model, info, gray[i : i + PLANE_BATCH], progress=sub, cancel=cancel, **kwargs
+            )
+        )
+    return outs
 
 
 def run_network(
@@ -168,10 +220,10 @@ def run_network(
     gray_net = resize(gray.to(device), (hn, wn))
     lum_net = pipeline.lum_from_gray(gray_net, info.space)
     patches = _place_hints(hints, gray, (hn, wn), info.space, hint_size, cancel)
-    patches = [_hints.HintPatch(p.row, p.col, p.side, p.chroma.to(device)) for p in patches]
+    patches = [_raster.HintPatch(p.row, p.col, p.side, p.chroma.to(device)) for p in patches]
     hint_ab = hint_mask = None
     if info.hints:
-        hint_ab, hint_mask = _hints.encode_hints(patches, (hn, wn), B)
+        hint_ab, hint_mask = _raster.encode_hints(patches, (hn, wn), B)
         hint_ab, hint_mask = hint_ab.to(device), hint_mask.to(device)
 
     centres = bin_centres(info, device)
@@ -263,7 +315,7 @@ def run_network(
             logp = reweight(logp, hist, info)
         if patches:
             spread = 0.0 if info.hints else hint_spread(patches, scale)
-            infl = _hints.hint_influence(patches, (hl, wl), scale, B, spread)
+            infl = _raster.hint_influence(patches, (hl, wl), scale, B, spread)
             infl = (infl[0].to(device), infl[1].to(device))
             if info.joint:
                 logp = condition_on_hints(logp, infl, centres)
@@ -286,7 +338,7 @@ def run_network(
         ha, wa = ab.shape[-2:]
         scale = ha / hn
         spread = 0.0 if info.hints else hint_spread(patches, scale)
-        weight, target = _hints.hint_influence(patches, (ha, wa), scale, B, spread)
+        weight, target = _raster.hint_influence(patches, (ha, wa), scale, B, spread)
         ab_pull = (weight.to(device), target.to(device))
         ab = torch.lerp(ab, ab_pull[1], ab_pull[0])
     return NetOutput(
@@ -315,110 +367,12 @@ def _place_hints(
     space: str,
     hint_size: int,
     cancel: Any,
-) -> list[_hints.HintPatch]:
-    """:func:`tinct.engine.hints.place_hints` in chunks, checking ``cancel`` between them."""
-    patches: list[_hints.HintPatch] = []
+) -> list[_raster.HintPatch]:
+    """:func:`tinct.engine.hint_raster.place_hints` in chunks, checking ``cancel`` between them."""
+    patches: list[_raster.HintPatch] = []
     for i in range(0, len(hints), _HINT_CHUNK):
         _cancel.check(cancel)
-        patches += _hints.place_hints(
+        patches += _raster.place_hints(
             hints[i : i + _HINT_CHUNK], gray, net_size, space=space, default_side=hint_size
         )
     return patches
-
-
-def _tiled(
-    forward: Callable[..., tuple[Tensor | None, Tensor | None]],
-    info: ModelInfo,
-    lum_net: Tensor,
-    lum_pad: Tensor,
-    hab_pad: Tensor | None,
-    hmask_pad: Tensor | None,
-    global_hint: Tensor | None,
-    *,
-    tile: int,
-    overlap: int | None,
-    reference_given: bool,
-    progress: Callable[[float, str], None] | None,
-) -> tuple[Tensor | None, Tensor | None]:
-    """Overlapping tiles blended with taper weights, plus a low-resolution global pass."""
-    stride = info.stride
-    tile = max(stride, (tile // stride) * stride)
-    overlap = tile // 4 if overlap is None else overlap
-    overlap = min((overlap // stride) * stride, tile - stride)
-    Hp, Wp = lum_pad.shape[-2:]
-    grid = make_grid(Hp, Wp, tile, overlap, multiple=stride)
-
-    # Global pass at the model's own input size: context for every tile.
-    g_size = net_shape(lum_net.shape[-2:], info.input_size)
-    g_lum = resize(lum_net, g_size)
-    g_pad = _pad(g_lum, stride)
-    g_logp, g_ab = forward(g_pad, None, None, global_hint)
-    g_logp = _crop_valid(g_logp, g_pad.shape[-2:], g_size)
-    g_ab = _crop_valid(g_ab, g_pad.shape[-2:], g_size)
-    own_hint = global_hint is None and info.global_hint and not reference_given
-    if own_hint and g_logp is not None and info.target == "gamut313":
-        # the image's own predicted histogram serves as every tile's global hint
-        hist = g_logp.exp().mean((2, 3))
-        global_hint = torch.cat((hist, hist.new_ones(hist.shape[0], 1)), 1)
-
-    acc_l = acc_a = None
-    weights = grid.weights()
-    n = len(grid.tiles)
-    for i, (t, w) in enumerate(zip(grid.tiles, weights, strict=True)):
-        if progress:
-            progress(0.1 + 0.8 * i / n, f"tile {i + 1}/{n}")
-        sl = (..., slice(t.y0, t.y1), slice(t.x0, t.x1))
-        lo, ab = forward(
-            lum_pad[sl],
-            hab_pad[sl] if hab_pad is not None else None,
-            hmask_pad[sl] if hmask_pad is not None else None,
-            global_hint,
-        )
-        wt = torch.from_numpy(w).to(lum_pad.device)[None, None]
-        for out, kind in ((lo, "l"), (ab, "a")):
-            if out is None:
-                continue
-            f = (t.y1 - t.y0) // out.shape[-2]
-            st = t.scaled(f)
-            wk = F.avg_pool2d(wt, f) if f > 1 else wt
-            if kind == "l":
-                if acc_l is None:
-                    acc_l = out.new_zeros(out.shape[0], out.shape[1], Hp // f, Wp // f)
-                acc_l[..., st.y0 : st.y1, st.x0 : st.x1] += out * wk
-            else:
-                if acc_a is None:
-                    acc_a = out.new_zeros(out.shape[0], out.shape[1], Hp // f, Wp // f)
-                acc_a[..., st.y0 : st.y1, st.x0 : st.x1] += out * wk
-
-    # Blend with the global pass (resized onto the same grids).
-    if acc_l is not None and g_logp is not None:
-        g = _global_on_grid(g_logp, acc_l.shape[-2:], lum_net.shape[-2:], Hp, Wp)
-        acc_l = log_probs((1 - GLOBAL_BLEND) * acc_l + GLOBAL_BLEND * g, info)
-    if acc_a is not None and g_ab is not None:
-        g = _global_on_grid(g_ab, acc_a.shape[-2:], lum_net.shape[-2:], Hp, Wp)
-        acc_a = (1 - GLOBAL_BLEND) * acc_a + GLOBAL_BLEND * g
-    return acc_l, acc_a
-
-
-def _crop_valid(x: Tensor | None, padded: Sequence[int], valid: Sequence[int]) -> Tensor | None:
-    """Crop an output grid to the part that covers the unpadded input."""
-    if x is None:
-        return None
-    s = padded[0] / x.shape[-2]
-    return x[..., : math.ceil(valid[0] / s), : math.ceil(valid[1] / s)]
-
-
-def _global_on_grid(
-    g: Tensor, grid_hw: tuple[int, int], net_hw: tuple[int, int], Hp: int, Wp: int
-) -> Tensor:
-    """Resize a global-pass output (covering the unpadded image) onto a tiled output grid."""
-    gh, gw = grid_hw
-    f = Hp / gh
-    vh, vw = math.ceil(net_hw[0] / f), math.ceil(net_hw[1] / f)
-    out = g.new_zeros(g.shape[0], g.shape[1], gh, gw)
-    out[..., :vh, :vw] = F.interpolate(g, size=(vh, vw), mode="bilinear", align_corners=False)
-    if vh < gh:
-        out[..., vh:, :] = out[..., vh - 1 : vh, :]
-    if vw < gw:
-        out[..., :, vw:] = out[..., :, vw - 1 : vw]
-    return out

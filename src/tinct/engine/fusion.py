@@ -32,7 +32,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from tinct.engine.hints import HintPatch, hint_influence, patch_bounds
+from tinct.engine.hint_raster import HintPatch, hint_influence, patch_bounds
 from tinct.models.base import FusionTerms
 
 __all__ = [

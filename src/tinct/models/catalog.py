@@ -15,6 +15,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from tinct.models.targets import get_target
+
 __all__ = [
     "ModelEntry",
     "availability",
@@ -114,9 +116,7 @@ def model_decoders(config: Any) -> tuple[str, ...]:
 
     names: list[str] = []
     if "logits" in config.heads:
-        names = list(DECODERS)
-        if config.target == "hue_chroma":
-            names.append("larsson")
+        names = [*DECODERS, *get_target(config.target).extra_decoders]
     if "ab" in config.heads:
         names.append("ab")
     default = config.default_decoder
@@ -177,8 +177,9 @@ def inactive_knobs(
     else:
         if dec not in TEMPERATURE_DECODERS:
             out["temperature"] = f"decoder {dec!r} does not use a temperature"
-        if config.target == "hue_chroma":
-            why = "the MRF does not apply to hue/chroma distributions"
+        if not get_target(config.target).mrf:
+            kind = get_target(config.target)
+            why = f"the MRF does not apply to {kind.label or kind.name} distributions"
             out.update(mrf_weight=why, mrf_iters=why, mrf_edge=why)
     if len(model_decoders(config)) < 2:
         out["decoder"] = "this model has a single decoder"

@@ -1,8 +1,8 @@
 """What the engine needs to know about a model, read from its registry record.
 
-:class:`ModelInfo` condenses ``model.record.config``; :func:`bin_centres` gives
-the centres of its output bins and :func:`log_probs` normalises its logits per
-distribution (joint, or per channel).
+:class:`ModelInfo` condenses ``model.record.config`` and carries the model's
+:class:`~tinct.models.targets.Target`; :func:`bin_centres` gives the centres of
+its output bins and :func:`log_probs` normalises its logits per distribution.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
+
+from tinct.models.targets import Target, get_target
 
 __all__ = ["ModelInfo", "bin_centres", "log_probs", "net_shape"]
 
@@ -22,7 +23,7 @@ class ModelInfo:
     """What the engine needs to know about a model (from its record's config)."""
 
     space: str
-    target: str
+    target: Target
     heads: tuple[str, ...]
     hints: bool
     global_hint: bool
@@ -44,7 +45,7 @@ class ModelInfo:
         cfg = getattr(record, "config", None) or ModelConfig()
         return cls(
             space=cfg.color_space,
-            target=cfg.target,
+            target=get_target(cfg.target),
             heads=tuple(cfg.heads),
             hints=bool(cfg.hints),
             global_hint=bool(cfg.global_hint),
@@ -61,7 +62,7 @@ class ModelInfo:
     @property
     def joint(self) -> bool:
         """Logits over joint (a, b) bins (MRF, conditioning, suggestions apply)."""
-        return self.target in ("gamut313", "grid529")
+        return self.target.joint
 
     @property
     def has_logits(self) -> bool:
@@ -70,36 +71,13 @@ class ModelInfo:
 
 
 def bin_centres(info: ModelInfo, device: torch.device | str | None = None) -> Tensor | None:
-    """Bin centres for a model's target.
-
-    Returns:
-        ``(Q, 2)`` ab centres for joint targets; ``(2, K)`` per-channel centres
-        for ``"channel"``; ``(2, K)`` (hue in radians, chroma) for
-        ``"hue_chroma"``; ``None`` for regression.
-    """
-    from tinct import bins
-
-    if info.target == "gamut313":
-        return bins.gamut_bins(device=device)
-    if info.target == "grid529":
-        return bins.grid_bins(device=device)
-    if info.target in ("channel", "hue_chroma"):
-        k = int(info.bins_per_channel or 0)
-        lo, hi = info.channel_range or (0.0, 1.0)
-        vals = bins.uniform_bins(k, lo, hi, device=device)
-        if info.target == "channel":
-            return torch.stack((vals, vals))
-        return torch.stack((bins.hue_bins(k, device=device), vals))
-    return None
+    """Bin centres for a model's target (see :meth:`tinct.models.targets.Target.centres`)."""
+    return info.target.centres(info.bins_per_channel, info.channel_range, device)
 
 
 def log_probs(logits: Tensor, info: ModelInfo) -> Tensor:
     """Normalise logits to log-probabilities per distribution (joint, or per channel)."""
-    logits = logits.float()
-    if info.joint:
-        return F.log_softmax(logits, dim=1)
-    b, q, h, w = logits.shape
-    return F.log_softmax(logits.view(b, 2, q // 2, h, w), dim=2).view(b, q, h, w)
+    return info.target.log_probs(logits)
 
 
 def net_shape(size: tuple[int, int], long_side: int) -> tuple[int, int]:

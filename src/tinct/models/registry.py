@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from tinct.models._bounds import check_config_bounds
 from tinct.models.base import ColorModel
+from tinct.models.targets import get_target
 
 __all__ = [
     "ModelConfig",
@@ -44,7 +45,6 @@ WeightsStatus = Literal[
 ]
 
 _COLOR_SPACES = ("lab", "luv", "yuv")
-_TARGETS = ("regression", "gamut313", "grid529", "channel", "hue_chroma")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -127,28 +127,19 @@ class ModelConfig:
             raise ValueError(
                 f"color_space must be one of {_COLOR_SPACES}, got {self.color_space!r}"
             )
-        if self.target not in _TARGETS:
-            raise ValueError(f"target must be one of {_TARGETS}, got {self.target!r}")
+        target = get_target(self.target)
         if not self.heads or any(h not in ("logits", "ab") for h in self.heads):
             raise ValueError(
                 f"heads must be a non-empty subset of ('logits', 'ab'), got {self.heads}"
             )
         has_logits = "logits" in self.heads
-        if (self.target == "regression") == has_logits:
+        if target.has_logits != has_logits:
             raise ValueError("a 'regression' target has no logits head; every other target has one")
         if has_logits and (self.num_bins <= 0 or self.logits_stride is None):
             raise ValueError("a logits head needs num_bins > 0 and logits_stride")
         if "ab" in self.heads and self.ab_stride is None:
             raise ValueError("an ab head needs ab_stride")
-        if self.target in ("channel", "hue_chroma"):
-            if self.bins_per_channel is None or self.channel_range is None:
-                raise ValueError(f"target {self.target!r} needs bins_per_channel and channel_range")
-            if self.num_bins != 2 * self.bins_per_channel:
-                raise ValueError("num_bins must be 2 * bins_per_channel")
-        if self.target == "gamut313" and self.num_bins != 313:
-            raise ValueError("target 'gamut313' has num_bins 313")
-        if self.target == "grid529" and self.num_bins != 529:
-            raise ValueError("target 'grid529' has num_bins 529")
+        target.check(self.num_bins, self.bins_per_channel, self.channel_range)
         if self.default_temperature <= 0:
             raise ValueError("default_temperature must be > 0")
 

@@ -134,7 +134,7 @@ def model_choices(
                 config=cfg,
                 hints=bool(getattr(cfg, "hints", False)),
                 global_hint=bool(getattr(cfg, "global_hint", False)),
-                distribution="logits" in heads and getattr(cfg, "target", "") != "regression",
+                distribution="logits" in heads,
                 regression="ab" in heads,
                 default_temperature=float(getattr(cfg, "default_temperature", 0.38)),
                 default_decoder=str(getattr(cfg, "default_decoder", "annealed_mean")),

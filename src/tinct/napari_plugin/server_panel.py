@@ -39,9 +39,9 @@ class ServerToggle:
         if self._server is not None:
             return int(self._server.port)
         colorizer = self.get_colorizer()  # type: ignore[attr-defined]
-        from tinct.bridge import server as srv
+        from tinct.bridge import embedded
 
-        handle = srv.start_server_in_thread(colorizer, port=0)
+        handle = embedded.start_server_in_thread(colorizer, port=0)
         self._server, self._server_stop = handle, handle.stop
         self.server_status.value = f"on, 127.0.0.1:{handle.port}"  # type: ignore[attr-defined]
         show_info(f"tinct bridge server listening on 127.0.0.1:{handle.port}")

@@ -50,6 +50,7 @@ from tinct.napari_plugin.jobs import (  # re-exported: part of this module's API
     ColorizerFactory,
     default_colorizer_factory,
 )
+from tinct.napari_plugin.live_panel import LiveMixin
 from tinct.napari_plugin.models_panel import ModelMixin
 from tinct.napari_plugin.server_panel import ServerToggle
 from tinct.napari_plugin.temporal_panel import TemporalMixin
@@ -61,11 +62,6 @@ __all__ = ["SYNC_ENV", "ColorizeWidget", "live_widgets"]
 
 #: Environment switch: run jobs synchronously in the main thread.
 SYNC_ENV = "TINCT_NAPARI_SYNC"
-#: Debounce delays (ms) for Live re-runs: hint edits / other inputs, and decode-only changes.
-#: A hint edit costs about 0.2 s (network pass + propagation at 512²); dragging a point
-#: fires many events, which the pending-run queue coalesces like slider bursts.
-RERUN_DELAY_MS = 30
-REDECODE_DELAY_MS = 0  # slider bursts are coalesced by the pending-run queue instead
 _LIVE: weakref.WeakSet[ColorizeWidget] = weakref.WeakSet()
 
 
@@ -74,7 +70,7 @@ def live_widgets() -> list[ColorizeWidget]:
     return [w for w in list(_LIVE) if w._alive()]
 
 
-class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, ServerToggle, Container):
+class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerToggle, Container):
     """Colorize grayscale image layers with tinct, with optional hint points.
 
     Args:
@@ -383,39 +379,3 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, ServerToggle, Contai
         self.status.value = f"error: {message}"[:200]
         self.progress.value = 0  # no stale progress after a failure
         show_error(f"tinct: {message}")
-
-    # ------------------------------------------------------------------ live mode
-
-    def _alive(self) -> bool:
-        """False once Qt has deleted the widget (events can still arrive while napari closes)."""
-        try:
-            self.native.objectName()
-            self.image.native.objectName()
-        except RuntimeError:
-            return False
-        return True
-
-    def _live_changed(self, decode_only: bool) -> None:
-        if not getattr(self, "live", None) or not self._alive():
-            return
-        if not self.live.value or self.image.value is None:
-            return
-        if self.sync:
-            self.run(whole_stack=False)
-            return
-        delay = REDECODE_DELAY_MS if decode_only else RERUN_DELAY_MS
-        if self._timer.isActive() and self._timer.remainingTime() > delay:
-            self._timer.stop()
-        if not self._timer.isActive():
-            self._timer.start(delay)
-
-    def _timer_fired(self) -> None:
-        if self._alive():
-            self.run(whole_stack=False)
-
-    def _on_step_changed(self, *_: Any) -> None:
-        source = self.image.value
-        if self._temporal_active:
-            return  # a temporal run already covers every plane
-        if source is not None and source.ndim > 2:
-            self._live_changed(decode_only=False)

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from tinct.models.targets import get_target
 from tinct.training.colour_examples import even
 
 __all__ = [
@@ -47,7 +48,7 @@ def _automatic_colours(out: Any, cfg: Any, centres: torch.Tensor) -> dict[str, t
     from tinct.decode import coherent_mean, decode
 
     found = {}
-    if out.logits is not None and cfg.target == "gamut313":
+    if out.logits is not None and get_target(cfg.target).gamut:
         logits = out.logits.float()
         t = cfg.default_temperature
         for name in dict.fromkeys((cfg.default_decoder, *CANDIDATE_DECODERS[:-1])):
@@ -76,7 +77,7 @@ def scorer(images: np.ndarray, indices: list[int], device: torch.device) -> Call
     @torch.no_grad()
     def score(model: torch.nn.Module) -> dict[str, float]:
         cfg = model.record.config  # type: ignore[union-attr]
-        if cfg.color_space != "lab" or cfg.target not in ("gamut313", "regression"):
+        if cfg.color_space != "lab" or not get_target(cfg.target).validates_in_lab:
             return {}  # scored in CIELAB over the 313 gamut bins only: keep the last weights
         sums: dict[str, float] = {}
         for start in range(0, len(scored), 8):
@@ -134,7 +135,7 @@ def match_palette(
     from tinct.models.tinct_base import AB_NORM, TinctUNet
 
     cfg = getattr(getattr(model, "record", None), "config", None)
-    if not isinstance(model, TinctUNet) or cfg is None or cfg.target != "gamut313":
+    if not isinstance(model, TinctUNet) or cfg is None or not get_target(cfg.target).gamut:
         return False
     if cfg.color_space != "lab" or not indices:
         return False

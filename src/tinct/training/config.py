@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tinct.models.targets import get_target
 from tinct.training.datasets import ImageBank
 
 __all__ = ["TrainConfig", "TrainHooks", "TrainProgress", "build_model", "split_indices"]
@@ -142,7 +143,7 @@ def _config_of(model: nn.Module) -> Any:
 def _can_validate(config: Any) -> bool:
     """Validation PSNR goes through Lab: defined for Lab models with 313 bins or regression."""
     return config is None or (
-        config.color_space == "lab" and config.target in ("gamut313", "regression")
+        config.color_space == "lab" and get_target(config.target).validates_in_lab
     )
 
 

@@ -18,11 +18,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tinct.bins import encode_hard, encode_soft, gamut_bins
+from tinct.models.targets import get_target
 from tinct.training.config import (
     TrainConfig,
     _config_of,
 )
-from tinct.training.datasets import Batch, ImageBank
+from tinct.training.datasets import ImageBank
+from tinct.training.sampling import Batch
 
 __all__ = [
     "CHROMA_SCALE",
@@ -198,45 +200,73 @@ def class_weights_from_bank(
 CHROMA_SCALE = {"lab": 110.0, "luv": 100.0, "yuv": 0.6}
 
 
-def _classification_loss(
+def _gamut_ce(logits: Tensor, batch: Batch, config: Any, class_weights: Tensor | None) -> Tensor:
+    centres = gamut_bins(device=logits.device)
+    return soft_cross_entropy(
+        logits, batch.ab, centres, class_weights=class_weights, keep=batch.keep
+    )
+
+
+def _grid_ce(logits: Tensor, batch: Batch, config: Any, class_weights: Tensor | None) -> Tensor:
+    from tinct import bins
+
+    centres = bins.grid_bins(device=logits.device)
+    return hard_cross_entropy(logits, batch.ab, centres, keep=batch.keep)
+
+
+def _channel_ce(logits: Tensor, batch: Batch, config: Any, class_weights: Tensor | None) -> Tensor:
+    from tinct import bins
+
+    small = torch.nn.functional.adaptive_avg_pool2d(batch.ab, logits.shape[-2:])
+    k = config.bins_per_channel
+    lo, hi = config.channel_range
+    centres = bins.uniform_bins(k, lo, hi, device=logits.device).expand(2, k)
+    idx = bins.encode_hard_channels(small, centres)
+    ce = sum(
+        F.cross_entropy(logits[:, j * k : (j + 1) * k].float(), idx[:, j], reduction="none")
+        for j in range(2)
+    )
+    return (ce * batch.keep[:, None, None]).mean()
+
+
+def _hue_chroma_ce(
     logits: Tensor, batch: Batch, config: Any, class_weights: Tensor | None
 ) -> Tensor:
-    """Cross-entropy for the model's bin target (see ``ModelConfig.target``)."""
     from tinct import bins
     from tinct.color import lab_to_lch
 
     dev = logits.device
-    if config.target == "gamut313":
-        return soft_cross_entropy(
-            logits, batch.ab, gamut_bins(device=dev), class_weights=class_weights, keep=batch.keep
-        )
-    if config.target == "grid529":
-        return hard_cross_entropy(logits, batch.ab, bins.grid_bins(device=dev), keep=batch.keep)
     small = torch.nn.functional.adaptive_avg_pool2d(batch.ab, logits.shape[-2:])
     k = config.bins_per_channel
-    lo, hi = config.channel_range
-    keep = batch.keep[:, None, None]
-    if config.target == "channel":
-        centres = bins.uniform_bins(k, lo, hi, device=dev).expand(2, k)
-        idx = bins.encode_hard_channels(small, centres)
-        ce = sum(
-            F.cross_entropy(logits[:, j * k : (j + 1) * k].float(), idx[:, j], reduction="none")
-            for j in range(2)
-        )
-        return (ce * keep).mean()
-    if config.target == "hue_chroma":
-        lch = lab_to_lch(torch.cat((torch.zeros_like(small[:, :1]), small), 1))
-        chroma, hue = lch[:, 1:2], lch[:, 2:3].remainder(2 * math.pi)
-        hue_idx = bins.encode_hard_channels(
-            hue, bins.hue_bins(k, device=dev)[None], period=2 * math.pi
-        )
-        chroma_idx = bins.encode_hard_channels(chroma, bins.chroma_bins(k, hi, device=dev)[None])
-        hue_ce = F.cross_entropy(logits[:, :k].float(), hue_idx[:, 0], reduction="none")
-        chroma_ce = F.cross_entropy(logits[:, k:].float(), chroma_idx[:, 0], reduction="none")
-        # hue is undefined for gray pixels: weight it by chroma (Larsson et al.)
-        hue_w = (chroma[:, 0] / 20.0).clamp(max=1.0)
-        return ((hue_ce * hue_w + chroma_ce) * keep).mean()
-    raise ValueError(f"no classification loss for target {config.target!r}")
+    _lo, hi = config.channel_range
+    lch = lab_to_lch(torch.cat((torch.zeros_like(small[:, :1]), small), 1))
+    chroma, hue = lch[:, 1:2], lch[:, 2:3].remainder(2 * math.pi)
+    hue_idx = bins.encode_hard_channels(hue, bins.hue_bins(k, device=dev)[None], period=2 * math.pi)
+    chroma_idx = bins.encode_hard_channels(chroma, bins.chroma_bins(k, hi, device=dev)[None])
+    hue_ce = F.cross_entropy(logits[:, :k].float(), hue_idx[:, 0], reduction="none")
+    chroma_ce = F.cross_entropy(logits[:, k:].float(), chroma_idx[:, 0], reduction="none")
+    # hue is undefined for gray pixels: weight it by chroma (Larsson et al.)
+    hue_w = (chroma[:, 0] / 20.0).clamp(max=1.0)
+    return ((hue_ce * hue_w + chroma_ce) * batch.keep[:, None, None]).mean()
+
+
+#: The classification loss of each target, by :attr:`tinct.models.targets.Target.loss`.
+CLASSIFICATION_LOSSES = {
+    "soft_ce": _gamut_ce,
+    "hard_ce": _grid_ce,
+    "channel_ce": _channel_ce,
+    "hue_chroma_ce": _hue_chroma_ce,
+}
+
+
+def _classification_loss(
+    logits: Tensor, batch: Batch, config: Any, class_weights: Tensor | None
+) -> Tensor:
+    """Cross-entropy for the model's bin target (its :attr:`~tinct.models.targets.Target.loss`)."""
+    target = get_target(config.target)
+    if target.loss is None:
+        raise ValueError(f"no classification loss for target {config.target!r}")
+    return CLASSIFICATION_LOSSES[target.loss](logits, batch, config, class_weights)
 
 
 def compute_losses(
@@ -255,7 +285,7 @@ def compute_losses(
     parts = loss.split("+")
     terms: dict[str, Tensor] = {}
     if out.logits is not None and any(p.startswith("ce") or p.startswith("soft_ce") for p in parts):
-        if config is None or config.target == "gamut313":
+        if config is None or get_target(config.target).gamut:
             terms["ce"] = soft_cross_entropy(
                 out.logits, batch.ab, centres, class_weights=class_weights, keep=batch.keep
             )

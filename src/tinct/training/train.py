@@ -37,12 +37,13 @@ from tinct.training.config import (
     build_model,
     split_indices,
 )
-from tinct.training.datasets import BatchSampler, ImageBank, find_images, simulate_hints
+from tinct.training.datasets import ImageBank, find_images
 from tinct.training.export import _hardware, export_weights
 from tinct.training.losses import (
     class_weights_from_bank,
     compute_losses,
 )
+from tinct.training.sampling import BatchSampler, simulate_hints
 
 __all__ = ["train"]
 
