@@ -146,7 +146,6 @@ def test_cli_doctor_exit_code(env, capsys):
 
 @pytest.mark.slow
 def test_tinct_serve_starts_and_stops_on_sigterm(tmp_path):
-    pytest.importorskip("tinct.engine.colorizer", reason="tinct serve needs tinct.engine.colorizer")
     cfg = tmp_path / "bridge.json"
     log = tmp_path / "serve.log"
     env = dict(os.environ, TINCT_CONFIG_DIR=str(tmp_path))

@@ -350,15 +350,6 @@ def test_bridge_server_toggle_shares_the_colorizer(viewer, widget, tmp_path, mon
 # ---------------------------------------------------------------------------- real engine
 
 
-def _engine_or_skip():
-    engine = pytest.importorskip("tinct.engine.colorizer")
-    try:
-        from tinct import decode  # noqa: F401
-    except ImportError:
-        pytest.skip("tinct.decode is not available yet")
-    return engine
-
-
 @pytest.mark.slow
 def test_red_hint_turns_its_surroundings_red_and_leaves_far_pixels(viewer, widget, errors):
     """Real engine, ``levin`` (classical, hint-driven, no weights needed).
@@ -367,7 +358,6 @@ def test_red_hint_turns_its_surroundings_red_and_leaves_far_pixels(viewer, widge
     must make the pixels around it red while the blue corner keeps its colour.
     Any model that honours hints (trained ``tinct-base`` included) passes.
     """
-    _engine_or_skip()
     from tinct.engine.colorizer import Colorizer
 
     widget.colorizer_factory = lambda m, d: Colorizer(m, device="cpu")
@@ -395,7 +385,6 @@ def test_red_hint_turns_its_surroundings_red_and_leaves_far_pixels(viewer, widge
 
 @pytest.mark.slow
 def test_temperature_change_redecodes_without_a_network_pass(viewer, widget, errors):
-    _engine_or_skip()
     from tinct.engine.colorizer import Colorizer
 
     made = []
@@ -427,7 +416,6 @@ def test_temperature_change_redecodes_without_a_network_pass(viewer, widget, err
 
 def test_twelve_bit_frame_follows_the_layer_contrast_by_default(viewer, widget, errors):
     """A 12-bit camera frame in uint16: the default output is as bright as percentiles give."""
-    _engine_or_skip()
     from skimage import data
     from skimage.color import rgb2lab
 
@@ -549,7 +537,6 @@ def test_temporal_checkbox_names_the_axis_and_sends_the_whole_stack(viewer, widg
 @pytest.mark.slow
 def test_temporal_2d_hint_on_plane_0_follows_the_content_through_time(viewer, widget, errors):
     """Real engine: a pan over a photo; a 2-D blue hint on plane 0 colours the moving content."""
-    _engine_or_skip()
     from skimage import data
     from skimage.color import rgb2gray, rgb2lab
 

@@ -175,7 +175,7 @@ def snap_chroma(lum: Tensor, chroma: Tensor, space: str = "lab", iters: int = 20
         ``(N, 2)`` in-gamut chrominance.
     """
     _check_space(space)
-    if space == "lab" and hasattr(color, "snap_to_gamut"):
+    if space == "lab":
         lab = torch.cat((lum[:, None], chroma), 1)[..., None, None]
         return color.snap_to_gamut(lab)[:, 1:, 0, 0]
     tol = 0.01 if space == "yuv" else 1.0

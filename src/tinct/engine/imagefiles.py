@@ -130,7 +130,7 @@ def _check_declared(path: Path, pixels: int, what: str, limit: int) -> None:
 def read_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file as a numpy array, keeping 16-bit data as uint16.
 
-    Uses tifffile for ``.tif``/``.tiff`` when it is installed, astropy for FITS
+    Uses tifffile for ``.tif``/``.tiff``, astropy for FITS
     (:func:`read_fits`), Pillow otherwise. The size the file declares
     is checked before any pixel is decoded; Pillow's own limit
     (``PIL.Image.MAX_IMAGE_PIXELS``, an error at twice it) applies to the formats
@@ -154,18 +154,15 @@ def read_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray
     if path.name.lower().endswith(FITS_SUFFIXES):
         return read_fits(path, max_pixels=limit)
     if path.suffix.lower() in (".tif", ".tiff"):
-        try:
-            import tifffile
-        except ImportError:
-            pass
-        else:
-            with tifffile.TiffFile(path) as tif:
-                series = tif.series[0]  # what tifffile.imread reads
-                shape = tuple(series.shape)
-                samples = shape[series.axes.index("S")] if "S" in series.axes else 1
-                what = " x ".join(map(str, shape))
-                _check_declared(path, math.prod(shape) // max(1, samples), what, limit)
-                return np.asarray(series.asarray())
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]  # what tifffile.imread reads
+            shape = tuple(series.shape)
+            samples = shape[series.axes.index("S")] if "S" in series.axes else 1
+            what = " x ".join(map(str, shape))
+            _check_declared(path, math.prod(shape) // max(1, samples), what, limit)
+            return np.asarray(series.asarray())
     from PIL import Image
 
     with warnings.catch_warnings():

@@ -81,10 +81,8 @@ def write_result(path: str | Path, result: Any) -> None:
 
     with atomic_output(path) as tmp:
         if result.ndim > 3:
-            try:
-                import tifffile
-            except ImportError:
-                raise RuntimeError("writing a colorized stack needs the tifffile package") from None
+            import tifffile
+
             tifffile.imwrite(tmp, result, photometric="rgb")
         else:
             write_image(tmp, result)
