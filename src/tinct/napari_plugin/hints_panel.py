@@ -7,7 +7,7 @@ point; selecting one hint shows the model's suggested colours as swatches.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from napari.layers import Points
@@ -22,6 +22,10 @@ _N_SWATCHES = 9
 
 class HintsMixin:
     """Hints layer wiring and colour suggestions of the widget."""
+
+    if TYPE_CHECKING:  # the rest of ColorizeWidget, which this mix-in is part of
+
+        def __getattr__(self, name: str) -> Any: ...
 
     _hints_layer: Points | None
     _just_added: set[int] | None

@@ -8,7 +8,7 @@ that only needs a re-decode of the cached network output runs at once
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __all__ = ["REDECODE_DELAY_MS", "RERUN_DELAY_MS", "LiveMixin"]
 
@@ -21,6 +21,10 @@ REDECODE_DELAY_MS = 0  # slider bursts are coalesced by the pending-run queue in
 
 class LiveMixin:
     """Live re-runs: debounce, the widget's liveness and the stack slider."""
+
+    if TYPE_CHECKING:  # the rest of ColorizeWidget, which this mix-in is part of
+
+        def __getattr__(self, name: str) -> Any: ...
 
     # provided by ColorizeWidget
     live: Any

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from napari.layers import Image
 
@@ -25,6 +25,10 @@ __all__ = ["ModelMixin"]
 
 class ModelMixin:
     """Model list, weights files, option controls and the colorizers of the widget."""
+
+    if TYPE_CHECKING:  # the rest of ColorizeWidget, which this mix-in is part of
+
+        def __getattr__(self, name: str) -> Any: ...
 
     # provided by ColorizeWidget
     _choices: dict[str, logic.ModelChoice]

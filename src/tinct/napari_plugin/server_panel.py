@@ -7,7 +7,7 @@ tinct bridge, so GIMP and napari share one model in memory.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from napari.utils.notifications import show_info
 
@@ -16,6 +16,10 @@ __all__ = ["ServerToggle"]
 
 class ServerToggle:
     """Start and stop a bridge server on the widget's colorizer (needs ``get_colorizer``)."""
+
+    if TYPE_CHECKING:  # the rest of ColorizeWidget, which this mix-in is part of
+
+        def __getattr__(self, name: str) -> Any: ...
 
     _server: Any = None
     _server_stop: Callable[[], None] | None = None

@@ -11,7 +11,7 @@ with no or several leading axes cannot use it; the checkbox is then disabled.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import CheckBox
 
@@ -29,6 +29,10 @@ _TIP = (
 
 class TemporalMixin:
     """The Temporal checkbox: enabled on one-leading-axis stacks, naming that axis."""
+
+    if TYPE_CHECKING:  # the rest of ColorizeWidget, which this mix-in is part of
+
+        def __getattr__(self, name: str) -> Any: ...
 
     temporal: CheckBox
 
