@@ -236,13 +236,13 @@ def propagate_batch(
             continue
         weight = prior_weight
         if isinstance(weight, Tensor):
-            weight = weight[i, 0].float().cpu().double().numpy()
+            weight = weight[i, 0].float().cpu().double().numpy()  # type: ignore[assignment]
         ab = levin_colorize(
             lum[i, 0].float().cpu().double().numpy(),
             hint_ab[i].float().cpu().double().permute(1, 2, 0).numpy(),
             mask,
             prior_ab=None if prior is None else prior.permute(1, 2, 0).numpy(),
-            prior_weight=weight,
+            prior_weight=weight,  # type: ignore[arg-type]
             cancel=cancel,
             **kwargs,
         )

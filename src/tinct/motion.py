@@ -154,8 +154,8 @@ def _lk_refine(prev: Tensor, cur: Tensor, flow: Tensor, iters: int) -> Tensor:
     """Dense Lucas-Kanade updates of a backward flow on one pyramid level."""
     for _ in range(iters):
         w = warp(prev, flow)
-        gy, gx = _gradients(0.5 * (w + cur))
-        it = w - cur
+        gy, gx = _gradients(0.5 * (w + cur))  # type: ignore[operator]
+        it = w - cur  # type: ignore[operator]
         sxx = box_filter(gx * gx, LK_RADIUS) + LK_REG
         syy = box_filter(gy * gy, LK_RADIUS) + LK_REG
         sxy = box_filter(gx * gy, LK_RADIUS)

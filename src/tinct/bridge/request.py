@@ -11,7 +11,7 @@ request asked for. Nothing here touches sockets: a bridge connection
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 
@@ -207,7 +207,14 @@ def _options(h: dict[str, Any]) -> ColorizeOptions:
         raise RequestError(P.E_BAD_REQUEST, exc.message_for("wire")) from None
 
 
+@overload
+def _int_field(
+    h: dict[str, Any], key: str, lo: int, hi: int, required: Literal[True] = True
+) -> int: ...
+@overload
+def _int_field(h: dict[str, Any], key: str, lo: int, hi: int, required: bool) -> int | None: ...
 def _int_field(h: dict[str, Any], key: str, lo: int, hi: int, required: bool = True) -> int | None:
+    """An integer header field in ``[lo, hi]`` (``None`` when absent and not required)."""
     value = h.get(key)
     if value is None and not required:
         return None

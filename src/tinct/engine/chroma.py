@@ -54,26 +54,26 @@ def decode_chroma(entry: Entry, opts: ColorizeOptions, info: ModelInfo, centres:
         return net.ab
 
     logp = net.logp
-    info = info
-    mrf_on = opts.mrf_weight > 0 and (opts.mrf_iters or 0) > 0 and info.target.mrf
-    if mrf_on:
+    assert logp is not None  # not a regression decode
+    t = opts.temperature  # resolved options: never None
+    temperature = float(t if t is not None else info.default_temperature)
+    mrf_weight, mrf_iters = float(opts.mrf_weight or 0.0), int(opts.mrf_iters or 0)
+    if mrf_weight > 0 and mrf_iters > 0 and info.target.mrf and net.lum_logits is not None:
         kw = {} if opts.mrf_edge is None else {"edge_sensitivity": opts.mrf_edge}
         logp = info.target.smooth(
-            logp, centres, net.lum_logits, weight=opts.mrf_weight,
-            iterations=int(opts.mrf_iters), **kw,
-        )  # fmt: skip
+            logp, centres, net.lum_logits, weight=mrf_weight, iterations=mrf_iters, **kw
+        )
     # the regression colour (before any hint fusion) is the coherent decoder's fallback
     own = net.fusion.own if net.fusion is not None else net.ab
-    ab = info.target.decode(logp, centres, str(opts.decoder), opts.temperature, fallback=own)
+    ab = info.target.decode(logp, centres, str(opts.decoder), temperature, fallback=own)
     if net.post is not None:
         ab = torch.lerp(ab, net.post[1], net.post[0])
     if net.fusion is not None:
         shift = None
         if net.hint_mix is not None:
             shift = _fusion.hint_shift(
-                net.hint_mix, str(opts.decoder), float(opts.temperature),
-                mrf_weight=float(opts.mrf_weight or 0.0), mrf_iters=int(opts.mrf_iters or 0),
-                mrf_edge=opts.mrf_edge,
+                net.hint_mix, str(opts.decoder), temperature, mrf_weight=mrf_weight,
+                mrf_iters=mrf_iters, mrf_edge=opts.mrf_edge,
             )  # fmt: skip
         ab = _fusion.refuse(net.fusion, ab.float(), net.ab_pull, shift)
     return ab.float()
@@ -84,7 +84,9 @@ def propagate_hints(entry: Entry, ab: Tensor, strength: float) -> Tensor:
     b, _, h, w = ab.shape
     net = entry.net
     lum = lum_from_gray(resize(entry.prepared.gray, (h, w)), "lab")
-    weight, target = _raster.hint_influence(net.patches, (h, w), h / net.net_size[0], b, 0.0)
+    influence = _raster.hint_influence(net.patches, (h, w), h / net.net_size[0], b, 0.0)
+    assert influence is not None  # there are patches
+    weight, target = influence
     out = propagate_batch(lum, target, weight, prior_ab=ab, prior_weight=strength)
     return out.to(ab)
 
@@ -187,7 +189,7 @@ def suggest_colors(
         lum = pipeline.lum_from_gray(v, c.info.space).expand(n).contiguous()
         chroma = pipeline.snap_chroma(lum, centres.float().cpu(), c.info.space)
         lab = torch.cat((lum[:, None], chroma), 1)[..., None, None]
-        rgb = pipeline.space_to_rgb(lab, c.info.space)[:, :, 0, 0]
-        out[1 : n + 1] = (rgb * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
+        srgb = pipeline.space_to_rgb(lab, c.info.space)[:, :, 0, 0]
+        out[1 : n + 1] = (srgb * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
         out[n + 1 :] = out[n]  # degenerate distribution: repeat the last colour
     return out

@@ -125,17 +125,17 @@ class Colorizer:
     ):
         is_module = isinstance(model, torch.nn.Module)
         if is_module and str(device) == "auto":  # where the caller's module already is
-            p = next(model.parameters(), None)
+            p = next(model.parameters(), None)  # type: ignore[union-attr]
             self.device = p.device if p is not None else select_device("auto")
         else:
             self.device = select_device(device)
         self.dtype = select_dtype(precision, self.device)
         if is_module:
             # a reduced-precision copy; the caller's module keeps its float32 weights
-            self.model = cast_for_inference(model.to(self.device).eval(), self.dtype)
+            self.model = cast_for_inference(model.to(self.device).eval(), self.dtype)  # type: ignore[union-attr]
             name = getattr(getattr(model, "record", None), "name", type(model).__name__)
         else:
-            self.model = get_model(model, self.device, pretrained, self.dtype)
+            self.model = get_model(model, self.device, pretrained, self.dtype)  # type: ignore[arg-type]
             name = str(model)
         self.info = _fw.ModelInfo.of(self.model)
         self.options = (options or ColorizeOptions()).replace(model=name)
@@ -274,7 +274,7 @@ class Colorizer:
         threads = resolve_threads(self.num_threads, self.device)
         # the scope carries ``cancel`` into the MRF, Levin solves and rendering
         with self._lock, torch_threads(threads), _cancel.scope(cancel):
-            entry = self._entry(image, hints, reference, opts, rgb, progress, cancel, user_net)
+            entry = self._entry(image, hints, reference, opts, rgb, progress, cancel, user_net)  # type: ignore[arg-type]
             out = self._render(entry, opts)
         for note in entry.prepared.notes:
             warnings.warn(note, _in.InputWarning, stacklevel=2)

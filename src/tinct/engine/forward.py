@@ -32,6 +32,7 @@ from torch import Tensor
 
 from tinct import cancel as _cancel
 from tinct import spaces as pipeline
+from tinct.engine import fusion as _fusion
 from tinct.engine import hint_raster as _raster
 from tinct.engine import hints as _hints
 from tinct.engine.conditioning import (
@@ -252,17 +253,16 @@ def run_network(
     # Levin factorisation gives each hint's weight map (kept for re-decoding) and the
     # propagated colour the model's gate blends with its own.
     fuse_grid = getattr(model, "fusion_grid", None)
-    mix = propagated = None
+    mix: Any = None  # the hint weights of a hint-fusing model (see NetOutput.hint_mix)
+    propagated: Tensor | None = None
     if patches and fuse_grid is not None and not (tile and max(lum_pad.shape[-2:]) > tile):
-        from tinct.engine import fusion
-
         grid = fuse_grid(lum_pad.shape[-2:])
         lum_grid = F.interpolate(lum_pad, size=grid, mode="area")
-        mix = fusion.hint_weights(lum_grid, patches, (hn, wn))
+        mix = _fusion.hint_weights(lum_grid, patches, (hn, wn))
         propagated = (
-            fusion.mix_colour(mix)
+            _fusion.mix_colour(mix)
             if mix is not None
-            else fusion.propagate_patches(lum_grid, patches, (hn, wn))
+            else _fusion.propagate_patches(lum_grid, patches, (hn, wn))
         )
     calls = 0
     fusion: FusionTerms | None = None
@@ -290,6 +290,7 @@ def run_network(
         return lo, ab
 
     Hp, Wp = lum_pad.shape[-2:]
+    tile = int(tile or 0)
     tiled = bool(tile) and (Hp > tile or Wp > tile)
     if not tiled:
         if progress:
@@ -306,7 +307,8 @@ def run_network(
     # Crop the padding (output grids are the padded input divided by their stride).
     logp = _crop_valid(logp, (Hp, Wp), (hn, wn))
     ab = _crop_valid(ab, (Hp, Wp), (hn, wn))
-    lum_logits = post = None
+    lum_logits: Tensor | None = None
+    post: Any = None
     if logp is not None:
         hl, wl = logp.shape[-2:]
         lum_logits = resize(lum_net, (hl, wl))
@@ -315,15 +317,17 @@ def run_network(
             logp = reweight(logp, hist, info)
         if patches:
             spread = 0.0 if info.hints else hint_spread(patches, scale)
-            infl = _raster.hint_influence(patches, (hl, wl), scale, B, spread)
-            infl = (infl[0].to(device), infl[1].to(device))
-            if info.joint:
+            influence = _raster.hint_influence(patches, (hl, wl), scale, B, spread)
+            assert influence is not None  # there are patches
+            weight, target = influence
+            infl = (weight.to(device), target.to(device))
+            if info.joint and centres is not None:
                 logp = condition_on_hints(logp, infl, centres)
             else:
                 post = infl
     if fusion is not None:
         fusion = FusionTerms(
-            *(_crop_valid(t, (Hp, Wp), (hn, wn)) for t in dataclasses.astuple(fusion))  # type: ignore[arg-type]
+            *(_crop_valid(t, (Hp, Wp), (hn, wn)) for t in dataclasses.astuple(fusion))  # type: ignore[arg-type, misc]
         )
     if mix is not None and fusion is not None:
         mix = (
@@ -338,7 +342,9 @@ def run_network(
         ha, wa = ab.shape[-2:]
         scale = ha / hn
         spread = 0.0 if info.hints else hint_spread(patches, scale)
-        weight, target = _raster.hint_influence(patches, (ha, wa), scale, B, spread)
+        influence = _raster.hint_influence(patches, (ha, wa), scale, B, spread)
+        assert influence is not None  # there are patches
+        weight, target = influence
         ab_pull = (weight.to(device), target.to(device))
         ab = torch.lerp(ab, ab_pull[1], ab_pull[0])
     return NetOutput(
@@ -352,7 +358,7 @@ def run_network(
         gray_net,
         fusion,
         ab_pull,
-        mix,  # type: ignore[arg-type]
+        mix,
     )
 
 

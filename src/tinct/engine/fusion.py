@@ -134,10 +134,10 @@ def hint_weights(
     out = torch.empty(b, k, h, w)
     for j in range(b):
         wts = propagate_values(lum[j, 0].double().cpu().numpy(), values.numpy(), mask.numpy())
-        wts = torch.from_numpy(wts).clamp_min(0.0)
-        out[j] = (wts / wts.sum(-1, keepdim=True).clamp_min(1e-12)).permute(2, 0, 1)
+        wts = torch.from_numpy(wts).clamp_min(0.0)  # type: ignore[assignment]
+        out[j] = (wts / wts.sum(-1, keepdim=True).clamp_min(1e-12)).permute(2, 0, 1)  # type: ignore[call-overload]
     colours = torch.stack([p.chroma.float().cpu() for p in patches], 1)  # (B, K, 2)
-    return out.to(lum.device), colours.to(lum.device), lum
+    return out.to(lum.device), colours.to(lum.device), lum  # type: ignore[return-value]
 
 
 def mix_colour(mix: tuple[Tensor, Tensor, Tensor]) -> Tensor:

@@ -128,7 +128,7 @@ def hints_from_points(
         Hint(
             float(p[-2]),
             float(p[-1]),
-            color=tuple(float(x) for x in c[:3]),
+            color=tuple(float(x) for x in c[:3]),  # type: ignore[arg-type]
             size=None if not np.isfinite(s) else max(1.0, float(s)),
         )
         for p, c, s in zip(pts, cols, sizes, strict=True)
@@ -289,11 +289,11 @@ def _hint_from_row(r: Any) -> Hint:
         if "ab" in r:
             return Hint(_num(r["row"]), _num(r["col"]), ab=tuple(r["ab"]), size=size)
         c = r["color"] if "color" in r else (r["r"], r["g"], r["b"])
-        return Hint(_num(r["row"]), _num(r["col"]), color=tuple(_num(x) for x in c), size=size)
+        return Hint(_num(r["row"]), _num(r["col"]), color=tuple(_num(x) for x in c), size=size)  # type: ignore[arg-type]
     vals = [_num(x) for x in r]
     if len(vals) not in (5, 6):
         raise ValueError("expected row, col, r, g, b[, size]")
-    return Hint(vals[0], vals[1], color=tuple(vals[2:5]), size=vals[5] if len(vals) == 6 else None)
+    return Hint(vals[0], vals[1], color=tuple(vals[2:5]), size=vals[5] if len(vals) == 6 else None)  # type: ignore[arg-type]
 
 
 # ----------------------------------------------------------------------------- rasterisation

@@ -279,7 +279,7 @@ def prepare(
         color_part = planes[..., :3]
     else:
         lead, (h, w), c = a.shape[:-2], a.shape[-2:], 1
-        planes = a.reshape(-1, h, w)
+        planes = a.reshape(-1, h, w)  # type: ignore[assignment]
         color_part = planes
     if intensity_range is not None:
         lo, hi = (float(v) for v in intensity_range)

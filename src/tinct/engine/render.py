@@ -105,7 +105,7 @@ def digest(*parts: Any) -> str:
         if isinstance(part, np.ndarray):
             h.update(repr((part.shape, part.dtype.str)).encode())
             a = part if part.flags.c_contiguous else np.ascontiguousarray(part)
-            h.update(memoryview(a).cast("B"))
+            h.update(memoryview(a).cast("B"))  # type: ignore[arg-type]
         else:
             h.update(repr(part).encode())
     return h.hexdigest()

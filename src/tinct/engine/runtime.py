@@ -282,5 +282,6 @@ def get_model(
 
     arg = Path(name_or_path) if _is_file_reference(name_or_path) else str(name_or_path)
     model = load_model(arg, device=device, pretrained=pretrained).eval()
-    model = model.to(memory_format=torch.channels_last)  # NHWC: faster conv kernels
+    # NHWC: faster conv kernels
+    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return cast_for_inference(model, dtype, copy_model=False)

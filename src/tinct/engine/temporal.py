@@ -247,15 +247,15 @@ class TemporalRun:
         else:
             if prev.shape[-2:] != (h, w):  # another working grid
                 prev = resize(prev, (h, w))
-                self._prev_count = resize(self._prev_count, (h, w))
+                self._prev_count = resize(self._prev_count, (h, w))  # type: ignore[arg-type]
             flow, conf = _mo.pool_flow(m, (h, w))
             flow, conf = flow.to(ab), conf.to(ab)
             warped, inside = _mo.warp(prev.to(ab), flow, valid=True)
             keep = conf * inside
             if fresh:
                 keep = keep * (1.0 - self._fresh_mask(fresh, (h, w)).to(ab))
-            past = _mo.warp(self._prev_count.to(ab), flow) * keep
-            count = (past + 1.0).clamp_(max=MAX_HISTORY)
+            past = _mo.warp(self._prev_count.to(ab), flow) * keep  # type: ignore[union-attr]
+            count = (past + 1.0).clamp_(max=MAX_HISTORY)  # type: ignore[operator]
             weight = (1.0 - 1.0 / (1.0 + HISTORY_GAIN * (count - 1.0))) * keep
             out = torch.lerp(ab, warped, weight)
         self._prev_ab, self._prev_count = out, count
@@ -269,7 +269,7 @@ class TemporalRun:
         ys = (torch.arange(h, dtype=torch.float32) + 0.5) * H / h
         xs = (torch.arange(w, dtype=torch.float32) + 0.5) * W / w
         for hint in fresh:
-            r = 2.0 * max(self._carrier.side(hint), H / h)
+            r = 2.0 * max(self._carrier.side(hint), H / h)  # type: ignore[union-attr]
             d2 = (ys[:, None] - hint.row) ** 2 + (xs[None, :] - hint.col) ** 2
             mask[0, 0] = torch.maximum(mask[0, 0], torch.exp(-0.5 * d2 / (r * r)))
         return mask

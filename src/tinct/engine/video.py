@@ -134,7 +134,7 @@ def is_readable(path: str | Path) -> bool:
         try:
             first = next(frames, None)
         finally:
-            frames.close()
+            frames.close()  # type: ignore[attr-defined]
     except Exception:  # any decoder error or a missing extra: not a finished video
         return False
     return first is not None
@@ -239,11 +239,11 @@ def colorize_video(
                     rgb = colorizer.colorize(chunk, hints=hint_map.get(0, ()),
                                              reference=reference, options=opts, rgb=False,
                                              cancel=cancel, temporal=False)  # fmt: skip
-                for w in caught:
-                    if not issubclass(w.category, _in.InputWarning):
-                        warnings.warn(w.message, w.category, stacklevel=2)
-                    elif str(w.message) not in notes:
-                        notes.append(str(w.message))
+                for w in caught:  # type: ignore[assignment]
+                    if not issubclass(w.category, _in.InputWarning):  # type: ignore[attr-defined]
+                        warnings.warn(w.message, w.category, stacklevel=2)  # type: ignore[attr-defined]
+                    elif str(w.message) not in notes:  # type: ignore[attr-defined]
+                        notes.append(str(w.message))  # type: ignore[attr-defined]
             for frame in rgb:
                 writer.send(np.ascontiguousarray(frame))
             done += len(chunk)

@@ -87,7 +87,7 @@ def _builder_kwargs(raw: Any, base: ModelRecord, path: Path) -> dict[str, Any]:
     try:
         params = inspect.signature(base.builder).parameters
     except (TypeError, ValueError):
-        params = {}
+        params = {}  # type: ignore[assignment]
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     out = {}
     for key, value in raw.items():

@@ -115,7 +115,7 @@ def temporal_hints(job: Job) -> dict[int, list[Any]]:
     size = float(job.hint_size) if job.hint_size else None
     out: dict[int, list[Any]] = {}
     for i, (plane, r, c, colour) in sorted(first.items()):
-        h = HintStop(r, c, size) if i in job.stops else Hint(r, c, color=colour, size=size)
+        h = HintStop(r, c, size) if i in job.stops else Hint(r, c, color=colour, size=size)  # type: ignore[arg-type]
         out.setdefault(plane, []).append(h)
     return out
 

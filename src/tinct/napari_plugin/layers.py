@@ -188,10 +188,10 @@ def write_output(
         and layer.data.dtype == np.uint8
     )
     if ok and idx:
-        layer.data[idx] = rgb
-        layer.refresh()
+        layer.data[idx] = rgb  # type: ignore[union-attr]
+        layer.refresh()  # type: ignore[union-attr]
     elif ok:
-        layer.data = rgb
+        layer.data = rgb  # type: ignore[union-attr]
     else:
         data = rgb
         if idx:

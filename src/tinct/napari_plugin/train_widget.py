@@ -132,9 +132,9 @@ class TrainWidget(Container):
 
         self.layers = Select(choices=self._colour_layers, label="colour examples")
         self.layers.tooltip = "RGB image layers to learn from (Ctrl/Shift-click: several)"
-        self.folder = FileEdit(mode="d", label="or folder", value="")
+        self.folder = FileEdit(mode="d", label="or folder", value="")  # type: ignore[arg-type]
         self.folder.tooltip = "a folder of colour images (searched recursively)"
-        self.base = ComboBox(choices=lambda _w=None: _base_models(), label="base model")
+        self.base = ComboBox(choices=lambda _w=None: _base_models(), label="base model")  # type: ignore[misc]
         self.minutes = FloatSpinBox(value=3.0, min=0.1, max=1440.0, step=0.5, label="minutes")
         self.model_name = LineEdit(value="my-model", label="new model name")
         self.model_name.tooltip = "lowercase letters, digits, '.', '_', '-'"
@@ -164,7 +164,7 @@ class TrainWidget(Container):
             self.base.value = "tinct-base"
         self._jobs: list[FineTuneJob] = []  # closing the widget cancels a running job
         jobs = self._jobs
-        self.native.destroyed.connect(lambda *_: [j.cancel() for j in jobs if not j.done])
+        self.native.destroyed.connect(lambda *_: [j.cancel() for j in jobs if not j.done])  # type: ignore[func-returns-value]
         self._timer = QTimer(self.native)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
@@ -268,9 +268,9 @@ class TrainWidget(Container):
         result = job.result
         self.last_result = result
         self.progress.value = _STEPS
-        um = result.model
-        what = "cancelled; kept" if result.cancelled else "saved"
-        self.status.value = f"{what} {um.name} ({result.steps} steps)"
+        um = result.model  # type: ignore[union-attr]
+        what = "cancelled; kept" if result.cancelled else "saved"  # type: ignore[union-attr]
+        self.status.value = f"{what} {um.name} ({result.steps} steps)"  # type: ignore[union-attr]
         self.base.reset_choices()
         refresh_colorize_widgets(select=um.name, viewer=self._viewer)
         show_info(f"tinct: {um.summary()} It is selected in the Colorize widget.")

@@ -70,7 +70,7 @@ def live_widgets() -> list[ColorizeWidget]:
     return [w for w in list(_LIVE) if w._alive()]
 
 
-class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerToggle, Container):
+class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerToggle, Container):  # type: ignore[misc, override]
     """Colorize grayscale image layers with tinct, with optional hint points.
 
     Args:
@@ -136,7 +136,7 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
         self.reference = create_widget(annotation=Image | None, label="reference")
         self.reference.tooltip = "A colour image whose colours guide the result (global hint)."
         self.model = ComboBox(choices=self._model_list, label="model")  # a callable: see below
-        self.weights_file = FileEdit(mode="r", filter="*.safetensors", label="weights file")
+        self.weights_file = FileEdit(mode="r", filter="*.safetensors", label="weights file")  # type: ignore[arg-type]
         self.weights_file.tooltip = (
             "Load a .safetensors file written by `tinct train`; it joins the model list."
         )
@@ -203,19 +203,19 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
         self.run_button.changed.connect(lambda *_: self.run())
         self.cancel_button.changed.connect(lambda *_: self.cancel())
         self.server.changed.connect(self._on_server_toggled)
-        self.hints.changed.connect(self._on_hints_layer_changed)
+        self.hints.changed.connect(self._on_hints_layer_changed)  # type: ignore[attr-defined]
         self.image.changed.connect(self._on_image_changed)
         self.image.changed.connect(self._update_temporal)
         self.decoder.changed.connect(lambda *_: self._update_knobs())
         for w in (self.temperature, self.decoder, self.mrf_weight, self.mrf_iters):
             w.changed.connect(lambda *_: self._live_changed(decode_only=True))
-        for w in (self.reference, self.hint_size, self.device, self.live, self.normalization):
+        for w in (self.reference, self.hint_size, self.device, self.live, self.normalization):  # type: ignore[assignment]
             w.changed.connect(lambda *_: self._live_changed(decode_only=False))
         self.temporal.changed.connect(lambda *_: self._live_changed(decode_only=False))
         self._viewer.dims.events.current_step.connect(self._on_step_changed)
         self._viewer.dims.events.axis_labels.connect(self._update_temporal)
         self._on_model_changed(self.model.value)
-        self._on_hints_layer_changed(self.hints.value)
+        self._on_hints_layer_changed(self.hints.value)  # type: ignore[attr-defined]
         self._on_image_changed(self.image.value)
         self._update_temporal()
 
@@ -241,13 +241,13 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
         else:
             planes = [layer_io.shown_plane(source, self._viewer.dims.point, geometry.leading)]
         reference = None
-        ref_layer = self.reference.value
+        ref_layer = self.reference.value  # type: ignore[attr-defined]
         if ref_layer is not None and self.choice.global_hint:
             reference = layer_io.reference_plane(ref_layer, self._viewer.dims.point)
         choice = self.choice
         if not choice.available:
             raise ValueError(f"cannot run {choice.name}: {choice.reason}")
-        hints = layer_io.hint_groups(self.hints.value, source, geometry)
+        hints = layer_io.hint_groups(self.hints.value, source, geometry)  # type: ignore[attr-defined]
         needs_hints = bool(getattr(choice.config, "hints_required", False))
         if needs_hints and not any(len(h.coords) for h in hints.values()):
             raise ValueError(
@@ -273,7 +273,7 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
             options=options,
             download=choice.downloadable
             and not self._colorizer_loaded(choice.name, self.device.value),
-            stops=layer_io.stop_points(self.hints.value) if temporal else frozenset(),
+            stops=layer_io.stop_points(self.hints.value) if temporal else frozenset(),  # type: ignore[attr-defined]
         )
 
     def run(self, whole_stack: bool | None = None, layer: Any = None) -> Any:
@@ -340,7 +340,7 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
         elif item[0] == "plane":
             _, job, idx, rgb, done, total = item
             self.output = layer_io.write_output(
-                self._viewer, job.source, job.geometry.output_shape, idx, rgb, self.hints.value,
+                self._viewer, job.source, job.geometry.output_shape, idx, rgb, self.hints.value,  # type: ignore[attr-defined]
                 model=job.model,
             )  # fmt: skip
             self.progress.value = done

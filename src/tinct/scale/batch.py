@@ -145,7 +145,7 @@ def _auto_threads(worker: Any) -> int | None:
     nthreads = getattr(getattr(worker, "state", None), "nthreads", None) or getattr(
         worker, "nthreads", 1
     )
-    return max(1, (os.cpu_count() or 1) // max(1, int(nthreads)))
+    return max(1, (os.cpu_count() or 1) // max(1, int(nthreads)))  # type: ignore[arg-type]
 
 
 def colorize_file(

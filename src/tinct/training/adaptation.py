@@ -77,7 +77,7 @@ def scorer(images: np.ndarray, indices: list[int], device: torch.device) -> Call
     @torch.no_grad()
     def score(model: torch.nn.Module) -> dict[str, float]:
         cfg = model.record.config  # type: ignore[union-attr]
-        if cfg.color_space != "lab" or not get_target(cfg.target).validates_in_lab:
+        if cfg.color_space != "lab" or not get_target(cfg.target).validates_in_lab:  # type: ignore[arg-type, union-attr]
             return {}  # scored in CIELAB over the 313 gamut bins only: keep the last weights
         sums: dict[str, float] = {}
         for start in range(0, len(scored), 8):
@@ -160,8 +160,8 @@ def match_palette(
         ab_true += lab[:, 1:].mean((2, 3)).sum(0).double()
     model.train(was_training)
     p_model, p_true = p_model / p_model.sum(), counts / counts.sum()
-    model.class_head.bias += (torch.log(p_true + 1e-4) - torch.log(p_model + 1e-4)).float()
+    model.class_head.bias += (torch.log(p_true + 1e-4) - torch.log(p_model + 1e-4)).float()  # type: ignore[operator]
     n = len(chosen) * AB_NORM
     lo, hi = (torch.atanh((v / n).clamp(-0.99, 0.99)) for v in (ab_model, ab_true))
-    model.ab_head.bias += (hi - lo).float()
+    model.ab_head.bias += (hi - lo).float()  # type: ignore[operator]
     return True

@@ -251,7 +251,7 @@ def finetune(
             threads=threads,
         )
         hooks = TrainHooks(
-            bank=ImageBank.from_arrays(ex.images, SIZE),
+            bank=ImageBank.from_arrays(ex.images, SIZE),  # type: ignore[arg-type]
             held_out=ex.held_out,
             data_description=ex.description,
             validate=score,

@@ -84,7 +84,7 @@ def soft_cross_entropy(
     Returns:
         Scalar loss.
     """
-    ab_small = F.adaptive_avg_pool2d(ab, logits.shape[-2:])
+    ab_small = F.adaptive_avg_pool2d(ab, logits.shape[-2:])  # type: ignore[arg-type]
     with torch.no_grad():
         target = encode_soft(ab_small, centres, k=k, sigma=sigma)
         w = pixel_weights(target, class_weights)
@@ -109,7 +109,7 @@ def hard_cross_entropy(
     Returns:
         Scalar loss.
     """
-    ab_small = F.adaptive_avg_pool2d(ab, logits.shape[-2:])
+    ab_small = F.adaptive_avg_pool2d(ab, logits.shape[-2:])  # type: ignore[arg-type]
     idx = encode_hard(ab_small, centres)
     per_pixel = F.cross_entropy(logits.float(), idx, reduction="none")
     w = None if keep is None else keep[:, None, None].expand_as(per_pixel)
@@ -153,7 +153,7 @@ def regression_loss(
             f"unknown regression loss {kind!r}; choose from {sorted(REGRESSION_LOSSES)}"
         ) from None
     if target.shape[-2:] != pred.shape[-2:]:
-        target = F.adaptive_avg_pool2d(target, pred.shape[-2:])
+        target = F.adaptive_avg_pool2d(target, pred.shape[-2:])  # type: ignore[arg-type]
     per_pixel = fn(pred.float() / scale, target.float() / scale)
     w = None if keep is None else keep[:, None, None].expand_as(per_pixel)
     return _weighted_mean(per_pixel, w)
@@ -217,7 +217,7 @@ def _grid_ce(logits: Tensor, batch: Batch, config: Any, class_weights: Tensor | 
 def _channel_ce(logits: Tensor, batch: Batch, config: Any, class_weights: Tensor | None) -> Tensor:
     from tinct import bins
 
-    small = torch.nn.functional.adaptive_avg_pool2d(batch.ab, logits.shape[-2:])
+    small = torch.nn.functional.adaptive_avg_pool2d(batch.ab, logits.shape[-2:])  # type: ignore[arg-type]
     k = config.bins_per_channel
     lo, hi = config.channel_range
     centres = bins.uniform_bins(k, lo, hi, device=logits.device).expand(2, k)
@@ -236,7 +236,7 @@ def _hue_chroma_ce(
     from tinct.color import lab_to_lch
 
     dev = logits.device
-    small = torch.nn.functional.adaptive_avg_pool2d(batch.ab, logits.shape[-2:])
+    small = torch.nn.functional.adaptive_avg_pool2d(batch.ab, logits.shape[-2:])  # type: ignore[arg-type]
     k = config.bins_per_channel
     _lo, hi = config.channel_range
     lch = lab_to_lch(torch.cat((torch.zeros_like(small[:, :1]), small), 1))

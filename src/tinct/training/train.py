@@ -188,7 +188,7 @@ def train(
         color_space=config.color_space if config is not None else "lab",
     )
     if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+        model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     centres = gamut_bins(device=device)
     class_w = class_weights_from_bank(bank, cfg.rebalance)
