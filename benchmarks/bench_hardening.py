@@ -130,7 +130,7 @@ def engine_cancel():
 
 def bridge_cancel():
     """From a cancel (progress callback returns False) to the engine being free, over the bridge."""
-    from tinct.bridge.server import EngineBackend
+    from tinct.bridge.backend import EngineBackend
     from tinct.engine.colorizer import Colorizer
 
     spans = []

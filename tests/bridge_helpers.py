@@ -12,7 +12,8 @@ import time
 import numpy as np
 
 from tinct.bridge import wire as P
-from tinct.bridge.server import BridgeServer, ColorizeJob
+from tinct.bridge.backend import ColorizeJob
+from tinct.bridge.server import BridgeServer
 
 
 class FakeBackend:

@@ -185,8 +185,8 @@ def _cli(scene, mode, knob, value, tmp_path, state, capsys):
 
 
 def _bridge(scene, mode, knob, value, tmp_path, state):
+    from tinct.bridge.backend import EngineBackend
     from tinct.bridge.embedded import start_server_in_thread
-    from tinct.bridge.server import EngineBackend
     from tinct.bridge.wire import BridgeClient
 
     gray, hints, ref = scene

@@ -457,9 +457,9 @@ def test_upsampling_beats_bilinear_with_oracle_chroma():
 @pytest.mark.parametrize("which", ["tiny", "tiny_reg"])
 def test_tile_blend_alone_has_no_seams(which, request, monkeypatch):
     """Without the global pass, tiles of a local model must reproduce the untiled result."""
-    from tinct.engine import tiled
+    from tinct.engine import tiled as tiled_pass
 
-    monkeypatch.setattr(tiled, "GLOBAL_BLEND", 0.0)
+    monkeypatch.setattr(tiled_pass, "GLOBAL_BLEND", 0.0)
     c = request.getfixturevalue(which)
     rng = np.random.default_rng(3)
     img = (rng.random((24, 32)) * 255).astype(np.uint8).repeat(8, 0).repeat(8, 1)  # 192x256

@@ -10,7 +10,8 @@ from PIL import Image
 import tinct
 from tinct.cancel import Cancelled
 from tinct.models import get_record, list_models, load_model, user_store
-from tinct.training.finetuning import FineTuneJob, finetune, prepare_examples
+from tinct.training.colour_examples import prepare_examples
+from tinct.training.finetuning import FineTuneJob, finetune
 
 
 def _colour(seed, shape=(64, 64)):

@@ -24,9 +24,9 @@ import pytest
 
 from bridge_helpers import Impostor
 from tinct.bridge import wire as P
+from tinct.bridge.backend import EngineBackend
 from tinct.bridge.embedded import start_server_in_thread
 from tinct.bridge.install import install_plugin
-from tinct.bridge.server import EngineBackend
 
 pytestmark = pytest.mark.gimp
 

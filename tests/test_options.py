@@ -1,6 +1,7 @@
 import pytest
 
-from tinct.engine.options import LIBRARY_DEFAULTS, ColorizeOptions, OptionError, model_defaults
+from tinct.engine.options import LIBRARY_DEFAULTS, ColorizeOptions, model_defaults
+from tinct.engine.optionspec import OptionError
 from tinct.models.registry import ModelConfig
 
 

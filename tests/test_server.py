@@ -20,8 +20,9 @@ import pytest
 
 from bridge_helpers import FakeBackend, Impostor, client_for, gray_image, make_server, raw
 from tinct.bridge import wire as P
+from tinct.bridge.backend import EngineBackend
 from tinct.bridge.embedded import start_server_in_thread
-from tinct.bridge.server import BridgeServer, EngineBackend
+from tinct.bridge.server import BridgeServer
 
 # --------------------------------------------------------------------------- basics
 

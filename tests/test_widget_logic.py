@@ -52,11 +52,11 @@ def test_decoder_choices_put_auto_then_the_default_first():
     assert logic.decoder_option("mode") == "mode"
 
 
-def test_decode_only_changes():
-    assert logic.is_decode_only({"temperature"})
-    assert logic.is_decode_only(["decoder", "mrf_weight", "mrf_iters"])
-    assert not logic.is_decode_only({"temperature", "hints"})
-    assert not logic.is_decode_only(set())
+def test_decode_only_params_are_options_the_engine_re_decodes():
+    from tinct.engine.options import ColorizeOptions
+
+    assert {"temperature", "decoder", "mrf_weight", "mrf_iters"} == logic.DECODE_ONLY_PARAMS
+    assert set(ColorizeOptions.field_names()) >= logic.DECODE_ONLY_PARAMS
 
 
 def test_output_layer_name():

@@ -19,7 +19,6 @@ __all__ = [
     "SPACES",
     "lab_to_rgb_fast",
     "lum_from_gray",
-    "lum_from_rgb",
     "rgb_to_space",
     "snap_chroma",
     "space_to_rgb",
@@ -58,31 +57,6 @@ def lum_from_gray(gray: Tensor, space: str = "lab") -> Tensor:
     if space == "yuv":
         return gray.clone()
     y = color.srgb_to_linear(gray)
-    eps = 216.0 / 24389.0
-    f = torch.where(y > eps, y.clamp_min(eps) ** (1.0 / 3.0), (24389.0 / 27.0 * y + 16.0) / 116.0)
-    return 116.0 * f - 16.0
-
-
-def lum_from_rgb(rgb: Tensor, space: str = "lab") -> Tensor:
-    """Luminance of an sRGB image.
-
-    Args:
-        rgb: ``(..., 3, H, W)`` sRGB in ``[0, 1]``.
-        space: Target colour space.
-
-    Returns:
-        ``(..., 1, H, W)`` luminance (L in ``[0, 100]`` or Y in ``[0, 1]``).
-    """
-    _check_space(space)
-    if space == "yuv":
-        w = torch.tensor(_YUV_LUMA, dtype=rgb.dtype, device=rgb.device).view(3, 1, 1)
-        return (rgb * w).sum(-3, keepdim=True)
-    # L depends on the relative luminance Y only (same for CIELAB and CIELUV).
-    lin = color.srgb_to_linear(rgb)
-    m = color.XYZ_FROM_RGB[1]
-    y = (
-        lin[..., 0:1, :, :] * m[0] + lin[..., 1:2, :, :] * m[1] + lin[..., 2:3, :, :] * m[2]
-    ) / _D65[1]
     eps = 216.0 / 24389.0
     f = torch.where(y > eps, y.clamp_min(eps) ** (1.0 / 3.0), (24389.0 / 27.0 * y + 16.0) / 116.0)
     return 116.0 * f - 16.0

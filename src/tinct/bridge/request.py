@@ -17,7 +17,8 @@ import numpy as np
 
 from tinct.bridge import wire as P
 from tinct.bridge.backend import Backend, ColorizeJob, PointHint, RequestError
-from tinct.engine.options import ColorizeOptions, OptionError
+from tinct.engine.options import ColorizeOptions
+from tinct.engine.optionspec import OptionError
 
 __all__ = ["MAX_ID_CHARS", "check_request_id", "encode_result", "parse_colorize"]
 

@@ -14,7 +14,7 @@ This module is the server's life cycle: binding, bridge.json (written by
 connections share, including who is admitted. One connection's requests and
 replies are :mod:`tinct.bridge.connection`; the ``colorize`` request's decoding and the
 result's encoding are :mod:`tinct.bridge.request`; what runs the engine is
-:mod:`tinct.bridge.backend` (re-exported here).
+:mod:`tinct.bridge.backend`.
 
 The colorizer is injected, so the server can be tested with a fake and the
 napari plugin can serve its already loaded model::
@@ -39,26 +39,17 @@ from pathlib import Path
 from typing import Any
 
 from tinct.bridge import wire as P
-from tinct.bridge.backend import (  # re-exported: part of this module's API
+from tinct.bridge.backend import (
     Backend,
     ColorizeJob,
     EngineBackend,
-    PointHint,
-    RequestError,
 )
 from tinct.bridge.config import remove_bridge_config, write_bridge_config
 from tinct.bridge.connection import Connection, Handler
 from tinct.bridge.request import parse_colorize
 
 __all__ = [
-    "Backend",
     "BridgeServer",
-    "ColorizeJob",
-    "EngineBackend",
-    "PointHint",
-    "RequestError",
-    "remove_bridge_config",
-    "write_bridge_config",
 ]
 
 log = logging.getLogger("tinct.bridge.server")

@@ -154,7 +154,8 @@ def options_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
     Raises:
         UsageError: A value out of range or of the wrong type, naming its flag.
     """
-    from tinct.engine.options import ColorizeOptions, OptionError
+    from tinct.engine.options import ColorizeOptions
+    from tinct.engine.optionspec import OptionError
 
     names = ColorizeOptions.field_names()
     given = {k: v for k, v in vars(args).items() if k in names}

@@ -44,8 +44,6 @@ from tinct.cli._options import (
 from tinct.engine.outputs import IMAGE_SUFFIXES, atomic_output, output_path_for, write_result
 
 __all__ = [
-    "add_option_arguments",
-    "options_from_args",
     "register",
     "run",
 ]

@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from tinct.cli._options import RuntimeFailure, UsageError, check_model
     from tinct.data import load_sample
     from tinct.engine.colorizer import Colorizer
-    from tinct.engine.options import ColorizeOptions, OptionError
+    from tinct.engine.options import ColorizeOptions
+    from tinct.engine.optionspec import OptionError
     from tinct.engine.outputs import write_result
 
     try:

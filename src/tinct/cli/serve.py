@@ -82,9 +82,11 @@ def _setup_logging(path: str | None, verbose: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the server and block until SIGINT/SIGTERM."""
-    from tinct.bridge.server import BridgeServer, EngineBackend
+    from tinct.bridge.backend import EngineBackend
+    from tinct.bridge.server import BridgeServer
     from tinct.cli._options import UsageError, check_model
-    from tinct.engine.options import ColorizeOptions, OptionError
+    from tinct.engine.options import ColorizeOptions
+    from tinct.engine.optionspec import OptionError
 
     if not 0 <= args.port <= 65535:
         raise UsageError("--port", f"must be 0-65535 (0 = any free port), got {args.port}")

@@ -48,13 +48,8 @@ from tinct.models.info import ModelInfo, bin_centres, log_probs, net_shape
 from tinct.upsample import resize
 
 __all__ = [
-    "ModelInfo",
     "NetOutput",
-    "bin_centres",
     "device_lock",
-    "log_probs",
-    "net_shape",
-    "reference_histogram",
     "run_network",
 ]
 

@@ -44,8 +44,6 @@ __all__ = [
     "NORMALIZE_MODES",
     "PRECISIONS",
     "ColorizeOptions",
-    "FieldSpec",
-    "OptionError",
     "known_decoders",
     "model_defaults",
 ]

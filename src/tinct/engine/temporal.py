@@ -59,7 +59,6 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_HISTORY",
     "MOTION_LONG",
-    "HintStop",
     "TemporalRun",
     "colorize_sequence",
 ]

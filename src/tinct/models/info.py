@@ -7,57 +7,60 @@ its output bins and :func:`log_probs` normalises its logits per distribution.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from tinct.models.registry import ModelConfig
 from tinct.models.targets import Target, get_target
+
+#: ModelConfig fields read through :class:`ModelInfo`.
+_CONFIG_FIELDS = frozenset(f.name for f in dataclasses.fields(ModelConfig))
 
 __all__ = ["ModelInfo", "bin_centres", "log_probs", "net_shape"]
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """What the engine needs to know about a model (from its record's config)."""
+    """What the engine needs to know about a loaded model: its record's config, read through.
 
-    space: str
+    Attributes:
+        config: The record's :class:`~tinct.models.registry.ModelConfig`.
+        target: The config's :class:`~tinct.models.targets.Target`.
+        stride: Spatial multiple the network needs (the network's own, else the config's).
+        name: The record's name (the class name for a model without a record).
+    """
+
+    config: ModelConfig
     target: Target
-    heads: tuple[str, ...]
-    hints: bool
-    global_hint: bool
-    input_size: int
     stride: int
-    num_bins: int
-    bins_per_channel: int | None
-    channel_range: tuple[float, float] | None
-    default_temperature: float
-    default_decoder: str
     name: str
 
     @classmethod
     def of(cls, model: Any) -> ModelInfo:
         """Read a model's ``record.config`` (falling back to ``ModelConfig`` defaults)."""
-        from tinct.models.registry import ModelConfig
-
         record = getattr(model, "record", None)
         cfg = getattr(record, "config", None) or ModelConfig()
         return cls(
-            space=cfg.color_space,
+            config=cfg,
             target=get_target(cfg.target),
-            heads=tuple(cfg.heads),
-            hints=bool(cfg.hints),
-            global_hint=bool(cfg.global_hint),
-            input_size=int(cfg.input_size),
             stride=int(getattr(model, "stride", None) or cfg.stride),
-            num_bins=int(cfg.num_bins),
-            bins_per_channel=cfg.bins_per_channel,
-            channel_range=cfg.channel_range,
-            default_temperature=float(cfg.default_temperature),
-            default_decoder=str(cfg.default_decoder),
             name=str(getattr(record, "name", type(model).__name__)),
         )
+
+    @property
+    def space(self) -> str:
+        """The colour space (``ModelConfig.color_space``)."""
+        return str(self.config.color_space)
+
+    def __getattr__(self, name: str) -> Any:
+        """Every other field reads the config (``info.hints``, ``info.input_size``, ...)."""
+        if name in _CONFIG_FIELDS:
+            return getattr(self.config, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     @property
     def joint(self) -> bool:

@@ -29,7 +29,6 @@ __all__ = [
     "current_plane",
     "decoder_choices",
     "group_hints_by_plane",
-    "is_decode_only",
     "iter_plane_indices",
     "model_choices",
     "model_label",
@@ -202,12 +201,6 @@ def normalization_options(value: str, contrast_limits: Sequence[float] | None) -
 def decoder_option(value: str) -> str | None:
     """The engine's ``decoder`` argument for a decoder box value (``auto`` -> None)."""
     return None if value == AUTO_DECODER else value
-
-
-def is_decode_only(changed: Iterable[str]) -> bool:
-    """True when every changed parameter is one the engine re-decodes from its cache."""
-    changed = set(changed)
-    return bool(changed) and changed <= DECODE_ONLY_PARAMS
 
 
 def model_label(model: str) -> str:

@@ -46,7 +46,7 @@ from tinct.napari_plugin import jobs, logic
 from tinct.napari_plugin import layers as layer_io
 from tinct.napari_plugin import options_panel as opt_ui
 from tinct.napari_plugin.hints_panel import _N_SWATCHES, HintsMixin
-from tinct.napari_plugin.jobs import (  # re-exported: part of this module's API
+from tinct.napari_plugin.jobs import (
     ColorizerFactory,
     default_colorizer_factory,
 )
@@ -207,9 +207,12 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
         self.image.changed.connect(self._on_image_changed)
         self.image.changed.connect(self._update_temporal)
         self.decoder.changed.connect(lambda *_: self._update_knobs())
-        for w in (self.temperature, self.decoder, self.mrf_weight, self.mrf_iters):
-            w.changed.connect(lambda *_: self._live_changed(decode_only=True))
-        for w in (self.reference, self.hint_size, self.device, self.live, self.normalization):  # type: ignore[assignment]
+        for name in sorted(logic.DECODE_ONLY_PARAMS):  # re-decoded from the engine's cache
+            getattr(self, name).changed.connect(lambda *_: self._live_changed(decode_only=True))
+        reruns: tuple[Any, ...] = (
+            self.reference, self.hint_size, self.device, self.live, self.normalization,
+        )  # fmt: skip
+        for w in reruns:
             w.changed.connect(lambda *_: self._live_changed(decode_only=False))
         self.temporal.changed.connect(lambda *_: self._live_changed(decode_only=False))
         self._viewer.dims.events.current_step.connect(self._on_step_changed)
@@ -254,7 +257,7 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
                 f"{choice.name} colorizes from colour hints only: press 'Add hints layer' and "
                 "click on the image to place hints"
             )
-        from tinct.engine.options import OptionError
+        from tinct.engine.optionspec import OptionError
 
         try:
             options = self.options(source).replace(temporal=temporal)

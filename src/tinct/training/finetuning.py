@@ -39,16 +39,13 @@ from typing import Any
 
 from tinct.cancel import Cancelled
 from tinct.training.adaptation import SCORE_KEY, match_palette, scorer
-from tinct.training.colour_examples import SIZE, Examples, prepare_examples
+from tinct.training.colour_examples import SIZE, prepare_examples
 
 __all__ = [
-    "Examples",
     "FineTuneJob",
     "FineTuneProgress",
     "FineTuneResult",
     "finetune",
-    "match_palette",
-    "prepare_examples",
 ]
 
 
