@@ -21,7 +21,7 @@ from tinct.engine import fusion as _fusion
 from tinct.engine import hint_raster as _raster
 from tinct.engine.hints import Hint
 from tinct.engine.options import ColorizeOptions
-from tinct.engine.render import Entry, kmeans, output_channels
+from tinct.engine.render import Entry, output_channels
 from tinct.engine.runtime import resolve_threads, torch_threads
 from tinct.levin import propagate_batch
 from tinct.models.info import ModelInfo
@@ -31,7 +31,13 @@ from tinct.upsample import resize
 if TYPE_CHECKING:
     from tinct.engine.colorizer import Colorizer
 
-__all__ = ["chroma_samples", "decode_chroma", "propagate_hints", "suggest_colors"]
+__all__ = [
+    "chroma_samples",
+    "decode_chroma",
+    "kmeans",
+    "propagate_hints",
+    "suggest_colors",
+]
 
 
 def decode_chroma(entry: Entry, opts: ColorizeOptions, info: ModelInfo, centres: Any) -> Tensor:
@@ -193,3 +199,26 @@ def suggest_colors(
         out[1 : n + 1] = (srgb * 255.0 + 0.5).clamp(0, 255).to(torch.uint8).numpy()
         out[n + 1 :] = out[n]  # degenerate distribution: repeat the last colour
     return out
+
+
+def kmeans(x: Tensor, k: int, gen: torch.Generator, iters: int = 15) -> Tensor:
+    """k-means centres of ``x (N, 2)``, largest cluster first; empty clusters are dropped."""
+    x = x.float()
+    k = min(k, len(x))
+    # k-means++ initialisation
+    centres = [x[torch.randint(len(x), (1,), generator=gen)].squeeze(0)]
+    for _ in range(1, k):
+        d2 = torch.cdist(x, torch.stack(centres)).min(1).values.pow(2)
+        if d2.sum() <= 0:
+            break
+        centres.append(x[torch.multinomial(d2 / d2.sum(), 1, generator=gen)].squeeze(0))
+    c = torch.stack(centres)
+    for _ in range(iters):
+        assign = torch.cdist(x, c).argmin(1)
+        counts = torch.bincount(assign, minlength=len(c)).float()
+        sums = torch.zeros_like(c).index_add_(0, assign, x)
+        c = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], c)
+    assign = torch.cdist(x, c).argmin(1)
+    counts = torch.bincount(assign, minlength=len(c))
+    order = torch.argsort(counts, descending=True, stable=True)
+    return c[order][counts[order] > 0]

@@ -34,7 +34,6 @@ __all__ = [
     "build_work",
     "concat_outputs",
     "digest",
-    "kmeans",
     "output_channels",
     "render",
 ]
@@ -241,26 +240,3 @@ def render(
 def output_channels(prep: _in.PreparedImage) -> int:
     """Channels of the output for a prepared image (3, or 4 with alpha)."""
     return 4 if prep.alpha is not None else 3
-
-
-def kmeans(x: Tensor, k: int, gen: torch.Generator, iters: int = 15) -> Tensor:
-    """k-means centres of ``x (N, 2)``, largest cluster first; empty clusters are dropped."""
-    x = x.float()
-    k = min(k, len(x))
-    # k-means++ initialisation
-    centres = [x[torch.randint(len(x), (1,), generator=gen)].squeeze(0)]
-    for _ in range(1, k):
-        d2 = torch.cdist(x, torch.stack(centres)).min(1).values.pow(2)
-        if d2.sum() <= 0:
-            break
-        centres.append(x[torch.multinomial(d2 / d2.sum(), 1, generator=gen)].squeeze(0))
-    c = torch.stack(centres)
-    for _ in range(iters):
-        assign = torch.cdist(x, c).argmin(1)
-        counts = torch.bincount(assign, minlength=len(c)).float()
-        sums = torch.zeros_like(c).index_add_(0, assign, x)
-        c = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], c)
-    assign = torch.cdist(x, c).argmin(1)
-    counts = torch.bincount(assign, minlength=len(c))
-    order = torch.argsort(counts, descending=True, stable=True)
-    return c[order][counts[order] > 0]
