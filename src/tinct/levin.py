@@ -14,7 +14,8 @@ solved directly with SuperLU in a nested-dissection order. Large images are solv
 (at most ``max_pixels``, default 384 x 384) and the result is upsampled; the exact hints are
 then put back.
 
-:class:`LevinColorizer` wraps the solver as a :class:`~tinct.models.ColorModel`
+:class:`~tinct.models.classical.LevinColorizer` wraps the solver as a
+:class:`~tinct.models.ColorModel`
 registered as ``levin``: it needs hints (without any it returns gray, ab = 0).
 
 A ``cancel`` flag (``is_set()``; by default the enclosing

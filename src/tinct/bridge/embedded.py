@@ -44,7 +44,7 @@ class ServerHandle:
 
 
 def start_server_in_thread(colorizer: Any, port: int = 0, **kwargs: Any) -> ServerHandle:
-    """Serve an already loaded colorizer (or a :class:`Backend`) from a daemon thread.
+    """Serve a loaded colorizer (or a :class:`~tinct.bridge.backend.Backend`) from a daemon thread.
 
     Used by the napari plugin so GIMP can share the model napari has loaded.
 

@@ -53,7 +53,7 @@ YUV_FROM_RGB: Matrix = (
 )
 #: Inverse of :data:`YUV_FROM_RGB`.
 RGB_FROM_YUV: Matrix = _inverse(YUV_FROM_RGB)
-#: Luminance weights of :func:`rgb_to_gray` (scikit-image ``rgb2gray``, Rec. 709).
+#: Luminance weights of :func:`~tinct.color.rgb_to_gray` (scikit-image ``rgb2gray``, Rec. 709).
 GRAY_FROM_RGB = (0.2125, 0.7154, 0.0721)
 #: Reference white (X, Y, Z) for D65 and the CIE 1931 2-degree observer.
 D65_WHITE = (0.95047, 1.0, 1.08883)

@@ -31,7 +31,7 @@ def decode_channels(
             (the first ``K`` belong to channel 0, e.g. U; the next ``K`` to V).
         centres: ``(C, K)`` bin centres of each channel (e.g. 50 bins per U/V
             channel of CIELUV from :func:`tinct.bins.uniform_bins`).
-        method: A name from :data:`DECODERS`, applied to each channel's own
+        method: A name from :data:`~tinct.decode.DECODERS`, applied to each channel's own
             distribution.
         temperature: Used by ``annealed_mean`` and ``sample``.
         seed: Seed for ``sample``.
@@ -86,7 +86,7 @@ def decode_hue_chroma(
     and chroma is faded where the hue is uncertain: multiplied by
     ``min(R, 0.03) / 0.03`` with ``R`` the mean resultant length.
 
-    The generic names of :data:`DECODERS` decode chroma with that method and
+    The generic names of :data:`~tinct.decode.DECODERS` decode chroma with that method and
     hue with the matching circular rule: ``mean`` / ``annealed_mean`` use the
     (annealed) circular expectation, ``median`` also uses the circular
     expectation (a circular median is ill-defined), ``mode`` and ``sample``
@@ -98,7 +98,7 @@ def decode_hue_chroma(
         hue_centres: ``(Kh,)`` hue bin centres in radians (:func:`tinct.bins.hue_bins`).
         chroma_centres: ``(Kc,)`` chroma bin centres, Lab units
             (:func:`tinct.bins.chroma_bins`).
-        method: ``"larsson"`` or a name from :data:`DECODERS`.
+        method: ``"larsson"`` or a name from :data:`~tinct.decode.DECODERS`.
         temperature: Used by ``annealed_mean`` and ``sample``.
         seed: Seed for ``sample``.
         generator: Random generator for ``sample``; overrides ``seed``.

@@ -1,6 +1,7 @@
 """The colorization engine: from an image, hints and options to colour.
 
-:mod:`~tinct.engine.colorizer` holds :class:`Colorizer` and :func:`colorize`;
+:mod:`~tinct.engine.colorizer` holds :class:`~tinct.engine.colorizer.Colorizer` and
+:mod:`~tinct.engine.shared` the one colorizer cache and :func:`tinct.colorize`;
 the stages it runs are modules of their own: reading and preparing inputs
 (:mod:`~tinct.engine.inputs`, :mod:`~tinct.engine.imagefiles`), hints
 (:mod:`~tinct.engine.hints`, :mod:`~tinct.engine.carry`), the options object

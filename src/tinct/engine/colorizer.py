@@ -234,7 +234,7 @@ class Colorizer:
                 :class:`~tinct.engine.options.ColorizeOptions`); ``None`` = the model's.
             rgb: Force/forbid reading the last axis as colour channels.
             cancel: Object with ``is_set()`` (e.g. ``threading.Event``); raises
-                :class:`Cancelled` when set.
+                :class:`~tinct.cancel.Cancelled` when set.
             temporal: Colorize the stack as a sequence along ``axis`` (time or
                 depth): colour holds still where content persists and hints
                 carry to the following planes (:mod:`tinct.engine.temporal`). ``None``

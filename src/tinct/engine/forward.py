@@ -206,7 +206,7 @@ def run_network(
         device: Compute device.
         dtype: Network precision (float32, float16 or bfloat16).
         progress: ``progress(fraction, message)`` callback.
-        cancel: Object with ``is_set()``; when set, :class:`Cancelled` is raised.
+        cancel: Object with ``is_set()``; when set, :class:`~tinct.cancel.Cancelled` is raised.
 
     Returns:
         The cacheable :class:`NetOutput`.

@@ -7,10 +7,10 @@ napari-free and shared by every front end:
 * a painted RGBA hint layer (the GIMP bridge) -> :func:`hints_from_rgba`;
 * CSV/JSON files (the CLI) -> :func:`read_hints_file`.
 
-:func:`encode_hints` rasterises hints into a network's input grid the way
+:func:`~tinct.engine.hint_raster.encode_hints` rasterises hints into a network's input grid the way
 SIGGRAPH17 / ideepcolor do (a square patch of hint chrominance with mask 1,
 also for gray hints), after snapping each colour into the sRGB gamut at the
-luminance of the image under the hint. :func:`hint_influence` gives the
+luminance of the image under the hint. :func:`~tinct.engine.hint_raster.hint_influence` gives the
 spatial weight map the engine uses to make models without hint inputs (and
 regression heads) honour hints too.
 """

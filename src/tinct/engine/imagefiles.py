@@ -45,7 +45,7 @@ def read_fits(path: str | Path, *, max_pixels: int = MAX_READ_PIXELS) -> np.ndar
     The declared size (``NAXISn``, all planes) is checked against
     ``max_pixels`` before any data is read. Blank pixels (NaN, common outside a survey's footprint)
     are set to the smallest finite value, so they show as the background.
-    Byte order is left to :func:`prepare` (FITS data is big-endian).
+    Byte order is left to :func:`~tinct.engine.inputs.prepare` (FITS data is big-endian).
 
     Args:
         path: ``.fits`` / ``.fit`` / ``.fts`` file, optionally gzipped.
@@ -57,7 +57,7 @@ def read_fits(path: str | Path, *, max_pixels: int = MAX_READ_PIXELS) -> np.ndar
 
     Raises:
         OSError: Not a FITS file, no image data, or astropy is not installed.
-        tinct.engine.inputs.ImageTooLargeError: The declared size exceeds ``max_pixels``.
+        ImageTooLargeError: The declared size exceeds ``max_pixels``.
     """
     try:
         from astropy.io import fits

@@ -79,7 +79,7 @@ class OptionError(ValueError):
     """An invalid option value; knows which field, so front ends can name it their way.
 
     Attributes:
-        field: The :class:`ColorizeOptions` field name.
+        field: The :class:`~tinct.engine.options.ColorizeOptions` field name.
         reason: What is wrong, e.g. ``"must be > 0"``.
         value: The offending value.
     """

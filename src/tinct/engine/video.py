@@ -189,7 +189,7 @@ def colorize_video(
             ``progress(done, total)`` (total 0 when unknown), or ``False``.
         preset: x264 speed preset (``"ultrafast"`` .. ``"veryslow"``).
         crf: x264 constant rate factor (0 = lossless, 18 = visually lossless, 51 worst).
-        cancel: Object with ``is_set()``; raises ``tinct.engine.colorizer.Cancelled`` when set.
+        cancel: Object with ``is_set()``; raises ``tinct.cancel.Cancelled`` when set.
 
     Returns:
         The input's :class:`VideoInfo` (``frames`` = frames written). Input

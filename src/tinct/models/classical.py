@@ -34,8 +34,8 @@ class LevinColorizer(ColorModel):
     with numpy/scipy whatever the device of the inputs (not differentiable).
 
     Args:
-        max_pixels: Solve larger images at reduced size (see :func:`levin_colorize`).
-        sigma_scale: Edge sensitivity (see :func:`levin_colorize`).
+        max_pixels: Solve larger images at reduced size (see :func:`~tinct.levin.levin_colorize`).
+        sigma_scale: Edge sensitivity (see :func:`~tinct.levin.levin_colorize`).
     """
 
     stride = 1

@@ -55,12 +55,12 @@ def load_model(
     """Build a model, load its weights and put it in eval mode.
 
     Args:
-        name_or_path: A registered name (see :func:`list_models`) or the path
+        name_or_path: A registered name (see :func:`~tinct.models.registry.list_models`) or the path
             of a tinct ``.safetensors`` file (written by
             :func:`tinct.models.weights.save_weights`, e.g. by ``tinct train``) whose
             metadata names the record it was trained from. The file's metadata
             sets the network's shape; the decoding defaults
-            (:data:`DECODING_DEFAULTS`) stay the record's.
+            (:data:`~tinct.models.registry.DECODING_DEFAULTS`) stay the record's.
         device: Torch device for the returned model.
         pretrained: Load the record's trained weights; ``False`` keeps random
             initialisation and never touches the network or the cache.

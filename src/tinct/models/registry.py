@@ -7,7 +7,7 @@ A record ties together a builder (keyword arguments in ``kwargs``), a frozen
 output, and an optional :class:`Weights` entry saying where trained weights
 come from (a file bundled in ``tinct/weights/`` or a URL with a sha256).
 
-:func:`load_model` builds a record's network, loads its weights and attaches
+:func:`~tinct.models.loading.load_model` builds a record's network, loads its weights and attaches
 the record to the returned module as ``model.record``.
 """
 

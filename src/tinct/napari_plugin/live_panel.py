@@ -1,4 +1,4 @@
-"""The napari Colorize widget's **Live** mode (a mix-in of :class:`ColorizeWidget`).
+"""The napari Colorize widget's **Live** mode (a mix-in of the widget).
 
 With Live on, every change of an input re-runs the colorization on the
 current plane after a short debounce (:data:`RERUN_DELAY_MS`), and a change

@@ -1,4 +1,4 @@
-"""Model choice of the napari Colorize widget (a mix-in of :class:`ColorizeWidget`).
+"""Model choice of the napari Colorize widget (a mix-in of the widget).
 
 The model list comes from the registry with each model's weight status; a
 model without weights cannot run (the reason is shown); a ``.safetensors`` file

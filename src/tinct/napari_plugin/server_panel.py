@@ -1,4 +1,4 @@
-"""The napari Colorize widget's bridge-server toggle (a mix-in of :class:`ColorizeWidget`).
+"""The napari Colorize widget's bridge-server toggle (a mix-in of the widget).
 
 **Bridge server (GIMP)** serves the colorizer already loaded in napari over the
 tinct bridge, so GIMP and napari share one model in memory.

@@ -1,4 +1,4 @@
-"""The napari Colorize widget's **Temporal** checkbox (a mix-in of :class:`ColorizeWidget`).
+"""The napari Colorize widget's **Temporal** checkbox (a mix-in of the widget).
 
 On a ``(T, Y, X)`` or ``(Z, Y, X)`` layer the checkbox (its text names the
 layer's first axis) makes a run colorize the whole stack as one sequence

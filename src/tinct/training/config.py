@@ -98,7 +98,7 @@ class TrainProgress:
 
 @dataclass
 class TrainHooks:
-    """How a caller that is not the command line drives :func:`train` (see :mod:`tinct.finetune`).
+    """How a caller other than the command line drives :func:`~tinct.training.train.train`.
 
     Attributes:
         bank: Train on these decoded images instead of ``cfg.data``.
