@@ -79,7 +79,7 @@ def _reference_rgb(reference: Any) -> Tensor:
     else:
         raise TypeError(f"reference dtype {a.dtype} is not supported")
     rgb = rgb.permute(2, 0, 1)[None]
-    return resize(rgb, net_shape(rgb.shape[-2:], 256))  # type: ignore[arg-type]
+    return resize(rgb, net_shape(rgb.shape[-2:], 256))
 
 
 def condition_on_hints(logp: Tensor, influence: tuple[Tensor, Tensor], centres: Tensor) -> Tensor:

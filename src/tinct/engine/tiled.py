@@ -41,7 +41,7 @@ def _tiled(
     grid = make_grid(Hp, Wp, tile, overlap, multiple=stride)
 
     # Global pass at the model's own input size: context for every tile.
-    g_size = net_shape(lum_net.shape[-2:], info.input_size)  # type: ignore[arg-type]
+    g_size = net_shape(lum_net.shape[-2:], info.input_size)
     g_lum = resize(lum_net, g_size)
     g_pad = _pad(g_lum, stride)
     g_logp, g_ab = forward(g_pad, None, None, global_hint)
@@ -84,10 +84,10 @@ def _tiled(
 
     # Blend with the global pass (resized onto the same grids).
     if acc_l is not None and g_logp is not None:
-        g = _global_on_grid(g_logp, acc_l.shape[-2:], lum_net.shape[-2:], Hp, Wp)  # type: ignore[arg-type]
+        g = _global_on_grid(g_logp, acc_l.shape[-2:], lum_net.shape[-2:], Hp, Wp)
         acc_l = log_probs((1 - GLOBAL_BLEND) * acc_l + GLOBAL_BLEND * g, info)
     if acc_a is not None and g_ab is not None:
-        g = _global_on_grid(g_ab, acc_a.shape[-2:], lum_net.shape[-2:], Hp, Wp)  # type: ignore[arg-type]
+        g = _global_on_grid(g_ab, acc_a.shape[-2:], lum_net.shape[-2:], Hp, Wp)
         acc_a = (1 - GLOBAL_BLEND) * acc_a + GLOBAL_BLEND * g
     return acc_l, acc_a
 
@@ -121,7 +121,7 @@ def _pad(x: Tensor, multiple: int, mode: str = "reflect") -> Tensor:
 
 
 def _global_on_grid(
-    g: Tensor, grid_hw: tuple[int, int], net_hw: tuple[int, int], Hp: int, Wp: int
+    g: Tensor, grid_hw: Sequence[int], net_hw: Sequence[int], Hp: int, Wp: int
 ) -> Tensor:
     """Resize a global-pass output (covering the unpadded image) onto a tiled output grid."""
     gh, gw = grid_hw

@@ -8,6 +8,7 @@ its output bins and :func:`log_probs` normalises its logits per distribution.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,7 +84,7 @@ def log_probs(logits: Tensor, info: ModelInfo) -> Tensor:
     return info.target.log_probs(logits)
 
 
-def net_shape(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+def net_shape(size: Sequence[int], long_side: int) -> tuple[int, int]:
     """Network input size with the long side ``long_side`` and the aspect ratio kept."""
     h, w = size
     s = long_side / max(h, w)
