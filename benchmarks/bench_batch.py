@@ -1,8 +1,8 @@
 """Throughput of ``tinct batch`` (images/s) against the number of worker processes.
 
 Generates N gray images, then colorizes them (1) serially in this process and
-(2) with :func:`tinct.batch.run_batch` on LocalClusters of 1, 2, ... worker
-processes. Clusters get :data:`tinct.batch.LOCAL_CLUSTER_CONFIG` as ``tinct batch``
+(2) with :func:`tinct.scale.batch.run_batch` on LocalClusters of 1, 2, ... worker
+processes. Clusters get :data:`tinct.scale.batch.LOCAL_CLUSTER_CONFIG` as ``tinct batch``
 does (``--trim`` keeps Dask's default ``MALLOC_TRIM_THRESHOLD_`` to measure
 its cost). Cluster start-up and each worker's model load + first call are
 excluded from the timed run (every worker is warmed up first) and reported
@@ -35,8 +35,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from tinct.batch import LOCAL_CLUSTER_CONFIG, run_batch
-from tinct.options import ColorizeOptions
+from tinct.engine.options import ColorizeOptions
+from tinct.scale.batch import LOCAL_CLUSTER_CONFIG, run_batch
 
 
 def _make_images(folder: Path, n: int, size: int) -> None:
@@ -49,7 +49,7 @@ def _make_images(folder: Path, n: int, size: int) -> None:
 
 
 def _warm(model: str, device: str, pretrained: bool, threads: int) -> int:
-    from tinct.distributed import worker_colorizer
+    from tinct.scale.workers import worker_colorizer
 
     c = worker_colorizer(model, device, pretrained=pretrained, threads=threads)
     c.colorize(np.full((64, 64), 128, np.uint8))
@@ -57,7 +57,8 @@ def _warm(model: str, device: str, pretrained: bool, threads: int) -> int:
 
 
 def _serial(src: Path, out: Path, opts: ColorizeOptions, pretrained: bool, threads: int) -> float:
-    from tinct.batch import colorize_file, find_inputs
+    from tinct.scale.batch import colorize_file
+    from tinct.scale.planning import find_inputs
 
     torch.set_num_threads(threads)
     _warm(opts.model, opts.device, pretrained, threads)
@@ -92,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         model = args.model
         if not args.pretrained:
             import tinct
-            from tinct.weights import save_weights
+            from tinct.models.weights import save_weights
 
             m = tinct.load_model(args.model, pretrained=False)
             model = str(save_weights(m, tmp / f"{args.model}-random.safetensors"))

@@ -17,8 +17,8 @@ import time
 
 import numpy as np
 
-from tinct import protocol as P
-from tinct.server import BridgeServer
+from tinct.bridge import wire as P
+from tinct.bridge.server import BridgeServer
 
 
 class Identity:

@@ -5,12 +5,12 @@ API the napari Train widget uses (:class:`tinct.FineTuneJob` over in-memory
 colour arrays named by their source), lift held-out automatic PSNR by at least
 5 dB over the base model on this CPU.
 
-Data split (the domain benchmarks' rule, :func:`tinct.datasets.split_by_source`):
+Data split (the domain benchmarks' rule, :func:`tinct.training.datasets.split_by_source`):
 in each folder of ``--data`` (default ``../shared/data/domain/histology``), the
 tiles of the last quarter of source images (sorted source ids) are held out.
 The 50 training tiles are spread evenly over the sorted training parts of all
 folders; the fine-tune holds out part of those 50 by source for its own
-checkpoint choice. Evaluation: protocol A1 (:func:`tinct.evaluate.evaluate`,
+checkpoint choice. Evaluation: protocol A1 (:func:`tinct.training.evaluate.evaluate`,
 256 x 256, automatic) on the held-out tiles of every folder, for ``gray``, the
 base model and the new user model. The CPU load average is reported, since the
 machine may be shared::
@@ -77,8 +77,8 @@ def _run(args: argparse.Namespace, data: Path) -> int:
     from PIL import Image
 
     import tinct
-    from tinct.datasets import find_images, source_id, split_by_source
-    from tinct.evaluate import EvalConfig, evaluate
+    from tinct.training.datasets import find_images, source_id, split_by_source
+    from tinct.training.evaluate import EvalConfig, evaluate
 
     folders = sorted(p for p in data.iterdir() if p.is_dir())
     train_pool, held = [], []

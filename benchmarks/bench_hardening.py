@@ -26,8 +26,8 @@ import time
 
 import numpy as np
 
-from tinct import protocol as P
-from tinct.server import BridgeServer
+from tinct.bridge import wire as P
+from tinct.bridge.server import BridgeServer
 
 
 class Tint:
@@ -96,8 +96,9 @@ def lockout(strangers, tries):
 
 def engine_cancel():
     """Cancel latency (s) of the engine for a long MRF and for many hints."""
-    from tinct.engine import Cancelled, Colorizer
-    from tinct.hints import Hint
+    from tinct.cancel import Cancelled
+    from tinct.engine.colorizer import Colorizer
+    from tinct.engine.hints import Hint
 
     c = Colorizer("tinct-base", device="cpu", pretrained=False)
     img = np.random.default_rng(0).integers(0, 256, (256, 256), dtype=np.uint8)
@@ -129,8 +130,8 @@ def engine_cancel():
 
 def bridge_cancel():
     """From a cancel (progress callback returns False) to the engine being free, over the bridge."""
-    from tinct.engine import Colorizer
-    from tinct.server import EngineBackend
+    from tinct.bridge.backend import EngineBackend
+    from tinct.engine.colorizer import Colorizer
 
     spans = []
 

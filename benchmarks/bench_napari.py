@@ -43,9 +43,9 @@ def main(argv: list[str] | None = None) -> None:
     from skimage import data
     from skimage.transform import resize
 
-    from tinct._widget_logic import decoder_option
-    from tinct.engine import Colorizer
+    from tinct.engine.colorizer import Colorizer
     from tinct.models import get_record, weights_status
+    from tinct.napari_plugin.logic import decoder_option
 
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     pretrained = weights_status(get_record(args.model)) in ("bundled", "downloaded", "built in")

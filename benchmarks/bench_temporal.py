@@ -17,7 +17,7 @@ frame, and colorizes it with tinct-base plane by plane (independent) and with
 ``python benchmarks/bench_temporal.py video`` builds a 1920 x 1080, 300-frame
 clip (a slow pan and zoom over a photo, with moving noise) with the bundled
 ffmpeg and colorizes it with ``tinct colorize --temporal``'s code path
-(:func:`tinct.video.colorize_video`), reporting frames per second and the peak
+(:func:`tinct.engine.video.colorize_video`), reporting frames per second and the peak
 resident memory of a fresh process.
 """
 
@@ -211,7 +211,7 @@ def make_clip(path: Path, frames: int, size: tuple[int, int] = (1080, 1920)) -> 
 _CHILD = """
 import json, os, resource, sys, time
 import tinct
-from tinct import video
+from tinct.engine import video
 threads = sys.argv[4] if sys.argv[4] == "auto" else int(sys.argv[4])
 c = tinct.Colorizer("tinct-base", device="cpu", num_threads=threads)
 t = time.perf_counter()

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 
 
 def heldout_paths(train: str, fraction: float = 0.02, seed: int = 0) -> list[Path]:
-    from tinct.datasets import find_images
-    from tinct.train import split_indices
+    from tinct.training.config import split_indices
+    from tinct.training.datasets import find_images
 
     paths = find_images(train)
     held, _ = split_indices(len(paths), fraction, seed)
@@ -75,12 +75,12 @@ def main() -> None:
     import study_decoders  # noqa: F401  registers experimental decoders
 
     import tinct
-    from tinct.evaluate import make_hints
+    from tinct.training.evaluate import make_hints
 
     if args.heldout:
         paths = heldout_paths(args.heldout)
     else:
-        from tinct.datasets import find_images
+        from tinct.training.datasets import find_images
 
         paths = find_images(args.data)
     paths = paths[: args.limit]
@@ -93,7 +93,7 @@ def main() -> None:
     combos = [(d, float(t)) for d in args.decoders.split(",") for t in args.temps.split(",")]
     preds = {k: [] for k in combos}
     t0 = time.time()
-    from tinct.hints import Hint
+    from tinct.engine.hints import Hint
 
     for (rgb, _), hs in zip(truths, hint_sets, strict=True):
         half = hs.size / 2 - 0.5

@@ -1,9 +1,9 @@
 """Domain evaluation: H&E histology and telescope tiles, held out by source image.
 
 In each folder of ``shared/data/domain`` the tiles of the last quarter of source
-images (sorted by source id, :func:`tinct.datasets.split_by_source`) are held
+images (sorted by source id, :func:`tinct.training.datasets.split_by_source`) are held
 out; no model is trained or tuned on them. Protocol A1 (256 x 256, the model
-sees gray, random 6 x 6 ground-truth hints) through :func:`tinct.evaluate.evaluate`:
+sees gray, random 6 x 6 ground-truth hints) through :func:`tinct.training.evaluate.evaluate`:
 
     python benchmarks/domain_eval.py --domain ../shared/data/domain \
         --models gray levin tinct-base tinct-he tinct-astro --out runs/domain-eval
@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tinct.datasets import find_images, split_by_source
-from tinct.evaluate import EvalConfig, evaluate
+from tinct.training.datasets import find_images, split_by_source
+from tinct.training.evaluate import EvalConfig, evaluate
 
 FOLDERS = {
     "monuseg_multiorgan": "histology/monuseg_multiorgan",

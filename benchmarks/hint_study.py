@@ -1,7 +1,7 @@
 """Where tinct-base stands against Levin with hints, and what did not close the gap.
 
 Every study scores with protocol A1 exactly as ``tinct evaluate`` does (images
-squashed to 256 x 256, 6 x 6 hint patches from :func:`tinct.evaluate.make_hints`
+squashed to 256 x 256, 6 x 6 hint patches from :func:`tinct.training.evaluate.make_hints`
 with the same seeds, RGB uint8 PSNR averaged over images), and prints a Markdown
 table. The numbers quoted in ``docs/evaluation.md`` ("What did not close the
 gap") come from these commands on the 2-core CPU:
@@ -27,7 +27,7 @@ gap") come from these commands on the 2-core CPU:
     hint coverage (61 k parameters, dilated 3x3 convolutions, MSE on ab at the
     network's 1/2 resolution). Training samples are precomputed once (backbone
     passes and one multi-column Levin solve per image, ``--workers``
-    processes); validation is the run's held-out split (``tinct.train.split_indices``)
+    processes); validation is the run's held-out split (``tinct.training.config.split_indices``)
     with protocol hints.
 
 Usage::
@@ -59,11 +59,11 @@ from skimage.color import rgb2lab
 from torch import Tensor, nn
 
 from tinct import bins, metrics
-from tinct.datasets import find_images
-from tinct.evaluate import _lab_to_u8, _resize, make_hints
 from tinct.levin import _solve, levin_colorize
 from tinct.models import load_model
-from tinct.train import split_indices
+from tinct.training.config import split_indices
+from tinct.training.datasets import find_images
+from tinct.training.evaluate import _lab_to_u8, _resize, make_hints
 
 AB = 110.0  # ab normalisation of the study head's inputs
 

@@ -259,7 +259,8 @@ def pixel_series(args: argparse.Namespace) -> dict[str, Any]:
     sys.path.insert(0, str(HERE))
     from bench_engine import test_image
 
-    from tinct.engine import AUTO_TILE_PIXELS, Colorizer
+    from tinct.engine.colorizer import Colorizer
+    from tinct.engine.forward import AUTO_TILE_PIXELS
 
     threads = "auto" if args.threads == "auto" else int(args.threads)
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -17,9 +17,10 @@ import argparse
 import re
 from pathlib import Path
 
-from tinct.datasets import find_images
-from tinct.evaluate import EvalConfig, evaluate
-from tinct.train import TrainConfig, train
+from tinct.training.config import TrainConfig
+from tinct.training.datasets import find_images
+from tinct.training.evaluate import EvalConfig, evaluate
+from tinct.training.train import train
 
 
 def slide_of(path: Path) -> str:

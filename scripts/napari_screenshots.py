@@ -43,7 +43,7 @@ def main() -> int:
     from PIL import Image as PILImage
     from skimage import data
 
-    from tinct.engine import Colorizer
+    from tinct.engine.colorizer import Colorizer
     from tinct.models import get_record, weights_status
 
     def factory(model: str, device: str) -> Colorizer:

@@ -15,9 +15,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tinct.evaluate import EvalConfig, evaluate
-from tinct.options import ColorizeOptions
-from tinct.train import TrainConfig, train
+from tinct.engine.options import ColorizeOptions
+from tinct.training.config import TrainConfig
+from tinct.training.evaluate import EvalConfig, evaluate
+from tinct.training.train import train
 
 PAIRS = ("sun-shen-regression", "sun-shen-classification", "hwang-zhou-regression",
          "hwang-zhou-classification")  # fmt: skip

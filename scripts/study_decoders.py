@@ -73,8 +73,8 @@ def _prior(n=1500):
 
     from tinct.bins import encode_hard, gamut_bins
     from tinct.color import rgb_to_lab
-    from tinct.datasets import find_images
-    from tinct.train import split_indices
+    from tinct.training.config import split_indices
+    from tinct.training.datasets import find_images
 
     paths = find_images("../shared/data/train")
     _, train = split_indices(len(paths), 0.02, 0)

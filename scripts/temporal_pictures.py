@@ -8,7 +8,7 @@
 * ``docs/images/temporal-camvid.jpg``: a real street drive (CamVid 0016E5, frames 2 s
   apart, from shared/data/train/camvid), plane by plane and temporal;
 * ``out/temporal/camvid_0016E5.mp4`` and ``..._colorized.mp4``: that drive as a 4 fps
-  clip, colorized through ``tinct.video`` (for looking at, not committed).
+  clip, colorized through ``tinct.engine.video`` (for looking at, not committed).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def main() -> None:
 
     import imageio_ffmpeg
 
-    from tinct import video
+    from tinct.engine import video
 
     clip_dir = ROOT / "out" / "temporal"
     clip_dir.mkdir(parents=True, exist_ok=True)

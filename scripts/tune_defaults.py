@@ -12,14 +12,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tinct.datasets import find_images
-from tinct.evaluate import EvalConfig, evaluate
-from tinct.options import ColorizeOptions
-from tinct.train import split_indices
+from tinct.engine.options import ColorizeOptions
+from tinct.training.config import split_indices
+from tinct.training.datasets import find_images
+from tinct.training.evaluate import EvalConfig, evaluate
 
 
 def heldout_dir(train_data: str, out: Path, fraction: float, seed: int) -> Path:
-    """Symlink the run's held-out images (same rule as tinct.train) into ``out``."""
+    """Symlink the run's held-out images (same rule as tinct.training.train) into ``out``."""
     paths = find_images(train_data)
     held, _ = split_indices(len(paths), fraction, seed)
     out.mkdir(parents=True, exist_ok=True)

@@ -11,8 +11,9 @@ import time
 
 import numpy as np
 
-from tinct import protocol as P
-from tinct.server import BridgeServer, ColorizeJob
+from tinct.bridge import wire as P
+from tinct.bridge.backend import ColorizeJob
+from tinct.bridge.server import BridgeServer
 
 
 class FakeBackend:

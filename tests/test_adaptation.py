@@ -1,4 +1,4 @@
-"""Held-out scoring as the engine decodes, and palette matching (tinct.adaptation)."""
+"""Held-out scoring as the engine decodes, and palette matching (tinct.training.adaptation)."""
 
 import numpy as np
 import pytest
@@ -6,8 +6,8 @@ import torch
 
 import tinct
 from tinct import metrics
-from tinct.adaptation import SCORE_KEY, match_palette, scorer
 from tinct.models import load_model
+from tinct.training.adaptation import SCORE_KEY, match_palette, scorer
 
 
 def _images(n=3, seed=0):

@@ -1,12 +1,12 @@
-"""Backend tests: jobs to pixels without any socket (tinct.backend)."""
+"""Backend tests: jobs to pixels without any socket (tinct.bridge.backend)."""
 
 import numpy as np
 import pytest
 
-from tinct import protocol as P
-from tinct.backend import ColorizeJob, EngineBackend, PointHint, RequestError
-from tinct.hints import Hint
-from tinct.options import ColorizeOptions
+from tinct.bridge import wire as P
+from tinct.bridge.backend import ColorizeJob, EngineBackend, PointHint, RequestError
+from tinct.engine.hints import Hint
+from tinct.engine.options import ColorizeOptions
 
 
 class Recorder:
@@ -16,12 +16,10 @@ class Recorder:
         self.model_name = name
         self.calls = []
 
-    def colorize(self, image, hints=(), reference=None, temperature=None, decoder=None,
-                 mrf_weight=0.0, mrf_iters=None, tile=None, progress=None, cancel=None,
-                 rgb=None):  # fmt: skip
+    def colorize(self, image, *, hints, reference, options, progress, cancel, rgb):
         self.calls.append(
-            {"hints": list(hints), "temperature": temperature, "decoder": decoder, "rgb": rgb,
-             "cancel": cancel, "progress": progress}
+            {"hints": list(hints), "temperature": options.temperature, "decoder": options.decoder,
+             "rgb": rgb, "cancel": cancel, "progress": progress}
         )  # fmt: skip
         gray = image if image.ndim == 2 else image[..., 0]
         return np.dstack([gray] * 3)

@@ -1,4 +1,4 @@
-"""``tinct batch`` / :mod:`tinct.batch`: cluster vs serial output, worker loss, resume, bad files.
+"""``tinct batch`` / :mod:`tinct.scale.batch`: cluster vs serial, worker loss, resume, bad files.
 
 One small LocalCluster (2 worker processes, 1 thread each) is shared by the
 module; the model is a random-weight ``tinct-small`` saved to a file so that
@@ -16,17 +16,11 @@ import torch
 from PIL import Image
 
 import tinct
-from tinct.batch import (
-    LOCAL_CLUSTER_CONFIG,
-    TMP_MARK,
-    colorize_file,
-    existing_output,
-    find_inputs,
-    plan,
-    run_batch,
-)
 from tinct.cli import main
-from tinct.options import ColorizeOptions
+from tinct.engine.options import ColorizeOptions
+from tinct.engine.outputs import TMP_MARK
+from tinct.scale.batch import LOCAL_CLUSTER_CONFIG, colorize_file, run_batch
+from tinct.scale.planning import existing_output, find_inputs, plan
 
 distributed = pytest.importorskip("distributed")
 
@@ -35,7 +29,7 @@ N_IMAGES = 40
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    from tinct.weights import save_weights
+    from tinct.models.weights import save_weights
 
     model = tinct.load_model("tinct-small", pretrained=False)
     return str(save_weights(model, tmp_path_factory.mktemp("w") / "small.safetensors"))
@@ -147,7 +141,7 @@ def test_same_stem_clash_is_reported(tmp_path, options):
 
 
 def test_empty_or_truncated_outputs_are_redone_finished_ones_kept(tmp_path, options):
-    from tinct.batch import existing_output, is_complete
+    from tinct.scale.planning import existing_output, is_complete
 
     src = tmp_path / "in"
     src.mkdir()
@@ -234,8 +228,8 @@ def test_cli_scheduler_nested_and_corrupt_file(client, images, weights, tmp_path
 def test_colorize_dask_on_the_cluster(client, weights):
     import dask.array as da
 
-    from tinct.distributed import colorize_dask
-    from tinct.engine import Colorizer
+    from tinct.engine.colorizer import Colorizer
+    from tinct.scale.distributed import colorize_dask
 
     rng = np.random.default_rng(5)
     stack = (rng.random((6, 32, 40)) * 255).astype(np.uint8)

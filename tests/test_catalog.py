@@ -1,4 +1,4 @@
-"""tinct.catalog, and the walk of every front end over every knob with tinct-base.
+"""tinct.models.catalog, and the walk of every front end over every knob with tinct-base.
 
 The walk (``test_every_knob_acts_in_every_front_end``) runs the Python API, the
 CLI, the bridge client and the napari widget in three modes (automatic, 10 hints,
@@ -18,8 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinct import catalog
-from tinct.models import get_record, list_models
+from tinct.models import catalog, get_record, list_models
 
 # ----------------------------------------------------------------------------- catalog
 
@@ -63,7 +62,7 @@ def test_inactive_knobs_give_reasons():
 def test_record_for_names_and_files(tmp_path):
     import tinct
     from tinct.models.registry import UnknownModelError
-    from tinct.weights import save_weights
+    from tinct.models.weights import save_weights
 
     assert catalog.record_for("tinct-base").name == "tinct-base"
     with pytest.raises(UnknownModelError):
@@ -81,8 +80,8 @@ def test_record_for_names_and_files(tmp_path):
 
 
 def test_shipped_weights_decode_the_same_by_name_and_by_path():
-    from tinct.models.registry import load_model
-    from tinct.weights import bundled_path
+    from tinct.models.loading import load_model
+    from tinct.models.weights import bundled_path
 
     by_name = get_record("tinct-base").config
     by_path = load_model(bundled_path("tinct-base.safetensors")).record.config
@@ -186,8 +185,9 @@ def _cli(scene, mode, knob, value, tmp_path, state, capsys):
 
 
 def _bridge(scene, mode, knob, value, tmp_path, state):
-    from tinct.protocol import BridgeClient
-    from tinct.server import EngineBackend, start_server_in_thread
+    from tinct.bridge.backend import EngineBackend
+    from tinct.bridge.embedded import start_server_in_thread
+    from tinct.bridge.wire import BridgeClient
 
     gray, hints, ref = scene
     if "server" not in state:

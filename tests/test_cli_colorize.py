@@ -10,14 +10,12 @@ from PIL import Image
 import tinct
 from tinct import color
 from tinct.cli import main
-from tinct.cli.colorize import output_path_for
-
-pytest.importorskip("tinct.decode")
+from tinct.engine.outputs import output_path_for
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    from tinct.weights import save_weights
+    from tinct.models.weights import save_weights
 
     model = tinct.load_model("tinct-small", pretrained=False)
     return str(save_weights(model, tmp_path_factory.mktemp("w") / "tinct-small-random.safetensors"))
@@ -63,7 +61,7 @@ def _ab(rgb):
 
 def _hint_ab(target, pixel):
     """The hint colour's (a, b) snapped into gamut at the pixel's lightness (what hints mean)."""
-    from tinct.pipeline import snap_chroma
+    from tinct.spaces import snap_chroma
 
     lum = color.rgb_to_lab(torch.tensor(pixel, dtype=torch.float32).view(3, 1, 1) / 255)[0, 0, 0]
     ab = _ab(np.array([[target]], np.uint8))
@@ -102,7 +100,7 @@ def test_json_hints_and_reference(tmp_path, gray_png, weights):
 def test_sixteen_bit_input(tmp_path, weights):
     p = tmp_path / "deep.png"
     Image.fromarray(np.linspace(0, 65535, 48 * 64).reshape(48, 64).astype(np.uint16)).save(p)
-    from tinct.inputs import read_image
+    from tinct.engine.imagefiles import read_image
 
     assert read_image(p).dtype == np.uint16
     out = tmp_path / "deep_out.png"
@@ -144,7 +142,7 @@ def test_demo_writes_png(tmp_path, weights):
 
 def test_demo_default_model(tmp_path):
     from tinct.models import get_record
-    from tinct.models.registry import weights_status
+    from tinct.models.loading import weights_status
 
     if weights_status(get_record("tinct-base")) not in ("bundled", "downloaded"):
         pytest.skip("tinct-base weights are not available yet")

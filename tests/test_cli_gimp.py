@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinct import protocol as P
+from tinct.bridge import wire as P
+from tinct.bridge.install import doctor, gimp_profile_dir, install_plugin
+from tinct.bridge.server import BridgeServer
 from tinct.cli import main
-from tinct.cli.gimp import doctor, gimp_profile_dir, install_plugin
-from tinct.server import BridgeServer
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -64,7 +64,12 @@ def test_install_respects_gimp3_directory(env, capsys):
     dest = env / "gimp" / "plug-ins" / "tinct-colorize"
     script = dest / "tinct-colorize.py"
     assert script.is_file() and script.stat().st_mode & stat.S_IXUSR
-    assert (dest / "tinct_client.py").read_bytes() == (ROOT / "src/tinct/protocol.py").read_bytes()
+    wire = ROOT / "src/tinct/bridge/wire"
+    names = sorted(p.name for p in wire.glob("*.py"))
+    assert "__init__.py" in names and "client.py" in names
+    assert sorted(p.name for p in (dest / "tinct_wire").iterdir()) == names
+    for name in names:
+        assert (dest / "tinct_wire" / name).read_bytes() == (wire / name).read_bytes()
     assert not list(dest.glob("__pycache__"))
     assert "tinct serve" in capsys.readouterr().out
 
@@ -102,7 +107,7 @@ def test_doctor_all_good(env):
 def test_doctor_finds_problems(env):
     dest = install_plugin()
     (dest / "tinct-colorize.py").chmod(0o644)
-    (dest / "tinct_client.py").write_text("# old\n")
+    (dest / "tinct_wire" / "client.py").write_text("# old\n")
     (dest.parent / "tinct-colorize.py").write_text("")
     server = BridgeServer(Backend(), port=0).start()
     cfg = Path(P.bridge_config_path())
@@ -141,7 +146,6 @@ def test_cli_doctor_exit_code(env, capsys):
 
 @pytest.mark.slow
 def test_tinct_serve_starts_and_stops_on_sigterm(tmp_path):
-    pytest.importorskip("tinct.engine", reason="tinct serve needs tinct.engine")
     cfg = tmp_path / "bridge.json"
     log = tmp_path / "serve.log"
     env = dict(os.environ, TINCT_CONFIG_DIR=str(tmp_path))
@@ -180,9 +184,9 @@ def test_tinct_serve_refuses_remote_without_flag(tmp_path, capsys):
 
 
 def test_install_gives_fresh_file_times_so_gimp_queries_again(tmp_path):
-    from tinct.cli.gimp import plugin_source_dir
+    from tinct.bridge.install import plugin_source
 
-    src = plugin_source_dir() / "tinct-colorize.py"
+    src = plugin_source()
     dest = install_plugin(tmp_path) / "tinct-colorize.py"
     assert dest.read_bytes() == src.read_bytes()
     old = 1_000_000_000
@@ -192,7 +196,7 @@ def test_install_gives_fresh_file_times_so_gimp_queries_again(tmp_path):
 
 
 def test_refresh_registration_touches_the_plugin_only_when_the_list_changed(tmp_path):
-    from tinct.cli.gimp import models_signature, refresh_registration
+    from tinct.bridge.install import models_signature, refresh_registration
 
     folder = install_plugin(tmp_path)
     script = folder / "tinct-colorize.py"

@@ -1,4 +1,4 @@
-"""One connection's conversation (tinct.connection), over real sockets on 127.0.0.1.
+"""One connection's conversation (tinct.bridge.connection), over real sockets on 127.0.0.1.
 
 Refusals answer with an error frame and close or keep the connection as
 docs/protocol.md says; nothing a client does (garbage, stalls, vanishing, a
@@ -13,7 +13,7 @@ import time
 import pytest
 
 from bridge_helpers import FakeBackend, authed, client_for, make_server, raw, raw_frame, request
-from tinct import protocol as P
+from tinct.bridge import wire as P
 
 # --------------------------------------------------------------------------- handshake
 
@@ -114,14 +114,14 @@ def test_handshake_must_finish_in_time(cfgdir):
         with raw(server) as idle, raw(server) as slow:
             nonce = P.new_nonce()
             data = P.encode_frame({"type": "auth", "client_nonce": nonce})
-            t0 = time.monotonic()
+            for sock in (idle, slow):  # the server must answer well before this
+                sock.settimeout(2.5)
             for i in range(4):  # a byte at a time: the deadline is for the whole handshake
                 slow.sendall(data[i : i + 1])
                 time.sleep(0.2)
             for sock in (idle, slow):
                 assert P.read_frame(sock).header["code"] == "timeout"
                 assert sock.recv(1) == b""
-            assert time.monotonic() - t0 < 2.5
     finally:
         server.shutdown()
 
@@ -327,13 +327,12 @@ def test_slow_client_times_out_others_served(cfgdir):
     try:
         slow = authed(server)
         slow.sendall(P.encode_frame({"type": "hello"})[:7])
-        t0 = time.monotonic()
+        slow.settimeout(3)  # the server's read timeout (0.4 s) must come well before this
         with client_for(server) as client:  # served while the slow one stalls
             assert client.hello()["server"] == "tinct"
         reply = P.read_frame(slow).header
         assert reply["code"] == "timeout"
         assert slow.recv(1) == b""
-        assert time.monotonic() - t0 < 3
         slow.close()
         with client_for(server) as client:
             assert client.hello()["server"] == "tinct"
@@ -420,12 +419,12 @@ def test_cancel_on_same_connection(cfgdir):
     backend = FakeBackend(delay=2.0, steps=40)
     server, _ = make_server(cfgdir, backend=backend, heartbeat=0.05)
     try:
-        with client_for(server) as client:
-            t0 = time.monotonic()
+        # the job takes 2 s uncancelled: a client that waits only 1.5 s sees "cancelled"
+        # only if the cancel stopped it
+        with client_for(server, timeout=1.5) as client:
             with pytest.raises(P.BridgeError) as info:
                 client.colorize(8, 8, "gray8", bytes(64), progress=lambda f, m: False)
             assert info.value.code == "cancelled"
-            assert time.monotonic() - t0 < 1.5
             assert client.hello()["server"] == "tinct"  # same connection still fine
     finally:
         server.shutdown()

@@ -1,4 +1,4 @@
-"""tinct.connection under load: many clients that cancel and vanish, and 10,000 malformed frames.
+"""tinct.bridge.connection under load: clients that cancel and vanish, 10,000 malformed frames.
 
 Every client must get its own, correct result (or the error it caused); the
 server must answer every malformed frame with a documented error code (never
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from bridge_helpers import FakeBackend, authed, client_for, gray_image, make_server, raw
-from tinct import protocol as P
+from tinct.bridge import wire as P
 
 #: Codes docs/protocol.md documents for malformed input.
 MALFORMED_CODES = {
@@ -257,7 +257,7 @@ def test_ten_thousand_malformed_frames(cfgdir):
     """10,000+ malformed frames: 2,000 that end their connection (half before, half after
     the handshake) and 8,400 answered on long-lived authenticated connections."""
     server, backend = make_server(cfgdir, read_timeout=1.0, auth_timeout=1.0)
-    logger = logging.getLogger("tinct.server")
+    logger = logging.getLogger("tinct.bridge.server")
     level = logger.level
     tracebacks = _Tracebacks()
     logger.addHandler(tracebacks)

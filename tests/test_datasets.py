@@ -3,14 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tinct.datasets import (
-    BatchSampler,
-    ImageBank,
-    find_images,
-    global_hint_from_ab,
-    is_near_gray,
-    simulate_hints,
-)
+from tinct.training.datasets import ImageBank, find_images, is_near_gray
+from tinct.training.sampling import BatchSampler, global_hint_from_ab, simulate_hints
 
 
 @pytest.fixture
@@ -94,7 +88,7 @@ def test_batch_sampler_shapes_ranges_and_reproducibility(image_dir):
 def test_source_id_and_split_by_source():
     from pathlib import Path
 
-    from tinct.datasets import source_id, split_by_source
+    from tinct.training.datasets import source_id, split_by_source
 
     assert source_id("a/TCGA-18-5592-01Z-00-DX1_x116_y372.jpg") == "TCGA-18-5592-01Z-00-DX1"
     assert source_id("gbm40_01_x0_y256.jpg") == "gbm40_01"
@@ -111,7 +105,7 @@ def test_source_id_and_split_by_source():
 
 
 def test_held_out_sources_is_the_split_by_source_rule(tmp_path):
-    from tinct.datasets import held_out_sources, split_by_source
+    from tinct.training.datasets import held_out_sources, split_by_source
 
     ids = ["b", "a", "d", "c", "a", "b"]
     assert held_out_sources(ids, 0.25) == {"d"}  # the last quarter of the sorted ids, >= 1
@@ -127,7 +121,7 @@ def test_held_out_sources_is_the_split_by_source_rule(tmp_path):
 def test_image_bank_from_arrays_squares_like_files(tmp_path):
     from PIL import Image
 
-    from tinct.datasets import ImageBank
+    from tinct.training.datasets import ImageBank
 
     rng = np.random.default_rng(0)
     wide = rng.integers(0, 256, (40, 70, 3), dtype=np.uint8)

@@ -14,15 +14,15 @@ import pytest
 import torch
 
 import tinct
-from tinct.distributed import (
-    _cached_colorizer,
+from tinct.engine import shared
+from tinct.engine.colorizer import Colorizer
+from tinct.engine.hints import Hint
+from tinct.scale.distributed import (
     colorize_dask,
     colorize_zarr,
     estimate_bytes,
     should_use_dask,
 )
-from tinct.engine import Colorizer
-from tinct.hints import Hint
 
 da = pytest.importorskip("dask.array")
 dask = pytest.importorskip("dask")
@@ -39,7 +39,7 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    from tinct.weights import save_weights
+    from tinct.models.weights import save_weights
 
     model = tinct.load_model("tinct-small", pretrained=False)
     return str(save_weights(model, tmp_path_factory.mktemp("w") / "small.safetensors"))
@@ -65,14 +65,14 @@ def _stack(shape, seed=0):
 def test_stack_is_lazy_and_equals_eager(weights, eager):
     stack = _stack((5, 40, 56))
     x = da.from_array(stack, chunks=(2, 20, 28))  # planes split across chunks on purpose
-    _cached_colorizer.cache_clear()
+    shared.clear()
     lazy = colorize_dask(x, model=weights, device="cpu", temperature=0.3)
-    assert _cached_colorizer.cache_info().currsize == 0  # nothing loaded or run yet
+    assert shared.entries() == []  # nothing loaded or run yet
     assert isinstance(lazy, da.Array)
     assert lazy.dtype == np.uint8 and lazy.shape == (5, 40, 56, 3)
     assert lazy.chunks == ((2, 2, 1), (40,), (56,), (3,))
     np.testing.assert_array_equal(lazy.compute(), eager.colorize(stack, temperature=0.3))
-    assert _cached_colorizer.cache_info().currsize == 1  # one model for all chunks
+    assert len(shared.entries()) == 1  # one model for all chunks
 
 
 def test_4d_float_percentile_range_is_global(weights, eager):
@@ -154,7 +154,7 @@ def test_lazy_export_from_package():
 
 
 def test_worker_device_spreads_gpus(monkeypatch):
-    from tinct.distributed import worker_device
+    from tinct.scale.workers import worker_device
 
     assert worker_device("cpu", 3) == "cpu"
     assert worker_device("auto") == "auto"  # not in a worker

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from tinct import cli
-from tinct.evaluate import EvalConfig, HintSet, evaluate, make_hints
+from tinct.training.evaluate import EvalConfig, HintSet, evaluate, make_hints
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +67,7 @@ def test_cli_evaluate(eval_dir, tmp_path, capsys):
 
 
 def test_options_reach_the_engine(monkeypatch, eval_dir, tmp_path):
-    from tinct.options import ColorizeOptions
+    from tinct.engine.options import ColorizeOptions
 
     seen = {}
 
@@ -75,7 +75,7 @@ def test_options_reach_the_engine(monkeypatch, eval_dir, tmp_path):
         seen.update(kw)
         return lambda rgb, hints: rgb
 
-    monkeypatch.setattr("tinct.evaluate.method_for", fake_method_for)
+    monkeypatch.setattr("tinct.training.evaluate.method_for", fake_method_for)
     opts = ColorizeOptions(decoder="mode", temperature=0.5, mrf_weight=2.0, propagation=1e-3)
     cfg = EvalConfig(
         models=["m"], data=[str(eval_dir)], hints=[0], out=str(tmp_path), full_res=False,
@@ -92,7 +92,7 @@ def test_cli_flags_become_one_options_object(monkeypatch, eval_dir, tmp_path):
         seen["cfg"] = cfg
         return {}
 
-    monkeypatch.setattr("tinct.evaluate.evaluate", fake_evaluate)
+    monkeypatch.setattr("tinct.training.evaluate.evaluate", fake_evaluate)
     args = ["evaluate", "--models", "gray", "--data", str(eval_dir), "--out", str(tmp_path),
             "--decoder", "mode", "--mrf-weight", "2", "--mrf-edge", "3"]  # fmt: skip
     assert cli.main(args) == 0

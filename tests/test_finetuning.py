@@ -9,8 +9,9 @@ from PIL import Image
 
 import tinct
 from tinct.cancel import Cancelled
-from tinct.finetuning import FineTuneJob, finetune, prepare_examples
 from tinct.models import get_record, list_models, load_model, user_store
+from tinct.training.colour_examples import prepare_examples
+from tinct.training.finetuning import FineTuneJob, finetune
 
 
 def _colour(seed, shape=(64, 64)):
@@ -148,6 +149,6 @@ def test_the_job_reports_an_error_instead_of_losing_it(store):
 
 
 def test_the_package_exports_the_function_and_the_job():
-    import tinct.finetuning  # importing the module keeps tinct.finetune the function
+    import tinct.training.finetuning  # importing the module keeps tinct.finetune the function
 
     assert tinct.finetune is finetune and tinct.FineTuneJob is FineTuneJob

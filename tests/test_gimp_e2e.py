@@ -3,7 +3,7 @@
 Needs root (chroot) and the chroot built by ``scripts/gimp_chroot.sh`` (built on
 first use, about 3-10 minutes, cached outside the repository). Runs the real
 server on the host's 127.0.0.1 with the real engine (untrained ``tinct-base``
-when no trained weights are installed; a fake colorizer if ``tinct.engine`` is
+when no trained weights are installed; a fake colorizer if ``tinct.engine.colorizer`` is
 missing); the plug-in in the chroot reaches it over loopback (a chroot shares
 the host's network namespace).
 """
@@ -23,9 +23,10 @@ import numpy as np
 import pytest
 
 from bridge_helpers import Impostor
-from tinct import protocol as P
-from tinct.cli.gimp import install_plugin
-from tinct.server import EngineBackend, start_server_in_thread
+from tinct.bridge import wire as P
+from tinct.bridge.backend import EngineBackend
+from tinct.bridge.embedded import start_server_in_thread
+from tinct.bridge.install import install_plugin
 
 pytestmark = pytest.mark.gimp
 
@@ -56,42 +57,17 @@ class Recorder:
         self.model_name = getattr(inner, "model_name", "tinct-base")
         self.calls = []
 
-    def colorize(
-        self,
-        image,
-        hints=(),
-        reference=None,
-        temperature=None,
-        decoder=None,
-        mrf_weight=None,
-        mrf_iters=None,
-        tile=None,
-        progress=None,
-        cancel=None,
-        rgb=None,
-    ):
+    def colorize(self, image, *, hints, reference, options, progress, cancel, rgb):
         self.calls.append({"shape": image.shape, "hints": list(hints)})
-        kw = {"hints": hints, "progress": progress, "cancel": cancel, "rgb": rgb}
-        if hasattr(self.inner, "resolve_options"):
-            return self.inner.colorize(image, **kw)
-        return self.inner.colorize(image, hints=hints)
-
-
-class TintColorizer:
-    """Stand-in when tinct.engine is not available."""
-
-    model_name = "tinct-base"
-
-    def colorize(self, image, hints=()):
-        g = image if image.ndim == 2 else image[..., 0]
-        return np.dstack([g, g // 2, 255 - g]).astype(np.uint8)
+        return self.inner.colorize(
+            image, hints=hints, reference=reference, options=options, progress=progress,
+            cancel=cancel, rgb=rgb,
+        )  # fmt: skip
 
 
 def _colorizer():
-    try:
-        from tinct.engine import Colorizer
-    except ImportError:
-        return TintColorizer(), "fake"
+    from tinct.engine.colorizer import Colorizer
+
     try:
         return Colorizer("tinct-base", device="cpu"), "engine (trained weights)"
     except Exception:
@@ -163,8 +139,8 @@ def gimp_work():
 
 def test_model_list_follows_a_server_restart_and_unknown_models_are_refused(gimp_work, tmp_path):
     import tinct
-    from tinct.cli.gimp import refresh_registration
-    from tinct.weights import save_weights
+    from tinct.bridge.install import refresh_registration
+    from tinct.models.weights import save_weights
 
     chroot, work, inside = gimp_work
     recorder = Recorder(_colorizer()[0])

@@ -5,15 +5,8 @@ import pytest
 import torch
 
 from tinct import color
-from tinct.hints import (
-    Hint,
-    encode_hints,
-    hint_influence,
-    hints_from_points,
-    hints_from_rgba,
-    place_hints,
-    read_hints_file,
-)
+from tinct.engine.hint_raster import encode_hints, hint_influence, place_hints
+from tinct.engine.hints import Hint, hints_from_points, hints_from_rgba, read_hints_file
 
 
 def test_hint_colour_scales():

@@ -1,4 +1,4 @@
-"""tinct.inputs: normalisation of hostile but finite arrays, the pixel limit of every reader,
+"""tinct.engine.inputs: normalisation of hostile but finite arrays, the pixel limit of every reader,
 the default normalisation for scientific data, FITS files and contrast warnings.
 
 Files that declare a huge size are refused before a single pixel is decoded
@@ -17,9 +17,10 @@ import pytest
 from PIL import Image
 
 import tinct
-from tinct import inputs
-from tinct import inputs as I
-from tinct.fits import read_fits
+from tinct.engine import imagefiles as F
+from tinct.engine import inputs
+from tinct.engine import inputs as I
+from tinct.engine.imagefiles import read_fits
 
 F64_MAX = np.finfo(np.float64).max
 
@@ -125,7 +126,7 @@ def test_non_finite_values_are_a_clear_error(bad):
 
 def test_extreme_inputs_through_the_engine():
     """Finite, sensible colour from the whole pipeline (untrained tinct-base)."""
-    from tinct.engine import Colorizer
+    from tinct.engine.colorizer import Colorizer
 
     c = Colorizer("tinct-base", device="cpu", pretrained=False)
     for name in ("f64 -max..max", "f64 1e300 offset, tiny range", "i64 near 2**62",
@@ -196,29 +197,20 @@ BOMBS = {
 }
 
 
-def _use(reader, monkeypatch):
-    """Read TIFF files with tifffile, or with Pillow as when tifffile is not installed."""
-    if reader == "tifffile":
-        pytest.importorskip("tifffile")
-    else:
-        monkeypatch.setitem(sys.modules, "tifffile", None)  # import fails
-
-
-#: (file kind, reader): TIFF both ways, the other formats through Pillow.
-READERS = [("tif", "tifffile"), ("tif", "pillow"), ("png", "pillow"), ("bmp", "pillow"),
-           ("jpg", "pillow"), ("gif", "pillow")]  # fmt: skip
+#: (file kind, reader): TIFF through tifffile, the other formats through Pillow.
+READERS = [("tif", "tifffile"), ("png", "pillow"), ("bmp", "pillow"), ("jpg", "pillow"),
+           ("gif", "pillow")]  # fmt: skip
 
 
 @pytest.mark.parametrize(("suffix", "reader"), READERS)
 def test_declared_size_is_refused_before_decoding(tmp_path, suffix, reader, monkeypatch):
-    _use(reader, monkeypatch)
     path = tmp_path / f"bomb.{suffix}"
     path.write_bytes(BOMBS[suffix]())
     assert path.stat().st_size < 100_000
     tracemalloc.start()
     try:
-        with pytest.raises(I.ImageTooLargeError) as info:
-            I.read_image(path)
+        with pytest.raises(F.ImageTooLargeError) as info:
+            F.read_image(path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -228,35 +220,35 @@ def test_declared_size_is_refused_before_decoding(tmp_path, suffix, reader, monk
 
 @pytest.mark.parametrize(("suffix", "reader"), [*READERS, ("webp", "pillow")])
 def test_the_limit_is_configurable_for_every_reader(tmp_path, suffix, reader, monkeypatch):
-    _use(reader, monkeypatch)
     fmt = {"tif": "TIFF", "jpg": "JPEG"}.get(suffix, suffix.upper())
     path = tmp_path / f"img.{suffix}"
     Image.fromarray(np.arange(40 * 30, dtype=np.uint32).reshape(30, 40).astype(np.uint8)).save(
         path, fmt
     )
-    assert I.read_image(path).shape[:2] == (30, 40)
-    assert I.read_image(path, max_pixels=1200).shape[:2] == (30, 40)
-    with pytest.raises(I.ImageTooLargeError, match=r"40 x 30|30 x 40"):
-        I.read_image(path, max_pixels=1199)
-    monkeypatch.setenv(I.MAX_READ_PIXELS_ENV, "1000")
-    assert I.max_read_pixels() == 1000
-    with pytest.raises(I.ImageTooLargeError, match="TINCT_MAX_IMAGE_PIXELS"):
-        I.read_image(path)
-    monkeypatch.setenv(I.MAX_READ_PIXELS_ENV, "lots")
+    assert F.read_image(path).shape[:2] == (30, 40)
+    assert F.read_image(path, max_pixels=1200).shape[:2] == (30, 40)
+    with pytest.raises(F.ImageTooLargeError, match=r"40 x 30|30 x 40"):
+        F.read_image(path, max_pixels=1199)
+    monkeypatch.setenv(F.MAX_READ_PIXELS_ENV, "1000")
+    assert F.max_read_pixels() == 1000
+    with pytest.raises(F.ImageTooLargeError, match="TINCT_MAX_IMAGE_PIXELS"):
+        F.read_image(path)
+    monkeypatch.setenv(F.MAX_READ_PIXELS_ENV, "lots")
     with pytest.raises(ValueError, match="positive integer"):
-        I.read_image(path)
+        F.read_image(path)
 
 
 def test_tiff_stacks_count_every_plane(tmp_path):
-    tifffile = pytest.importorskip("tifffile")
+    import tifffile
+
     path = tmp_path / "stack.tif"
     tifffile.imwrite(path, np.zeros((5, 20, 10), np.uint16))
-    assert I.read_image(path).shape == (5, 20, 10)
-    with pytest.raises(I.ImageTooLargeError, match="5 x 20 x 10"):
-        I.read_image(path, max_pixels=999)
+    assert F.read_image(path).shape == (5, 20, 10)
+    with pytest.raises(F.ImageTooLargeError, match="5 x 20 x 10"):
+        F.read_image(path, max_pixels=999)
     rgb = tmp_path / "rgb.tif"
     tifffile.imwrite(rgb, np.zeros((20, 10, 3), np.uint8), photometric="rgb")
-    assert I.read_image(rgb, max_pixels=200).shape == (20, 10, 3)  # samples are not pixels
+    assert F.read_image(rgb, max_pixels=200).shape == (20, 10, 3)  # samples are not pixels
 
 
 # --------------------------------------------------------------------------- scientific data
@@ -320,7 +312,7 @@ def test_fits_file_is_read_with_blank_pixels_as_background(tmp_path):
     data[:5, :5] = np.nan  # outside the survey footprint
     path = tmp_path / "field.fits"
     fits.PrimaryHDU(data).writeto(path)
-    arr = inputs.read_image(path)
+    arr = F.read_image(path)
     assert arr.shape == (40, 60) and np.isfinite(arr).all()
     assert arr[0, 0] == np.nanmin(data)
     out = tinct.colorize(arr, device="cpu")
@@ -331,14 +323,14 @@ def test_fits_size_is_checked_before_the_data_is_read(tmp_path):
     fits = pytest.importorskip("astropy.io.fits")
     path = tmp_path / "big.fits"
     fits.PrimaryHDU(np.zeros((64, 64), np.float32)).writeto(path)
-    with pytest.raises(I.ImageTooLargeError, match="more than the limit"):
+    with pytest.raises(F.ImageTooLargeError, match="more than the limit"):
         read_fits(path, max_pixels=1000)
-    with pytest.raises(I.ImageTooLargeError):
-        I.read_image(path, max_pixels=1000)  # read_image passes its limit on
+    with pytest.raises(F.ImageTooLargeError):
+        F.read_image(path, max_pixels=1000)  # read_image passes its limit on
     empty = tmp_path / "table.fits"
     fits.HDUList([fits.PrimaryHDU()]).writeto(empty)
     with pytest.raises(OSError, match="no image data"):
-        inputs.read_image(empty)
+        F.read_image(empty)
 
 
 def test_fits_through_the_cli_and_batch_suffixes(tmp_path):
@@ -346,7 +338,7 @@ def test_fits_through_the_cli_and_batch_suffixes(tmp_path):
     from PIL import Image
 
     from tinct.cli import main
-    from tinct.cli.colorize import IMAGE_SUFFIXES
+    from tinct.engine.outputs import IMAGE_SUFFIXES
 
     assert ".fits" in IMAGE_SUFFIXES  # tinct batch picks FITS files up too
     path = tmp_path / "m31.fits"

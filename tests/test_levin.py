@@ -1,5 +1,4 @@
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -60,17 +59,6 @@ def test_nested_dissection_is_a_permutation():
     for h, w in [(1, 1), (7, 3), (33, 65), (64, 64)]:
         perm = _nested_dissection(h, w)
         assert np.array_equal(np.sort(perm), np.arange(h * w))
-
-
-def test_256_speed():
-    rng = np.random.default_rng(1)
-    lum = np.clip(np.cumsum(rng.normal(0, 1, (256, 256)), axis=1) + 50, 0, 100)
-    hint_ab = rng.uniform(-50, 50, (256, 256, 2))
-    mask = rng.random((256, 256)) < 0.01
-    t = time.perf_counter()
-    levin_colorize(lum, hint_ab, mask)
-    # well under 1 s on an idle core; loose bound for a loaded CI machine
-    assert time.perf_counter() - t < 3.0
 
 
 def test_registered_model_wrapper():

@@ -2,7 +2,12 @@ import pytest
 import torch
 
 from tinct.bins import encode_soft, gamut_bins
-from tinct.losses import hard_cross_entropy, pixel_weights, regression_loss, soft_cross_entropy
+from tinct.training.losses import (
+    hard_cross_entropy,
+    pixel_weights,
+    regression_loss,
+    soft_cross_entropy,
+)
 
 
 def test_soft_ce_is_minimised_by_the_target_distribution():

@@ -14,8 +14,8 @@ from tinct.models import (
     list_models,
     load_model,
 )
+from tinct.models.weights import load_state_dict_file
 from tinct.models.zhang import ECCV16, SIGGRAPH17
-from tinct.weights import load_state_dict_file
 
 BIG = ("zhang-eccv16", "zhang-siggraph17")
 

@@ -26,10 +26,10 @@ pytest.importorskip("pytestqt")
 
 from qtpy.QtCore import QTimer  # noqa: E402
 
-from tinct.engine import Colorizer  # noqa: E402
-from tinct.finetuning import FineTuneJob  # noqa: E402
+from tinct.engine.colorizer import Colorizer  # noqa: E402
 from tinct.models import load_model, user_store  # noqa: E402
-from tinct.napari_train import TrainWidget  # noqa: E402
+from tinct.napari_plugin.train_widget import TrainWidget  # noqa: E402
+from tinct.training.finetuning import FineTuneJob  # noqa: E402
 
 
 def _colour(seed, shape=(96, 96)):
@@ -133,7 +133,7 @@ def test_cancel_keeps_the_best_weights_so_far(widgets, qtbot):
 def test_bad_input_is_shown_not_raised(widgets, monkeypatch):
     _viewer, _colorize, train = widgets
     shown: list[str] = []
-    monkeypatch.setattr("tinct.napari_train.show_error", shown.append)
+    monkeypatch.setattr("tinct.napari_plugin.train_widget.show_error", shown.append)
     train.model_name.value = "tinct-base"
     assert train.start() is None and "built-in" in train.last_error
     train.model_name.value = "ok-name"

@@ -28,8 +28,8 @@ if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
 pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 
-from tinct.napari_widget import ColorizeWidget  # noqa: E402
-from tinct.options import ColorizeOptions  # noqa: E402
+from tinct.engine.options import ColorizeOptions  # noqa: E402
+from tinct.napari_plugin.widget import ColorizeWidget  # noqa: E402
 
 
 class FakeColorizer:
@@ -52,7 +52,7 @@ class FakeColorizer:
         t0 = time.monotonic()
         while time.monotonic() - t0 < self.delay:
             if cancel is not None and cancel.is_set():
-                from tinct.engine import Cancelled
+                from tinct.cancel import Cancelled
 
                 raise Cancelled("cancelled")
             time.sleep(0.01)
@@ -92,7 +92,7 @@ def widget(viewer, monkeypatch):
 @pytest.fixture
 def errors(monkeypatch):
     shown: list[str] = []
-    monkeypatch.setattr("tinct.napari_widget.show_error", shown.append)
+    monkeypatch.setattr("tinct.napari_plugin.widget.show_error", shown.append)
     return shown
 
 
@@ -350,15 +350,6 @@ def test_bridge_server_toggle_shares_the_colorizer(viewer, widget, tmp_path, mon
 # ---------------------------------------------------------------------------- real engine
 
 
-def _engine_or_skip():
-    engine = pytest.importorskip("tinct.engine")
-    try:
-        from tinct import decode  # noqa: F401
-    except ImportError:
-        pytest.skip("tinct.decode is not available yet")
-    return engine
-
-
 @pytest.mark.slow
 def test_red_hint_turns_its_surroundings_red_and_leaves_far_pixels(viewer, widget, errors):
     """Real engine, ``levin`` (classical, hint-driven, no weights needed).
@@ -367,8 +358,7 @@ def test_red_hint_turns_its_surroundings_red_and_leaves_far_pixels(viewer, widge
     must make the pixels around it red while the blue corner keeps its colour.
     Any model that honours hints (trained ``tinct-base`` included) passes.
     """
-    _engine_or_skip()
-    from tinct.engine import Colorizer
+    from tinct.engine.colorizer import Colorizer
 
     widget.colorizer_factory = lambda m, d: Colorizer(m, device="cpu")
     widget.model.value = "levin"
@@ -395,8 +385,7 @@ def test_red_hint_turns_its_surroundings_red_and_leaves_far_pixels(viewer, widge
 
 @pytest.mark.slow
 def test_temperature_change_redecodes_without_a_network_pass(viewer, widget, errors):
-    _engine_or_skip()
-    from tinct.engine import Colorizer
+    from tinct.engine.colorizer import Colorizer
 
     made = []
 
@@ -427,12 +416,11 @@ def test_temperature_change_redecodes_without_a_network_pass(viewer, widget, err
 
 def test_twelve_bit_frame_follows_the_layer_contrast_by_default(viewer, widget, errors):
     """A 12-bit camera frame in uint16: the default output is as bright as percentiles give."""
-    _engine_or_skip()
     from skimage import data
     from skimage.color import rgb2lab
 
     import tinct
-    from tinct.engine import Colorizer
+    from tinct.engine.colorizer import Colorizer
 
     def mean_l(rgb):
         return float(rgb2lab(rgb[..., :3])[..., 0].mean())
@@ -477,7 +465,7 @@ def test_levin_without_hints_is_an_error_with_advice(viewer, widget, errors):
 
 def test_a_trained_weights_file_joins_the_model_list(viewer, widget, tmp_path):
     import tinct
-    from tinct.weights import save_weights
+    from tinct.models.weights import save_weights
 
     path = save_weights(
         tinct.load_model("tinct-small", pretrained=False), tmp_path / "mine.safetensors"
@@ -519,8 +507,8 @@ class StackRecorder(FakeColorizer):
 
 
 def test_temporal_checkbox_names_the_axis_and_sends_the_whole_stack(viewer, widget, errors):
-    from tinct.carry import HintStop
-    from tinct.hints import Hint
+    from tinct.engine.carry import HintStop
+    from tinct.engine.hints import Hint
 
     rec = StackRecorder()
     widget.colorizer_factory = lambda m, d: rec
@@ -549,11 +537,10 @@ def test_temporal_checkbox_names_the_axis_and_sends_the_whole_stack(viewer, widg
 @pytest.mark.slow
 def test_temporal_2d_hint_on_plane_0_follows_the_content_through_time(viewer, widget, errors):
     """Real engine: a pan over a photo; a 2-D blue hint on plane 0 colours the moving content."""
-    _engine_or_skip()
     from skimage import data
     from skimage.color import rgb2gray, rgb2lab
 
-    from tinct.engine import Colorizer
+    from tinct.engine.colorizer import Colorizer
 
     widget.colorizer_factory = lambda m, d: Colorizer(m, device="cpu", num_threads=1)
     widget.model.value = "tinct-base"

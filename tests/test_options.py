@@ -1,7 +1,8 @@
 import pytest
 
+from tinct.engine.options import LIBRARY_DEFAULTS, ColorizeOptions, model_defaults
+from tinct.engine.optionspec import OptionError
 from tinct.models.registry import ModelConfig
-from tinct.options import LIBRARY_DEFAULTS, ColorizeOptions, OptionError, model_defaults
 
 
 def test_defaults_are_valid_and_unresolved():

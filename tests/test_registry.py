@@ -21,7 +21,7 @@ from tinct.models import (
     weights_status,
 )
 from tinct.models.tinct_base import TinctUNet
-from tinct.weights import WeightsUnavailableError, bundled_path
+from tinct.models.weights import WeightsUnavailableError, bundled_path
 
 EXPECTED = {
     "tinct-base",

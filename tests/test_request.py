@@ -1,11 +1,11 @@
-"""The colorize request without sockets (tinct.request): frames to jobs, engine output to pixels."""
+"""The colorize request without sockets (tinct.bridge.request): frames to jobs, output to pixels."""
 
 import numpy as np
 import pytest
 
-from tinct import protocol as P
-from tinct.backend import ColorizeJob, RequestError
-from tinct.request import encode_result, parse_colorize
+from tinct.bridge import wire as P
+from tinct.bridge.backend import ColorizeJob, RequestError
+from tinct.bridge.request import encode_result, parse_colorize
 
 
 class Models:

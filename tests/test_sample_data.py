@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from tinct import _sample_data
+from tinct.napari_plugin import samples as _sample_data
 
 
 @pytest.mark.parametrize(
@@ -49,8 +49,8 @@ def test_manifest_is_valid_and_lists_the_contributions():
     assert keys == {"photo", "microscopy", "microscopy12", "astronomy", "stack"}
     assert pm.display_name == "tinct"  # menus read "Colorize (tinct)", as the docs say
     commands = {c.id: c.python_name for c in pm.contributions.commands}
-    assert commands["tinct.colorize_widget"] == "tinct.napari_widget:ColorizeWidget"
-    assert commands["tinct.train_widget"] == "tinct.napari_train:TrainWidget"
+    assert commands["tinct.colorize_widget"] == "tinct.napari_plugin.widget:ColorizeWidget"
+    assert commands["tinct.train_widget"] == "tinct.napari_plugin.train_widget:TrainWidget"
     for python_name in commands.values():  # every command resolves to a callable
         module, attr = python_name.split(":")
         mod = (

@@ -19,8 +19,10 @@ import numpy as np
 import pytest
 
 from bridge_helpers import FakeBackend, Impostor, client_for, gray_image, make_server, raw
-from tinct import protocol as P
-from tinct.server import BridgeServer, EngineBackend, start_server_in_thread
+from tinct.bridge import wire as P
+from tinct.bridge.backend import EngineBackend
+from tinct.bridge.embedded import start_server_in_thread
+from tinct.bridge.server import BridgeServer
 
 # --------------------------------------------------------------------------- basics
 
@@ -146,24 +148,16 @@ def test_hint_layer_and_reference(served):
 
 
 def test_engine_backend_with_engine_style_colorizer(cfgdir):
-    """EngineBackend hands tinct.hints.Hint objects to a Colorizer look-alike."""
+    """EngineBackend hands tinct.engine.hints.Hint objects to a Colorizer look-alike."""
     calls = []
 
     class FakeColorizer:
         model_name = "fake-engine"
 
-        def colorize(
-            self,
-            image,
-            hints=(),
-            reference=None,
-            temperature=None,
-            decoder=None,
-            mrf_weight=0.0,
-            mrf_iters=None,
-            tile=None,
-        ):
-            calls.append({"hints": list(hints), "temperature": temperature, "tile": tile})
+        def colorize(self, image, *, hints, reference, options, progress, cancel, rgb):
+            calls.append(
+                {"hints": list(hints), "temperature": options.temperature, "tile": options.tile}
+            )
             return np.dstack([image[..., 0]] * 3) if image.ndim == 3 else np.dstack([image] * 3)
 
     layer = np.zeros((16, 16, 4), np.uint8)
@@ -215,12 +209,11 @@ def test_remote_host_needs_allow_remote(cfgdir):
         BridgeServer(FakeBackend(), host="0.0.0.0", port=0)
 
 
+@pytest.mark.timeout(30)  # shutdown must not wait for the open connection
 def test_shutdown_with_open_connections(cfgdir):
     server, _ = make_server(cfgdir)
     sock = raw(server)
-    t0 = time.monotonic()
     server.shutdown()
-    assert time.monotonic() - t0 < 5
     sock.settimeout(2)
     with contextlib.suppress(ConnectionResetError):  # reset: the connection is gone too
         assert sock.recv(1) == b""  # closed (EOF)
@@ -253,7 +246,8 @@ def test_no_config_written_when_disabled(tmp_path, monkeypatch):
 
 
 def test_real_engine_round_trip(cfgdir):
-    engine = pytest.importorskip("tinct.engine", reason="tinct.engine not written yet")
+    from tinct.engine import colorizer as engine
+
     try:
         colorizer = engine.Colorizer(model="tinct-base", device="cpu", pretrained=False)
     except TypeError:
@@ -432,7 +426,8 @@ def test_bridge_json_of_a_dead_server_is_not_even_dialled(cfgdir):
 def test_cancel_frees_the_engine_from_a_long_mrf_job_within_a_second(cfgdir):
     """The real engine, the longest MRF a request may ask for; the next client is not kept
     waiting for the cancelled job."""
-    engine = pytest.importorskip("tinct.engine")
+    from tinct.engine import colorizer as engine
+
     colorizer = engine.Colorizer(model="tinct-base", device="cpu", pretrained=False)
     spans = []
 

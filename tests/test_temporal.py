@@ -5,9 +5,9 @@ import torch
 import tinct
 from tinct import Hint
 from tinct import motion as M
-from tinct.carry import HintStop, hints_by_plane
-from tinct.options import ColorizeOptions
-from tinct.temporal import HISTORY_GAIN, TemporalRun
+from tinct.engine.carry import HintStop, hints_by_plane
+from tinct.engine.options import ColorizeOptions
+from tinct.engine.temporal import HISTORY_GAIN, TemporalRun
 
 T, S, STEP = 12, 160, 8
 

@@ -8,8 +8,9 @@ import torch
 from PIL import Image
 
 import tinct
-from tinct.train import TrainConfig, _lr_factor, train
-from tinct.weights import load_weights
+from tinct.models.weights import load_weights
+from tinct.training.config import TrainConfig
+from tinct.training.train import _lr_factor, train
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +104,7 @@ def test_every_trainable_recipe_takes_a_step(recipe, colour_dir, tmp_path):
 
 
 def test_split_indices_is_seeded_disjoint_and_capped():
-    from tinct.train import split_indices
+    from tinct.training.config import split_indices
 
     held, rest = split_indices(1000, 0.02, seed=0)
     assert len(held) == 20 and len(rest) == 980
@@ -113,8 +114,8 @@ def test_split_indices_is_seeded_disjoint_and_capped():
 
 
 def _bank_hooks(n=6, **kw):
-    from tinct.datasets import ImageBank
-    from tinct.train import TrainHooks
+    from tinct.training.config import TrainHooks
+    from tinct.training.datasets import ImageBank
 
     rng = np.random.default_rng(1)
     images = [
@@ -155,7 +156,7 @@ def test_hooks_keep_the_best_weights_by_the_hooks_own_score(tmp_path):
     torch.manual_seed(0)
     first = tinct.load_model("tinct-small", pretrained=False)
     init = tmp_path / "init.safetensors"
-    from tinct.weights import save_weights
+    from tinct.models.weights import save_weights
 
     save_weights(first, init)
     hooks = _bank_hooks(validate=worse_every_time, best_key="score")
@@ -169,7 +170,7 @@ def test_hooks_keep_the_best_weights_by_the_hooks_own_score(tmp_path):
 
 
 def test_hooks_refuse_a_bank_that_is_all_held_out(tmp_path):
-    from tinct.train import TrainHooks
+    from tinct.training.config import TrainHooks
 
     hooks = _bank_hooks(n=2)
     hooks = TrainHooks(bank=hooks.bank, held_out=[0, 1])

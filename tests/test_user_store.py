@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import tinct
-from tinct import runtime
+from tinct.engine import runtime
 from tinct.models import (
     UnknownModelError,
     get_record,
@@ -17,7 +17,7 @@ from tinct.models import (
     user_store,
     weights_status,
 )
-from tinct.weights import read_weights_header
+from tinct.models.weights import read_weights_header
 
 INFO = {
     "recipe": "tinct-small",

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 import tinct
-from tinct import Hint, video
+from tinct import Hint
 from tinct.cli import main
+from tinct.engine import video
 
 imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
 
@@ -105,8 +106,9 @@ def test_cli_colorizes_a_video_into_the_output_folder(clip, tmp_path, capsys):
 
 def test_batch_takes_videos(clip, tmp_path):
     pytest.importorskip("distributed")
-    from tinct.batch import colorize_file, existing_output, find_inputs
-    from tinct.options import ColorizeOptions
+    from tinct.engine.options import ColorizeOptions
+    from tinct.scale.batch import colorize_file
+    from tinct.scale.planning import existing_output, find_inputs
 
     (tmp_path / "in").mkdir()
     src = tmp_path / "in" / "clip.mp4"

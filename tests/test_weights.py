@@ -1,4 +1,4 @@
-"""tinct.weights: the real download path on a loopback HTTP server, caching, formats.
+"""tinct.models.weights: the real download path on a loopback HTTP server, caching, formats.
 
 No test here touches the network beyond 127.0.0.1.
 """
@@ -11,7 +11,6 @@ import threading
 import pytest
 import torch
 
-from tinct import weights as W
 from tinct.models import (
     ModelRecord,
     Weights,
@@ -21,6 +20,7 @@ from tinct.models import (
     unregister_model,
     weights_status,
 )
+from tinct.models import weights as W
 from tinct.models.zhang import ECCV16
 
 WIDTH = 1 / 32  # the official ECCV16 key layout at 2..16 channels: a ~0.3 MB file

@@ -1,4 +1,4 @@
-"""The widget's jobs and job runner (tinct._widget_jobs) with a fake colorizer: no widget.
+"""The widget's jobs and job runner (tinct.napari_plugin.jobs) with a fake colorizer: no widget.
 
 Everything but the last test runs without Qt; that one runs the runner in a real
 napari thread worker and needs a Qt platform.
@@ -10,9 +10,8 @@ import threading
 import numpy as np
 import pytest
 
-from tinct import _widget_jobs as jobs
-from tinct import _widget_logic as logic
-from tinct.options import ColorizeOptions
+from tinct.engine.options import ColorizeOptions
+from tinct.napari_plugin import jobs, logic
 
 
 class FakeColorizer:
@@ -64,8 +63,8 @@ def run_to_end(gen):
 
 
 def test_a_temporal_job_colorizes_the_stack_as_one_sequence_with_carried_hints():
-    from tinct.carry import HintStop
-    from tinct.hints import Hint
+    from tinct.engine.carry import HintStop
+    from tinct.engine.hints import Hint
 
     fake = FakeColorizer()
     opts = ColorizeOptions(temperature=0.5, temporal=True)
@@ -221,7 +220,7 @@ def test_threaded_runner_delivers_in_the_main_thread(qtbot):
 def test_cancel_stops_before_the_next_plane():
     import threading
 
-    from tinct.engine import Cancelled
+    from tinct.cancel import Cancelled
 
     fake = FakeColorizer()
     cancel = threading.Event()

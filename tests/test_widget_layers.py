@@ -1,4 +1,4 @@
-"""Reading and writing layers for the widget (tinct._widget_layers) on a headless ViewerModel."""
+"""Reading and writing layers (tinct.napari_plugin.layers) on a headless ViewerModel."""
 
 import numpy as np
 import pytest
@@ -7,8 +7,8 @@ pytest.importorskip("napari")
 
 from napari.components import ViewerModel
 
-from tinct import _widget_layers as layer_io
-from tinct import _widget_logic as logic
+from tinct.napari_plugin import layers as layer_io
+from tinct.napari_plugin import logic
 
 
 @pytest.fixture

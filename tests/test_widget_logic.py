@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from tinct import _widget_logic as logic
+from tinct.napari_plugin import logic
 
 
 def _rec(name, heads=("logits",), target="gamut313", hints=False, global_hint=False, **cfg):
@@ -34,7 +34,8 @@ def test_model_choices_label_status_and_capabilities():
 
 
 def test_model_choices_from_the_real_registry():
-    models = pytest.importorskip("tinct.models")
+    from tinct import models
+
     choices = logic.model_choices(models.list_models(), models.weights_status)
     names = [c.name for c in choices]
     assert "tinct-base" in names
@@ -51,11 +52,11 @@ def test_decoder_choices_put_auto_then_the_default_first():
     assert logic.decoder_option("mode") == "mode"
 
 
-def test_decode_only_changes():
-    assert logic.is_decode_only({"temperature"})
-    assert logic.is_decode_only(["decoder", "mrf_weight", "mrf_iters"])
-    assert not logic.is_decode_only({"temperature", "hints"})
-    assert not logic.is_decode_only(set())
+def test_decode_only_params_are_options_the_engine_re_decodes():
+    from tinct.engine.options import ColorizeOptions
+
+    assert {"temperature", "decoder", "mrf_weight", "mrf_iters"} == logic.DECODE_ONLY_PARAMS
+    assert set(ColorizeOptions.field_names()) >= logic.DECODE_ONLY_PARAMS
 
 
 def test_output_layer_name():

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from tinct.datasets import find_images
-from tinct.train import split_indices
+from tinct.training.config import split_indices
+from tinct.training.datasets import find_images
 
 
 def _jpeg(path: Path, side: int, quality: int) -> bytes:

@@ -22,8 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from tinct.evaluate import EvalConfig, evaluate
-from tinct.train import TrainConfig, train
+from tinct.training.config import TrainConfig
+from tinct.training.evaluate import EvalConfig, evaluate
+from tinct.training.train import train
 
 
 def choose(scores: dict[str, dict[str, float]]) -> str:

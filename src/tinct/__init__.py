@@ -31,19 +31,25 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Colorizer": "tinct.engine",
-    "colorize": "tinct.engine",
-    "ColorizeOptions": "tinct.options",
-    "Hint": "tinct.hints",
+    "Colorizer": "tinct.engine.colorizer",
+    "colorize": "tinct.engine.shared",
+    "ColorizeOptions": "tinct.engine.options",
+    "Hint": "tinct.engine.hints",
     "list_models": "tinct.models",
     "load_model": "tinct.models",
-    "colorize_dask": "tinct.distributed",
-    "finetune": "tinct.finetuning",
-    "FineTuneJob": "tinct.finetuning",
+    "colorize_dask": "tinct.scale.distributed",
+    "finetune": "tinct.training.finetuning",
+    "FineTuneJob": "tinct.training.finetuning",
 }
 
 
+#: Sub-modules reachable as attributes of the package (``tinct.catalog.model_decoders``).
+_MODULES = {"catalog": "tinct.models.catalog"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        return importlib.import_module(_MODULES[name])
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'tinct' has no attribute {name!r}")

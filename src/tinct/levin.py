@@ -14,7 +14,8 @@ solved directly with SuperLU in a nested-dissection order. Large images are solv
 (at most ``max_pixels``, default 384 x 384) and the result is upsampled; the exact hints are
 then put back.
 
-:class:`LevinColorizer` wraps the solver as a :class:`~tinct.models.ColorModel`
+:class:`~tinct.models.classical.LevinColorizer` wraps the solver as a
+:class:`~tinct.models.ColorModel`
 registered as ``levin``: it needs hints (without any it returns gray, ab = 0).
 
 A ``cancel`` flag (``is_set()``; by default the enclosing
@@ -35,10 +36,8 @@ from scipy.sparse.linalg import splu
 from torch import Tensor
 
 from tinct import cancel as _cancel
-from tinct.models.base import ColorModel, ModelOutput
 
 __all__ = [
-    "LevinColorizer",
     "levin_colorize",
     "propagate_batch",
     "propagate_values",
@@ -238,13 +237,13 @@ def propagate_batch(
             continue
         weight = prior_weight
         if isinstance(weight, Tensor):
-            weight = weight[i, 0].float().cpu().double().numpy()
+            weight = weight[i, 0].float().cpu().double().numpy()  # type: ignore[assignment]
         ab = levin_colorize(
             lum[i, 0].float().cpu().double().numpy(),
             hint_ab[i].float().cpu().double().permute(1, 2, 0).numpy(),
             mask,
             prior_ab=None if prior is None else prior.permute(1, 2, 0).numpy(),
-            prior_weight=weight,
+            prior_weight=weight,  # type: ignore[arg-type]
             cancel=cancel,
             **kwargs,
         )
@@ -374,40 +373,3 @@ def _upscale(ab: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(ab)).permute(2, 0, 1)[None]
     x = torch.nn.functional.interpolate(x, size=size, mode="bilinear", align_corners=False)
     return x[0].permute(1, 2, 0).numpy().copy()
-
-
-class LevinColorizer(ColorModel):
-    """Levin et al.'s optimisation as a :class:`ColorModel` (registry name ``levin``).
-
-    No trainable weights. ``forward(lum, hint_ab, hint_mask)``: ``lum``
-    ``(B, 1, H, W)`` CIELAB L in [0, 100]; ``hint_ab`` ``(B, 2, H, W)`` CIELAB
-    a, b; ``hint_mask`` ``(B, 1, H, W)`` (> 0.5 = hint). Returns ``ab``
-    ``(B, 2, H, W)``; zeros (gray) for an image without hints. Runs on the CPU
-    with numpy/scipy whatever the device of the inputs (not differentiable).
-
-    Args:
-        max_pixels: Solve larger images at reduced size (see :func:`levin_colorize`).
-        sigma_scale: Edge sensitivity (see :func:`levin_colorize`).
-    """
-
-    stride = 1
-
-    def __init__(self, max_pixels: int = 384 * 384, sigma_scale: float = 0.1):
-        super().__init__()
-        self.max_pixels = max_pixels
-        self.sigma_scale = sigma_scale
-
-    def forward(
-        self,
-        lum: Tensor,
-        hint_ab: Tensor | None = None,
-        hint_mask: Tensor | None = None,
-        global_hint: Tensor | None = None,
-    ) -> ModelOutput:
-        """Propagate the hints of each image of the batch."""
-        if hint_ab is None or hint_mask is None:
-            return ModelOutput(ab=lum.new_zeros(lum.shape[0], 2, *lum.shape[-2:]))
-        ab = propagate_batch(
-            lum, hint_ab, hint_mask, max_pixels=self.max_pixels, sigma_scale=self.sigma_scale
-        )
-        return ModelOutput(ab=ab.to(lum.dtype))

@@ -1,6 +1,6 @@
 """Motion between consecutive planes on a low-resolution grid (torch, CPU-cheap).
 
-Used by :mod:`tinct.temporal` to keep colour where content persists. For each
+Used by :mod:`tinct.engine.temporal` to keep colour where content persists. For each
 pair of planes ``(previous, current)`` on the network's input grid (about
 256 pixels on the long side):
 
@@ -154,8 +154,8 @@ def _lk_refine(prev: Tensor, cur: Tensor, flow: Tensor, iters: int) -> Tensor:
     """Dense Lucas-Kanade updates of a backward flow on one pyramid level."""
     for _ in range(iters):
         w = warp(prev, flow)
-        gy, gx = _gradients(0.5 * (w + cur))
-        it = w - cur
+        gy, gx = _gradients(0.5 * (w + cur))  # type: ignore[operator]
+        it = w - cur  # type: ignore[operator]
         sxx = box_filter(gx * gx, LK_RADIUS) + LK_REG
         syy = box_filter(gy * gy, LK_RADIUS) + LK_REG
         sxy = box_filter(gx * gy, LK_RADIUS)

@@ -43,13 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"tinct {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(f"tinct.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"tinct.cli.{name}":
-                continue  # sub-command not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"tinct.cli.{name}").register(sub)
     return parser
 
 

@@ -3,8 +3,8 @@
 :func:`add_option_arguments` adds one flag per options field (``mrf_weight`` ->
 ``--mrf-weight``; a switch such as ``temporal`` becomes a flag without a value),
 with the range, the choices and the default taken from the field's
-:class:`~tinct.options.FieldSpec`; :func:`options_from_args` builds the
-options back and turns an :class:`~tinct.options.OptionError` into a
+:class:`~tinct.engine.options.FieldSpec`; :func:`options_from_args` builds the
+options back and turns an :class:`~tinct.engine.options.OptionError` into a
 :class:`UsageError` naming the flag. :class:`Parser` prints argparse's own
 errors on one line (``tinct colorize: error: argument --temperature: ...``).
 """
@@ -68,7 +68,7 @@ _CHOICES = "choices:"
 
 
 def _choices_text(match: re.Match[str]) -> str:
-    from tinct.options import ColorizeOptions
+    from tinct.engine.options import ColorizeOptions
 
     allowed = ColorizeOptions.specs()[match.group(1)].allowed() or ()
     return ", ".join(allowed)
@@ -112,7 +112,7 @@ def add_option_arguments(
     """
     import dataclasses
 
-    from tinct.options import ColorizeOptions
+    from tinct.engine.options import ColorizeOptions
 
     cls = options_class or ColorizeOptions
     skip = set(exclude)
@@ -154,7 +154,8 @@ def options_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
     Raises:
         UsageError: A value out of range or of the wrong type, naming its flag.
     """
-    from tinct.options import ColorizeOptions, OptionError
+    from tinct.engine.options import ColorizeOptions
+    from tinct.engine.optionspec import OptionError
 
     names = ColorizeOptions.field_names()
     given = {k: v for k, v in vars(args).items() if k in names}
@@ -181,7 +182,7 @@ def check_model(options: Any, *, hinted: bool | None = None, model_flag: str = "
             weights, a decoder that does not apply, or a hints-only model
             without hints.
     """
-    from tinct import catalog
+    from tinct.models import catalog
     from tinct.models.registry import UnknownModelError
 
     try:
@@ -209,7 +210,7 @@ def check_model(options: Any, *, hinted: bool | None = None, model_flag: str = "
 
 def note_inactive(prog: str, args: argparse.Namespace, record: Any, *, hinted: bool) -> None:
     """Print one note per knob given on the command line that cannot act in this mode."""
-    from tinct import catalog
+    from tinct.models import catalog
 
     decoder = getattr(args, "decoder", None)
     for knob, why in catalog.inactive_knobs(record.config, decoder=decoder, hinted=hinted).items():

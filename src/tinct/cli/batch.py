@@ -91,11 +91,12 @@ def run(args: argparse.Namespace) -> int:
         raise RuntimeFailure(
             "tinct batch needs dask.distributed: pip install -e '.[distributed]'"
         ) from None
-    from tinct.batch import find_inputs, run_batch
+    from tinct.scale.batch import run_batch
+    from tinct.scale.planning import find_inputs
 
     if not find_inputs(in_dir, exclude=out_dir):
-        from tinct.cli.colorize import IMAGE_SUFFIXES
-        from tinct.video import VIDEO_SUFFIXES
+        from tinct.engine.outputs import IMAGE_SUFFIXES
+        from tinct.engine.video import VIDEO_SUFFIXES
 
         suffixes = " ".join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)
         raise UsageError("IN_DIR", f"no images or videos under {in_dir} ({suffixes})")

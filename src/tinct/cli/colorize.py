@@ -27,12 +27,9 @@ the flag: bad option value, hints or reference file, unknown model, ...).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
-import uuid
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,41 +41,12 @@ from tinct.cli._options import (
     note_inactive,
     options_from_args,
 )
+from tinct.engine.outputs import IMAGE_SUFFIXES, atomic_output, output_path_for, write_result
 
 __all__ = [
-    "IMAGE_SUFFIXES",
-    "add_option_arguments",
-    "atomic_output",
-    "options_from_args",
-    "output_path_for",
     "register",
     "run",
-    "write_result",
 ]
-
-#: File suffixes read as images.
-IMAGE_SUFFIXES = (
-    ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".fits", ".fit", ".fts",
-)  # fmt: skip
-#: Marker inside temporary file names (``.<name>.tinct-tmp-<id><suffix>``).
-TMP_MARK = ".tinct-tmp-"
-
-
-def output_path_for(input_path: str | Path, out_dir: str | Path, *, stack: bool = False) -> Path:
-    """Where the result for ``input_path`` goes inside ``out_dir``.
-
-    Args:
-        input_path: The input image file.
-        out_dir: The output directory.
-        stack: The result is a stack (written as TIFF).
-
-    Returns:
-        ``out_dir / "<stem>_colorized.png"`` (``.tif`` for stacks, ``.mp4`` for videos).
-    """
-    from tinct.video import is_video
-
-    suffix = ".mp4" if is_video(input_path) else ".tif" if stack else ".png"
-    return Path(out_dir) / f"{Path(input_path).stem}_colorized{suffix}"
 
 
 def register(subparsers: Any) -> None:
@@ -103,62 +71,15 @@ def register(subparsers: Any) -> None:
 
 
 def _is_dir_target(out: Path, n_inputs: int) -> bool:
-    from tinct.video import VIDEO_SUFFIXES
+    from tinct.engine.video import VIDEO_SUFFIXES
 
     if n_inputs > 1 or out.is_dir() or str(out).endswith(("/", "\\")):
         return True
     return out.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES
 
 
-@contextlib.contextmanager
-def atomic_output(path: str | Path) -> Iterator[Path]:
-    """A hidden temporary path next to ``path``, renamed onto it when the block succeeds.
-
-    The temporary name keeps the suffix (``.<stem>.tinct-tmp-<id><suffix>``), so
-    writers that pick the format by suffix (images, ffmpeg) work unchanged; it is
-    removed if the block fails.
-
-    Args:
-        path: The destination file.
-
-    Yields:
-        The temporary path to write.
-    """
-    dest = Path(path)
-    tmp = dest.with_name(f".{dest.stem}{TMP_MARK}{uuid.uuid4().hex[:12]}{dest.suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def write_result(path: str | Path, result: Any) -> None:
-    """Write a result atomically: a hidden temporary file next to it, then a rename.
-
-    An existing file at ``path`` is replaced only by a complete new one; a
-    failed write leaves no temporary file behind.
-
-    Args:
-        path: Destination (``.tif`` for stacks, an image suffix otherwise).
-        result: ``(H, W, 3|4)`` image or ``(..., H, W, 3|4)`` stack.
-    """
-    from tinct.inputs import write_image
-
-    with atomic_output(path) as tmp:
-        if result.ndim > 3:
-            try:
-                import tifffile
-            except ImportError:
-                raise RuntimeError("writing a colorized stack needs the tifffile package") from None
-            tifffile.imwrite(tmp, result, photometric="rgb")
-        else:
-            write_image(tmp, result)
-
-
 def _read_hints(path: str) -> list[Any]:
-    from tinct.hints import read_hints_file
+    from tinct.engine.hints import read_hints_file
 
     try:
         return read_hints_file(path)
@@ -169,7 +90,7 @@ def _read_hints(path: str) -> list[Any]:
 
 
 def _read_reference(path: str) -> Any:
-    from tinct.inputs import read_image
+    from tinct.engine.imagefiles import read_image
 
     if not Path(path).is_file():
         raise UsageError("--reference", f"no such file: {path}")
@@ -203,7 +124,7 @@ def _destinations(inputs: list[Path], out: Path, to_dir: bool) -> dict[Path, Pat
 
 def _check_kinds(inputs: list[Path], out: Path, to_dir: bool) -> None:
     """A video is written as a video, an image as an image (one input, ``-o`` a file)."""
-    from tinct.video import is_video
+    from tinct.engine.video import is_video
 
     if not to_dir and is_video(inputs[0]) != is_video(out):
         kind = "a video file (.mp4) or a folder" if is_video(inputs[0]) else "an image file"
@@ -241,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
     dests = _destinations(inputs, out, to_dir)
     _prepare_output(out, to_dir)
 
-    from tinct.engine import Colorizer
+    from tinct.engine.colorizer import Colorizer
 
     try:
         colorizer = Colorizer.from_options(options)
@@ -260,8 +181,8 @@ def _colorize_all(
     options: Any,
     quiet: bool,
 ) -> int:
-    from tinct.inputs import read_image
-    from tinct.video import colorize_video, is_video
+    from tinct.engine.imagefiles import read_image
+    from tinct.engine.video import colorize_video, is_video
 
     failed = 0
     bar = None
@@ -275,7 +196,7 @@ def _colorize_all(
 
     for path in inputs:
         try:
-            if is_video(path):  # streamed file to file (tinct.video), a bar of its own
+            if is_video(path):  # streamed file to file (tinct.engine.video), a bar of its own
                 with (
                     atomic_output(dests[path]) as tmp,
                     warnings.catch_warnings(record=True) as caught,

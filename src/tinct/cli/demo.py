@@ -51,10 +51,11 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run ``tinct demo``; returns the exit code."""
     from tinct.cli._options import RuntimeFailure, UsageError, check_model
-    from tinct.cli.colorize import write_result
     from tinct.data import load_sample
-    from tinct.engine import Colorizer
-    from tinct.options import ColorizeOptions, OptionError
+    from tinct.engine.colorizer import Colorizer
+    from tinct.engine.options import ColorizeOptions
+    from tinct.engine.optionspec import OptionError
+    from tinct.engine.outputs import write_result
 
     try:
         options = ColorizeOptions(model=args.model, device=args.device)

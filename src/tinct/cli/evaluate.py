@@ -66,8 +66,8 @@ def _hint_counts(text: str) -> list[int]:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``tinct evaluate``."""
-    from tinct.datasets import find_images
-    from tinct.evaluate import BASELINES, EvalConfig, evaluate
+    from tinct.training.datasets import find_images
+    from tinct.training.evaluate import BASELINES, EvalConfig, evaluate
 
     hints = _hint_counts(args.hints)
     if args.limit < 0:

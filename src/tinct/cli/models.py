@@ -10,6 +10,8 @@ import argparse
 import json
 from typing import Any
 
+from tinct.models.targets import get_target
+
 __all__ = ["models_table", "register", "run"]
 
 _COLUMNS = ("name", "display name", "target", "inputs", "params", "weights", "licence")
@@ -70,17 +72,16 @@ def _print_table(rows: list[dict[str, str]], columns: tuple[str, ...]) -> None:
 
 def models_table() -> list[dict[str, str]]:
     """One row per registered model, values as display strings (keys = column names)."""
-    from tinct.catalog import entry_for
     from tinct.models import count_parameters, list_models
+    from tinct.models.catalog import entry_for
 
     rows = []
     for record in list_models():
         entry = entry_for(record)
         cfg = record.config
-        target = cfg.target
-        if cfg.target == "channel":
-            target = f"channel {cfg.bins_per_channel}x2"
-        if cfg.target != "regression" and "ab" in cfg.heads:
+        kind = get_target(cfg.target)
+        target = kind.describe(cfg.bins_per_channel)
+        if kind.has_logits and "ab" in cfg.heads:
             target += " + ab"
         inputs = [cfg.color_space.upper()[0] if cfg.color_space != "yuv" else "Y"]
         if cfg.hints:

@@ -9,7 +9,7 @@ import sys
 import threading
 from typing import Any
 
-from tinct import protocol
+from tinct.bridge import wire as protocol
 
 __all__ = ["register", "run"]
 
@@ -82,9 +82,11 @@ def _setup_logging(path: str | None, verbose: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the server and block until SIGINT/SIGTERM."""
+    from tinct.bridge.backend import EngineBackend
+    from tinct.bridge.server import BridgeServer
     from tinct.cli._options import UsageError, check_model
-    from tinct.options import ColorizeOptions, OptionError
-    from tinct.server import BridgeServer, EngineBackend
+    from tinct.engine.options import ColorizeOptions
+    from tinct.engine.optionspec import OptionError
 
     if not 0 <= args.port <= 65535:
         raise UsageError("--port", f"must be 0-65535 (0 = any free port), got {args.port}")
@@ -157,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _refresh_gimp(backend: Any, log: logging.Logger) -> None:
     """Ask GIMP to re-register the plug-in when this server's model list is new to it."""
-    from tinct.cli.gimp import refresh_registration
+    from tinct.bridge.install import refresh_registration
 
     try:
         if refresh_registration(backend.models()):

@@ -95,9 +95,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _check_name(args: argparse.Namespace) -> None:
     """Usage errors of a ``--name`` fine-tune."""
-    from tinct.catalog import availability, record_for
     from tinct.cli._options import UsageError
     from tinct.models import user_store
+    from tinct.models.catalog import availability, record_for
 
     try:
         user_store.check_new_name(args.name, replace=args.replace)
@@ -115,8 +115,8 @@ def _check_name(args: argparse.Namespace) -> None:
 def _check(args: argparse.Namespace) -> None:
     """Usage errors of ``tinct train``, each naming its flag."""
     from tinct.cli._options import UsageError
-    from tinct.datasets import find_images
     from tinct.models.registry import UnknownModelError, get_record, list_models
+    from tinct.training.datasets import find_images
 
     if not args.steps and not args.minutes:
         raise UsageError("--steps", "give a budget with --steps N and/or --minutes M")
@@ -147,7 +147,7 @@ def _check(args: argparse.Namespace) -> None:
         names = ", ".join(r.name for r in list_models() if r.config.trainable)
         raise UsageError("--recipe", f"{record.name} is not trainable; trainable recipes: {names}")
     if args.init:
-        from tinct.catalog import record_for
+        from tinct.models.catalog import record_for
 
         try:
             record_for(args.init)
@@ -169,7 +169,7 @@ def _finetune(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from tinct.finetuning import finetune
+    from tinct.training.finetuning import finetune
 
     cancel = threading.Event()
     shown = {"best": None, "step": -1}
@@ -219,7 +219,8 @@ def _finetune(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """Execute ``tinct train``."""
     from tinct.cli._options import RuntimeFailure
-    from tinct.train import TrainConfig, train
+    from tinct.training.config import TrainConfig
+    from tinct.training.train import train
 
     _check(args)
     if args.name:

@@ -21,18 +21,16 @@ from tinct.models import classical  # noqa: F401
 # isort: on
 from tinct.models import user_store
 from tinct.models.base import ColorModel, ModelOutput
+from tinct.models.loading import count_parameters, load_model, weights_status
 from tinct.models.registry import (
     ModelConfig,
     ModelRecord,
     UnknownModelError,
     Weights,
-    count_parameters,
     get_record,
     list_models,
-    load_model,
     register_model,
     unregister_model,
-    weights_status,
 )
 
 user_store.refresh()  # the user's fine-tuned models, after every built-in name

@@ -36,7 +36,7 @@ def read_model_file(path: Path) -> tuple[ModelRecord, dict[str, Tensor], dict[st
     """The record a weights file describes, its state dict and its metadata.
 
     Args:
-        path: A tinct ``.safetensors`` file (:func:`tinct.weights.save_weights`).
+        path: A tinct ``.safetensors`` file (:func:`tinct.models.weights.save_weights`).
 
     Returns:
         ``(record, state_dict, metadata)``; the record has the file's config and
@@ -48,7 +48,7 @@ def read_model_file(path: Path) -> tuple[ModelRecord, dict[str, Tensor], dict[st
             tensors are read or the model is built.
         tinct.models.UnknownModelError: The metadata names no registered model.
     """
-    from tinct import weights as _w
+    from tinct.models import weights as _w
 
     shapes, meta = _w.read_weights_header(path)
     record = record_from_metadata(meta, path)
@@ -87,7 +87,7 @@ def _builder_kwargs(raw: Any, base: ModelRecord, path: Path) -> dict[str, Any]:
     try:
         params = inspect.signature(base.builder).parameters
     except (TypeError, ValueError):
-        params = {}
+        params = {}  # type: ignore[assignment]
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
     out = {}
     for key, value in raw.items():

@@ -7,7 +7,7 @@ A record ties together a builder (keyword arguments in ``kwargs``), a frozen
 output, and an optional :class:`Weights` entry saying where trained weights
 come from (a file bundled in ``tinct/weights/`` or a URL with a sha256).
 
-:func:`load_model` builds a record's network, loads its weights and attaches
+:func:`~tinct.models.loading.load_model` builds a record's network, loads its weights and attaches
 the record to the returned module as ``model.record``.
 """
 
@@ -20,10 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
-
 from tinct.models._bounds import check_config_bounds
 from tinct.models.base import ColorModel
+from tinct.models.targets import get_target
 
 __all__ = [
     "ModelConfig",
@@ -31,13 +30,11 @@ __all__ = [
     "UnknownModelError",
     "Weights",
     "WeightsStatus",
-    "count_parameters",
     "get_record",
     "list_models",
-    "load_model",
+    "on_unknown_name",
     "register_model",
     "unregister_model",
-    "weights_status",
 ]
 
 ColorSpace = Literal["lab", "luv", "yuv"]
@@ -48,7 +45,6 @@ WeightsStatus = Literal[
 ]
 
 _COLOR_SPACES = ("lab", "luv", "yuv")
-_TARGETS = ("regression", "gamut313", "grid529", "channel", "hue_chroma")
 _NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -131,28 +127,19 @@ class ModelConfig:
             raise ValueError(
                 f"color_space must be one of {_COLOR_SPACES}, got {self.color_space!r}"
             )
-        if self.target not in _TARGETS:
-            raise ValueError(f"target must be one of {_TARGETS}, got {self.target!r}")
+        target = get_target(self.target)
         if not self.heads or any(h not in ("logits", "ab") for h in self.heads):
             raise ValueError(
                 f"heads must be a non-empty subset of ('logits', 'ab'), got {self.heads}"
             )
         has_logits = "logits" in self.heads
-        if (self.target == "regression") == has_logits:
+        if target.has_logits != has_logits:
             raise ValueError("a 'regression' target has no logits head; every other target has one")
         if has_logits and (self.num_bins <= 0 or self.logits_stride is None):
             raise ValueError("a logits head needs num_bins > 0 and logits_stride")
         if "ab" in self.heads and self.ab_stride is None:
             raise ValueError("an ab head needs ab_stride")
-        if self.target in ("channel", "hue_chroma"):
-            if self.bins_per_channel is None or self.channel_range is None:
-                raise ValueError(f"target {self.target!r} needs bins_per_channel and channel_range")
-            if self.num_bins != 2 * self.bins_per_channel:
-                raise ValueError("num_bins must be 2 * bins_per_channel")
-        if self.target == "gamut313" and self.num_bins != 313:
-            raise ValueError("target 'gamut313' has num_bins 313")
-        if self.target == "grid529" and self.num_bins != 529:
-            raise ValueError("target 'grid529' has num_bins 529")
+        target.check(self.num_bins, self.bins_per_channel, self.channel_range)
         if self.default_temperature <= 0:
             raise ValueError("default_temperature must be > 0")
 
@@ -174,7 +161,7 @@ class Weights:
 
     Either *bundled* (``url`` is ``None``: the file ``file_name`` ships inside
     ``tinct/weights/``), *downloadable* (``url`` + ``sha256`` + ``size``;
-    fetched once through pooch into the cache, see :mod:`tinct.weights`) or a
+    fetched once through pooch into the cache, see :mod:`tinct.models.weights`) or a
     *user model* (``folder``: a model the user trained, kept in the user-model
     folder, see :mod:`tinct.models.user_store`).
 
@@ -305,6 +292,20 @@ def unregister_model(name: str) -> ModelRecord:
     return record
 
 
+#: Called when a name is not registered; each may register more records and says if it did.
+_MISS_FALLBACKS: list[Callable[[], bool]] = []
+
+
+def on_unknown_name(fallback: Callable[[], bool]) -> None:
+    """Have :func:`get_record` call ``fallback()`` before it reports an unknown name.
+
+    :mod:`tinct.models.user_store` registers its re-scan of the user-model folder
+    here, so the registry itself never imports the store.
+    """
+    if fallback not in _MISS_FALLBACKS:
+        _MISS_FALLBACKS.append(fallback)
+
+
 def list_models() -> list[ModelRecord]:
     """All registered model records, in registration order (each has ``.name``)."""
     return list(_REGISTRY.values())
@@ -320,97 +321,11 @@ def get_record(name: str) -> ModelRecord:
     try:
         return _REGISTRY[key]
     except KeyError:
-        from tinct.models import user_store  # a model trained since the last scan?
-
-        if user_store.refresh_if_changed() and key in _REGISTRY:
+        # a model trained since the last scan? (the user store registers this look-up)
+        if any(fallback() for fallback in _MISS_FALLBACKS) and key in _REGISTRY:
             return _REGISTRY[key]
         valid = ", ".join(_REGISTRY)
         raise UnknownModelError(f"unknown model {name!r}; registered models: {valid}") from None
-
-
-def count_parameters(record: ModelRecord) -> int:
-    """Number of parameters of ``record``'s network, counted without allocating memory."""
-    with torch.device("meta"):
-        model = record.build()
-    return sum(p.numel() for p in model.parameters())
-
-
-def weights_status(record: ModelRecord) -> WeightsStatus:
-    """Where the record's weights stand on this machine.
-
-    Returns:
-        ``"bundled"`` (file ships with tinct), ``"downloaded"`` (in the
-        cache), ``"downloadable"`` (URL known, not yet fetched), ``"built in"``
-        (no trainable weights needed), ``"user"`` (a model the user trained,
-        in the user-model folder) or ``"train it yourself"``.
-    """
-    from tinct import weights as _w
-
-    w = record.weights
-    if w is None:
-        return "train it yourself" if record.config.trainable else "built in"
-    if w.local_path is not None:
-        return "user"
-    if w.bundled:
-        return "bundled" if _w.bundled_path(w.file_name).is_file() else "train it yourself"
-    return "downloaded" if (_w.cache_dir() / w.file_name).is_file() else "downloadable"
-
-
-def load_model(
-    name_or_path: str | Path,
-    device: str | torch.device = "cpu",
-    pretrained: bool = True,
-    *,
-    progress: bool = True,
-) -> ColorModel:
-    """Build a model, load its weights and put it in eval mode.
-
-    Args:
-        name_or_path: A registered name (see :func:`list_models`) or the path
-            of a tinct ``.safetensors`` file (written by
-            :func:`tinct.weights.save_weights`, e.g. by ``tinct train``) whose
-            metadata names the record it was trained from. The file's metadata
-            sets the network's shape; the decoding defaults
-            (:data:`DECODING_DEFAULTS`) stay the record's.
-        device: Torch device for the returned model.
-        pretrained: Load the record's trained weights; ``False`` keeps random
-            initialisation and never touches the network or the cache.
-        progress: Show a download progress bar.
-
-    Returns:
-        The network in eval mode with ``model.record`` (the :class:`ModelRecord`,
-        with its config updated from the file metadata for a path) attached.
-
-    Raises:
-        UnknownModelError: Unknown name.
-        tinct.weights.WeightsUnavailableError: Weights cannot be obtained
-            (offline, not trained yet, no weights published).
-        ValueError: Hash mismatch or a file that is not a tinct weights file.
-    """
-    from tinct import weights as _w
-
-    path = Path(name_or_path)
-    if isinstance(name_or_path, Path) or path.suffix == ".safetensors":
-        from tinct.models._from_file import read_model_file
-
-        record, state, meta = read_model_file(path)  # checked before anything is built
-        model = record.build()
-        model.load_state_dict(state, strict=True)
-        model.weights_metadata = meta  # type: ignore[assignment]
-    else:
-        record = get_record(str(name_or_path))
-        model = record.build()
-        if pretrained and record.weights is not None:
-            state = _w.load_record_weights(record, progress=progress)
-            model.load_state_dict(state, strict=True)
-        elif pretrained and record.config.trainable:
-            raise _w.WeightsUnavailableError(
-                f"model {record.name!r} has no published weights: train it yourself with "
-                f"`tinct train --recipe {record.name}` and load the resulting .safetensors file "
-                "with tinct.load_model(path), or use pretrained=False for random weights"
-            )
-    model.record = record  # type: ignore[assignment]
-    return model.to(device).eval()
 
 
 def _tuplify(value: Any) -> Any:

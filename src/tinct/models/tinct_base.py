@@ -101,8 +101,8 @@ class TinctUNet(ColorModel):
     def _init_fusion(self) -> None:
         last = self.fusion_head[-1]  # type: ignore[index]
         with torch.no_grad():
-            last.weight.zero_()
-            last.bias.copy_(torch.tensor([self.GATE_INIT, 0.0, 0.0]))
+            last.weight.zero_()  # type: ignore[operator]
+            last.bias.copy_(torch.tensor([self.GATE_INIT, 0.0, 0.0]))  # type: ignore[operator]
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[no-untyped-def, override]
         """As :meth:`torch.nn.Module.load_state_dict`, with one allowance.
@@ -129,7 +129,7 @@ class TinctUNet(ColorModel):
 
         ``propagated`` (``(B, 2, h/2, w/2)``, optional): the hints already
         propagated on the ab grid (the engine does it once per hint edit, see
-        :func:`tinct.fusion.hint_weights`); without it the model solves Levin's
+        :func:`tinct.engine.fusion.hint_weights`); without it the model solves Levin's
         optimisation itself (training).
         """
         b, _, h, w = lum.shape
@@ -179,7 +179,7 @@ class TinctUNet(ColorModel):
             from tinct.levin import propagate_batch  # tinct.levin imports tinct.models
 
             propagated = propagate_batch(lum, hint_ab, hint_mask)
-        prop = F.adaptive_avg_pool2d(propagated.to(ab.dtype), ab.shape[-2:])
+        prop = F.adaptive_avg_pool2d(propagated.to(ab.dtype), ab.shape[-2:])  # type: ignore[arg-type]
         fin = torch.cat((d1, prop / AB_NORM, ab / AB_NORM, has.expand(-1, 1, *ab.shape[-2:])), 1)
         out = self.fusion_head(fin.to(d1.dtype))  # type: ignore[misc]
         gate = torch.sigmoid(out[:, :1].float()).to(ab.dtype)

@@ -231,7 +231,7 @@ def _forget(path: str) -> None:
 
 def _register(path: Path, sig: tuple[int, int]) -> UserModel:
     """Check one file and register it; raises ValueError for anything amiss."""
-    from tinct import weights as _w
+    from tinct.models import weights as _w
     from tinct.models._from_file import check_against_tensors, record_from_metadata
 
     name = validate_name(path.stem)
@@ -302,7 +302,7 @@ def save_user_model(
     Raises:
         ValueError: Bad or taken name, or ``info`` without a built-in ``recipe``.
     """
-    from tinct.weights import save_weights
+    from tinct.models.weights import save_weights
 
     key = check_new_name(name, replace=replace)
     recipe = str(info.get("recipe", ""))
@@ -338,3 +338,6 @@ def remove_user_model(name: str) -> Path:
         um.path.unlink(missing_ok=True)
         refresh()
     return um.path
+
+
+registry.on_unknown_name(refresh_if_changed)  # a model trained since the last scan

@@ -1,0 +1,12 @@
+"""The local socket bridge that serves tinct to GIMP (and any other client).
+
+:mod:`~tinct.bridge.wire` is the wire format (framing, handshake, message
+checks, ``bridge.json``) and its client (:mod:`~tinct.bridge.wire.client`); it
+uses the standard library only, because ``tinct gimp install`` copies it next
+to the GIMP plug-in (:mod:`~tinct.bridge.install`; the plug-in itself is package data in
+``bridge/gimp_plugin/``). The server side is :mod:`~tinct.bridge.server`
+(listening socket, token), :mod:`~tinct.bridge.connection` (one client),
+:mod:`~tinct.bridge.request` (a ``colorize`` request in and out),
+:mod:`~tinct.bridge.backend` (what a job runs on the engine) and
+:mod:`~tinct.bridge.config` (where the server's address and token live).
+"""

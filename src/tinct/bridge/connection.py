@@ -1,0 +1,388 @@
+"""One client connection of the bridge server: its handshake, requests, replies and errors.
+
+The :class:`~tinct.bridge.server.BridgeServer` accepts connections and owns what they
+share (limits, token, backend, the open connections, the running jobs, the
+engine lock); a :class:`Connection` serves one socket in its own thread.
+
+A connection first authenticates (:meth:`Connection.authenticate`, see
+docs/protocol.md): it proves that it holds the token, then checks the
+client's proof, all within ``auth_timeout`` seconds of the accept. Until then
+it is *pending*: pending connections have a budget of their own, and when it
+is full the oldest pending one is dropped (one that has not even sent its
+``auth`` frame first), so stalled or idle strangers can never keep a token
+holder out. Afterwards it reads frames until the peer
+closes, idles out or misbehaves; each frame's header must arrive within
+``read_timeout`` of its first byte and its payload within a deadline that
+grows with its size. It answers ``hello`` and ``cancel``, runs ``colorize``
+on the backend in a worker thread while it streams progress frames and
+watches for a cancel or a vanished client, and turns every refusal or failure
+into an ``error`` frame. Nothing that goes wrong escapes the connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import socketserver
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from tinct.bridge import wire as P
+from tinct.bridge.backend import ColorizeJob, RequestError
+from tinct.bridge.request import check_request_id, encode_result
+from tinct.bridge.sockio import _graceful_close, _readable
+
+if TYPE_CHECKING:
+    from tinct.bridge.server import BridgeServer
+
+__all__ = [
+    "Connection",
+    "Handler",
+]
+
+log = logging.getLogger("tinct.bridge.server")
+
+
+class Handler(socketserver.BaseRequestHandler):
+    """socketserver's hook: serve an accepted socket as a :class:`Connection`."""
+
+    def handle(self) -> None:
+        """Serve the connection until it ends (runs in the connection's thread)."""
+        bridge = self.server.bridge  # type: ignore[attr-defined]
+        Connection(bridge, self.request, self.client_address).serve()
+
+
+class Connection:
+    """One client's conversation with the bridge server.
+
+    Args:
+        server: the server that accepted the socket.
+        sock: the connected socket.
+        addr: the peer's address.
+
+    Attributes:
+        accepted: ``time.monotonic()`` of the accept.
+        challenged: the client's ``auth`` arrived and the challenge went out (a
+            pending connection that has shown it speaks the protocol).
+        authenticated: the handshake has succeeded.
+    """
+
+    def __init__(self, server: BridgeServer, sock: socket.socket, addr: Any) -> None:
+        self.server = server
+        self.sock = sock
+        self.peer = f"{addr[0]}:{addr[1]}" if isinstance(addr, tuple) else str(addr)
+        self.accepted = time.monotonic()
+        self.challenged = False
+        self.authenticated = False
+        self._evicted = False
+
+    def serve(self) -> None:
+        """Authenticate, answer requests until the connection ends, then close it gracefully."""
+        server, sock, peer = self.server, self.sock, self.peer
+        admitted = server._admit(self)
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.settimeout(server.read_timeout)  # bounds every send as well
+            if not admitted:
+                log.warning("refusing %s: %d connections open", peer, server.max_connections)
+                self._send_error(P.E_BUSY, "too many connections")
+                return
+            if not self.authenticate():
+                return
+            if not server._promote(self):
+                log.warning("refusing %s: %d connections open", peer, server.max_connections)
+                self._send_error(P.E_BUSY, "too many connections")
+                return
+            log.debug("connection from %s authenticated", peer)
+            while not server._stopping.is_set() and self._serve_one():
+                pass
+        except Exception:  # isolation: nothing escapes one connection
+            server.stats["errors"] += 1
+            log.exception("connection %s failed", peer)
+        finally:
+            server._release(self)
+            _graceful_close(sock)
+
+    def evict(self) -> None:
+        """Drop this pending connection (its thread sends ``busy`` and closes)."""
+        self._evicted = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RD)
+
+    # ------------------------------------------------------------------ handshake
+
+    def authenticate(self) -> bool:
+        """Run the server's side of the mutual authentication; False ends the connection."""
+        server = self.server
+        deadline = self.accepted + server.auth_timeout
+        try:
+            frame = self._read_auth_frame(deadline)
+            client_nonce = frame.header.get("client_nonce")
+            if frame.type != "auth":
+                return self._refuse(
+                    f"authenticate first: send an 'auth' frame, not {frame.type!r} "
+                    f"(protocol version {P.PROTOCOL_VERSION})"
+                )
+            if not P.is_nonce(client_nonce):
+                return self._refuse('"client_nonce" must be 64 lowercase hex digits')
+            server_nonce = P.new_nonce()
+            proof = P.auth_proof(server.token, "server", client_nonce, server_nonce)
+            P.send_frame(
+                self.sock,
+                {
+                    "type": "auth_challenge",
+                    "server_nonce": server_nonce,
+                    "server_proof": proof,
+                    "protocol_version": P.PROTOCOL_VERSION,
+                },
+            )
+            self.challenged = True
+            frame = self._read_auth_frame(deadline)
+            expected = P.auth_proof(server.token, "client", client_nonce, server_nonce)
+            if frame.type != "auth_response" or not P.proof_matches(
+                frame.header.get("client_proof"), expected
+            ):
+                return self._refuse("missing or wrong token")
+            P.send_frame(self.sock, {"type": "auth_ok"})
+        except P.ConnectionClosed:
+            if self._evicted:
+                self._send_error(P.E_BUSY, "too many unauthenticated connections")
+            return False
+        except P.ProtocolError as exc:
+            server.stats["errors"] += 1
+            log.info("bad handshake frame from %s: %s", self.peer, exc.message)
+            self._send_error(exc.code, exc.message)
+            return False
+        except TimeoutError:
+            server.stats["errors"] += 1
+            log.info("%s did not authenticate within %gs", self.peer, server.auth_timeout)
+            self._send_error(
+                P.E_TIMEOUT, f"authentication not completed within {server.auth_timeout:g}s"
+            )
+            return False
+        except OSError as exc:
+            log.info("connection %s lost during the handshake: %s", self.peer, exc)
+            return False
+        self.authenticated = True
+        return True
+
+    def _read_auth_frame(self, deadline: float) -> P.Frame:
+        # an empty payload only: before authentication nothing else is read
+        return P.read_frame(
+            self.sock,
+            max_frame_bytes=0,
+            max_header_bytes=P.AUTH_MAX_HEADER_BYTES,
+            deadline=deadline,
+        )
+
+    def _refuse(self, message: str) -> bool:
+        self.server.stats["errors"] += 1
+        log.warning("refused %s: %s", self.peer, message)
+        self._send_error(P.E_UNAUTHORIZED, message)
+        return False
+
+    # ------------------------------------------------------------------ requests
+
+    def _read_frame(self, max_frame_bytes: int) -> P.Frame:
+        """Read one frame under the header and payload deadlines."""
+        server = self.server
+        header = P.read_header(
+            self.sock,
+            max_frame_bytes=max_frame_bytes,
+            deadline=time.monotonic() + server.read_timeout,
+        )
+        size = header["payload_bytes"]
+        deadline = time.monotonic() + server.read_timeout + size / server.min_transfer_rate
+        return P.Frame(header, P.read_payload(self.sock, header, deadline=deadline))
+
+    def _serve_one(self) -> bool:
+        """Read and answer one request; returns False when the connection ends."""
+        server, sock, peer = self.server, self.sock, self.peer
+        if not _readable(sock, server.idle_timeout):
+            log.info("closing idle connection %s", peer)
+            return False
+        try:
+            frame = self._read_frame(server.max_frame_bytes)
+        except P.ConnectionClosed as exc:
+            if exc.mid_frame:
+                log.warning("%s closed the connection mid-frame", peer)
+            return False
+        except P.ProtocolError as exc:
+            server.stats["errors"] += 1
+            log.warning("bad frame from %s: %s", peer, exc.message)
+            self._send_error(exc.code, exc.message)
+            return False
+        except TimeoutError:
+            server.stats["errors"] += 1
+            log.warning("frame from %s not completed in time", peer)
+            self._send_error(P.E_TIMEOUT, "frame not completed in time (see docs/protocol.md)")
+            return False
+        except OSError as exc:
+            log.info("connection %s lost: %s", peer, exc)
+            return False
+        server.stats["requests"] += 1
+        try:
+            rid = check_request_id(frame.header)
+        except RequestError as exc:
+            server.stats["errors"] += 1
+            return self._send_error(exc.code, exc.message)
+        try:
+            return self._dispatch(frame, rid)
+        except RequestError as exc:
+            server.stats["errors"] += 1
+            log.info("request from %s refused: %s: %s", peer, exc.code, exc.message)
+            return self._send_error(exc.code, exc.message, rid)
+        except OSError as exc:
+            log.info("connection %s lost while replying: %s", peer, exc)
+            return False
+        except Exception as exc:
+            server.stats["errors"] += 1
+            log.exception("request %s from %s failed", frame.type, peer)
+            return self._send_error(P.E_INTERNAL, f"{type(exc).__name__}: {exc}", rid)
+
+    def _send_error(self, code: str, message: str, request_id: Any = None) -> bool:
+        try:
+            P.send_frame(self.sock, P.error_header(code, message, request_id))
+            return True
+        except OSError:
+            return False
+
+    def _reply(self, header: dict[str, Any], rid: str | None) -> None:
+        if rid is not None:
+            header["id"] = rid
+        P.send_frame(self.sock, header)
+
+    def _dispatch(self, frame: P.Frame, rid: str | None) -> bool:
+        kind = frame.type
+        if kind == "hello":
+            self._reply(self.server.hello_reply(), rid)
+            return True
+        if kind == "models":  # the model list with each model's weight status
+            backend = self.server.backend
+            reply = {"type": "models", "default_model": backend.default_model}
+            self._reply({**reply, "models": backend.models()}, rid)
+            return True
+        if kind == "colorize":
+            return self._colorize(frame)
+        if kind == "cancel":
+            target = frame.header.get("request_id")
+            found = self.server._cancel_job(target)
+            self._reply({"type": "cancel_ack", "request_id": target, "found": found}, rid)
+            return True
+        raise RequestError(P.E_UNKNOWN_TYPE, f"unknown request type {kind!r}")
+
+    def _colorize(self, frame: P.Frame) -> bool:
+        """Run one colorize request; progress frames go out while it waits for the engine."""
+        server, sock, peer = self.server, self.sock, self.peer
+        job = server.parse_colorize(frame)
+        t0 = time.monotonic()
+        server._add_job(job)
+        state: dict[str, Any] = {"progress": (0.0, "queued"), "sent": None}
+        done = threading.Event()
+
+        def progress(fraction: float, message: str = "") -> None:
+            state["progress"] = (float(fraction), str(message))
+
+        def work() -> None:
+            try:
+                while not server._engine_lock.acquire(timeout=0.1):
+                    if job.cancel.is_set():
+                        return
+                try:
+                    if job.cancel.is_set():
+                        return
+                    progress(0.02, "colorizing")
+                    t1 = time.monotonic()
+                    out = server.backend.colorize(job, progress)
+                    state["engine_s"] = time.monotonic() - t1
+                    progress(0.97, "encoding result")
+                    state["result"] = encode_result(job, out)
+                finally:
+                    server._engine_lock.release()
+            except BaseException as exc:
+                state["error"] = exc
+            finally:
+                done.set()
+
+        worker = threading.Thread(target=work, name=f"tinct-job-{job.request_id[:8]}", daemon=True)
+        try:
+            worker.start()
+            last_send = 0.0
+            while not done.wait(0.05):
+                now = time.monotonic()
+                if state["progress"] != state["sent"] or now - last_send >= server.heartbeat:
+                    fraction, message = state["progress"]
+                    P.send_frame(
+                        sock,
+                        {
+                            "type": "progress",
+                            "id": job.request_id,
+                            "fraction": fraction,
+                            "message": message,
+                        },
+                    )
+                    state["sent"] = state["progress"]
+                    last_send = now
+                if _readable(sock, 0.0) and not self._read_during_job(job):
+                    return False
+                if job.cancel.is_set():
+                    log.info("request %s from %s cancelled", job.request_id, peer)
+                    return self._send_error(P.E_CANCELLED, "cancelled", job.request_id)
+        finally:
+            if not done.is_set():
+                job.cancel.set()  # the client is gone or the reply failed: stop the work
+            server._drop_job(job.request_id)
+        if job.cancel.is_set():
+            return self._send_error(P.E_CANCELLED, "cancelled", job.request_id)
+        if "error" in state:
+            raise state["error"]
+        pixels = state["result"]
+        header = {
+            "type": "result",
+            "id": job.request_id,
+            "width": job.image.shape[1],
+            "height": job.image.shape[0],
+            "format": job.result_format,
+            "engine_s": round(state.get("engine_s", 0.0), 4),
+            "elapsed_s": round(time.monotonic() - t0, 4),
+        }
+        P.send_frame(sock, header, [("image", pixels)])
+        log.info(
+            "colorized %dx%d for %s in %.2fs",
+            job.image.shape[1],
+            job.image.shape[0],
+            peer,
+            time.monotonic() - t0,
+        )
+        return True
+
+    def _read_during_job(self, job: ColorizeJob) -> bool:
+        """Handle a frame that arrives while a job runs (only ``cancel`` is allowed).
+
+        A cancel naming this job (or none) cancels it; one naming another job
+        cancels that one. Each is answered with ``cancel_ack``. Anything that
+        ends the connection cancels the job.
+        """
+        try:
+            frame = self._read_frame(P.DEFAULT_MAX_HEADER_BYTES)
+        except (P.ProtocolError, OSError) as exc:
+            log.info("%s went away during a job: %s", self.peer, exc)
+            job.cancel.set()
+            return False
+        try:
+            rid = check_request_id(frame.header)
+        except RequestError:
+            rid = None  # a malformed id is not echoed
+        if frame.type != "cancel":
+            self._send_error(P.E_BUSY, "only cancel is allowed while a request runs", rid)
+            return True
+        target = frame.header.get("request_id")
+        if target is None or target == job.request_id:
+            job.cancel.set()
+            found = True
+        else:
+            found = self.server._cancel_job(target)
+        self._reply({"type": "cancel_ack", "request_id": target, "found": found}, rid)
+        return True

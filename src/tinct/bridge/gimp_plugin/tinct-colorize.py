@@ -1,0 +1,386 @@
+#!/usr/bin/env python3
+"""Tinct Colorize: a GIMP 3 plug-in that colorizes a layer with a running tinct server.
+
+The plug-in is a thin, short-lived client: it reads the active layer over GEGL,
+sends the pixels (and an optional hint layer) to ``tinct serve`` on 127.0.0.1,
+and adds the result as a new layer above the original, named after the model
+that made the colour ("Colorized (tinct-base)"). The model never runs inside
+GIMP. Standard library + GIMP's GObject bindings only.
+
+Install with ``tinct gimp install``; check the set-up with ``tinct gimp doctor``.
+"""
+
+import contextlib
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+import tinct_wire  # noqa: E402  (tinct.bridge.wire, copied here by `tinct gimp install`)
+from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
+
+PROC_NAME = "plug-in-tinct-colorize"
+LAYER_NAME = "Colorized"
+BABL_RGBA8 = "R'G'B'A u8"
+
+#: Used when the server cannot be asked at registration time.
+FALLBACK_MODELS = [{"name": "tinct-base", "display_name": "tinct base", "weights": "bundled"}]
+#: Used when the server cannot be asked at registration time (tinct.decode.DECODERS + ab).
+FALLBACK_DECODERS = [
+    "coherent",
+    "annealed_mean",
+    "mean",
+    "median",
+    "mode",
+    "sample",
+    "larsson",
+    "ab",
+]
+DECODER_LABELS = {
+    "coherent": "Coherent (no invented colour)",
+    "annealed_mean": "Annealed mean",
+    "mean": "Mean",
+    "median": "Median",
+    "mode": "Mode",
+    "sample": "Sample",
+    "larsson": "Larsson (hue/chroma models)",
+    "ab": "Regression head",
+}
+#: What this plug-in registered with GIMP: the server's model list at that time.
+REGISTERED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "registered-models.json")
+
+
+def layer_name(model, models):
+    """The result layer's name: which model made the colour, e.g. "Colorized (tinct-base)".
+
+    ``model`` is the requested name (None = the server's default, listed first).
+    """
+    used = model or (models[0].get("name") if models else None)
+    return "%s (%s)" % (LAYER_NAME, used) if used else LAYER_NAME
+
+
+def models_signature(models):
+    """What the dialog shows of a model list: names, labels and weight states (sorted)."""
+    return sorted(
+        [str(m.get("name")), str(m.get("display_name") or ""), str(m.get("weights") or "")]
+        for m in models
+    )
+
+
+def _server_models(config_path=None, port=None):
+    """The running server's model list (dicts), or None when no server answers."""
+    try:
+        with tinct_wire.BridgeClient(port=port, config_path=config_path, timeout=2.0) as client:
+            client.hello()
+            return client.models()
+    except Exception:
+        return None
+
+
+def _model_label(m):
+    state = m.get("weights") or "?"
+    if m.get("available") is False:
+        state = "no weights"
+    return "%s [%s]" % (m.get("display_name") or m["name"], state)
+
+
+_KEEP = []  # Gimp.Choice objects must outlive the procedure's registration
+
+
+def _choice(pairs):
+    choice = Gimp.Choice.new()
+    for i, (ident, label) in enumerate(pairs):
+        choice.add(ident, i, label, "")
+    _KEEP.append(choice)
+    return choice
+
+
+def _remember(models):
+    """Write what was registered, so a later run can tell the server's list changed."""
+    with contextlib.suppress(OSError), open(REGISTERED, "w", encoding="utf-8") as f:
+        json.dump({"models": models_signature(models)}, f)
+
+
+def _registered_signature():
+    try:
+        with open(REGISTERED, encoding="utf-8") as f:
+            return json.load(f).get("models")
+    except (OSError, ValueError):
+        return None
+
+
+def _ask_for_reregistration():
+    """Make GIMP query this plug-in again at its next start (it caches by file time)."""
+    with contextlib.suppress(OSError):
+        os.utime(os.path.abspath(__file__), None)
+
+
+class TinctColorize(Gimp.PlugIn):
+    """Registers Filters > Colors > Tinct Colorize..."""
+
+    def do_query_procedures(self):
+        """Names of the procedures this plug-in provides."""
+        return [PROC_NAME]
+
+    def do_set_i18n(self, name):
+        """No translations."""
+        return False
+
+    def do_create_procedure(self, name):
+        """Build the procedure with its arguments and menu entry."""
+        procedure = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, self.run, None)
+        procedure.set_image_types("RGB*, GRAY*")
+        procedure.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+        procedure.set_menu_label("Tinct _Colorize...")
+        procedure.add_menu_path("<Image>/Filters/Colors")
+        procedure.set_documentation(
+            "Colorize a grayscale layer with tinct",
+            "Sends the layer to a running tinct server (start it with: tinct serve) and "
+            "adds the result as a new layer above it. Opaque pixels of the optional hint "
+            "layer are used as colour hints. A grayscale image is converted to RGB.",
+            name,
+        )
+        procedure.set_attribution("The tinct developers", "The tinct developers", "2025")
+        models = _server_models()
+        reachable = models is not None
+        models = models or FALLBACK_MODELS
+        _remember(models if reachable else [])
+        decoders = []
+        for m in models:
+            for d in m.get("decoders") or []:
+                if d not in decoders:
+                    decoders.append(d)
+        decoders = decoders or FALLBACK_DECODERS
+        flags = GObject.ParamFlags.READWRITE
+        procedure.add_string_argument(
+            "model",
+            "_Model name",
+            "Model name as `tinct models` lists it on the server (empty = the dialog's "
+            "choice, else the server default); an unknown name is an error",
+            "",
+            flags,
+        )
+        procedure.add_choice_aux_argument(
+            "model-choice",
+            "_Model",
+            "Colorization model (the server's list when the plug-in was registered, "
+            "with each model's weight status)",
+            _choice(
+                [("default", "Server default")] + [(m["name"], _model_label(m)) for m in models]
+            ),
+            "default",
+            flags,
+        )
+        procedure.add_double_argument(
+            "temperature",
+            "_Temperature",
+            "Decoder temperature: low = saturated, high = muted (0 = model default)",
+            0.0,
+            100.0,
+            0.0,
+            flags,
+        )
+        procedure.add_choice_argument(
+            "decoder",
+            "_Decoder",
+            "How colours are picked from the model's distribution",
+            _choice(
+                [("default", "Model default")] + [(d, DECODER_LABELS.get(d, d)) for d in decoders]
+            ),
+            "default",
+            flags,
+        )
+        procedure.add_double_argument(
+            "mrf-weight", "MRF _weight", "Smoothing weight (0 = off)", 0.0, 100.0, 0.0, flags
+        )
+        procedure.add_layer_argument(
+            "hint-layer",
+            "_Hint layer",
+            "Layer whose opaque pixels are colour hints (optional)",
+            True,
+            flags,
+        )
+        procedure.add_int_argument(
+            "hint-size", "H_int size", "Hint patch size in pixels (0 = default)", 0, 64, 0, flags
+        )
+        procedure.add_int_argument(
+            "port", "_Port", "Server port (0 = read from bridge.json)", 0, 65535, 0, flags
+        )
+        procedure.add_string_argument(
+            "token-file",
+            "Token _file",
+            "bridge.json written by tinct serve (empty = the default location)",
+            "",
+            flags,
+        )
+        return procedure
+
+    # ------------------------------------------------------------------ run
+    def run(self, procedure, run_mode, image, drawables, config, run_data):
+        """Show the dialog if interactive, colorize, and report errors clearly."""
+        if run_mode == Gimp.RunMode.INTERACTIVE:
+            gi.require_version("GimpUi", "3.0")
+            from gi.repository import GimpUi
+
+            GimpUi.init(PROC_NAME)
+            dialog = GimpUi.ProcedureDialog.new(procedure, config, "Tinct Colorize")
+            dialog.fill(
+                [
+                    "model-choice",
+                    "temperature",
+                    "decoder",
+                    "mrf-weight",
+                    "hint-layer",
+                    "hint-size",
+                    "port",
+                    "token-file",
+                ]
+            )
+            ok = dialog.run()
+            dialog.destroy()
+            if not ok:
+                return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+        try:
+            self.colorize(image, drawables, config, run_mode == Gimp.RunMode.INTERACTIVE)
+        except (tinct_wire.ServerNotRunning, tinct_wire.ServerUnverified) as exc:
+            # not running, a stale bridge.json, or a process on the port that cannot
+            # prove it holds the token: the client sent it neither token nor pixels
+            return self.fail(procedure, "Tinct: %s" % exc.message)
+        except tinct_wire.BridgeError as exc:
+            if exc.code == "cancelled":
+                return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+            return self.fail(procedure, "Tinct server error (%s): %s" % (exc.code, exc.message))
+        except UserError as exc:
+            return self.fail(procedure, "Tinct: %s" % exc)
+        except Exception as exc:
+            return self.fail(procedure, "Tinct failed: %s: %s" % (type(exc).__name__, exc))
+        finally:
+            Gimp.progress_end()
+        return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
+
+    @staticmethod
+    def fail(procedure, message):
+        """Show a message and return an execution error."""
+        Gimp.message(message)
+        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
+
+    def colorize(self, image, drawables, config, interactive=False):
+        """Send the layer to the server and add the result as a new layer."""
+        if len(drawables) != 1:
+            raise UserError("select exactly one layer")
+        drawable = drawables[0]
+        if not isinstance(drawable, Gimp.Layer) or drawable.is_group():
+            raise UserError("the active drawable must be a normal layer")
+        port = config.get_property("port")
+        token_file = config.get_property("token-file") or None
+        model = (config.get_property("model") or "").strip()
+        if not model and interactive:
+            model = config.get_property("model-choice")
+        model = None if model in ("", "default") else model
+        decoder = config.get_property("decoder")
+        temperature = config.get_property("temperature")
+        mrf_weight = config.get_property("mrf-weight")
+        hint_layer = config.get_property("hint-layer")
+        hint_size = config.get_property("hint-size")
+
+        Gimp.progress_init("Tinct: contacting the server")
+        client = tinct_wire.BridgeClient(port=port or None, config_path=token_file, timeout=120.0)
+        with client:
+            client.hello()  # the mutual handshake: the server proves it holds the token first
+            models = client.models()
+            if models_signature(models) != _registered_signature():
+                _ask_for_reregistration()  # GIMP shows the new list after its next start
+            if model is not None:
+                _check_model(model, models)
+            width, height = drawable.get_width(), drawable.get_height()
+            rect = Gegl.Rectangle.new(0, 0, width, height)
+            Gimp.progress_set_text("Tinct: reading pixels")
+            pixels = drawable.get_buffer().get(rect, 1.0, BABL_RGBA8, Gegl.AbyssPolicy.CLAMP)
+            hints = None
+            if hint_layer is not None and hint_layer.get_id() != drawable.get_id():
+                _, dx, dy = drawable.get_offsets()
+                _, hx, hy = hint_layer.get_offsets()
+                hint_rect = Gegl.Rectangle.new(dx - hx, dy - hy, width, height)
+                hints = hint_layer.get_buffer().get(
+                    hint_rect, 1.0, BABL_RGBA8, Gegl.AbyssPolicy.NONE
+                )
+
+            def progress(fraction, message):
+                Gimp.progress_update(max(0.0, min(1.0, fraction)))
+                if message:
+                    Gimp.progress_set_text("Tinct: %s" % message)
+
+            Gimp.progress_set_text("Tinct: colorizing")
+            result = client.colorize(
+                width,
+                height,
+                "rgba8",
+                pixels,
+                model=None if model == "default" else model,
+                decoder=None if decoder == "default" else decoder,
+                temperature=temperature if temperature > 0 else None,
+                mrf_weight=mrf_weight if mrf_weight > 0 else None,
+                hint_layer=hints,
+                hint_size=hint_size or None,
+                result_format="rgba8",
+                progress=progress,
+            )
+        if (result.width, result.height, result.format) != (width, height, "rgba8"):
+            raise UserError(
+                "the server returned a %dx%d %s image"
+                % (result.width, result.height, result.format)
+            )
+
+        image.undo_group_start()
+        try:
+            if image.get_base_type() != Gimp.ImageBaseType.RGB:
+                image.convert_rgb()  # a GRAY image cannot hold colour
+            layer = Gimp.Layer.new(
+                image,
+                layer_name(model, models),
+                width,
+                height,
+                Gimp.ImageType.RGBA_IMAGE,
+                100.0,
+                Gimp.LayerMode.NORMAL,
+            )
+            image.insert_layer(layer, drawable.get_parent(), image.get_item_position(drawable))
+            _, ox, oy = drawable.get_offsets()
+            layer.set_offsets(ox, oy)
+            buffer = layer.get_buffer()
+            buffer.set(rect, BABL_RGBA8, bytes(result.pixels))
+            buffer.flush()
+            layer.update(0, 0, width, height)
+            if hints is not None:
+                hint_layer.set_visible(False)  # the dots would hide the result
+        finally:
+            image.undo_group_end()
+        Gimp.displays_flush()
+        Gimp.progress_update(1.0)
+        return layer
+
+
+class UserError(Exception):
+    """A problem the user can fix (shown as a message)."""
+
+
+def _check_model(name, models):
+    """Refuse a model the server does not have or cannot run (never a silent default)."""
+    match = [m for m in models if m.get("name") == name]
+    if not match:
+        names = ", ".join(m.get("name", "?") for m in models)
+        raise UserError(
+            "unknown model %r; the server has: %s (restart GIMP if the server's list changed)"
+            % (name, names)
+        )
+    if match[0].get("available") is False:
+        reason = match[0].get("reason") or "model %r cannot run on the server" % name
+        raise UserError(reason + "; then restart the server with `tinct serve --model PATH`")
+
+
+Gimp.main(TinctColorize.__gtype__, sys.argv)

@@ -1,0 +1,139 @@
+"""Reading ``bridge.json``: where the running server is, its token, and whether it is alive.
+
+Standard library only: ``tinct gimp install`` copies this package next to the
+GIMP plug-in (see :mod:`tinct.bridge.wire`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+from .spec import (
+    ServerNotRunning,
+)
+
+__all__ = [
+    "bridge_config_path",
+    "config_dir",
+    "process_identity",
+    "read_bridge_config",
+    "server_gone",
+]
+
+
+def config_dir():
+    r"""The user's tinct config folder (``$TINCT_CONFIG_DIR`` overrides it).
+
+    Linux: ``$XDG_CONFIG_HOME/tinct`` (``~/.config/tinct``); macOS:
+    ``~/Library/Application Support/tinct``; Windows: ``%APPDATA%\tinct``.
+    """
+    override = os.environ.get("TINCT_CONFIG_DIR")
+    if override:
+        return os.path.abspath(os.path.expanduser(override))
+    home = os.path.expanduser("~")
+    if sys.platform.startswith("win"):
+        base = os.environ.get("APPDATA") or os.path.join(home, "AppData", "Roaming")
+    elif sys.platform == "darwin":
+        base = os.path.join(home, "Library", "Application Support")
+    else:
+        base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    return os.path.join(base, "tinct")
+
+
+def bridge_config_path():
+    """Path of ``bridge.json`` (port and token of the running server)."""
+    return os.path.join(config_dir(), "bridge.json")
+
+
+def _pid_namespace():
+    """Linux: this process's PID namespace (``pid:[...]``); None elsewhere or without /proc."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+def _process_start(pid):
+    """Linux: the start time of a process in clock ticks since boot (a string), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        with open(f"/proc/{int(pid)}/stat", encoding="ascii", errors="replace") as fh:
+            stat = fh.read()
+        return stat[stat.rindex(")") + 2 :].split()[19]
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def process_identity():
+    """What bridge.json records about the server process to recognise it later.
+
+    Returns:
+        ``{"pid", "pid_start", "pid_ns", "started"}``: the pid, its start time
+        and PID namespace (Linux; None elsewhere) and the wall-clock start.
+    """
+    pid = os.getpid()
+    return {
+        "pid": pid,
+        "pid_start": _process_start(pid),
+        "pid_ns": _pid_namespace(),
+        "started": round(time.time(), 3),
+    }
+
+
+def server_gone(cfg):
+    """Whether bridge.json's server process has certainly exited (False if unsure).
+
+    Only checked on POSIX, and on Linux only when the reader shares the
+    server's PID namespace (a Flatpak GIMP does not, for instance). A pid that
+    now belongs to a process started at another time counts as gone. Whatever
+    this says, the handshake still keeps the token from an impostor.
+    """
+    pid = cfg.get("pid")
+    if os.name != "posix" or not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    if sys.platform.startswith("linux"):
+        mine = _pid_namespace()
+        if mine is None or cfg.get("pid_ns") != mine:
+            return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. PermissionError: it exists but is not ours
+        return False
+    start = cfg.get("pid_start")
+    now = _process_start(pid)
+    return start is not None and now is not None and now != start
+
+
+def read_bridge_config(path=None, check_process=True):
+    """Read bridge.json; returns a dict with at least "port" and "token".
+
+    Args:
+        path: the file (default: ``bridge_config_path()``).
+        check_process: refuse a file whose server process has exited.
+
+    Raises:
+        ServerNotRunning: the file is missing, unreadable, malformed or stale.
+    """
+    path = path or bridge_config_path()
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.loads(fh.read(1 << 16))
+    except OSError:
+        raise ServerNotRunning(f"no tinct server found ({path} does not exist)") from None
+    except (ValueError, RecursionError):
+        raise ServerNotRunning(f"{path} is not valid JSON") from None
+    if not isinstance(data, dict) or "port" not in data or not isinstance(data.get("token"), str):
+        raise ServerNotRunning(f"{path} lacks a port or token")
+    if check_process and server_gone(data):
+        raise ServerNotRunning(
+            f"{path} is stale: the server that wrote it (pid {data['pid']}) is no longer running"
+        )
+    return data

@@ -1,0 +1,212 @@
+"""Image files in and out: PNG/TIFF/JPEG through Pillow and tifffile, FITS through astropy.
+
+:func:`read_image` checks the size a file declares against a pixel limit
+(:data:`MAX_READ_PIXELS`, ``$TINCT_MAX_IMAGE_PIXELS`` or the ``max_pixels``
+argument) before it decodes anything, so a small file that claims 50000 x 50000
+pixels is refused, not decoded. ``.fits``, ``.fit`` and ``.fts`` files (gzipped
+too) go to :func:`read_fits` (astronomy, the ``fits`` extra), so ``tinct
+colorize`` and ``tinct batch`` read them like any other image.
+:func:`write_image` writes 8-bit PNG/TIFF/JPEG.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "FITS_SUFFIXES",
+    "MAX_READ_PIXELS",
+    "MAX_READ_PIXELS_ENV",
+    "ImageTooLargeError",
+    "max_read_pixels",
+    "read_fits",
+    "read_image",
+    "write_image",
+]
+
+#: Default limit on the pixels (all planes) a file may declare: 16384 x 16384.
+MAX_READ_PIXELS = 2**28
+#: Environment variable that overrides :data:`MAX_READ_PIXELS`.
+MAX_READ_PIXELS_ENV = "TINCT_MAX_IMAGE_PIXELS"
+
+#: Suffixes read as FITS (astropy, the ``fits`` extra).
+FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
+
+
+def read_fits(path: str | Path, *, max_pixels: int = MAX_READ_PIXELS) -> np.ndarray:
+    """Read the first image HDU of a FITS file (astronomy) as a numpy array.
+
+    The declared size (``NAXISn``, all planes) is checked against
+    ``max_pixels`` before any data is read. Blank pixels (NaN, common outside a survey's footprint)
+    are set to the smallest finite value, so they show as the background.
+    Byte order is left to :func:`~tinct.engine.inputs.prepare` (FITS data is big-endian).
+
+    Args:
+        path: ``.fits`` / ``.fit`` / ``.fts`` file, optionally gzipped.
+        max_pixels: Most pixels the image may have, all planes together.
+
+    Returns:
+        ``(H, W)`` (or ``(..., H, W)`` for cubes) array in the file's dtype
+        (floats for scaled integer data, as astropy applies ``BSCALE``/``BZERO``).
+
+    Raises:
+        OSError: Not a FITS file, no image data, or astropy is not installed.
+        ImageTooLargeError: The declared size exceeds ``max_pixels``.
+    """
+    try:
+        from astropy.io import fits
+    except ImportError:
+        raise OSError(
+            "reading FITS files needs astropy: pip install -e '.[fits]' (or pip install astropy)"
+        ) from None
+    try:
+        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+            for hdu in hdul:
+                shape = tuple(
+                    int(hdu.header.get(f"NAXIS{i}", 0))
+                    for i in range(1, 1 + int(hdu.header.get("NAXIS", 0)))
+                )
+                if len(shape) < 2 or 0 in shape or not hdu.is_image:
+                    continue
+                pixels = math.prod(shape)
+                if pixels > max_pixels:
+                    raise ImageTooLargeError(
+                        f"{path} declares {'x'.join(map(str, shape))} = {pixels:,} pixels, "
+                        f"more than the limit of {max_pixels:,}"
+                    )
+                data = np.asarray(hdu.data)
+                break
+            else:
+                raise OSError(f"{path}: no image data in the FITS file")
+    except (ValueError, OSError):
+        raise
+    except Exception as exc:  # astropy raises many kinds for broken files
+        raise OSError(f"{path}: cannot read the FITS file ({exc})") from None
+    if np.issubdtype(data.dtype, np.floating):
+        bad = ~np.isfinite(data)
+        if bad.all():
+            raise ValueError(f"{path}: the image has no finite pixel")
+        if bad.any():
+            data = np.where(bad, np.nanmin(np.where(bad, np.nan, data)), data)
+    return data
+
+
+class ImageTooLargeError(ValueError):
+    """An image file declares more pixels than the limit allows (nothing was decoded)."""
+
+
+def max_read_pixels() -> int:
+    """The pixel limit for files: ``$TINCT_MAX_IMAGE_PIXELS`` if set, else :data:`MAX_READ_PIXELS`.
+
+    Raises:
+        ValueError: The variable is not a positive integer.
+    """
+    raw = os.environ.get(MAX_READ_PIXELS_ENV)
+    if raw is None or not raw.strip():
+        return MAX_READ_PIXELS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{MAX_READ_PIXELS_ENV} must be a positive integer, got {raw!r}")
+    return value
+
+
+def _check_declared(path: Path, pixels: int, what: str, limit: int) -> None:
+    if pixels > limit:
+        raise ImageTooLargeError(
+            f"{path} declares {what} = {pixels:,} pixels, more than the limit of {limit:,} "
+            f"(set {MAX_READ_PIXELS_ENV} or max_pixels to allow larger images)"
+        )
+
+
+def read_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
+    """Read an image file as a numpy array, keeping 16-bit data as uint16.
+
+    Uses tifffile for ``.tif``/``.tiff``, astropy for FITS
+    (:func:`read_fits`), Pillow otherwise. The size the file declares
+    is checked before any pixel is decoded; Pillow's own limit
+    (``PIL.Image.MAX_IMAGE_PIXELS``, an error at twice it) applies to the formats
+    it reads as well.
+
+    Args:
+        path: PNG, JPEG, TIFF, BMP, FITS, ... file.
+        max_pixels: Most pixels the image may have, all planes of a TIFF stack
+            or FITS cube together (default: :func:`max_read_pixels`).
+
+    Returns:
+        ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` (TIFF stacks may have more
+        leading axes) in the file's dtype (uint8, uint16, float32, ...).
+
+    Raises:
+        ImageTooLargeError: The file declares more than ``max_pixels`` pixels.
+        OSError: Unreadable file.
+    """
+    path = Path(path)
+    limit = max_read_pixels() if max_pixels is None else int(max_pixels)
+    if path.name.lower().endswith(FITS_SUFFIXES):
+        return read_fits(path, max_pixels=limit)
+    if path.suffix.lower() in (".tif", ".tiff"):
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            series = tif.series[0]  # what tifffile.imread reads
+            shape = tuple(series.shape)
+            samples = shape[series.axes.index("S")] if "S" in series.axes else 1
+            what = " x ".join(map(str, shape))
+            _check_declared(path, math.prod(shape) // max(1, samples), what, limit)
+            return np.asarray(series.asarray())
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
+        try:
+            im = Image.open(path)
+        except Image.DecompressionBombError as exc:
+            raise ImageTooLargeError(f"{path}: {exc}") from None
+    with im:
+        width, height = im.size
+        _check_declared(path, width * height, f"{width} x {height}", limit)
+        return _pil_array(im)
+
+
+def _pil_array(im: Any) -> np.ndarray:
+    """Decode an opened Pillow image to an array (16-bit kept)."""
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return np.asarray(im, dtype=np.uint16)
+    if im.mode == "I":
+        arr = np.asarray(im)
+        return arr.astype(np.uint16) if arr.min() >= 0 and arr.max() < 65536 else arr
+    if im.mode == "F":
+        return np.asarray(im, dtype=np.float32)
+    if im.mode in ("L", "RGB", "RGBA"):
+        return np.asarray(im)
+    if im.mode in ("LA", "PA") or "transparency" in im.info:
+        return np.asarray(im.convert("RGBA"))
+    if im.mode == "1":
+        return np.asarray(im.convert("L"))
+    return np.asarray(im.convert("RGB"))
+
+
+def write_image(path: str | Path, image: np.ndarray) -> None:
+    """Write an RGB(A) result (uint8, or float in ``[0, 1]`` stored as 8-bit).
+
+    Args:
+        path: Output file; the format follows the suffix (PNG recommended).
+        image: ``(H, W, 3|4)`` uint8 or float array.
+    """
+    from PIL import Image
+
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        arr = (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if Path(path).suffix.lower() in (".jpg", ".jpeg") and arr.ndim == 3 and arr.shape[-1] == 4:
+        arr = arr[..., :3]
+    Image.fromarray(arr).save(path)

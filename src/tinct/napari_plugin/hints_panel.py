@@ -1,0 +1,126 @@
+"""Hint points and colour suggestions of the napari Colorize widget (a mix-in).
+
+**Add hints layer** makes a Points layer in add mode whose face colours are the
+hints; a new point is deselected so the colour picked next applies to the next
+point; selecting one hint shows the model's suggested colours as swatches.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from napari.layers import Points
+
+from tinct.napari_plugin import jobs, logic
+from tinct.napari_plugin import layers as layer_io
+
+__all__ = ["HintsMixin"]
+
+_N_SWATCHES = 9
+
+
+class HintsMixin:
+    """Hints layer wiring and colour suggestions of the widget."""
+
+    if TYPE_CHECKING:  # the rest of ColorizeWidget, which this mix-in is part of
+
+        def __getattr__(self, name: str) -> Any: ...
+
+    _hints_layer: Points | None
+    _just_added: set[int] | None
+
+    def add_hints_layer(self, *_: Any) -> Points:
+        """Add an empty hints Points layer in add mode and select it in the widget.
+
+        Returns:
+            The new layer; each point's face colour is that hint's colour.
+        """
+        layer = layer_io.add_hints_layer(self._viewer, self.image.value)
+        self.hints.reset_choices()
+        self.hints.value = layer
+        return layer
+
+    def _on_hints_layer_changed(self, layer: Points | None) -> None:
+        old = self._hints_layer
+        if old is layer:
+            return
+        if old is not None:
+            old.events.data.disconnect(self._on_hints_edited)
+            old.events.face_color.disconnect(self._on_hints_edited)
+            old.events.current_face_color.disconnect(self._on_hints_edited)
+            old.selected_data.events.items_changed.disconnect(self._on_selection)
+        self._hints_layer = layer
+        if layer is not None:
+            layer.events.data.connect(self._on_hints_edited)
+            layer.events.face_color.connect(self._on_hints_edited)
+            layer.events.current_face_color.connect(self._on_hints_edited)
+            layer.selected_data.events.items_changed.connect(self._on_selection)
+        self._update_knobs()
+        self._live_changed(decode_only=False)
+
+    def _on_hints_edited(self, event: Any = None) -> None:
+        layer = self.hints.value
+        if getattr(event, "action", None) == "added" and layer is not None and layer.mode == "add":
+            # napari selects a new point: the next colour picked for the *next* point
+            # would recolour it, so the selection is cleared once napari has set it
+            self._just_added = set(
+                range(len(layer.data) - len(event.data_indices), len(layer.data))
+            )
+        self._update_knobs()
+        self._live_changed(decode_only=False)
+
+    # ------------------------------------------------------------------ suggestions
+
+    def _on_selection(self, *_: Any) -> None:
+        layer = self.hints.value
+        if layer is not None and self._just_added is not None:
+            added, self._just_added = self._just_added, None
+            if set(layer.selected_data) == added:
+                layer.selected_data = set()
+                return
+        sel = sorted(layer.selected_data) if layer is not None else []
+        if len(sel) != 1 or self.image.value is None:
+            self.swatches.visible = False
+            return
+        try:
+            job = self._collect(whole_stack=False)
+        except Exception:  # nothing to suggest for an invalid image; run() reports it
+            return
+        request = jobs.suggest_request(job, sel[0])
+        if request is None:
+            self.swatches.visible = False  # the point lies outside the image
+            return
+        self._submit("suggest", request)
+
+    def show_suggestions(self, colors: np.ndarray) -> None:
+        """Show suggested colours as clickable swatches.
+
+        Args:
+            colors: ``(k, 3)`` uint8 RGB colours (at most nine are shown).
+        """
+        colors = np.asarray(colors, dtype=np.uint8).reshape(-1, 3)
+        _, first = np.unique(colors, axis=0, return_index=True)  # drop repeats, keep order
+        colors = colors[np.sort(first)][:_N_SWATCHES]
+        self._swatch_colors = colors
+        for i, button in enumerate(self.swatches):
+            if i < len(colors):
+                button.native.setStyleSheet(logic.swatch_stylesheet(colors[i]))
+                button.tooltip = "#{:02x}{:02x}{:02x}".format(*colors[i])
+                button.visible = True
+            else:
+                button.visible = False
+        self.swatches.visible = len(colors) > 0
+
+    def _apply_swatch(self, i: int) -> None:
+        layer = self.hints.value
+        colors = getattr(self, "_swatch_colors", None)
+        if layer is None or colors is None or i >= len(colors):
+            return
+        rgba = np.append(colors[i] / 255.0, 1.0)
+        selected = sorted(layer.selected_data)
+        if selected:
+            fc = np.asarray(layer.face_color).copy()
+            fc[selected] = rgba
+            layer.face_color = fc
+        layer.current_face_color = rgba

@@ -1,0 +1,347 @@
+"""What the napari Colorize widget runs off the main thread, and how it runs it.
+
+A run starts from a :class:`Job`, a snapshot of the widget's inputs taken in
+the main thread. The job bodies :func:`colorize_job` and :func:`suggest_job`
+drive the engine (:class:`tinct.Colorizer`): they yield progress items and
+return a result, which the widget applies in the main thread. A
+:class:`JobRunner` runs one body at a time, in a napari thread worker or
+synchronously. No Qt widgets and no layer edits here; the engine and napari's
+threading are imported on first use.
+
+Items a body yields: ``("status", text)``, ``("warning", text)`` (e.g. an
+input that maps to nearly black) and ``("plane", job, index, rgb, done,
+total)``. What it returns: ``("done", job)``, ``("suggest", colors)``, or
+``("error", exc)`` when it raised (:func:`guarded`).
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tinct.napari_plugin import logic
+
+if TYPE_CHECKING:
+    from napari.layers import Image
+
+__all__ = [
+    "ColorizerFactory",
+    "Job",
+    "JobRunner",
+    "colorize_job",
+    "default_colorizer_factory",
+    "engine_hints",
+    "guarded",
+    "suggest_job",
+    "suggest_request",
+    "temporal_hints",
+]
+
+ColorizerFactory = Callable[[str, str], Any]
+#: ``get_colorizer(model, device) -> colorizer``, called in the worker thread.
+GetColorizer = Callable[[str, str], Any]
+JobBody = Callable[[Any], Generator[Any, None, Any]]
+
+
+def default_colorizer_factory(model: str, device: str) -> Any:
+    """Load a :class:`tinct.Colorizer` (imports torch and the engine on first use)."""
+    from tinct.engine.colorizer import Colorizer
+
+    return Colorizer(model=model, device=device)
+
+
+@dataclass
+class Job:
+    """A snapshot of everything a colorization needs, taken in the main thread.
+
+    ``options`` is the :class:`tinct.ColorizeOptions` of the run (``None`` = the
+    colorizer's defaults); with ``options.temporal`` the stack is colorized as
+    one sequence along its first axis. ``stops`` are the indices of the hint
+    points drawn with the cross symbol, which stop carried hints.
+    """
+
+    source: Image
+    data: Any
+    geometry: logic.PlaneGeometry
+    planes: list[tuple[int, ...]]
+    hints: dict[tuple[int, ...], logic.PlaneHints]
+    hint_size: int
+    reference: np.ndarray | None
+    model: str
+    device: str
+    options: Any = None
+    download: bool = False
+    stops: frozenset[int] = frozenset()
+
+    @property
+    def temporal(self) -> bool:
+        """Whether the run colorizes the stack as one sequence along axis 0."""
+        return bool(getattr(self.options, "temporal", False)) and len(self.geometry.leading) == 1
+
+
+def engine_hints(job: Job, idx: tuple[int, ...]) -> list[Any]:
+    """The job's hints on one plane as engine :class:`tinct.engine.hints.Hint` objects."""
+    from tinct.engine.hints import hints_from_points
+
+    ph = job.hints.get(idx)
+    if ph is None or len(ph.coords) == 0:
+        return []
+    return hints_from_points(ph.coords, ph.colors, job.hint_size or None)
+
+
+def temporal_hints(job: Job) -> dict[int, list[Any]]:
+    """The job's hints for a temporal run along axis 0: ``{plane: [Hint | HintStop]}``.
+
+    A point is placed on the first plane it lies on: a 2-D point (on every
+    plane) on plane 0, a point of an n-D layer on its own plane; from there the
+    engine carries it through time. Points in ``job.stops`` become
+    :class:`tinct.engine.carry.HintStop` markers.
+    """
+    from tinct.engine.carry import HintStop
+    from tinct.engine.hints import Hint
+
+    first: dict[int, tuple[int, float, float, tuple[float, ...]]] = {}
+    for idx in sorted(job.hints):
+        ph = job.hints[idx]
+        for k, i in enumerate(ph.index):
+            if int(i) not in first:
+                r, c = ph.coords[k]
+                first[int(i)] = (idx[0], float(r), float(c), tuple(ph.colors[k]))
+    size = float(job.hint_size) if job.hint_size else None
+    out: dict[int, list[Any]] = {}
+    for i, (plane, r, c, colour) in sorted(first.items()):
+        h = HintStop(r, c, size) if i in job.stops else Hint(r, c, color=colour, size=size)  # type: ignore[arg-type]
+        out.setdefault(plane, []).append(h)
+    return out
+
+
+def colorize_job(
+    job: Job, get_colorizer: GetColorizer, cancel: threading.Event
+) -> Generator[Any, None, Any]:
+    """Job body: load the model, then colorize plane by plane, yielding each result.
+
+    With ``job.temporal`` the whole stack is colorized as one sequence along
+    its first axis (:mod:`tinct.engine.temporal`) and the planes are yielded after.
+
+    Args:
+        job: What to colorize.
+        get_colorizer: Returns the (cached) colorizer for a model and device.
+        cancel: Passed to the engine, which stops when it is set.
+    """
+    yield ("status", "downloading weights…" if job.download else "loading model…")
+    colorizer = get_colorizer(job.model, job.device)
+    total = len(job.planes)
+    told: set[str] = set()
+    if job.temporal:
+        yield ("status", f"colorizing {total} planes through time…")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rgb = colorizer.colorize(
+                np.asarray(job.data), hints=temporal_hints(job), reference=job.reference,
+                rgb=job.geometry.channels is not None, cancel=cancel, options=job.options,
+                temporal=True, axis=0,
+            )  # fmt: skip
+        yield from _warnings(caught, told)
+        for n, idx in enumerate(job.planes):
+            yield ("plane", job, idx, rgb[idx], n + 1, total)
+        return ("done", job)
+    for n, idx in enumerate(job.planes):
+        if cancel.is_set():  # Cancel stops before the next plane, not after the stack
+            from tinct.cancel import Cancelled
+
+            raise Cancelled("colorization cancelled")
+        yield ("status", f"colorizing {n + 1}/{total}…" if total > 1 else "colorizing…")
+        plane = np.asarray(job.data[idx] if idx else job.data)
+        kwargs = {} if job.options is None else {"options": job.options}
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            rgb = colorizer.colorize(
+                plane,
+                hints=engine_hints(job, idx),
+                reference=job.reference,
+                rgb=job.geometry.channels is not None,
+                cancel=cancel,
+                **kwargs,
+            )
+        yield from _warnings(caught, told)
+        yield ("plane", job, idx, rgb, n + 1, total)
+    return ("done", job)
+
+
+def _warnings(caught: list[Any], told: set[str]) -> Generator[Any, None, None]:
+    """``("warning", text)`` for each user warning not yet told in this job."""
+    for w in caught:
+        if issubclass(w.category, UserWarning) and str(w.message) not in told:
+            told.add(str(w.message))
+            yield ("warning", str(w.message))
+
+
+def suggest_request(job: Job, index: int) -> tuple[Job, float, float] | None:
+    """The request for colour suggestions at one hint point: ``(job, row, col)``.
+
+    The job is narrowed to the point's plane and to the other hints there (the
+    suggestions must not come from the point itself).
+
+    Args:
+        job: A snapshot of the current plane (it is modified).
+        index: The point's index in the hints layer.
+
+    Returns:
+        The request for :func:`suggest_job`, or ``None`` when the point lies
+        outside the image.
+    """
+    for idx, ph in job.hints.items():
+        if index in ph.index:
+            k = int(np.flatnonzero(ph.index == index)[0])
+            row, col = ph.coords[k]
+            keep = ph.index != index  # suggest from the other hints, not this one
+            job.hints = {idx: logic.PlaneHints(ph.coords[keep], ph.colors[keep], ph.index[keep])}
+            job.planes = [idx]
+            return job, float(row), float(col)
+    return None
+
+
+def suggest_job(
+    request: tuple[Job, float, float], get_colorizer: GetColorizer, k: int
+) -> Generator[Any, None, Any]:
+    """Job body: suggested colours at one hint point (uses the engine's cache).
+
+    Args:
+        request: ``(job, row, col)``: the job's first plane, and the point in its
+            data coordinates.
+        get_colorizer: Returns the (cached) colorizer for a model and device.
+        k: How many colours to suggest.
+    """
+    job, row, col = request
+    yield ("status", "suggesting colours…")
+    colorizer = get_colorizer(job.model, job.device)
+    idx = job.planes[0]
+    plane = np.asarray(job.data[idx] if idx else job.data)
+    colors = colorizer.suggest_colors(
+        plane,
+        round(row),
+        round(col),
+        k=k,
+        hints=engine_hints(job, idx),
+        reference=job.reference,
+        options=job.options,
+        rgb=job.geometry.channels is not None,
+    )
+    return ("suggest", colors)
+
+
+def guarded(body: JobBody, arg: Any) -> Generator[Any, None, Any]:
+    """Run a job body, turning its exceptions into a returned ``("error", exc)``.
+
+    superqt drops ``RuntimeError`` from a worker without emitting ``finished``
+    (it takes them for a deleted worker), and the engine's ``Cancelled`` and
+    torch's out-of-memory errors are ``RuntimeError``: so none may escape.
+    """
+    try:
+        result = yield from body(arg)
+    except Exception as exc:
+        return ("error", exc)
+    return result
+
+
+class JobRunner:
+    """Runs one job body at a time, in a napari thread worker or synchronously.
+
+    The callbacks run in the main thread: ``on_yielded(item)`` for each item
+    the body yields, ``on_returned(value)`` with what it returns (see
+    :func:`guarded`), ``on_errored(exc)`` for an exception that escapes, and
+    ``on_finished()`` last, once the runner is idle again.
+
+    Args:
+        on_yielded: Called with each yielded item.
+        on_returned: Called with the body's return value.
+        on_errored: Called with an exception that escapes.
+        on_finished: Called when the job has ended.
+        sync: Run bodies synchronously in the calling thread.
+
+    Attributes:
+        sync: Run bodies synchronously in the calling thread.
+        cancelled: The running (or last) job was cancelled.
+        cancel_event: Set to stop the engine; cleared when a job starts.
+    """
+
+    def __init__(
+        self,
+        on_yielded: Callable[[Any], None],
+        on_returned: Callable[[Any], None],
+        on_errored: Callable[[BaseException], None],
+        on_finished: Callable[[], None],
+        *,
+        sync: bool = False,
+    ) -> None:
+        self._on_yielded = on_yielded
+        self._on_returned = on_returned
+        self._on_errored = on_errored
+        self._on_finished = on_finished
+        self.sync = sync
+        self.cancelled = False
+        self.cancel_event = threading.Event()
+        self._worker: Any = None
+
+    @property
+    def busy(self) -> bool:
+        """A job is running."""
+        return self._worker is not None
+
+    def start(self, body: JobBody, arg: Any) -> Any:
+        """Run ``body(arg)``; the runner must be idle.
+
+        Returns:
+            The started napari worker, or ``None`` in sync mode (the job has
+            then ended and every callback has run).
+        """
+        self.cancelled = False
+        self.cancel_event.clear()
+        if self.sync:
+            self._run_sync(guarded(body, arg))
+            return None
+        from napari.qt.threading import create_worker
+
+        worker = create_worker(guarded, body, arg, _start_thread=False)
+        worker.yielded.connect(self._on_yielded)
+        worker.returned.connect(self._on_returned)
+        worker.errored.connect(self._on_errored)
+        worker.finished.connect(self._finished)
+        self._worker = worker
+        worker.start()
+        return worker
+
+    def cancel(self) -> bool:
+        """Ask the running job to stop (after the current plane, or inside the engine).
+
+        Returns:
+            Whether a job was running.
+        """
+        if self._worker is None:
+            return False
+        self.cancelled = True
+        self.cancel_event.set()
+        if self._worker != "sync":
+            self._worker.quit()
+        return True
+
+    def _run_sync(self, gen: Generator[Any, None, Any]) -> None:
+        self._worker = "sync"
+        try:
+            while True:
+                self._on_yielded(next(gen))
+        except StopIteration as stop:
+            self._on_returned(stop.value)
+        except Exception as exc:
+            self._on_errored(exc)
+        finally:
+            self._finished()
+
+    def _finished(self, *_: Any) -> None:
+        self._worker = None
+        self._on_finished()

@@ -1,0 +1,294 @@
+"""The napari "Train" dock widget: fine-tune a model on your own colour examples.
+
+Pick colour example layers (RGB image layers) and/or a folder of colour
+images, a base model, a time budget and a name, press Train. The run is a
+:class:`tinct.FineTuneJob` (the same code as ``tinct train --name`` and
+:func:`tinct.finetune`): it trains in a background thread while the viewer
+stays responsive; a Qt timer shows its progress and the held-out automatic
+PSNR as it improves. Cancel stops it and keeps the best weights so far. The
+new model is saved in the user-model folder, appears at once in every
+Colorize widget's model list and is selected in this viewer's, so the next
+Run uses it.
+
+Learned colour of a single-band image is a synthetic rendering learned from
+the examples, not a measurement (see ``docs/napari.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    ProgressBar,
+    PushButton,
+    Select,
+)
+from napari.layers import Image
+from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QTimer
+
+if TYPE_CHECKING:
+    import napari
+
+    from tinct.training.finetuning import FineTuneJob
+
+__all__ = ["TrainWidget", "example_arrays"]
+
+#: How often (ms) the widget reads the job's progress.
+POLL_MS = 200
+_STEPS = 1000  # progress bar resolution
+
+
+def example_arrays(layers: list[Image]) -> tuple[list[np.ndarray], list[str]]:
+    """The colour data of example layers and their names (one source each).
+
+    A multiscale layer contributes its full-resolution level; the data is not
+    copied here (the job copies what it keeps, and never modifies it).
+
+    Raises:
+        ValueError: A layer that is not an RGB(A) image layer.
+    """
+    arrays, names = [], []
+    for layer in layers:
+        if not getattr(layer, "rgb", False):
+            raise ValueError(
+                f"layer {layer.name!r} is not a colour (RGB) image: colour examples are needed"
+            )
+        data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+        arrays.append(np.asarray(data))
+        names.append(layer.name)
+    return arrays, names
+
+
+def _base_models() -> list[tuple[str, str]]:
+    """``(label, name)`` of the models that can be fine-tuned here (trainable, weights present)."""
+    from tinct.models import list_models, weights_status
+
+    out = []
+    for rec in list_models():
+        status = weights_status(rec)
+        if rec.config.trainable and status in ("bundled", "downloaded", "user"):
+            out.append((f"{rec.display_name} [{status}]", rec.name))
+    return out
+
+
+def refresh_colorize_widgets(select: str | None = None, viewer: Any = None) -> int:
+    """Re-read the model list of every open Colorize widget; select ``select`` in ``viewer``'s.
+
+    Returns:
+        How many widgets were refreshed.
+    """
+    from tinct.napari_plugin import widget as napari_widget
+
+    n = 0
+    for widget in napari_widget.live_widgets():
+        same = _unwrapped(widget.viewer) is _unwrapped(viewer)
+        widget.refresh_models(select=select if same else None)
+        n += 1
+    return n
+
+
+def _unwrapped(viewer: Any) -> Any:
+    """The viewer behind napari's plugin proxy (each plugin widget gets its own proxy)."""
+    return getattr(viewer, "__wrapped__", viewer)
+
+
+class TrainWidget(Container):
+    """Fine-tune a colorization model on colour examples, in the background.
+
+    Args:
+        napari_viewer: The viewer (injected by napari).
+        job_factory: ``factory(examples, folders, **kwargs) -> FineTuneJob`` (not
+            started); default :class:`tinct.FineTuneJob`. Tests pass smaller
+            training settings through it.
+
+    Attributes:
+        job: The running or last job.
+        last_error: Message of the last error shown to the user.
+        last_result: The last finished :class:`tinct.training.finetuning.FineTuneResult`.
+    """
+
+    def __init__(
+        self,
+        napari_viewer: napari.viewer.Viewer,
+        job_factory: Callable[..., FineTuneJob] | None = None,
+    ) -> None:
+        super().__init__(labels=True)
+        self._viewer = napari_viewer
+        self.job_factory = job_factory or _default_job
+        self.job: FineTuneJob | None = None
+        self.last_error: str | None = None
+        self.last_result: Any = None
+
+        self.layers = Select(choices=self._colour_layers, label="colour examples")
+        self.layers.tooltip = "RGB image layers to learn from (Ctrl/Shift-click: several)"
+        self.folder = FileEdit(mode="d", label="or folder", value="")  # type: ignore[arg-type]
+        self.folder.tooltip = "a folder of colour images (searched recursively)"
+        self.base = ComboBox(choices=lambda _w=None: _base_models(), label="base model")  # type: ignore[misc]
+        self.minutes = FloatSpinBox(value=3.0, min=0.1, max=1440.0, step=0.5, label="minutes")
+        self.model_name = LineEdit(value="my-model", label="new model name")
+        self.model_name.tooltip = "lowercase letters, digits, '.', '_', '-'"
+        self.replace = CheckBox(value=False, text="replace a user model of that name")
+        self.train_button = PushButton(text="Train")
+        self.cancel_button = PushButton(text="Cancel (keep best)", enabled=False)
+        self.progress = ProgressBar(value=0, min=0, max=_STEPS, label="progress")
+        self.score = Label(value="", label="held-out PSNR")
+        self.status = Label(value="", label="status")
+        self.extend(
+            [
+                self.layers,
+                self.folder,
+                self.base,
+                self.minutes,
+                self.model_name,
+                self.replace,
+                self.train_button,
+                self.cancel_button,
+                self.progress,
+                self.score,
+                self.status,
+            ]
+        )
+        self.max_width = 440
+        if "tinct-base" in [name for _, name in _base_models()]:
+            self.base.value = "tinct-base"
+        self._jobs: list[FineTuneJob] = []  # closing the widget cancels a running job
+        jobs = self._jobs
+        self.native.destroyed.connect(lambda *_: [j.cancel() for j in jobs if not j.done])  # type: ignore[func-returns-value]
+        self._timer = QTimer(self.native)
+        self._timer.setInterval(POLL_MS)
+        self._timer.timeout.connect(self._poll)
+        self.train_button.changed.connect(lambda *_: self.start())
+        self.cancel_button.changed.connect(lambda *_: self.cancel())
+        for event in (self._viewer.layers.events.inserted, self._viewer.layers.events.removed):
+            event.connect(lambda *_: self.layers.reset_choices())
+
+    @property
+    def viewer(self) -> Any:
+        """The viewer this widget belongs to."""
+        return self._viewer
+
+    def _colour_layers(self, _widget: Any = None) -> list[tuple[str, Image]]:
+        layers = self._viewer.layers
+        return [(lyr.name, lyr) for lyr in layers if isinstance(lyr, Image) and lyr.rgb]
+
+    @property
+    def busy(self) -> bool:
+        """A training job is running."""
+        return self.job is not None and not self.job.done
+
+    def start(self) -> FineTuneJob | None:
+        """Start training from the widget's inputs; bad input is shown, never raised.
+
+        Returns:
+            The started job, or None when the input was refused or a job runs.
+        """
+        if self.busy:
+            self._error("a training job is running; cancel it first")
+            return None
+        try:
+            from tinct.models import user_store
+
+            name = user_store.check_new_name(self.model_name.value, replace=self.replace.value)
+            arrays, names = example_arrays(list(self.layers.value or ()))
+            folder = str(self.folder.value or "").strip()
+            folders = [folder] if folder and folder != "." else []
+            if folders and not Path(folder).is_dir():
+                raise ValueError(f"no such folder: {folder}")
+            if not arrays and not folders:
+                raise ValueError("pick colour example layers and/or a folder of colour images")
+            if not self.base.value:
+                raise ValueError("no base model to fine-tune (none is trainable with weights)")
+            job = self.job_factory(
+                arrays,
+                folders,
+                name=name,
+                names=names,
+                base=self.base.value,
+                minutes=float(self.minutes.value),
+                replace=bool(self.replace.value),
+            )
+        except Exception as exc:
+            self._error(str(exc))
+            return None
+        self.job = job.start()
+        self._jobs[:] = [self.job]
+        self.last_error = None
+        self.progress.value = 0
+        self.score.value = ""
+        self.status.value = "starting…"
+        self.train_button.enabled = False
+        self.cancel_button.enabled = True
+        self._timer.start()
+        return self.job
+
+    def cancel(self) -> None:
+        """Stop the running job; it keeps and registers the best weights so far."""
+        if self.busy and self.job is not None:
+            self.job.cancel()
+            self.status.value = "cancelling: keeping the best weights so far…"
+            self.cancel_button.enabled = False
+
+    def _poll(self) -> None:
+        job = self.job
+        if job is None or not self._alive():
+            self._timer.stop()
+            return
+        p = job.progress
+        if p is not None:
+            self.progress.value = round(p.fraction * _STEPS)
+            if p.best is not None:
+                base = f" (base {p.base_score:.2f} dB)" if p.base_score is not None else ""
+                self.score.value = f"{p.best:.2f} dB{base}"
+            if not job.cancelled or p.phase != "training":
+                self.status.value = p.message[:200]
+        if job.done:
+            self._timer.stop()
+            self._finished(job)
+
+    def _finished(self, job: FineTuneJob) -> None:
+        self.train_button.enabled = True
+        self.cancel_button.enabled = False
+        if job.error is not None:
+            if type(job.error).__name__ == "Cancelled":
+                self.status.value = "cancelled before the first step: nothing was saved"
+            else:
+                self._error(f"{type(job.error).__name__}: {job.error}")
+            return
+        result = job.result
+        self.last_result = result
+        self.progress.value = _STEPS
+        um = result.model  # type: ignore[union-attr]
+        what = "cancelled; kept" if result.cancelled else "saved"  # type: ignore[union-attr]
+        self.status.value = f"{what} {um.name} ({result.steps} steps)"  # type: ignore[union-attr]
+        self.base.reset_choices()
+        refresh_colorize_widgets(select=um.name, viewer=self._viewer)
+        show_info(f"tinct: {um.summary()} It is selected in the Colorize widget.")
+
+    def _error(self, message: str) -> None:
+        self.last_error = message
+        self.status.value = f"error: {message}"[:200]
+        show_error(f"tinct: {message}")
+
+    def _alive(self) -> bool:
+        try:
+            self.native.objectName()
+        except RuntimeError:
+            return False
+        return True
+
+
+def _default_job(examples: Any, folders: Any, **kwargs: Any) -> FineTuneJob:
+    from tinct.training.finetuning import FineTuneJob
+
+    return FineTuneJob(examples, folders, **kwargs)

@@ -1,0 +1,165 @@
+"""Colour-space plumbing of the inference pipeline (torch, no scikit-image).
+
+A model works in one colour space (``ModelConfig.color_space``): CIELAB,
+CIELUV or YUV. This module turns gray or RGB input into that space's
+luminance, turns (luminance, chrominance) back into sRGB with gamut clipping,
+and snaps hint colours into gamut. The CIELAB path has a fused fast version
+(:func:`lab_to_rgb_fast`) because it runs at full resolution on every
+re-decode.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from tinct import color
+
+__all__ = [
+    "SPACES",
+    "lab_to_rgb_fast",
+    "lum_from_gray",
+    "rgb_to_space",
+    "snap_chroma",
+    "space_to_rgb",
+]
+
+SPACES = ("lab", "luv", "yuv")
+
+_YUV_LUMA = (0.299, 0.587, 0.114)
+_D65 = color.D65_WHITE
+_DELTA = 6.0 / 29.0
+
+
+def _check_space(space: str) -> None:
+    if space not in SPACES:
+        raise ValueError(f"unknown colour space {space!r}; expected one of {SPACES}")
+
+
+def _space_fn(name: str):
+    fn = getattr(color, name, None)
+    if fn is None:
+        raise NotImplementedError(f"tinct.color.{name} is not available in this build")
+    return fn
+
+
+def lum_from_gray(gray: Tensor, space: str = "lab") -> Tensor:
+    """Luminance of a neutral gray image.
+
+    Args:
+        gray: ``(..., H, W)`` gamma-encoded sRGB gray values in ``[0, 1]``.
+        space: ``"lab"``, ``"luv"`` (L in ``[0, 100]``) or ``"yuv"`` (Y in ``[0, 1]``).
+
+    Returns:
+        Luminance, same shape and dtype as ``gray``.
+    """
+    _check_space(space)
+    if space == "yuv":
+        return gray.clone()
+    y = color.srgb_to_linear(gray)
+    eps = 216.0 / 24389.0
+    f = torch.where(y > eps, y.clamp_min(eps) ** (1.0 / 3.0), (24389.0 / 27.0 * y + 16.0) / 116.0)
+    return 116.0 * f - 16.0
+
+
+def rgb_to_space(rgb: Tensor, space: str = "lab") -> Tensor:
+    """SRGB to the model's colour space.
+
+    Args:
+        rgb: ``(..., 3, H, W)`` in ``[0, 1]``.
+        space: ``"lab"``, ``"luv"`` or ``"yuv"``.
+
+    Returns:
+        ``(..., 3, H, W)``: luminance then the two chrominance channels.
+    """
+    _check_space(space)
+    if space == "lab":
+        return color.rgb_to_lab(rgb)
+    return _space_fn(f"rgb_to_{space}")(rgb)
+
+
+def space_to_rgb(x: Tensor, space: str = "lab") -> Tensor:
+    """The model's colour space to sRGB, clipped into ``[0, 1]``.
+
+    Args:
+        x: ``(..., 3, H, W)`` luminance + chrominance.
+        space: ``"lab"``, ``"luv"`` or ``"yuv"``.
+
+    Returns:
+        ``(..., 3, H, W)`` sRGB in ``[0, 1]``.
+    """
+    _check_space(space)
+    if space == "lab":
+        return lab_to_rgb_fast(x[..., 0:1, :, :], x[..., 1:3, :, :])
+    return _space_fn(f"{space}_to_rgb")(x).clamp(0.0, 1.0)
+
+
+def _f_inv_(t: Tensor) -> Tensor:
+    """In-place inverse of the CIE ``f`` on ``t`` (a fresh tensor)."""
+    lin = (t - 4.0 / 29.0) * (3.0 * _DELTA * _DELTA)
+    cube = t * t * t
+    return torch.where(t > _DELTA, cube, lin, out=t)
+
+
+def lab_to_rgb_fast(lum: Tensor, ab: Tensor) -> Tensor:
+    """CIELAB to clipped sRGB with few full-size temporaries.
+
+    Numerically the same as :func:`tinct.color.lab_to_rgb` (clip=True) up to
+    float rounding; this version avoids stacking and ``einsum`` so it is
+    cheaper at full resolution.
+
+    Args:
+        lum: ``(..., 1, H, W)`` L in ``[0, 100]``.
+        ab: ``(..., 2, H, W)`` a, b.
+
+    Returns:
+        ``(..., 3, H, W)`` sRGB in ``[0, 1]``.
+    """
+    fy = (lum + 16.0) / 116.0
+    fx = _f_inv_(fy + ab[..., 0:1, :, :] / 500.0).mul_(_D65[0])
+    fz = _f_inv_(fy - ab[..., 1:2, :, :] / 200.0).mul_(_D65[2])
+    y = _f_inv_(fy)
+    m = color.RGB_FROM_XYZ
+    out = torch.empty(*lum.shape[:-3], 3, *lum.shape[-2:], dtype=lum.dtype, device=lum.device)
+    for i in range(3):
+        ch = out[..., i : i + 1, :, :]
+        torch.mul(fx, m[i][0], out=ch)
+        ch.add_(y, alpha=m[i][1]).add_(fz, alpha=m[i][2])
+    out.clamp_(0.0, 1.0)
+    # sRGB transfer curve, in place.
+    low = out * 12.92
+    out.clamp_(min=0.0031308).pow_(1.0 / 2.4).mul_(1.055).sub_(0.055)
+    return torch.where(low < 0.0031308 * 12.92, low, out, out=out)
+
+
+def snap_chroma(lum: Tensor, chroma: Tensor, space: str = "lab", iters: int = 20) -> Tensor:
+    """Move chrominance into the sRGB gamut at a fixed luminance.
+
+    Iterates (space -> RGB, clip -> space) keeping the luminance fixed, as
+    ideepcolor does for picked colours; stops when the change is below 1
+    unit (Lab/Luv) or 0.01 (YUV).
+
+    Args:
+        lum: ``(N,)`` luminance of each colour.
+        chroma: ``(N, 2)`` chrominance.
+        space: Colour space of both.
+        iters: Maximum iterations.
+
+    Returns:
+        ``(N, 2)`` in-gamut chrominance.
+    """
+    _check_space(space)
+    if space == "lab":
+        lab = torch.cat((lum[:, None], chroma), 1)[..., None, None]
+        return color.snap_to_gamut(lab)[:, 1:, 0, 0]
+    tol = 0.01 if space == "yuv" else 1.0
+    c = chroma.clone()
+    for _ in range(iters):
+        x = torch.cat((lum[:, None], c), 1)[..., None, None]
+        rgb = space_to_rgb(x, space)
+        back = rgb_to_space(rgb, space)[:, 1:, 0, 0]
+        done = (back - c).abs().max() < tol
+        c = back
+        if done:
+            break
+    return c

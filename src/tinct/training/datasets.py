@@ -1,0 +1,256 @@
+"""Training data: folders of colour images -> batches of L, ab and simulated hints.
+
+Images are decoded once into a uint8 array held in memory (and optionally
+cached on disk as ``.npy``), so a training step only does cheap tensor work:
+random rescale, crop and flip, conversion to CIELAB, and the SIGGRAPH17 hint
+simulation (reference §1.9). Everything is seeded and reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import Tensor
+
+from tinct.color import rgb_to_lab, rgb_to_luv, rgb_to_yuv
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "ImageBank",
+    "find_images",
+    "held_out_sources",
+    "is_near_gray",
+    "source_id",
+    "split_by_source",
+]
+
+_SPACES = {"lab": rgb_to_lab, "luv": rgb_to_luv, "yuv": rgb_to_yuv}
+
+#: File suffixes read as images (case-insensitive).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
+
+
+def find_images(root: str | Path | Sequence[str | Path]) -> list[Path]:
+    """All image files below one or more folders (recursive), sorted.
+
+    Args:
+        root: A folder, an image file, or a sequence of them.
+
+    Returns:
+        Sorted list of paths.
+
+    Raises:
+        FileNotFoundError: If a root does not exist or holds no image.
+    """
+    roots = [root] if isinstance(root, (str, Path)) else list(root)
+    found: list[Path] = []
+    for r in roots:
+        p = Path(r).expanduser()
+        if not p.exists():
+            raise FileNotFoundError(f"no such file or folder: {p}")
+        if p.is_file():
+            found.append(p)
+        else:
+            found.extend(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES)
+    if not found:
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {roots}")
+    return sorted(found)
+
+
+_SOURCE_RE = re.compile(r"^(.+?)_(?:x|s)\d")
+
+
+def source_id(path: str | Path) -> str:
+    """The source image a tile was cut from: its file name up to ``_x`` or ``_s``.
+
+    Files without such a suffix (e.g. one image per file) are their own source.
+
+    Args:
+        path: A tile's path, e.g. ``.../TCGA-18-5592-01Z-00-DX1_x116_y372.jpg``.
+
+    Returns:
+        The source id, e.g. ``"TCGA-18-5592-01Z-00-DX1"``.
+    """
+    stem = Path(path).stem
+    m = _SOURCE_RE.match(stem)
+    return m.group(1) if m else stem
+
+
+def split_by_source(
+    paths: Sequence[str | Path], held_fraction: float = 0.25
+) -> tuple[list[Path], list[Path]]:
+    """Split tiles into ``(train, held_out)`` so that no source image is in both.
+
+    The held-out part is the tiles of the last ``held_fraction`` of the source
+    ids in sorted order (at least one source when there are two or more), the
+    rule of the domain benchmarks (issue 17): deterministic, and a model never
+    sees another tile of a held-out slide or telescope image.
+
+    Args:
+        paths: Tile paths (any order).
+        held_fraction: Share of source images held out, in ``[0, 1)``.
+
+    Returns:
+        ``(train, held_out)``: sorted path lists.
+    """
+    by_source: dict[str, list[Path]] = {}
+    for p in map(Path, paths):
+        by_source.setdefault(source_id(p), []).append(p)
+    held_ids = held_out_sources(by_source, held_fraction)
+    ids = sorted(by_source)
+    train = sorted(p for i in ids if i not in held_ids for p in by_source[i])
+    held = sorted(p for i in held_ids for p in by_source[i])
+    return train, held
+
+
+def held_out_sources(ids: Iterable[str], held_fraction: float = 0.25) -> set[str]:
+    """The source ids held out by :func:`split_by_source`'s rule.
+
+    The last ``round(n * held_fraction)`` of the ``n`` distinct ids in sorted
+    order, and at least one when ``held_fraction > 0`` and there are two or
+    more. Front ends whose examples are not files (napari layers) name their
+    sources themselves and apply the same rule with this function.
+
+    Args:
+        ids: Source ids (repeats allowed).
+        held_fraction: Share of sources held out, in ``[0, 1)``.
+
+    Returns:
+        The held-out ids.
+    """
+    if not 0 <= held_fraction < 1:
+        raise ValueError(f"held_fraction must be in [0, 1), got {held_fraction}")
+    unique = sorted(set(ids))
+    n_held = round(len(unique) * held_fraction)
+    if held_fraction > 0 and len(unique) >= 2:
+        n_held = max(1, n_held)
+    return set(unique[len(unique) - n_held :]) if n_held else set()
+
+
+def _square(im: Any, size: int) -> np.ndarray:
+    """A PIL image, shorter side resized to ``size``, centre-cropped: ``(size, size, 3)`` uint8."""
+    from PIL import Image
+
+    im = im.convert("RGB")
+    w, h = im.size
+    s = size / min(w, h)
+    im = im.resize((max(size, round(w * s)), max(size, round(h * s))), Image.Resampling.BICUBIC)
+    w, h = im.size
+    left, top = (w - size) // 2, (h - size) // 2
+    return np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8)
+
+
+def _load_rgb(path: Path, size: int) -> np.ndarray:
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        return _square(ImageOps.exif_transpose(im), size)
+
+
+def is_near_gray(ab: Tensor, threshold: float = 5.0) -> Tensor:
+    """SIGGRAPH17's gray test: (max-min of a) + (max-min of b) below a threshold.
+
+    Args:
+        ab: ``(B, 2, H, W)`` CIELAB chrominance.
+        threshold: In ab units (5 in the reference recipe).
+
+    Returns:
+        ``(B,)`` bool, True for near-gray images.
+    """
+    flat = ab.flatten(2)
+    spread = (flat.amax(2) - flat.amin(2)).sum(1)
+    return spread < threshold
+
+
+class ImageBank:
+    """A set of colour images decoded once to ``(N, S, S, 3)`` uint8.
+
+    Each image is resized so its shorter side is ``size`` and centre-cropped
+    to a square. With ``cache_dir`` the decoded array is stored as ``.npy``
+    keyed by the file list, so later runs start in a second.
+
+    Args:
+        paths: Image files.
+        size: Side of the stored squares, in pixels.
+        cache_dir: Folder for the decoded-array cache, or None.
+        progress: Show a progress bar while decoding.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        size: int = 256,
+        cache_dir: str | Path | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.paths = list(paths)
+        self.size = size
+        key = hashlib.sha256(
+            ("\n".join(str(p) for p in self.paths) + f"|{size}").encode()
+        ).hexdigest()[:16]
+        cache = Path(cache_dir) / f"bank-{key}.npy" if cache_dir else None
+        if cache is not None and cache.exists():
+            self.images = np.load(cache, mmap_mode="r")
+            return
+        from tqdm import tqdm
+
+        arr = np.empty((len(self.paths), size, size, 3), dtype=np.uint8)
+        for i, p in enumerate(tqdm(self.paths, desc="decoding images", disable=not progress)):
+            try:
+                arr[i] = _load_rgb(p, size)
+            except Exception as exc:  # name the file: one bad image must be findable
+                raise ValueError(f"cannot read image {p}: {exc}") from None
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(".tmp.npy")
+            np.save(tmp, arr)
+            tmp.replace(cache)
+        self.images = arr
+
+    @classmethod
+    def from_arrays(cls, images: Sequence[np.ndarray], size: int = 256) -> ImageBank:
+        """A bank of in-memory images, resized and centre-cropped as files are.
+
+        Args:
+            images: ``(H, W, 3)`` uint8 RGB arrays (not modified); arrays that
+                are already ``(size, size, 3)`` are copied as they are. One
+                ``(N, size, size, 3)`` uint8 array is used as it is (no copy).
+            size: Side of the stored squares, in pixels.
+
+        Returns:
+            The bank (``paths`` is empty).
+
+        Raises:
+            ValueError: An array is not ``(H, W, 3)`` uint8, or there are none.
+        """
+        from PIL import Image
+
+        if len(images) == 0:
+            raise ValueError("ImageBank.from_arrays needs at least one image")
+        if (
+            isinstance(images, np.ndarray)
+            and images.dtype == np.uint8
+            and images.shape[1:] == (size, size, 3)
+        ):
+            bank = cls.__new__(cls)
+            bank.paths, bank.size, bank.images = [], size, images
+            return bank
+        arr = np.empty((len(images), size, size, 3), dtype=np.uint8)
+        for i, im in enumerate(images):
+            im = np.asarray(im)
+            if im.ndim != 3 or im.shape[2] != 3 or im.dtype != np.uint8:
+                raise ValueError(
+                    f"image {i}: expected an (H, W, 3) uint8 array, got {im.shape} {im.dtype}"
+                )
+            arr[i] = im if im.shape[:2] == (size, size) else _square(Image.fromarray(im), size)
+        bank = cls.__new__(cls)
+        bank.paths, bank.size, bank.images = [], size, arr
+        return bank
+
+    def __len__(self) -> int:
+        return len(self.images)

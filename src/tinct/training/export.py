@@ -1,0 +1,73 @@
+"""Exporting a trained model: weights files with their metadata, from a run or a checkpoint."""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from tinct.training.config import (
+    TrainConfig,
+    build_model,
+)
+
+__all__ = ["export_checkpoint", "export_weights"]
+
+
+def _hardware(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+
+
+def export_weights(model: nn.Module, path: str | Path, metadata: dict[str, Any]) -> Path:
+    """Write the model's weights as safetensors with JSON-able metadata.
+
+    Args:
+        model: The trained network (DDP wrappers are unwrapped).
+        path: Output ``.safetensors`` file.
+        metadata: Recipe, data, steps, hardware, time, metrics...
+
+    Returns:
+        The written path.
+    """
+    from tinct.models.weights import save_weights
+
+    model = getattr(model, "module", model)
+    return save_weights(model, Path(path), metadata)
+
+
+def export_checkpoint(run_dir: str | Path, path: str | Path | None = None) -> Path:
+    """Export the latest checkpoint of a (possibly still running) run as safetensors.
+
+    Args:
+        run_dir: The run folder holding ``checkpoint.pt``.
+        path: Output file (default ``<run_dir>/<recipe>-step<N>.safetensors``).
+
+    Returns:
+        The written path.
+    """
+    run_dir = Path(run_dir)
+    state = torch.load(run_dir / "checkpoint.pt", map_location="cpu", weights_only=True)
+    cfg = TrainConfig(**json.loads(state["config"]))
+    model = build_model(cfg.recipe, None)
+    model.load_state_dict(state["model"])
+    step = int(state["step"])
+    path = Path(path) if path else run_dir / f"{cfg.recipe}-step{step}.safetensors"
+    return export_weights(
+        model,
+        path,
+        {
+            "model": cfg.recipe,
+            "recipe": cfg.recipe,
+            "steps": step,
+            "wall_time_s": round(float(state["elapsed"]), 1),
+            "train_config": asdict(cfg),
+            "data": ", ".join(cfg.data),
+        },
+    )
