@@ -28,9 +28,9 @@ from PIL import Image, ImageDraw
 from skimage.color import lab2rgb, rgb2lab
 
 import tinct
-from tinct.datasets import find_images
-from tinct.evaluate import make_hints
 from tinct.metrics import false_colour_rate, psnr
+from tinct.training.datasets import find_images
+from tinct.training.evaluate import make_hints
 
 SIDE = 256
 TILE = 200

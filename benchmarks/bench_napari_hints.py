@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     stamps: list[float] = []
     out.events.data.connect(lambda *_: stamps.append(time.perf_counter()))
     times = []
-    for i in range(args.repeats):
+    for _i in range(args.repeats):
         stamps.clear()
         moved = np.asarray(pts.data).copy()
         moved[0] = rng.uniform(20, args.size - 20, 2)

@@ -18,8 +18,8 @@ import numpy as np
 from PIL import Image
 from skimage.color import lab2rgb, rgb2lab
 
-from tinct.datasets import find_images, split_by_source
 from tinct.metrics import psnr
+from tinct.training.datasets import find_images, split_by_source
 
 FOLDERS = (
     "histology/monuseg_multiorgan",

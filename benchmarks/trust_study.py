@@ -2,7 +2,7 @@
 
 For each tuning image it runs tinct-base with ``N`` protocol hints three times,
 with the network's trust forced to 0 (plain propagation), 0.5 and 1 (the learned
-gate as is), and records what :func:`tinct.fusion.hint_reliability` sees: the
+gate as is), and records what :func:`tinct.engine.fusion.hint_reliability` sees: the
 mean ab error of the automatic colour under the hints. It then scores trust
 rules ``trust = ceiling(N) * clamp((hi - error) / (hi - lo), 0, 1)`` by
 interpolating each image's PSNR between the three runs, against Levin.
@@ -27,12 +27,12 @@ from PIL import Image
 from skimage.color import rgb2lab
 
 import tinct
-import tinct.fusion as fusion
-from tinct.datasets import find_images, split_by_source
-from tinct.evaluate import BASELINES, make_hints, method_for
-from tinct.hints import hint_influence
+import tinct.engine.fusion as fusion
+from tinct.engine.hint_raster import hint_influence
 from tinct.metrics import psnr
-from tinct.train import split_indices
+from tinct.training.config import split_indices
+from tinct.training.datasets import find_images, split_by_source
+from tinct.training.evaluate import BASELINES, make_hints, method_for
 
 DOMAIN = {
     "he": ("histology/monuseg_multiorgan", "histology/glioma_gbm_tcga"),

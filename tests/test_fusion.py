@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tinct import fusion
-from tinct.hints import HintPatch
+from tinct.engine import fusion
+from tinct.engine.hint_raster import HintPatch
 from tinct.models.base import FusionTerms
 
 NET = (32, 32)
