@@ -96,8 +96,8 @@ register_model(
         config=_DOMAIN_CONFIG,
         weights=Weights(
             file_name="tinct-he.safetensors",
-            sha256="afc2424783e54703fe22ee8139f1837793e681bc96104b7fae27857309513c13",
-            size=9602300,
+            sha256="9f990772b6407df0b13931b727e62bb1af0f1b315e1ddf97618d141eed70dc8a",
+            size=9602284,
             license="BSD-3-Clause (weights); training tiles: MoNuSeg (CC BY-NC-SA 4.0), "
             "TCGA glioma tiles (research use); see docs/models.md",
             citation=_PAPER,
