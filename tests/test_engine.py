@@ -613,3 +613,24 @@ def test_cancel_stops_long_work(work):
         c.colorize(img, cancel=ev, **kwargs)
     timer.join()
     assert c.colorize(img[:16, :16]).shape == (16, 16, 3)  # the colorizer is still usable
+
+
+def test_a_hint_edit_reuses_the_plain_runs_input_and_upsampling_state(monkeypatch):
+    from tinct.engine import inputs
+
+    img = gradient_image(96, 120)
+    hints = [Hint(30, 40, color=(200, 30, 30)), Hint(70, 90, color=(30, 60, 200))]
+    fresh = Colorizer("tinct-base", device="cpu").colorize(img, hints=hints)
+    c = Colorizer("tinct-base", device="cpu")
+    plain = c.colorize(img)
+    calls = []
+    original = inputs.prepare_noted
+    monkeypatch.setattr(
+        inputs, "prepare_noted", lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
+    hinted = c.colorize(img, hints=hints)
+    assert calls == []  # the hint edit did not prepare the image again
+    np.testing.assert_array_equal(hinted, fresh)  # and gives what a fresh colorizer gives
+    assert np.abs(hinted.astype(int) - plain).mean() > 0.5
+    entries = list(c._cache.values())
+    assert entries[0].prepared is entries[1].prepared and entries[0].work is entries[1].work

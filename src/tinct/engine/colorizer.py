@@ -327,23 +327,26 @@ class Colorizer:
         H, W = arr.shape[-3:-1] if is_rgb else arr.shape[-2:]
         tile, net_long = _fw.plan_tiling(self.info, opts.net_size, opts.tile, user_net, (H, W))
         ref = None if reference is None else np.asarray(reference)
-        key = digest(
-            arr, is_rgb, opts.normalize, opts.percentiles, hints_digest(hints),
-            ref if ref is not None else None, tile, opts.tile_overlap, net_long, opts.hint_size,
-            opts.intensity_range,
-        )  # fmt: skip
+
+        def key_for(hint_key: str) -> str:
+            return digest(
+                arr, is_rgb, opts.normalize, opts.percentiles, hint_key,
+                ref if ref is not None else None, tile, opts.tile_overlap, net_long,
+                opts.hint_size, opts.intensity_range,
+            )  # fmt: skip
+
+        key = key_for(hints_digest(hints))
         if key in self._cache:
             self._cache.move_to_end(key)
             self.stats.cache_hits += 1
             return self._cache[key]
-        prep = _in.prepare(
-            arr, space=self.info.space, normalize=opts.normalize,
-            percentiles=opts.percentiles, rgb=is_rgb, intensity_range=opts.intensity_range,
+        # A hint edit on an image already colorized without hints: the prepared input and
+        # the luminance-only upsampling state do not depend on the hints; reuse them.
+        plain = self._cache.get(key_for(hints_digest([]))) if hints else None
+        prep = plain.prepared if plain is not None else _in.prepare_noted(
+            arr, space=self.info.space, normalize=opts.normalize, percentiles=opts.percentiles,
+            rgb=is_rgb, intensity_range=opts.intensity_range,
         )  # fmt: skip
-        mode = (
-            "range" if opts.intensity_range else _in.normalization_mode(arr.dtype, opts.normalize)
-        )
-        prep.notes = _in.contrast_notes(prep.gray, mode)
         outs = _fw.run_planes(
             self.model, self.info, prep.gray, hints=hints, reference=ref, net_long=net_long,
             tile=tile, tile_overlap=opts.tile_overlap, hint_size=int(opts.hint_size or 5),
@@ -360,6 +363,8 @@ class Colorizer:
                 net.fusion = _fusion.trust_propagation(net.fusion, trust)
                 net.ab = _fusion.refuse(net.fusion, net.fusion.own, net.ab_pull)
         entry = Entry(prep, net)
+        if plain is not None and plain.net.net_size == net.net_size:
+            entry.work = plain.work = self._work(plain)
         if self.cache_size > 0:
             self._cache[key] = entry
             while len(self._cache) > self.cache_size:

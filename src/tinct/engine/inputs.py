@@ -46,6 +46,7 @@ __all__ = [
     "contrast_notes",
     "normalization_mode",
     "prepare",
+    "prepare_noted",
     "strips",
 ]
 
@@ -348,6 +349,25 @@ def _gray_from_rgb(rgb: Tensor, space: str) -> Tensor:
     m = color.XYZ_FROM_RGB[1]
     y = (lin[0:1] * m[0] + lin[1:2] * m[1] + lin[2:3] * m[2]).clamp_(0.0, 1.0)
     return color.linear_to_srgb(y).clamp_(0.0, 1.0)
+
+
+def prepare_noted(
+    image: Any,
+    *,
+    space: str,
+    normalize: str,
+    percentiles: tuple[float, float],
+    rgb: bool | None,
+    intensity_range: tuple[float, float] | None,
+) -> PreparedImage:
+    """:func:`prepare`, with :func:`contrast_notes` for the request's normalisation attached."""
+    prep = prepare(
+        image, space=space, normalize=normalize, percentiles=percentiles, rgb=rgb,
+        intensity_range=intensity_range,
+    )  # fmt: skip
+    mode = "range" if intensity_range else normalization_mode(np.asarray(image).dtype, normalize)
+    prep.notes = contrast_notes(prep.gray, mode)
+    return prep
 
 
 # ----------------------------------------------------------------------------- files

@@ -14,8 +14,10 @@ __all__ = ["REDECODE_DELAY_MS", "RERUN_DELAY_MS", "LiveMixin"]
 
 #: Debounce delays (ms) for Live re-runs: hint edits / other inputs, and decode-only changes.
 #: A hint edit costs about 0.2 s (network pass + propagation at 512²); dragging a point
-#: fires many events, which the pending-run queue coalesces like slider bursts.
-RERUN_DELAY_MS = 30
+#: fires many events, which a zero-delay timer batches within one pass of the event loop
+#: and the pending-run queue coalesces like slider bursts (one run in flight, the newest
+#: request queued), so no time is spent waiting before a run.
+RERUN_DELAY_MS = 0
 REDECODE_DELAY_MS = 0  # slider bursts are coalesced by the pending-run queue instead
 
 
