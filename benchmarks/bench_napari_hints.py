@@ -1,7 +1,7 @@
 """Latency of a hint edit in the napari widget (512 x 512 image, Live on).
 
 Moves one of ten hint points and measures the wall time until the output layer
-holds the new colours, through the real path: Points event -> Live debounce
+holds the new colours, through the real path: Points event -> Live timer
 timer -> thread_worker -> engine (a network pass with the new hints, the hint
 propagation, decoding) -> layer update in the main thread. Run under a display::
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"{args.size}x{args.size} {args.model}, {args.hints} hints: hint moved -> output layer "
         f"updated: median {statistics.median(ms):.0f} ms, min {min(ms):.0f}, max {max(ms):.0f} "
-        f"over {len(ms)} edits (includes the Live debounce); "
+        f"over {len(ms)} edits (includes the Live timer); "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     viewer.close()

@@ -1,9 +1,11 @@
 """The napari Colorize widget's **Live** mode (a mix-in of the widget).
 
 With Live on, every change of an input re-runs the colorization on the
-current plane after a short debounce (:data:`RERUN_DELAY_MS`), and a change
-that only needs a re-decode of the cached network output runs at once
-(:data:`REDECODE_DELAY_MS`); a moved stack slider re-runs on the new plane.
+current plane on the next pass of the event loop (:data:`RERUN_DELAY_MS`; a
+burst of events is coalesced into one run in flight plus the newest request),
+and a change that only needs a re-decode of the cached network output runs the
+same way (:data:`REDECODE_DELAY_MS`); a moved stack slider re-runs on the new
+plane.
 """
 
 from __future__ import annotations
