@@ -15,7 +15,7 @@ Each tile is labelled with its PSNR (dB) and false-colour rate (%) so that the
 picture and the numbers can be read together::
 
     python benchmarks/before_after.py --data ../shared/data/eval/bsds500_test \
-        --out docs/images/before-after.png
+        --out docs/images/before-after.jpg
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def hints_for(rgb: np.ndarray, n: int, seed: int) -> list[tinct.Hint]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="evaluation folder (bsds500_test)")
-    ap.add_argument("--out", default="docs/images/before-after.png")
+    ap.add_argument("--out", default="docs/images/before-after.jpg")
     ap.add_argument("--every", type=int, default=25, help="take every N-th sorted image")
     ap.add_argument("--count", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
@@ -97,7 +97,7 @@ def main() -> None:
         print(path.name, *(f"{psnr(x[..., :3], truth):.2f}" for x in (gray, before, after, hinted)))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.concatenate(rows, axis=0)).save(out)
+    Image.fromarray(np.concatenate(rows, axis=0)).save(out, quality=88)
     print(f"wrote {out}")
 
 
