@@ -328,21 +328,22 @@ class Colorizer:
         tile, net_long = _fw.plan_tiling(self.info, opts.net_size, opts.tile, user_net, (H, W))
         ref = None if reference is None else np.asarray(reference)
 
-        def key_for(hint_key: str) -> str:
-            return digest(
-                arr, is_rgb, opts.normalize, opts.percentiles, hint_key,
-                ref if ref is not None else None, tile, opts.tile_overlap, net_long,
-                opts.hint_size, opts.intensity_range,
-            )  # fmt: skip
-
-        key = key_for(hints_digest(hints))
+        # The image is hashed once; the key of the same request without hints shares it.
+        base = digest(
+            arr, is_rgb, opts.normalize, opts.percentiles, ref, tile, opts.tile_overlap,
+            net_long, opts.hint_size, opts.intensity_range,
+        )  # fmt: skip
+        key = digest(base, hints_digest(hints))
         if key in self._cache:
             self._cache.move_to_end(key)
             self.stats.cache_hits += 1
             return self._cache[key]
         # A hint edit on an image already colorized without hints: the prepared input and
         # the luminance-only upsampling state do not depend on the hints; reuse them.
-        plain = self._cache.get(key_for(hints_digest([]))) if hints else None
+        plain_key = digest(base, hints_digest([]))
+        plain = self._cache.get(plain_key) if hints else None
+        if plain is not None:
+            self._cache.move_to_end(plain_key)  # kept for the next edit
         prep = plain.prepared if plain is not None else _in.prepare_noted(
             arr, space=self.info.space, normalize=opts.normalize, percentiles=opts.percentiles,
             rgb=is_rgb, intensity_range=opts.intensity_range,
@@ -357,7 +358,11 @@ class Colorizer:
         self.stats.network_passes += 1
         if net.fusion is not None and hints:
             # how wrong is the network here? its automatic colour under the hints says
-            auto = self._entry(image, [], reference, opts, rgb, None, cancel, user_net).net
+            if plain is None:
+                plain = self._entry(image, [], reference, opts, rgb, None, cancel, user_net)
+            else:
+                self.stats.cache_hits += 1
+            auto = plain.net
             if auto.ab is not None:
                 trust = _fusion.hint_reliability(auto.ab, net.patches, net.net_size)
                 net.fusion = _fusion.trust_propagation(net.fusion, trust)
