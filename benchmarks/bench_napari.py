@@ -22,6 +22,7 @@ import statistics
 import time
 
 import numpy as np
+from napari_timing import time_change, wait_idle
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,8 +39,6 @@ def main(argv: list[str] | None = None) -> None:
 
     import napari
     import torch
-    from qtpy.QtCore import QEventLoop, QTimer
-    from qtpy.QtWidgets import QApplication
     from skimage import data
     from skimage.transform import resize
 
@@ -62,40 +61,19 @@ def main(argv: list[str] | None = None) -> None:
     w.image.value = viewer.add_image(gray, name="gray")
     w.model.value = args.model
     w.decoder.value = args.decoder
-    app = QApplication.instance()
-
-    def wait_idle(timeout: float = 600.0) -> None:
-        t0 = time.perf_counter()
-        while (w.busy or w._timer.isActive()) and time.perf_counter() - t0 < timeout:
-            app.processEvents()
-            time.sleep(0.005)
 
     t0 = time.perf_counter()
     w.run()
-    wait_idle()
+    wait_idle(w)
     first = time.perf_counter() - t0
-    out = viewer.layers["gray colorized"]
-    stamps: list[float] = []
-    out.events.data.connect(lambda *_: stamps.append(time.perf_counter()))
+    out = next(layer for layer in viewer.layers if layer.name.startswith("gray colorized"))
     w.live.value = True
-    wait_idle()
+    wait_idle(w)
     calls = made[0].stats.forward_calls
     times = []
     for i in range(args.repeats):
-        stamps.clear()
-        t0 = time.perf_counter()
-        w.temperature.value = 0.2 + 0.1 * (i % 8)
-        loop = QEventLoop()  # idle in Qt's event loop, as napari does, until the layer changes
-        QTimer.singleShot(30_000, loop.quit)
-
-        def quit_loop(*_: object, loop: QEventLoop = loop) -> None:
-            loop.quit()
-
-        out.events.data.connect(quit_loop)
-        loop.exec()
-        out.events.data.disconnect(quit_loop)
-        wait_idle()
-        times.append((stamps[0] if stamps else float("inf")) - t0)
+        value = 0.2 + 0.1 * (i % 8)
+        times.append(time_change(w, out, lambda v=value: setattr(w.temperature, "value", v)))
     assert made[0].stats.forward_calls == calls, "a temperature change ran the network"
     ms = [1000 * t for t in times]
     engine_ms = []

@@ -15,9 +15,9 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import time
 
 import numpy as np
+from napari_timing import time_change, wait_idle
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,8 +30,6 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.pop("TINCT_NAPARI_SYNC", None)
 
     import napari
-    from qtpy.QtCore import QEventLoop, QTimer
-    from qtpy.QtWidgets import QApplication
     from skimage import data
     from skimage.transform import resize
 
@@ -41,13 +39,6 @@ def main(argv: list[str] | None = None) -> None:
     gray = (rgb @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
     w.image.value = viewer.add_image(gray, name="gray")
     w.model.value = args.model
-    app = QApplication.instance()
-
-    def wait_idle(timeout: float = 600.0) -> None:
-        t0 = time.perf_counter()
-        while (w.busy or w._timer.isActive()) and time.perf_counter() - t0 < timeout:
-            app.processEvents()
-            time.sleep(0.005)
 
     rng = np.random.default_rng(0)
     pts = w.add_hints_layer()
@@ -55,30 +46,15 @@ def main(argv: list[str] | None = None) -> None:
     pts.add(coords)
     pts.face_color = np.array([[*(rgb[int(r), int(c)] / 255.0), 1.0] for r, c in coords])
     w.run()
-    wait_idle()
+    wait_idle(w)
     out = next(layer for layer in viewer.layers if layer.name.startswith("gray colorized"))
     w.live.value = True
-    wait_idle()
-    stamps: list[float] = []
-    out.events.data.connect(lambda *_: stamps.append(time.perf_counter()))
+    wait_idle(w)
     times = []
     for _i in range(args.repeats):
-        stamps.clear()
         moved = np.asarray(pts.data).copy()
         moved[0] = rng.uniform(20, args.size - 20, 2)
-        t0 = time.perf_counter()
-        pts.data = moved
-        loop = QEventLoop()
-        QTimer.singleShot(30_000, loop.quit)
-
-        def quit_loop(*_: object, loop: QEventLoop = loop) -> None:
-            loop.quit()
-
-        out.events.data.connect(quit_loop)
-        loop.exec()
-        out.events.data.disconnect(quit_loop)
-        wait_idle()
-        times.append((stamps[0] if stamps else float("inf")) - t0)
+        times.append(time_change(w, out, lambda moved=moved: setattr(pts, "data", moved)))
     ms = [1000 * t for t in times]
     print(
         f"{args.size}x{args.size} {args.model}, {args.hints} hints: hint moved -> output layer "
