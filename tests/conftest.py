@@ -44,3 +44,18 @@ def served(cfgdir):
     server, backend = make_server(cfgdir)
     yield server, backend
     server.shutdown()
+
+
+@pytest.fixture
+def small_store(tmp_path, monkeypatch):
+    """A user-model folder holding ``small0`` (tinct-small, random weights, seed 0)."""
+    from tinct.models import load_model, user_store
+
+    monkeypatch.setenv(user_store.USER_MODELS_ENV, str(tmp_path / "models"))
+    user_store.refresh()
+    torch.manual_seed(0)
+    small = load_model("tinct-small", pretrained=False)
+    user_store.save_user_model(small, "small0", {"recipe": "tinct-small", "base": "random"})
+    yield tmp_path / "models"
+    monkeypatch.undo()
+    user_store.refresh()

@@ -4,23 +4,10 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from tinct.cli import main
-from tinct.models import get_record, load_model, user_store
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv(user_store.USER_MODELS_ENV, str(tmp_path / "models"))
-    user_store.refresh()
-    torch.manual_seed(0)
-    small = load_model("tinct-small", pretrained=False)
-    user_store.save_user_model(small, "small0", {"recipe": "tinct-small", "base": "random"})
-    yield tmp_path / "models"
-    monkeypatch.undo()
-    user_store.refresh()
+from tinct.models import get_record, user_store
 
 
 @pytest.fixture
@@ -36,7 +23,7 @@ def tiles(tmp_path):
     return d
 
 
-def test_train_with_name_registers_a_user_model(store, tiles, tmp_path, capsys):
+def test_train_with_name_registers_a_user_model(small_store, tiles, tmp_path, capsys):
     args = ["train", "--init", "small0", "--data", str(tiles), "--steps", "2", "--name", "CLI-HE",
             "--batch-size", "2", "--crop", "32", "--warmup", "1", "--threads", "1"]  # fmt: skip
     assert main(args) == 0
@@ -44,9 +31,9 @@ def test_train_with_name_registers_a_user_model(store, tiles, tmp_path, capsys):
     assert "registered user model cli-he" in out.out and "tinct colorize --model cli-he" in out.out
     assert "held-out" in out.err  # progress with the held-out score
     um = user_store.get_user_model("cli-he")
-    assert um.path == store / "cli-he.safetensors" and um.steps == 2 and um.base == "small0"
+    assert um.path == small_store / "cli-he.safetensors" and um.steps == 2 and um.base == "small0"
     assert um.held_out == "2 of 8 pieces"  # one source of four held out
-    assert get_record("cli-he").weights.folder == str(store)
+    assert get_record("cli-he").weights.folder == str(small_store)
 
     assert main(["models"]) == 0
     table = capsys.readouterr().out
@@ -68,5 +55,5 @@ def test_train_with_name_registers_a_user_model(store, tiles, tmp_path, capsys):
 
     assert main(["models", "--remove", "cli-he"]) == 0
     assert "removed user model cli-he" in capsys.readouterr().out
-    assert not (store / "cli-he.safetensors").exists()
+    assert not (small_store / "cli-he.safetensors").exists()
     assert main(["models", "--remove", "cli-he"]) == 2

@@ -4,7 +4,6 @@ import threading
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import tinct
@@ -18,18 +17,6 @@ def _colour(seed, shape=(64, 64)):
     rng = np.random.default_rng(seed)
     base = rng.integers(40, 216, 3)
     return np.clip(base + rng.integers(-30, 30, (*shape, 3)), 0, 255).astype(np.uint8)
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv(user_store.USER_MODELS_ENV, str(tmp_path / "models"))
-    user_store.refresh()
-    torch.manual_seed(0)
-    small = load_model("tinct-small", pretrained=False)
-    user_store.save_user_model(small, "small0", {"recipe": "tinct-small", "base": "random"})
-    yield tmp_path / "models"
-    monkeypatch.undo()
-    user_store.refresh()
 
 
 FAST = {"base": "small0", "batch_size": 2, "crop": 32, "warmup": 1, "threads": 1}
@@ -84,13 +71,13 @@ def test_bad_examples_get_a_clear_error(examples, match):
         prepare_examples(examples)
 
 
-def test_finetune_registers_a_user_model_with_its_scores(store):
+def test_finetune_registers_a_user_model_with_its_scores(small_store):
     seen = []
     result = finetune(
         [_colour(i) for i in range(6)], name="Mine", steps=3, progress=seen.append, **FAST
     )
     um = result.model
-    assert um.name == "mine" and um.path.parent == store and result.steps == 3
+    assert um.name == "mine" and um.path.parent == small_store and result.steps == 3
     assert um.base == "small0" and um.recipe == "tinct-small" and um.steps == 3
     assert result.base_score is not None and result.score >= result.base_score
     assert um.score == result.score and "held-out automatic PSNR" in um.summary()
@@ -105,7 +92,7 @@ def test_finetune_registers_a_user_model_with_its_scores(store):
     assert rgb.shape == (48, 48, 3)
 
 
-def test_finetune_checks_name_and_budget_before_training(store):
+def test_finetune_checks_name_and_budget_before_training(small_store):
     ex = [_colour(i) for i in range(4)]
     with pytest.raises(ValueError, match="built-in"):
         finetune(ex, name="tinct-base", steps=1, **FAST)
@@ -117,7 +104,7 @@ def test_finetune_checks_name_and_budget_before_training(store):
         finetune(ex, name="../new", steps=1, **FAST)
 
 
-def test_cancel_before_the_first_step_registers_nothing(store):
+def test_cancel_before_the_first_step_registers_nothing(small_store):
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(Cancelled):
@@ -125,7 +112,7 @@ def test_cancel_before_the_first_step_registers_nothing(store):
     assert not user_store.is_user_model("never")
 
 
-def test_a_cancelled_job_keeps_the_best_weights_so_far(store):
+def test_a_cancelled_job_keeps_the_best_weights_so_far(small_store):
     job = FineTuneJob([_colour(i) for i in range(6)], name="stopped", minutes=10, **FAST)
     job.start()
     import time
@@ -141,7 +128,7 @@ def test_a_cancelled_job_keeps_the_best_weights_so_far(store):
     assert load_model("stopped").record.name == "stopped"
 
 
-def test_the_job_reports_an_error_instead_of_losing_it(store):
+def test_the_job_reports_an_error_instead_of_losing_it(small_store):
     job = FineTuneJob([np.zeros((64, 64))], name="bad", steps=1, **FAST).start()
     with pytest.raises(ValueError, match="RGB"):
         job.wait(timeout=60)

@@ -11,7 +11,6 @@ import os
 
 import numpy as np
 import pytest
-import torch
 
 pytestmark = pytest.mark.gui
 
@@ -27,7 +26,7 @@ pytest.importorskip("pytestqt")
 from qtpy.QtCore import QTimer  # noqa: E402
 
 from tinct.engine.colorizer import Colorizer  # noqa: E402
-from tinct.models import load_model, user_store  # noqa: E402
+from tinct.models import user_store  # noqa: E402
 from tinct.napari_plugin.train_widget import TrainWidget  # noqa: E402
 from tinct.training.finetuning import FineTuneJob  # noqa: E402
 
@@ -39,19 +38,7 @@ def _colour(seed, shape=(96, 96)):
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv(user_store.USER_MODELS_ENV, str(tmp_path / "models"))
-    user_store.refresh()
-    torch.manual_seed(0)
-    small = load_model("tinct-small", pretrained=False)
-    user_store.save_user_model(small, "small0", {"recipe": "tinct-small", "base": "random"})
-    yield tmp_path / "models"
-    monkeypatch.undo()
-    user_store.refresh()
-
-
-@pytest.fixture
-def widgets(make_napari_viewer, store, monkeypatch):
+def widgets(make_napari_viewer, small_store, monkeypatch):
     monkeypatch.setenv("TINCT_NAPARI_SYNC", "1")  # Colorize runs in the main thread
     viewer = make_napari_viewer()
     _, colorize = viewer.window.add_plugin_dock_widget("tinct", "Colorize")
