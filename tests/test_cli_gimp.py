@@ -151,7 +151,8 @@ def test_tinct_serve_starts_and_stops_on_sigterm(tmp_path):
     env = dict(os.environ, TINCT_CONFIG_DIR=str(tmp_path))
     proc = subprocess.Popen(
         [sys.executable, "-m", "tinct", "serve", "--config", str(cfg), "--device", "cpu",
-         "--untrained", "--log", str(log)],
+         "--untrained", "--log", str(log), "--max-megapixels", "0.001", "--max-hints", "7",
+         "--max-connections", "3", "--idle-timeout", "60"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
@@ -162,9 +163,15 @@ def test_tinct_serve_starts_and_stops_on_sigterm(tmp_path):
         assert stat.S_IMODE(cfg.stat().st_mode) == 0o600
         data = json.loads(cfg.read_text())
         with P.BridgeClient(config_path=str(cfg), timeout=60) as client:
-            assert client.hello()["protocol_version"] == P.PROTOCOL_VERSION
+            info = client.hello()
+            assert info["protocol_version"] == P.PROTOCOL_VERSION
+            limits = info["limits"]
+            assert (limits["max_pixels"], limits["max_hints"]) == (1000, 7)
+            assert limits["idle_timeout_s"] == 60
             res = client.colorize(16, 16, "gray8", bytes(range(256)))
             assert (res.width, res.format) == (16, "rgb8")
+            with pytest.raises(P.BridgeError, match="--max-megapixels"):  # 1,024 > 1,000 pixels
+                client.colorize(32, 32, "gray8", bytes(1024))
         assert data["host"] == "127.0.0.1"
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0

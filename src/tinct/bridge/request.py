@@ -78,7 +78,8 @@ def parse_colorize(
     if width * height > max_pixels:
         raise RequestError(
             P.E_TOO_LARGE,
-            f"{width}x{height} exceeds the server limit of {max_pixels} pixels (max_pixels)",
+            f"{width}x{height} exceeds the server limit of {max_pixels} pixels "
+            "(max_pixels; tinct serve --max-megapixels)",
         )
     fmt = h.get("format")
     if not isinstance(fmt, str) or fmt not in P.PIXEL_FORMATS:
@@ -121,7 +122,7 @@ def parse_colorize(
             raise RequestError(
                 P.E_TOO_LARGE,
                 f"reference of {rw}x{rh} exceeds the server limit of {max_pixels} pixels "
-                "(max_pixels)",
+                "(max_pixels; tinct serve --max-megapixels)",
             )
         reference = _decode_pixels(frame, "reference", rw, rh, rfmt)
         if rfmt in ("rgba8", "rgba16"):
@@ -265,7 +266,7 @@ def _check_hint_count(points: int, hint_layer: np.ndarray | None, max_hints: int
         raise RequestError(
             P.E_TOO_LARGE,
             f"{points} hints and {blobs} hint-layer blobs exceed the server limit of "
-            f"{max_hints} hints (max_hints)",
+            f"{max_hints} hints (max_hints; tinct serve --max-hints)",
         )
 
 
@@ -277,7 +278,8 @@ def _parse_hints(raw: Any, width: int, height: int, max_hints: int) -> tuple[Poi
     if len(raw) > max_hints:
         raise RequestError(
             P.E_TOO_LARGE,
-            f"{len(raw)} hints exceed the server limit of {max_hints} hints (max_hints)",
+            f"{len(raw)} hints exceed the server limit of {max_hints} hints "
+            "(max_hints; tinct serve --max-hints)",
         )
     out = []
     for i, item in enumerate(raw):

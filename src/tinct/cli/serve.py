@@ -59,6 +59,31 @@ def register(subparsers: Any) -> None:
         help="seconds a stalled request may wait (default: 30)",
     )
     p.add_argument(
+        "--max-megapixels",
+        type=float,
+        default=protocol.DEFAULT_MAX_PIXELS / 1e6,
+        help="largest image a request may send: width x height, in millions "
+        "(default: %(default).0f)",
+    )
+    p.add_argument(
+        "--max-hints",
+        type=int,
+        default=protocol.DEFAULT_MAX_HINTS,
+        help="most point hints plus hint-layer blobs per request (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        default=32,
+        help="concurrent clients; one more is told the server is busy (default: %(default)s)",
+    )
+    p.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=300.0,
+        help="seconds an idle client connection is kept open (default: %(default)s)",
+    )
+    p.add_argument(
         "--config",
         default=None,
         help=f"bridge.json to write (default: {protocol.bridge_config_path()})",
@@ -94,6 +119,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--max-frame-mb", f"must be >= 1, got {args.max_frame_mb}")
     if not args.read_timeout > 0:
         raise UsageError("--read-timeout", f"must be > 0, got {args.read_timeout}")
+    if not args.max_megapixels > 0:
+        raise UsageError("--max-megapixels", f"must be > 0, got {args.max_megapixels}")
+    if args.max_hints < 1:
+        raise UsageError("--max-hints", f"must be >= 1, got {args.max_hints}")
+    if args.max_connections < 1:
+        raise UsageError("--max-connections", f"must be >= 1, got {args.max_connections}")
+    if not args.idle_timeout > 0:
+        raise UsageError("--idle-timeout", f"must be > 0, got {args.idle_timeout}")
     try:
         ColorizeOptions(device=args.device)
     except OptionError as exc:
@@ -118,6 +151,10 @@ def run(args: argparse.Namespace) -> int:
             config_path=args.config,
             max_frame_bytes=args.max_frame_mb * 1024 * 1024,
             read_timeout=args.read_timeout,
+            max_pixels=max(1, int(args.max_megapixels * 1e6)),
+            max_hints=args.max_hints,
+            max_connections=args.max_connections,
+            idle_timeout=args.idle_timeout,
         )
     except ValueError as exc:
         print(f"tinct serve: {exc} (pass --allow-remote to override)", file=sys.stderr)
