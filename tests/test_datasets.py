@@ -41,6 +41,28 @@ def test_image_bank_squares_and_cache(image_dir, tmp_path):
     np.testing.assert_array_equal(np.asarray(again.images), bank.images)
 
 
+def test_image_bank_skips_unreadable_files_and_names_them(image_dir, tmp_path):
+    import shutil
+
+    from tinct.training.datasets import skipped_message
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    for p in find_images(image_dir)[:2]:
+        shutil.copy(p, folder / p.name)
+    (folder / "broken.png").write_bytes(b"not a png")
+    paths = find_images(folder)
+    bank = ImageBank(paths, size=32, cache_dir=tmp_path / "cache", progress=False)
+    assert len(bank) == 2 and bank.images.shape == (2, 32, 32, 3)
+    assert [p.name for p, _ in bank.skipped] == ["broken.png"]
+    assert folder / "broken.png" not in bank.paths and len(bank.paths) == 2
+    assert not (tmp_path / "cache").exists()  # a bank with holes is not cached
+    msg = skipped_message(bank.skipped)
+    assert msg.startswith("skipped 1 unreadable image: ") and "broken.png" in msg
+    with pytest.raises(ValueError, match="cannot read any of the 1 images"):
+        ImageBank([folder / "broken.png"], size=32, progress=False)
+
+
 def test_simulate_hints_patch_means():
     g = torch.Generator().manual_seed(0)
     ab = torch.randn(3, 2, 32, 32) * 30

@@ -135,7 +135,13 @@ def prepare_examples(
             two pieces, or examples without colour.
         FileNotFoundError: A folder that does not exist or holds no image.
     """
-    from tinct.training.datasets import ImageBank, find_images, held_out_sources, source_id
+    from tinct.training.datasets import (
+        ImageBank,
+        find_images,
+        held_out_sources,
+        skipped_message,
+        source_id,
+    )
 
     if names is not None and len(names) != len(examples):
         raise ValueError(f"{len(names)} names for {len(examples)} examples")
@@ -153,8 +159,10 @@ def prepare_examples(
         paths = find_images(list(folders))
         bank = ImageBank(paths, size=size, progress=False)
         pieces += list(bank.images)
-        sources += [source_id(p) for p in paths]
-        parts.append(f"{', '.join(map(str, folders))} ({len(paths)} files)")
+        sources += [source_id(p) for p in bank.paths]
+        parts.append(f"{', '.join(map(str, folders))} ({len(bank.paths)} files)")
+        if bank.skipped:
+            parts.append(skipped_message(bank.skipped))
     if not pieces:
         raise ValueError("no colour examples: give images and/or folders of colour images")
     if len(pieces) < 2:

@@ -25,6 +25,7 @@ __all__ = [
     "find_images",
     "held_out_sources",
     "is_near_gray",
+    "skipped_message",
     "source_id",
     "split_by_source",
 ]
@@ -167,6 +168,14 @@ def is_near_gray(ab: Tensor, threshold: float = 5.0) -> Tensor:
     return spread < threshold
 
 
+def skipped_message(skipped: Sequence[tuple[Path, str]], shown: int = 3) -> str:
+    """One line naming the files a run left out, e.g. ``skipped 2 unreadable images: ...``."""
+    n = len(skipped)
+    names = "; ".join(f"{p} ({why})" for p, why in skipped[:shown])
+    more = f"; and {n - shown} more" if n > shown else ""
+    return f"skipped {n} unreadable image{'s' * (n != 1)}: {names}{more}"
+
+
 class ImageBank:
     """A set of colour images decoded once to ``(N, S, S, 3)`` uint8.
 
@@ -179,6 +188,14 @@ class ImageBank:
         size: Side of the stored squares, in pixels.
         cache_dir: Folder for the decoded-array cache, or None.
         progress: Show a progress bar while decoding.
+
+    Attributes:
+        paths: The files that were read (unreadable ones are left out).
+        skipped: ``(path, reason)`` of each file that could not be read; a run
+            goes on without them (and the decoded array is then not cached).
+
+    Raises:
+        ValueError: Not one of the files can be read.
     """
 
     def __init__(
@@ -190,6 +207,7 @@ class ImageBank:
     ) -> None:
         self.paths = list(paths)
         self.size = size
+        self.skipped: list[tuple[Path, str]] = []
         key = hashlib.sha256(
             ("\n".join(str(p) for p in self.paths) + f"|{size}").encode()
         ).hexdigest()[:16]
@@ -200,11 +218,20 @@ class ImageBank:
         from tqdm import tqdm
 
         arr = np.empty((len(self.paths), size, size, 3), dtype=np.uint8)
+        keep: list[int] = []
         for i, p in enumerate(tqdm(self.paths, desc="decoding images", disable=not progress)):
             try:
                 arr[i] = _load_rgb(p, size)
-            except Exception as exc:  # name the file: one bad image must be findable
-                raise ValueError(f"cannot read image {p}: {exc}") from None
+                keep.append(i)
+            except Exception as exc:  # one bad file never stops the run; it is named
+                self.skipped.append((p, str(exc) or type(exc).__name__))
+        if self.paths and not keep:
+            p, why = self.skipped[0]
+            raise ValueError(f"cannot read any of the {len(self.paths)} images (first: {p}: {why})")
+        if self.skipped:  # not cached: the files may be fixed before the next run
+            arr = arr[keep]
+            self.paths = [self.paths[i] for i in keep]
+            cache = None
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_suffix(".tmp.npy")
@@ -238,7 +265,7 @@ class ImageBank:
             and images.shape[1:] == (size, size, 3)
         ):
             bank = cls.__new__(cls)
-            bank.paths, bank.size, bank.images = [], size, images
+            bank.paths, bank.size, bank.images, bank.skipped = [], size, images, []
             return bank
         arr = np.empty((len(images), size, size, 3), dtype=np.uint8)
         for i, im in enumerate(images):
@@ -249,7 +276,7 @@ class ImageBank:
                 )
             arr[i] = im if im.shape[:2] == (size, size) else _square(Image.fromarray(im), size)
         bank = cls.__new__(cls)
-        bank.paths, bank.size, bank.images = [], size, arr
+        bank.paths, bank.size, bank.images, bank.skipped = [], size, arr, []
         return bank
 
     def __len__(self) -> int:

@@ -37,7 +37,7 @@ from tinct.training.config import (
     build_model,
     split_indices,
 )
-from tinct.training.datasets import ImageBank, find_images
+from tinct.training.datasets import ImageBank, find_images, skipped_message
 from tinct.training.export import _hardware, export_weights
 from tinct.training.losses import (
     class_weights_from_bank,
@@ -170,6 +170,9 @@ def train(
     else:
         paths = find_images(cfg.data)
         bank = ImageBank(paths, size=cfg.image_size, cache_dir=cfg.cache_dir, progress=_is_main())
+        paths = bank.paths
+        if bank.skipped:
+            log(skipped_message(bank.skipped))
         val_idx, train_idx = split_indices(len(bank), cfg.val_fraction, cfg.seed)
     n_val = len(val_idx)
     train_idx = train_idx[rank::world]
