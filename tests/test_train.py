@@ -61,6 +61,25 @@ def test_train_exports_loadable_weights_with_metadata(colour_dir, tmp_path):
     assert out.logits.shape[1] == 313 and torch.isfinite(out.ab).all()
 
 
+def test_rescale_range_reaches_the_sampler_and_is_checked(colour_dir, tmp_path, monkeypatch):
+    import tinct.training.train as T
+
+    scales = []
+    real = T.BatchSampler
+
+    def recording(*args, **kwargs):
+        sampler = real(*args, **kwargs)
+        scales.append(sampler.scale)
+        return sampler
+
+    monkeypatch.setattr(T, "BatchSampler", recording)
+    train(_cfg(colour_dir, tmp_path / "run", steps=1, rescale=(0.75, 0.75)), log=lambda s: None)
+    assert scales == [(0.75, 0.75)]
+    for bad in ((0.0, 1.0), (1.0, 0.5)):
+        with pytest.raises(ValueError, match="rescale"):
+            train(_cfg(colour_dir, tmp_path / "bad", rescale=bad), log=lambda s: None)
+
+
 def test_resume_continues_step_count(colour_dir, tmp_path):
     out = tmp_path / "run"
     train(_cfg(colour_dir, out, steps=2), log=lambda s: None)

@@ -30,6 +30,8 @@ class TrainConfig:
         batch_size: Images per step (per process).
         crop: Training crop side in pixels.
         image_size: Images are decoded to squares of this side first.
+        rescale: ``(low, high)`` range of the random rescale of each batch before
+            cropping, relative to ``image_size`` (the crop never exceeds the image).
         lr: Peak learning rate (AdamW).
         weight_decay: AdamW weight decay.
         warmup: Linear warm-up steps.
@@ -57,6 +59,7 @@ class TrainConfig:
     batch_size: int = 16
     crop: int = 128
     image_size: int = 256
+    rescale: tuple[float, float] = (0.5, 1.0)
     lr: float = 2e-3
     weight_decay: float = 1e-4
     warmup: int = 200

@@ -147,6 +147,9 @@ def train(
     """
     hooks = hooks or TrainHooks()
     distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    lo, hi = (float(x) for x in cfg.rescale)
+    if not 0.0 < lo <= hi:
+        raise ValueError(f"rescale must be (low, high) with 0 < low <= high, got {cfg.rescale}")
     device = _device(cfg.device)
     if distributed and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
@@ -184,6 +187,7 @@ def train(
         bank,
         batch_size=cfg.batch_size,
         crop=cfg.crop,
+        scale=(lo, hi),
         p_no_hints=cfg.p_no_hints,
         seed=cfg.seed * 1000 + rank,
         indices=train_idx,
