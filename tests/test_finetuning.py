@@ -42,6 +42,10 @@ def test_several_sources_are_held_out_by_source(tmp_path):
     assert held == {"d"} and len(ex.held_out) == 2 and ex.n_train == 6
     layers = prepare_examples([_colour(i) for i in range(8)], names=list("aabbccdd"))
     assert [layers.sources[i] for i in layers.held_out] == ["d", "d"]
+    (tmp_path / "e_x0_y0.png").write_bytes(b"truncated")  # one broken file is left out
+    again = prepare_examples(folders=[tmp_path])
+    assert len(again.sources) == 8 and "skipped 1 unreadable image" in again.description
+    assert "e_x0_y0.png" in again.description
 
 
 def test_floats_16_bit_and_rgba_examples_are_converted():
