@@ -38,11 +38,12 @@ def files(tmp_path_factory):
     (d / "hints.csv").write_text("row,col,r,g,b\n5,5,255,0,0\n")
     (d / "a_file").write_text("not a folder")
     (d / "a.mp4").write_bytes(b"not a video")  # refused before it is read
-    for sub in ("in", "empty", "corrupt"):
+    for sub in ("in", "empty", "corrupt", "allbroken"):
         (d / sub).mkdir()
     Image.fromarray(rgb).save(d / "in" / "x.png")
     Image.fromarray(rgb).save(d / "corrupt" / "good.png")
     (d / "corrupt" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    (d / "allbroken" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     return d
 
 
@@ -87,6 +88,7 @@ def _cases(d: Path) -> list[tuple[str, list[str], int, str]]:
         ("video-into-an-image", ["colorize", str(d / "a.mp4"), "-o", str(d / "v.png")], 2,
          "-o"),
         ("image-into-a-video", ["colorize", a, "-o", str(d / "v.mp4")], 2, "-o"),
+        ("output-suffix-typo", ["colorize", a, "-o", str(d / "out.pgn")], 2, "-o"),
         ("video-image-name-clash", ["colorize", a, str(d / "a.mp4"), "-o", out], 2, "IN"),
         ("output-folder-is-a-file", ["colorize", a, colour, "-o", str(d / "a_file")], 2, "-o"),
         ("output-unwritable", ["colorize", a, "-o", f"{NOWHERE}/o.png"], 1, "cannot create"),
@@ -119,7 +121,7 @@ def _cases(d: Path) -> list[tuple[str, list[str], int, str]]:
         ("train-empty-data", ["train", "--data", str(d / "empty"), "--out", "r", "--steps", "1"],
          2, "--data"),
         ("train-zero-batch", [*tr, "--batch-size", "0"], 2, "--batch-size"),
-        ("train-corrupt-image", ["train", "--data", str(d / "corrupt"), "--out",
+        ("train-no-readable-image", ["train", "--data", str(d / "allbroken"), "--out",
                                  str(d / "run2"), "--steps", "1", "--device", "cpu"], 1,
          "broken.png"),
         ("train-bad-name", ["train", "--data", str(d / "in"), "--steps", "1", "--name",

@@ -57,3 +57,15 @@ def test_train_with_name_registers_a_user_model(small_store, tiles, tmp_path, ca
     assert "removed user model cli-he" in capsys.readouterr().out
     assert not (small_store / "cli-he.safetensors").exists()
     assert main(["models", "--remove", "cli-he"]) == 2
+
+
+def test_train_leaves_out_an_unreadable_file_and_names_it(tiles, tmp_path, capsys):
+    (tiles / "s5_x0_y0.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    run = str(tmp_path / "run")
+    args = ["train", "--recipe", "tinct-small", "--data", str(tiles), "--steps", "1", "--out", run,
+            "--batch-size", "2", "--crop", "32", "--threads", "1"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr()
+    line = next(ln for ln in (out.out + out.err).splitlines() if ln.startswith("skipped"))
+    assert line.startswith("skipped 1 unreadable image: ") and "s5_x0_y0.png" in line
+    assert (tmp_path / "run" / "tinct-small.safetensors").exists()

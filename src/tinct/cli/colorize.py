@@ -1,8 +1,8 @@
 """tinct colorize IN... -o OUT: colorize image files (PNG, JPEG, TIFF, FITS, ...) and videos.
 
 Output naming: with one input, -o may name the output file (its suffix picks
-the format). Otherwise (several inputs, or -o an existing folder, a path
-ending in / or without an image or video suffix) each result goes to
+the format; an unknown suffix such as .pgn is an error). Otherwise (several
+inputs, or -o an existing folder, a path ending in / or without a suffix) each result goes to
 OUT/<stem>_colorized.png (stacks from multi-page TIFFs: .tif; videos: .mp4).
 Two inputs with the same stem (a.png and a.jpg) would get the same name: that
 is an error, reported before anything runs. Results are written atomically:
@@ -75,7 +75,14 @@ def _is_dir_target(out: Path, n_inputs: int) -> bool:
 
     if n_inputs > 1 or out.is_dir() or str(out).endswith(("/", "\\")):
         return True
-    return out.suffix.lower() not in IMAGE_SUFFIXES + VIDEO_SUFFIXES
+    suffix = out.suffix.lower()
+    if suffix and suffix not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:  # most likely a typo
+        raise UsageError(
+            "-o",
+            f"{out}: {suffix!r} is not an image or video format (use .png, .tif, .jpg, .fits, "
+            ".mp4, ...; end the path with / to write into a folder of that name)",
+        )
+    return not suffix
 
 
 def _read_hints(path: str) -> list[Any]:
