@@ -27,7 +27,11 @@ def test_entries_cover_the_registry_with_status_and_licence():
     entries = {e.name: e for e in catalog.model_entries()}
     assert list(entries) == [r.name for r in list_models()]
     base = entries["tinct-base"]
-    assert base.status == "bundled" and base.available and base.license == "BSD-3-Clause"
+    assert (
+        base.status == "bundled"
+        and base.available
+        and base.license == "BSD-3-Clause; data: research use only"
+    )
     assert base.decoders[0] == base.default_decoder and "ab" in base.decoders
     small = entries["tinct-small"]
     assert not small.available and "tinct train --recipe tinct-small" in small.reason

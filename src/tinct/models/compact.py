@@ -54,7 +54,8 @@ register_model(
             file_name="tinct-base.safetensors",
             sha256="6199835d17277e011257dd07f058093e01d0372902d3bd417e1cfd62dc01d1fc",
             size=9602020,
-            license="BSD-3-Clause",
+            # the team's licence; the training photos' terms (research use) may limit use
+            license="BSD-3-Clause; data: research use only",
             citation=_PAPER,
             format="safetensors",
         ),
@@ -98,8 +99,8 @@ register_model(
             file_name="tinct-he.safetensors",
             sha256="9f990772b6407df0b13931b727e62bb1af0f1b315e1ddf97618d141eed70dc8a",
             size=9602284,
-            license="BSD-3-Clause (weights); training tiles: MoNuSeg (CC BY-NC-SA 4.0), "
-            "TCGA glioma tiles (research use); see docs/models.md",
+            # MoNuSeg tiles: CC BY-NC-SA 4.0; TCGA glioma tiles: research use (docs/models.md)
+            license="BSD-3-Clause; data: CC BY-NC-SA 4.0",
             citation=_PAPER,
             format="safetensors",
         ),
