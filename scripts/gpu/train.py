@@ -10,6 +10,8 @@ copies the best one, with its scores, to ``--out``:
 
 The choice rule: the highest mean of automatic and 10-hint PSNR among snapshots
 whose automatic false-colour rate is at most 9 % (else the lowest false-colour rate).
+The starting weights are scored on the same split (``init`` in scores.json), so the
+result can be compared at once: a snapshot that does not beat them is not shipped.
 """
 
 from __future__ import annotations
@@ -73,10 +75,13 @@ def main() -> None:
             device=args.device,
         )
     )
-    snaps = [*sorted((run / "snapshots").glob("*.safetensors")), run / "tinct-base.safetensors"]
+    final = run / "snapshots" / "final.safetensors"  # not "tinct-base": that names the start
+    final.parent.mkdir(exist_ok=True)
+    shutil.copy(run / "tinct-base.safetensors", final)
+    snaps = [*sorted(p for p in final.parent.glob("step_*.safetensors")), final]
     res = evaluate(
         EvalConfig(
-            models=[str(p) for p in snaps],
+            models=[args.init, *(str(p) for p in snaps)],  # the starting point, for comparison
             data=[str(work / "held")],
             hints=[0, 10],
             out=str(work / "report"),
@@ -95,13 +100,26 @@ def main() -> None:
         }
         for p in snaps
     }
+    start = Path(args.init).stem
+    baseline = {
+        "psnr_auto": res[f"{start} @ 0 hints"]["psnr"],
+        "psnr_10": res[f"{start} @ 10 hints"]["psnr"],
+        "colourful_auto": res[f"{start} @ 0 hints"]["colourfulness"],
+        "false_auto": res[f"{start} @ 0 hints"].get("false_colour", 1.0),
+    }
     best = choose(scores)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(next(p for p in snaps if p.stem == best), out / "tinct-base-gpu.safetensors")
-    (out / "scores.json").write_text(json.dumps({"best": best, "scores": scores}, indent=1))
+    (out / "scores.json").write_text(
+        json.dumps({"best": best, "scores": scores, "init": baseline}, indent=1)
+    )
     shutil.copy(run / "log.csv", out / "log.csv")
+    print(f"start {args.init}: {baseline}")
     print(f"best {best}: {scores[best]} ({(time.time() - t0) / 60:.1f} min in all)")
+    b = scores[best]
+    if b["psnr_auto"] + b["psnr_10"] <= baseline["psnr_auto"] + baseline["psnr_10"]:
+        print("the best snapshot does not beat the start on the held-out split: do not ship it")
 
 
 if __name__ == "__main__":
