@@ -45,6 +45,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=8.0)
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--rebalance", type=float, default=0.5, help="class rebalancing (0 = off)")
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--limit", type=int, default=0, help="held-out images scored (0 = all)")
     args = ap.parse_args()
@@ -68,6 +69,7 @@ def main() -> None:
             image_size=256,
             rescale=(0.5, 0.75),
             lr=args.lr,
+            rebalance=args.rebalance,
             warmup=200,
             val_fraction=0.0,
             snapshot_minutes=1.0,
