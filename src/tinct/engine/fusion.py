@@ -138,7 +138,7 @@ def hint_weights(
         ``(weights (B, K, h, w) >= 0 summing to 1 over K, colours (B, K, 2),
         lum)``, or ``None`` without hints or with more than :data:`MAX_MIXED_HINTS`.
     """
-    from tinct.levin import propagate_values
+    from tinct.levin_update import propagate_values_cached  # a hint edit reuses the LU
 
     k = len(patches)
     if k == 0 or k > MAX_MIXED_HINTS:
@@ -154,7 +154,9 @@ def hint_weights(
         mask[r0:r1, c0:c1] = True
     out = torch.empty(b, k, h, w)
     for j in range(b):
-        wts = propagate_values(lum[j, 0].double().cpu().numpy(), values.numpy(), mask.numpy())
+        wts = propagate_values_cached(
+            lum[j, 0].double().cpu().numpy(), values.numpy(), mask.numpy()
+        )
         wts = torch.from_numpy(wts).clamp_min(0.0)  # type: ignore[assignment]
         out[j] = (wts / wts.sum(-1, keepdim=True).clamp_min(1e-12)).permute(2, 0, 1)  # type: ignore[call-overload]
     colours = torch.stack([p.chroma.float().cpu() for p in patches], 1)  # (B, K, 2)
