@@ -136,8 +136,8 @@ def snap_chroma(lum: Tensor, chroma: Tensor, space: str = "lab", iters: int = 20
     """Move chrominance into the sRGB gamut at a fixed luminance.
 
     Iterates (space -> RGB, clip -> space) keeping the luminance fixed, as
-    ideepcolor does for picked colours; stops when the change is below 1
-    unit (Lab/Luv) or 0.01 (YUV).
+    ideepcolor does for picked colours; each colour stops when its change is
+    below 1 unit (Lab/Luv) or 0.01 (YUV), whatever the others do.
 
     Args:
         lum: ``(N,)`` luminance of each colour.
@@ -154,12 +154,14 @@ def snap_chroma(lum: Tensor, chroma: Tensor, space: str = "lab", iters: int = 20
         return color.snap_to_gamut(lab)[:, 1:, 0, 0]
     tol = 0.01 if space == "yuv" else 1.0
     c = chroma.clone()
-    for _ in range(iters):
+    done = torch.zeros(c.shape[0], dtype=torch.bool, device=c.device)
+    for _ in range(iters):  # each colour stops on its own (independent of the others)
+        if done.all():
+            break
         x = torch.cat((lum[:, None], c), 1)[..., None, None]
         rgb = space_to_rgb(x, space)
         back = rgb_to_space(rgb, space)[:, 1:, 0, 0]
-        done = (back - c).abs().max() < tol
-        c = back
-        if done:
-            break
+        change = (back - c).abs().amax(1)
+        c = torch.where(done[:, None], c, back)
+        done = done | (change < tol)
     return c

@@ -253,10 +253,11 @@ def lch_to_lab(lch: Tensor) -> Tensor:
 def snap_to_gamut(lab: Tensor, *, max_iter: int = 20, tol: float = 1.0) -> Tensor:
     """Move Lab colours into the sRGB gamut, keeping their lightness.
 
-    Iterates Lab -> RGB (clipped) -> Lab with L reset to its original value
-    until no pixel changes by more than ``tol`` (Lab units) or ``max_iter``
-    rounds have run (the snapping used for user colour hints in interactive
-    colorization). In-gamut colours come back (almost) unchanged.
+    Iterates Lab -> RGB (clipped) -> Lab with L reset to its original value;
+    each pixel stops at the first round that changes it by less than ``tol``
+    (Lab units), or after ``max_iter`` rounds (the snapping used for user colour
+    hints in interactive colorization). A pixel's result does not depend on
+    the other pixels snapped with it. In-gamut colours come back (almost) unchanged.
 
     Args:
         lab: ``(..., 3, H, W)``, L in ``[0, 100]``.
@@ -271,11 +272,13 @@ def snap_to_gamut(lab: Tensor, *, max_iter: int = 20, tol: float = 1.0) -> Tenso
     with torch.no_grad():
         L = lab[..., :1, :, :]
         cur = lab
+        done = torch.zeros_like(L, dtype=torch.bool)
         for _ in range(max_iter):
+            if done.numel() == 0 or bool(done.all()):
+                break
             nxt = rgb_to_lab(lab_to_rgb(cur, clip=True))
             nxt = torch.cat((L, nxt[..., 1:, :, :]), dim=-3)
-            change = (nxt - cur).abs().amax() if nxt.numel() else torch.tensor(0.0)
-            cur = nxt
-            if float(change) < tol:
-                break
+            change = (nxt - cur).abs().amax(dim=-3, keepdim=True)
+            cur = torch.where(done, cur, nxt)
+            done = done | (change < tol)
     return cur

@@ -60,7 +60,7 @@ def place_hints(
         return []
     B, _, H, W = gray.shape
     sy, sx = net_size[0] / H, net_size[1] / W
-    out = []
+    sides, levels, chromas, rgbs = [], [], [], []
     for h in hints:
         if not (0 <= h.row < H and 0 <= h.col < W):
             raise ValueError(f"hint at (row={h.row}, col={h.col}) is outside the {H}x{W} image")
@@ -75,16 +75,25 @@ def place_hints(
             int(min(W, math.floor(h.col + half_img + 0.5))),
         )
         r1, c1 = max(r1, r0 + 1), max(c1, c0 + 1)
-        v = gray[:, 0, r0:r1, c0:c1].mean((-2, -1))  # (B,)
-        lum = pipeline.lum_from_gray(v, space)
-        if h.ab is not None:
-            chroma = torch.tensor(h.ab, dtype=torch.float32).expand(B, 2)
-        else:
-            rgb = torch.tensor(h.color, dtype=torch.float32).view(1, 3, 1, 1)
-            chroma = pipeline.rgb_to_space(rgb, space)[:, 1:, 0, 0].expand(B, 2)
-        chroma = pipeline.snap_chroma(lum.float(), chroma.contiguous().float(), space)
-        out.append(HintPatch((h.row + 0.5) * sy - 0.5, (h.col + 0.5) * sx - 0.5, side, chroma))
-    return out
+        sides.append(side)
+        levels.append(gray[:, 0, r0:r1, c0:c1].mean((-2, -1)))  # (B,)
+        chromas.append(None if h.ab is None else torch.tensor(h.ab, dtype=torch.float32))
+        if h.ab is None:
+            rgbs.append(torch.tensor(h.color, dtype=torch.float32))
+    # one colour conversion and one gamut snap for all hints (K x B at once)
+    if rgbs:
+        converted = iter(
+            pipeline.rgb_to_space(torch.stack(rgbs).view(-1, 3, 1, 1), space)[:, 1:, 0, 0]
+        )
+        chromas = [c if c is not None else next(converted) for c in chromas]
+    k = len(hints)
+    lum = pipeline.lum_from_gray(torch.stack(levels).reshape(k * B), space).float()
+    chroma = torch.stack(chromas)[:, None].expand(k, B, 2).reshape(k * B, 2).to(lum.device)
+    snapped = pipeline.snap_chroma(lum, chroma.float(), space).view(k, B, 2)
+    return [
+        HintPatch((h.row + 0.5) * sy - 0.5, (h.col + 0.5) * sx - 0.5, side, snapped[i])
+        for i, (h, side) in enumerate(zip(hints, sides, strict=True))
+    ]
 
 
 def patch_bounds(p: HintPatch, scale: float, shape: tuple[int, int]) -> tuple[int, int, int, int]:
