@@ -81,14 +81,15 @@ def place_hints(
         if h.ab is None:
             rgbs.append(torch.tensor(h.color, dtype=torch.float32))
     # one colour conversion and one gamut snap for all hints (K x B at once)
-    if rgbs:
-        converted = iter(
-            pipeline.rgb_to_space(torch.stack(rgbs).view(-1, 3, 1, 1), space)[:, 1:, 0, 0]
-        )
-        chromas = [c if c is not None else next(converted) for c in chromas]
+    converted = iter(
+        pipeline.rgb_to_space(torch.stack(rgbs).view(-1, 3, 1, 1), space)[:, 1:, 0, 0]
+        if rgbs
+        else ()
+    )
+    given = [c if c is not None else next(converted) for c in chromas]
     k = len(hints)
     lum = pipeline.lum_from_gray(torch.stack(levels).reshape(k * B), space).float()
-    chroma = torch.stack(chromas)[:, None].expand(k, B, 2).reshape(k * B, 2).to(lum.device)
+    chroma = torch.stack(given)[:, None].expand(k, B, 2).reshape(k * B, 2).to(lum.device)
     snapped = pipeline.snap_chroma(lum, chroma.float(), space).view(k, B, 2)
     return [
         HintPatch((h.row + 0.5) * sy - 0.5, (h.col + 0.5) * sx - 0.5, side, snapped[i])
