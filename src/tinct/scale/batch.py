@@ -28,7 +28,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -354,6 +354,10 @@ def run_batch(
             for src, dest_dir in todo
         ]  # fmt: skip
         for res in _iter_results(client, futures):
+            if res.status == "skipped":
+                # the output was absent when planned: a retried task found what an
+                # attempt lost with its worker had already written in this run
+                res = replace(res, status="done")
             summary.add(res)
             if res.status == "failed":
                 _report(res, bar)
