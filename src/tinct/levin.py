@@ -272,6 +272,17 @@ def _solve(
         free = ~mask.reshape(-1) * weight
         a = a + sp.diags(free, format="csc")
         rhs = rhs + free[:, None] * prior.reshape(-1, 2)
+    lu, perm = _factorise(a, h, w)
+    x = np.empty_like(rhs)
+    x[perm] = lu.solve(rhs[perm])
+    return x.reshape(h, w, -1)
+
+
+def _factorise(a: sp.spmatrix, h: int, w: int) -> tuple[Any, np.ndarray]:
+    """LU of the ``h x w`` grid system ``a`` in nested-dissection order: ``(lu, order)``.
+
+    Checks the cancel flag before and after (the factorisation is the slow part).
+    """
     perm = _nested_dissection(h, w)
     _cancel.check()
     # The matrix is diagonally dominant by rows, so diagonal pivots are stable.
@@ -282,9 +293,7 @@ def _solve(
         options={"SymmetricMode": True},
     )
     _cancel.check()
-    x = np.empty_like(rhs)
-    x[perm] = lu.solve(rhs[perm])
-    return x.reshape(h, w, -1)
+    return lu, perm
 
 
 @lru_cache(maxsize=8)

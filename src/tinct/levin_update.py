@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import splu
 
 from tinct import cancel as _cancel
 from tinct import levin
@@ -61,7 +60,7 @@ class _Base:
     lu: Any  # scipy SuperLU of that system, in nested-dissection order
     perm: np.ndarray  # (N,) the order
     lock: threading.Lock
-    #: B^{-1} e_s per pixel s, and B^{-1} b per right-hand-side column (by its bytes):
+    #: B^{-1} e_s per pixel s, and B^{-1} b per right-hand-side column (by its digest):
     #: dragging a hint then needs only its new pixels and its own column solved.
     columns: OrderedDict[Any, np.ndarray]
 
@@ -123,11 +122,10 @@ def propagate_values_cached(
         )
     if not mask.any():
         raise ValueError("propagate_values needs at least one hint pixel")
-    key = hashlib.blake2b(
-        lum.tobytes() + np.array([h, w, sigma_scale, min_variance]).tobytes(), digest_size=16
-    ).digest()
+    key = _digest(lum, np.array([h, w, sigma_scale, min_variance]))
     flat = mask.reshape(-1)
     rhs = np.where(flat[:, None], values.reshape(h * w, -1), 0.0)
+    keys = [("b", _digest(rhs[:, c])) for c in range(rhs.shape[1])]
     with _cache_lock:
         base = _cache.get(key)
         if base is not None:
@@ -137,7 +135,7 @@ def propagate_values_cached(
             changed = np.flatnonzero(flat != base.mask)
             if len(changed) <= MAX_RANK:
                 _cancel.check()
-                return _update(base, changed, flat, rhs).reshape(h, w, -1)
+                return _update(base, changed, flat, rhs, keys).reshape(h, w, -1)
     base = _factorise(lum, mask, sigma_scale, min_variance)
     with _cache_lock:
         _cache[key] = base
@@ -145,7 +143,6 @@ def propagate_values_cached(
         while len(_cache) > CACHE_ENTRIES:
             _cache.popitem(last=False)
     with base.lock:  # the columns are kept: the next edit solves only what it changes
-        keys = [("b", rhs[:, c].tobytes()) for c in range(rhs.shape[1])]
         return base.solve_cached(keys, lambda i: rhs[:, i]).reshape(h, w, -1)
 
 
@@ -156,27 +153,32 @@ def clear_cache() -> None:
 
 
 def _factorise(lum: np.ndarray, mask: np.ndarray, scale: float, min_var: float) -> _Base:
-    """Factorise the system for ``mask`` (as :func:`tinct.levin._solve` does)."""
+    """Factorise the system for ``mask`` (the one :func:`tinct.levin.propagate_values` solves)."""
     h, w = lum.shape
-    dummy = np.zeros((h, w, 1))
-    free, _ = levin._system(lum, dummy, np.zeros_like(mask), scale, min_var)
-    a, _ = levin._system(lum, dummy, mask, scale, min_var)
-    perm = levin._nested_dissection(h, w)
-    _cancel.check()
-    lu = splu(
-        a[perm][:, perm].tocsc(),
-        permc_spec="NATURAL",
-        diag_pivot_thresh=0.0,  # diagonally dominant by rows
-        options={"SymmetricMode": True},
-    )
-    _cancel.check()
-    return _Base(free.tocsr(), mask.reshape(-1).copy(), lu, perm, threading.Lock(), OrderedDict())
+    free, _ = levin._system(lum, np.zeros((h, w, 1)), np.zeros_like(mask), scale, min_var)
+    flat = mask.reshape(-1)
+    # hint rows become identity rows: keep the free rows, put 1 on the hints' diagonal
+    a = (sp.diags((~flat).astype(np.float64)) @ free + sp.diags(flat.astype(np.float64))).tocsc()
+    a.eliminate_zeros()
+    lu, perm = levin._factorise(a, h, w)
+    return _Base(free.tocsr(), flat.copy(), lu, perm, threading.Lock(), OrderedDict())
 
 
-def _update(base: _Base, changed: np.ndarray, mask: np.ndarray, rhs: np.ndarray) -> np.ndarray:
-    """Solve the system for ``mask`` from the base's LU (Woodbury); ``(N, C)``."""
+def _digest(*arrays: np.ndarray) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.digest()
+
+
+def _update(
+    base: _Base, changed: np.ndarray, mask: np.ndarray, rhs: np.ndarray, keys: list[Any]
+) -> np.ndarray:
+    """Solve the system for ``mask`` from the base's LU (Woodbury); ``(N, C)``.
+
+    ``keys`` name the columns of ``rhs`` in the base's column cache.
+    """
     n, r = rhs.shape[0], len(changed)
-    keys = [("b", rhs[:, c].tobytes()) for c in range(rhs.shape[1])]
     y = base.solve_cached(keys, lambda i: rhs[:, i])
     if r == 0:
         return y
