@@ -91,30 +91,22 @@ def condition_on_hints(logp: Tensor, influence: tuple[Tensor, Tensor], centres: 
         centres: ``(Q, 2)`` ab bin centres.
 
     Returns:
-        ``(B, Q, h, w)`` conditioned log-probabilities. Where the weight is 0 the
-        input is returned as it is; when few pixels are reached (hints a model
-        sees as input: only their patches), only those are computed.
+        ``(B, Q, h, w)`` conditioned log-probabilities. Only the pixels the hints
+        reach (weight > 0) are computed; elsewhere the input is returned as it is
+        (for a model that sees its hints as input, that is only their patches).
     """
     weight, target = influence
-    c = centres.to(logp.device, logp.dtype)
-    reached = weight[:, 0] > 0  # (B, h, w)
-    count = int(reached.sum())
-    if count == 0:
+    b, y, x = (weight[:, 0] > 0).nonzero(as_tuple=True)
+    if len(b) == 0:
         return logp
-    if count < reached.numel() // 4:
-        b, y, x = reached.nonzero(as_tuple=True)
-        wt = weight[b, 0, y, x].to(logp.dtype)[:, None]  # (P, 1)
-        d2 = (target[b, :, y, x].to(logp.dtype)[:, None] - c[None]).pow(2).sum(-1)  # (P, Q)
-        factor = (1.0 - wt) + wt * torch.exp(-d2 / (2 * HINT_AB_SIGMA**2))
-        out = logp.clone()
-        lp = logp.permute(0, 2, 3, 1)[b, y, x]  # (P, Q)
-        new = F.log_softmax(lp + torch.log(factor.clamp_min(1e-12)), dim=1)
-        out.permute(0, 2, 3, 1)[b, y, x] = new
-        return out
-    d2 = (target[:, None] - c.view(1, -1, 2, 1, 1)).pow(2).sum(2)  # (B, Q, h, w)
-    kernel = torch.exp(-d2 / (2 * HINT_AB_SIGMA**2))
-    factor = (1.0 - weight) + weight * kernel
-    return F.log_softmax(logp + torch.log(factor.clamp_min(1e-12)), dim=1)
+    c = centres.to(logp.device, logp.dtype)
+    wt = weight[b, 0, y, x].to(logp.dtype)[:, None]  # (P, 1)
+    d2 = (target[b, :, y, x].to(logp.dtype)[:, None] - c[None]).pow(2).sum(-1)  # (P, Q)
+    factor = (1.0 - wt) + wt * torch.exp(-d2 / (2 * HINT_AB_SIGMA**2))
+    out = logp.clone()
+    lp = logp.permute(0, 2, 3, 1)[b, y, x]  # (P, Q)
+    out.permute(0, 2, 3, 1)[b, y, x] = F.log_softmax(lp + torch.log(factor.clamp_min(1e-12)), 1)
+    return out
 
 
 def channel_histograms(reference: Any, centres: Tensor, info: ModelInfo) -> Tensor:
