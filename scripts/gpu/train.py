@@ -37,6 +37,17 @@ def choose(scores: dict[str, dict[str, float]]) -> str:
     return max(ok, key=lambda k: ok[k]["psnr_auto"] + ok[k]["psnr_10"])
 
 
+def _scores(res: dict[str, dict[str, float]], name: str) -> dict[str, float]:
+    """The figures the choice rule reads, for one evaluated model."""
+    auto, hinted = res[f"{name} @ 0 hints"], res[f"{name} @ 10 hints"]
+    return {
+        "psnr_auto": auto["psnr"],
+        "psnr_10": hinted["psnr"],
+        "colourful_auto": auto["colourfulness"],
+        "false_auto": auto.get("false_colour", 1.0),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True, help="tar from scripts/gpu/pack_data.py")
@@ -93,22 +104,8 @@ def main() -> None:
         ),
         log=lambda s: print(s, flush=True),
     )
-    scores = {
-        p.stem: {
-            "psnr_auto": res[f"{p.stem} @ 0 hints"]["psnr"],
-            "psnr_10": res[f"{p.stem} @ 10 hints"]["psnr"],
-            "colourful_auto": res[f"{p.stem} @ 0 hints"]["colourfulness"],
-            "false_auto": res[f"{p.stem} @ 0 hints"].get("false_colour", 1.0),
-        }
-        for p in snaps
-    }
-    start = Path(args.init).stem
-    baseline = {
-        "psnr_auto": res[f"{start} @ 0 hints"]["psnr"],
-        "psnr_10": res[f"{start} @ 10 hints"]["psnr"],
-        "colourful_auto": res[f"{start} @ 0 hints"]["colourfulness"],
-        "false_auto": res[f"{start} @ 0 hints"].get("false_colour", 1.0),
-    }
+    scores = {p.stem: _scores(res, p.stem) for p in snaps}
+    baseline = _scores(res, Path(args.init).stem)
     best = choose(scores)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
