@@ -12,7 +12,7 @@
     .venv/bin/python benchmarks/bench_hardening.py [--strangers 80] [--tries 20] [--json OUT]
 
 The fuzz figures (10,000+ malformed frames, RSS growth) come from
-``pytest tests/test_connection_load.py -s``.
+``pytest tests/bridge/test_connection_load.py -s``.
 """
 
 import argparse

@@ -1,4 +1,4 @@
-"""Driver for tests/test_gimp_e2e.py, run inside GIMP 3 by python-fu-eval (stdin).
+"""Driver for tests/bridge/test_gimp_e2e.py, run inside GIMP 3 by python-fu-eval (stdin).
 
 Environment: TINCT_E2E_PORT, TINCT_E2E_TOKEN_FILE, TINCT_E2E_OUT (a folder),
 TINCT_E2E_DEAD_PORT (a closed port for the "server not running" case) and,

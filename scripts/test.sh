@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run tinct's test suite: everything except the tests that need a GPU (scripts/gpu_check.sh).
 # Needs the environment that .ci/run installs (.venv, Xvfb, the GIMP chroot).
-# Extra arguments go to pytest, e.g.  bash scripts/test.sh tests/test_color.py -x
+# Extra arguments go to pytest, e.g.  bash scripts/test.sh tests/color/test_color.py -x
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export QT_QPA_PLATFORM=xcb TINCT_NAPARI_SYNC=1 PYTHONFAULTHANDLER=1

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 #: A folder nobody can create anything in, not even root.
 NOWHERE = "/proc/tinct-no-such-dir"
 

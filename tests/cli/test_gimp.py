@@ -17,7 +17,7 @@ from tinct.bridge.install import doctor, gimp_profile_dir, install_plugin
 from tinct.bridge.server import BridgeServer
 from tinct.cli import main
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Backend:

@@ -16,7 +16,7 @@ import pytest
 
 from tinct.bridge import wire as P
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_round_trip_with_sections():

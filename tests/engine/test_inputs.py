@@ -17,9 +17,11 @@ import pytest
 from PIL import Image
 
 import tinct
+from engine_helpers import JOINT, TinyModel, gradient_image
 from tinct.engine import imagefiles as F
 from tinct.engine import inputs
 from tinct.engine import inputs as I
+from tinct.engine.colorizer import Colorizer
 from tinct.engine.imagefiles import read_fits
 
 F64_MAX = np.finfo(np.float64).max
@@ -102,6 +104,24 @@ def test_big_endian_is_normalised_exactly_like_native(dtype, normalize):
     )
 
 
+@pytest.mark.parametrize(
+    "image",
+    [
+        gradient_image(dtype=np.uint16).astype(">u2"),  # big-endian (FITS, some TIFFs)
+        gradient_image(dtype=np.float64) * 1e-3 + 1e5,  # tiny range on a huge offset
+        gradient_image(dtype=np.uint16).astype(np.int64),
+    ],
+)
+def test_prepare_is_exact_for_wide_and_foreign_dtypes(image):
+    from tinct.engine.inputs import prepare
+
+    image.setflags(write=False)
+    lo, hi = np.percentile(image.astype(np.float64), (0.5, 99.5))
+    expected = np.clip((image.astype(np.float64) - lo) / (hi - lo), 0, 1)
+    gray = prepare(image, normalize="percentile").gray[0, 0].double().numpy()
+    np.testing.assert_allclose(gray, expected, atol=1e-6)
+
+
 def test_extreme_rgb_and_alpha():
     rgb = np.stack([ramp(-1e308, 1e308)] * 3 + [ramp(0, 1)], -1)  # float64 RGBA
     prep = I.prepare(rgb)
@@ -138,6 +158,42 @@ def test_extreme_inputs_through_the_engine():
         assert lum[:, -1].mean() > lum[:, 0].mean() + 0.3, name  # dark to bright survives
     flat = c.colorize(np.full((32, 32), 1e17))
     assert np.isfinite(flat).all() and np.ptp(flat.mean(-1)) < 0.05
+
+
+# --------------------------------------------------------------------------- invalid arrays
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return Colorizer(TinyModel(JOINT), device="cpu")
+
+
+def _virtual(shape):
+    """A huge zero-strided uint8 array that takes no memory."""
+    return np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), shape, (0,) * len(shape))
+
+
+BAD_INPUTS = [
+    (np.zeros((0, 10)), ValueError, "empty"),
+    (np.zeros((1, 1)), ValueError, "at least 2x2"),
+    (np.zeros((1, 10)), ValueError, "at least 2x2"),
+    (np.zeros(10), ValueError, "at least 2 dimensions"),
+    (np.array(3.0), ValueError, "at least 2 dimensions"),
+    (np.full((4, 4), np.nan), ValueError, "NaN"),
+    (np.array([[0.0, np.inf], [0.0, 1.0]]), ValueError, "NaN or infinite"),
+    (np.zeros((4, 4), bool), TypeError, "bool"),
+    (np.zeros((4, 4), complex), TypeError, "complex"),
+    (np.array([["a", "b"], ["c", "d"]]), TypeError, "not numeric"),
+    (np.zeros((4, 4), object), TypeError, "not numeric"),
+    (_virtual((70000, 4)), ValueError, "too large"),
+    (_virtual((50000, 50000)), ValueError, "too large"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("image", "exc", "match"), BAD_INPUTS)
+def test_bad_inputs(tiny, image, exc, match):
+    with pytest.raises(exc, match=match):
+        tiny.colorize(image)
 
 
 # --------------------------------------------------------------------------- readers

@@ -30,7 +30,7 @@ from tinct.bridge.install import install_plugin
 
 pytestmark = pytest.mark.gimp
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "gimp_chroot.sh"
 DRIVER = ROOT / "scripts" / "gimp_e2e_driver.py"
 

@@ -1,4 +1,4 @@
-"""Model zoo: the whole registry walks, exact ports of Zhang et al.'s networks."""
+"""tinct.models.zhang: exact ports of Zhang et al.'s ECCV16 and SIGGRAPH17 networks."""
 
 import numpy as np
 import pytest
@@ -6,18 +6,9 @@ import torch
 import torch.nn.functional as F
 
 from tinct.bins import gamut_bins, grid_bins
-from tinct.models import (
-    ColorModel,
-    ModelOutput,
-    count_parameters,
-    get_record,
-    list_models,
-    load_model,
-)
+from tinct.models import count_parameters, get_record
 from tinct.models.weights import load_state_dict_file
 from tinct.models.zhang import ECCV16, SIGGRAPH17
-
-BIG = ("zhang-eccv16", "zhang-siggraph17")
 
 
 # --------------------------------------------------------------------------- official layouts
@@ -98,12 +89,6 @@ def random_state(layout, seed=0):
         else:
             state[key] = torch.randn(shape, generator=g) * 0.05
     return state
-
-
-@pytest.fixture(scope="module")
-def big_models():
-    """ECCV16 and SIGGRAPH17 (32-34 M parameters) built once for this module."""
-    return {name: load_model(name, pretrained=False) for name in BIG}
 
 
 def test_layout_tables_match_the_reference_counts():
@@ -208,142 +193,6 @@ def test_siggraph17_hints_and_heads(big_models):
     assert grid_bins().shape[0] == hinted.logits.shape[1]
 
 
-# --------------------------------------------------------------------------- the registry walk
-def _inputs(record, h=64, w=64):
-    cfg = record.config
-    torch.manual_seed(0)
-    scale = 1.0 if cfg.color_space == "yuv" else 100.0
-    lum = torch.rand(1, 1, h, w) * scale
-    kwargs = {}
-    if cfg.hints:
-        hint_ab = torch.zeros(1, 2, h, w)
-        mask = torch.zeros(1, 1, h, w)
-        hint_ab[..., 20:26, 30:36] = torch.tensor([30.0, 20.0])[:, None, None]
-        mask[..., 20:26, 30:36] = 1
-        kwargs |= {"hint_ab": hint_ab, "hint_mask": mask}
-    if cfg.global_hint:
-        hist = torch.zeros(1, 314)
-        hist[0, 120] = hist[0, 313] = 1
-        kwargs["global_hint"] = hist
-    return lum, kwargs
-
-
-@pytest.mark.parametrize("name", [r.name for r in list_models()])
-def test_every_registered_model_builds_and_runs(name, big_models):
-    record = get_record(name)
-    cfg = record.config
-    model = big_models[name] if name in BIG else load_model(name, pretrained=False)
-    assert isinstance(model, ColorModel) and not model.training
-    assert model.record is record
-    assert model.stride == cfg.stride
-    assert 64 % cfg.stride == 0
-    lum, kwargs = _inputs(record)
-    with torch.no_grad():
-        out = model(lum, **kwargs)
-    assert isinstance(out, ModelOutput)
-    assert (out.logits is not None) == ("logits" in cfg.heads)
-    assert (out.ab is not None) == ("ab" in cfg.heads)
-    if out.logits is not None:
-        s = cfg.logits_stride
-        assert out.logits.shape == (1, cfg.num_bins, 64 // s, 64 // s)
-        assert torch.isfinite(out.logits).all()
-    if out.ab is not None:
-        s = cfg.ab_stride
-        assert out.ab.shape == (1, 2, 64 // s, 64 // s)
-        assert torch.isfinite(out.ab).all()
-
-
-@pytest.mark.parametrize(
-    "name", [r.name for r in list_models() if r.name not in BIG and r.config.trainable]
-)
-def test_trainable_recipes_backpropagate_and_accept_other_sizes(name):
-    model = load_model(name, pretrained=False).train()
-    record = model.record
-    lum, kwargs = _inputs(record, 48, 80)
-    out = model(lum, **kwargs)
-    loss = sum(t.float().pow(2).mean() for t in (out.logits, out.ab) if t is not None)
-    loss.backward()
-    grads = [p.grad for p in model.parameters() if p.requires_grad]
-    assert grads and all(g is not None and torch.isfinite(g).all() for g in grads)
-
-
 def test_reduced_width_port_keeps_the_key_layout():
     assert set(ECCV16(width=0.125).state_dict()) == set(official_eccv16_layout())
     assert set(SIGGRAPH17(width=0.125).state_dict()) == set(official_siggraph17_layout())
-
-
-def test_tinct_base_is_the_lead_architecture():
-    from tinct.models.tinct_base import TinctUNet
-
-    assert get_record("tinct-base").builder is TinctUNet
-    assert count_parameters(get_record("tinct-base")) == pytest.approx(4.77e6, rel=0.005)
-    assert get_record("tinct-small").kwargs["widths"] == (16, 32, 64, 128, 160)
-
-
-def _fusion_pair():
-    from tinct.models.tinct_base import TinctUNet
-
-    torch.manual_seed(0)
-    plain = TinctUNet(widths=(8, 16, 16, 24, 32)).eval()
-    fused = TinctUNet(widths=(8, 16, 16, 24, 32), fusion=True).eval()
-    fused.load_state_dict(plain.state_dict())  # no fusion keys: head at its initial state
-    return plain, fused
-
-
-def _hinted_batch():
-    lum = torch.rand(2, 1, 64, 64) * 100
-    hint_ab = torch.zeros(2, 2, 64, 64)
-    mask = torch.zeros(2, 1, 64, 64)
-    hint_ab[0, :, 10:14, 20:24] = torch.tensor([40.0, -20.0])[:, None, None]
-    mask[0, :, 10:14, 20:24] = 1.0  # sample 0 has a hint, sample 1 none
-    return lum, hint_ab, mask
-
-
-def test_tinct_fusion_without_hints_is_the_plain_network():
-    plain, fused = _fusion_pair()
-    lum, hint_ab, mask = _hinted_batch()
-    with torch.no_grad():
-        a, b = plain(lum), fused(lum)
-        c, d = plain(lum, hint_ab, mask), fused(lum, hint_ab, mask)
-    torch.testing.assert_close(a.ab, b.ab, rtol=0, atol=0)
-    torch.testing.assert_close(a.logits, b.logits, rtol=0, atol=0)
-    torch.testing.assert_close(c.ab[1], d.ab[1], rtol=0, atol=0)  # the hint-free sample
-    torch.testing.assert_close(c.logits, d.logits, rtol=0, atol=0)
-
-
-def test_tinct_fusion_starts_at_95_percent_levin_and_trains():
-    from tinct.levin import propagate_batch as levin_propagate
-    from tinct.models.tinct_base import TinctUNet
-
-    plain, fused = _fusion_pair()
-    lum, hint_ab, mask = _hinted_batch()
-    with torch.no_grad():
-        base = plain(lum, hint_ab, mask).ab
-        got = fused(lum, hint_ab, mask).ab
-    prop = levin_propagate(lum, hint_ab, mask)
-    assert prop[1].abs().max() == 0  # no hints: nothing propagated
-    assert prop[0, :, 12, 22].tolist() == pytest.approx([40.0, -20.0])
-    prop = F.adaptive_avg_pool2d(prop, base.shape[-2:])
-    gate = torch.sigmoid(torch.tensor(TinctUNet.GATE_INIT))
-    torch.testing.assert_close(got[0], base[0] + gate * (prop[0] - base[0]), atol=1e-4, rtol=0)
-    # far from the hint the propagated colour is still the hint's (one region): colour moved
-    assert (got[0, 0] - base[0, 0]).abs().mean() > 5.0
-
-    fused.train()
-    out = fused(lum, hint_ab, mask).ab
-    out.sum().backward()
-    head = fused.fusion_head[-1]
-    assert head.weight.grad is not None and head.weight.grad.abs().sum() > 0
-    assert fused.enc1[0][0].weight.grad.abs().sum() > 0  # the trunk learns through the gate
-
-
-def test_tinct_fusion_state_dict_round_trip_keeps_the_head():
-    _, fused = _fusion_pair()
-    with torch.no_grad():
-        fused.fusion_head[-1].weight.normal_()
-    state = fused.state_dict()
-    from tinct.models.tinct_base import TinctUNet
-
-    again = TinctUNet(widths=(8, 16, 16, 24, 32), fusion=True)
-    again.load_state_dict(state)
-    torch.testing.assert_close(again.fusion_head[-1].weight, fused.fusion_head[-1].weight)

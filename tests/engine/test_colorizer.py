@@ -1,63 +1,25 @@
-"""Engine tests: input handling, caching, hints, references, tiling, devices.
+"""tinct.engine.colorizer: the Colorizer (input handling, caching, hints, references, API).
 
-Most tests use tiny fake models (random but fixed weights, a few kB) so the
-whole file runs in seconds; a few use ``tinct-small``/``tinct-base`` with
-random weights (``pretrained=False``) where the real architecture matters.
+Most tests use tiny fake models (random but fixed weights, a few kB;
+``engine_helpers.TinyModel``) so the whole file runs in seconds; a few use
+``tinct-small``/``tinct-base`` with random weights (``pretrained=False``) where
+the real architecture matters.
 """
 
 import threading
-import types
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 import tinct
+from engine_helpers import JOINT, REGRESSION, TinyModel, gradient_image
 from tinct import color
 from tinct.cancel import Cancelled
 from tinct.engine.colorizer import Colorizer
 from tinct.engine.hints import Hint
 from tinct.engine.options import ColorizeOptions
-from tinct.engine.runtime import DeviceUnavailableError, select_device, select_dtype
-from tinct.models.base import ColorModel, ModelOutput
 from tinct.models.registry import ModelConfig
-
-
-class TinyModel(ColorModel):
-    """A few-parameter colorizer: 1/4-res logits and/or 1/2-res ab from L and hints."""
-
-    stride = 8
-
-    def __init__(self, config: ModelConfig, seed: int = 0):
-        super().__init__()
-        g = torch.Generator().manual_seed(seed)
-        self.config = config
-        q = max(config.num_bins, 1)
-        self.logit_w = nn.Parameter(torch.randn(q, 4, generator=g) * 2.0)
-        self.ab_w = nn.Parameter(torch.randn(2, 4, generator=g))
-        self.record = types.SimpleNamespace(name="tiny", config=config)
-
-    def forward(self, lum, hint_ab=None, hint_mask=None, global_hint=None):
-        x = (lum - 50) / 50
-        feats = torch.cat((x, x * x, F.avg_pool2d(x, 9, 1, 4), torch.ones_like(x)), 1)
-        logits = ab = None
-        if "logits" in self.config.heads:
-            f4 = F.avg_pool2d(feats, 4)
-            logits = torch.einsum("qc,bchw->bqhw", self.logit_w, f4)
-        if "ab" in self.config.heads:
-            f2 = F.avg_pool2d(feats, 2)
-            ab = 40 * torch.tanh(torch.einsum("qc,bchw->bqhw", self.ab_w, f2))
-        return ModelOutput(logits=logits, ab=ab)
-
-
-JOINT = ModelConfig(target="gamut313", heads=("logits",), stride=8, logits_stride=4)
-REGRESSION = ModelConfig(
-    target="regression", heads=("ab",), num_bins=0, logits_stride=None, ab_stride=2,
-    default_decoder="ab",
-)  # fmt: skip
-
 
 CHANNEL = ModelConfig(
     target="channel", heads=("logits",), num_bins=20, bins_per_channel=10,
@@ -86,16 +48,6 @@ def small():
     return Colorizer("tinct-small", device="cpu", pretrained=False)
 
 
-def gradient_image(h=64, w=80, dtype=np.uint8):
-    yy, xx = np.mgrid[0:h, 0:w]
-    img = (np.sin(xx / 7.0) * 0.3 + yy / h * 0.6 + 0.1).clip(0, 1)
-    if dtype == np.uint8:
-        return (img * 255).astype(np.uint8)
-    if dtype == np.uint16:
-        return (img * 65535).astype(np.uint16)
-    return img.astype(dtype)
-
-
 def lightness(rgb):
     x = torch.from_numpy(np.ascontiguousarray(rgb[..., :3])).float()
     if rgb.dtype == np.uint8:
@@ -103,55 +55,7 @@ def lightness(rgb):
     return color.rgb_to_lab(x.permute(2, 0, 1))[0].numpy()
 
 
-# ----------------------------------------------------------------------------- devices
-
-
-def test_select_device():
-    assert select_device("cpu").type == "cpu"
-    assert select_device("auto").type in ("cpu", "cuda", "mps")
-    with pytest.raises(ValueError, match="unknown device"):
-        select_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(DeviceUnavailableError, match="CUDA is not available"):
-            select_device("cuda")
-    from tinct.engine.runtime import cpu_has_native_bf16
-
-    expected = torch.bfloat16 if cpu_has_native_bf16() else torch.float32
-    assert select_dtype("auto", torch.device("cpu")) == expected
-    assert select_dtype("float32", torch.device("cpu")) == torch.float32
-    with pytest.raises(ValueError, match="not supported on the CPU"):
-        select_dtype("float16", torch.device("cpu"))
-
-
 # ----------------------------------------------------------------------------- inputs
-
-
-def _virtual(shape):
-    """A huge zero-strided uint8 array that takes no memory."""
-    return np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), shape, (0,) * len(shape))
-
-
-BAD_INPUTS = [
-    (np.zeros((0, 10)), ValueError, "empty"),
-    (np.zeros((1, 1)), ValueError, "at least 2x2"),
-    (np.zeros((1, 10)), ValueError, "at least 2x2"),
-    (np.zeros(10), ValueError, "at least 2 dimensions"),
-    (np.array(3.0), ValueError, "at least 2 dimensions"),
-    (np.full((4, 4), np.nan), ValueError, "NaN"),
-    (np.array([[0.0, np.inf], [0.0, 1.0]]), ValueError, "NaN or infinite"),
-    (np.zeros((4, 4), bool), TypeError, "bool"),
-    (np.zeros((4, 4), complex), TypeError, "complex"),
-    (np.array([["a", "b"], ["c", "d"]]), TypeError, "not numeric"),
-    (np.zeros((4, 4), object), TypeError, "not numeric"),
-    (_virtual((70000, 4)), ValueError, "too large"),
-    (_virtual((50000, 50000)), ValueError, "too large"),
-]  # fmt: skip
-
-
-@pytest.mark.parametrize(("image", "exc", "match"), BAD_INPUTS)
-def test_bad_inputs(tiny, image, exc, match):
-    with pytest.raises(exc, match=match):
-        tiny.colorize(image)
 
 
 def test_bad_hints_and_reference(tiny):
@@ -342,39 +246,7 @@ def test_reference_reaches_global_hint_input():
     assert top[0] > 30  # reddish bins (a > 0)
 
 
-# ----------------------------------------------------------------------------- tiling
-
-
-def test_tiled_matches_untiled(small):
-    img = gradient_image(192, 256)
-    untiled = small.colorize(img, options=ColorizeOptions(net_size=128, tile=0)).astype(float)
-    before = small.stats.forward_calls
-    tiled = small.colorize(img, options=ColorizeOptions(net_size=128, tile=64, tile_overlap=32))
-    assert small.stats.forward_calls - before > 4  # global pass + several tiles
-    assert np.abs(tiled.astype(float) - untiled).mean() <= 2.0
-
-
-def test_tiling_runs_for_regression_models(tiny_reg):
-    img = gradient_image(100, 140)
-    a = tiny_reg.colorize(img, options=ColorizeOptions(net_size=128, tile=0)).astype(float)
-    b = tiny_reg.colorize(img, options=ColorizeOptions(net_size=128, tile=48)).astype(float)
-    assert np.abs(a - b).mean() <= 2.0
-
-
 # ----------------------------------------------------------------------------- misc API
-
-
-def test_suggest_colors(tiny, tiny_reg):
-    img = gradient_image()
-    s = tiny.suggest_colors(img, 20, 30, k=9)
-    assert s.shape == (9, 3) and s.dtype == np.uint8
-    assert len({tuple(x) for x in s}) > 3
-    cur = tiny.colorize(img)[20, 30].astype(int)
-    np.testing.assert_array_equal(s[0], cur)
-    np.testing.assert_array_equal(s, tiny.suggest_colors(img, 20, 30, k=9))  # seeded
-    assert tiny_reg.suggest_colors(img, 3, 3, k=4).shape == (4, 3)
-    with pytest.raises(ValueError):
-        tiny.suggest_colors(img, 64, 0)
 
 
 def test_progress_cancel_and_threads(tiny):
@@ -413,82 +285,6 @@ def test_colorizer_from_weights_file_and_one_shot(tmp_path):
     np.testing.assert_array_equal(out, c.colorize(img))
 
 
-def test_upsampling_beats_bilinear_with_oracle_chroma():
-    """Given the true chroma on a 1/4 network grid, the edge-aware path beats bilinear ab."""
-    from skimage import data
-
-    from tinct.upsample import resize
-
-    rgb = data.coffee()
-    H, W = rgb.shape[:2]
-    lab = color.rgb_to_lab(torch.from_numpy(rgb).permute(2, 0, 1).float()[None] / 255)
-    hn, wn = round(H * 256 / max(H, W)), round(W * 256 / max(H, W))
-    coarse = resize(lab[:, 1:], (-(-hn // 4), -(-wn // 4)))
-
-    class Oracle(ColorModel):
-        stride = 8
-
-        def __init__(self):
-            super().__init__()
-            cfg = ModelConfig(
-                target="regression", heads=("ab",), num_bins=0, logits_stride=None,
-                ab_stride=4, default_decoder="ab",
-            )  # fmt: skip
-            self.record = types.SimpleNamespace(name="oracle", config=cfg)
-
-        def forward(self, lum, *args):
-            out = torch.zeros(1, 2, lum.shape[-2] // 4, lum.shape[-1] // 4)
-            out[..., : coarse.shape[-2], : coarse.shape[-1]] = coarse
-            return ModelOutput(ab=out)
-
-    gray_lab = torch.cat((lab[:, :1], torch.zeros_like(lab[:, 1:])), 1)
-    gray = (color.lab_to_rgb(gray_lab)[0, 0].numpy() * 255 + 0.5).astype(np.uint8)
-    ours = Colorizer(Oracle(), device="cpu").colorize(gray).astype(np.float64)
-    up = F.interpolate(coarse, size=(H, W), mode="bilinear", align_corners=False)
-    base = color.lab_to_rgb(torch.cat((lab[:, :1], up), 1))[0].permute(1, 2, 0).numpy()
-    base = (base * 255 + 0.5).astype(np.uint8).astype(np.float64)
-
-    def psnr(x):
-        return 10 * np.log10(255**2 / np.mean((x - rgb) ** 2))
-
-    assert psnr(ours) > psnr(base) + 0.5
-
-
-@pytest.mark.parametrize("which", ["tiny", "tiny_reg"])
-def test_tile_blend_alone_has_no_seams(which, request, monkeypatch):
-    """Without the global pass, tiles of a local model must reproduce the untiled result."""
-    from tinct.engine import tiled as tiled_pass
-
-    monkeypatch.setattr(tiled_pass, "GLOBAL_BLEND", 0.0)
-    c = request.getfixturevalue(which)
-    rng = np.random.default_rng(3)
-    img = (rng.random((24, 32)) * 255).astype(np.uint8).repeat(8, 0).repeat(8, 1)  # 192x256
-    untiled = c.colorize(img, options=ColorizeOptions(net_size=256, tile=0)).astype(float)
-    tiled = c.colorize(img, options=ColorizeOptions(net_size=256, tile=96, tile_overlap=32))
-    diff = np.abs(tiled.astype(float) - untiled)
-    assert untiled.std() > 20  # a colourful, structured result
-    assert diff.mean() <= 1.0 and np.percentile(diff, 99.9) <= 12
-
-
-def test_thread_policy_restores_torch_setting():
-    from tinct.engine.runtime import resolve_threads, torch_threads
-
-    before = torch.get_num_threads()
-    c = Colorizer(TinyModel(JOINT), device="cpu", num_threads=1)
-    c.colorize(gradient_image(32, 32))
-    assert torch.get_num_threads() == before
-    with torch_threads(1):
-        assert torch.get_num_threads() == 1
-        with torch_threads(1):
-            pass
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-    assert resolve_threads(None, torch.device("cpu")) is None
-    assert resolve_threads(3, torch.device("cpu")) == 3
-    with pytest.raises(ValueError, match="num_threads"):
-        Colorizer(TinyModel(JOINT), device="cpu", num_threads=0)
-
-
 def test_hint_decoder_is_the_default_only_when_hints_are_given(monkeypatch):
     c = Colorizer("tinct-small", device="cpu", pretrained=False)
     defaults = {"decoder": "annealed_mean", "hint_decoder": "ab", "temperature": 0.5}
@@ -496,79 +292,6 @@ def test_hint_decoder_is_the_default_only_when_hints_are_given(monkeypatch):
     assert c.resolve_options().decoder == "annealed_mean"
     assert c.resolve_options(hinted=True).decoder == "ab"
     assert c.resolve_options(hinted=True, decoder="mode").decoder == "mode"
-
-
-def test_hint_propagation_spreads_a_hint_over_its_region():
-    # left half dark, right half bright; one red hint in the left half
-    gray = np.full((64, 64), 60, np.uint8)
-    gray[:, 32:] = 200
-    c = Colorizer("tinct-small", device="cpu", pretrained=False)
-    hint = [tinct.Hint(32, 8, color=(200, 30, 30), size=4)]
-    off = c.colorize(gray, hints=hint, decoder="ab", propagation=0.0)
-    on = c.colorize(gray, hints=hint, decoder="ab", propagation=1e-4)
-    lab_on = color.rgb_to_lab(torch.from_numpy(on).permute(2, 0, 1).float()[None] / 255)
-    lab_off = color.rgb_to_lab(torch.from_numpy(off).permute(2, 0, 1).float()[None] / 255)
-    far_left = (slice(None), 1, slice(8, 56), slice(20, 28))  # a* far from the hint, same region
-    assert lab_on[far_left].mean() > lab_off[far_left].mean() + 5
-    assert c.stats.network_passes == 1  # propagation is part of the re-decode
-
-
-def test_reduced_precision_casts_weights_once_and_leaves_the_callers_module():
-    """bfloat16 inference stores conv/linear weights in bfloat16 (as autocast would cast
-    them on every call): same numbers as autocast over float32 weights, and the module
-    the caller passed keeps its float32 weights."""
-    from tinct.engine.runtime import cast_for_inference
-
-    model = tinct.load_model("tinct-small", pretrained=False).eval()
-    lum = torch.rand(1, 1, 64, 64) * 100
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
-        expected = model(lum)
-        cast = cast_for_inference(model, torch.bfloat16)
-        got = cast(lum)
-    convs = [m for m in cast.modules() if isinstance(m, nn.Conv2d)]
-    norms = [m for m in cast.modules() if isinstance(m, nn.BatchNorm2d)]
-    assert convs and all(m.weight.dtype == torch.bfloat16 for m in convs)
-    assert all(m.weight.dtype == torch.float32 for m in norms)  # as under autocast
-    assert all(p.dtype == torch.float32 for p in model.parameters())  # original untouched
-    torch.testing.assert_close(got.logits, expected.logits, rtol=0, atol=0)
-    torch.testing.assert_close(got.ab, expected.ab, rtol=0, atol=0)
-    assert cast_for_inference(model, torch.float32) is model
-
-    c = Colorizer(model, device="cpu", precision="bfloat16")
-    assert c.model is not model and all(p.dtype == torch.float32 for p in model.parameters())
-    out = c.colorize(gradient_image())
-    ref = Colorizer(model, device="cpu", precision="float32").colorize(gradient_image())
-    assert np.abs(out.astype(int) - ref.astype(int)).mean() < 2.0
-
-
-def test_scratch_buffer_reuse_across_images_of_different_sizes(tiny):
-    """Renders reuse one scratch buffer; results do not depend on what it held before."""
-    big, small = gradient_image(1100, 1000), gradient_image(300, 280)
-    first_small = tiny.colorize(small, temperature=0.5)
-    tiny.clear_cache()
-    tiny.colorize(big)
-    again_small = tiny.colorize(small, temperature=0.5)
-    np.testing.assert_array_equal(first_small, again_small)
-    fresh = Colorizer(tiny.model, device="cpu").colorize(big)
-    np.testing.assert_array_equal(tiny.colorize(big), fresh)
-
-
-@pytest.mark.parametrize(
-    "image",
-    [
-        gradient_image(dtype=np.uint16).astype(">u2"),  # big-endian (FITS, some TIFFs)
-        gradient_image(dtype=np.float64) * 1e-3 + 1e5,  # tiny range on a huge offset
-        gradient_image(dtype=np.uint16).astype(np.int64),
-    ],
-)
-def test_prepare_is_exact_for_wide_and_foreign_dtypes(image):
-    from tinct.engine.inputs import prepare
-
-    image.setflags(write=False)
-    lo, hi = np.percentile(image.astype(np.float64), (0.5, 99.5))
-    expected = np.clip((image.astype(np.float64) - lo) / (hi - lo), 0, 1)
-    gray = prepare(image, normalize="percentile").gray[0, 0].double().numpy()
-    np.testing.assert_allclose(gray, expected, atol=1e-6)
 
 
 def test_tinct_base_propagates_hints_inside_the_model():

@@ -20,7 +20,7 @@ from tinct.models.targets import (
     get_target,
 )
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "tinct"
+SRC = Path(__file__).resolve().parents[2] / "src" / "tinct"
 #: Where target names may appear: the abstraction, the registry and its entries (model families).
 ALLOWED = {"models/targets.py", "models/registry.py"} | {
     f"models/{n}.py"
