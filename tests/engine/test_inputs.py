@@ -137,11 +137,40 @@ def test_extreme_rgb_and_alpha():
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_values_are_a_clear_error(bad):
-    image = ramp(0.0, 1.0)
-    image[3, 4] = bad
-    with pytest.raises(ValueError, match="NaN or infinite"):
-        I.prepare(image)
+def test_blank_pixels_take_the_minimum_and_leave_the_rest_alone(bad):
+    """A NaN/inf pixel (outside a survey's footprint) is shown as the image's minimum, with a
+    note; the other pixels normalise exactly as without it, and the input is not modified."""
+    image = ramp(-3.0, 50.0)
+    clean = I.prepare(image)
+    holed = image.copy()
+    holed[3, 4] = bad
+    holed[0, :] = np.nan  # a blank border row
+    before = holed.copy()
+    prep = I.prepare_noted(holed, space="lab", normalize="auto", percentiles=(0.5, 99.5),
+                           rgb=None, intensity_range=None)  # fmt: skip
+    np.testing.assert_array_equal(holed, before)
+    g, ref = prep.gray[0, 0].numpy(), clean.gray[0, 0].numpy()
+    assert np.isfinite(g).all()
+    assert g[3, 4] == 0.0 and (g[0] == 0.0).all()  # the minimum maps to black
+    keep = np.ones(g.shape, bool)
+    keep[3, 4] = keep[0] = False
+    # percentiles of the finite pixels: the ramp without its first row, nearly the same range
+    np.testing.assert_allclose(g[keep], ref[keep], atol=0.02)
+    assert any("blank" in n and str(g.shape[1] + 1) in n for n in prep.notes)
+
+
+def test_blank_pixels_in_rgb_and_alpha():
+    rgba = np.dstack([ramp(0.0, 1.0)] * 3 + [np.ones((16, 32))])
+    rgba[2, 2, 1] = np.nan
+    rgba[5, 5, 3] = np.inf
+    prep = I.prepare(rgba)
+    assert np.isfinite(prep.gray.numpy()).all() and np.isfinite(prep.alpha).all()
+    assert prep.alpha[0, 5, 5] == 1.0
+
+
+def test_an_image_without_a_finite_pixel_is_a_clear_error():
+    with pytest.raises(ValueError, match="no finite pixel"):
+        I.prepare(np.full((4, 4), np.nan))
 
 
 def test_extreme_inputs_through_the_engine():
@@ -179,8 +208,8 @@ BAD_INPUTS = [
     (np.zeros((1, 10)), ValueError, "at least 2x2"),
     (np.zeros(10), ValueError, "at least 2 dimensions"),
     (np.array(3.0), ValueError, "at least 2 dimensions"),
-    (np.full((4, 4), np.nan), ValueError, "NaN"),
-    (np.array([[0.0, np.inf], [0.0, 1.0]]), ValueError, "NaN or infinite"),
+    (np.full((4, 4), np.nan), ValueError, "no finite pixel"),
+    (np.array([[np.nan, np.inf], [-np.inf, np.nan]]), ValueError, "no finite pixel"),
     (np.zeros((4, 4), bool), TypeError, "bool"),
     (np.zeros((4, 4), complex), TypeError, "complex"),
     (np.array([["a", "b"], ["c", "d"]]), TypeError, "not numeric"),

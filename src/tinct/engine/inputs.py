@@ -19,7 +19,10 @@ everything else ``float32`` in ``[0, 1]``. The input array is never modified.
 Normalisation is finite for every finite input: float64 values near the
 limits (``±1.8e308``) or subnormal (``1e-310``), constant images of any value
 (mid-gray, or the value itself when it lies in ``[0, 1]``) and big-endian data
-(normalised exactly as the same values in native order).
+(normalised exactly as the same values in native order). Blank pixels (NaN or
+infinite: outside a telescope's footprint, between the tiles of a stitched
+mosaic) take the image's smallest finite value, as FITS blanks do, and a note
+says how many; an image without a finite pixel is an error.
 
 Image files are read and written by :mod:`tinct.engine.imagefiles`.
 """
@@ -89,7 +92,8 @@ class PreparedImage:
         alpha: ``(B, H, W)`` alpha channel in the output dtype, or ``None``.
         uint8: Output as uint8 (input was uint8).
         is_rgb: Input had colour channels.
-        notes: Warnings about the input (:func:`contrast_notes`), set by the engine.
+        notes: Warnings about the input: blank pixels, and :func:`contrast_notes`
+            (added by the engine).
     """
 
     gray: Tensor
@@ -133,12 +137,18 @@ def _validate(arr: Any, rgb: bool | None) -> tuple[np.ndarray, bool]:
         raise ValueError(
             f"image of {h}x{w} pixels is too large (max side {MAX_SIDE}, max {MAX_PIXELS} pixels)"
         )
-    if np.issubdtype(a.dtype, np.floating):
-        finite = np.isfinite(a)
-        if not finite.all():
-            n = int(a.size - np.count_nonzero(finite))
-            raise ValueError(f"image contains {n} NaN or infinite value(s)")
+    if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).any():
+        raise ValueError(f"image has no finite pixel (all {a.size} values are NaN or infinite)")
     return a, bool(rgb)
+
+
+def _blanks(a: np.ndarray) -> tuple[int, float]:
+    """How many values of ``a`` are blank (NaN or infinite), and the finite minimum they take."""
+    if not np.issubdtype(a.dtype, np.floating):
+        return 0, 0.0
+    finite = np.isfinite(a)
+    n = int(a.size - np.count_nonzero(finite))
+    return n, float(a[finite].min()) if n else 0.0
 
 
 def normalization_mode(dtype: Any, normalize: str = "auto") -> str:
@@ -205,6 +215,10 @@ def _range(a: np.ndarray, mode: str, percentiles: tuple[float, float]) -> tuple[
     if flat.size > PERCENTILE_SAMPLES:  # a regular subsample is plenty for percentiles
         flat = flat[:: flat.size // PERCENTILE_SAMPLES + 1]
     f = flat.astype(np.float64)
+    if not np.isfinite(f).all():  # blank pixels: the finite ones decide
+        f = f[np.isfinite(f)]
+        if f.size == 0:  # the subsample hit blanks only
+            f = a[np.isfinite(a)].astype(np.float64)
     lo_v, hi_v = float(f.min()), float(f.max())
     # percentiles interpolate with differences, which overflow near the float64 limit:
     # take them at 2**-64 scale (exact for all but subnormal values) and scale back
@@ -271,7 +285,7 @@ def prepare(
 
     Raises:
         TypeError: Unsupported type or dtype.
-        ValueError: Bad shape, empty, too small or too large, NaN/inf.
+        ValueError: Bad shape, empty, too small or too large, no finite pixel.
     """
     a, is_rgb = _validate(image, rgb)
     if is_rgb:
@@ -290,11 +304,14 @@ def prepare(
         raise ValueError("normalize='range' needs an intensity_range (low, high)")
     else:
         lo, hi = _range(color_part, normalize, percentiles)
+    blank, fill = _blanks(color_part)
     n = planes.shape[0]
     gray = torch.empty(n, 1, h, w, dtype=torch.float32)
     for i in range(n):
         for y0, y1 in strips(h, w * c):
             chunk = _as_tensor(color_part[i, y0:y1])
+            if blank:
+                chunk = torch.nan_to_num(chunk, nan=fill, posinf=fill, neginf=fill)
             if is_rgb:
                 x = torch.empty(chunk.shape, dtype=torch.float32)
                 _into_unit(x, chunk, lo, hi)
@@ -310,8 +327,12 @@ def prepare(
         else:
             alo, ahi = _range(alpha_in, "dtype", percentiles)
             alpha = np.empty(alpha_in.shape, np.float32)
-            _into_unit(torch.from_numpy(alpha), _as_tensor(alpha_in), alo, ahi)
-    return PreparedImage(gray, tuple(lead), alpha, out_u8, is_rgb)
+            alpha_t = torch.nan_to_num(_as_tensor(alpha_in), nan=0.0, posinf=ahi, neginf=alo)
+            _into_unit(torch.from_numpy(alpha), alpha_t, alo, ahi)
+    notes = (
+        [f"{blank} blank (NaN or infinite) pixels shown as the image's minimum"] if blank else []
+    )
+    return PreparedImage(gray, tuple(lead), alpha, out_u8, is_rgb, notes)
 
 
 #: Input dtypes whose values float32 holds exactly.
@@ -366,7 +387,7 @@ def prepare_noted(
         intensity_range=intensity_range,
     )  # fmt: skip
     mode = "range" if intensity_range else normalization_mode(np.asarray(image).dtype, normalize)
-    prep.notes = contrast_notes(prep.gray, mode)
+    prep.notes += contrast_notes(prep.gray, mode)
     return prep
 
 
