@@ -442,6 +442,28 @@ def test_twelve_bit_frame_follows_the_layer_contrast_by_default(viewer, widget, 
     assert mean_l(viewer.layers["cell colorized (tinct-base)"].data) > got + 5
 
 
+def test_float_frame_with_a_blank_border_colorizes_and_says_so(viewer, widget, errors, monkeypatch):
+    """A telescope frame in float32 with NaN outside its footprint: no error, a warning."""
+    from tinct.engine.colorizer import Colorizer
+
+    warned: list[str] = []
+    monkeypatch.setattr("tinct.napari_plugin.widget.show_warning", warned.append)
+    rng = np.random.default_rng(0)
+    frame = (rng.gamma(2.0, 50.0, (64, 80)) + 100).astype(np.float32)
+    frame[:, :12] = np.nan
+    before = frame.copy()
+    widget.colorizer_factory = lambda m, d: Colorizer(m, device="cpu")
+    widget.image.value = viewer.add_image(frame, name="field")
+    widget.run()
+    assert not errors
+    out = viewer.layers["field colorized (tinct-base)"].data
+    assert out.shape == (64, 80, 3) and np.isfinite(out).all()
+    blank = out[:, :10].astype(np.float64) / (255 if out.dtype == np.uint8 else 1)
+    assert blank.max() < 0.05  # black (the colour upsampling may bleed a few levels)
+    assert any("768 blank" in w for w in warned), warned
+    np.testing.assert_array_equal(frame, before)
+
+
 def test_model_without_weights_cannot_run_and_says_why(viewer, widget, errors):
     widget.image.value = _image(viewer)
     widget.model.value = "tinct-small"  # a recipe: no trained weights here
