@@ -5,19 +5,9 @@ import pytest
 import torch
 
 import tinct
-from engine_helpers import JOINT, REGRESSION, TinyModel, gradient_image
+from engine_helpers import gradient_image
 from tinct import color
 from tinct.engine.colorizer import Colorizer
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return Colorizer(TinyModel(JOINT), device="cpu")
-
-
-@pytest.fixture(scope="module")
-def tiny_reg():
-    return Colorizer(TinyModel(REGRESSION), device="cpu")
 
 
 def test_suggest_colors(tiny, tiny_reg):

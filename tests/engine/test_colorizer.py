@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import tinct
-from engine_helpers import JOINT, REGRESSION, TinyModel, gradient_image
+from engine_helpers import JOINT, TinyModel, gradient_image
 from tinct import color
 from tinct.cancel import Cancelled
 from tinct.engine.colorizer import Colorizer
@@ -30,22 +30,6 @@ CHANNEL = ModelConfig(
 @pytest.fixture(scope="module")
 def tiny_channel():
     return Colorizer(TinyModel(CHANNEL), device="cpu")
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return Colorizer(TinyModel(JOINT), device="cpu")
-
-
-@pytest.fixture(scope="module")
-def tiny_reg():
-    return Colorizer(TinyModel(REGRESSION), device="cpu")
-
-
-@pytest.fixture(scope="module")
-def small():
-    """tinct-small with random weights (hint- and global-hint-aware architecture)."""
-    return Colorizer("tinct-small", device="cpu", pretrained=False)
 
 
 def lightness(rgb):

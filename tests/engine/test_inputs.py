@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 import tinct
-from engine_helpers import JOINT, TinyModel, gradient_image
+from engine_helpers import gradient_image
 from tinct.engine import imagefiles as F
 from tinct.engine import inputs
 from tinct.engine import inputs as I
@@ -175,7 +175,6 @@ def test_an_image_without_a_finite_pixel_is_a_clear_error():
 
 def test_extreme_inputs_through_the_engine():
     """Finite, sensible colour from the whole pipeline (untrained tinct-base)."""
-    from tinct.engine.colorizer import Colorizer
 
     c = Colorizer("tinct-base", device="cpu", pretrained=False)
     for name in ("f64 -max..max", "f64 1e300 offset, tiny range", "i64 near 2**62",
@@ -190,11 +189,6 @@ def test_extreme_inputs_through_the_engine():
 
 
 # --------------------------------------------------------------------------- invalid arrays
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return Colorizer(TinyModel(JOINT), device="cpu")
 
 
 def _virtual(shape):

@@ -3,20 +3,14 @@
 import types
 
 import numpy as np
-import pytest
 import torch
 import torch.nn.functional as F
 
-from engine_helpers import JOINT, TinyModel, gradient_image
+from engine_helpers import gradient_image
 from tinct import color
 from tinct.engine.colorizer import Colorizer
 from tinct.models.base import ColorModel, ModelOutput
 from tinct.models.registry import ModelConfig
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return Colorizer(TinyModel(JOINT), device="cpu")
 
 
 def test_upsampling_beats_bilinear_with_oracle_chroma():

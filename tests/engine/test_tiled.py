@@ -3,25 +3,8 @@
 import numpy as np
 import pytest
 
-from engine_helpers import JOINT, REGRESSION, TinyModel, gradient_image
-from tinct.engine.colorizer import Colorizer
+from engine_helpers import gradient_image
 from tinct.engine.options import ColorizeOptions
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    return Colorizer(TinyModel(JOINT), device="cpu")
-
-
-@pytest.fixture(scope="module")
-def tiny_reg():
-    return Colorizer(TinyModel(REGRESSION), device="cpu")
-
-
-@pytest.fixture(scope="module")
-def small():
-    """tinct-small with random weights (hint- and global-hint-aware architecture)."""
-    return Colorizer("tinct-small", device="cpu", pretrained=False)
 
 
 def test_tiled_matches_untiled(small):
