@@ -171,6 +171,10 @@ def test_blank_pixels_in_rgb_and_alpha():
 def test_an_image_without_a_finite_pixel_is_a_clear_error():
     with pytest.raises(ValueError, match="no finite pixel"):
         I.prepare(np.full((4, 4), np.nan))
+    rgba = np.full((4, 4, 4), np.nan)
+    rgba[..., 3] = 1.0  # a finite alpha does not make the colour finite
+    with pytest.raises(ValueError, match="no finite pixel"):
+        I.prepare(rgba)
 
 
 def test_extreme_inputs_through_the_engine():

@@ -137,17 +137,21 @@ def _validate(arr: Any, rgb: bool | None) -> tuple[np.ndarray, bool]:
         raise ValueError(
             f"image of {h}x{w} pixels is too large (max side {MAX_SIDE}, max {MAX_PIXELS} pixels)"
         )
-    if np.issubdtype(a.dtype, np.floating) and not np.isfinite(a).any():
-        raise ValueError(f"image has no finite pixel (all {a.size} values are NaN or infinite)")
     return a, bool(rgb)
 
 
 def _blanks(a: np.ndarray) -> tuple[int, float]:
-    """How many values of ``a`` are blank (NaN or infinite), and the finite minimum they take."""
+    """How many values of ``a`` are blank (NaN or infinite), and the finite minimum they take.
+
+    Raises:
+        ValueError: No value of ``a`` is finite.
+    """
     if not np.issubdtype(a.dtype, np.floating):
         return 0, 0.0
     finite = np.isfinite(a)
     n = int(a.size - np.count_nonzero(finite))
+    if n == a.size:
+        raise ValueError(f"image has no finite pixel (all {n} values are NaN or infinite)")
     return n, float(a[finite].min()) if n else 0.0
 
 
@@ -296,6 +300,7 @@ def prepare(
         lead, (h, w), c = a.shape[:-2], a.shape[-2:], 1
         planes = a.reshape(-1, h, w)  # type: ignore[assignment]
         color_part = planes
+    blank, fill = _blanks(color_part)  # one pass; refuses an image without a finite pixel
     if intensity_range is not None:
         lo, hi = (float(v) for v in intensity_range)
         if not hi > lo:
@@ -304,7 +309,6 @@ def prepare(
         raise ValueError("normalize='range' needs an intensity_range (low, high)")
     else:
         lo, hi = _range(color_part, normalize, percentiles)
-    blank, fill = _blanks(color_part)
     n = planes.shape[0]
     gray = torch.empty(n, 1, h, w, dtype=torch.float32)
     for i in range(n):
