@@ -59,19 +59,23 @@ def test_round_trip(cube, dtype, fwd, inv):
     torch.testing.assert_close(inv(fwd(x)), x, atol=tol, rtol=0)
 
 
+#: Every conversion between the package's colour spaces (each has an inverse in the list).
+CONVERSIONS = [
+    C.rgb_to_lab,
+    C.lab_to_rgb,
+    C.rgb_to_luv,
+    C.luv_to_rgb,
+    C.rgb_to_yuv,
+    C.yuv_to_rgb,
+    C.lab_to_lch,
+    C.lch_to_lab,
+]
+
+
 @pytest.mark.parametrize("shape", [(3, 4, 5), (2, 3, 4, 5), (2, 2, 3, 1, 7)])
 @pytest.mark.parametrize(
     "fn",
-    [
-        C.rgb_to_lab,
-        C.lab_to_rgb,
-        C.rgb_to_luv,
-        C.luv_to_rgb,
-        C.rgb_to_yuv,
-        C.yuv_to_rgb,
-        C.lab_to_lch,
-        C.lch_to_lab,
-    ],
+    CONVERSIONS,
 )
 def test_shapes_dtype_device(fn, shape, dtype, device):
     x = torch.rand(shape, dtype=dtype, device=device) * 0.9 + 0.05
@@ -92,17 +96,7 @@ def test_errors(fn):
 
 @pytest.mark.parametrize(
     "fn",
-    [
-        C.rgb_to_lab,
-        C.lab_to_rgb,
-        C.rgb_to_luv,
-        C.luv_to_rgb,
-        C.rgb_to_yuv,
-        C.yuv_to_rgb,
-        C.lab_to_lch,
-        C.lch_to_lab,
-        C.rgb_to_gray,
-    ],
+    [*CONVERSIONS, C.rgb_to_gray],
 )
 def test_gradcheck(fn):
     torch.manual_seed(0)
