@@ -8,8 +8,9 @@ copies the best one, with its scores, to ``--out``:
 
     PYTHONPATH=src python3 scripts/gpu/train.py --data .gpu/train128.tar --minutes 8 --out $OUT
 
-The choice rule: the highest mean of automatic and 10-hint PSNR among snapshots
-whose automatic false-colour rate is at most 9 % (else the lowest false-colour rate).
+The choice rule (:mod:`tinct.training.selection`): the highest mean of automatic and
+10-hint PSNR among snapshots whose automatic false-colour rate is at most 9 % (else the
+lowest false-colour rate).
 The starting weights are scored on the same split (``init`` in scores.json), so the
 result can be compared at once: a snapshot that does not beat them is not shipped.
 """
@@ -25,27 +26,8 @@ import time
 from pathlib import Path
 
 from tinct.training.config import TrainConfig
-from tinct.training.evaluate import EvalConfig, evaluate
+from tinct.training.selection import score_snapshots
 from tinct.training.train import train
-
-
-def choose(scores: dict[str, dict[str, float]]) -> str:
-    """Name of the best snapshot under the rule in the module docstring."""
-    ok = {k: v for k, v in scores.items() if v["false_auto"] <= 0.09}
-    if not ok:
-        return min(scores, key=lambda k: scores[k]["false_auto"])
-    return max(ok, key=lambda k: ok[k]["psnr_auto"] + ok[k]["psnr_10"])
-
-
-def _scores(res: dict[str, dict[str, float]], name: str) -> dict[str, float]:
-    """The figures the choice rule reads, for one evaluated model."""
-    auto, hinted = res[f"{name} @ 0 hints"], res[f"{name} @ 10 hints"]
-    return {
-        "psnr_auto": auto["psnr"],
-        "psnr_10": hinted["psnr"],
-        "colourful_auto": auto["colourfulness"],
-        "false_auto": auto.get("false_colour", 1.0),
-    }
 
 
 def main() -> None:
@@ -92,21 +74,16 @@ def main() -> None:
     final.parent.mkdir(exist_ok=True)
     shutil.copy(run / "tinct-base.safetensors", final)
     snaps = [*sorted(p for p in final.parent.glob("step_*.safetensors")), final]
-    res = evaluate(
-        EvalConfig(
-            models=[args.init, *(str(p) for p in snaps)],  # the starting point, for comparison
-            data=[str(work / "held")],
-            hints=[0, 10],
-            out=str(work / "report"),
-            full_res=False,
-            device=args.device,
-            limit=args.limit,
-        ),
+    result = score_snapshots(
+        snaps,
+        sorted((work / "held").iterdir()),
+        init=args.init,
+        out=work / "report",
+        limit=args.limit,
+        device=args.device,
         log=lambda s: print(s, flush=True),
     )
-    scores = {p.stem: _scores(res, p.stem) for p in snaps}
-    baseline = _scores(res, Path(args.init).stem)
-    best = choose(scores)
+    best, scores, baseline = result["best"], result["scores"], result["init"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     shutil.copy(next(p for p in snaps if p.stem == best), out / "tinct-base-gpu.safetensors")
@@ -116,8 +93,7 @@ def main() -> None:
     shutil.copy(run / "log.csv", out / "log.csv")
     print(f"start {args.init}: {baseline}")
     print(f"best {best}: {scores[best]} ({(time.time() - t0) / 60:.1f} min in all)")
-    b = scores[best]
-    if b["psnr_auto"] + b["psnr_10"] <= baseline["psnr_auto"] + baseline["psnr_10"]:
+    if not result["ships"]:
         print("the best snapshot does not beat the start on the held-out split: do not ship it")
 
 

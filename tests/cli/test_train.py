@@ -69,3 +69,29 @@ def test_train_leaves_out_an_unreadable_file_and_names_it(tiles, tmp_path, capsy
     line = next(ln for ln in (out.out + out.err).splitlines() if ln.startswith("skipped"))
     assert line.startswith("skipped 1 unreadable image: ") and "s5_x0_y0.png" in line
     assert (tmp_path / "run" / "tinct-small.safetensors").exists()
+
+
+def test_train_exports_snapshots_and_takes_the_regression_weight(tiles, tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", "--recipe", "tinct-small", "--data", str(tiles), "--steps", "3",
+            "--out", str(out), "--batch-size", "2", "--crop", "32", "--warmup", "1",
+            "--threads", "1", "--val-fraction", "0", "--regression-weight", "0",
+            "--snapshot-every", "1e-9"]  # fmt: skip
+    assert main(args) == 0
+    snaps = sorted(p.name for p in (out / "snapshots").glob("*.safetensors"))
+    assert snaps == [f"step_00000{i}.safetensors" for i in (1, 2, 3)]
+    from tinct.models.weights import load_weights
+
+    _, meta = load_weights(out / "tinct-small.safetensors")
+    assert meta["train_config"]["regression_weight"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"), [("--regression-weight", "-1"), ("--snapshot-every", "-2")]
+)
+def test_train_refuses_a_negative_weight_or_interval(tiles, tmp_path, capsys, flag, value):
+    out = str(tmp_path / "r")
+    args = ["train", "--data", str(tiles), "--steps", "1", "--out", out, flag, value]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert flag in err and "traceback" not in err.lower() and len(err.strip().splitlines()) == 1

@@ -78,6 +78,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="share of images trained without hints (default: 0.3)",
     )
     p.add_argument(
+        "--regression-weight",
+        type=float,
+        default=10.0,
+        help="weight of the L1 term on ab beside the cross-entropy (default: 10)",
+    )
+    p.add_argument(
+        "--snapshot-every",
+        type=float,
+        default=0.0,
+        help="export <out>/snapshots/step_N.safetensors every this many minutes, to choose "
+        "a checkpoint on held-out protocol metrics afterwards (default: 0 = never)",
+    )
+    p.add_argument(
         "--val-fraction", type=float, default=0.02, help="share of images held out (default: 0.02)"
     )
     p.add_argument(
@@ -135,6 +148,8 @@ def _check(args: argparse.Namespace) -> None:
         ("--p-no-hints", args.p_no_hints, 0 <= args.p_no_hints <= 1, "in [0, 1]"),
         ("--val-fraction", args.val_fraction, 0 <= args.val_fraction < 1, "in [0, 1)"),
         ("--val-every", args.val_every, args.val_every > 0, "> 0"),
+        ("--regression-weight", args.regression_weight, args.regression_weight >= 0, ">= 0"),
+        ("--snapshot-every", args.snapshot_every, args.snapshot_every >= 0, ">= 0"),
         ("--threads", args.threads, args.threads >= 0, ">= 0"),
     ):
         if not ok:
@@ -242,6 +257,8 @@ def run(args: argparse.Namespace) -> int:
         rebalance=args.rebalance,
         warmup=args.warmup,
         p_no_hints=args.p_no_hints,
+        regression_weight=args.regression_weight,
+        snapshot_minutes=args.snapshot_every,
         val_fraction=args.val_fraction,
         val_every_minutes=args.val_every,
         device=args.device,
