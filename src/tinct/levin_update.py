@@ -43,8 +43,9 @@ __all__ = [
 
 #: Changed hint pixels up to which a low-rank update is used (about five 3 x 3 patches).
 MAX_RANK = 48
-#: Luminance grids kept (each holds one LU factorisation, about 15 MB at 128 x 128).
-CACHE_ENTRIES = 2
+#: Luminance grids kept (each holds one LU factorisation, about 15 MB at 128 x 128; the
+#: fusion solves on up to three grids per image, see tinct.engine.fusion.MULTISCALE_FACTORS).
+CACHE_ENTRIES = 6
 #: Solved columns kept per grid (128 KB each at 128 x 128).
 MAX_COLUMNS = 160
 #: Larger grids are solved afresh every time (their factorisation would hold too much memory).

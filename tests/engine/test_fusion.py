@@ -74,3 +74,51 @@ def test_hint_weights_are_convex_and_follow_luminance_edges():
     mixed = fusion.mix_colour((weights, colours, lum))
     assert mixed[0, 0, 8, 2] > 45 and mixed[0, 1, 8, 13] > 45
     assert fusion.hint_weights(lum, [], NET) is None
+
+
+def test_multiscale_share_phases_in_with_the_hint_count():
+    assert fusion.multiscale_share(1) == fusion.multiscale_share(fusion.MULTISCALE_FROM) == 0.0
+    assert fusion.multiscale_share(fusion.MULTISCALE_FULL) == fusion.multiscale_share(500) == 1.0
+    middle = (fusion.MULTISCALE_FROM + fusion.MULTISCALE_FULL) / 2
+    assert fusion.multiscale_share(int(middle)) == pytest.approx(0.5, abs=0.05)
+
+
+def _many(count: int, gen: torch.Generator) -> list[HintPatch]:
+    rows = torch.randint(2, 30, (count,), generator=gen)
+    cols = torch.randint(2, 30, (count,), generator=gen)
+    return [
+        _patch(float(r), float(c), (50.0, 0.0) if c < 16 else (0.0, 50.0), side=2.0)
+        for r, c in zip(rows, cols, strict=True)
+    ]
+
+
+def test_many_hints_average_the_propagation_over_coarser_grids():
+    gen = torch.Generator().manual_seed(0)
+    lum = 50 + 10 * torch.rand(1, 1, 16, 16, generator=gen)  # texture: many weak edges
+    lum[..., 8:] += 30.0
+    few, many = _many(fusion.MULTISCALE_FROM, gen), _many(fusion.MULTISCALE_FULL, gen)
+    torch.testing.assert_close(
+        fusion.hint_weights(lum, few, NET)[0], fusion._hint_weights_at(lum, few, NET)[0]
+    )
+    weights, colours, _ = fusion.hint_weights(lum, many, NET)
+    single = fusion._hint_weights_at(lum, many, NET)[0]
+    assert weights.shape == single.shape and weights.min() >= 0
+    torch.testing.assert_close(weights.sum(1), torch.ones(1, 16, 16))
+    assert (weights - single).abs().max() > 0.05  # the coarse grids do take part
+    mixed = fusion.mix_colour((weights, colours, lum))
+    assert mixed[0, 0, :, :6].min() > 35 and mixed[0, 1, :, 10:].min() > 35  # still edge-bound
+
+
+def test_propagate_patches_averages_grids_too(monkeypatch):
+    gen = torch.Generator().manual_seed(1)
+    lum = 50 + 10 * torch.rand(1, 1, 16, 16, generator=gen)
+    patches = _many(fusion.MAX_MIXED_HINTS + 6, gen)
+    assert fusion.hint_weights(lum, patches, NET) is None  # too many for weight maps
+    averaged = fusion.propagate_patches(lum, patches, NET)
+    single = fusion._propagate_patches_at(lum, patches, NET)
+    assert averaged.shape == single.shape == (1, 2, 16, 16)
+    assert (averaged - single).abs().max() > 0.5
+    assert averaged.min() >= -1e-3 and averaged.max() <= 50 + 1e-3  # inside the hints' hull
+    monkeypatch.setattr(fusion, "MULTISCALE_FULL", 10**6)
+    monkeypatch.setattr(fusion, "MULTISCALE_FROM", 10**6 - 1)
+    torch.testing.assert_close(fusion.propagate_patches(lum, patches, NET), single)
