@@ -73,3 +73,56 @@ def test_reduced_precision_casts_weights_once_and_leaves_the_callers_module():
     out = c.colorize(gradient_image())
     ref = Colorizer(model, device="cpu", precision="float32").colorize(gradient_image())
     assert np.abs(out.astype(int) - ref.astype(int)).mean() < 2.0
+
+
+def test_fold_batch_norms_keeps_the_outputs_and_removes_the_norms():
+    import copy
+
+    from tinct.engine.runtime import fold_batch_norms, get_model
+    from tinct.models import load_model
+
+    torch.manual_seed(0)
+    model = load_model("tinct-base", pretrained=False)
+    for m in model.modules():  # running statistics and affine parameters far from identity
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    model.eval()
+    n_norms = sum(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    folded = fold_batch_norms(copy.deepcopy(model))
+    assert n_norms >= 10 and not any(isinstance(m, nn.BatchNorm2d) for m in folded.modules())
+    lum = torch.rand(1, 1, 64, 64) * 100
+    with torch.inference_mode():
+        ref, got = model(lum), folded(lum)
+    torch.testing.assert_close(got.logits, ref.logits, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(got.ab, ref.ab, rtol=1e-4, atol=1e-3)
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batch_norms(model.train())
+    loaded = get_model("tinct-base", "cpu", pretrained=False)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in loaded.modules())
+
+
+def test_cpu_busy_counts_other_processes_not_this_one(monkeypatch):
+    from tinct.engine import runtime
+
+    samples = iter(
+        [
+            (0.0, 100.0, 10.0),
+            (1.0, 102.0, 12.0),  # the machine used 2 cores, all of it this process: idle
+            (1.1, 102.1, 12.1),  # 0.1 s later: too short to measure, the last verdict stands
+            (2.0, 103.9, 12.2),  # others used 1.7 cores of 2: busy
+        ]
+    )
+    monkeypatch.setattr(runtime, "_cpu_sample", lambda: next(samples))
+    monkeypatch.setattr(runtime, "_BUSY_STATE", {"sample": None, "verdict": None})
+    monkeypatch.setattr(runtime.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(runtime.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert runtime.cpu_busy() is False  # first call: the load average
+    assert runtime.cpu_busy() is False
+    assert runtime.cpu_busy() is False
+    assert runtime.cpu_busy() is True
+    monkeypatch.setattr(runtime, "_cpu_sample", lambda: None)  # no /proc: the load average
+    monkeypatch.setattr(runtime.os, "getloadavg", lambda: (1.5, 1.0, 1.0))
+    assert runtime.cpu_busy() is True

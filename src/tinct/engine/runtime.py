@@ -11,8 +11,10 @@ import copy
 import functools
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -20,6 +22,7 @@ __all__ = [
     "DeviceUnavailableError",
     "cast_for_inference",
     "cpu_busy",
+    "fold_batch_norms",
     "get_model",
     "model_key",
     "resolve_threads",
@@ -126,8 +129,50 @@ _THREADS_LOCK = threading.Lock()
 _THREADS_STATE = {"depth": 0, "saved": 0}
 
 
+#: Shortest interval over which :func:`cpu_busy` measures the other processes' use.
+_BUSY_MIN_INTERVAL = 0.2
+_BUSY_STATE: dict[str, Any] = {"sample": None, "verdict": None}
+
+
+def _cpu_sample() -> tuple[float, float, float] | None:
+    """``(wall s, busy CPU s of the machine, CPU s of this process)``, or None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()[1:]
+        with open("/proc/self/stat") as f:
+            own = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    values = [int(v) for v in fields]
+    # user nice system idle iowait irq softirq steal ...: busy = all but idle and iowait
+    busy = sum(values) - values[3] - (values[4] if len(values) > 4 else 0)
+    return time.monotonic(), busy / tick, (int(own[11]) + int(own[12])) / tick
+
+
 def cpu_busy() -> bool:
-    """True when the load average leaves less than one idle core (``os.getloadavg``)."""
+    """True when *other* processes leave less than one idle core.
+
+    On Linux the machine's busy CPU time minus this process's own, over the time since
+    the previous call (at least 0.2 s; between closer calls the last verdict stands), so
+    a colorization does not count itself: with the load average (the fallback, for the
+    first call and elsewhere), a 2-core machine running only tinct's own hint edits
+    reads as busy and drops to one thread.
+    """
+    now = _cpu_sample()
+    with _THREADS_LOCK:
+        last = _BUSY_STATE["sample"]
+        if now is not None and last is not None:
+            dt = now[0] - last[0]
+            if dt < _BUSY_MIN_INTERVAL and _BUSY_STATE["verdict"] is not None:
+                return bool(_BUSY_STATE["verdict"])
+            if dt >= _BUSY_MIN_INTERVAL:
+                others = max(0.0, (now[1] - last[1]) - (now[2] - last[2])) / dt
+                verdict = others + 1.0 > (os.cpu_count() or 1)
+                _BUSY_STATE.update(sample=now, verdict=verdict)
+                return verdict
+        if now is not None and last is None:
+            _BUSY_STATE["sample"] = now
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):  # pragma: no cover - Windows
@@ -257,13 +302,49 @@ def cast_for_inference(
     return out
 
 
+def fold_batch_norms(model: torch.nn.Module) -> torch.nn.Module:
+    """Fold every BatchNorm that directly follows a convolution into it (inference only).
+
+    In eval mode ``BN(conv(x)) = conv'(x)`` with ``conv'`` the convolution whose weights
+    and bias absorb the normalisation's running statistics and affine parameters, so
+    one pass over the feature map is saved per pair (``tinct-base`` on the CPU: 16
+    BatchNorms, about 14 ms of a 512 px hint edit). Pairs are found inside
+    ``nn.Sequential`` containers (conv at position ``i``, BatchNorm at ``i + 1``); the
+    BatchNorm becomes ``nn.Identity``. The outputs equal the unfolded model's up to
+    float rounding (about 1e-5 relative).
+
+    Args:
+        model: A network in eval mode (modified in place).
+
+    Returns:
+        ``model``.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    if model.training:
+        raise ValueError("fold_batch_norms needs a model in eval mode")
+    for seq in [m for m in model.modules() if isinstance(m, torch.nn.Sequential)]:
+        for i in range(len(seq) - 1):
+            conv, bn = seq[i], seq[i + 1]
+            if (
+                type(conv) is torch.nn.Conv2d
+                and type(bn) is torch.nn.BatchNorm2d
+                and bn.track_running_stats
+                and bn.running_mean is not None
+                and bn.num_features == conv.out_channels
+            ):
+                seq[i] = fuse_conv_bn_eval(conv, bn)
+                seq[i + 1] = torch.nn.Identity()
+    return model
+
+
 def get_model(
     name_or_path: str | Path,
     device: torch.device | str = "cpu",
     pretrained: bool = True,
     dtype: torch.dtype = torch.float32,
 ) -> torch.nn.Module:
-    """A model loaded for inference: eval mode, channels-last, weights in the precision.
+    """A model loaded for inference: eval, BatchNorms folded, channels-last, in the precision.
 
     Not cached: loaded colorizers (which hold their models) are cached once, in
     :mod:`tinct.engine.shared`.
@@ -281,7 +362,7 @@ def get_model(
     from tinct.models import load_model
 
     arg = Path(name_or_path) if _is_file_reference(name_or_path) else str(name_or_path)
-    model = load_model(arg, device=device, pretrained=pretrained).eval()
+    model = fold_batch_norms(load_model(arg, device=device, pretrained=pretrained).eval())
     # NHWC: faster conv kernels
     model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return cast_for_inference(model, dtype, copy_model=False)
