@@ -22,7 +22,7 @@ def test_a_hint_colour_does_not_depend_on_the_other_hints(space):
     for h, p in zip(hints, together, strict=True):
         alone = place_hints([h], gray, (40, 60), space=space)[0]
         assert (alone.row, alone.col, alone.side) == (p.row, p.col, p.side)
-        torch.testing.assert_close(alone.chroma, p.chroma, atol=1e-4, rtol=0)
+        torch.testing.assert_close(alone.chroma, p.chroma, atol=1e-3, rtol=1e-5)
         assert p.chroma.shape == (2, 2)
 
 
