@@ -27,7 +27,7 @@ Two things happen here, on the cached network output:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -159,13 +159,16 @@ def hint_weights(
         lum)``, or ``None`` without hints or with more than :data:`MAX_MIXED_HINTS`.
     """
     found = _hint_weights_at(lum, patches, net_size)
-    share = multiscale_share(len(patches))
-    if found is None or share == 0.0:
-        return found
+    if found is None:
+        return None
     weights, colours, _ = found
-    coarse = [_hint_weights_at(g, patches, net_size) for g in _coarse_grids(lum)]
-    average = torch.stack([weights, *(_up(c[0], weights) for c in coarse if c)]).mean(0)
-    mixed = torch.lerp(weights, average, share)
+
+    def solve(grid: Tensor) -> Tensor:
+        coarse = _hint_weights_at(grid, patches, net_size)
+        assert coarse is not None  # the same patches as on the fusion grid
+        return coarse[0]
+
+    mixed = _across_grids(weights, lum, len(patches), solve)
     return mixed / mixed.sum(1, keepdim=True).clamp_min(1e-12), colours, lum
 
 
@@ -174,22 +177,28 @@ def multiscale_share(count: int) -> float:
     return min(1.0, max(0.0, (count - MULTISCALE_FROM) / (MULTISCALE_FULL - MULTISCALE_FROM)))
 
 
-def _coarse_grids(lum: Tensor) -> list[Tensor]:
-    """``lum (B, 1, h, w)`` area-averaged to each of :data:`MULTISCALE_FACTORS`."""
+def _across_grids(
+    first: Tensor, lum: Tensor, count: int, solve: Callable[[Tensor], Tensor]
+) -> Tensor:
+    """``first`` (solved on ``lum``'s grid) blended with its average over the coarse grids.
+
+    ``solve(grid_lum)`` gives the same quantity on a coarser luminance grid; each result
+    is resized back bilinearly and the average is weighted by :func:`multiscale_share`.
+    """
+    share = multiscale_share(count)
+    if share == 0.0:
+        return first
     h, w = lum.shape[-2:]
-    return [
-        torch.nn.functional.interpolate(
-            lum, size=(max(4, round(h * f)), max(4, round(w * f))), mode="area"
+    solved = [first]
+    for f in MULTISCALE_FACTORS:
+        size = (max(4, round(h * f)), max(4, round(w * f)))
+        coarse = solve(torch.nn.functional.interpolate(lum, size=size, mode="area"))
+        solved.append(
+            torch.nn.functional.interpolate(
+                coarse.to(first), size=first.shape[-2:], mode="bilinear", align_corners=False
+            )
         )
-        for f in MULTISCALE_FACTORS
-    ]
-
-
-def _up(t: Tensor, like: Tensor) -> Tensor:
-    """``t (B, C, h', w')`` bilinearly resized to ``like``'s grid."""
-    return torch.nn.functional.interpolate(
-        t.to(like), size=like.shape[-2:], mode="bilinear", align_corners=False
-    )
+    return torch.lerp(first, torch.stack(solved).mean(0), share)
 
 
 def _hint_weights_at(
@@ -240,11 +249,9 @@ def propagate_patches(
         ``(B, 2, h, w)`` propagated ab.
     """
     ab = _propagate_patches_at(lum, patches, net_size)
-    share = multiscale_share(len(patches))
-    if share == 0.0:
-        return ab
-    coarse = [_up(_propagate_patches_at(g, patches, net_size), ab) for g in _coarse_grids(lum)]
-    return torch.lerp(ab, torch.stack([ab, *coarse]).mean(0), share)
+    return _across_grids(
+        ab, lum, len(patches), lambda grid: _propagate_patches_at(grid, patches, net_size)
+    )
 
 
 def _propagate_patches_at(

@@ -132,6 +132,7 @@ _THREADS_STATE = {"depth": 0, "saved": 0}
 #: Shortest interval over which :func:`cpu_busy` measures the other processes' use.
 _BUSY_MIN_INTERVAL = 0.2
 _BUSY_STATE: dict[str, Any] = {"sample": None, "verdict": None}
+_BUSY_LOCK = threading.Lock()
 
 
 def _cpu_sample() -> tuple[float, float, float] | None:
@@ -160,19 +161,16 @@ def cpu_busy() -> bool:
     reads as busy and drops to one thread.
     """
     now = _cpu_sample()
-    with _THREADS_LOCK:
-        last = _BUSY_STATE["sample"]
-        if now is not None and last is not None:
-            dt = now[0] - last[0]
-            if dt < _BUSY_MIN_INTERVAL and _BUSY_STATE["verdict"] is not None:
-                return bool(_BUSY_STATE["verdict"])
-            if dt >= _BUSY_MIN_INTERVAL:
-                others = max(0.0, (now[1] - last[1]) - (now[2] - last[2])) / dt
-                verdict = others + 1.0 > (os.cpu_count() or 1)
+    if now is not None:
+        with _BUSY_LOCK:
+            last, verdict = _BUSY_STATE["sample"], _BUSY_STATE["verdict"]
+            if last is None or now[0] - last[0] >= _BUSY_MIN_INTERVAL:
+                if last is not None:
+                    others = max(0.0, (now[1] - last[1]) - (now[2] - last[2])) / (now[0] - last[0])
+                    verdict = others + 1.0 > (os.cpu_count() or 1)
                 _BUSY_STATE.update(sample=now, verdict=verdict)
-                return verdict
-        if now is not None and last is None:
-            _BUSY_STATE["sample"] = now
+        if verdict is not None:
+            return bool(verdict)
     try:
         load = os.getloadavg()[0]
     except (AttributeError, OSError):  # pragma: no cover - Windows

@@ -45,7 +45,9 @@ def held_out_images(
         seed: ``TrainConfig.seed``.
 
     Returns:
-        The held-out image paths, in the run's order.
+        The held-out image paths, in the run's order. The run splits the images it could
+        read; with unreadable files in ``data`` (named in the run's log) the two splits
+        differ, so remove those files first.
     """
     from tinct.training.config import split_indices
     from tinct.training.datasets import find_images
