@@ -124,10 +124,10 @@ def bench_device(device: str, sizes: list[int], pretrained: bool) -> dict[str, A
         }
         print(f"  [{device}] {size}^2: {out[str(size)]}", flush=True)
     # network forward alone at the model's input size
-    from tinct.engine.runtime import resolve_threads, torch_threads
+    from tinct.engine.runtime import call_threads
 
     lum = torch.rand(1, 1, 256, 256, device=c.device) * 100
-    with torch.inference_mode(), torch_threads(resolve_threads(POLICY["num_threads"], c.device)):
+    with torch.inference_mode(), call_threads(POLICY["num_threads"], c.device):
         out["forward_256_ms"] = round(timeit(lambda: forward_once(c, lum), 5) * 1000, 1)
     print(f"  [{device}] forward 256^2: {out['forward_256_ms']} ms", flush=True)
     out["max_rss_mb"] = round(rss_mb(), 1)
@@ -144,12 +144,12 @@ def bench_reference(size: int = 2048, repeat: int = 7) -> dict[str, Any]:
     model = tinct.load_model("zhang-eccv16", pretrained=False)
     gray = test_image(size)
     rgb = np.dstack([gray] * 3)
-    from tinct.engine.runtime import resolve_threads, torch_threads
+    from tinct.engine.runtime import call_threads
 
-    threads = resolve_threads(POLICY["num_threads"], torch.device("cpu"))
+    cpu = torch.device("cpu")
 
     def ref():  # same thread policy as tinct's pipeline, for a fair comparison
-        with torch_threads(threads):
+        with call_threads(POLICY["num_threads"], cpu):
             reference_pipeline(model, rgb)
 
     c = Colorizer(model, device="cpu", **POLICY)
@@ -168,7 +168,7 @@ def bench_reference(size: int = 2048, repeat: int = 7) -> dict[str, Any]:
     ref_t, ours_t = statistics.median(ref_ts), statistics.median(our_ts)
     ratios = sorted(r / o for r, o in zip(ref_ts, our_ts, strict=True))
     lum = torch.rand(1, 1, 256, 256) * 100
-    with torch.inference_mode(), torch_threads(threads):
+    with torch.inference_mode(), call_threads(POLICY["num_threads"], cpu):
         ref_fwd = timeit(lambda: model(lum), 3)
         our_fwd = timeit(lambda: forward_once(c, lum), 3)
     res = {

@@ -47,6 +47,38 @@ def test_thread_policy_restores_torch_setting():
         Colorizer(TinyModel(JOINT), device="cpu", num_threads=0)
 
 
+def test_calls_run_blas_on_one_thread_and_restore_it():
+    """OpenBLAS's spinning workers take the cores the next network pass needs: during a
+    call BLAS runs on one thread, afterwards (and after nested calls) as before."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from tinct.engine import runtime
+
+    def blas_threads() -> list[int]:
+        return [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+
+    with threadpool_limits(limits=2, user_api="blas"):  # a multi-threaded BLAS to start from
+        before = blas_threads()
+        seen: list[list[int]] = []
+
+        class Spy(TinyModel):
+            def forward(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+                seen.append(blas_threads())
+                return super().forward(*args, **kwargs)
+
+        c = Colorizer(Spy(JOINT), device="cpu")
+        c.colorize(gradient_image(32, 32))
+        assert seen and all(t == 1 for t in seen[0])
+        assert blas_threads() == before
+        with runtime.call_threads("auto", torch.device("cpu")):
+            with runtime.call_threads(2, torch.device("cpu")):
+                assert all(t == 1 for t in blas_threads())
+            assert all(t == 1 for t in blas_threads())
+        assert blas_threads() == before
+        with runtime.call_threads(None, torch.device("cpu")):  # None: left alone
+            assert blas_threads() == before
+
+
 def test_reduced_precision_casts_weights_once_and_leaves_the_callers_module():
     """bfloat16 inference stores conv/linear weights in bfloat16 (as autocast would cast
     them on every call): same numbers as autocast over float32 weights, and the module

@@ -22,7 +22,7 @@ from tinct.engine import hint_raster as _raster
 from tinct.engine.hints import Hint
 from tinct.engine.options import ColorizeOptions
 from tinct.engine.render import Entry, output_channels
-from tinct.engine.runtime import resolve_threads, torch_threads
+from tinct.engine.runtime import call_threads
 from tinct.levin import propagate_batch
 from tinct.models.info import ModelInfo
 from tinct.spaces import lum_from_gray
@@ -170,8 +170,7 @@ def suggest_colors(
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     opts = c.resolve_options(options)
-    threads = resolve_threads(c.num_threads, c.device)
-    with c._lock, torch_threads(threads):
+    with c._lock, call_threads(c.num_threads, c.device):
         user_net = (options or c.options).net_size
         entry = c._entry(image, hints, reference, opts, rgb, None, None, user_net)
         prep = entry.prepared

@@ -47,12 +47,12 @@ from tinct.engine.render import (
     render,
 )
 from tinct.engine.runtime import (
+    call_threads,
     cast_for_inference,
     get_model,
     resolve_threads,
     select_device,
     select_dtype,
-    torch_threads,
 )
 
 __all__ = ["Colorizer", "EngineStats"]
@@ -104,7 +104,9 @@ class Colorizer:
         num_threads: CPU intra-op threads during calls: ``"auto"`` (one thread
             while the machine is busy, see :func:`resolve_threads`), a number,
             or ``None`` to leave torch's global setting alone. The setting is
-            process-wide while a call runs and restored afterwards.
+            process-wide while a call runs and restored afterwards; unless
+            ``None``, NumPy/SciPy's BLAS also runs on one thread during calls
+            (:func:`tinct.engine.runtime.blas_single_thread`).
 
     Example:
         >>> c = Colorizer("tinct-base")                       # doctest: +SKIP
@@ -271,9 +273,8 @@ class Colorizer:
             return _tm.colorize_sequence(self, image, hints, opts, axis=axis, reference=reference,
                                          rgb=rgb, user_net=user_net, progress=progress,
                                          cancel=cancel)  # fmt: skip
-        threads = resolve_threads(self.num_threads, self.device)
         # the scope carries ``cancel`` into the MRF, Levin solves and rendering
-        with self._lock, torch_threads(threads), _cancel.scope(cancel):
+        with self._lock, call_threads(self.num_threads, self.device), _cancel.scope(cancel):
             entry = self._entry(image, hints, reference, opts, rgb, progress, cancel, user_net)  # type: ignore[arg-type]
             out = self._render(entry, opts)
         for note in entry.prepared.notes:

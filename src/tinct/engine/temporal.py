@@ -48,7 +48,7 @@ from tinct.engine import inputs as _in
 from tinct.engine.carry import HintCarrier, HintStop, PlaneHints, hints_by_plane
 from tinct.engine.hints import Hint, hints_digest
 from tinct.engine.render import render
-from tinct.engine.runtime import resolve_threads, torch_threads
+from tinct.engine.runtime import call_threads
 from tinct.models.info import net_shape
 from tinct.upsample import resize
 
@@ -147,9 +147,8 @@ class TemporalRun:
         self._size = (int(size[0]), int(size[1]))
         if self._carrier is None:
             self._carrier = HintCarrier(self.hints, self._size, self._default_side())
-        threads = resolve_threads(c.num_threads, c.device)
         # the scope carries ``cancel`` into the MRF, Levin solves and rendering
-        with c._lock, torch_threads(threads), _cancel.scope(self.cancel):
+        with c._lock, call_threads(c.num_threads, c.device), _cancel.scope(self.cancel):
             entry = None
             if self.hints:  # hints move with the content: motion first, then the network
                 gray = self._motion_gray(arr, is_rgb)
