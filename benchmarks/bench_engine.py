@@ -124,7 +124,7 @@ def bench_device(device: str, sizes: list[int], pretrained: bool) -> dict[str, A
         }
         print(f"  [{device}] {size}^2: {out[str(size)]}", flush=True)
     # network forward alone at the model's input size
-    from tinct.engine.runtime import call_threads
+    from tinct.engine.threads import call_threads
 
     lum = torch.rand(1, 1, 256, 256, device=c.device) * 100
     with torch.inference_mode(), call_threads(POLICY["num_threads"], c.device):
@@ -144,7 +144,7 @@ def bench_reference(size: int = 2048, repeat: int = 7) -> dict[str, Any]:
     model = tinct.load_model("zhang-eccv16", pretrained=False)
     gray = test_image(size)
     rgb = np.dstack([gray] * 3)
-    from tinct.engine.runtime import call_threads
+    from tinct.engine.threads import call_threads
 
     cpu = torch.device("cpu")
 

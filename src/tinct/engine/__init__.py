@@ -8,9 +8,10 @@ the stages it runs are modules of their own: reading and preparing inputs
 (:mod:`~tinct.engine.options`, :mod:`~tinct.engine.optionspec`), conditioning
 and the network pass (:mod:`~tinct.engine.conditioning`,
 :mod:`~tinct.engine.forward`), hint fusion (:mod:`~tinct.engine.fusion`),
-rendering at full resolution (:mod:`~tinct.engine.render`), devices and the
-model cache (:mod:`~tinct.engine.runtime`), and stacks, time-lapse and video
-(:mod:`~tinct.engine.temporal`, :mod:`~tinct.engine.video`).
+rendering at full resolution (:mod:`~tinct.engine.render`), devices and model
+loading (:mod:`~tinct.engine.runtime`), CPU threads (:mod:`~tinct.engine.threads`),
+and stacks, time-lapse and video (:mod:`~tinct.engine.temporal`,
+:mod:`~tinct.engine.video`).
 
 The engine imports the numerical core (``tinct.color``, ``tinct.decode``, ...)
 and :mod:`tinct.models`; it never imports a front end.

@@ -22,7 +22,7 @@ from tinct.engine import hint_raster as _raster
 from tinct.engine.hints import Hint
 from tinct.engine.options import ColorizeOptions
 from tinct.engine.render import Entry, output_channels
-from tinct.engine.runtime import call_threads
+from tinct.engine.threads import call_threads
 from tinct.levin import propagate_batch
 from tinct.models.info import ModelInfo
 from tinct.spaces import lum_from_gray

@@ -46,14 +46,8 @@ from tinct.engine.render import (
     digest,
     render,
 )
-from tinct.engine.runtime import (
-    call_threads,
-    cast_for_inference,
-    get_model,
-    resolve_threads,
-    select_device,
-    select_dtype,
-)
+from tinct.engine.runtime import cast_for_inference, get_model, select_device, select_dtype
+from tinct.engine.threads import call_threads, resolve_threads
 
 __all__ = ["Colorizer", "EngineStats"]
 
@@ -106,7 +100,7 @@ class Colorizer:
             or ``None`` to leave torch's global setting alone. The setting is
             process-wide while a call runs and restored afterwards; unless
             ``None``, NumPy/SciPy's BLAS also runs on one thread during calls
-            (:func:`tinct.engine.runtime.blas_single_thread`).
+            (:func:`tinct.engine.threads.blas_single_thread`).
 
     Example:
         >>> c = Colorizer("tinct-base")                       # doctest: +SKIP

@@ -48,7 +48,7 @@ from tinct.engine import inputs as _in
 from tinct.engine.carry import HintCarrier, HintStop, PlaneHints, hints_by_plane
 from tinct.engine.hints import Hint, hints_digest
 from tinct.engine.render import render
-from tinct.engine.runtime import call_threads
+from tinct.engine.threads import call_threads
 from tinct.models.info import net_shape
 from tinct.upsample import resize
 
