@@ -123,7 +123,7 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
             "then click on the image."
         )
         self.hint_size = SpinBox(
-            value=0, min=0, max=256, label="hint size",
+            value=0, min=0, max=256, label="hint size (0 = auto)",
             tooltip="Hint patch side in image pixels; 0 = the engine's default.",
         )  # fmt: skip
         self.swatches = Container(
