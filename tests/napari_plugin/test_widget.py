@@ -593,7 +593,6 @@ def test_temporal_2d_hint_on_plane_0_follows_the_content_through_time(viewer, wi
     assert max(pinned) > 1.4 * max(carried)
 
 
-
 def test_hint_size_says_what_0_means(widget):
     """0 is the engine's default patch side: the control's label says so."""
     assert widget.hint_size.value == 0
