@@ -148,3 +148,15 @@ def test_coherent_mean_with_fallback_only_adds_agreeing_colour(centres):
     assert torch.allclose(out, opposite)  # disagreeing distribution adds nothing
     with pytest.raises(ValueError):
         D.coherent_mean(red, centres, floor=1.0)
+
+
+def test_small_temperature_gives_the_mode_not_nan():
+    """(logits - max) / T: a tiny temperature never overflows to inf - inf = NaN."""
+    from tinct.decode.joint import annealed_mean, mode
+
+    centres = torch.tensor([[0.0, 0.0], [40.0, 10.0], [-20.0, 30.0]])
+    logits = torch.tensor([1.0, 3.0, 2.5]).view(1, 3, 1, 1).expand(1, 3, 2, 2) * 50
+    for t in (1e-3, 1e-30, 1e-39):
+        out = annealed_mean(logits, centres, temperature=t)
+        assert torch.isfinite(out).all()
+        assert torch.allclose(out, mode(logits, centres))

@@ -50,6 +50,8 @@ def test_from_mapping_unknown_key_lists_valid():
     [
         ("temperature", 0, "temperature"),
         ("temperature", -1, "temperature"),
+        ("temperature", 1e-39, "temperature"),  # used to decode to a black image
+        ("temperature", 0.009, "temperature"),
         ("mrf_weight", -0.1, "mrf_weight"),
         ("mrf_iters", 1.5, "mrf_iters"),
         ("tile", 5, "tile"),

@@ -50,7 +50,10 @@ def _centres(centres: Tensor, like: Tensor) -> Tensor:
 def _probs(logits: Tensor, temperature: float = 1.0) -> Tensor:
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    return torch.softmax(logits / temperature if temperature != 1.0 else logits, dim=1)
+    if temperature == 1.0:
+        return torch.softmax(logits, dim=1)
+    # shifted first: a small temperature scales only values <= 0 (no overflow to inf)
+    return torch.softmax((logits - logits.amax(1, keepdim=True)) / temperature, dim=1)
 
 
 def probabilities_to_logits(probs: Tensor, *, eps: float = 1e-12) -> Tensor:

@@ -41,6 +41,7 @@ from tinct.engine.optionspec import name_in as _name_in
 
 __all__ = [
     "LIBRARY_DEFAULTS",
+    "MIN_TEMPERATURE",
     "NORMALIZE_MODES",
     "PRECISIONS",
     "ColorizeOptions",
@@ -58,6 +59,10 @@ REGRESSION_DECODERS = ("ab", "regression")
 EXTRA_DECODERS = ("larsson",)
 #: Devices a request may name.
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+#: Lowest decoder temperature: at 0.01 the annealed mean is all but the mode of the
+#: distribution; far smaller values left float32 nothing to work with (a temperature of
+#: 1e-39 gave black images).
+MIN_TEMPERATURE = 0.01
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -86,7 +91,8 @@ class ColorizeOptions:
 
     Attributes:
         model: Registry name or path of a ``.safetensors`` weights file.
-        temperature: Softmax temperature of the decoder (> 0); ``None`` = the model's.
+        temperature: Softmax temperature of the decoder, in ``[0.01, 100]``
+            (:data:`MIN_TEMPERATURE`); ``None`` = the model's.
         decoder: Decoder name (:data:`tinct.decode.DECODERS`, ``"larsson"`` for
             hue/chroma models, ``"ab"`` for the regression head); ``None`` = the model's.
         mrf_weight: MRF smoothing of the colour distribution (0 = off).
@@ -119,7 +125,7 @@ class ColorizeOptions:
         help="model name (see `tinct models`) or path of a .safetensors weights file",
     )  # fmt: skip
     temperature: float | None = _spec(
-        lo=0.0, lo_open=True, hi=100.0, label="temperature",
+        lo=MIN_TEMPERATURE, hi=100.0, label="temperature",
         help="decoder temperature: low = saturated colours, high = muted ones",
     )  # fmt: skip
     decoder: str | None = _spec(
