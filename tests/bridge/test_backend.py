@@ -92,3 +92,34 @@ def test_a_user_model_trained_while_serving_is_listed(tmp_path, monkeypatch):
     finally:
         monkeypatch.undo()
         user_store.refresh()
+
+
+def test_a_model_whose_weights_cannot_be_downloaded_is_a_clean_refusal(tmp_path, monkeypatch):
+    """Offline, a downloadable model is ``unknown_model`` naming it and how to install it;
+    the download is tried in ``prepare`` (which the server calls without the engine lock)."""
+    from tinct.models import weights
+
+    monkeypatch.setenv(weights.CACHE_ENV, str(tmp_path / "empty-cache"))
+    tried = []
+
+    def offline(record_weights, *, progress=True):
+        tried.append(record_weights.file_name)
+        raise weights.WeightsUnavailableError(
+            f"could not download {record_weights.url}: no network. To install it by hand, "
+            "fetch that URL and save it as ..."
+        )
+
+    monkeypatch.setattr(weights, "fetch", offline)
+    backend = EngineBackend(colorizer=Recorder(), colorizer_factory=None, model="tinct-base")
+    backend._single = False  # serve registry models besides the loaded one
+    zhang = next(m for m in backend.models() if m["name"] == "zhang-eccv16")
+    assert zhang["status"] == "downloadable" and zhang["ready"] is False
+    assert next(m for m in backend.models() if m["name"] == "tinct-base")["ready"] is True
+    job = ColorizeJob(image=np.zeros((4, 4), np.uint8), model="zhang-eccv16")
+    with pytest.raises(RequestError) as info:
+        backend.prepare(job)
+    assert tried
+    assert info.value.code == P.E_UNKNOWN_MODEL
+    message = info.value.message
+    assert "'zhang-eccv16'" in message and "not installed" in message
+    assert "install it by hand" in message and "\n" not in message

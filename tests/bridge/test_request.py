@@ -202,3 +202,48 @@ def test_odd_json_types_are_bad_requests(header):
     with pytest.raises(RequestError) as info:
         parse(header, [("image", bytes(12))])
     assert info.value.code == "bad_request"
+
+
+def test_regression_is_the_engines_other_name_for_ab():
+    class WithDecoders(Models):
+        def models(self):
+            return [{"name": "fake", "decoders": ["mode", "ab"]}, {"name": "other",
+                    "decoders": ["mode"]}]  # fmt: skip
+
+    job = parse({"decoder": "regression"}, [("image", bytes(12))], backend=WithDecoders())
+    assert job.decoder == "regression"  # the engine reads it as "ab"
+    with pytest.raises(RequestError) as info:  # no regression head: refused here already
+        parse({"model": "other", "decoder": "regression"}, [("image", bytes(12))],
+              backend=WithDecoders())  # fmt: skip
+    assert info.value.code == "bad_request"
+
+
+def test_size_messages_say_width_x_height():
+    with pytest.raises(RequestError) as info:
+        parse({"width": 5, "height": 1}, [("image", bytes(5))])
+    assert info.value.code == "bad_request"
+    assert "at least 2x2 pixels (width x height), got 5x1" in info.value.message
+    with pytest.raises(RequestError) as info:
+        parse({"width": 5, "height": 3}, [("image", bytes(15))], max_pixels=10)
+    assert "5x3 exceeds" in info.value.message
+
+
+@pytest.mark.parametrize("missing", ["width", "height"])
+def test_a_reference_without_its_size_says_so(missing):
+    sec = {"width": 2, "height": 2, "format": "gray8"}
+    del sec[missing]
+    with pytest.raises(RequestError) as info:
+        parse({}, [("image", bytes(12)), ("reference", bytes(4), sec)])
+    assert info.value.code == "bad_request"
+    assert "'reference'" in info.value.message and f'"{missing}"' in info.value.message
+
+
+def test_cancel_ids_are_checked_like_request_ids():
+    from tinct.bridge.request import check_request_id
+
+    assert check_request_id({"request_id": "job-1"}, "request_id") == "job-1"
+    assert check_request_id({}, "request_id") is None
+    for bad in (5, ["x"], {"a": 1}, "", "y" * 129):
+        with pytest.raises(RequestError) as info:
+            check_request_id({"request_id": bad}, "request_id")
+        assert info.value.code == "bad_request" and '"request_id"' in info.value.message

@@ -30,6 +30,7 @@ __all__ = [
     "PointHint",
     "ProgressFn",
     "RequestError",
+    "decoder_applies",
 ]
 
 log = logging.getLogger("tinct.bridge.server")
@@ -134,8 +135,22 @@ class ColorizeJob:
         return self.options.tile
 
 
+def decoder_applies(decoder: str, choices: Sequence[str]) -> bool:
+    """Whether a requested decoder is one of a model's ``decoders``.
+
+    ``regression`` is the engine's other name for ``ab`` (the regression head), so
+    it applies exactly where ``ab`` does.
+    """
+    return decoder in choices or (decoder == "regression" and "ab" in choices)
+
+
 class Backend(Protocol):
-    """What the server needs from a colorization backend."""
+    """What the server needs from a colorization backend.
+
+    A backend may also have ``prepare(job)``, which the server calls before it
+    takes the engine lock: the place for slow work that must not keep other
+    clients waiting, such as downloading a model's weights.
+    """
 
     default_model: str
 
@@ -197,6 +212,7 @@ class EngineBackend:
         self._fixed = models is not None
         self._generation = _user_generation()
         self._lock = threading.Lock()
+        self._download_lock = threading.Lock()
 
     def colorizer(self, name: str | None) -> Any:
         """The colorizer for a model name, from the engine's colorizer cache."""
@@ -211,11 +227,10 @@ class EngineBackend:
             factory = self._factory
             return shared.get_or_make(("bridge", factory, name), lambda: factory(name), model=name)
         source = self._files.get(name, name)
-        if not shared.contains(shared.colorizer_key(source, self._device, "auto")):
+        extra: dict[str, Any] = {} if self._pretrained else {"pretrained": False}
+        if not shared.contains(shared.colorizer_key(source, self._device, "auto", **extra)):
             log.info("loading model %s", name)
-        if self._pretrained:
-            return shared.get_colorizer(source, self._device)
-        return shared.get_colorizer(source, self._device, pretrained=False)
+        return shared.get_colorizer(source, self._device, **extra)
 
     def models(self) -> list[dict[str, Any]]:
         """Describe the models with their weight status (registry and served files).
@@ -236,14 +251,29 @@ class EngineBackend:
             self._models = infos
         return [dict(m) for m in self._models]
 
-    def colorize(self, job: ColorizeJob, progress: ProgressFn) -> np.ndarray:
-        """Run the engine on a job (hints converted to ``tinct.engine.hints.Hint``).
+    def prepare(self, job: ColorizeJob) -> None:
+        """Check that the job's model can run and fetch its weights if they are missing.
+
+        Called without the engine lock, so a download never keeps other clients
+        waiting; downloads are one at a time.
 
         Raises:
-            RequestError: ``unknown_model`` for a model this server cannot run (no
-                weights), ``bad_request`` for input the engine refuses (e.g. a
-                hints-only model without hints, a decoder the model lacks).
+            RequestError: ``unknown_model`` for a model this server cannot run: no
+                trained weights, or weights that are neither installed nor
+                downloadable now (the message says how to install them).
         """
+        info = self._check_model(job)
+        if self._single or self._factory is not None or not self._pretrained:
+            return
+        if info is None or info.get("status") != "downloadable":
+            return
+        with self._download_lock:
+            _fetch_weights(str(info["name"]))
+            if not self._fixed:
+                self._models = None  # its status is now "downloaded"
+
+    def _check_model(self, job: ColorizeJob) -> dict[str, Any] | None:
+        """The job's model description; refuses models this server cannot run."""
         name = job.model or self.default_model
         info = next((m for m in self.models() if m.get("name") == name), None)
         if info is not None and info.get("available") is False:
@@ -253,6 +283,18 @@ class EngineBackend:
                 P.E_UNKNOWN_MODEL,
                 f"this server serves only {self.default_model!r}, not {job.model!r}",
             )
+        return info
+
+    def colorize(self, job: ColorizeJob, progress: ProgressFn) -> np.ndarray:
+        """Run the engine on a job (hints converted to ``tinct.engine.hints.Hint``).
+
+        Raises:
+            RequestError: ``unknown_model`` for a model this server cannot run (no
+                weights), ``bad_request`` for input the engine refuses (e.g. a
+                hints-only model without hints, a decoder the model lacks).
+        """
+        name = job.model or self.default_model
+        info = self._check_model(job)
         hints = _convert_hints(job)
         if info is not None and info.get("hints_required") and not hints:
             raise RequestError(
@@ -262,13 +304,18 @@ class EngineBackend:
             )
         if info is not None and job.options.decoder is not None:
             allowed = info.get("decoders") or []
-            if allowed and job.options.decoder not in (*allowed, "regression"):
+            if allowed and not decoder_applies(job.options.decoder, allowed):
                 raise RequestError(
                     P.E_BAD_REQUEST,
                     f'"decoder": {job.options.decoder!r} does not apply to {name}; '
                     f"choose one of {', '.join(allowed)}",
                 )
-        colorizer = self.colorizer(job.model)
+        try:
+            colorizer = self.colorizer(job.model)
+        except Exception as exc:
+            if not _is_weights_error(exc):
+                raise
+            raise RequestError(P.E_UNKNOWN_MODEL, _weights_message(name, exc)) from None
         kwargs: dict[str, Any] = {
             "hints": hints,
             "reference": job.reference,
@@ -301,6 +348,39 @@ def _unavailable_message(info: dict[str, Any]) -> str:
     name = info.get("name")
     reason = info.get("reason") or f"model {name!r} cannot run on this server"
     return f"{reason}; then restart the server with `tinct serve --model PATH`"
+
+
+def _fetch_weights(name: str) -> None:
+    """Download a registry model's weights into the cache (nothing when they are there).
+
+    Raises:
+        RequestError: ``unknown_model`` when they cannot be downloaded.
+    """
+    from tinct.models import weights
+    from tinct.models.registry import get_record
+
+    try:
+        record = get_record(name)
+        if record.weights is not None:
+            log.info("downloading the weights of %s", name)
+            weights.fetch(record.weights, progress=False)
+    except Exception as exc:
+        if not _is_weights_error(exc):
+            raise
+        raise RequestError(P.E_UNKNOWN_MODEL, _weights_message(name, exc)) from None
+
+
+def _is_weights_error(exc: BaseException) -> bool:
+    """Whether ``exc`` says that a model's weights cannot be had (missing, offline)."""
+    from tinct.models.weights import WeightsUnavailableError
+
+    return isinstance(exc, WeightsUnavailableError)
+
+
+def _weights_message(name: str, exc: BaseException) -> str:
+    """The one-line refusal of a model whose weights are not installed."""
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"model {name!r} cannot run: its weights are not installed on the server ({detail})"
 
 
 def _user_generation() -> int:
@@ -357,4 +437,5 @@ def _wire_entry(entry: Any, **override: Any) -> dict[str, Any]:
     d = entry.to_dict()
     d.update(override)
     d["weights"] = d["status"]
+    d["ready"] = bool(d.get("available")) and d["status"] != "downloadable"
     return d

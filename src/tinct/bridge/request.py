@@ -16,28 +16,41 @@ from typing import Any, Literal, overload
 import numpy as np
 
 from tinct.bridge import wire as P
-from tinct.bridge.backend import Backend, ColorizeJob, PointHint, RequestError
+from tinct.bridge.backend import (
+    Backend,
+    ColorizeJob,
+    PointHint,
+    RequestError,
+    decoder_applies,
+)
 from tinct.engine.options import ColorizeOptions
 from tinct.engine.optionspec import OptionError
 
-__all__ = ["MAX_ID_CHARS", "check_request_id", "encode_result", "parse_colorize"]
+__all__ = ["MAX_ID_CHARS", "check_request_id", "encode_result", "parse_colorize", "show"]
 
 #: Longest request ``id`` accepted (it is echoed in every reply).
 MAX_ID_CHARS = 128
+#: Smallest image side the engine colorizes.
+MIN_SIDE = 2
 
 
-def check_request_id(header: dict[str, Any]) -> str | None:
-    """The request's ``id``: a string of 1 to 128 characters, or None when absent.
+def check_request_id(header: dict[str, Any], key: str = "id") -> str | None:
+    """A request id field: a string of 1 to 128 characters, or None when absent.
+
+    Args:
+        header: the frame's header.
+        key: the field: ``id`` (the request's own), or ``request_id`` (the job a
+            ``cancel`` names).
 
     Raises:
         RequestError: ``bad_request`` for any other value.
     """
-    rid = header.get("id")
+    rid = header.get(key)
     if rid is None:
         return None
     if not isinstance(rid, str) or not 0 < len(rid) <= MAX_ID_CHARS:
         raise RequestError(
-            P.E_BAD_REQUEST, f'"id" must be a string of 1 to {MAX_ID_CHARS} characters'
+            P.E_BAD_REQUEST, f'"{key}" must be a string of 1 to {MAX_ID_CHARS} characters'
         )
     return rid
 
@@ -75,6 +88,12 @@ def parse_colorize(
     h = frame.header
     width = _int_field(h, "width", 1, 1 << 20)
     height = _int_field(h, "height", 1, 1 << 20)
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise RequestError(
+            P.E_BAD_REQUEST,
+            f"the image must be at least {MIN_SIDE}x{MIN_SIDE} pixels (width x height), "
+            f"got {width}x{height}",
+        )
     if width * height > max_pixels:
         raise RequestError(
             P.E_TOO_LARGE,
@@ -85,7 +104,7 @@ def parse_colorize(
     if not isinstance(fmt, str) or fmt not in P.PIXEL_FORMATS:
         raise RequestError(
             P.E_BAD_REQUEST,
-            f"unknown pixel format {_show(fmt)}; use one of {sorted(P.PIXEL_FORMATS)}",
+            f"unknown pixel format {show(fmt)}; use one of {sorted(P.PIXEL_FORMATS)}",
         )
     pixels = _decode_pixels(frame, "image", width, height, fmt)
     alpha = None
@@ -111,8 +130,13 @@ def parse_colorize(
     reference = None
     if "reference" in sections:
         sec = sections["reference"]
-        rw = _int_field(sec, "width", 1, 1 << 20)
-        rh = _int_field(sec, "height", 1, 1 << 20)
+        try:
+            rw = _int_field(sec, "width", 1, 1 << 20)
+            rh = _int_field(sec, "height", 1, 1 << 20)
+        except RequestError as exc:
+            raise RequestError(
+                P.E_BAD_REQUEST, f"section 'reference' needs its own size: {exc.message}"
+            ) from None
         rfmt = sec.get("format")
         if not isinstance(rfmt, str) or rfmt not in P.PIXEL_FORMATS:
             raise RequestError(
@@ -240,15 +264,15 @@ def _model_and_decoder(h: dict[str, Any], backend: Backend) -> tuple[str | None,
     if model and names and model not in names:
         available = ", ".join(map(str, names))
         raise RequestError(
-            P.E_UNKNOWN_MODEL, f"unknown model {_show(model)}; available: {available}"
+            P.E_UNKNOWN_MODEL, f"unknown model {show(model)}; available: {available}"
         )
     if decoder:
         info = next((m for m in infos if m.get("name") == (model or backend.default_model)), {})
         choices = info.get("decoders")
-        if isinstance(choices, list) and choices and decoder not in choices:
+        if isinstance(choices, list) and choices and not decoder_applies(decoder, choices):
             raise RequestError(
                 P.E_BAD_REQUEST,
-                f"unknown decoder {_show(decoder)} for this model; use one of {choices}",
+                f"unknown decoder {show(decoder)} for this model; use one of {choices}",
             )
     return model or None, decoder or None
 
@@ -313,8 +337,12 @@ def _decode_pixels(frame: P.Frame, name: str, width: int, height: int, fmt: str)
     return arr.reshape(height, width) if channels == 1 else arr.reshape(height, width, channels)
 
 
-def _show(value: Any, limit: int = 60) -> str:
-    """``repr(value)``, shortened for an error message."""
+def show(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, shortened: how a client's value appears in a message or the log.
+
+    The repr escapes line breaks and control characters, so a client cannot forge
+    log lines, and the limit keeps a huge value from being echoed or logged whole.
+    """
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
