@@ -6,6 +6,8 @@ failing backend) harms the server or other connections; progress streams and
 cancel works from the same or another connection.
 """
 
+import contextlib
+import socket
 import struct
 import threading
 import time
@@ -477,5 +479,189 @@ def test_frames_during_a_job(cfgdir):
         assert replies["c0"]["type"] == "cancel_ack" and replies["c0"]["found"] is False
         assert replies[None]["type"] == "cancel_ack" and replies[None]["found"] is True
         assert replies["job"]["code"] == "cancelled"
+    finally:
+        server.shutdown()
+
+
+def _start_job(server, sock, rid="job", side=2):
+    P.send_frame(sock, {"type": "colorize", "id": rid, "width": side, "height": side,
+                        "format": "gray8"}, [("image", bytes(side * side))])  # fmt: skip
+    assert P.read_frame(sock).header["type"] == "progress"
+
+
+def test_a_partial_frame_during_a_job_keeps_the_heartbeat_and_the_result(cfgdir):
+    """Four bytes of a frame while the job runs: progress goes on, the result arrives, and
+    the frame is finished (and answered) after it."""
+    backend = FakeBackend(delay=1.0, steps=10)
+    server, _ = make_server(cfgdir, backend=backend, heartbeat=0.05, read_timeout=5.0)
+    try:
+        with authed(server) as sock:
+            _start_job(server, sock)
+            hello = P.encode_frame({"type": "hello", "id": "h"})
+            sock.sendall(hello[:4])
+            last, gaps, end = time.monotonic(), [], None
+            while end is None:
+                h = P.read_frame(sock).header
+                now = time.monotonic()
+                gaps.append(now - last)
+                last = now
+                if h["type"] != "progress":
+                    end = h
+            assert end["type"] == "result" and end["id"] == "job"
+            assert max(gaps) < 0.5, gaps  # heartbeats every 0.05 s, never a 5 s stall
+            sock.sendall(hello[4:])
+            assert P.read_frame(sock).header["id"] == "h"
+    finally:
+        server.shutdown()
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (b"GARBAGEGARBAGE", "bad_frame"),
+        (raw_frame({"type": "cancel", "id": "x", "payload_bytes": 10**9}), "too_large"),
+        (P.PREFIX.pack(P.MAGIC, P.PROTOCOL_VERSION, 9) + b"{bad json", "bad_frame"),
+        (P.PREFIX.pack(P.MAGIC, 1, 2) + b"{}", "version_mismatch"),
+    ],
+    ids=["garbage", "oversize", "bad-json", "version"],
+)
+def test_a_bad_frame_during_a_job_is_answered_and_cancels_it(cfgdir, data, code):
+    backend = FakeBackend(delay=3.0, steps=60)
+    server, _ = make_server(cfgdir, backend=backend, heartbeat=0.05)
+    try:
+        with authed(server) as sock:
+            _start_job(server, sock)
+            t0 = time.monotonic()
+            sock.sendall(data)
+            while (h := P.read_frame(sock).header)["type"] == "progress":
+                pass
+            assert (h["type"], h["code"]) == ("error", code) and "id" not in h
+            if code == "too_large":
+                assert "--max-frame-mb" in h["message"]
+            assert sock.recv(1) == b""  # then closed
+        deadline = time.monotonic() + 2
+        while backend.active and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert backend.calls[0].cancel.is_set() and backend.spans[0][1] - t0 < 1.0
+    finally:
+        server.shutdown()
+
+
+def test_a_frame_that_stalls_during_a_job_times_out(cfgdir):
+    backend = FakeBackend(delay=3.0, steps=60)
+    server, _ = make_server(cfgdir, backend=backend, heartbeat=0.05, read_timeout=0.4)
+    try:
+        with authed(server) as sock:
+            _start_job(server, sock)
+            sock.sendall(b"TNCT")
+            while (h := P.read_frame(sock).header)["type"] == "progress":
+                pass
+            assert h["code"] == "timeout"
+        assert backend.calls[0].cancel.is_set()
+    finally:
+        server.shutdown()
+
+
+def test_the_payload_limit_names_its_flag(cfgdir):
+    server, _ = make_server(cfgdir, max_frame_bytes=1000)
+    try:
+        with authed(server) as sock:
+            sock.sendall(raw_frame({"type": "hello", "payload_bytes": 5000}))
+            reply = P.read_frame(sock).header
+        assert reply["code"] == "too_large" and "tinct serve --max-frame-mb" in reply["message"]
+    finally:
+        server.shutdown()
+
+
+def test_the_same_id_on_two_connections(cfgdir):
+    """Jobs are kept per connection: a cancel by id reaches every job with that id, and one
+    job's end does not forget the other."""
+    backend = FakeBackend(delay=3.0, steps=60)
+    server, _ = make_server(cfgdir, backend=backend, heartbeat=0.05)
+    try:
+        with authed(server) as a, authed(server) as b, client_for(server) as other:
+            _start_job(server, a, rid="dup")
+            _start_job(server, b, rid="dup")  # queued behind a's
+            assert len(server._jobs) == 2
+            assert other.cancel("dup") is True
+            for sock in (a, b):
+                while (h := P.read_frame(sock).header)["type"] == "progress":
+                    pass
+                assert (h["code"], h["id"]) == ("cancelled", "dup")
+            _start_job(server, a, rid="dup")  # a new job with the id: still found
+            assert other.cancel("dup") is True
+            while (h := P.read_frame(a).header)["type"] == "progress":
+                pass
+            assert h["code"] == "cancelled"
+    finally:
+        server.shutdown()
+
+
+def test_client_strings_are_clipped_in_replies_and_escaped_in_the_log(cfgdir, caplog):
+    backend = FakeBackend(delay=3.0, steps=60)
+    server, _ = make_server(cfgdir, backend=backend, heartbeat=0.05)
+    try:
+        with authed(server) as sock, caplog.at_level("INFO", logger="tinct.bridge"):
+            reply = request(sock, {"type": "x" * 100_000, "id": "big"}).header
+            assert reply["code"] == "unknown_type" and len(reply["message"]) < 200
+            for target in ("y" * 3000, ["job"], {"a": 1}, 5):
+                reply = request(sock, {"type": "cancel", "id": "c", "request_id": target}).header
+                assert reply["code"] == "bad_request" and '"request_id"' in reply["message"]
+            evil = "evil\n2026-01-01 00:00:00,000 tinct.bridge.server INFO FORGED"
+            _start_job(server, sock, rid=evil)
+            P.send_frame(sock, {"type": "cancel", "id": "c2", "request_id": [1] * 100})
+            P.send_frame(sock, {"type": "cancel", "id": "c3"})
+            replies = {}
+            while evil not in replies:
+                h = P.read_frame(sock).header
+                if h["type"] != "progress":
+                    replies[h.get("id")] = h
+            assert replies["c2"]["code"] == "bad_request"
+            assert replies["c3"]["found"] is True and replies[evil]["code"] == "cancelled"
+    finally:
+        server.shutdown()
+    lines = [r.getMessage() for r in caplog.records]
+    assert all("\n" not in line for line in lines), [x for x in lines if "\n" in x]
+    assert all(len(line) < 1000 for line in lines)
+    assert any("evil\\n2026" in line for line in lines)  # logged, escaped
+
+
+def test_an_idle_connection_is_told_before_it_is_closed(cfgdir):
+    server, _ = make_server(cfgdir, idle_timeout=0.3)
+    try:
+        with authed(server) as sock:
+            sock.settimeout(3)
+            reply = P.read_frame(sock).header
+            assert (reply["type"], reply["code"]) == ("error", "timeout") and "id" not in reply
+            assert "idle" in reply["message"] and "--idle-timeout" in reply["message"]
+            assert sock.recv(1) == b""
+        with client_for(server) as client:  # the next request reconnects by itself
+            assert client.hello()["server"] == "tinct"
+            first = client._sock
+            time.sleep(0.8)
+            assert client.hello()["server"] == "tinct"
+            assert client.models()
+            assert client._sock is not first
+    finally:
+        server.shutdown()
+
+
+def test_a_client_that_half_closes_during_a_job_has_it_cancelled(cfgdir):
+    """End of stream means the client is gone (documented): its job is cancelled."""
+    backend = FakeBackend(delay=3.0, steps=60)
+    server, _ = make_server(cfgdir, backend=backend, heartbeat=0.05)
+    try:
+        with authed(server) as sock:
+            _start_job(server, sock)
+            sock.shutdown(socket.SHUT_WR)
+            frames = []
+            with contextlib.suppress(P.ConnectionClosed):
+                while True:
+                    frames.append(P.read_frame(sock).header)
+            assert all(f["type"] == "progress" for f in frames)  # no result: it is gone
+        deadline = time.monotonic() + 2
+        while backend.active and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert backend.calls[0].cancel.is_set() and not backend.active
     finally:
         server.shutdown()

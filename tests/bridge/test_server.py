@@ -483,3 +483,158 @@ def test_eviction_spares_a_pending_client_that_has_spoken(cfgdir):
         assert server.stats["evicted"] == 1
     finally:
         server.shutdown()
+
+
+# --------------------------------------------------------------------------- stopping
+
+
+class Stubborn(FakeBackend):
+    """Notices a cancel only every 0.3 s (like an engine inside a long native call)."""
+
+    def colorize(self, job, progress):
+        self.calls.append(job)
+        with self.lock:
+            self.active += 1
+        try:
+            for _ in range(100):
+                time.sleep(0.3)
+                if job.cancel.is_set():
+                    return np.zeros((*job.image.shape[:2], 3), np.uint8)
+            return np.zeros((*job.image.shape[:2], 3), np.uint8)
+        finally:
+            with self.lock:
+                self.active -= 1
+
+
+def test_shutdown_cancels_jobs_waits_for_them_and_tells_their_clients(cfgdir):
+    backend = Stubborn()
+    server, _ = make_server(cfgdir, backend=backend, heartbeat=0.05)
+    errors = []
+
+    def run():
+        with client_for(server) as client:
+            try:
+                client.colorize(8, 8, "gray8", bytes(64))
+            except P.BridgeError as exc:
+                errors.append(exc)
+
+    t = threading.Thread(target=run)
+    t.start()
+    deadline = time.monotonic() + 5
+    while not backend.active and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.shutdown() is True  # every job stopped
+    assert backend.active == 0  # shutdown returned only after the job's thread ended
+    assert not server._running_workers()
+    t.join(5)
+    assert [e.code for e in errors] == ["cancelled"]
+    assert "shutting down" in errors[0].message
+    assert not (cfgdir / "bridge.json").exists()
+
+
+def test_a_second_server_refuses_a_live_bridge_json(served, cfgdir):
+    from tinct.bridge.server import ServerAlreadyRunning
+
+    server, _ = served
+    before = (cfgdir / "bridge.json").read_text()
+    with pytest.raises(ServerAlreadyRunning) as info:
+        BridgeServer(FakeBackend(), port=0)
+    assert str(os.getpid()) in str(info.value) and str(server.port) in str(info.value)
+    assert "--config" in str(info.value)
+    assert (cfgdir / "bridge.json").read_text() == before  # untouched: still found
+    with P.BridgeClient() as client:
+        assert client.hello()["server"] == "tinct"
+    other = BridgeServer(FakeBackend(), port=0, config_path=cfgdir / "other.json")
+    other.shutdown()  # another file is fine
+
+
+def test_a_stale_bridge_json_is_replaced_and_only_its_owner_removes_it(cfgdir):
+    server, _ = make_server(cfgdir)
+    port = server.port
+    server.shutdown()  # as if killed: leave its file behind, nobody on the port
+    cfg = {"host": "127.0.0.1", "port": port, "token": "old", **P.process_identity()}
+    (cfgdir / "bridge.json").write_text(json.dumps(cfg))
+    server, _ = make_server(cfgdir)  # nothing answers on that port: the file is stale
+    assert json.loads((cfgdir / "bridge.json").read_text())["token"] == server.token
+    cfg["token"] = "someone else's"
+    (cfgdir / "bridge.json").write_text(json.dumps(cfg))
+    server.shutdown()
+    assert json.loads((cfgdir / "bridge.json").read_text())["token"] == "someone else's"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_an_existing_config_folder_is_made_user_only(cfgdir, tmp_path, caplog):
+    cfgdir.mkdir(mode=0o755)
+    os.chmod(cfgdir, 0o755)
+    server, _ = make_server(cfgdir)
+    server.shutdown()
+    assert stat.S_IMODE(cfgdir.stat().st_mode) == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o755)
+    with caplog.at_level("WARNING", logger="tinct.bridge.server"):
+        BridgeServer(FakeBackend(), port=0, config_path=shared / "b.json").shutdown()
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o755  # not ours to change: a warning
+    assert any("can be read by other users" in r.getMessage() for r in caplog.records)
+
+
+# --------------------------------------------------------------------------- loopback
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.0.0.2", True), ("::1", True), ("localhost", True),
+     ("127.attacker.example", False), ("127.0.0.1 ", False), (" 127.0.0.1", False),
+     ("0.0.0.0", False), ("10.1.2.3", False), ("", False), ("::", False)],
+)  # fmt: skip
+def test_loopback_means_every_address_is_loopback(host, loopback, monkeypatch):
+    from tinct.bridge import server as server_module
+
+    real = socket.getaddrinfo
+
+    def resolve(name, *args, **kw):  # no DNS in tests: the attacker's name is public
+        if name == "127.attacker.example":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("203.0.113.7", 0))]
+        return real(name, *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    assert server_module.is_loopback_host(host) is loopback
+
+
+def test_a_name_that_resolves_elsewhere_needs_allow_remote(cfgdir):
+    with pytest.raises(ValueError, match="allow_remote"):
+        BridgeServer(FakeBackend(), host="127.attacker.example", port=0)
+    with pytest.raises(ValueError, match="allow_remote"):
+        BridgeServer(FakeBackend(), host="127.0.0.1 ", port=0)
+    assert not (cfgdir / "bridge.json").exists()
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def test_a_download_runs_outside_the_engine_lock_and_fails_cleanly(
+    cfgdir, tmp_path, monkeypatch, caplog
+):
+    from tinct.models import weights
+
+    monkeypatch.setenv(weights.CACHE_ENV, str(tmp_path / "empty-cache"))
+    locked = []
+
+    def offline(record_weights, *, progress=True):
+        locked.append(server._engine_lock.locked())
+        raise weights.WeightsUnavailableError(f"could not download {record_weights.url}")
+
+    monkeypatch.setattr(weights, "fetch", offline)
+    server = BridgeServer(EngineBackend(model="tinct-base", pretrained=True), port=0).start()
+    try:
+        with client_for(server) as client, caplog.at_level("INFO", logger="tinct.bridge"):
+            ready = {m["name"]: m["ready"] for m in client.hello()["models"]}
+            assert ready["zhang-eccv16"] is False and ready["tinct-base"] is True
+            with pytest.raises(P.BridgeError) as info:
+                client.colorize(8, 8, "gray8", bytes(64), model="zhang-eccv16")
+            assert info.value.code == "unknown_model"
+            assert "'zhang-eccv16'" in info.value.message and "not installed" in info.value.message
+    finally:
+        server.shutdown()
+    assert locked == [False]
+    assert not [r for r in caplog.records if r.exc_info], "no traceback in the log"

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from tinct.bridge import wire as P
 from tinct.bridge.backend import ColorizeJob, RequestError
-from tinct.bridge.request import check_request_id, encode_result
+from tinct.bridge.request import check_request_id, encode_result, show
 from tinct.bridge.sockio import _graceful_close, _readable
 
 if TYPE_CHECKING:
@@ -77,10 +77,13 @@ class Connection:
         self.challenged = False
         self.authenticated = False
         self._evicted = False
+        self._partial: _PartialFrame | None = None  # a frame begun while a job ran
+        self.thread: threading.Thread | None = None
 
     def serve(self) -> None:
         """Authenticate, answer requests until the connection ends, then close it gracefully."""
         server, sock, peer = self.server, self.sock, self.peer
+        self.thread = threading.current_thread()
         admitted = server._admit(self)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -186,13 +189,22 @@ class Connection:
     # ------------------------------------------------------------------ requests
 
     def _read_frame(self, max_frame_bytes: int) -> P.Frame:
-        """Read one frame under the header and payload deadlines."""
+        """Read one frame under the header and payload deadlines.
+
+        A frame begun while a job ran (:meth:`_read_during_job`) is finished first.
+        """
         server = self.server
-        header = P.read_header(
-            self.sock,
-            max_frame_bytes=max_frame_bytes,
-            deadline=time.monotonic() + server.read_timeout,
-        )
+        if self._partial is not None:
+            partial, self._partial = self._partial, None
+            return partial.finish(self.sock)
+        try:
+            header = P.read_header(
+                self.sock,
+                max_frame_bytes=max_frame_bytes,
+                deadline=time.monotonic() + server.read_timeout,
+            )
+        except P.ProtocolError as exc:
+            raise _named_limit(exc) from None
         size = header["payload_bytes"]
         deadline = time.monotonic() + server.read_timeout + size / server.min_transfer_rate
         return P.Frame(header, P.read_payload(self.sock, header, deadline=deadline))
@@ -200,25 +212,22 @@ class Connection:
     def _serve_one(self) -> bool:
         """Read and answer one request; returns False when the connection ends."""
         server, sock, peer = self.server, self.sock, self.peer
-        if not _readable(sock, server.idle_timeout):
+        if self._partial is None and not _readable(sock, server.idle_timeout):
+            if server._stopping.is_set():
+                return False
             log.info("closing idle connection %s", peer)
+            self._send_error(
+                P.E_TIMEOUT,
+                f"closing the connection: idle for {server.idle_timeout:g}s "
+                "(tinct serve --idle-timeout)",
+            )
             return False
         try:
             frame = self._read_frame(server.max_frame_bytes)
-        except P.ConnectionClosed as exc:
-            if exc.mid_frame:
-                log.warning("%s closed the connection mid-frame", peer)
-            return False
         except P.ProtocolError as exc:
-            server.stats["errors"] += 1
-            log.warning("bad frame from %s: %s", peer, exc.message)
-            self._send_error(exc.code, exc.message)
-            return False
-        except TimeoutError:
-            server.stats["errors"] += 1
-            log.warning("frame from %s not completed in time", peer)
-            self._send_error(P.E_TIMEOUT, "frame not completed in time (see docs/protocol.md)")
-            return False
+            return self._frame_failed(exc)
+        except TimeoutError as exc:
+            return self._frame_failed(exc)
         except OSError as exc:
             log.info("connection %s lost: %s", peer, exc)
             return False
@@ -232,15 +241,35 @@ class Connection:
             return self._dispatch(frame, rid)
         except RequestError as exc:
             server.stats["errors"] += 1
-            log.info("request from %s refused: %s: %s", peer, exc.code, exc.message)
+            log.info("request from %s refused: %s: %s", peer, exc.code, show(exc.message, 400))
             return self._send_error(exc.code, exc.message, rid)
         except OSError as exc:
             log.info("connection %s lost while replying: %s", peer, exc)
             return False
         except Exception as exc:
             server.stats["errors"] += 1
-            log.exception("request %s from %s failed", frame.type, peer)
+            log.exception("request %s from %s failed", show(frame.type), peer)
             return self._send_error(P.E_INTERNAL, f"{type(exc).__name__}: {exc}", rid)
+
+    def _frame_failed(self, exc: Exception) -> bool:
+        """Answer a frame that could not be read (its error frame ends the connection).
+
+        Returns:
+            False: the connection ends.
+        """
+        server, peer = self.server, self.peer
+        if isinstance(exc, P.ConnectionClosed):
+            if exc.mid_frame:
+                log.warning("%s closed the connection mid-frame", peer)
+            return False
+        server.stats["errors"] += 1
+        if isinstance(exc, P.ProtocolError):
+            log.warning("bad frame from %s: %s", peer, show(exc.message, 400))
+            self._send_error(exc.code, exc.message)
+        else:
+            log.warning("frame from %s not completed in time", peer)
+            self._send_error(P.E_TIMEOUT, "frame not completed in time (see docs/protocol.md)")
+        return False
 
     def _send_error(self, code: str, message: str, request_id: Any = None) -> bool:
         try:
@@ -267,18 +296,17 @@ class Connection:
         if kind == "colorize":
             return self._colorize(frame)
         if kind == "cancel":
-            target = frame.header.get("request_id")
-            found = self.server._cancel_job(target)
+            target = check_request_id(frame.header, "request_id")
+            found = target is not None and self.server._cancel_job(target)
             self._reply({"type": "cancel_ack", "request_id": target, "found": found}, rid)
             return True
-        raise RequestError(P.E_UNKNOWN_TYPE, f"unknown request type {kind!r}")
+        raise RequestError(P.E_UNKNOWN_TYPE, f"unknown request type {show(kind)}")
 
     def _colorize(self, frame: P.Frame) -> bool:
         """Run one colorize request; progress frames go out while it waits for the engine."""
         server, sock, peer = self.server, self.sock, self.peer
         job = server.parse_colorize(frame)
         t0 = time.monotonic()
-        server._add_job(job)
         state: dict[str, Any] = {"progress": (0.0, "queued"), "sent": None}
         done = threading.Event()
 
@@ -287,6 +315,9 @@ class Connection:
 
         def work() -> None:
             try:
+                prepare = getattr(server.backend, "prepare", None)
+                if prepare is not None:  # e.g. a download: never under the engine lock
+                    prepare(job)
                 while not server._engine_lock.acquire(timeout=0.1):
                     if job.cancel.is_set():
                         return
@@ -306,7 +337,8 @@ class Connection:
             finally:
                 done.set()
 
-        worker = threading.Thread(target=work, name=f"tinct-job-{job.request_id[:8]}", daemon=True)
+        worker = threading.Thread(target=work, name="tinct-job", daemon=True)
+        server._add_job(self, job, worker)
         try:
             worker.start()
             last_send = 0.0
@@ -325,17 +357,16 @@ class Connection:
                     )
                     state["sent"] = state["progress"]
                     last_send = now
-                if _readable(sock, 0.0) and not self._read_during_job(job):
+                if not self._read_during_job(job):
                     return False
                 if job.cancel.is_set():
-                    log.info("request %s from %s cancelled", job.request_id, peer)
-                    return self._send_error(P.E_CANCELLED, "cancelled", job.request_id)
+                    return self._send_cancelled(job)
         finally:
             if not done.is_set():
                 job.cancel.set()  # the client is gone or the reply failed: stop the work
-            server._drop_job(job.request_id)
+            server._drop_job(self, job)
         if job.cancel.is_set():
-            return self._send_error(P.E_CANCELLED, "cancelled", job.request_id)
+            return self._send_cancelled(job)
         if "error" in state:
             raise state["error"]
         pixels = state["result"]
@@ -358,19 +389,53 @@ class Connection:
         )
         return True
 
-    def _read_during_job(self, job: ColorizeJob) -> bool:
-        """Handle a frame that arrives while a job runs (only ``cancel`` is allowed).
+    def _send_cancelled(self, job: ColorizeJob) -> bool:
+        """End a cancelled job with its ``cancelled`` error (it says so when the server stops)."""
+        if self.server._stopping.is_set():
+            log.info("request %s from %s cancelled: shutting down", show(job.request_id), self.peer)
+            message = "cancelled: the server is shutting down"
+        else:
+            log.info("request %s from %s cancelled", show(job.request_id), self.peer)
+            message = "cancelled"
+        return self._send_error(P.E_CANCELLED, message, job.request_id)
 
-        A cancel naming this job (or none) cancels it; one naming another job
-        cancels that one. Each is answered with ``cancel_ack``. Anything that
-        ends the connection cancels the job.
+    def _read_during_job(self, job: ColorizeJob) -> bool:
+        """Take what has arrived while a job runs, without waiting (only ``cancel`` is allowed).
+
+        Bytes are read as they come, so progress frames keep going while a frame
+        is still arriving. A complete ``cancel`` naming this job (or none) cancels
+        it; one naming another id cancels those jobs. Each is answered with
+        ``cancel_ack``, any other request with ``busy``. A frame that breaks the
+        protocol or misses its deadline gets the error frame it gets between
+        requests; that, and a closed connection, end the connection and cancel
+        the job.
+
+        Returns:
+            False when the connection ends.
         """
+        if self._partial is None:
+            if not _readable(self.sock, 0.0):
+                return True
+            self._partial = _PartialFrame(self.server, P.DEFAULT_MAX_HEADER_BYTES)
+        partial = self._partial
         try:
-            frame = self._read_frame(P.DEFAULT_MAX_HEADER_BYTES)
-        except (P.ProtocolError, OSError) as exc:
+            frame = partial.receive(self.sock) if _readable(self.sock, 0.0) else None
+            if frame is None:
+                partial.check_deadline()
+                return True
+        except (P.ProtocolError, TimeoutError) as exc:
+            self._partial = None
+            job.cancel.set()
+            if isinstance(exc, P.ConnectionClosed):
+                log.info("%s went away during a job: %s", self.peer, exc.message)
+                return False
+            return self._frame_failed(exc)
+        except OSError as exc:
+            self._partial = None
             log.info("%s went away during a job: %s", self.peer, exc)
             job.cancel.set()
             return False
+        self._partial = None
         try:
             rid = check_request_id(frame.header)
         except RequestError:
@@ -378,11 +443,94 @@ class Connection:
         if frame.type != "cancel":
             self._send_error(P.E_BUSY, "only cancel is allowed while a request runs", rid)
             return True
-        target = frame.header.get("request_id")
-        if target is None or target == job.request_id:
+        try:
+            target = check_request_id(frame.header, "request_id")
+        except RequestError as exc:
+            self._send_error(exc.code, exc.message, rid)
+            return True
+        found = target is None or target == job.request_id
+        if found:
             job.cancel.set()
-            found = True
-        else:
-            found = self.server._cancel_job(target)
+        if target is not None:
+            found = self.server._cancel_job(target) or found
         self._reply({"type": "cancel_ack", "request_id": target, "found": found}, rid)
         return True
+
+
+class _PartialFrame:
+    """A frame read a piece at a time, as its bytes arrive, never past its own end.
+
+    While a job runs, the connection must not wait for a frame's missing bytes
+    (progress frames would stop); what has arrived is kept here, and the frame
+    is finished by the next read when the job ends first.
+
+    Args:
+        server: the server (``read_timeout``, ``min_transfer_rate``).
+        max_frame_bytes: largest payload accepted.
+    """
+
+    def __init__(self, server: BridgeServer, max_frame_bytes: int) -> None:
+        self.server = server
+        self.max_frame_bytes = max_frame_bytes
+        self.header: dict[str, Any] | None = None
+        self.buf = bytearray()
+        self.want = P.PREFIX.size
+        self.prefix_done = False
+        self.deadline = time.monotonic() + server.read_timeout
+
+    def receive(self, sock: socket.socket) -> P.Frame | None:
+        """Take the bytes that have arrived (call when ``sock`` is readable).
+
+        Returns:
+            The frame once it is complete, else None.
+
+        Raises:
+            ConnectionClosed: EOF (``mid_frame`` when bytes of this frame had come).
+            ProtocolError: a malformed or oversized frame.
+        """
+        chunk = sock.recv(min(self.want - len(self.buf), 1 << 20)) if self.want else b""
+        if self.want and not chunk:
+            began = self.prefix_done or bool(self.buf)
+            raise P.ConnectionClosed(
+                "connection closed mid-frame" if began else "connection closed", mid_frame=began
+            )
+        self.buf += chunk
+        while len(self.buf) == self.want:
+            if not self.prefix_done:
+                self.want = P.parse_prefix(self.buf, P.DEFAULT_MAX_HEADER_BYTES)
+                self.prefix_done, self.buf = True, bytearray()
+            elif self.header is None:
+                try:
+                    header = P.parse_header(bytes(self.buf), self.max_frame_bytes)
+                except P.ProtocolError as exc:
+                    raise _named_limit(exc) from None
+                self.header, self.buf = header, bytearray()
+                self.want = header["payload_bytes"]
+                rate = self.server.min_transfer_rate
+                self.deadline = time.monotonic() + self.server.read_timeout + self.want / rate
+            else:
+                return P.Frame(self.header, bytes(self.buf))
+        return None
+
+    def check_deadline(self) -> None:
+        """Raise ``TimeoutError`` when the frame has missed its deadline."""
+        if time.monotonic() > self.deadline:
+            raise TimeoutError("frame not completed in time")
+
+    def finish(self, sock: socket.socket) -> P.Frame:
+        """Wait for the rest of the frame (under its deadline) and return it."""
+        while True:
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0 or not _readable(sock, remaining):
+                raise TimeoutError("frame not completed in time")
+            frame = self.receive(sock)
+            if frame is not None:
+                return frame
+
+
+def _named_limit(exc: P.ProtocolError) -> P.ProtocolError:
+    """``exc``, its message naming the flag when it is the payload limit (``--max-frame-mb``)."""
+    if exc.code == P.E_TOO_LARGE and exc.message.startswith("payload"):
+        flag = "(max_frame_bytes; tinct serve --max-frame-mb)"
+        return P.ProtocolError(exc.code, f"{exc.message} {flag}")
+    return exc

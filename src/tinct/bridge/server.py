@@ -27,12 +27,14 @@ napari plugin can serve its already loaded model::
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import os
 import secrets
 import socket
 import socketserver
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
@@ -44,18 +46,39 @@ from tinct.bridge.backend import (
     ColorizeJob,
     EngineBackend,
 )
-from tinct.bridge.config import remove_bridge_config, write_bridge_config
+from tinct.bridge.config import live_server, remove_bridge_config, write_bridge_config
 from tinct.bridge.connection import Connection, Handler
 from tinct.bridge.request import parse_colorize
 
 __all__ = [
     "BridgeServer",
+    "ServerAlreadyRunning",
+    "is_loopback_host",
 ]
 
 log = logging.getLogger("tinct.bridge.server")
 
 
 # --------------------------------------------------------------------------- the server
+
+
+class ServerAlreadyRunning(RuntimeError):
+    """bridge.json names a server that still runs: starting another would hide it.
+
+    Attributes:
+        path: the bridge.json.
+        info: what the file says (``host``, ``port``, ``pid``, ...).
+    """
+
+    def __init__(self, path: Path, info: dict[str, Any]) -> None:
+        self.path = path
+        self.info = info
+        where = f"{info.get('host') or P.DEFAULT_HOST}:{info.get('port')}"
+        super().__init__(
+            f"a tinct server (pid {info.get('pid')}) is already running on {where} and "
+            f"clients find it through {path}; stop it first, or give this server another "
+            "bridge.json (tinct serve --config FILE)"
+        )
 
 
 class _TCPServer(socketserver.ThreadingTCPServer):
@@ -86,7 +109,8 @@ class BridgeServer:
         device: engine device when the server builds the colorizer itself.
         host: address to bind (loopback unless ``allow_remote``).
         port: TCP port (0 = pick a free one).
-        allow_remote: allow a non-loopback ``host``.
+        allow_remote: allow a ``host`` that is not loopback (every address it
+            resolves to, and the one bound, must be loopback otherwise).
         token: auth token (default: a fresh ``secrets.token_urlsafe(32)``).
         config_path: where to write bridge.json; None = the user default,
             False = do not write one.
@@ -105,9 +129,12 @@ class BridgeServer:
         max_pending: concurrent connections still authenticating; a new one
             beyond this drops the oldest pending one.
         heartbeat: seconds between progress frames while colorizing.
+        stop_timeout: seconds :meth:`shutdown` waits for cancelled jobs to stop.
 
     Raises:
         ValueError: a non-loopback host without ``allow_remote``.
+        ServerAlreadyRunning: ``config_path`` names a server that still runs.
+        OSError: the address cannot be bound.
     """
 
     def __init__(
@@ -134,8 +161,9 @@ class BridgeServer:
         max_connections: int = 32,
         max_pending: int = 64,
         heartbeat: float = 1.0,
+        stop_timeout: float = 5.0,
     ) -> None:
-        if not _is_loopback(host) and not allow_remote:
+        if not allow_remote and not is_loopback_host(host):
             raise ValueError(
                 f"refusing to listen on {host!r}: only loopback is allowed without allow_remote"
             )
@@ -160,13 +188,25 @@ class BridgeServer:
             self.config_path = None
         else:
             self.config_path = Path(config_path)
+        if self.config_path is not None:
+            running = live_server(self.config_path)
+            if running is not None:
+                raise ServerAlreadyRunning(self.config_path, running)
         self._tcp = _TCPServer((host, int(port)), self)
+        bound = str(self._tcp.server_address[0])
+        if not allow_remote and not is_loopback_host(bound):
+            self._tcp.server_close()
+            raise ValueError(
+                f"refusing to listen on {host!r}: it bound {bound}, which is not loopback"
+            )
         self.host = host
         self._engine_lock = threading.Lock()
         self._conn_lock = threading.Lock()
         self._conns: set[Connection] = set()  # authenticated
         self._pending: OrderedDict[Connection, None] = OrderedDict()  # oldest first
-        self._jobs: dict[str, ColorizeJob] = {}
+        self._jobs: dict[tuple[int, str], ColorizeJob] = {}  # (id(connection), request id)
+        self._workers: dict[threading.Thread, ColorizeJob] = {}  # the threads running jobs
+        self.stop_timeout = float(stop_timeout)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = False
@@ -195,21 +235,39 @@ class BridgeServer:
         self._thread.start()
         return self
 
-    def shutdown(self) -> None:
-        """Stop accepting, drop open connections, remove bridge.json (idempotent).
+    def shutdown(self) -> bool:
+        """Stop: cancel the jobs and wait for them, drop the connections, remove bridge.json.
 
-        Must not be called from the thread running :meth:`serve_forever`.
+        Stops accepting, cancels every running or queued job and waits up to
+        ``stop_timeout`` seconds for their threads to end (the engine checks the
+        cancel flag often, so this takes well under a second), while the jobs'
+        connections answer ``cancelled`` ("the server is shutting down"). Then
+        it closes every connection and removes bridge.json if it is still this
+        server's. Idempotent; must not be called from the thread running
+        :meth:`serve_forever`.
+
+        Returns:
+            Whether every job has stopped (False: one is still inside the engine
+            after ``stop_timeout``).
         """
         if self._stopping.is_set():
-            return
+            return not self._running_workers()
         self._stopping.set()
         if self._started:  # socketserver's shutdown() waits for serve_forever()
             self._tcp.shutdown()
         self._tcp.server_close()
         with self._conn_lock:
-            conns = [*self._conns, *self._pending]
-            for job in self._jobs.values():
+            for job in [*self._jobs.values(), *self._workers.values()]:
                 job.cancel.set()
+            busy = [c for c in self._conns if any(k[0] == id(c) for k in self._jobs)]
+        deadline = time.monotonic() + self.stop_timeout
+        for worker in self._running_workers():
+            worker.join(max(0.0, deadline - time.monotonic()))
+        for conn in busy:  # let them send "cancelled" and close
+            if conn.thread is not None and conn.thread is not threading.current_thread():
+                conn.thread.join(max(0.0, min(1.0, deadline - time.monotonic())))
+        with self._conn_lock:
+            conns = [*self._conns, *self._pending]
         for conn in conns:
             with contextlib.suppress(OSError):
                 conn.sock.shutdown(socket.SHUT_RDWR)
@@ -217,7 +275,21 @@ class BridgeServer:
             self._thread.join(timeout=5)
         if self.config_path is not None:
             remove_bridge_config(self.config_path, self.token)
-        log.info("tinct bridge on port %d stopped", self.port)
+        stuck = self._running_workers()
+        if stuck:
+            log.warning(
+                "tinct bridge on port %d stopped; %d job(s) did not stop within %gs",
+                self.port,
+                len(stuck),
+                self.stop_timeout,
+            )
+        else:
+            log.info("tinct bridge on port %d stopped", self.port)
+        return not stuck
+
+    def _running_workers(self) -> list[threading.Thread]:
+        with self._conn_lock:
+            return [w for w in self._workers if w.is_alive()]
 
     close = shutdown
 
@@ -314,26 +386,61 @@ class BridgeServer:
             self._conns.discard(conn)
             self._pending.pop(conn, None)
 
-    def _add_job(self, job: ColorizeJob) -> None:
-        """Register a running job so that any connection can cancel it."""
-        with self._conn_lock:
-            self._jobs[job.request_id] = job
+    def _add_job(self, conn: Connection, job: ColorizeJob, worker: threading.Thread) -> None:
+        """Register a running job (with its worker thread) so that any connection can cancel it.
 
-    def _drop_job(self, request_id: str) -> None:
+        Jobs are kept per connection: two connections may use the same request id.
+        """
         with self._conn_lock:
-            self._jobs.pop(request_id, None)
+            self._jobs[(id(conn), job.request_id)] = job
+            self._workers[worker] = job
 
-    def _cancel_job(self, request_id: Any) -> bool:
-        """Cancel the running job with this id; returns whether there was one."""
+    def _drop_job(self, conn: Connection, job: ColorizeJob) -> None:
+        """Forget a job whose connection has stopped waiting for it.
+
+        Its worker stays known until it ends: :meth:`shutdown` waits for it.
+        """
         with self._conn_lock:
-            job = self._jobs.get(request_id) if isinstance(request_id, str) else None
-        if job is not None:
+            if self._jobs.get((id(conn), job.request_id)) is job:
+                del self._jobs[(id(conn), job.request_id)]
+            for worker in [w for w in self._workers if w.ident and not w.is_alive()]:
+                del self._workers[worker]
+
+    def _cancel_job(self, request_id: str) -> bool:
+        """Cancel every running or queued job with this id, on any connection.
+
+        Returns:
+            Whether there was one.
+        """
+        with self._conn_lock:
+            jobs = [job for (_, rid), job in self._jobs.items() if rid == request_id]
+        for job in jobs:
             job.cancel.set()
-        return job is not None
+        return bool(jobs)
 
 
-def _is_loopback(host: str) -> bool:
-    return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
+def is_loopback_host(host: str) -> bool:
+    """Whether every address ``host`` stands for is a loopback address.
+
+    An IP address is checked as it is; a name is resolved and every address it
+    resolves to must be loopback (``127.attacker.example`` is a name, not an
+    address). Names that do not resolve, and text with spaces, are not loopback.
+    """
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    if not host or host != host.strip():
+        return False
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    addresses = {str(info[4][0]).split("%")[0] for info in infos}
+    try:
+        return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
+    except ValueError:
+        return False
 
 
 # --------------------------------------------------------------------------- in-process API

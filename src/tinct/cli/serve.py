@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -94,8 +95,13 @@ def register(subparsers: Any) -> None:
 
 
 def _setup_logging(path: str | None, verbose: bool) -> None:
+    """Log to stderr and, with ``--log FILE``, to FILE (created user-only, 0600).
+
+    The log names clients, models and files, so it is kept as private as bridge.json.
+    """
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if path:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))
         handlers.append(logging.FileHandler(path, encoding="utf-8"))
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -106,9 +112,16 @@ def _setup_logging(path: str | None, verbose: bool) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start the server and block until SIGINT/SIGTERM."""
+    """Start the server and block until SIGINT/SIGTERM.
+
+    A signal cancels the running jobs, waits for them (a few seconds at most),
+    tells their clients (``cancelled``: "the server is shutting down"), removes
+    bridge.json and returns 0. A bridge.json that names a server that still
+    runs is refused (exit 1): the second server would make the first one
+    undiscoverable.
+    """
     from tinct.bridge.backend import EngineBackend
-    from tinct.bridge.server import BridgeServer
+    from tinct.bridge.server import BridgeServer, ServerAlreadyRunning, is_loopback_host
     from tinct.cli._options import UsageError, check_model
     from tinct.engine.options import ColorizeOptions
     from tinct.engine.optionspec import OptionError
@@ -133,9 +146,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--device", exc.detail) from None
     if args.model is not None and not args.untrained:
         check_model(ColorizeOptions(model=args.model))
-    _setup_logging(args.log, args.verbose)
+    try:
+        _setup_logging(args.log, args.verbose)
+    except OSError as exc:
+        raise UsageError("--log", f"cannot write {args.log}: {exc.strerror or exc}") from None
     log = logging.getLogger("tinct.serve")
-    if args.allow_remote and args.host not in ("127.0.0.1", "::1", "localhost"):
+    if args.allow_remote and not is_loopback_host(args.host):
         log.warning(
             "listening on %s: other machines can reach this server; anyone who has the "
             "token can use it, and traffic is not encrypted",
@@ -156,29 +172,41 @@ def run(args: argparse.Namespace) -> int:
             max_connections=args.max_connections,
             idle_timeout=args.idle_timeout,
         )
+    except ServerAlreadyRunning as exc:
+        print(f"tinct serve: {exc}", file=sys.stderr)
+        return 1
     except ValueError as exc:
         print(f"tinct serve: {exc} (pass --allow-remote to override)", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"tinct serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
-    preload = getattr(server.backend, "colorizer", None)
-    if preload is not None:
-        try:
-            preload(None)  # load the default model now: fail here, not in GIMP
-        except Exception as exc:
-            server.shutdown()
-            print(f"tinct serve: cannot load the model: {exc}", file=sys.stderr)
-            return 1
     stop = threading.Event()
+    serving = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
         log.info("received signal %d, shutting down", signum)
         stop.set()
+        if not serving.is_set():
+            raise KeyboardInterrupt  # still loading the model: stop that now
 
     signal.signal(signal.SIGINT, on_signal)
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, on_signal)
+    preload = getattr(server.backend, "colorizer", None)
+    try:
+        if preload is not None:
+            try:
+                preload(None)  # load the default model now: fail here, not in GIMP
+            except Exception as exc:
+                server.shutdown()
+                print(f"tinct serve: cannot load the model: {exc}", file=sys.stderr)
+                return 1
+        serving.set()
+    except KeyboardInterrupt:
+        server.shutdown()
+        print("tinct serve: stopped while loading the model", file=sys.stderr)
+        return 130
     server.start()
     _refresh_gimp(server.backend, log)
     print(
@@ -190,7 +218,14 @@ def run(args: argparse.Namespace) -> int:
         while not stop.wait(0.5):
             pass
     finally:
-        server.shutdown()
+        stopped = server.shutdown()  # cancels the jobs and waits for them
+    if not stopped:
+        # a job is still inside the engine: exit now rather than tear the
+        # interpreter down under its native threads (which aborts the process)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     return 0
 
 

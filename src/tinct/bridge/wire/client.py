@@ -6,6 +6,7 @@ GIMP plug-in (see :mod:`tinct.bridge.wire`).
 
 from __future__ import annotations
 
+import select
 import socket
 import sys
 import time
@@ -71,7 +72,10 @@ class BridgeClient:
     :func:`client_handshake`; every request has an ``id`` and only replies
     with that id are taken as its answer (late replies to cancelled requests
     are dropped). After any error the client stays usable: a broken
-    connection is reopened by the next request.
+    connection is reopened by the next request, and so is one the server has
+    closed in the meantime (after its idle timeout, say): before a request goes
+    out on a reused connection the client looks for the server's closing frame
+    or end of stream, and then connects anew.
 
     Args:
         host: server address (loopback by default).
@@ -154,7 +158,31 @@ class BridgeClient:
     def __exit__(self, *exc):
         self.close()
 
-    def _send(self, header, sections=None):
+    def _drop_if_closed(self):
+        """Close a reused connection that the server has closed or is closing.
+
+        Only frames that need no answer can be waiting between requests: late
+        replies to forgotten requests (skipped) and a connection-level error
+        without an id, such as the idle timeout's, after which the server closes.
+        """
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            while _readable_now(sock):
+                frame = read_frame(sock, max_frame_bytes=sys.maxsize)
+                fid = frame.header.get("id")
+                if fid is None or fid not in self._stale:
+                    break  # the server's closing error, or a frame nobody waits for
+            else:
+                return  # nothing waiting: the connection is fine
+        except (ProtocolError, OSError):  # end of stream, reset
+            pass
+        self.close()
+
+    def _send(self, header, sections=None, new_request=True):
+        if new_request:
+            self._drop_if_closed()
         sock = self.connect()
         try:
             send_frame(sock, header, sections)
@@ -327,7 +355,9 @@ class BridgeClient:
                 cancelled.append(True)
                 cancel_id = rid + ":cancel"
                 self._forget(cancel_id)  # its cancel_ack is not waited for
-                self._send({"type": "cancel", "id": cancel_id, "request_id": rid})
+                self._send(
+                    {"type": "cancel", "id": cancel_id, "request_id": rid}, new_request=False
+                )
 
         try:
             frame = self._reply(rid, on_progress)
@@ -349,3 +379,13 @@ class BridgeClient:
         if frame.type != "cancel_ack":
             raise BridgeError(E_BAD_FRAME, f"unexpected reply {frame.type!r} to cancel")
         return bool(frame.header.get("found"))
+
+
+def _readable_now(sock):
+    """Whether input (or end of stream) is waiting on ``sock``; ``poll`` where there is one."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
