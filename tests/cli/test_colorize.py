@@ -109,6 +109,35 @@ def test_sixteen_bit_input(tmp_path, weights):
     assert img.shape == (48, 64, 3) and img[-1].mean() > img[0].mean() + 100
 
 
+def test_input_is_never_overwritten(tmp_path, gray_png, weights, capsys):
+    before = gray_png.read_bytes()
+    assert main(["colorize", str(gray_png), "-o", str(gray_png), "--model", weights]) == 2
+    assert gray_png.read_bytes() == before
+    assert "-o: would overwrite the input" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["s.tiff", "s.TIF"])
+def test_stack_output_name_is_honoured(tmp_path, weights, name):
+    import tifffile
+
+    src = tmp_path / "stack.tif"
+    tifffile.imwrite(src, np.tile(np.arange(48, dtype=np.uint8) * 5, (3, 32, 1)))
+    out = tmp_path / "o" / name
+    assert main(["colorize", str(src), "-o", str(out), "--model", weights, "-q"]) == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == [name]
+    assert tifffile.imread(out).shape == (3, 32, 48, 3)
+
+
+def test_stack_into_a_folder_is_a_tiff(tmp_path, weights):
+    import tifffile
+
+    src = tmp_path / "stack.tif"
+    tifffile.imwrite(src, np.tile(np.arange(48, dtype=np.uint8) * 5, (3, 32, 1)))
+    out = tmp_path / "o"
+    assert main(["colorize", str(src), "-o", f"{out}/", "--model", weights, "-q"]) == 0
+    assert [p.name for p in out.iterdir()] == ["stack_colorized.tif"]
+
+
 @pytest.mark.parametrize(
     "extra",
     [["--temperature", "-1"], ["--decoder", "nope"], ["--normalize", "zscore"], ["--tile", "x"],

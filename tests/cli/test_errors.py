@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,8 +39,13 @@ def files(tmp_path_factory):
     (d / "hints.csv").write_text("row,col,r,g,b\n5,5,255,0,0\n")
     (d / "a_file").write_text("not a folder")
     (d / "a.mp4").write_bytes(b"not a video")  # refused before it is read
-    for sub in ("in", "empty", "corrupt", "allbroken"):
+    for sub in ("in", "empty", "corrupt", "allbroken", "self", "nested"):
         (d / sub).mkdir()
+    Image.fromarray(rgb[..., 0]).save(d / "small.png")
+    Image.fromarray(rgb[..., 0]).save(d / "self" / "small_colorized.png")  # small.png's output
+    Image.fromarray(rgb[..., 0]).save(d / "nested" / "n.png")
+    tifffile.imwrite(d / "stack.tif", np.zeros((3, 32, 48), np.uint8))  # 3 gray planes
+    os.mkfifo(d / "fifo.png")
     Image.fromarray(rgb).save(d / "in" / "x.png")
     Image.fromarray(rgb).save(d / "corrupt" / "good.png")
     (d / "corrupt" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
@@ -92,6 +98,19 @@ def _cases(d: Path) -> list[tuple[str, list[str], int, str]]:
         ("video-image-name-clash", ["colorize", a, str(d / "a.mp4"), "-o", out], 2, "IN"),
         ("output-folder-is-a-file", ["colorize", a, colour, "-o", str(d / "a_file")], 2, "-o"),
         ("output-unwritable", ["colorize", a, "-o", f"{NOWHERE}/o.png"], 1, "cannot create"),
+        ("output-is-the-input", ["colorize", a, "-o", a], 2, "-o: would overwrite the input"),
+        ("output-is-another-input", ["colorize", str(d / "self" / "small_colorized.png"),
+                                     str(d / "small.png"), "-o", str(d / "self")], 2,
+         "-o: would overwrite the input"),
+        ("fits-output", ["colorize", a, "-o", str(d / "o.fits")], 2, "-o"),
+        ("stack-into-a-jpeg", ["colorize", str(d / "stack.tif"), "-o", str(d / "s.jpg")], 2,
+         "-o"),
+        ("input-is-a-directory", ["colorize", str(d / "in"), "-o", out], 2,
+         "IN: " + str(d / "in") + " is a directory"),
+        ("input-is-a-fifo", ["colorize", str(d / "fifo.png"), "-o", out], 2,
+         "is not a regular file"),
+        ("reference-is-a-directory", [*col, "--reference", str(d / "in")], 2,
+         "--reference: " + str(d / "in") + " is a directory"),
         ("one-corrupt-input", ["colorize", a, str(d / "notimage.png"), "-o", out, "-q"], 1,
          "notimage.png"),
         ("batch-missing-input", ["batch", str(d / "nope"), str(d / "bout")], 2, "IN_DIR"),
@@ -100,6 +119,14 @@ def _cases(d: Path) -> list[tuple[str, list[str], int, str]]:
         ("batch-unwritable", ["batch", str(d / "in"), f"{NOWHERE}/out"], 1, "cannot create"),
         ("batch-unknown-model", [*batch, "--model", "no-such-model"], 2, "--model"),
         ("batch-zero-workers", [*batch, "--workers", "0"], 2, "--workers"),
+        ("batch-huge-workers", [*batch, "--workers", "100000"], 2, "--workers"),
+        ("batch-huge-threads", [*batch, "--threads-per-worker", "100000"], 2,
+         "--threads-per-worker"),
+        ("batch-into-itself", ["batch", str(d / "nested"), str(d / "nested")], 2, "OUT_DIR"),
+        ("batch-around-itself", ["batch", str(d / "nested"), str(d)], 2, "OUT_DIR"),
+        ("batch-hints-only-model", [*batch, "--model", "levin"], 2, "--model"),
+        ("demo-hints-only-model", ["demo", "-o", str(d / "d.png"), "--model", "levin"], 2,
+         "--model"),
         ("evaluate-missing-data", ["evaluate", "--data", str(d / "nope"), "--out", "r"], 2,
          "--data"),
         ("evaluate-empty-data", ["evaluate", "--data", str(d / "empty"), "--out", "r"], 2,

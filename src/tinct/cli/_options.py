@@ -22,6 +22,7 @@ __all__ = [
     "RuntimeFailure",
     "UsageError",
     "add_option_arguments",
+    "check_input_file",
     "options_from_args",
 ]
 
@@ -65,6 +66,31 @@ class Parser(argparse.ArgumentParser):
 
 
 _CHOICES = "choices:"
+
+
+def check_input_file(path: str | Any, flag: str) -> None:
+    """A usage error unless ``path`` is an existing regular file.
+
+    Args:
+        path: The file the command line names.
+        flag: The flag (or argument) naming it, e.g. ``"IN"`` or ``"--hints"``.
+
+    Raises:
+        UsageError: Missing, a directory, or not a regular file (a FIFO, a device).
+    """
+    import os
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise UsageError(flag, f"no such file: {path}") from None
+    except OSError as exc:
+        raise UsageError(flag, f"cannot open {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(mode):
+        raise UsageError(flag, f"{path} is a directory, not a file")
+    if not stat.S_ISREG(mode):
+        raise UsageError(flag, f"{path} is not a regular file")
 
 
 def _choices_text(match: re.Match[str]) -> str:
@@ -165,7 +191,13 @@ def options_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
         raise UsageError(ColorizeOptions.name_in(exc.field, "cli"), exc.detail) from None
 
 
-def check_model(options: Any, *, hinted: bool | None = None, model_flag: str = "--model") -> Any:
+def check_model(
+    options: Any,
+    *,
+    hinted: bool | None = None,
+    model_flag: str = "--model",
+    hints_flag: str | None = "--hints",
+) -> Any:
     """Check the model, its weights and the decoder before any work starts.
 
     Args:
@@ -173,6 +205,8 @@ def check_model(options: Any, *, hinted: bool | None = None, model_flag: str = "
         hinted: Whether hints are given (``None`` = not known yet; skips the
             "needs hints" check).
         model_flag: How the command line names the model (``--model``, ``--models``).
+        hints_flag: The flag that gives hints; ``None`` where the sub-command
+            takes none (a hints-only model is then an error naming ``model_flag``).
 
     Returns:
         The model's registry record.
@@ -202,8 +236,13 @@ def check_model(options: Any, *, hinted: bool | None = None, model_flag: str = "
     except ValueError as exc:
         raise UsageError("--decoder", str(exc)) from None
     if hinted is False and record.config.hints_required:
+        if hints_flag is None:
+            raise UsageError(
+                model_flag, f"model {record.name} colorizes from colour hints only and this "
+                "command takes no hints; use tinct colorize --hints FILE, or another model",
+            )  # fmt: skip
         raise UsageError(
-            "--hints", f"model {record.name} colorizes from colour hints only; give --hints FILE"
+            hints_flag, f"model {record.name} colorizes from colour hints only; give --hints FILE"
         )
     return record
 

@@ -16,6 +16,11 @@ task at a time per process, --threads-per-worker torch threads each); with
 ``dask scheduler``; IN_DIR, OUT_DIR and the model file must then be at the
 same paths on every worker (a shared file system).
 
+OUT_DIR may be a sub-folder of IN_DIR (it is left out when IN_DIR is
+scanned); OUT_DIR equal to IN_DIR, or a folder containing IN_DIR, is refused
+(exit 2): the results would be written among the inputs, which are never
+modified.
+
 Exit codes: 0 every file done or skipped, 1 some files failed (each failure
 is reported on one line and never stops the others), 2 usage errors.
 """
@@ -27,7 +32,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register", "run"]
+__all__ = ["max_workers", "register", "run"]
 
 
 def register(subparsers: Any) -> None:
@@ -48,11 +53,12 @@ def register(subparsers: Any) -> None:
     )
     g.add_argument(
         "--workers", type=int, default=None, metavar="N",
-        help="local worker processes (default: half the cores, at most 8)",
+        help="local worker processes (default: half the cores, at most 8; at most 4 x the cores)",
     )  # fmt: skip
     g.add_argument(
         "--threads-per-worker", type=int, default=None, metavar="T",
-        help="torch threads per worker process (default: cores / workers)",
+        help="torch threads per worker process (default: cores / workers; at most 4 x the "
+        "cores, 1024 with --scheduler)",
     )  # fmt: skip
     g.add_argument(
         "--retries",
@@ -63,6 +69,39 @@ def register(subparsers: Any) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_option_arguments(p)
     p.set_defaults(func=run)
+
+
+#: Most --threads-per-worker accepted with --scheduler (the workers' machines are not this one).
+MAX_REMOTE_THREADS = 1024
+
+
+def max_workers() -> int:
+    """Most --workers (and --threads-per-worker) accepted: 4 x the CPU count."""
+    import os
+
+    return 4 * (os.cpu_count() or 1)
+
+
+def _check_apart(in_dir: Path, out_dir: Path) -> None:
+    """OUT_DIR may be inside IN_DIR (it is skipped when scanning) but not IN_DIR or above it.
+
+    Raises:
+        UsageError: OUT_DIR is IN_DIR itself or one of its parents: the results
+            would be written among the inputs.
+    """
+    from tinct.cli._options import UsageError
+
+    rin, rout = in_dir.resolve(), out_dir.resolve()
+    if rout == rin:
+        raise UsageError(
+            "OUT_DIR", f"{out_dir} is IN_DIR itself; the results would be written among the "
+            "inputs: choose another folder (a sub-folder of IN_DIR is fine)",
+        )  # fmt: skip
+    if rout in rin.parents:
+        raise UsageError(
+            "OUT_DIR", f"{out_dir} contains IN_DIR {in_dir}; the results would be written among "
+            "the inputs: choose a folder outside IN_DIR or a sub-folder of it",
+        )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,15 +115,21 @@ def run(args: argparse.Namespace) -> int:
     if not in_dir.is_dir():
         what = "is a file, not a folder" if in_dir.exists() else "does not exist"
         raise UsageError("IN_DIR", f"{in_dir} {what}")
-    if args.workers is not None and args.workers < 1:
-        raise UsageError("--workers", f"must be >= 1, got {args.workers}")
-    if args.threads_per_worker is not None and args.threads_per_worker < 1:
-        raise UsageError("--threads-per-worker", f"must be >= 1, got {args.threads_per_worker}")
+    _check_apart(in_dir, out_dir)
+    cap, why = max_workers(), f"4 x the {os.cpu_count() or 1} cores"
+    if args.workers is not None and not 1 <= args.workers <= cap:
+        raise UsageError("--workers", f"must be in [1, {cap}] ({why}), got {args.workers}")
+    if args.scheduler:  # the threads run on the cluster's machines, not this one
+        cap, why = MAX_REMOTE_THREADS, "with --scheduler"
+    if args.threads_per_worker is not None and not 1 <= args.threads_per_worker <= cap:
+        raise UsageError(
+            "--threads-per-worker", f"must be in [1, {cap}] ({why}), got {args.threads_per_worker}"
+        )
     if args.retries < 0:
         raise UsageError("--retries", f"must be >= 0, got {args.retries}")
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError("OUT_DIR", f"{out_dir} is a file, not a folder")
-    check_model(options, hinted=False)  # once, not once per file
+    check_model(options, hinted=False, hints_flag=None)  # once, not once per file
     try:
         import distributed  # noqa: F401
     except ImportError:

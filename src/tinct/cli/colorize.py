@@ -1,11 +1,14 @@
 """tinct colorize IN... -o OUT: colorize image files (PNG, JPEG, TIFF, FITS, ...) and videos.
 
 Output naming: with one input, -o may name the output file (its suffix picks
-the format; an unknown suffix such as .pgn is an error). Otherwise (several
+the format: .png, .jpg, .tif, .bmp, .webp, .gif; an unknown suffix such as
+.pgn is an error, and so is .fits: FITS is read, not written). A stack (a
+multi-page TIFF) needs a .tif or .tiff output name. Otherwise (several
 inputs, or -o an existing folder, a path ending in / or without a suffix) each result goes to
 OUT/<stem>_colorized.png (stacks from multi-page TIFFs: .tif; videos: .mp4).
-Two inputs with the same stem (a.png and a.jpg) would get the same name: that
-is an error, reported before anything runs. Results are written atomically:
+Two inputs with the same stem (a.png and a.jpg) would get the same name, and
+an output may not be one of the inputs (the input is never modified): both
+are errors, reported before anything runs. Results are written atomically:
 an existing output is replaced only by a complete new one.
 
 Videos (.mp4, .mov, .avi, .mkv, .webm, ...; the video extra) are streamed
@@ -27,6 +30,7 @@ the flag: bad option value, hints or reference file, unknown model, ...).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import warnings
@@ -37,11 +41,16 @@ from tinct.cli._options import (
     RuntimeFailure,
     UsageError,
     add_option_arguments,
+    check_input_file,
     check_model,
     note_inactive,
     options_from_args,
 )
+from tinct.engine.imagefiles import FITS_SUFFIXES
 from tinct.engine.outputs import IMAGE_SUFFIXES, atomic_output, output_path_for, write_result
+
+#: Output suffixes that hold a stack of images.
+STACK_SUFFIXES = (".tif", ".tiff")
 
 __all__ = [
     "register",
@@ -61,7 +70,11 @@ def register(subparsers: Any) -> None:
         "inputs", nargs="+", metavar="IN", help="input images (PNG, JPEG, TIFF, FITS) or videos"
     )
     p.add_argument(
-        "-o", "--output", required=True, metavar="OUT", help="output file (one input) or folder"
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT",
+        help="output file (one input; .png, .jpg, .tif, ..., not .fits) or folder",
     )
     p.add_argument("--hints", metavar="FILE", help="colour hints, CSV or JSON (format above)")
     p.add_argument("--reference", metavar="IMG", help="colour reference image (global hint)")
@@ -76,18 +89,74 @@ def _is_dir_target(out: Path, n_inputs: int) -> bool:
     if n_inputs > 1 or out.is_dir() or str(out).endswith(("/", "\\")):
         return True
     suffix = out.suffix.lower()
+    if suffix in FITS_SUFFIXES:
+        raise UsageError(
+            "-o", f"{out}: FITS is read, not written; name the output .png or .tif"
+        )  # fmt: skip
     if suffix and suffix not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:  # most likely a typo
         raise UsageError(
             "-o",
-            f"{out}: {suffix!r} is not an image or video format (use .png, .tif, .jpg, .fits, "
+            f"{out}: {suffix!r} is not an image or video format (use .png, .tif, .jpg, "
             ".mp4, ...; end the path with / to write into a folder of that name)",
         )
     return not suffix
 
 
+def _declared_stack(path: Path) -> int:
+    """How many planes a TIFF input declares (0: not a stack, or not known before decoding)."""
+    if path.suffix.lower() not in STACK_SUFFIXES:
+        return 0
+    try:
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            shape = tuple(tif.series[0].shape)
+    except Exception:  # unreadable: reported as that file's failure when it is read
+        return 0
+    if len(shape) > 3 or (len(shape) == 3 and shape[-1] not in (3, 4)):
+        return math.prod(shape[:-3] if shape[-1] in (3, 4) else shape[:-2])
+    return 0
+
+
+def _check_stack_name(inputs: list[Path], out: Path, to_dir: bool) -> None:
+    """An explicit output file for a stack must be a TIFF (the only format here holding one)."""
+    if to_dir or out.suffix.lower() in STACK_SUFFIXES:
+        return
+    planes = _declared_stack(inputs[0])
+    if planes:
+        raise UsageError(
+            "-o", f"{inputs[0]} is a stack of {planes} images and {out.suffix} holds one; "
+            "a stack needs a .tif or .tiff output name",
+        )  # fmt: skip
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        if a.resolve() == b.resolve():
+            return True
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _check_not_inputs(inputs: list[Path], dests: dict[Path, Path], to_dir: bool) -> None:
+    """No output may be an input: the input is never modified."""
+    for dest in dests.values():
+        names = [dest]
+        if to_dir and dest.suffix.lower() == ".png":  # a stack result is named .tif
+            names.append(dest.with_suffix(".tif"))
+        for name in names:
+            for src in inputs:
+                if _same_file(name, src):
+                    raise UsageError(
+                        "-o", f"would overwrite the input {src}; choose another output name"
+                    )  # fmt: skip
+
+
 def _read_hints(path: str) -> list[Any]:
     from tinct.engine.hints import read_hints_file
 
+    check_input_file(path, "--hints")
     try:
         return read_hints_file(path)
     except FileNotFoundError:
@@ -99,8 +168,7 @@ def _read_hints(path: str) -> list[Any]:
 def _read_reference(path: str) -> Any:
     from tinct.engine.imagefiles import read_image
 
-    if not Path(path).is_file():
-        raise UsageError("--reference", f"no such file: {path}")
+    check_input_file(path, "--reference")
     try:
         ref = read_image(path)
     except Exception as exc:  # any decoder error: the file is not an image we can read
@@ -157,8 +225,7 @@ def run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     inputs = [Path(p) for p in args.inputs]
     for p in inputs:
-        if not p.is_file():
-            raise UsageError("IN", f"no such file: {p}")
+        check_input_file(p, "IN")
     hints = _read_hints(args.hints) if args.hints else []
     reference = _read_reference(args.reference) if args.reference else None
     record = check_model(options, hinted=bool(hints))
@@ -167,6 +234,8 @@ def run(args: argparse.Namespace) -> int:
     to_dir = _is_dir_target(out, len(inputs))
     _check_kinds(inputs, out, to_dir)
     dests = _destinations(inputs, out, to_dir)
+    _check_not_inputs(inputs, dests, to_dir)
+    _check_stack_name(inputs, out, to_dir)
     _prepare_output(out, to_dir)
 
     from tinct.engine.colorizer import Colorizer
@@ -176,7 +245,9 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # e.g. a download that fails offline
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RuntimeFailure(f"cannot load model {options.model}: {msg}") from None
-    return _colorize_all(colorizer, inputs, dests, hints, reference, options, args.quiet)
+    return _colorize_all(
+        colorizer, inputs, dests, hints, reference, options, args.quiet, to_dir=to_dir
+    )
 
 
 def _colorize_all(
@@ -187,6 +258,8 @@ def _colorize_all(
     reference: Any,
     options: Any,
     quiet: bool,
+    *,
+    to_dir: bool = True,
 ) -> int:
     from tinct.engine.imagefiles import read_image
     from tinct.engine.video import colorize_video, is_video
@@ -226,7 +299,12 @@ def _colorize_all(
             for w in caught:
                 say(f"tinct colorize: {path}: warning: {w.message}")
             dest = dests[path]
-            if result.ndim > 3 and dest.suffix.lower() not in (".tif", ".tiff"):
+            if result.ndim > 3 and dest.suffix.lower() not in STACK_SUFFIXES:
+                if not to_dir:  # an explicit name is honoured, never changed
+                    raise ValueError(
+                        f"-o: the result is a stack; a stack needs a .tif or .tiff output name, "
+                        f"got {dest}"
+                    )
                 dest = dest.with_suffix(".tif")
             write_result(dest, result)
         except KeyboardInterrupt:

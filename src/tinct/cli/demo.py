@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         options = ColorizeOptions(model=args.model, device=args.device)
     except OptionError as exc:
         raise UsageError(ColorizeOptions.name_in(exc.field, "cli"), exc.detail) from None
-    check_model(options, hinted=False)
+    check_model(options, hinted=False, hints_flag=None)
     out = Path(args.output)
     if out.is_dir():
         raise UsageError("-o", f"{out} is a folder; name the output PNG file")
