@@ -8,15 +8,25 @@ No user sees a traceback: a :class:`~tinct.cli._options.UsageError` (or an
 argparse error) prints one line naming the flag and exits with 2; any other
 failure prints one line and exits with 1. ``TINCT_DEBUG=1`` shows the
 traceback of unexpected errors.
+
+Ctrl-C (SIGINT) and SIGTERM stop a command the same way: the exception unwinds
+(a half-written output's temporary file is removed), ``interrupted`` is printed
+and the exit status is 128 + the signal number: 130 for SIGINT, 143 for SIGTERM.
+Run as the console script, a signal that arrives once the command has finished
+(or while the interruption is being reported) is ignored, so the exit status is
+always the command's own.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 
 from tinct.cli._options import Parser, RuntimeFailure, UsageError
 
@@ -47,8 +57,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _on_sigterm(signum: int, _frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C (``finally`` blocks remove temporary files)."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _interrupt_status(exc: KeyboardInterrupt) -> int:
+    """128 + the signal number: 143 for SIGTERM (see :func:`_on_sigterm`), else 130."""
+    return 143 if exc.args == (f"signal {int(signal.SIGTERM)}",) else 130
+
+
+@contextlib.contextmanager
+def _signals(script: bool) -> Iterator[None]:
+    """SIGTERM handled like SIGINT while a command runs.
+
+    Args:
+        script: Run as the console script: on the way out both signals are
+            ignored (the exit status stays the command's); otherwise (tests,
+            callers of :func:`main`) the previous handlers come back.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    finally:
+        if script:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        else:
+            signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``tinct`` console script; returns the exit code."""
+    """Entry point of the ``tinct`` console script; returns the exit code.
+
+    Args:
+        argv: The arguments (``None``: ``sys.argv[1:]``, run as the console script).
+
+    Returns:
+        0 success, 1 a runtime failure, 2 a usage error, 130/143 interrupted.
+    """
+    with _signals(script=argv is None):
+        try:
+            return _main(argv)
+        except KeyboardInterrupt as exc:  # before a sub-command started, or while reporting
+            return _interrupt_status(exc)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -60,9 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     prog = f"tinct {args.command}"
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+        return _interrupt_status(exc)
     except UsageError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,54 @@
+"""SIGTERM and Ctrl-C stop ``tinct`` the same way: no temporary file left, one line, 143/130."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: Runs ``tinct colorize`` as the console script does (``main()`` reading sys.argv), with
+#: the image writer sending the signal to its own process once the temporary file exists.
+_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    import tinct.engine.imagefiles as files
+
+    write, sig = files.write_image, getattr(signal, sys.argv[1])
+
+    def write_then_signal(path, image):
+        write(path, image)
+        os.kill(os.getpid(), sig)
+        time.sleep(30)  # the signal arrives here, mid-write as far as the CLI knows
+
+    files.write_image = write_then_signal
+    from tinct.cli import main
+
+    sys.argv = ["tinct", *sys.argv[2:]]
+    sys.exit(main())
+    """
+)
+
+
+@pytest.mark.parametrize(("signame", "status"), [("SIGTERM", 143), ("SIGINT", 130)])
+def test_signal_during_the_write_removes_the_temporary_file(tmp_path, signame, status):
+    src = tmp_path / "in.png"
+    Image.fromarray(np.tile(np.arange(48, dtype=np.uint8) * 5, (32, 1))).save(src)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TINCT_DEBUG": ""}
+    proc = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, signame, "colorize", str(src), "-o", str(out / "r.png")],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert proc.returncode == status, proc.stderr[-800:]
+    assert proc.stderr.strip().splitlines()[-1] == "tinct colorize: interrupted"
+    assert "Traceback" not in proc.stderr
+    assert list(out.iterdir()) == []  # neither the result nor its temporary file
