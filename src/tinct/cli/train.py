@@ -17,6 +17,11 @@ from typing import Any
 #: :func:`tinct.finetune`'s default instead (argument name -> finetune keyword).
 _FINETUNE_KNOBS = {"lr": "lr", "warmup": "warmup", "batch_size": "batch_size", "crop": "crop"}
 _DEFAULTS: dict[str, Any] = {}
+#: Largest --crop and --batch-size, and the most crop pixels one step may hold
+#: (--batch-size x --crop^2): bounded before any memory is spent.
+MAX_CROP = 1024
+MAX_BATCH = 1024
+MAX_BATCH_PIXELS = 2**25
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -60,9 +65,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     budget.add_argument("--steps", type=int, default=0, help="number of optimiser steps")
     budget.add_argument("--minutes", type=float, default=0.0, help="wall-clock minutes")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
-    p.add_argument("--batch-size", type=int, default=16, help="images per step (default: 16)")
     p.add_argument(
-        "--crop", type=int, default=128, help="training crop side in pixels (default: 128)"
+        "--batch-size",
+        type=int,
+        default=16,
+        help=f"images per step, 1 to {MAX_BATCH}, at most {MAX_BATCH_PIXELS:,} crop pixels a "
+        "step (default: 16)",
+    )
+    p.add_argument(
+        "--crop",
+        type=int,
+        default=128,
+        help=f"training crop side in pixels, 16 to {MAX_CROP} (default: 128)",
     )
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default: 0.002)")
     p.add_argument(
@@ -98,7 +112,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
     p.add_argument(
-        "--threads", type=int, default=0, help="CPU threads (default: 0 = torch default)"
+        "--threads",
+        type=int,
+        default=0,
+        help="CPU threads, at most 4 x the cores (default: 0 = torch default)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--cache-dir", help="cache decoded images here (faster restarts)")
@@ -137,11 +154,17 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--replace", "applies only with --name")
     if not args.out and not args.name:
         raise UsageError("--out", "give a run folder with --out DIR (or --name NAME)")
+    cores = os.cpu_count() or 1
     for flag, value, ok, rule in (
         ("--steps", args.steps, args.steps >= 0, ">= 0"),
         ("--minutes", args.minutes, args.minutes >= 0, ">= 0"),
-        ("--batch-size", args.batch_size, args.batch_size >= 1, ">= 1"),
-        ("--crop", args.crop, args.crop >= 16, ">= 16"),
+        (
+            "--batch-size",
+            args.batch_size,
+            1 <= args.batch_size <= MAX_BATCH,
+            f"in [1, {MAX_BATCH}]",
+        ),
+        ("--crop", args.crop, 16 <= args.crop <= MAX_CROP, f"in [16, {MAX_CROP}]"),
         ("--lr", args.lr, args.lr > 0, "> 0"),
         ("--rebalance", args.rebalance, 0 <= args.rebalance <= 1, "in [0, 1]"),
         ("--warmup", args.warmup, args.warmup >= 0, ">= 0"),
@@ -150,10 +173,17 @@ def _check(args: argparse.Namespace) -> None:
         ("--val-every", args.val_every, args.val_every > 0, "> 0"),
         ("--regression-weight", args.regression_weight, args.regression_weight >= 0, ">= 0"),
         ("--snapshot-every", args.snapshot_every, args.snapshot_every >= 0, ">= 0"),
-        ("--threads", args.threads, args.threads >= 0, ">= 0"),
+        ("--seed", args.seed, 0 <= args.seed < 2**32, "in [0, 2^32 - 1]"),
+        ("--threads", args.threads, 0 <= args.threads <= 4 * cores, f"in [0, {4 * cores}]"),
     ):
         if not ok:
             raise UsageError(flag, f"must be {rule}, got {value}")
+    if args.batch_size * args.crop**2 > MAX_BATCH_PIXELS:
+        raise UsageError(
+            "--batch-size", f"{args.batch_size} crops of {args.crop}x{args.crop} are "
+            f"{args.batch_size * args.crop**2:,} pixels a step, more than {MAX_BATCH_PIXELS:,}; "
+            "lower --batch-size or --crop",
+        )  # fmt: skip
     try:
         record = get_record(args.recipe)
     except UnknownModelError as exc:
