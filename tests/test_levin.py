@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from tinct import levin
 from tinct.cancel import Cancelled, scope
 from tinct.levin import _nested_dissection, _solve, levin_colorize, propagate_batch
 from tinct.models import load_model
@@ -124,3 +125,21 @@ def test_cancel_stops_between_solves():
     with pytest.raises(Cancelled), scope(ev):  # e.g. inside a model's forward
         propagate_batch(batch, hab, hm)
     assert propagate_batch(batch, hab, hm).shape == (3, 2, 40, 60)
+
+
+def test_screened_propagation_fades_with_distance_and_across_edges():
+    """``screen`` pulls free pixels towards 0: one hint no longer reaches every pixel."""
+    lum = np.full((40, 40), 30.0)
+    lum[:, 20:] = 80.0  # a strong edge down the middle
+    mask = np.zeros((40, 40), bool)
+    mask[18:22, 2:6] = True
+    ones = np.ones((40, 40, 1))
+    plain = levin.propagate_values(lum, ones, mask)[..., 0]
+    np.testing.assert_allclose(plain, 1.0, atol=1e-5)  # the flood: 1 everywhere
+    reach = levin.propagate_values(lum, ones, mask, screen=1e-4)[..., 0]
+    assert reach[mask].min() == pytest.approx(1.0)
+    assert reach[:, 6:18].min() > 0.5  # its own side of the edge
+    assert reach[:, 22:].max() < 0.2  # across the edge: barely
+    assert reach[20, 8] > reach[20, 17]  # and it fades with distance
+    with pytest.raises(ValueError, match="screen"):
+        levin.propagate_values(lum, ones, mask, screen=-1.0)

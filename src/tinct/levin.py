@@ -157,6 +157,7 @@ def propagate_values(
     max_pixels: int = 384 * 384,
     sigma_scale: float = 0.1,
     min_variance: float = 0.02,
+    screen: float = 0.0,
 ) -> np.ndarray:
     """Propagate any number of channels from the hint pixels (one factorisation).
 
@@ -171,10 +172,17 @@ def propagate_values(
         max_pixels: Larger images are solved at reduced size and upsampled.
         sigma_scale: Edge sensitivity (see :func:`levin_colorize`).
         min_variance: Floor of the affinity variance (see :func:`levin_colorize`).
+        screen: Pull of every free pixel towards 0, ``>= 0`` (a screened
+            propagation: ``(1 + screen) x_i = sum_j w_ij x_j``). 0 = none: the values
+            are convex combinations of the hints' everywhere; with a pull, a hint's
+            reach fades with distance and across luminance edges (about
+            ``1 / sqrt(screen)`` pixels of flat image).
 
     Returns:
         ``(H, W, C)`` float64 propagated values.
     """
+    if not screen >= 0:
+        raise ValueError(f"screen must be >= 0, got {screen}")
     lum = np.asarray(lum, dtype=np.float64)
     values = np.asarray(values, dtype=np.float64)
     mask = np.asarray(mask, dtype=bool)
@@ -195,10 +203,11 @@ def propagate_values(
         scale = np.sqrt(max_pixels / (h * w))
         size = (max(1, round(h * scale)), max(1, round(w * scale)))
         small_l, small_v, small_m = _downscale(lum, values, mask, size)
-        out = _upscale(_solve(small_l, small_v, small_m, sigma_scale, min_variance), (h, w))
+        small = _solve(small_l, small_v, small_m, sigma_scale, min_variance, screen=screen)
+        out = _upscale(small, (h, w))
         out[mask] = values[mask]
         return out
-    return _solve(lum, values, mask, sigma_scale, min_variance)
+    return _solve(lum, values, mask, sigma_scale, min_variance, screen=screen)
 
 
 @torch.no_grad()
@@ -259,14 +268,18 @@ def _solve(
     min_var: float,
     prior: np.ndarray | None = None,
     prior_weight: float | np.ndarray = 0.0,
+    screen: float = 0.0,
 ) -> np.ndarray:
     """Solve the sparse system directly (LU in nested-dissection order).
 
     ``hint_ab`` may hold any number of channels ``(H, W, C)``: one factorisation
-    propagates them all (``C = 2`` without a prior); returns ``(H, W, C)``.
+    propagates them all (``C = 2`` with a prior); returns ``(H, W, C)``. ``screen``
+    pulls every free pixel towards 0 (see :func:`propagate_values`).
     """
     h, w = lum.shape
     a, rhs = _system(lum, hint_ab, mask, scale, min_var)
+    if screen > 0:
+        a = a + sp.diags(screen * (~mask.reshape(-1)).astype(np.float64), format="csc")
     weight = np.broadcast_to(np.asarray(prior_weight, dtype=np.float64), (h, w)).reshape(-1)
     if prior is not None and weight.max() > 0:
         free = ~mask.reshape(-1) * weight

@@ -100,6 +100,7 @@ def propagate_values_cached(
     *,
     sigma_scale: float = 0.1,
     min_variance: float = 0.02,
+    screen: float = 0.0,
 ) -> np.ndarray:
     """:func:`tinct.levin.propagate_values`, reusing the last factorisation on ``lum``.
 
@@ -109,6 +110,8 @@ def propagate_values_cached(
         mask: ``(H, W)`` bool, True at hint pixels (at least one).
         sigma_scale: Edge sensitivity (see :func:`tinct.levin.levin_colorize`).
         min_variance: Floor of the affinity variance.
+        screen: Pull of every free pixel towards 0 (``>= 0``; see
+            :func:`tinct.levin.propagate_values`).
 
     Returns:
         ``(H, W, C)`` float64 propagated values (a fresh solve's, up to rounding).
@@ -119,11 +122,11 @@ def propagate_values_cached(
     h, w = lum.shape
     if h * w > MAX_CACHED_PIXELS or values.shape[:2] != (h, w) or mask.shape != (h, w):
         return levin.propagate_values(
-            lum, values, mask, sigma_scale=sigma_scale, min_variance=min_variance
+            lum, values, mask, sigma_scale=sigma_scale, min_variance=min_variance, screen=screen
         )
     if not mask.any():
         raise ValueError("propagate_values needs at least one hint pixel")
-    key = _digest(lum, np.array([h, w, sigma_scale, min_variance]))
+    key = _digest(lum, np.array([h, w, sigma_scale, min_variance, screen]))
     flat = mask.reshape(-1)
     rhs = np.where(flat[:, None], values.reshape(h * w, -1), 0.0)
     keys = [("b", _digest(rhs[:, c])) for c in range(rhs.shape[1])]
@@ -137,7 +140,7 @@ def propagate_values_cached(
             if len(changed) <= MAX_RANK:
                 _cancel.check()
                 return _update(base, changed, flat, rhs, keys).reshape(h, w, -1)
-    base = _factorise(lum, mask, sigma_scale, min_variance)
+    base = _factorise(lum, mask, sigma_scale, min_variance, screen)
     with _cache_lock:
         _cache[key] = base
         _cache.move_to_end(key)
@@ -153,10 +156,14 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def _factorise(lum: np.ndarray, mask: np.ndarray, scale: float, min_var: float) -> _Base:
+def _factorise(
+    lum: np.ndarray, mask: np.ndarray, scale: float, min_var: float, screen: float = 0.0
+) -> _Base:
     """Factorise the system for ``mask`` (the one :func:`tinct.levin.propagate_values` solves)."""
     h, w = lum.shape
     free, _ = levin._system(lum, np.zeros((h, w, 1)), np.zeros_like(mask), scale, min_var)
+    if screen > 0:  # (1 + screen) x_i - sum_j w_ij x_j = 0 on the free rows
+        free = free + screen * sp.identity(h * w, format="csc")
     flat = mask.reshape(-1)
     # hint rows become identity rows: keep the free rows, put 1 on the hints' diagonal
     a = (sp.diags((~flat).astype(np.float64)) @ free + sp.diags(flat.astype(np.float64))).tocsc()

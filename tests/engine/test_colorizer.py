@@ -341,3 +341,26 @@ def test_a_hint_edit_reuses_the_plain_runs_input_and_upsampling_state(monkeypatc
     assert np.abs(hinted.astype(int) - plain).mean() > 0.5
     entries = list(c._cache.values())
     assert entries[0].prepared is entries[1].prepared and entries[0].work is entries[1].work
+
+
+def test_local_hints_keep_a_hint_on_its_own_side_of_an_edge():
+    """tinct-base: one red hint on the darker half floods the brighter half too across a
+    weak edge (Levin's propagation reaches every pixel); with ``local_hints`` the brighter
+    half keeps the network's own colour."""
+    from skimage.color import rgb2lab
+
+    gray = np.full((128, 128), 110, np.uint8)
+    gray[:, 64:] = 125
+    c = Colorizer("tinct-base", device="cpu")
+    hint = [Hint(64, 20, color=(200, 30, 30), size=8)]
+    auto, flood = c.colorize(gray), c.colorize(gray, hints=hint)
+    local = c.colorize(gray, hints=hint, local_hints=True)
+    again = c.colorize(gray, hints=hint, options=c.options.replace(local_hints=True))
+    np.testing.assert_array_equal(local, again)
+
+    def a_star(img, cols):  # CIELAB a* (red) of a region
+        return float(rgb2lab(img[:, cols])[..., 1].mean())
+
+    assert a_star(flood, slice(4, 40)) > 15 and a_star(local, slice(4, 40)) > 15
+    assert a_star(flood, slice(80, 124)) > a_star(auto, slice(80, 124)) + 30  # the flood
+    assert abs(a_star(local, slice(80, 124)) - a_star(auto, slice(80, 124))) < 3

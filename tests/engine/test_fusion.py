@@ -122,3 +122,29 @@ def test_propagate_patches_averages_grids_too(monkeypatch):
     monkeypatch.setattr(fusion, "MULTISCALE_FULL", 10**6)
     monkeypatch.setattr(fusion, "MULTISCALE_FROM", 10**6 - 1)
     torch.testing.assert_close(fusion.propagate_patches(lum, patches, NET), single)
+
+
+def test_hint_reach_stays_on_the_hints_side_of_an_edge():
+    lum = torch.full((1, 1, 32, 32), 30.0)
+    lum[..., 16:] = 85.0
+    reach = fusion.hint_reach(lum, [_patch(32, 8, (50.0, 0.0))], (64, 64))
+    assert reach is not None and reach.shape == (1, 1, 32, 32)
+    assert float(reach.min()) >= 0.0 and float(reach.max()) <= 1.0
+    assert float(reach[0, 0, :, :14].mean()) > 0.8
+    assert float(reach[0, 0, :, 18:].max()) < 0.3
+    assert fusion.hint_reach(lum, [], (64, 64)) is None
+
+
+def test_trust_with_reach_keeps_the_networks_colour_beyond_it():
+    terms = FusionTerms(
+        own=torch.zeros(1, 2, 4, 4),
+        propagated=torch.ones(1, 2, 4, 4),
+        gate=torch.full((1, 1, 4, 4), 0.9),
+        correction=torch.full((1, 2, 4, 4), 2.0),
+    )
+    reach = torch.zeros(1, 1, 2, 2)
+    reach[..., :, 0] = 1.0  # the left half is reached (resized to the terms' grid)
+    out = fusion.trust_propagation(terms, torch.tensor([0.0]), reach)
+    assert torch.equal(out.gate[0, 0, :, 0], torch.ones(4))  # untrusted network: the hints
+    assert torch.equal(out.gate[0, 0, :, 3], torch.zeros(4))  # beyond the reach: the network
+    assert float(out.correction[0, :, :, 3].abs().max()) == 0.0

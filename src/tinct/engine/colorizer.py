@@ -208,6 +208,7 @@ class Colorizer:
         cancel: Any = None,
         temporal: bool | None = None,
         axis: int = 0,
+        local_hints: bool | None = None,
     ) -> np.ndarray:
         """Colorize a gray (or RGB) image or stack.
 
@@ -237,6 +238,9 @@ class Colorizer:
                 = ``options.temporal``. ``hints`` may then also be
                 ``{plane: [Hint | HintStop, ...]}``; a plain list is placed on plane 0.
             axis: The sequence axis among the leading axes of a stack.
+            local_hints: Each hint colours the region around it and stops at its
+                edges instead of reaching every pixel (hint-fusing models;
+                :func:`tinct.engine.fusion.hint_reach`). ``None`` = ``options.local_hints``.
 
         Returns:
             ``(..., H, W, 3)`` RGB, or ``(..., H, W, 4)`` with the input's alpha;
@@ -259,6 +263,8 @@ class Colorizer:
             options, hinted=hinted, temperature=temperature, decoder=decoder,
             mrf_weight=mrf_weight, mrf_iters=mrf_iters, tile=tile, propagation=propagation,
         )  # fmt: skip
+        if local_hints is not None:
+            opts = opts.replace(local_hints=bool(local_hints))
         self._check_hints(hinted)
         user_net = (options or self.options).net_size
         if temporal:
@@ -328,14 +334,15 @@ class Colorizer:
             arr, is_rgb, opts.normalize, opts.percentiles, ref, tile, opts.tile_overlap,
             net_long, opts.hint_size, opts.intensity_range,
         )  # fmt: skip
-        key = digest(base, hints_digest(hints))
+        # local_hints changes only hinted results: the plain entry is shared
+        key = digest(base, hints_digest(hints), bool(opts.local_hints and hints))
         if key in self._cache:
             self._cache.move_to_end(key)
             self.stats.cache_hits += 1
             return self._cache[key]
         # A hint edit on an image already colorized without hints: the prepared input and
         # the luminance-only upsampling state do not depend on the hints; reuse them.
-        plain_key = digest(base, hints_digest([]))
+        plain_key = digest(base, hints_digest([]), False)
         plain = self._cache.get(plain_key) if hints else None
         if plain is not None:
             self._cache.move_to_end(plain_key)  # kept for the next edit
@@ -360,7 +367,10 @@ class Colorizer:
             auto = plain.net
             if auto.ab is not None:
                 trust = _fusion.hint_reliability(auto.ab, net.patches, net.net_size)
-                net.fusion = _fusion.trust_propagation(net.fusion, trust)
+                reach = None
+                if opts.local_hints and net.hint_mix is not None:
+                    reach = _fusion.hint_reach(net.hint_mix[2], net.patches, net.net_size)
+                net.fusion = _fusion.trust_propagation(net.fusion, trust, reach)
                 net.ab = _fusion.refuse(net.fusion, net.fusion.own, net.ab_pull)
         entry = Entry(prep, net)
         if plain is not None and plain.net.net_size == net.net_size:

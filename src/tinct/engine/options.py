@@ -115,6 +115,9 @@ class ColorizeOptions:
         hint_size: Hint patch side in network pixels for hints without a size.
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
         precision: ``"auto"``, ``"float32"``, ``"float16"`` or ``"bfloat16"``.
+        local_hints: Hints colour the region around them and stop at its edges
+            (a screened propagation, :func:`tinct.engine.fusion.hint_reach`)
+            instead of reaching every pixel (hint-fusing models).
         temporal: Colorize stacks and videos as sequences (time or depth along
             the first stack axis): colour holds still where content persists
             and hints carry to the following planes (:mod:`tinct.engine.temporal`).
@@ -179,6 +182,11 @@ class ColorizeOptions:
     hint_size: int | None = _spec(
         kind=int, lo=1, hi=256, label="hint size", default_text="5", wire=False,
         help="side of a hint's square patch in network pixels",
+    )  # fmt: skip
+    local_hints: bool = _spec(
+        default=False, kind=bool, label="local hints", wire=False, default_text="off",
+        help="hints colour the region around them and stop at its edges, instead of "
+        "spreading over the whole picture (hint-fusing models such as tinct-base)",
     )  # fmt: skip
     device: str = _spec(
         default="auto", kind=str, label="device", wire=False, default_text="auto",

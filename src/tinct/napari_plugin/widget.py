@@ -126,6 +126,11 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
             value=0, min=0, max=256, label="hint size (0 = auto)",
             tooltip="Hint patch side in image pixels; 0 = the engine's default.",
         )  # fmt: skip
+        self.local_hints = CheckBox(value=False, text="Local hints")
+        self.local_hints.tooltip = (
+            "Each hint colours the region around it and stops at its edges, instead of "
+            "spreading over the whole picture (tinct-base, tinct-he)."
+        )
         self.swatches = Container(
             widgets=[PushButton(text="", visible=False) for _ in range(_N_SWATCHES)],
             layout="horizontal",
@@ -171,6 +176,7 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
                 self.hints,
                 self.add_hints_button,
                 self.hint_size,
+                self.local_hints,
                 self.swatches,
                 self.reference,
                 self.model,
@@ -210,7 +216,8 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
         for name in sorted(logic.DECODE_ONLY_PARAMS):  # re-decoded from the engine's cache
             getattr(self, name).changed.connect(lambda *_: self._live_changed(decode_only=True))
         reruns: tuple[Any, ...] = (
-            self.reference, self.hint_size, self.device, self.live, self.normalization,
+            self.reference, self.hint_size, self.local_hints, self.device, self.live,
+            self.normalization,
         )  # fmt: skip
         for w in reruns:
             w.changed.connect(lambda *_: self._live_changed(decode_only=False))
@@ -260,7 +267,9 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
         from tinct.engine.optionspec import OptionError
 
         try:
-            options = self.options(source).replace(temporal=temporal)
+            options = self.options(source).replace(
+                temporal=temporal, local_hints=bool(self.local_hints.value)
+            )
         except OptionError as exc:
             raise ValueError(exc.message_for("gui")) from None
         return jobs.Job(
