@@ -47,7 +47,7 @@ class FakeColorizer:
         if opts is not None:  # the widget sends one ColorizeOptions: record its knobs
             kw.update({k: getattr(opts, k) for k in (
                 "temperature", "decoder", "mrf_weight", "mrf_iters", "normalize",
-                "intensity_range")})  # fmt: skip
+                "intensity_range", "local_hints")})  # fmt: skip
         self.calls.append({"shape": image.shape, "hints": list(hints), **kw})
         t0 = time.monotonic()
         while time.monotonic() - t0 < self.delay:
@@ -161,6 +161,10 @@ def test_options_reach_the_engine(widget, viewer):
     widget.decoder.value = "mode"
     widget.run()
     assert widget.fakes[0].calls[-1]["decoder"] == "mode"
+    assert widget.fakes[0].calls[-1]["local_hints"] is False
+    widget.local_hints.value = True
+    widget.run()
+    assert widget.fakes[0].calls[-1]["local_hints"] is True
 
 
 def test_model_without_distribution_disables_temperature(widget):
