@@ -14,6 +14,12 @@ from tinct.bridge import wire as protocol
 
 __all__ = ["register", "run"]
 
+#: Upper bounds of the limit flags: the engine refuses images above 2^31 pixels, and a
+#: timeout beyond a day (or inf) is a typo, not a setting.
+MAX_MEGAPIXELS = 2**31 / 1e6
+MAX_FRAME_MB = 16384
+MAX_TIMEOUT_S = 86400.0
+
 
 def register(subparsers: Any) -> None:
     """Add the ``serve`` sub-command."""
@@ -128,18 +134,24 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 <= args.port <= 65535:
         raise UsageError("--port", f"must be 0-65535 (0 = any free port), got {args.port}")
-    if args.max_frame_mb < 1:
-        raise UsageError("--max-frame-mb", f"must be >= 1, got {args.max_frame_mb}")
-    if not args.read_timeout > 0:
-        raise UsageError("--read-timeout", f"must be > 0, got {args.read_timeout}")
-    if not args.max_megapixels > 0:
-        raise UsageError("--max-megapixels", f"must be > 0, got {args.max_megapixels}")
+    if not 1 <= args.max_frame_mb <= MAX_FRAME_MB:
+        raise UsageError("--max-frame-mb", f"must be 1-{MAX_FRAME_MB}, got {args.max_frame_mb}")
+    if not 0 < args.read_timeout <= MAX_TIMEOUT_S:
+        why = f"must be > 0 and at most {MAX_TIMEOUT_S:g} s, got {args.read_timeout}"
+        raise UsageError("--read-timeout", why)
+    if not 0 < args.max_megapixels <= MAX_MEGAPIXELS:
+        raise UsageError(
+            "--max-megapixels",
+            f"must be > 0 and at most {MAX_MEGAPIXELS:g} (the engine's limit), "
+            f"got {args.max_megapixels}",
+        )
     if args.max_hints < 1:
         raise UsageError("--max-hints", f"must be >= 1, got {args.max_hints}")
     if args.max_connections < 1:
         raise UsageError("--max-connections", f"must be >= 1, got {args.max_connections}")
-    if not args.idle_timeout > 0:
-        raise UsageError("--idle-timeout", f"must be > 0, got {args.idle_timeout}")
+    if not 0 < args.idle_timeout <= MAX_TIMEOUT_S:
+        why = f"must be > 0 and at most {MAX_TIMEOUT_S:g} s, got {args.idle_timeout}"
+        raise UsageError("--idle-timeout", why)
     try:
         ColorizeOptions(device=args.device)
     except OptionError as exc:
