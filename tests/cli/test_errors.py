@@ -37,6 +37,8 @@ def files(tmp_path_factory):
     (d / "header_only.csv").write_text("row,col,r,g,b\n")
     (d / "bad_header.csv").write_text("row,col,hue\n1,2,3\n")
     (d / "hints.csv").write_text("row,col,r,g,b\n5,5,255,0,0\n")
+    (d / "bigsize.json").write_text('[{"row": 5, "col": 5, "color": [255, 0, 0], "size": 1e308}]')
+    (d / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     (d / "a_file").write_text("not a folder")
     (d / "a.mp4").write_bytes(b"not a video")  # refused before it is read
     for sub in ("in", "empty", "corrupt", "allbroken", "self", "nested"):
@@ -86,6 +88,9 @@ def _cases(d: Path) -> list[tuple[str, list[str], int, str]]:
         ("empty-hints-file", [*col, "--hints", str(d / "empty.csv")], 2, "--hints"),
         ("header-only-hints", [*col, "--hints", str(d / "header_only.csv")], 2, "--hints"),
         ("bad-hints-header", [*col, "--hints", str(d / "bad_header.csv")], 2, "--hints"),
+        ("hint-size-overflows", [*col, "--hints", str(d / "bigsize.json")], 2, "--hints"),
+        ("hints-nested-deeply", [*col, "--hints", str(d / "deep.json")], 2, "--hints"),
+        ("hints-a-directory", [*col, "--hints", str(d / "in")], 2, "is a directory"),
         ("reference-not-an-image", [*col, "--reference", str(d / "notimage.png")], 2,
          "--reference"),
         ("reference-text-file", [*col, "--reference", str(d / "notes.txt")], 2, "--reference"),
@@ -137,6 +142,10 @@ def _cases(d: Path) -> list[tuple[str, list[str], int, str]]:
         ("evaluate-temporal", [*ev, "--temporal"], 2, "--temporal"),
         ("evaluate-negative-hints", [*ev, "--hints=-1"], 2, "--hints"),
         ("evaluate-text-hints", [*ev, "--hints", "some"], 2, "--hints"),
+        ("evaluate-huge-hints", [*ev, "--hints", "99999999999999999999"], 2, "--hints"),
+        ("evaluate-more-hints-than-pixels", [*ev, "--hints", "0,65537"], 2, "--hints"),
+        ("evaluate-zero-limit", [*ev, "--limit", "0"], 2, "--limit"),
+        ("evaluate-negative-seed", [*ev, "--seed", "-1"], 2, "--seed"),
         ("evaluate-out-is-a-file", [*ev[:-1], str(d / "a_file")], 2, "--out"),
         ("evaluate-unwritable-out", [*ev[:-1], f"{NOWHERE}/rep"], 1, "cannot create"),
         ("evaluate-corrupt-image", ["evaluate", "--models", "gray", "--data",

@@ -26,6 +26,9 @@ def test_hint_colour_scales():
         {"color": (-1.0, 0.0, 0.0)},
         {"ab": (float("nan"), 0)},
         {"color": (1, 0, 0), "size": 0},
+        {"color": (1, 0, 0), "size": 1e308},  # finite, but overflowed once scaled
+        {"color": (1, 0, 0), "size": float("inf")},
+        {"color": (1, 0, 0), "size": float("nan")},
     ],
 )
 def test_hint_validation(kwargs):
@@ -108,6 +111,30 @@ def test_empty_or_malformed_hint_files_are_refused(tmp_path, text, match):
     p = tmp_path / "h.csv"
     p.write_text(text)
     with pytest.raises(ValueError, match=match):
+        read_hints_file(p)
+
+
+def test_csv_with_a_byte_order_mark(tmp_path):
+    p = tmp_path / "excel.csv"
+    p.write_bytes("row,col,r,g,b\r\n10,20,255,0,0\r\n".encode("utf-8-sig"))
+    (h,) = read_hints_file(p)
+    assert (h.row, h.col, h.color) == (10, 20, (1, 0, 0))
+
+
+def test_json_nested_too_deeply_is_refused(tmp_path):
+    p = tmp_path / "deep.json"
+    p.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        read_hints_file(p)
+
+
+def test_oversized_hints_file_is_refused_before_reading(tmp_path, monkeypatch):
+    from tinct.engine import hints
+
+    p = tmp_path / "big.csv"
+    p.write_text("row,col,r,g,b\n" + "1,1,0,0,0\n" * 20)
+    monkeypatch.setattr(hints, "MAX_HINTS_FILE_BYTES", 100)
+    with pytest.raises(ValueError, match="more than a hints file may have"):
         read_hints_file(p)
 
 

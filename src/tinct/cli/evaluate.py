@@ -40,11 +40,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="folders of colour images (default: $TINCT_EVAL_DATA)",
     )
     p.add_argument(
-        "--hints", default="0,1,10,100", help="comma-separated hint counts (default: 0,1,10,100)"
+        "--hints",
+        default="0,1,10,100",
+        help="comma-separated hint counts, each at most 65536 (the 256 x 256 pixels) "
+        "(default: 0,1,10,100)",
     )
     p.add_argument("--out", required=True, help="report folder")
-    p.add_argument("--limit", type=int, default=0, help="only the first N images (default: all)")
-    p.add_argument("--seed", type=int, default=0, help="hint seed (default: 0)")
+    p.add_argument(
+        "--limit", type=int, default=None, help="only the first N images, N >= 1 (default: all)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="hint seed, >= 0 (default: 0)")
     p.add_argument("--no-full-res", action="store_true", help="skip full-resolution PSNR")
     add_option_arguments(
         p, exclude=("model", "temporal"), title="colorization options (every model)"
@@ -61,6 +66,13 @@ def _hint_counts(text: str) -> list[int]:
         ) from None
     if not counts or min(counts) < 0:
         raise UsageError("--hints", f"must be hint counts >= 0, got {text!r}")
+    from tinct.training.evaluate import SIDE
+
+    if max(counts) > SIDE * SIDE:
+        raise UsageError(
+            "--hints", f"at most {SIDE * SIDE} hints (the {SIDE} x {SIDE} pixels of the "
+            f"protocol's images), got {max(counts)}",
+        )  # fmt: skip
     return counts
 
 
@@ -70,8 +82,10 @@ def run(args: argparse.Namespace) -> int:
     from tinct.training.evaluate import BASELINES, EvalConfig, evaluate
 
     hints = _hint_counts(args.hints)
-    if args.limit < 0:
-        raise UsageError("--limit", f"must be >= 0, got {args.limit}")
+    if args.limit is not None and args.limit < 1:
+        raise UsageError("--limit", f"must be >= 1 (leave it out for all images), got {args.limit}")
+    if args.seed < 0:
+        raise UsageError("--seed", f"must be >= 0, got {args.seed}")
     options = options_from_args(args, device=args.device or "cpu")
     for name in args.models:
         if name not in BASELINES:
@@ -94,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         data=list(args.data),
         hints=hints,
         out=str(out),
-        limit=args.limit,
+        limit=args.limit or 0,
         seed=args.seed,
         full_res=not args.no_full_res,
         device=options.device,

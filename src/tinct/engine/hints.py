@@ -27,7 +27,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Hint", "hints_digest", "hints_from_points", "hints_from_rgba", "read_hints_file"]
+__all__ = [
+    "MAX_HINTS_FILE_BYTES",
+    "MAX_HINT_SIZE",
+    "Hint",
+    "hints_digest",
+    "hints_from_points",
+    "hints_from_rgba",
+    "read_hints_file",
+]
+
+#: Largest hint patch side in image pixels (a finite bound: 1e308 overflowed when scaled).
+MAX_HINT_SIZE = 1e9
 
 
 @dataclass(frozen=True)
@@ -79,8 +90,11 @@ class Hint:
                 raise ValueError(f"Hint.ab must be (a, b), got {self.ab!r}")
             object.__setattr__(self, "ab", ab)
         if self.size is not None:
-            if not (isinstance(self.size, (int, float, np.number)) and self.size >= 1):
-                raise ValueError(f"Hint.size must be >= 1 pixel, got {self.size!r}")
+            ok = isinstance(self.size, (int, float, np.number)) and not isinstance(self.size, bool)
+            if not (ok and 1 <= self.size <= MAX_HINT_SIZE):
+                raise ValueError(
+                    f"Hint.size must be 1 to {MAX_HINT_SIZE:.0e} pixels, got {self.size!r}"
+                )
             object.__setattr__(self, "size", float(self.size))
 
     def key(self) -> tuple[Any, ...]:
@@ -184,6 +198,10 @@ def hints_from_rgba(rgba: Any, *, min_alpha: int = 1) -> list[Hint]:
     ]
 
 
+#: Largest hints file read (bytes): about a million hints.
+MAX_HINTS_FILE_BYTES = 64 * 2**20
+
+
 def read_hints_file(path: str | Path) -> list[Hint]:
     """Read hints from a CSV or JSON file.
 
@@ -201,18 +219,29 @@ def read_hints_file(path: str | Path) -> list[Hint]:
     Returns:
         The hints (at least one).
 
+    The file is UTF-8 (a byte-order mark is accepted) and at most
+    :data:`MAX_HINTS_FILE_BYTES` long.
+
     Raises:
-        ValueError: No hints, an unknown or missing column, or a malformed row
-            (the message gives its number).
+        ValueError: No hints, an unknown or missing column, a malformed row
+            (the message gives its number), JSON nested too deeply, or a file
+            larger than :data:`MAX_HINTS_FILE_BYTES`.
     """
     path = Path(path)
-    text = path.read_text()
+    if path.stat().st_size > MAX_HINTS_FILE_BYTES:
+        raise ValueError(
+            f"{path}: {path.stat().st_size:,} bytes, more than a hints file may have "
+            f"({MAX_HINTS_FILE_BYTES:,})"
+        )
+    text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Excel's CSV) is dropped
     rows: list[Any]
     if path.suffix.lower() == ".json" or text.lstrip().startswith(("[", "{")):
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        except RecursionError:
+            raise ValueError(f"{path}: the JSON is nested too deeply to be a hints file") from None
         rows = data.get("hints", data) if isinstance(data, dict) else data
         if not isinstance(rows, list):
             raise ValueError(f"{path}: expected a JSON list of hints")
