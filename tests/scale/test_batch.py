@@ -242,3 +242,53 @@ def test_colorize_dask_on_the_cluster(client, weights):
     finally:
         torch.set_num_threads(threads)
     np.testing.assert_array_equal(got, want)
+
+
+def _offline(monkeypatch, tmp_path):
+    """No weights cached, and every download fails the way requests does offline."""
+    import pooch
+
+    from tinct.models import weights
+
+    monkeypatch.setenv(weights.CACHE_ENV, str(tmp_path / "empty-cache"))
+    calls = []
+
+    def retrieve(**kwargs):
+        calls.append(kwargs["url"])
+        pooch.get_logger().info("Downloading data from '%s' to file '...'.", kwargs["url"])
+        raise OSError(
+            "HTTPSConnectionPool(host='colorizers.s3.us-east-2.amazonaws.com', port=443): Max "
+            "retries exceeded with url: /colorization_release_v2-9b330a0b.pth (Caused by "
+            'NameResolutionError("<urllib3.connection.HTTPSConnection object at 0x7f>: Failed '
+            "to resolve 'colorizers.s3.us-east-2.amazonaws.com' ([Errno -3] Temporary failure "
+            'in name resolution)"))' + " ..." * 100
+        )
+
+    monkeypatch.setattr(pooch, "retrieve", retrieve)
+    return calls
+
+
+def test_batch_offline_download_fails_once_up_front(tmp_path, images, monkeypatch, capsys):
+    calls = _offline(monkeypatch, tmp_path)
+    out = tmp_path / "out"
+    assert main(["batch", str(images), str(out), "--model", "zhang-eccv16", "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(calls) == 1 and len(err) == 1, err  # once, not once per file
+    assert err[0].startswith("tinct batch: error: cannot load model zhang-eccv16: could not")
+    assert "no network" in err[0] and "empty-cache" in err[0] and len(err[0]) < 500
+    assert "Downloading data from" not in err[0]
+    assert not out.exists() or not any(out.iterdir())
+
+
+@pytest.mark.parametrize("command", ["colorize", "demo"])
+def test_offline_download_failure_is_one_short_line(tmp_path, images, monkeypatch, capsys, command):
+    _offline(monkeypatch, tmp_path)
+    if command == "colorize":
+        argv = ["colorize", str(images / "img00.png"), "-o", str(tmp_path / "o.png")]
+    else:
+        argv = ["demo", "-o", str(tmp_path / "d.png")]
+    assert main([*argv, "--model", "zhang-eccv16"]) == 1
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and "could not download" in err[0] and len(err[0]) < 500, err
+    assert "Downloading data from" not in captured.err + captured.out

@@ -23,6 +23,7 @@ __all__ = [
     "UsageError",
     "add_option_arguments",
     "check_input_file",
+    "ensure_weights",
     "options_from_args",
 ]
 
@@ -245,6 +246,30 @@ def check_model(
             hints_flag, f"model {record.name} colorizes from colour hints only; give --hints FILE"
         )
     return record
+
+
+def ensure_weights(record: Any, *, progress: bool = True) -> None:
+    """Download a registry model's weights once, before any work starts (nothing if cached).
+
+    Args:
+        record: The model's registry record (from :func:`check_model`).
+        progress: Show the download's progress bar.
+
+    Raises:
+        RuntimeFailure: The download failed (offline): one line naming the
+            model, the URL and where to put the file by hand.
+    """
+    from tinct.models.loading import weights_status
+
+    if record.weights is None or weights_status(record) != "downloadable":
+        return
+    from tinct.models import weights
+
+    try:
+        weights.fetch(record.weights, progress=progress)
+    except (weights.WeightsUnavailableError, ValueError) as exc:
+        detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RuntimeFailure(f"cannot load model {record.name}: {detail}") from None
 
 
 def note_inactive(prog: str, args: argparse.Namespace, record: Any, *, hinted: bool) -> None:

@@ -108,7 +108,13 @@ def run(args: argparse.Namespace) -> int:
     """Run ``tinct batch``; returns the exit code."""
     import os
 
-    from tinct.cli._options import RuntimeFailure, UsageError, check_model, options_from_args
+    from tinct.cli._options import (
+        RuntimeFailure,
+        UsageError,
+        check_model,
+        ensure_weights,
+        options_from_args,
+    )
 
     options = options_from_args(args)
     in_dir, out_dir = Path(args.in_dir), Path(args.out_dir)
@@ -129,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--retries", f"must be >= 0, got {args.retries}")
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError("OUT_DIR", f"{out_dir} is a file, not a folder")
-    check_model(options, hinted=False, hints_flag=None)  # once, not once per file
+    record = check_model(options, hinted=False, hints_flag=None)  # once, not once per file
     try:
         import distributed  # noqa: F401
     except ImportError:
@@ -145,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
 
         suffixes = " ".join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)
         raise UsageError("IN_DIR", f"no images or videos under {in_dir} ({suffixes})")
+    ensure_weights(record, progress=not args.quiet)  # once here, not once per worker
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

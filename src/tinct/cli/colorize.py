@@ -43,6 +43,7 @@ from tinct.cli._options import (
     add_option_arguments,
     check_input_file,
     check_model,
+    ensure_weights,
     note_inactive,
     options_from_args,
 )
@@ -237,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
     _check_not_inputs(inputs, dests, to_dir)
     _check_stack_name(inputs, out, to_dir)
     _prepare_output(out, to_dir)
+    ensure_weights(record, progress=not args.quiet)
 
     from tinct.engine.colorizer import Colorizer
 

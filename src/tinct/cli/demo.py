@@ -50,7 +50,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tinct demo``; returns the exit code."""
-    from tinct.cli._options import RuntimeFailure, UsageError, check_model
+    from tinct.cli._options import RuntimeFailure, UsageError, check_model, ensure_weights
     from tinct.data import load_sample
     from tinct.engine.colorizer import Colorizer
     from tinct.engine.options import ColorizeOptions
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         options = ColorizeOptions(model=args.model, device=args.device)
     except OptionError as exc:
         raise UsageError(ColorizeOptions.name_in(exc.field, "cli"), exc.detail) from None
-    check_model(options, hinted=False, hints_flag=None)
+    record = check_model(options, hinted=False, hints_flag=None)
     out = Path(args.output)
     if out.is_dir():
         raise UsageError("-o", f"{out} is a folder; name the output PNG file")
@@ -69,11 +69,13 @@ def run(args: argparse.Namespace) -> int:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RuntimeFailure(f"cannot create {out.parent}: {exc.strerror}") from None
+    ensure_weights(record)
     gray = load_sample(gray=True)
     try:
         colorizer = Colorizer.from_options(options)
     except Exception as exc:
-        raise RuntimeFailure(f"cannot load model {args.model!r}: {exc}") from None
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise RuntimeFailure(f"cannot load model {args.model}: {msg}") from None
     rgb = colorizer.colorize(gray)
     try:
         write_result(out, before_after(gray, rgb))

@@ -11,6 +11,7 @@ from tinct.cli._options import (
     UsageError,
     add_option_arguments,
     check_model,
+    ensure_weights,
     options_from_args,
 )
 
@@ -87,9 +88,11 @@ def run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise UsageError("--seed", f"must be >= 0, got {args.seed}")
     options = options_from_args(args, device=args.device or "cpu")
-    for name in args.models:
-        if name not in BASELINES:
-            check_model(options.replace(model=name), model_flag="--models")
+    records = [
+        check_model(options.replace(model=name), model_flag="--models")
+        for name in args.models
+        if name not in BASELINES
+    ]
     try:
         find_images(args.data)
     except FileNotFoundError as exc:
@@ -103,6 +106,8 @@ def run(args: argparse.Namespace) -> int:
         raise RuntimeFailure(f"cannot create {out}: {exc.strerror}") from None
     if not os.access(out, os.W_OK):
         raise RuntimeFailure(f"cannot write into {out}: permission denied")
+    for record in records:
+        ensure_weights(record)
     cfg = EvalConfig(
         models=args.models,
         data=list(args.data),

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -133,6 +135,11 @@ def fetch(weights: Weights, *, progress: bool = True) -> Path:
     folder = cache_dir()
     target = folder / weights.file_name
     assert weights.url is not None and weights.sha256 is not None  # guaranteed by Weights
+    if progress and not target.is_file() and sys.stderr.isatty():
+        print(f"downloading {weights.url} to {target}", file=sys.stderr)
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # its "Downloading data from" line is ours, on a terminal
     try:
         local = pooch.retrieve(
             url=weights.url,
@@ -147,14 +154,29 @@ def fetch(weights: Weights, *, progress: bool = True) -> Path:
             f"({weights.sha256}); the file was discarded. {exc}"
         ) from exc
     except Exception as exc:  # network errors: requests, urllib, OSError...
-        size = f" ({weights.size:,} bytes)" if weights.size else ""
+        size = f", {weights.size:,} bytes" if weights.size else ""
         raise WeightsUnavailableError(
-            f"could not download {weights.url}{size}: {exc}. To install it by hand, fetch "
-            f"that URL on a machine with network access and save it as {target} "
-            f"(folder {folder}, file name {weights.file_name}; set {CACHE_ENV} to use "
-            f"another folder). Its sha256 must be {weights.sha256}."
+            f"could not download {weights.url} ({_short_reason(exc)}); to install it by hand, "
+            f"save that file as {target} (sha256 {weights.sha256}{size}; ${CACHE_ENV} sets "
+            "the folder)"
         ) from exc
+    finally:
+        logger.setLevel(level)
     return Path(local)
+
+
+def _short_reason(exc: BaseException) -> str:
+    """Why a download failed, in a few words (requests' messages run to hundreds of characters)."""
+    text = str(exc)
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status is not None:
+        return f"HTTP {status}"
+    if any(k in text for k in ("NameResolution", "resolve", "getaddrinfo", "Name or service")):
+        return "no network: the host name could not be resolved"
+    if any(k in text for k in ("Connection refused", "Max retries", "timed out", "Unreachable")):
+        return "no network: the server could not be reached"
+    line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return line if len(line) <= 80 else line[:77] + "..."
 
 
 def load_state_dict_file(path: str | Path, fmt: str | None = None) -> dict[str, Tensor]:
