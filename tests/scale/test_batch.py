@@ -219,6 +219,9 @@ def test_cli_scheduler_nested_and_corrupt_file(client, images, weights, tmp_path
     err = capsys.readouterr().err
     assert "broken.png" in err
     assert "3 done, 0 skipped, 1 failed" in err
+    ours = [ln for ln in err.splitlines() if ln.startswith("tinct batch:")]  # not Dask's logs
+    assert ours[-1].endswith(f"; failed: {src.resolve() / 'broken.png'}")  # named, not counted
+    assert not any("Error:" in ln for ln in ours)  # no Python exception class names
     assert sorted(p.name for p in (out / "day1").iterdir()) == [
         f"img{i:02d}_colorized.png" for i in range(3)
     ]

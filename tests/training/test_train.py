@@ -87,6 +87,26 @@ def test_resume_continues_step_count(colour_dir, tmp_path):
     assert load_weights(path)[1]["steps"] == 4
 
 
+def test_resume_without_a_checkpoint_says_it_starts_fresh(colour_dir, tmp_path):
+    lines: list[str] = []
+    train(_cfg(colour_dir, tmp_path / "run", steps=1), resume=True, log=lines.append)
+    assert any("no checkpoint" in ln and "starting a fresh run" in ln for ln in lines)
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not a zip", b"\x80\x02}q\x00."])
+def test_corrupt_checkpoint_is_refused_plainly(colour_dir, tmp_path, content):
+    from tinct.training.train import CheckpointError
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(content)
+    with pytest.raises(CheckpointError) as err:
+        train(_cfg(colour_dir, out, steps=1), resume=True, log=lambda s: None)
+    message = str(err.value)
+    assert "not a readable tinct checkpoint" in message and "without --resume" in message
+    assert "weights_only" not in message and "\n" not in message
+
+
 def test_finetune_from_weights(colour_dir, tmp_path):
     first = train(_cfg(colour_dir, tmp_path / "a", steps=1), log=lambda s: None)
     second = train(_cfg(colour_dir, tmp_path / "b", steps=1, init=str(first)), log=lambda s: None)

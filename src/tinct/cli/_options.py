@@ -22,8 +22,10 @@ __all__ = [
     "RuntimeFailure",
     "UsageError",
     "add_option_arguments",
+    "check_folder_path",
     "check_input_file",
     "ensure_weights",
+    "make_folder",
     "options_from_args",
 ]
 
@@ -246,6 +248,53 @@ def check_model(
             hints_flag, f"model {record.name} colorizes from colour hints only; give --hints FILE"
         )
     return record
+
+
+def check_folder_path(folder: Any, flag: str) -> None:
+    """A usage error when ``folder``, or the first existing folder on the way to it, is a file.
+
+    Args:
+        folder: The folder (it need not exist yet).
+        flag: The flag (or argument) naming it.
+
+    Raises:
+        UsageError: Naming ``flag`` and the file in the way.
+    """
+    from pathlib import Path
+
+    path = Path(folder)
+    for part in (path, *path.parents):
+        if part.exists() or part.is_symlink():
+            if part.is_dir():
+                return
+            if part == path:
+                raise UsageError(flag, f"{path} is a file, not a folder")
+            raise UsageError(flag, f"cannot create {path}: {part} is a file, not a folder")
+
+
+def make_folder(folder: Any, flag: str) -> None:
+    """Create an output folder (and its parents), or say plainly why it cannot be.
+
+    Args:
+        folder: The folder.
+        flag: The flag (or argument) naming it, e.g. ``"--out"``.
+
+    Raises:
+        UsageError: The folder, or a folder on the way to it, is a file.
+        RuntimeFailure: The folder cannot be created or written (permissions, a
+            read-only file system).
+    """
+    import os
+    from pathlib import Path
+
+    path = Path(folder)
+    check_folder_path(path, flag)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RuntimeFailure(f"cannot create {path}: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK):
+        raise RuntimeFailure(f"cannot write into {path}: permission denied")
 
 
 def ensure_weights(record: Any, *, progress: bool = True) -> None:

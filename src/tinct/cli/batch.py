@@ -82,6 +82,28 @@ def max_workers() -> int:
     return 4 * (os.cpu_count() or 1)
 
 
+def _check_scheduler(address: str) -> None:
+    """A usage error unless ``address`` reads as a Dask scheduler address (tcp://HOST:PORT)."""
+    from tinct.cli._options import UsageError
+
+    try:
+        from distributed.comm import parse_address
+        from distributed.comm.addressing import parse_host_port
+    except ImportError:
+        return  # reported below: tinct batch needs dask.distributed
+    try:
+        proto, loc = parse_address(address)
+        if proto in ("tcp", "tls", "ws", "wss", "ucx"):
+            host, _port = parse_host_port(loc)
+            if not host:
+                raise ValueError("no host")
+    except (ValueError, TypeError) as exc:
+        raise UsageError(
+            "--scheduler", f"{address!r} is not a scheduler address ({exc}); "
+            "give it as tcp://HOST:PORT, e.g. tcp://localhost:8786",
+        ) from None  # fmt: skip
+
+
 def _check_apart(in_dir: Path, out_dir: Path) -> None:
     """OUT_DIR may be inside IN_DIR (it is skipped when scanning) but not IN_DIR or above it.
 
@@ -113,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         UsageError,
         check_model,
         ensure_weights,
+        make_folder,
         options_from_args,
     )
 
@@ -131,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(
             "--threads-per-worker", f"must be in [1, {cap}] ({why}), got {args.threads_per_worker}"
         )
+    if args.scheduler:
+        _check_scheduler(args.scheduler)
     if args.retries < 0:
         raise UsageError("--retries", f"must be >= 0, got {args.retries}")
     if out_dir.exists() and not out_dir.is_dir():
@@ -152,12 +177,7 @@ def run(args: argparse.Namespace) -> int:
         suffixes = " ".join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)
         raise UsageError("IN_DIR", f"no images or videos under {in_dir} ({suffixes})")
     ensure_weights(record, progress=not args.quiet)  # once here, not once per worker
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RuntimeFailure(f"cannot create {out_dir}: {exc.strerror}") from None
-    if not os.access(out_dir, os.W_OK):
-        raise RuntimeFailure(f"cannot write into {out_dir}: permission denied")
+    make_folder(out_dir, "OUT_DIR")
     summary = run_batch(
         args.in_dir, args.out_dir, options, scheduler=args.scheduler, workers=args.workers,
         threads_per_worker=args.threads_per_worker, retries=args.retries,

@@ -44,6 +44,7 @@ from tinct.cli._options import (
     check_input_file,
     check_model,
     ensure_weights,
+    make_folder,
     note_inactive,
     options_from_args,
 )
@@ -213,12 +214,7 @@ def _prepare_output(out: Path, to_dir: bool) -> None:
         raise UsageError("-o", f"{folder} is a file, not a folder")
     if to_dir and out.exists() and not out.is_dir():
         raise UsageError("-o", f"{out} is a file, not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RuntimeFailure(f"cannot create the output folder {folder}: {exc.strerror}") from None
-    if not os.access(folder, os.W_OK):
-        raise RuntimeFailure(f"cannot write into {folder}: permission denied")
+    make_folder(folder, "-o")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,7 +8,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["before_after", "register", "run"]
+__all__ = ["WRITABLE", "before_after", "register", "run"]
+
+#: Output suffixes ``tinct demo`` writes (the format follows the suffix).
+WRITABLE = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
 
 
 def before_after(gray: np.ndarray, rgb: np.ndarray, gap: int = 8) -> np.ndarray:
@@ -50,7 +53,13 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``tinct demo``; returns the exit code."""
-    from tinct.cli._options import RuntimeFailure, UsageError, check_model, ensure_weights
+    from tinct.cli._options import (
+        RuntimeFailure,
+        UsageError,
+        check_model,
+        ensure_weights,
+        make_folder,
+    )
     from tinct.data import load_sample
     from tinct.engine.colorizer import Colorizer
     from tinct.engine.options import ColorizeOptions
@@ -65,10 +74,12 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.is_dir():
         raise UsageError("-o", f"{out} is a folder; name the output PNG file")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RuntimeFailure(f"cannot create {out.parent}: {exc.strerror}") from None
+    if out.suffix.lower() not in WRITABLE:
+        raise UsageError(
+            "-o", f"{out}: {out.suffix or 'no suffix'} is not an image format tinct writes "
+            f"(use {', '.join(WRITABLE)})",
+        )  # fmt: skip
+    make_folder(out.parent if str(out.parent) else Path("."), "-o")
     ensure_weights(record)
     gray = load_sample(gray=True)
     try:

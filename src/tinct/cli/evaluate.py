@@ -7,11 +7,11 @@ import os
 from pathlib import Path
 
 from tinct.cli._options import (
-    RuntimeFailure,
     UsageError,
     add_option_arguments,
     check_model,
     ensure_weights,
+    make_folder,
     options_from_args,
 )
 
@@ -100,12 +100,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError("--out", f"{out} is a file, not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RuntimeFailure(f"cannot create {out}: {exc.strerror}") from None
-    if not os.access(out, os.W_OK):
-        raise RuntimeFailure(f"cannot write into {out}: permission denied")
+    make_folder(out, "--out")
     for record in records:
         ensure_weights(record)
     cfg = EvalConfig(

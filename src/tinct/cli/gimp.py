@@ -30,10 +30,17 @@ def register(subparsers: Any) -> None:
 
 
 def _run_install(args: argparse.Namespace) -> int:
+    from tinct.cli._options import check_folder_path
+
+    if args.gimp_dir is not None:
+        check_folder_path(args.gimp_dir, "--gimp-dir")  # a file there: exit 2, one line
     try:
         dest = install_plugin(args.gimp_dir)
-    except (OSError, FileNotFoundError) as exc:
-        print(f"tinct gimp install: {exc}", file=sys.stderr)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        detail = exc.strerror or str(exc)
+        print(f"tinct gimp install: error: cannot install the plug-in{where}: {detail}",
+              file=sys.stderr)  # fmt: skip
         return 1
     print(f"Installed the GIMP plug-in into {dest}")
     print("Next: start the server with `tinct serve`, then (re)start GIMP 3 and use")

@@ -263,17 +263,14 @@ def _finetune(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Execute ``tinct train``."""
-    from tinct.cli._options import RuntimeFailure
+    from tinct.cli._options import make_folder
     from tinct.training.config import TrainConfig
     from tinct.training.train import train
 
     _check(args)
     if args.name:
         return _finetune(args)
-    try:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RuntimeFailure(f"cannot create {args.out}: {exc.strerror}") from None
+    make_folder(args.out, "--out")
     cfg = TrainConfig(
         recipe=args.recipe,
         data=list(args.data),

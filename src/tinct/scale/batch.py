@@ -60,6 +60,10 @@ LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
 }
 
 
+#: Failed files named in the summary line (the rest are counted).
+SUMMARY_FAILED = 5
+
+
 @dataclass
 class FileResult:
     """Outcome of one input file.
@@ -105,11 +109,21 @@ class BatchSummary:
         return 1 if self.failed else 0
 
     def line(self) -> str:
-        """The one-line summary printed by ``tinct batch``."""
-        return (
+        """The one-line summary printed by ``tinct batch``; it names the failed files.
+
+        Up to :data:`SUMMARY_FAILED` failed files are named; beyond that the
+        line says how many more there are (each has its own line above it).
+        """
+        text = (
             f"{self.done} done, {self.skipped} skipped, {self.failed} failed "
             f"in {self.seconds:.1f} s"
         )
+        failed = [r.input for r in self.results if r.status == "failed"]
+        if failed:
+            text += "; failed: " + ", ".join(failed[:SUMMARY_FAILED])
+            if len(failed) > SUMMARY_FAILED:
+                text += f" and {len(failed) - SUMMARY_FAILED} more (each reported above)"
+        return text
 
     def add(self, result: FileResult) -> None:
         """Count one result."""
@@ -205,8 +219,7 @@ def colorize_file(
     except Exception as exc:  # reported, never raised: one bad file must not stop the run
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return FileResult(
-            str(src), None, "failed", f"{type(exc).__name__}: {msg}",
-            time.perf_counter() - t0, worker,
+            str(src), None, "failed", msg, time.perf_counter() - t0, worker
         )  # fmt: skip
     return FileResult(str(src), str(dest), "done", "", time.perf_counter() - t0, worker)
 
@@ -240,8 +253,8 @@ def _iter_results(client: Any, futures: list[Any]) -> Iterator[FileResult]:
         try:
             res = fut.result()
         except Exception as exc:  # the task itself died (e.g. KilledWorker after retries)
-            msg = str(exc).splitlines()[0] if str(exc) else ""
-            res = FileResult(str(inputs[fut.key]), None, "failed", f"{type(exc).__name__}: {msg}")
+            msg = str(exc).splitlines()[0] if str(exc) else "no reason given"
+            res = FileResult(str(inputs[fut.key]), None, "failed", f"the task failed: {msg}")
         fut.release()
         yield res
 

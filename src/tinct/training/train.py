@@ -122,6 +122,42 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+class CheckpointError(RuntimeError):
+    """``checkpoint.pt`` cannot be resumed from (unreadable, or another model's)."""
+
+
+def _resume(
+    ckpt: Path, model: nn.Module, opt: torch.optim.Optimizer, generator: torch.Generator
+) -> tuple[int, float]:
+    """Load a checkpoint into the model, the optimiser and the sampler; ``(step, seconds)``.
+
+    Raises:
+        CheckpointError: The file is not a readable checkpoint, or it belongs to
+            another model; the message says how to start afresh (never torch's
+            advice to load it with ``weights_only=False``).
+    """
+    fresh = "run without --resume to start afresh (the checkpoint is then replaced)"
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=True)
+        keys = ("model", "optimizer", "generator", "step", "elapsed")
+        if not isinstance(state, dict) or any(k not in state for k in keys):
+            raise ValueError("not a tinct checkpoint")
+    except Exception:  # torch raises many kinds (and suggests weights_only=False): not ours
+        raise CheckpointError(
+            f"cannot resume: {ckpt} is not a readable tinct checkpoint (truncated or corrupt?); "
+            + fresh
+        ) from None
+    try:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+    except (RuntimeError, ValueError, KeyError, TypeError):
+        raise CheckpointError(
+            f"cannot resume: {ckpt} holds another model's weights (a different --recipe?); " + fresh
+        ) from None
+    return int(state["step"]), float(state["elapsed"])
+
+
 def _is_main() -> bool:
     return not dist.is_initialized() or dist.get_rank() == 0
 
@@ -202,12 +238,10 @@ def train(
     class_w = None if class_w is None else class_w.to(device)
     step, elapsed_before = 0, 0.0
     ckpt = out / "checkpoint.pt"
-    if resume and ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sampler.generator.set_state(state["generator"])
-        step, elapsed_before = int(state["step"]), float(state["elapsed"])
+    if resume and not ckpt.exists():
+        log(f"no checkpoint at {ckpt} to resume from: starting a fresh run")
+    elif resume:
+        step, elapsed_before = _resume(ckpt, model, opt, sampler.generator)
         log(f"resumed from {ckpt} at step {step} ({elapsed_before / 60:.1f} min)")
     net: nn.Module = model
     if distributed:
