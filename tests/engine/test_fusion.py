@@ -124,17 +124,6 @@ def test_propagate_patches_averages_grids_too(monkeypatch):
     torch.testing.assert_close(fusion.propagate_patches(lum, patches, NET), single)
 
 
-def test_hint_reach_stays_on_the_hints_side_of_an_edge():
-    lum = torch.full((1, 1, 32, 32), 30.0)
-    lum[..., 16:] = 85.0
-    reach = fusion.hint_reach(lum, [_patch(32, 8, (50.0, 0.0))], (64, 64))
-    assert reach is not None and reach.shape == (1, 1, 32, 32)
-    assert float(reach.min()) >= 0.0 and float(reach.max()) <= 1.0
-    assert float(reach[0, 0, :, :14].mean()) > 0.8
-    assert float(reach[0, 0, :, 18:].max()) < 0.3
-    assert fusion.hint_reach(lum, [], (64, 64)) is None
-
-
 def test_trust_with_reach_keeps_the_networks_colour_beyond_it():
     terms = FusionTerms(
         own=torch.zeros(1, 2, 4, 4),

@@ -2,9 +2,8 @@
 
 Every front end (CLI, napari widget, GIMP bridge server, Dask batch jobs)
 calls this module. A :class:`Colorizer` holds one loaded model on one device
-and a small LRU cache of network outputs, so that changing the temperature,
-the decoder or the MRF re-decodes without running the network again
-(cellpose-napari's "recompute" path).
+and a small LRU cache of network outputs, so that changing the temperature, the
+decoder or the MRF re-decodes without running the network again.
 
 Pipeline (see ``docs/engine.md``)::
 
@@ -37,6 +36,7 @@ from tinct.engine import fusion as _fusion
 from tinct.engine import inputs as _in
 from tinct.engine.hints import Hint, hints_digest
 from tinct.engine.options import ColorizeOptions, model_defaults
+from tinct.engine.reach import hint_reach
 from tinct.engine.render import (
     Entry,
     Scratch,
@@ -238,9 +238,7 @@ class Colorizer:
                 = ``options.temporal``. ``hints`` may then also be
                 ``{plane: [Hint | HintStop, ...]}``; a plain list is placed on plane 0.
             axis: The sequence axis among the leading axes of a stack.
-            local_hints: Each hint colours the region around it and stops at its
-                edges instead of reaching every pixel (hint-fusing models;
-                :func:`tinct.engine.fusion.hint_reach`). ``None`` = ``options.local_hints``.
+            local_hints: Hints stay in their region (:mod:`tinct.engine.reach`); ``None`` = options.
 
         Returns:
             ``(..., H, W, 3)`` RGB, or ``(..., H, W, 4)`` with the input's alpha;
@@ -263,8 +261,7 @@ class Colorizer:
             options, hinted=hinted, temperature=temperature, decoder=decoder,
             mrf_weight=mrf_weight, mrf_iters=mrf_iters, tile=tile, propagation=propagation,
         )  # fmt: skip
-        if local_hints is not None:
-            opts = opts.replace(local_hints=bool(local_hints))
+        opts = opts if local_hints is None else opts.replace(local_hints=bool(local_hints))
         self._check_hints(hinted)
         user_net = (options or self.options).net_size
         if temporal:
@@ -334,8 +331,7 @@ class Colorizer:
             arr, is_rgb, opts.normalize, opts.percentiles, ref, tile, opts.tile_overlap,
             net_long, opts.hint_size, opts.intensity_range,
         )  # fmt: skip
-        # local_hints changes only hinted results: the plain entry is shared
-        key = digest(base, hints_digest(hints), bool(opts.local_hints and hints))
+        key = digest(base, hints_digest(hints), bool(opts.local_hints and hints))  # plain: shared
         if key in self._cache:
             self._cache.move_to_end(key)
             self.stats.cache_hits += 1
@@ -367,9 +363,8 @@ class Colorizer:
             auto = plain.net
             if auto.ab is not None:
                 trust = _fusion.hint_reliability(auto.ab, net.patches, net.net_size)
-                reach = None
-                if opts.local_hints and net.hint_mix is not None:
-                    reach = _fusion.hint_reach(net.hint_mix[2], net.patches, net.net_size)
+                mix = net.hint_mix if opts.local_hints else None  # local hints: their reach
+                reach = None if mix is None else hint_reach(mix[2], net.patches, net.net_size)
                 net.fusion = _fusion.trust_propagation(net.fusion, trust, reach)
                 net.ab = _fusion.refuse(net.fusion, net.fusion.own, net.ab_pull)
         entry = Entry(prep, net)

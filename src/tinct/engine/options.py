@@ -116,7 +116,7 @@ class ColorizeOptions:
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``.
         precision: ``"auto"``, ``"float32"``, ``"float16"`` or ``"bfloat16"``.
         local_hints: Hints colour the region around them and stop at its edges
-            (a screened propagation, :func:`tinct.engine.fusion.hint_reach`)
+            (a screened propagation, :func:`tinct.engine.reach.hint_reach`)
             instead of reaching every pixel (hint-fusing models).
         temporal: Colorize stacks and videos as sequences (time or depth along
             the first stack axis): colour holds still where content persists
