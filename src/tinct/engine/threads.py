@@ -20,8 +20,6 @@ from threadpoolctl import ThreadpoolController
 
 __all__ = ["blas_single_thread", "call_threads", "cpu_busy", "resolve_threads", "torch_threads"]
 
-_THREADS_LOCK = threading.Lock()
-_THREADS_STATE = {"depth": 0, "saved": 0}
 
 
 #: Shortest interval over which :func:`cpu_busy` measures the other processes' use.
@@ -92,32 +90,54 @@ def resolve_threads(num_threads: int | str | None, device: torch.device) -> int 
     return n
 
 
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
+class _Nested:
+    """A process-wide setting held while any caller needs it.
+
+    The first caller to enter applies it, the last one to leave restores what was
+    there (nested and concurrent callers are safe).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._restore: Any = None
+
+    @contextlib.contextmanager
+    def hold(self, apply: Any) -> Iterator[None]:
+        """Hold the setting; ``apply()`` sets it and returns the function that restores it."""
+        with self._lock:
+            if self._depth == 0:
+                self._restore = apply()
+            self._depth += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._restore()
+                    self._restore = None
+
+
+_TORCH_THREADS = _Nested()
+_BLAS = _Nested()
+_BLAS_CONTROLLER: list[ThreadpoolController] = []  # found once (~15 ms): the loaded BLAS libraries
+
+
+def torch_threads(n: int | None) -> contextlib.AbstractContextManager[None]:
     """Temporarily set ``torch.set_num_threads(n)`` (process-wide; nested/concurrent safe)."""
     if n is None:
-        yield
-        return
-    with _THREADS_LOCK:
-        if _THREADS_STATE["depth"] == 0:
-            _THREADS_STATE["saved"] = torch.get_num_threads()
-            torch.set_num_threads(n)
-        _THREADS_STATE["depth"] += 1
-    try:
-        yield
-    finally:
-        with _THREADS_LOCK:
-            _THREADS_STATE["depth"] -= 1
-            if _THREADS_STATE["depth"] == 0:
-                torch.set_num_threads(_THREADS_STATE["saved"])
+        return contextlib.nullcontext()
+
+    def apply() -> Any:
+        saved = torch.get_num_threads()
+        torch.set_num_threads(n)
+        return lambda: torch.set_num_threads(saved)
+
+    return _TORCH_THREADS.hold(apply)
 
 
-_BLAS_LOCK = threading.Lock()
-_BLAS_STATE: dict[str, Any] = {"depth": 0, "controller": None, "limiter": None}
-
-
-@contextlib.contextmanager
-def blas_single_thread() -> Iterator[None]:
+def blas_single_thread() -> contextlib.AbstractContextManager[None]:
     """Run NumPy/SciPy's BLAS (OpenBLAS, MKL, ...) on one thread for the duration.
 
     After a BLAS call, OpenBLAS's worker threads keep spinning for a while; on a
@@ -129,20 +149,13 @@ def blas_single_thread() -> Iterator[None]:
     nothing. Process-wide like :func:`torch_threads`, nested/concurrent safe (the
     first caller sets the limit, the last one restores it), through threadpoolctl.
     """
-    with _BLAS_LOCK:
-        if _BLAS_STATE["depth"] == 0:
-            if _BLAS_STATE["controller"] is None:  # finds the loaded BLAS libraries (~15 ms)
-                _BLAS_STATE["controller"] = ThreadpoolController()
-            _BLAS_STATE["limiter"] = _BLAS_STATE["controller"].limit(limits=1, user_api="blas")
-        _BLAS_STATE["depth"] += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            _BLAS_STATE["depth"] -= 1
-            if _BLAS_STATE["depth"] == 0:
-                _BLAS_STATE["limiter"].restore_original_limits()
-                _BLAS_STATE["limiter"] = None
+
+    def apply() -> Any:
+        if not _BLAS_CONTROLLER:
+            _BLAS_CONTROLLER.append(ThreadpoolController())
+        return _BLAS_CONTROLLER[0].limit(limits=1, user_api="blas").restore_original_limits
+
+    return _BLAS.hold(apply)
 
 
 @contextlib.contextmanager
