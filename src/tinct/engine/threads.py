@@ -21,7 +21,6 @@ from threadpoolctl import ThreadpoolController
 __all__ = ["blas_single_thread", "call_threads", "cpu_busy", "resolve_threads", "torch_threads"]
 
 
-
 #: Shortest interval over which :func:`cpu_busy` measures the other processes' use.
 _BUSY_MIN_INTERVAL = 0.2
 _BUSY_STATE: dict[str, Any] = {"sample": None, "verdict": None}
