@@ -194,7 +194,6 @@ TO_SPLIT = {
     "bridge/server.py": 446,
     "bridge/backend.py": 441,
     "scale/batch.py": 407,
-    "training/train.py": 426,
 }
 
 

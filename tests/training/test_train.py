@@ -95,7 +95,7 @@ def test_resume_without_a_checkpoint_says_it_starts_fresh(colour_dir, tmp_path):
 
 @pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not a zip", b"\x80\x02}q\x00."])
 def test_corrupt_checkpoint_is_refused_plainly(colour_dir, tmp_path, content):
-    from tinct.training.train import CheckpointError
+    from tinct.training.checkpoint import CheckpointError
 
     out = tmp_path / "run"
     out.mkdir()

@@ -21,12 +21,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 
 from tinct.bins import gamut_bins
+from tinct.training.checkpoint import load_checkpoint, save_checkpoint, stop_on_sigterm
 from tinct.training.config import (
     TrainConfig,
     TrainHooks,
@@ -43,7 +43,8 @@ from tinct.training.losses import (
     class_weights_from_bank,
     compute_losses,
 )
-from tinct.training.sampling import BatchSampler, simulate_hints
+from tinct.training.sampling import BatchSampler
+from tinct.training.validation import validate
 
 __all__ = ["train"]
 
@@ -62,100 +63,6 @@ def _budget_left(step: int, elapsed: float, cfg: TrainConfig) -> bool:
     if cfg.steps and step >= cfg.steps:
         return False
     return not (cfg.minutes and elapsed >= cfg.minutes * 60.0)
-
-
-@torch.no_grad()
-def validate(
-    model: nn.Module, bank: ImageBank, indices: list[int], device: torch.device, hints: int = 10
-) -> dict[str, float]:
-    """PSNR of automatic and hinted colorization on held-out images (256 px).
-
-    Automatic uses the annealed mean (T = 0.38) of the logits when the model
-    has them, else its regression output; hinted uses the regression output
-    when present.
-    """
-    from tinct.color import lab_to_rgb, rgb_to_lab
-    from tinct.decode import decode
-
-    was_training = model.training
-    model.eval()
-    centres = gamut_bins(device=device)
-    g = torch.Generator().manual_seed(1234)
-    sums = {"psnr_auto": 0.0, f"psnr_{hints}hints": 0.0, "psnr_gray": 0.0}
-    for start in range(0, len(indices), 16):
-        chunk = indices[start : start + 16]
-        rgb = torch.from_numpy(np.stack([bank.images[i] for i in chunk])).to(device)
-        rgb = rgb.permute(0, 3, 1, 2).float() / 255.0
-        lab = rgb_to_lab(rgb)
-        lum, ab = lab[:, :1], lab[:, 1:]
-        for key, n in (("psnr_auto", 0), (f"psnr_{hints}hints", hints), ("psnr_gray", -1)):
-            if n < 0:
-                pred = torch.zeros_like(ab)
-            else:
-                h_ab, h_mask = simulate_hints(ab, [n] * len(chunk), g, spread=0.25)
-                out = model(lum, h_ab, h_mask, None)
-                if n == 0 and out.logits is not None:
-                    pred = decode(out.logits, centres, "annealed_mean", temperature=0.38)
-                else:
-                    pred = out.ab if out.ab is not None else decode(out.logits, centres, "mean")
-                pred = torch.nn.functional.interpolate(
-                    pred, size=ab.shape[-2:], mode="bilinear", align_corners=False
-                )
-            out_rgb = (lab_to_rgb(torch.cat((lum, pred), 1)) * 255).round()
-            mse = (out_rgb - (rgb * 255).round()).pow(2).flatten(1).mean(1)
-            sums[key] += float((10 * torch.log10(255.0**2 / mse.clamp_min(1e-10))).sum())
-    model.train(was_training)
-    return {k: v / len(indices) for k, v in sums.items()}
-
-
-def _stop_on_sigterm() -> None:
-    """Turn SIGTERM into KeyboardInterrupt so a killed run writes its checkpoint first."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, handler)
-
-
-class CheckpointError(RuntimeError):
-    """``checkpoint.pt`` cannot be resumed from (unreadable, or another model's)."""
-
-
-def _resume(
-    ckpt: Path, model: nn.Module, opt: torch.optim.Optimizer, generator: torch.Generator
-) -> tuple[int, float]:
-    """Load a checkpoint into the model, the optimiser and the sampler; ``(step, seconds)``.
-
-    Raises:
-        CheckpointError: The file is not a readable checkpoint, or it belongs to
-            another model; the message says how to start afresh (never torch's
-            advice to load it with ``weights_only=False``).
-    """
-    fresh = "run without --resume to start afresh (the checkpoint is then replaced)"
-    try:
-        state = torch.load(ckpt, map_location="cpu", weights_only=True)
-        keys = ("model", "optimizer", "generator", "step", "elapsed")
-        if not isinstance(state, dict) or any(k not in state for k in keys):
-            raise ValueError("not a tinct checkpoint")
-    except Exception:  # torch raises many kinds (and suggests weights_only=False): not ours
-        raise CheckpointError(
-            f"cannot resume: {ckpt} is not a readable tinct checkpoint (truncated or corrupt?); "
-            + fresh
-        ) from None
-    try:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-    except (RuntimeError, ValueError, KeyError, TypeError):
-        raise CheckpointError(
-            f"cannot resume: {ckpt} holds another model's weights (a different --recipe?); " + fresh
-        ) from None
-    return int(state["step"]), float(state["elapsed"])
 
 
 def _is_main() -> bool:
@@ -241,7 +148,7 @@ def train(
     if resume and not ckpt.exists():
         log(f"no checkpoint at {ckpt} to resume from: starting a fresh run")
     elif resume:
-        step, elapsed_before = _resume(ckpt, model, opt, sampler.generator)
+        step, elapsed_before = load_checkpoint(ckpt, model, opt, sampler.generator)
         log(f"resumed from {ckpt} at step {step} ({elapsed_before / 60:.1f} min)")
     net: nn.Module = model
     if distributed:
@@ -308,24 +215,14 @@ def train(
     report()
     cancelled = False
 
-    def save_checkpoint() -> None:
-        if not _is_main():
-            return
-        tmp = ckpt.with_suffix(".tmp")
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "optimizer": opt.state_dict(),
-                "generator": sampler.generator.get_state(),
-                "step": step,
-                "elapsed": elapsed_before + time.monotonic() - start,
-                "config": json.dumps(asdict(cfg)),
-            },
-            tmp,
-        )
-        tmp.replace(ckpt)
+    def checkpoint() -> None:
+        if _is_main():
+            elapsed = elapsed_before + time.monotonic() - start
+            save_checkpoint(
+                ckpt, model, opt, sampler.generator, step=step, elapsed=elapsed, cfg=cfg
+            )
 
-    _stop_on_sigterm()
+    stop_on_sigterm()
     try:
         while True:
             elapsed = elapsed_before + time.monotonic() - start
@@ -376,7 +273,7 @@ def train(
                     f"loss {running['total']:.4f} lr {opt.param_groups[0]['lr']:.2e}"
                 )
             if now - last_ckpt > cfg.checkpoint_minutes * 60:
-                save_checkpoint()
+                checkpoint()
                 last_ckpt = now
             if cfg.snapshot_minutes and now - last_snap > cfg.snapshot_minutes * 60 and _is_main():
                 meta = {"model": cfg.recipe, "steps": step, "train_config": asdict(cfg)}
@@ -385,7 +282,7 @@ def train(
                 last_snap = now
             report()
     finally:
-        save_checkpoint()
+        checkpoint()
         if csv_f:
             csv_f.close()
     wall = elapsed_before + time.monotonic() - start

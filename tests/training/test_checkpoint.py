@@ -1,0 +1,51 @@
+"""tinct.training.checkpoint: atomic save, resume, plain errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from tinct.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from tinct.training.config import TrainConfig
+
+
+def _state(seed: int) -> tuple[nn.Module, torch.optim.Optimizer, torch.Generator]:
+    torch.manual_seed(seed)
+    model = nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    return model, opt, torch.Generator().manual_seed(seed)
+
+
+def test_round_trip_restores_model_optimiser_generator_and_counters(tmp_path):
+    model, opt, gen = _state(0)
+    torch.rand(5, generator=gen)  # advance, so the saved state is not the seed's
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, model, opt, gen, step=7, elapsed=12.5, cfg=TrainConfig(data=["x"]))
+    assert path.exists() and not path.with_suffix(".tmp").exists()
+
+    model2, opt2, gen2 = _state(1)
+    assert load_checkpoint(path, model2, opt2, gen2) == (7, 12.5)
+    for a, b in zip(model.state_dict().values(), model2.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    assert opt2.state_dict()["state"][0]["step"] == opt.state_dict()["state"][0]["step"]
+    assert torch.equal(gen2.get_state(), gen.get_state())
+
+
+def test_another_models_checkpoint_is_one_plain_error(tmp_path):
+    model, opt, gen = _state(0)
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, model, opt, gen, step=1, elapsed=1.0, cfg=TrainConfig(data=["x"]))
+    other = nn.Linear(4, 2)
+    with pytest.raises(CheckpointError, match="another model's weights"):
+        load_checkpoint(path, other, torch.optim.AdamW(other.parameters()), torch.Generator())
+
+
+def test_a_dict_without_the_entries_is_not_a_checkpoint(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"model": {}}, path)
+    model, opt, gen = _state(0)
+    with pytest.raises(CheckpointError, match="not a readable tinct checkpoint"):
+        load_checkpoint(path, model, opt, gen)
