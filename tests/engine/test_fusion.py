@@ -137,3 +137,32 @@ def test_trust_with_reach_keeps_the_networks_colour_beyond_it():
     assert torch.equal(out.gate[0, 0, :, 0], torch.ones(4))  # untrusted network: the hints
     assert torch.equal(out.gate[0, 0, :, 3], torch.zeros(4))  # beyond the reach: the network
     assert float(out.correction[0, :, :, 3].abs().max()) == 0.0
+
+
+def test_hint_weights_and_reach_read_their_masks_from_patch_owners():
+    """The same per-hint masks as the loop over patch_bounds they replaced (overlaps too)."""
+    import numpy as np
+
+    from tinct.engine.hint_raster import patch_bounds
+    from tinct.engine.reach import LOCAL_SCREEN, hint_reach
+    from tinct.levin_update import propagate_values_cached
+
+    lum = torch.linspace(20.0, 80.0, 16 * 16).view(1, 1, 16, 16)
+    patches = [
+        _patch(10, 10, (40.0, 0.0), 8.0),
+        _patch(12, 12, (0.0, 40.0)),
+        _patch(28, 3, (9.0, 9.0)),
+    ]
+    values, mask = np.zeros((16, 16, 3)), np.zeros((16, 16), bool)
+    for i, p in enumerate(patches):
+        r0, r1, c0, c1 = patch_bounds(p, 0.5, (16, 16))
+        values[r0:r1, c0:c1] = 0.0
+        values[r0:r1, c0:c1, i] = 1.0
+        mask[r0:r1, c0:c1] = True
+    grid = lum[0, 0].double().numpy()
+    wts = torch.from_numpy(propagate_values_cached(grid, values, mask)).clamp_min(0.0)
+    expected = (wts / wts.sum(-1, keepdim=True).clamp_min(1e-12)).permute(2, 0, 1).float()
+    assert torch.equal(fusion._hint_weights_at(lum, patches, NET)[0][0], expected)
+    reach = propagate_values_cached(grid, np.ones((16, 16, 1)), mask, screen=LOCAL_SCREEN)
+    expected_reach = torch.from_numpy(reach[..., 0]).clamp(0.0, 1.0).float()
+    assert torch.equal(hint_reach(lum, patches, NET)[0, 0], expected_reach)

@@ -29,10 +29,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from tinct.engine.hint_raster import HintPatch, hint_influence, patch_bounds
+from tinct.engine.hint_raster import HintPatch, hint_influence, patch_owners
 from tinct.models.base import FusionTerms
 
 __all__ = [
@@ -224,19 +225,16 @@ def _hint_weights_at(
     if k == 0 or k > MAX_MIXED_HINTS:
         return None
     b, _, h, w = lum.shape
-    scale = h / net_size[0]  # grid pixels per network pixel (padding is at the end)
-    values = torch.zeros(h, w, k, dtype=torch.float64)
-    mask = torch.zeros(h, w, dtype=torch.bool)
-    for i, p in enumerate(patches):
-        r0, r1, c0, c1 = patch_bounds(p, scale, (h, w))
-        values[r0:r1, c0:c1] = 0.0  # a later hint on the same pixels wins, as in the encoding
-        values[r0:r1, c0:c1, i] = 1.0
-        mask[r0:r1, c0:c1] = True
+    # grid pixels per network pixel (padding is at the end); a later hint on the same
+    # pixels wins, as in the encoding
+    owner = patch_owners(patches, h / net_size[0], (h, w))
+    mask = owner >= 0
+    values = np.zeros((h, w, k))
+    rows, cols = np.nonzero(mask)
+    values[rows, cols, owner[rows, cols]] = 1.0
     out = torch.empty(b, k, h, w)
     for j in range(b):
-        wts = propagate_values_cached(
-            lum[j, 0].double().cpu().numpy(), values.numpy(), mask.numpy()
-        )
+        wts = propagate_values_cached(lum[j, 0].double().cpu().numpy(), values, mask)
         wts = torch.from_numpy(wts).clamp_min(0.0)  # type: ignore[assignment]
         out[j] = (wts / wts.sum(-1, keepdim=True).clamp_min(1e-12)).permute(2, 0, 1)  # type: ignore[call-overload]
     colours = torch.stack([p.chroma.float().cpu() for p in patches], 1)  # (B, K, 2)

@@ -6,12 +6,20 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from tinct.engine.hints import Hint
 
-__all__ = ["HintPatch", "encode_hints", "hint_influence", "patch_bounds", "place_hints"]
+__all__ = [
+    "HintPatch",
+    "encode_hints",
+    "hint_influence",
+    "patch_bounds",
+    "patch_owners",
+    "place_hints",
+]
 
 
 @dataclass(frozen=True)
@@ -107,6 +115,30 @@ def patch_bounds(p: HintPatch, scale: float, shape: tuple[int, int]) -> tuple[in
     r0 = min(max(r0, 0), shape[0] - 1)
     c0 = min(max(c0, 0), shape[1] - 1)
     return r0, min(shape[0], r0 + n), c0, min(shape[1], c0 + n)
+
+
+def patch_owners(patches: Sequence[HintPatch], scale: float, shape: tuple[int, int]) -> np.ndarray:
+    """Which hint covers each pixel of a grid ``scale`` x the network grid.
+
+    The hint masks of the Levin solves on the fusion grid (the hint weights of
+    :func:`tinct.engine.fusion.hint_weights`, the reach of
+    :func:`tinct.engine.reach.hint_reach`) are read from this one map.
+
+    Args:
+        patches: Placed hints (network input coordinates).
+        scale: Grid pixels per network input pixel.
+        shape: ``(h, w)`` of the grid.
+
+    Returns:
+        ``(h, w)`` int64: the index in ``patches`` of the hint covering each pixel
+        (a later hint wins where patches overlap, as in :func:`encode_hints`), ``-1``
+        where no hint is.
+    """
+    owner = np.full(shape, -1, dtype=np.int64)
+    for i, p in enumerate(patches):
+        r0, r1, c0, c1 = patch_bounds(p, scale, shape)
+        owner[r0:r1, c0:c1] = i
+    return owner
 
 
 def encode_hints(

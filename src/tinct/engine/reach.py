@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from tinct.engine.hint_raster import HintPatch, patch_bounds
+from tinct.engine.hint_raster import HintPatch, patch_owners
 
 __all__ = ["LOCAL_SCREEN", "hint_reach"]
 
@@ -49,11 +49,7 @@ def hint_reach(
     if not patches:
         return None
     b, _, h, w = lum.shape
-    scale = h / net_size[0]
-    mask = np.zeros((h, w), dtype=bool)
-    for p in patches:
-        r0, r1, c0, c1 = patch_bounds(p, scale, (h, w))
-        mask[r0:r1, c0:c1] = True
+    mask = patch_owners(patches, h / net_size[0], (h, w)) >= 0
     ones = np.ones((h, w, 1))
     out = torch.empty(b, 1, h, w)
     for j in range(b):
