@@ -49,3 +49,15 @@ def test_a_dict_without_the_entries_is_not_a_checkpoint(tmp_path):
     model, opt, gen = _state(0)
     with pytest.raises(CheckpointError, match="not a readable tinct checkpoint"):
         load_checkpoint(path, model, opt, gen)
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not a zip", b"\x80\x02}q\x00."])
+def test_corrupt_checkpoint_is_refused_plainly(tmp_path, content):
+    path = tmp_path / "checkpoint.pt"
+    path.write_bytes(content)
+    model, opt, gen = _state(0)
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path, model, opt, gen)
+    message = str(err.value)
+    assert "not a readable tinct checkpoint" in message and "without --resume" in message
+    assert "weights_only" not in message and "\n" not in message

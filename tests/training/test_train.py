@@ -93,18 +93,14 @@ def test_resume_without_a_checkpoint_says_it_starts_fresh(colour_dir, tmp_path):
     assert any("no checkpoint" in ln and "starting a fresh run" in ln for ln in lines)
 
 
-@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 not a zip", b"\x80\x02}q\x00."])
-def test_corrupt_checkpoint_is_refused_plainly(colour_dir, tmp_path, content):
+def test_resume_from_a_corrupt_checkpoint_is_a_checkpoint_error(colour_dir, tmp_path):
     from tinct.training.checkpoint import CheckpointError
 
     out = tmp_path / "run"
     out.mkdir()
-    (out / "checkpoint.pt").write_bytes(content)
-    with pytest.raises(CheckpointError) as err:
+    (out / "checkpoint.pt").write_bytes(b"")  # other damage: test_checkpoint.py
+    with pytest.raises(CheckpointError, match="not a readable tinct checkpoint"):
         train(_cfg(colour_dir, out, steps=1), resume=True, log=lambda s: None)
-    message = str(err.value)
-    assert "not a readable tinct checkpoint" in message and "without --resume" in message
-    assert "weights_only" not in message and "\n" not in message
 
 
 def test_finetune_from_weights(colour_dir, tmp_path):

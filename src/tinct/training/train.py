@@ -3,7 +3,9 @@
 The loop is budgeted by steps or by wall-clock minutes: the learning rate
 follows a cosine over whichever budget runs out first, so a run stopped by
 its time limit still ends annealed. Checkpoints are written atomically every
-few minutes and ``resume=True`` continues from the last one. Under
+few minutes and ``resume=True`` continues from the last one
+(:mod:`tinct.training.checkpoint`); held-out images are scored by
+:func:`tinct.training.validation.validate` unless the hooks bring their own. Under
 ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in
 DistributedDataParallel (gloo on CPU, NCCL on CUDA) and each process draws
 from its own shard of the images.
