@@ -57,7 +57,7 @@ def _warm(model: str, device: str, pretrained: bool, threads: int) -> int:
 
 
 def _serial(src: Path, out: Path, opts: ColorizeOptions, pretrained: bool, threads: int) -> float:
-    from tinct.scale.batch import colorize_file
+    from tinct.scale.file_task import colorize_file
     from tinct.scale.planning import find_inputs
 
     torch.set_num_threads(threads)

@@ -189,12 +189,7 @@ def test_at_most_15_modules_at_the_top_level():
 #: to be split along their seams next (the connection's reading during a job, the server's
 #: lifecycle, the backend's model preparation, the batch's up-front checks, training's
 #: checkpoint handling): capped at their size so that they cannot grow further.
-TO_SPLIT = {
-    "bridge/connection.py": 536,
-    "bridge/server.py": 446,
-    "bridge/backend.py": 441,
-    "scale/batch.py": 407,
-}
+TO_SPLIT = {}
 
 
 @pytest.mark.parametrize("path", sorted(PKG.rglob("*.py")), ids=lambda p: str(p.relative_to(PKG)))

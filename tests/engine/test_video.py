@@ -107,7 +107,7 @@ def test_cli_colorizes_a_video_into_the_output_folder(clip, tmp_path, capsys):
 def test_batch_takes_videos(clip, tmp_path):
     pytest.importorskip("distributed")
     from tinct.engine.options import ColorizeOptions
-    from tinct.scale.batch import colorize_file
+    from tinct.scale.file_task import colorize_file
     from tinct.scale.planning import existing_output, find_inputs
 
     (tmp_path / "in").mkdir()

@@ -19,8 +19,8 @@ import tinct
 from tinct.cli import main
 from tinct.engine.options import ColorizeOptions
 from tinct.engine.outputs import TMP_MARK
-from tinct.scale.batch import LOCAL_CLUSTER_CONFIG, colorize_file, run_batch
-from tinct.scale.planning import existing_output, find_inputs, plan
+from tinct.scale.batch import LOCAL_CLUSTER_CONFIG, run_batch
+from tinct.scale.planning import find_inputs, plan
 
 distributed = pytest.importorskip("distributed")
 
@@ -113,20 +113,6 @@ def test_plan_keeps_subfolders_and_skips_hidden_and_output(tmp_path):
     assert [p.name for p in find_inputs(tmp_path / "a")] == ["z.tif", "y.JPG"]
 
 
-def test_colorize_file_in_process(images, options, tmp_path):
-    src = images / "img00.png"
-    r = colorize_file(src, tmp_path / "o", options)
-    assert r.status == "done", r.error
-    assert r.output == str(tmp_path / "o" / "img00_colorized.png")
-    assert existing_output(src, tmp_path / "o") == tmp_path / "o" / "img00_colorized.png"
-    assert colorize_file(src, tmp_path / "o", options).status == "skipped"
-    bad = tmp_path / "bad.png"
-    bad.write_bytes(b"\x89PNG truncated")
-    r = colorize_file(bad, tmp_path / "o", options)
-    assert (r.status == "failed" and r.output is None and "bad.png" not in r.error) or r.error
-    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["img00_colorized.png"]
-
-
 def test_same_stem_clash_is_reported(tmp_path, options):
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a.png")
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / "a.bmp")
@@ -138,28 +124,6 @@ def test_same_stem_clash_is_reported(tmp_path, options):
     s = run_batch(tmp_path, out, options, progress=False)  # nothing to do: no cluster started
     assert (s.done, s.skipped, s.failed) == (0, 2, 1)
     assert "clashes" in next(r.error for r in s.results if r.status == "failed")
-
-
-def test_empty_or_truncated_outputs_are_redone_finished_ones_kept(tmp_path, options):
-    from tinct.scale.planning import existing_output, is_complete
-
-    src = tmp_path / "in"
-    src.mkdir()
-    for name in ("a", "b", "c"):
-        Image.fromarray(np.full((8, 8), 99, np.uint8)).save(src / f"{name}.png")
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "a_colorized.png").write_bytes(b"")  # 0 bytes: a full disk
-    good = np.full((8, 8, 3), 7, np.uint8)
-    Image.fromarray(good).save(out / "b_colorized.png")
-    whole = (out / "b_colorized.png").read_bytes()
-    (out / "c_colorized.png").write_bytes(whole[: len(whole) // 2])  # cut mid-write
-    assert not is_complete(out / "a_colorized.png") and not is_complete(out / "c_colorized.png")
-    assert existing_output(src / "b.png", out) == out / "b_colorized.png"
-    results = [colorize_file(src / f"{n}.png", out, options) for n in ("a", "b", "c")]
-    assert [r.status for r in results] == ["done", "skipped", "done"]
-    assert (out / "b_colorized.png").read_bytes() == whole  # a finished output is never lost
-    assert all(is_complete(out / f"{n}_colorized.png") for n in "abc")
 
 
 # ----------------------------------------------------------------------------- cluster

@@ -1,23 +1,21 @@
 """Folder-to-folder colorization over a ``dask.distributed`` cluster (``tinct batch``).
 
-Every image or video file under the input folder (recursively, by suffix)
-becomes one task (videos are streamed by :func:`tinct.engine.video.colorize_video`).
-Tasks run :func:`colorize_file` on the workers, which
+Every image or video file under the input folder (recursively, by suffix,
+:func:`tinct.scale.planning.plan`) becomes one task: :func:`run_batch`
+submits :func:`tinct.scale.file_task.colorize_file` for each file that has no
+finished output yet, and counts the outcomes in a :class:`BatchSummary`.
+Before submitting anything it
 
-* load the model once per worker process (:func:`tinct.scale.workers.worker_colorizer`);
-* name the output exactly as ``tinct colorize IN -o OUT_DIR`` does
-  (:func:`tinct.engine.outputs.output_path_for`), inside the same relative
-  sub-folder as the input (``IN/a/b/x.png`` -> ``OUT/a/b/x_colorized.png``);
-* write atomically: a hidden temporary file in the destination folder, then
-  :func:`os.replace`, so an output either exists completely or not at all,
-  even when a worker is killed mid-write;
-* skip inputs whose output already exists and decodes (a rerun resumes an
-  interrupted run; a 0-byte or truncated output is colorized again);
-* never raise for a bad file: they return a :class:`FileResult` with
-  ``status="failed"`` and the error, so one corrupt image does not stop the run.
+* marks as failed inputs whose output name an earlier input already claims
+  (``a.png`` and ``a.jpg``), and as skipped those whose output exists and
+  decodes, so a rerun resumes an interrupted run without starting a cluster;
+* starts a :class:`distributed.LocalCluster` of worker processes (with
+  :data:`LOCAL_CLUSTER_CONFIG`) unless given a scheduler address or a client.
 
 Tasks are submitted with ``retries`` and ``pure=False``; when a worker dies,
-the scheduler reruns its tasks elsewhere (the nanny restarts the worker).
+the scheduler reruns its tasks elsewhere (the nanny restarts the worker). A
+task that died is a failed file, never an exception of the run, and the
+temporary files of workers killed mid-write are removed at the end.
 """
 
 from __future__ import annotations
@@ -33,22 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from tinct.engine.options import ColorizeOptions
-from tinct.engine.outputs import (
-    TMP_MARK,
-    atomic_output,
-    output_path_for,
-    write_result,
-)
+from tinct.engine.outputs import TMP_MARK, output_path_for
+from tinct.scale.file_task import FileResult, colorize_file
 from tinct.scale.planning import existing_output, plan
 
-__all__ = [
-    "LOCAL_CLUSTER_CONFIG",
-    "BatchSummary",
-    "FileResult",
-    "colorize_file",
-    "default_workers",
-    "run_batch",
-]
+__all__ = ["LOCAL_CLUSTER_CONFIG", "BatchSummary", "default_workers", "run_batch"]
 
 #: Dask settings of the local cluster. Dask's nanny sets ``MALLOC_TRIM_THRESHOLD_``
 #: in its workers by default; that disables glibc's adaptive mmap threshold, so
@@ -62,27 +49,6 @@ LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
 
 #: Failed files named in the summary line (the rest are counted).
 SUMMARY_FAILED = 5
-
-
-@dataclass
-class FileResult:
-    """Outcome of one input file.
-
-    Attributes:
-        input: The input file.
-        output: The output written (or found, for skipped files); ``None`` if failed.
-        status: ``"done"``, ``"skipped"`` or ``"failed"``.
-        error: One-line error message for failed files.
-        seconds: Time spent in the task.
-        worker: Address/name of the worker that ran it (``""`` in-process).
-    """
-
-    input: str
-    output: str | None
-    status: str
-    error: str = ""
-    seconds: float = 0.0
-    worker: str = ""
 
 
 @dataclass
@@ -134,97 +100,6 @@ class BatchSummary:
             self.skipped += 1
         else:
             self.failed += 1
-
-
-# ----------------------------------------------------------------------------- planning
-
-
-# ----------------------------------------------------------------------------- worker side
-
-
-def _worker() -> Any:
-    """The current Dask worker, or ``None`` outside one."""
-    try:
-        from distributed import get_worker
-
-        return get_worker()
-    except (ImportError, ValueError):
-        return None
-
-
-def _auto_threads(worker: Any) -> int | None:
-    """Torch threads for a worker: its cores shared among its Dask threads."""
-    if worker is None:
-        return None
-    nthreads = getattr(getattr(worker, "state", None), "nthreads", None) or getattr(
-        worker, "nthreads", 1
-    )
-    return max(1, (os.cpu_count() or 1) // max(1, int(nthreads)))  # type: ignore[arg-type]
-
-
-def colorize_file(
-    input_path: str | Path,
-    out_dir: str | Path,
-    options: ColorizeOptions,
-    *,
-    threads: int | None = None,
-    pretrained: bool = True,
-) -> FileResult:
-    """Colorize one file into ``out_dir`` (the task of ``tinct batch``); never raises.
-
-    Args:
-        input_path: The image or video file.
-        out_dir: Destination folder (created if needed).
-        options: Colorization options; ``model``, ``device`` and ``precision``
-            pick the per-process colorizer.
-        threads: Torch threads for this process; ``None`` = the cores divided
-            by the worker's Dask threads (inside a Dask worker), else unchanged.
-        pretrained: Load trained weights (``False``: random weights, tests).
-
-    Returns:
-        The outcome; errors are caught and reported in it.
-    """
-    t0 = time.perf_counter()
-    src = Path(input_path)
-    out = Path(out_dir)
-    w = _worker()
-    worker = str(w.address) if w is not None else ""
-    if threads is None:
-        threads = _auto_threads(w)
-    found = existing_output(src, out)
-    if found is not None:
-        return FileResult(str(src), str(found), "skipped", worker=worker)
-    try:
-        from tinct.engine.imagefiles import read_image
-        from tinct.scale.workers import worker_colorizer
-
-        c = worker_colorizer(
-            options.model, options.device, options.precision, pretrained=pretrained,
-            threads=threads,
-        )  # fmt: skip
-        from tinct.engine.video import colorize_video, is_video
-
-        if is_video(src):  # streamed file to file, never held in memory
-            dest = output_path_for(src, out)
-            out.mkdir(parents=True, exist_ok=True)
-            with atomic_output(dest) as tmp:
-                colorize_video(c, src, tmp, options=options, temporal=options.temporal,
-                               progress=False)  # fmt: skip
-        else:
-            image = read_image(src)
-            result = c.colorize(image, options=options)
-            dest = output_path_for(src, out, stack=result.ndim > 3)
-            out.mkdir(parents=True, exist_ok=True)
-            write_result(dest, result)
-    except Exception as exc:  # reported, never raised: one bad file must not stop the run
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        return FileResult(
-            str(src), None, "failed", msg, time.perf_counter() - t0, worker
-        )  # fmt: skip
-    return FileResult(str(src), str(dest), "done", "", time.perf_counter() - t0, worker)
-
-
-# ----------------------------------------------------------------------------- client side
 
 
 def default_workers() -> int:

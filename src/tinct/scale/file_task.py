@@ -1,0 +1,135 @@
+"""One file of a folder batch, colorized on a Dask worker (the task of ``tinct batch``).
+
+:func:`colorize_file` is what every task of :func:`tinct.scale.batch.run_batch`
+runs; it
+
+* loads the model once per worker process (:func:`tinct.scale.workers.worker_colorizer`);
+* names the output exactly as ``tinct colorize IN -o OUT_DIR`` does
+  (:func:`tinct.engine.outputs.output_path_for`), inside the same relative
+  sub-folder as the input (``IN/a/b/x.png`` -> ``OUT/a/b/x_colorized.png``);
+* writes atomically: a hidden temporary file in the destination folder, then
+  :func:`os.replace`, so an output either exists completely or not at all,
+  even when a worker is killed mid-write;
+* skips inputs whose output already exists and decodes (a rerun resumes an
+  interrupted run; a 0-byte or truncated output is colorized again);
+* streams videos file to file (:func:`tinct.engine.video.colorize_video`);
+* never raises for a bad file: it returns a :class:`FileResult` with
+  ``status="failed"`` and the error, so one corrupt image does not stop the run.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tinct.engine.options import ColorizeOptions
+from tinct.engine.outputs import atomic_output, output_path_for, write_result
+from tinct.scale.planning import existing_output
+
+__all__ = ["FileResult", "colorize_file"]
+
+
+@dataclass
+class FileResult:
+    """Outcome of one input file.
+
+    Attributes:
+        input: The input file.
+        output: The output written (or found, for skipped files); ``None`` if failed.
+        status: ``"done"``, ``"skipped"`` or ``"failed"``.
+        error: One-line error message for failed files.
+        seconds: Time spent in the task.
+        worker: Address/name of the worker that ran it (``""`` in-process).
+    """
+
+    input: str
+    output: str | None
+    status: str
+    error: str = ""
+    seconds: float = 0.0
+    worker: str = ""
+
+
+def _worker() -> Any:
+    """The current Dask worker, or ``None`` outside one."""
+    try:
+        from distributed import get_worker
+
+        return get_worker()
+    except (ImportError, ValueError):
+        return None
+
+
+def _auto_threads(worker: Any) -> int | None:
+    """Torch threads for a worker: its cores shared among its Dask threads."""
+    if worker is None:
+        return None
+    nthreads = getattr(getattr(worker, "state", None), "nthreads", None) or getattr(
+        worker, "nthreads", 1
+    )
+    return max(1, (os.cpu_count() or 1) // max(1, int(nthreads)))  # type: ignore[arg-type]
+
+
+def colorize_file(
+    input_path: str | Path,
+    out_dir: str | Path,
+    options: ColorizeOptions,
+    *,
+    threads: int | None = None,
+    pretrained: bool = True,
+) -> FileResult:
+    """Colorize one file into ``out_dir`` (the task of ``tinct batch``); never raises.
+
+    Args:
+        input_path: The image or video file.
+        out_dir: Destination folder (created if needed).
+        options: Colorization options; ``model``, ``device`` and ``precision``
+            pick the per-process colorizer.
+        threads: Torch threads for this process; ``None`` = the cores divided
+            by the worker's Dask threads (inside a Dask worker), else unchanged.
+        pretrained: Load trained weights (``False``: random weights, tests).
+
+    Returns:
+        The outcome; errors are caught and reported in it.
+    """
+    t0 = time.perf_counter()
+    src = Path(input_path)
+    out = Path(out_dir)
+    w = _worker()
+    worker = str(w.address) if w is not None else ""
+    if threads is None:
+        threads = _auto_threads(w)
+    found = existing_output(src, out)
+    if found is not None:
+        return FileResult(str(src), str(found), "skipped", worker=worker)
+    try:
+        from tinct.engine.imagefiles import read_image
+        from tinct.scale.workers import worker_colorizer
+
+        c = worker_colorizer(
+            options.model, options.device, options.precision, pretrained=pretrained,
+            threads=threads,
+        )  # fmt: skip
+        from tinct.engine.video import colorize_video, is_video
+
+        if is_video(src):  # streamed file to file, never held in memory
+            dest = output_path_for(src, out)
+            out.mkdir(parents=True, exist_ok=True)
+            with atomic_output(dest) as tmp:
+                colorize_video(c, src, tmp, options=options, temporal=options.temporal,
+                               progress=False)  # fmt: skip
+        else:
+            image = read_image(src)
+            result = c.colorize(image, options=options)
+            dest = output_path_for(src, out, stack=result.ndim > 3)
+            out.mkdir(parents=True, exist_ok=True)
+            write_result(dest, result)
+    except Exception as exc:  # reported, never raised: one bad file must not stop the run
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return FileResult(
+            str(src), None, "failed", msg, time.perf_counter() - t0, worker
+        )  # fmt: skip
+    return FileResult(str(src), str(dest), "done", "", time.perf_counter() - t0, worker)

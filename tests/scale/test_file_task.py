@@ -1,0 +1,67 @@
+"""tinct.scale.file_task: one file of a batch, in process (no cluster needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import tinct
+from tinct.engine.options import ColorizeOptions
+from tinct.scale.file_task import colorize_file
+from tinct.scale.planning import existing_output, is_complete
+
+
+@pytest.fixture(scope="module")
+def options(tmp_path_factory):
+    """A random-weight ``tinct-small`` saved to a file, on the CPU."""
+    from tinct.models.weights import save_weights
+
+    model = tinct.load_model("tinct-small", pretrained=False)
+    weights = save_weights(model, tmp_path_factory.mktemp("w") / "small.safetensors")
+    return ColorizeOptions(model=str(weights), device="cpu")
+
+
+@pytest.fixture
+def image(tmp_path):
+    """A gray 48x64 PNG with smooth structure (not pure noise)."""
+    yy, xx = np.mgrid[0:48, 0:64]
+    img = 127 + 80 * np.sin(0.2 * yy) * np.cos(0.1 * xx)
+    path = tmp_path / "in" / "img00.png"
+    path.parent.mkdir()
+    Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(path)
+    return path
+
+
+def test_colorize_file_in_process(image, options, tmp_path):
+    src = image
+    r = colorize_file(src, tmp_path / "o", options)
+    assert r.status == "done", r.error
+    assert r.output == str(tmp_path / "o" / "img00_colorized.png")
+    assert existing_output(src, tmp_path / "o") == tmp_path / "o" / "img00_colorized.png"
+    assert colorize_file(src, tmp_path / "o", options).status == "skipped"
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG truncated")
+    r = colorize_file(bad, tmp_path / "o", options)
+    assert (r.status == "failed" and r.output is None and "bad.png" not in r.error) or r.error
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["img00_colorized.png"]
+
+
+def test_empty_or_truncated_outputs_are_redone_finished_ones_kept(tmp_path, options):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a", "b", "c"):
+        Image.fromarray(np.full((8, 8), 99, np.uint8)).save(src / f"{name}.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_colorized.png").write_bytes(b"")  # 0 bytes: a full disk
+    good = np.full((8, 8, 3), 7, np.uint8)
+    Image.fromarray(good).save(out / "b_colorized.png")
+    whole = (out / "b_colorized.png").read_bytes()
+    (out / "c_colorized.png").write_bytes(whole[: len(whole) // 2])  # cut mid-write
+    assert not is_complete(out / "a_colorized.png") and not is_complete(out / "c_colorized.png")
+    assert existing_output(src / "b.png", out) == out / "b_colorized.png"
+    results = [colorize_file(src / f"{n}.png", out, options) for n in ("a", "b", "c")]
+    assert [r.status for r in results] == ["done", "skipped", "done"]
+    assert (out / "b_colorized.png").read_bytes() == whole  # a finished output is never lost
+    assert all(is_complete(out / f"{n}_colorized.png") for n in "abc")
