@@ -1,4 +1,5 @@
-"""Shared by the bridge tests (test_server, test_connection): a fake backend and shortcuts.
+"""Shared by the bridge tests (test_server, test_serving, test_connection, test_running_job, ...):
+a fake backend and shortcuts.
 
 The fixtures ``cfgdir`` and ``served`` that go with them are in conftest.py.
 """
@@ -103,6 +104,13 @@ def request(sock, header, sections=None):
     """Send one request frame and return the first reply frame."""
     P.send_frame(sock, header, sections)
     return P.read_frame(sock)
+
+
+def start_job(server, sock, rid="job", side=2):
+    """Send a ``side`` x ``side`` gray8 colorize request and wait for its first progress frame."""
+    P.send_frame(sock, {"type": "colorize", "id": rid, "width": side, "height": side,
+                        "format": "gray8"}, [("image", bytes(side * side))])  # fmt: skip
+    assert P.read_frame(sock).header["type"] == "progress"
 
 
 def gray_image(w, h, seed=0):

@@ -1,10 +1,14 @@
-"""Backend tests: jobs to pixels without any socket (tinct.bridge.backend)."""
+"""Backend tests: jobs to pixels without any socket (tinct.bridge.backend).
+
+Listing the models and fetching their weights is test_served_models.py.
+"""
 
 import numpy as np
 import pytest
 
 from tinct.bridge import wire as P
 from tinct.bridge.backend import ColorizeJob, EngineBackend, PointHint, RequestError
+from tinct.bridge.served_models import ModelUnavailable
 from tinct.engine.hints import Hint
 from tinct.engine.options import ColorizeOptions
 
@@ -72,54 +76,14 @@ def test_factory_makes_one_colorizer_per_model_and_caches_it():
     assert names[0] == "tinct-base" and "zhang-eccv16" in names  # from the registry
 
 
-def test_a_user_model_trained_while_serving_is_listed(tmp_path, monkeypatch):
-    import torch
+def test_a_model_that_cannot_run_is_refused_as_unknown_model(monkeypatch):
+    backend = EngineBackend(colorizer_factory=lambda name: Recorder(name), model="tinct-base")
 
-    from tinct.models import load_model, user_store
+    def unavailable(requested):
+        raise ModelUnavailable(f"model {requested!r} cannot run: no weights")
 
-    monkeypatch.setenv(user_store.USER_MODELS_ENV, str(tmp_path / "models"))
-    user_store.refresh()
-    try:
-        backend = EngineBackend(colorizer_factory=lambda name: Recorder(name), model="tinct-base")
-        assert "late-he" not in [m["name"] for m in backend.models()]
-        torch.manual_seed(0)
-        small = load_model("tinct-small", pretrained=False)
-        user_store.save_user_model(small, "late-he", {"recipe": "tinct-small", "score": 21.5})
-        listed = {m["name"]: m for m in backend.models()}
-        assert listed["late-he"]["weights"] == "user" and listed["late-he"]["available"]
-        assert "21.50 dB" in listed["late-he"]["description"]
-        assert backend.models()[0]["name"] == "tinct-base"  # the default stays first
-    finally:
-        monkeypatch.undo()
-        user_store.refresh()
-
-
-def test_a_model_whose_weights_cannot_be_downloaded_is_a_clean_refusal(tmp_path, monkeypatch):
-    """Offline, a downloadable model is ``unknown_model`` naming it and how to install it;
-    the download is tried in ``prepare`` (which the server calls without the engine lock)."""
-    from tinct.models import weights
-
-    monkeypatch.setenv(weights.CACHE_ENV, str(tmp_path / "empty-cache"))
-    tried = []
-
-    def offline(record_weights, *, progress=True):
-        tried.append(record_weights.file_name)
-        raise weights.WeightsUnavailableError(
-            f"could not download {record_weights.url}: no network. To install it by hand, "
-            "fetch that URL and save it as ..."
-        )
-
-    monkeypatch.setattr(weights, "fetch", offline)
-    backend = EngineBackend(colorizer=Recorder(), colorizer_factory=None, model="tinct-base")
-    backend._single = False  # serve registry models besides the loaded one
-    zhang = next(m for m in backend.models() if m["name"] == "zhang-eccv16")
-    assert zhang["status"] == "downloadable" and zhang["ready"] is False
-    assert next(m for m in backend.models() if m["name"] == "tinct-base")["ready"] is True
-    job = ColorizeJob(image=np.zeros((4, 4), np.uint8), model="zhang-eccv16")
+    monkeypatch.setattr(backend, "ready_weights", unavailable)
     with pytest.raises(RequestError) as info:
-        backend.prepare(job)
-    assert tried
+        backend.prepare(ColorizeJob(image=np.zeros((4, 4), np.uint8), model="zhang-eccv16"))
     assert info.value.code == P.E_UNKNOWN_MODEL
-    message = info.value.message
-    assert "'zhang-eccv16'" in message and "not installed" in message
-    assert "install it by hand" in message and "\n" not in message
+    assert info.value.message == "model 'zhang-eccv16' cannot run: no weights"

@@ -184,3 +184,19 @@ def test_sample_image_is_small():
 
     assert sample_path().stat().st_size < 300_000
     assert load_sample().shape == (300, 451) and load_sample(gray=False).shape == (300, 451, 3)
+
+
+def test_local_hints_note_names_the_models_it_acts_on(tmp_path, gray_png, weights, capsys):
+    hints = tmp_path / "hints.csv"
+    hints.write_text("row,col,r,g,b\n20,20,230,20,20\n")
+    run = ["colorize", str(gray_png), "-o", str(tmp_path / "o.png"), "--local-hints", "-q"]
+    capsys.readouterr()
+    assert main([*run, "--model", weights, "--hints", str(hints)]) == 0  # no fusion head
+    err = capsys.readouterr().err
+    assert "note: --local-hints has no effect here: local hints act on hint-fusing" in err
+    assert main([*run, "--device", "cpu"]) == 0  # tinct-base, but no hints
+    assert "--local-hints has no effect here: local hints act on colour hints only" in (
+        capsys.readouterr().err
+    )
+    assert main([*run, "--device", "cpu", "--hints", str(hints)]) == 0  # tinct-base fuses them
+    assert "--local-hints" not in capsys.readouterr().err

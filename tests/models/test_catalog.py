@@ -52,7 +52,7 @@ def test_inactive_knobs_give_reasons():
     levin = get_record("levin").config
     off = catalog.inactive_knobs(levin, hinted=True)
     assert "colour distribution" in off["temperature"] and "mrf_weight" in off
-    assert "single decoder" in off["decoder"] and "propagation" not in off
+    assert "single decoder" in off["decoder"] and "already" in off["propagation"]
     base = get_record("tinct-base").config
     assert (
         "does not use a temperature" in catalog.inactive_knobs(base, decoder="mode")["temperature"]
@@ -97,8 +97,10 @@ def test_tinct_base_has_no_inactive_knob():
     """Every knob acts with tinct-base, with and without hints (the issue's promise)."""
     cfg = get_record("tinct-base").config
     for hinted in (False, True):
-        off = catalog.inactive_knobs(cfg, hinted=hinted)
-        off.pop("propagation", None)  # acts on hints only, by definition
+        off = catalog.inactive_knobs(cfg, hinted=hinted, fusion=True)
+        if not hinted:  # these act on hints only, by definition
+            assert set(off) == {"propagation", "local_hints"}, off
+            continue
         assert off == {}, (hinted, off)
 
 

@@ -9,12 +9,16 @@ gives way, deadlines per handshake and per frame), isolates connections from
 each other (a thread each, errors never escape a connection) and runs one
 colorization at a time on the shared engine while streaming progress frames.
 
-This module is the server's life cycle: binding, bridge.json (written by
-:mod:`tinct.bridge.config`), starting and stopping, and the state its
-connections share, including who is admitted. One connection's requests and
-replies are :mod:`tinct.bridge.connection`; the ``colorize`` request's decoding and the
-result's encoding are :mod:`tinct.bridge.request`; what runs the engine is
-:mod:`tinct.bridge.backend`.
+This module is the server's life cycle: the loopback check, the refusal to
+start a second server on a live bridge.json, binding, publishing bridge.json
+(written by :mod:`tinct.bridge.config`), starting and stopping. Accepting
+connections and the state they share, including who is admitted and the
+running jobs, are :mod:`tinct.bridge.serving`; one connection's requests and
+replies are :mod:`tinct.bridge.connection` and a running ``colorize`` job's
+progress and cancels :mod:`tinct.bridge.running_job`; the ``colorize`` request's
+decoding and the result's encoding are :mod:`tinct.bridge.request`; what runs
+the engine is :mod:`tinct.bridge.backend`, and its models
+:mod:`tinct.bridge.served_models`.
 
 The colorizer is injected, so the server can be tested with a fake and the
 napari plugin can serve its already loaded model::
@@ -32,23 +36,16 @@ import logging
 import os
 import secrets
 import socket
-import socketserver
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from tinct.bridge import wire as P
-from tinct.bridge.backend import (
-    Backend,
-    ColorizeJob,
-    EngineBackend,
-)
+from tinct.bridge.backend import Backend, EngineBackend
 from tinct.bridge.config import live_server, remove_bridge_config, write_bridge_config
-from tinct.bridge.connection import Connection, Handler
-from tinct.bridge.request import parse_colorize
+from tinct.bridge.serving import Listener, ServingState
 
 __all__ = [
     "BridgeServer",
@@ -57,9 +54,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("tinct.bridge.server")
-
-
-# --------------------------------------------------------------------------- the server
 
 
 class ServerAlreadyRunning(RuntimeError):
@@ -81,24 +75,11 @@ class ServerAlreadyRunning(RuntimeError):
         )
 
 
-class _TCPServer(socketserver.ThreadingTCPServer):
-    daemon_threads = True
-    allow_reuse_address = os.name != "nt"
-    block_on_close = False
-    request_queue_size = 128  # listen backlog: bursts of simultaneous clients
-
-    def __init__(self, addr: tuple[str, int], bridge: BridgeServer) -> None:
-        self.bridge = bridge
-        family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
-        self.address_family = family
-        super().__init__(addr, Handler, bind_and_activate=True)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.exception("unhandled error on connection from %s", client_address)
-
-
-class BridgeServer:
+class BridgeServer(ServingState):
     """The bridge server.
+
+    What its connections share (limits, admission, running jobs) is
+    :class:`~tinct.bridge.serving.ServingState`.
 
     Args:
         backend: a :class:`Backend`; default: an :class:`EngineBackend` built from
@@ -167,21 +148,24 @@ class BridgeServer:
             raise ValueError(
                 f"refusing to listen on {host!r}: only loopback is allowed without allow_remote"
             )
-        self.backend: Backend = backend or EngineBackend(
-            colorizer=colorizer, colorizer_factory=colorizer_factory, model=model, device=device
+        super().__init__(
+            backend
+            or EngineBackend(
+                colorizer=colorizer, colorizer_factory=colorizer_factory, model=model, device=device
+            ),
+            token=token or secrets.token_urlsafe(32),
+            max_frame_bytes=max_frame_bytes,
+            max_pixels=max_pixels,
+            max_hints=max_hints,
+            max_mrf_iters=max_mrf_iters,
+            read_timeout=read_timeout,
+            min_transfer_rate=min_transfer_rate,
+            auth_timeout=auth_timeout,
+            idle_timeout=idle_timeout,
+            max_connections=max_connections,
+            max_pending=max_pending,
+            heartbeat=heartbeat,
         )
-        self.token = token or secrets.token_urlsafe(32)
-        self.max_frame_bytes = int(max_frame_bytes)
-        self.max_pixels = int(max_pixels)
-        self.max_hints = int(max_hints)
-        self.max_mrf_iters = int(max_mrf_iters)
-        self.read_timeout = float(read_timeout)
-        self.min_transfer_rate = float(min_transfer_rate)
-        self.auth_timeout = float(auth_timeout)
-        self.idle_timeout = float(idle_timeout)
-        self.max_connections = int(max_connections)
-        self.max_pending = max(1, int(max_pending))
-        self.heartbeat = float(heartbeat)
         if config_path is None or config_path is True:
             self.config_path: Path | None = Path(P.bridge_config_path())
         elif config_path is False:
@@ -192,7 +176,7 @@ class BridgeServer:
             running = live_server(self.config_path)
             if running is not None:
                 raise ServerAlreadyRunning(self.config_path, running)
-        self._tcp = _TCPServer((host, int(port)), self)
+        self._tcp = Listener((host, int(port)), self)
         bound = str(self._tcp.server_address[0])
         if not allow_remote and not is_loopback_host(bound):
             self._tcp.server_close()
@@ -200,17 +184,9 @@ class BridgeServer:
                 f"refusing to listen on {host!r}: it bound {bound}, which is not loopback"
             )
         self.host = host
-        self._engine_lock = threading.Lock()
-        self._conn_lock = threading.Lock()
-        self._conns: set[Connection] = set()  # authenticated
-        self._pending: OrderedDict[Connection, None] = OrderedDict()  # oldest first
-        self._jobs: dict[tuple[int, str], ColorizeJob] = {}  # (id(connection), request id)
-        self._workers: dict[threading.Thread, ColorizeJob] = {}  # the threads running jobs
         self.stop_timeout = float(stop_timeout)
-        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._started = False
-        self.stats = {"connections": 0, "requests": 0, "errors": 0}
         if self.config_path is not None:
             write_bridge_config(self.config_path, host, self.port, self.token)
         log.info("tinct bridge listening on %s:%d", host, self.port)
@@ -287,10 +263,6 @@ class BridgeServer:
             log.info("tinct bridge on port %d stopped", self.port)
         return not stuck
 
-    def _running_workers(self) -> list[threading.Thread]:
-        with self._conn_lock:
-            return [w for w in self._workers if w.is_alive()]
-
     close = shutdown
 
     def __enter__(self) -> BridgeServer:
@@ -298,125 +270,6 @@ class BridgeServer:
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
-
-    # -- requests
-    def hello_reply(self) -> dict[str, Any]:
-        """The header of the reply to ``hello``."""
-        from tinct import __version__
-
-        return {
-            "type": "hello",
-            "server": "tinct",
-            "server_version": __version__,
-            "protocol_version": P.PROTOCOL_VERSION,
-            "default_model": self.backend.default_model,
-            "models": self.backend.models(),
-            "pixel_formats": sorted(P.PIXEL_FORMATS),
-            "result_formats": list(P.RESULT_FORMATS),
-            "limits": {
-                "max_frame_bytes": self.max_frame_bytes,
-                "max_header_bytes": P.DEFAULT_MAX_HEADER_BYTES,
-                "max_pixels": self.max_pixels,
-                "max_hints": self.max_hints,
-                "max_mrf_iters": self.max_mrf_iters,
-                "read_timeout_s": self.read_timeout,
-                "min_transfer_rate": self.min_transfer_rate,
-                "auth_timeout_s": self.auth_timeout,
-                "idle_timeout_s": self.idle_timeout,
-            },
-        }
-
-    def parse_colorize(self, frame: P.Frame) -> ColorizeJob:
-        """Validate a ``colorize`` frame and decode it into a :class:`ColorizeJob`.
-
-        See :func:`tinct.bridge.request.parse_colorize`; this server's ``max_pixels``,
-        ``max_hints``, ``max_mrf_iters`` and backend's models are the limits.
-
-        Raises:
-            RequestError: with code ``bad_request``, ``too_large`` or ``unknown_model``.
-        """
-        return parse_colorize(
-            frame,
-            max_pixels=self.max_pixels,
-            backend=self.backend,
-            max_hints=self.max_hints,
-            max_mrf_iters=self.max_mrf_iters,
-        )
-
-    # -- state shared by the connections (tinct.bridge.connection), which also hold _engine_lock
-    #    while they colorize (one colorization at a time) and stop when _stopping is set
-    def _admit(self, conn: Connection) -> bool:
-        """Count a new connection and track it as pending (not yet authenticated).
-
-        Refused (False) when ``max_connections`` authenticated ones are open.
-        When ``max_pending`` connections are already authenticating, one of them
-        is evicted: the oldest that has not sent its ``auth`` frame yet, else the
-        oldest. Strangers that stall cannot hold every slot, and a token holder,
-        whose handshake takes two round trips, is never the oldest for long.
-        """
-        evicted = None
-        with self._conn_lock:
-            self.stats["connections"] += 1
-            if len(self._conns) >= self.max_connections:
-                return False
-            if len(self._pending) >= self.max_pending:
-                # the oldest that has not even sent its auth frame, else the oldest
-                evicted = next((c for c in self._pending if not c.challenged), None)
-                evicted = evicted or next(iter(self._pending))
-                del self._pending[evicted]
-                self.stats["evicted"] = self.stats.get("evicted", 0) + 1
-            self._pending[conn] = None
-        if evicted is not None:
-            log.info("dropping pending connection %s for a newer one", evicted.peer)
-            evicted.evict()
-        return True
-
-    def _promote(self, conn: Connection) -> bool:
-        """Move an authenticated connection out of the pending budget (False: full)."""
-        with self._conn_lock:
-            self._pending.pop(conn, None)
-            if len(self._conns) >= self.max_connections:
-                return False
-            self._conns.add(conn)
-        return True
-
-    def _release(self, conn: Connection) -> None:
-        """Forget a connection that has ended."""
-        with self._conn_lock:
-            self._conns.discard(conn)
-            self._pending.pop(conn, None)
-
-    def _add_job(self, conn: Connection, job: ColorizeJob, worker: threading.Thread) -> None:
-        """Register a running job (with its worker thread) so that any connection can cancel it.
-
-        Jobs are kept per connection: two connections may use the same request id.
-        """
-        with self._conn_lock:
-            self._jobs[(id(conn), job.request_id)] = job
-            self._workers[worker] = job
-
-    def _drop_job(self, conn: Connection, job: ColorizeJob) -> None:
-        """Forget a job whose connection has stopped waiting for it.
-
-        Its worker stays known until it ends: :meth:`shutdown` waits for it.
-        """
-        with self._conn_lock:
-            if self._jobs.get((id(conn), job.request_id)) is job:
-                del self._jobs[(id(conn), job.request_id)]
-            for worker in [w for w in self._workers if w.ident and not w.is_alive()]:
-                del self._workers[worker]
-
-    def _cancel_job(self, request_id: str) -> bool:
-        """Cancel every running or queued job with this id, on any connection.
-
-        Returns:
-            Whether there was one.
-        """
-        with self._conn_lock:
-            jobs = [job for (_, rid), job in self._jobs.items() if rid == request_id]
-        for job in jobs:
-            job.cancel.set()
-        return bool(jobs)
 
 
 def is_loopback_host(host: str) -> bool:
@@ -441,6 +294,3 @@ def is_loopback_host(host: str) -> bool:
         return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
     except ValueError:
         return False
-
-
-# --------------------------------------------------------------------------- in-process API

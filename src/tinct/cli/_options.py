@@ -326,7 +326,9 @@ def note_inactive(prog: str, args: argparse.Namespace, record: Any, *, hinted: b
     from tinct.models import catalog
 
     decoder = getattr(args, "decoder", None)
-    for knob, why in catalog.inactive_knobs(record.config, decoder=decoder, hinted=hinted).items():
+    fusion = catalog.fuses_hints(record)
+    off = catalog.inactive_knobs(record.config, decoder=decoder, hinted=hinted, fusion=fusion)
+    for knob, why in off.items():
         if getattr(args, knob, None) is not None and knob != "decoder":
             flag = "--" + knob.replace("_", "-")
             print(f"{prog}: note: {flag} has no effect here: {why}", file=sys.stderr)

@@ -23,6 +23,7 @@ __all__ = [
     "check_decoder",
     "effective_decoder",
     "entry_for",
+    "fuses_hints",
     "inactive_knobs",
     "model_decoders",
     "model_entries",
@@ -32,7 +33,15 @@ __all__ = [
 #: Decoders that use the temperature (the others ignore it).
 TEMPERATURE_DECODERS = ("annealed_mean", "coherent", "sample")
 #: Knobs a front end may grey out, in the order they are reported.
-KNOBS = ("temperature", "decoder", "mrf_weight", "mrf_iters", "mrf_edge", "propagation")
+KNOBS = (
+    "temperature",
+    "decoder",
+    "mrf_weight",
+    "mrf_iters",
+    "mrf_edge",
+    "propagation",
+    "local_hints",
+)
 #: Weight states that can run without further action (a download happens on first use).
 _RUNNABLE = ("bundled", "downloaded", "downloadable", "built in", "file", "user")
 
@@ -147,8 +156,19 @@ def effective_decoder(config: Any, decoder: str | None, hinted: bool) -> str:
     return str(config.default_decoder)
 
 
+def fuses_hints(record: Any) -> bool:
+    """The model blends its own colour with the propagated hints through a learned gate.
+
+    That is :class:`~tinct.models.tinct_base.TinctUNet` built with ``fusion=True``
+    (``tinct-base``, the domain models and models trained from them; a weights file's
+    record keeps its builder arguments): the models whose hints ``local_hints`` keeps
+    in their region (:func:`tinct.engine.reach.hint_reach`).
+    """
+    return bool(dict(getattr(record, "kwargs", None) or {}).get("fusion"))
+
+
 def inactive_knobs(
-    config: Any, *, decoder: str | None = None, hinted: bool = False
+    config: Any, *, decoder: str | None = None, hinted: bool = False, fusion: bool = False
 ) -> dict[str, str]:
     """The knobs that cannot change the result in this mode, each with the reason.
 
@@ -156,10 +176,13 @@ def inactive_knobs(
         config: The model's :class:`~tinct.models.registry.ModelConfig`.
         decoder: The decoder chosen by the user (``None`` = automatic).
         hinted: The call has colour hints.
+        fusion: The model fuses hints (:func:`fuses_hints` of its record); the
+            config alone does not say so.
 
     Returns:
         ``{knob: reason}`` for knobs of :data:`KNOBS` that do nothing; a knob
-        that is absent acts on the result.
+        that is absent acts on the result (``local_hints`` not beyond 64 hints,
+        nor on tiled images: the engine then keeps no per-hint weights).
     """
     out: dict[str, str] = {}
     dec = effective_decoder(config, decoder, hinted)
@@ -185,8 +208,14 @@ def inactive_knobs(
         out["decoder"] = "this model has a single decoder"
     if not hinted:
         out["propagation"] = "hint propagation acts on colour hints only"
-    elif config.color_space != "lab":
-        out["propagation"] = "hint propagation works in CIELAB models only"
+        out["local_hints"] = "local hints act on colour hints only"
+    else:
+        if config.color_space != "lab":
+            out["propagation"] = "hint propagation works in CIELAB models only"
+        elif config.hints_required and "logits" not in config.heads:  # levin
+            out["propagation"] = "this model's colour already is the hints' propagation"
+        if not fusion:
+            out["local_hints"] = "local hints act on hint-fusing models only (such as tinct-base)"
     return {k: out[k] for k in KNOBS if k in out}
 
 
