@@ -3,8 +3,8 @@
 Environment: TINCT_E2E_PORT, TINCT_E2E_TOKEN_FILE, TINCT_E2E_OUT (a folder),
 TINCT_E2E_DEAD_PORT (a closed port for the "server not running" case) and,
 optionally, TINCT_E2E_IMPOSTOR_PORT (a port where something that is not the
-server listens). TINCT_E2E_PHASE picks the cases: ``first`` (colorize, hints,
-no server, impostor), ``list`` (the registered models only) or ``restarted``
+server listens). TINCT_E2E_PHASE picks the cases: ``first`` (colorize, hints with
+"Local hints" on, no server, impostor), ``list`` (the registered models only) or ``restarted``
 (after a server restart with another model list: the models GIMP registered, a
 model new on the server, an unknown name, a model without weights) or
 ``served`` (the server's default model and TINCT_E2E_MODEL by name, each result
@@ -39,7 +39,7 @@ def gray_pixels():
     return bytes((x * 255 // (W - 1) + y) % 256 for y in range(H) for x in range(W))
 
 
-def run(proc, image, layer, port, hint=None, model=None):
+def run(proc, image, layer, port, hint=None, model=None, local_hints=False):
     cfg = proc.create_config()
     if model is not None:
         cfg.set_property("model", model)
@@ -50,6 +50,8 @@ def run(proc, image, layer, port, hint=None, model=None):
     cfg.set_property("token-file", TOKEN_FILE)
     if hint is not None:
         cfg.set_property("hint-layer", hint)
+    if local_hints:
+        cfg.set_property("local-hints", True)
     res = proc.run(cfg)
     status = res.index(0)
     message = ""
@@ -173,7 +175,7 @@ def main():
         i = ((row + 4) * (W + 8) + (col + 8)) * 4
         data[i : i + 4] = bytes((*rgb, 255))
     hint.get_buffer().set(Gegl.Rectangle.new(0, 0, W + 8, H + 4), "R'G'B'A u8", bytes(data))
-    status, message = run(proc, img, bg, PORT, hint=hint)
+    status, message = run(proc, img, bg, PORT, hint=hint, local_hints=True)
     layers = img.get_layers()
     colorized = [la for la in layers if la.get_name().startswith("Colorized")]
     report(

@@ -58,7 +58,9 @@ class Recorder:
         self.calls = []
 
     def colorize(self, image, *, hints, reference, options, progress, cancel, rgb):
-        self.calls.append({"shape": image.shape, "hints": list(hints)})
+        self.calls.append(
+            {"shape": image.shape, "hints": list(hints), "local_hints": options.local_hints}
+        )
         return self.inner.colorize(
             image, hints=hints, reference=reference, options=options, progress=progress,
             cancel=cancel, rgb=rgb,
@@ -245,6 +247,8 @@ def test_colorize_in_real_gimp(gimp_work):
     got = sorted((h.row, h.col, tuple(round(c) for c in h.color))
                  for h in recorder.calls[1]["hints"])  # fmt: skip
     assert got == [(10.0, 20.0, (1, 0, 0)), (40.0, 70.0, (0, 0, 1))]
+    # the dialog's "Local hints" (on in the hints case only) reaches the engine's options
+    assert [c["local_hints"] for c in recorder.calls] == [False, True]
 
     from PIL import Image
 

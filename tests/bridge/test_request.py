@@ -247,3 +247,15 @@ def test_cancel_ids_are_checked_like_request_ids():
         with pytest.raises(RequestError) as info:
             check_request_id({"request_id": bad}, "request_id")
         assert info.value.code == "bad_request" and '"request_id"' in info.value.message
+
+
+def test_local_hints_travel_and_default_to_off():
+    assert parse({"local_hints": True}, [("image", bytes(12))]).options.local_hints is True
+    assert parse({"local_hints": False}, [("image", bytes(12))]).options.local_hints is False
+    old = parse({"temperature": 0.5}, [("image", bytes(12))])  # a client without the field
+    assert old.options.local_hints is False and old.temperature == 0.5
+    for value in ("yes", 1, [True]):  # JSON true or false only, never a truthy stand-in
+        with pytest.raises(RequestError) as info:
+            parse({"local_hints": value}, [("image", bytes(12))])
+        assert info.value.code == "bad_request"
+        assert info.value.message == '"local_hints" must be true or false'

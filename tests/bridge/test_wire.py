@@ -516,3 +516,23 @@ def test_progress_callback_that_raises_closes_the_connection():
         assert client._sock is None  # the next request reconnects
         t.join(5)
     assert not errors
+
+
+def test_client_sends_local_hints_only_when_asked():
+    headers = []
+
+    def script(sock):
+        for _ in range(2):
+            req = P.read_frame(sock).header
+            headers.append(req)
+            P.send_frame(sock, {"type": "result", "id": req["id"], "width": 1, "height": 1,
+                                "format": "rgb8"}, [("image", b"\0\0\0")])  # fmt: skip
+
+    client, far, t, errors = _scripted(script)
+    with client, far:
+        client.colorize(1, 1, "gray8", b"\0", local_hints=True)
+        client.colorize(1, 1, "gray8", b"\0")
+        t.join(5)
+    assert not errors
+    assert headers[0]["local_hints"] is True
+    assert "local_hints" not in headers[1]  # as before the field existed: old servers agree

@@ -117,6 +117,7 @@ def test_every_field_has_a_spec_with_help_and_label():
         assert spec.help and spec.label, name
     assert "temperature" in ColorizeOptions.wire_fields()
     assert "device" not in ColorizeOptions.wire_fields()  # the server decides where it runs
+    assert "local_hints" in ColorizeOptions.wire_fields()  # the GIMP dialog's "Local hints"
 
 
 def test_cli_flags_are_generated_from_the_fields():

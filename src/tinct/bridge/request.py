@@ -210,7 +210,9 @@ def _options(h: dict[str, Any]) -> ColorizeOptions:
     """The request's :class:`~tinct.engine.options.ColorizeOptions` from its wire fields.
 
     Ranges and choices are the options' own (one validation for every front end);
-    JSON numbers must be numbers and texts texts, and an error names the field.
+    JSON numbers must be numbers, texts texts and switches (``local_hints``) true or
+    false, and an error names the field. An absent field keeps its default, so a
+    client that predates a field is served as before.
     """
     values = {}
     for key in ColorizeOptions.wire_fields():
@@ -224,6 +226,8 @@ def _options(h: dict[str, Any]) -> ColorizeOptions:
             raise RequestError(P.E_BAD_REQUEST, f'"{key}" must be a number')
         if spec.kind is str and not isinstance(value, str):
             raise RequestError(P.E_BAD_REQUEST, f'"{key}" must be a string')
+        if spec.kind is bool and not isinstance(value, bool):
+            raise RequestError(P.E_BAD_REQUEST, f'"{key}" must be true or false')
         if spec.kind == "pair" and not (isinstance(value, list) and len(value) == 2):
             raise RequestError(P.E_BAD_REQUEST, f'"{key}" must be a list of two numbers')
         values[key] = value

@@ -184,7 +184,7 @@ class ColorizeOptions:
         help="side of a hint's square patch in network pixels",
     )  # fmt: skip
     local_hints: bool = _spec(
-        default=False, kind=bool, label="local hints", wire=False, default_text="off",
+        default=False, kind=bool, label="local hints", default_text="off",
         help="hints colour the region around them and stop at its edges, instead of "
         "spreading over the whole picture (hint-fusing models such as tinct-base)",
     )  # fmt: skip

@@ -208,6 +208,14 @@ class TinctColorize(Gimp.PlugIn):
         procedure.add_int_argument(
             "hint-size", "H_int size", "Hint patch size in pixels (0 = default)", 0, 64, 0, flags
         )
+        procedure.add_boolean_argument(
+            "local-hints",
+            "_Local hints",
+            "Hints colour the region around them and stop at its edges, instead of "
+            "spreading over the whole picture (hint-fusing models such as tinct-base)",
+            False,
+            flags,
+        )
         procedure.add_int_argument(
             "port", "_Port", "Server port (0 = read from bridge.json)", 0, 65535, 0, flags
         )
@@ -237,6 +245,7 @@ class TinctColorize(Gimp.PlugIn):
                     "mrf-weight",
                     "hint-layer",
                     "hint-size",
+                    "local-hints",
                     "port",
                     "token-file",
                 ]
@@ -287,6 +296,7 @@ class TinctColorize(Gimp.PlugIn):
         mrf_weight = config.get_property("mrf-weight")
         hint_layer = config.get_property("hint-layer")
         hint_size = config.get_property("hint-size")
+        local_hints = bool(config.get_property("local-hints"))
 
         Gimp.progress_init("Tinct: contacting the server")
         client = tinct_wire.BridgeClient(port=port or None, config_path=token_file, timeout=120.0)
@@ -327,6 +337,7 @@ class TinctColorize(Gimp.PlugIn):
                 mrf_weight=mrf_weight if mrf_weight > 0 else None,
                 hint_layer=hints,
                 hint_size=hint_size or None,
+                local_hints=local_hints or None,  # off: not sent, as before the field existed
                 result_format="rgba8",
                 progress=progress,
             )

@@ -279,6 +279,7 @@ class BridgeClient:
         result_format=None,
         progress=None,
         request_id=None,
+        local_hints=None,
     ):
         """Colorize pixels on the server.
 
@@ -300,6 +301,7 @@ class BridgeClient:
             progress: callback(fraction, message); returning False cancels. If it
                 raises, the connection is closed and the exception propagates.
             request_id: optional id (used by cancel from another connection).
+            local_hints: True keeps each hint's colour in its region (None = the default, off).
 
         Returns:
             ColorizeResult.
@@ -326,6 +328,7 @@ class BridgeClient:
             "mrf_iters": mrf_iters,
             "hint_size": hint_size,
             "result_format": result_format,
+            "local_hints": local_hints,
         }
         for key, value in options.items():
             if value is not None:
