@@ -200,3 +200,25 @@ def test_local_hints_note_names_the_models_it_acts_on(tmp_path, gray_png, weight
     )
     assert main([*run, "--device", "cpu", "--hints", str(hints)]) == 0  # tinct-base fuses them
     assert "--local-hints" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", [".fits", ".fits.gz"])
+def test_a_fits_cube_into_an_image_name_is_refused_before_any_work(
+    tmp_path, suffix, monkeypatch, capsys
+):
+    fits = pytest.importorskip("astropy.io.fits")
+    from tinct.engine import colorizer
+
+    src = tmp_path / f"cube{suffix}"
+    fits.PrimaryHDU(np.random.default_rng(0).random((3, 32, 48)).astype(">f4")).writeto(src)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded before the output name was checked")
+
+    monkeypatch.setattr(colorizer.Colorizer, "from_options", no_model)
+    out = tmp_path / "o" / "out.png"
+    assert main(["colorize", str(src), "-o", str(out), "--device", "cpu", "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("tinct colorize: error: -o: ")
+    assert "is a stack of 3 images" in err and ".tif or .tiff output name" in err
+    assert not out.parent.exists()  # nothing created

@@ -47,6 +47,9 @@ def files(tmp_path_factory):
     Image.fromarray(rgb[..., 0]).save(d / "self" / "small_colorized.png")  # small.png's output
     Image.fromarray(rgb[..., 0]).save(d / "nested" / "n.png")
     tifffile.imwrite(d / "stack.tif", np.zeros((3, 32, 48), np.uint8))  # 3 gray planes
+    from astropy.io import fits  # the dev extra has it (the fits extra for users)
+
+    fits.PrimaryHDU(np.zeros((3, 32, 48), np.float32)).writeto(d / "cube.fits")  # a cube
     os.mkfifo(d / "fifo.png")
     Image.fromarray(rgb).save(d / "in" / "x.png")
     Image.fromarray(rgb).save(d / "corrupt" / "good.png")
@@ -110,6 +113,8 @@ def _cases(d: Path) -> list[tuple[str, list[str], int, str]]:
         ("fits-output", ["colorize", a, "-o", str(d / "o.fits")], 2, "-o"),
         ("stack-into-a-jpeg", ["colorize", str(d / "stack.tif"), "-o", str(d / "s.jpg")], 2,
          "-o"),
+        ("fits-cube-into-a-png", ["colorize", str(d / "cube.fits"), "-o", str(d / "c.png")], 2,
+         "-o: " + str(d / "cube.fits") + " is a stack of 3 images"),
         ("input-is-a-directory", ["colorize", str(d / "in"), "-o", out], 2,
          "IN: " + str(d / "in") + " is a directory"),
         ("input-is-a-fifo", ["colorize", str(d / "fifo.png"), "-o", out], 2,

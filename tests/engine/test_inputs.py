@@ -416,6 +416,18 @@ def test_fits_size_is_checked_before_the_data_is_read(tmp_path):
         F.read_image(empty)
 
 
+def test_fits_shape_is_read_from_the_headers_in_numpy_order(tmp_path):
+    fits = pytest.importorskip("astropy.io.fits")
+    cube = tmp_path / "cube.fits"
+    data = np.zeros((3, 20, 30), np.float32)
+    fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(data)]).writeto(cube)  # image in HDU 1
+    assert F.fits_shape(cube) == (3, 20, 30) == read_fits(cube).shape
+    empty = tmp_path / "table.fits"
+    fits.HDUList([fits.PrimaryHDU()]).writeto(empty)
+    (tmp_path / "text.fits").write_text("not FITS")
+    assert F.fits_shape(empty) is None and F.fits_shape(tmp_path / "text.fits") is None
+
+
 def test_fits_through_the_cli_and_batch_suffixes(tmp_path):
     fits = pytest.importorskip("astropy.io.fits")
     from PIL import Image

@@ -3,9 +3,10 @@
 Output naming: with one input, -o may name the output file (its suffix picks
 the format: .png, .jpg, .tif, .bmp, .webp, .gif; an unknown suffix such as
 .pgn is an error, and so is .fits: FITS is read, not written). A stack (a
-multi-page TIFF) needs a .tif or .tiff output name. Otherwise (several
+multi-page TIFF or a FITS cube) needs a .tif or .tiff output name. Otherwise (several
 inputs, or -o an existing folder, a path ending in / or without a suffix) each result goes to
-OUT/<stem>_colorized.png (stacks from multi-page TIFFs: .tif; videos: .mp4).
+OUT/<stem>_colorized.png (stacks from multi-page TIFFs and FITS cubes: .tif;
+videos: .mp4).
 Two inputs with the same stem (a.png and a.jpg) would get the same name, and
 an output may not be one of the inputs (the input is never modified): both
 are errors, reported before anything runs. Results are written atomically:
@@ -48,7 +49,7 @@ from tinct.cli._options import (
     note_inactive,
     options_from_args,
 )
-from tinct.engine.imagefiles import FITS_SUFFIXES
+from tinct.engine.imagefiles import FITS_SUFFIXES, fits_shape
 from tinct.engine.outputs import IMAGE_SUFFIXES, atomic_output, output_path_for, write_result
 
 #: Output suffixes that hold a stack of images.
@@ -105,15 +106,18 @@ def _is_dir_target(out: Path, n_inputs: int) -> bool:
 
 
 def _declared_stack(path: Path) -> int:
-    """How many planes a TIFF input declares (0: not a stack, or not known before decoding)."""
-    if path.suffix.lower() not in STACK_SUFFIXES:
-        return 0
-    try:
-        import tifffile
+    """How many planes a TIFF or FITS input declares (0: not a stack, or not known yet)."""
+    if path.name.lower().endswith(FITS_SUFFIXES):
+        shape = fits_shape(path) or ()  # a 3-D FITS is a cube: a stack of planes
+    elif path.suffix.lower() in STACK_SUFFIXES:
+        try:
+            import tifffile
 
-        with tifffile.TiffFile(path) as tif:
-            shape = tuple(tif.series[0].shape)
-    except Exception:  # unreadable: reported as that file's failure when it is read
+            with tifffile.TiffFile(path) as tif:
+                shape = tuple(tif.series[0].shape)
+        except Exception:  # unreadable: reported as that file's failure when it is read
+            return 0
+    else:
         return 0
     if len(shape) > 3 or (len(shape) == 3 and shape[-1] not in (3, 4)):
         return math.prod(shape[:-3] if shape[-1] in (3, 4) else shape[:-2])
@@ -127,7 +131,8 @@ def _check_stack_name(inputs: list[Path], out: Path, to_dir: bool) -> None:
     planes = _declared_stack(inputs[0])
     if planes:
         raise UsageError(
-            "-o", f"{inputs[0]} is a stack of {planes} images and {out.suffix} holds one; "
+            "-o", f"{inputs[0]} is a stack of {planes} image{'s' * (planes != 1)} and "
+            f"{out.suffix} holds one; "
             "a stack needs a .tif or .tiff output name",
         )  # fmt: skip
 

@@ -24,6 +24,7 @@ __all__ = [
     "MAX_READ_PIXELS",
     "MAX_READ_PIXELS_ENV",
     "ImageTooLargeError",
+    "fits_shape",
     "max_read_pixels",
     "read_fits",
     "read_image",
@@ -68,11 +69,8 @@ def read_fits(path: str | Path, *, max_pixels: int = MAX_READ_PIXELS) -> np.ndar
     try:
         with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
             for hdu in hdul:
-                shape = tuple(
-                    int(hdu.header.get(f"NAXIS{i}", 0))
-                    for i in range(1, 1 + int(hdu.header.get("NAXIS", 0)))
-                )
-                if len(shape) < 2 or 0 in shape or not hdu.is_image:
+                shape = _image_axes(hdu)
+                if shape is None:
                     continue
                 pixels = math.prod(shape)
                 if pixels > max_pixels:
@@ -95,6 +93,37 @@ def read_fits(path: str | Path, *, max_pixels: int = MAX_READ_PIXELS) -> np.ndar
         if bad.any():
             data = np.where(bad, np.nanmin(np.where(bad, np.nan, data)), data)
     return data
+
+
+def fits_shape(path: str | Path) -> tuple[int, ...] | None:
+    """The shape of the array :func:`read_fits` returns, from the headers alone.
+
+    Returns:
+        ``(H, W)`` or ``(..., H, W)`` (numpy order: a 3-D cube is a stack of
+        planes), or ``None`` when it cannot be told (no astropy, not a FITS
+        file, no image HDU); reading the file then reports why.
+    """
+    try:
+        from astropy.io import fits
+
+        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+            for hdu in hdul:
+                shape = _image_axes(hdu)
+                if shape is not None:
+                    return shape[::-1]
+    except Exception:  # astropy raises many kinds for broken files
+        return None
+    return None
+
+
+def _image_axes(hdu: Any) -> tuple[int, ...] | None:
+    """``(NAXIS1, NAXIS2, ...)`` of an HDU with image data (FITS order), else ``None``."""
+    shape = tuple(
+        int(hdu.header.get(f"NAXIS{i}", 0)) for i in range(1, 1 + int(hdu.header.get("NAXIS", 0)))
+    )
+    if len(shape) < 2 or 0 in shape or not hdu.is_image:
+        return None
+    return shape
 
 
 class ImageTooLargeError(ValueError):
