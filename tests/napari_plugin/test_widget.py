@@ -179,6 +179,15 @@ def test_model_without_distribution_disables_temperature(widget):
     assert widget.reference.enabled  # tinct-base takes a global hint
 
 
+def test_local_hints_greyed_out_for_models_that_do_not_fuse_hints(widget):
+    assert widget.local_hints.enabled  # tinct-base fuses hints; usable before any hint
+    widget.model.value = "levin"
+    assert not widget.local_hints.enabled
+    assert "No effect: local hints act on hint-fusing models" in widget.local_hints.tooltip
+    widget.model.value = "tinct-base"
+    assert widget.local_hints.enabled and "No effect" not in widget.local_hints.tooltip
+
+
 # ---------------------------------------------------------------------------- hints
 
 

@@ -70,6 +70,8 @@ class ModelChoice:
         config: The record's :class:`~tinct.models.registry.ModelConfig` (for
             :func:`tinct.models.catalog.inactive_knobs`).
         source: A ``.safetensors`` file loaded in the widget (``None`` for registry models).
+        fusion: The model fuses hints with a learned gate
+            (:func:`tinct.models.catalog.fuses_hints`), so "local hints" acts on it.
     """
 
     name: str
@@ -85,6 +87,7 @@ class ModelChoice:
     reason: str = ""
     config: Any = None
     source: str | None = None
+    fusion: bool = False
 
     @property
     def ready(self) -> bool:
@@ -111,6 +114,8 @@ def model_choices(
     Returns:
         One :class:`ModelChoice` per record, in the given order.
     """
+    from tinct.models.catalog import fuses_hints
+
     out = []
     for rec in records:
         cfg = rec.config
@@ -137,6 +142,7 @@ def model_choices(
                 regression="ab" in heads,
                 default_temperature=float(getattr(cfg, "default_temperature", 0.38)),
                 default_decoder=str(getattr(cfg, "default_decoder", "annealed_mean")),
+                fusion=fuses_hints(rec),
             )
         )
     return out

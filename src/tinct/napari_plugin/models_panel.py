@@ -73,7 +73,12 @@ class ModelMixin:
         model = getattr(self, "model", None)
         if model is None or getattr(self, "controls", None) is None:
             return {}
-        return opt_ui.show_knob_state(self.controls, self.choice, hinted=self._has_hints())
+        return opt_ui.show_knob_state(
+            self.controls,
+            self.choice,
+            hinted=self._has_hints(),
+            local_hints=getattr(self, "local_hints", None),
+        )
 
     def _decoder_choices(self, _widget: Any = None) -> list[str]:
         """Decoders of the selected model (``auto`` first); a magicgui choices callable."""

@@ -103,7 +103,11 @@ def collect(
 
 
 def show_knob_state(
-    controls: OptionControls, choice: logic.ModelChoice, *, hinted: bool
+    controls: OptionControls,
+    choice: logic.ModelChoice,
+    *,
+    hinted: bool,
+    local_hints: Any = None,
 ) -> dict[str, str]:
     """Enable the knobs that act, grey out the others with their reason.
 
@@ -111,6 +115,9 @@ def show_knob_state(
         controls: The option controls.
         choice: The selected model.
         hinted: The current run has hint points.
+        local_hints: The "Local hints" checkbox, if the widget has one. It is greyed
+            out only for models that do not fuse hints; without hints yet it stays
+            usable, so that it can be ticked before the first hint is placed.
 
     Returns:
         ``{knob: reason}`` for the knobs shown disabled.
@@ -120,7 +127,9 @@ def show_knob_state(
         from tinct.models import catalog
 
         decoder = logic.decoder_option(controls.decoder.value)
-        inactive = catalog.inactive_knobs(choice.config, decoder=decoder, hinted=hinted)
+        inactive = catalog.inactive_knobs(
+            choice.config, decoder=decoder, hinted=hinted, fusion=choice.fusion
+        )
     elif not choice.distribution:
         why = "this model predicts colours directly (no colour distribution)"
         inactive = {"temperature": why, "mrf_weight": why, "mrf_iters": why}
@@ -143,4 +152,27 @@ def show_knob_state(
             f"{', '.join(names)}: no effect ({reason})" for reason, names in by_reason.items()
         )
     controls.note.visible = bool(shown)
+    if local_hints is not None:
+        reason = _local_hints_reason(choice)
+        local_hints.enabled = reason is None
+        local_hints.tooltip = LOCAL_HINTS_TIP + (f"\nNo effect: {reason}." if reason else "")
+        if reason:
+            shown["local_hints"] = reason
     return shown
+
+
+#: Tooltip of the "Local hints" checkbox.
+LOCAL_HINTS_TIP = (
+    "Each hint colours the region around it and stops at its edges, instead of "
+    "spreading over the whole picture (tinct-base, tinct-he)."
+)
+
+
+def _local_hints_reason(choice: logic.ModelChoice) -> str | None:
+    """Why "Local hints" cannot act on this model whatever the hints (``None``: it can)."""
+    if choice.config is None or choice.fusion:
+        return None
+    from tinct.models import catalog
+
+    reasons = catalog.inactive_knobs(choice.config, hinted=True, fusion=False)
+    return reasons.get("local_hints")

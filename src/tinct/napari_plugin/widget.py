@@ -127,10 +127,7 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
             tooltip="Hint patch side in image pixels; 0 = the engine's default.",
         )  # fmt: skip
         self.local_hints = CheckBox(value=False, text="Local hints")
-        self.local_hints.tooltip = (
-            "Each hint colours the region around it and stops at its edges, instead of "
-            "spreading over the whole picture (tinct-base, tinct-he)."
-        )
+        self.local_hints.tooltip = opt_ui.LOCAL_HINTS_TIP
         self.swatches = Container(
             widgets=[PushButton(text="", visible=False) for _ in range(_N_SWATCHES)],
             layout="horizontal",
