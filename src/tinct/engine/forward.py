@@ -253,11 +253,14 @@ def run_network(
     if patches and fuse_grid is not None and not (tile and max(lum_pad.shape[-2:]) > tile):
         grid = fuse_grid(lum_pad.shape[-2:])
         lum_grid = F.interpolate(lum_pad, size=grid, mode="area")
-        mix = _fusion.hint_weights(lum_grid, patches, (hn, wn))
+        # the grid covers the *padded* input (padding at the end): hints are placed on it
+        # at grid / padded size, or a non-square image's hints land too low or too far right
+        padded = (int(lum_pad.shape[-2]), int(lum_pad.shape[-1]))
+        mix = _fusion.hint_weights(lum_grid, patches, padded)
         propagated = (
             _fusion.mix_colour(mix)
             if mix is not None
-            else _fusion.propagate_patches(lum_grid, patches, (hn, wn))
+            else _fusion.propagate_patches(lum_grid, patches, padded)
         )
     calls = 0
     fusion: FusionTerms | None = None
