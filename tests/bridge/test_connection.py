@@ -393,6 +393,27 @@ def test_the_payload_limit_names_its_flag(cfgdir):
         server.shutdown()
 
 
+def test_a_header_of_countless_tiny_values_is_refused_unparsed(cfgdir):
+    """Such a header is refused before it is parsed; as many hints as allowed still pass."""
+    server, _ = make_server(cfgdir, max_hints=5000)
+    try:
+        limit = server.max_header_values
+        with client_for(server) as client:
+            assert client.hello()["limits"]["max_header_values"] == limit == 16 * 5000 + 4096
+            hints = [{"row": k % 8, "col": k // 8 % 8, "r": 1, "g": 2, "b": 3, "size": 256}
+                     for k in range(5000)]  # fmt: skip
+            assert client.colorize(8, 8, "gray8", bytes(64), hints=hints).width == 8
+        with authed(server) as sock:
+            sock.sendall(raw_frame({"type": "hello", "id": "h", "pad": [[]] * limit}))
+            reply = P.read_frame(sock).header
+            assert reply["code"] == "too_large" and f"more than {limit} values" in reply["message"]
+            assert sock.recv(1) == b""  # closed, as for an oversize header
+        with client_for(server) as client:
+            assert client.hello()["server"] == "tinct"
+    finally:
+        server.shutdown()
+
+
 def test_client_strings_are_clipped_in_replies_and_escaped_in_the_log(cfgdir, caplog):
     backend = FakeBackend(delay=3.0, steps=60)
     server, _ = make_server(cfgdir, backend=backend, heartbeat=0.05)

@@ -236,6 +236,53 @@ def test_sane_json_passes_the_bounds():
     assert P.decode_frame(P.encode_frame(nested)).header["a"] == nested["a"]
 
 
+_TINY = 4 * 2**20 - 64  # a header just under DEFAULT_MAX_HEADER_BYTES
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" + b"0," * (_TINY // 2) + b"0]",
+        b"[" + b"[]," * (_TINY // 3) + b"[]]",
+        b"[" + b"{}," * (_TINY // 3) + b"{}]",
+        b'{"a":' * 30 + b"[" + b"[[[[[[0]]]]]]," * (_TINY // 14) + b"0]" + b"}" * 30,
+        b'["' + b'","'.join([b"ab"] * (_TINY // 5)) + b'"]',
+        b"[" + b"[" * (_TINY // 2) + b"]" * (_TINY // 2) + b"]",
+    ],
+    ids=["zeros", "empty-arrays", "empty-objects", "nested-arrays", "short-strings", "deep"],
+)
+def test_a_header_of_tiny_values_is_refused_before_it_is_parsed(raw):
+    """Parsed, 4 MiB of tiny values would cost ~40x that (and seconds of CPU)."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(P.ProtocolError) as info:
+            P.loads_header(raw)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.value.code == "too_large", info.value.message
+    assert f"more than {P.DEFAULT_MAX_HEADER_VALUES} values" in info.value.message
+    assert peak < 3 * len(raw)
+
+
+def test_the_value_bound_passes_real_headers_and_counts_no_strings():
+    hint = {"row": 8191, "col": 8191, "r": 255, "g": 255, "b": 255, "size": 256}
+    header = {"type": "colorize", "id": "x" * 128, "width": 8192, "height": 8192,
+              "format": "rgba16", "hints": [hint] * P.DEFAULT_MAX_HINTS}  # fmt: skip
+    assert P.decode_frame(P.encode_frame(header)).header["hints"] == header["hints"]
+    many = P.DEFAULT_MAX_HEADER_VALUES + 10
+    texts = {"type": "x", "a": "," * many, "b": '\\",[{' * many, "c": ['"[,'] * 1000}
+    assert P.decode_frame(P.encode_frame(texts)).header == {**texts, "payload_bytes": 0}
+    zeros = json.dumps({"type": "x", "a": [0] * many}).encode()
+    assert P.loads_header(zeros, max_values=many + 2)["a"] == [0] * many
+    with pytest.raises(P.ProtocolError, match="values"):
+        P.loads_header(zeros)
+    deep = b'{"type": "x", "a": ' + b"[0," * many + b"0" + b"]" * many + b"}"
+    with pytest.raises(P.ProtocolError, match="deeper") as info:
+        P.loads_header(deep)  # deep as well: told so
+    assert info.value.code == "bad_frame"
+
+
 # --------------------------------------------------------------------------- reading
 
 

@@ -210,6 +210,7 @@ class Connection:
                 self.sock,
                 max_frame_bytes=max_frame_bytes,
                 deadline=time.monotonic() + server.read_timeout,
+                max_values=server.max_header_values,
             )
         except P.ProtocolError as exc:
             raise named_limit(exc) from None

@@ -70,7 +70,9 @@ class PartialFrame:
                 self.prefix_done, self.buf = True, bytearray()
             elif self.header is None:
                 try:
-                    header = P.parse_header(bytes(self.buf), self.max_frame_bytes)
+                    header = P.parse_header(
+                        self.buf, self.max_frame_bytes, self.server.max_header_values
+                    )
                 except P.ProtocolError as exc:
                     raise named_limit(exc) from None
                 self.header, self.buf = header, bytearray()

@@ -110,6 +110,8 @@ class ServingState:
         self.max_frame_bytes = int(max_frame_bytes)
         self.max_pixels = int(max_pixels)
         self.max_hints = int(max_hints)
+        # a header may hold the hints: the values they take, and room for the rest
+        self.max_header_values = max(P.DEFAULT_MAX_HEADER_VALUES, 16 * self.max_hints + 4096)
         self.max_mrf_iters = int(max_mrf_iters)
         self.read_timeout = float(read_timeout)
         self.min_transfer_rate = float(min_transfer_rate)
@@ -146,6 +148,7 @@ class ServingState:
             "limits": {
                 "max_frame_bytes": self.max_frame_bytes,
                 "max_header_bytes": P.DEFAULT_MAX_HEADER_BYTES,
+                "max_header_values": self.max_header_values,
                 "max_pixels": self.max_pixels,
                 "max_hints": self.max_hints,
                 "max_mrf_iters": self.max_mrf_iters,

@@ -18,6 +18,7 @@ from .spec import (
     _MAX_INT_DIGITS,
     DEFAULT_MAX_FRAME_BYTES,
     DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_HEADER_VALUES,
     E_BAD_FRAME,
     E_TOO_LARGE,
     MAGIC,
@@ -217,18 +218,67 @@ def _check_text(text):
             ) from None
 
 
-def loads_header(raw, max_depth=MAX_JSON_DEPTH):
+_BRACKETS_ONLY = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _check_shape(raw, max_depth, max_values):
+    """Refuse, before parsing, a header with too many values or nested too deep.
+
+    Parsed, every value costs some 50 to 200 bytes, tens of times its text. Values
+    are counted as ``[``, ``{`` and ``,``: first in all the bytes, an upper bound
+    that costs no memory and passes any real header; only when that is over
+    ``max_values`` are the strings left out (commas in strings are no values) and
+    the nesting measured, so that a deep header is told so (``bad_frame``, as
+    :func:`_check_json_tree` would) unless it is also far too large. Linear time;
+    the memory is a few copies of ``raw`` at most.
+    """
+    if raw.count(b",") + raw.count(b"[") + raw.count(b"{") <= max_values:
+        return
+    # with the escapes blanked out, every quote left opens or closes a string
+    text = raw.replace(b"\\\\", b"__").replace(b'\\"', b"__")
+    too_many = ProtocolError(
+        E_TOO_LARGE,
+        f"header holds more than {max_values} values (its '[', '{{' and ',' outside "
+        "strings); the limit grows with the server's max_hints",
+    )
+    if text.count(b'"') > 4 * max_values + 2:  # a value per 2 strings at least
+        raise too_many
+    values, pos, brackets = 0, 0, bytearray()
+    while True:  # the text before each string
+        start = text.find(b'"', pos)
+        end = len(text) if start < 0 else start
+        values += sum(text.count(c, pos, end) for c in (b",", b"[", b"{"))
+        brackets += text[pos:end].translate(None, _BRACKETS_ONLY)
+        close = -1 if start < 0 else text.find(b'"', start + 1)
+        if close < 0:
+            break
+        pos = close + 1
+    if len(brackets) <= 8 * max_values:  # (longer: refused for its size, however deep)
+        for _ in range(max_depth):  # each pass strips at least the innermost level
+            brackets = brackets.replace(b"[]", b"").replace(b"{}", b"")
+        if b"[]" in brackets or b"{}" in brackets:
+            raise ProtocolError(
+                E_BAD_FRAME, f"header nests objects/arrays deeper than {max_depth} levels"
+            )
+    if values > max_values:
+        raise too_many
+
+
+def loads_header(raw, max_depth=MAX_JSON_DEPTH, max_values=DEFAULT_MAX_HEADER_VALUES):
     """Decode header bytes as bounded JSON.
 
-    Integers longer than 40 digits, NaN/Infinity and numbers that overflow a
-    float, nesting deeper than ``max_depth`` and strings with lone surrogates
-    are refused.
+    More than ``max_values`` values (see :data:`DEFAULT_MAX_HEADER_VALUES`) is
+    ``too_large``, refused before anything is parsed. Integers longer than 40
+    digits, NaN/Infinity and numbers that overflow a float, nesting deeper than
+    ``max_depth`` and strings with lone surrogates are ``bad_frame``.
 
     Raises:
-        ProtocolError: ``bad_frame`` with a message naming what was wrong.
+        ProtocolError: ``too_large`` or ``bad_frame`` with a message naming what was wrong.
     """
+    raw = bytes(raw)
+    _check_shape(raw, max_depth, max_values)
     try:
-        text = bytes(raw).decode("utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ProtocolError(E_BAD_FRAME, f"header is not valid UTF-8: {exc}") from None
     try:
@@ -245,9 +295,11 @@ def loads_header(raw, max_depth=MAX_JSON_DEPTH):
     return obj
 
 
-def parse_header(raw, max_frame_bytes=DEFAULT_MAX_FRAME_BYTES):
+def parse_header(
+    raw, max_frame_bytes=DEFAULT_MAX_FRAME_BYTES, max_values=DEFAULT_MAX_HEADER_VALUES
+):
     """Decode and validate the JSON header bytes (payload size, sections)."""
-    header = loads_header(raw)
+    header = loads_header(raw, max_values=max_values)
     if not isinstance(header, dict):
         raise ProtocolError(E_BAD_FRAME, "header must be a JSON object")
     if not isinstance(header.get("type"), str):
@@ -278,7 +330,11 @@ def parse_header(raw, max_frame_bytes=DEFAULT_MAX_FRAME_BYTES):
 
 
 def read_header(
-    sock, max_header_bytes=DEFAULT_MAX_HEADER_BYTES, max_frame_bytes=None, deadline=None
+    sock,
+    max_header_bytes=DEFAULT_MAX_HEADER_BYTES,
+    max_frame_bytes=None,
+    deadline=None,
+    max_values=DEFAULT_MAX_HEADER_VALUES,
 ):
     """Read a frame's prefix and header from a socket (not the payload).
 
@@ -287,6 +343,7 @@ def read_header(
         max_header_bytes: largest accepted header.
         max_frame_bytes: largest accepted payload (None: no limit).
         deadline: ``time.monotonic()`` by which the header must have arrived.
+        max_values: most values in the header (see :func:`loads_header`).
 
     Raises:
         ConnectionClosed: EOF (``mid_frame`` tells whether a frame had begun).
@@ -299,7 +356,7 @@ def read_header(
     raw = _recv_exact(sock, hlen, deadline=deadline)
     if max_frame_bytes is None:
         max_frame_bytes = sys.maxsize
-    return parse_header(raw, max_frame_bytes)
+    return parse_header(raw, max_frame_bytes, max_values)
 
 
 def read_payload(sock, header, deadline=None):

@@ -14,6 +14,7 @@ __all__ = [
     "DEFAULT_HOST",
     "DEFAULT_MAX_FRAME_BYTES",
     "DEFAULT_MAX_HEADER_BYTES",
+    "DEFAULT_MAX_HEADER_VALUES",
     "DEFAULT_MAX_HINTS",
     "DEFAULT_MAX_MRF_ITERS",
     "DEFAULT_MAX_PIXELS",
@@ -61,6 +62,10 @@ DEFAULT_MAX_HINTS = 2048
 DEFAULT_MAX_MRF_ITERS = 100
 #: Deepest nesting of objects and arrays in a header.
 MAX_JSON_DEPTH = 32
+#: Most values in a header, counted as its ``[``, ``{`` and ``,`` outside strings
+#: (each costs ~50 bytes to ~200 bytes once parsed): a header with ``DEFAULT_MAX_HINTS``
+#: point hints has about 14,400. A server allows ``16 * max_hints + 4096`` when more.
+DEFAULT_MAX_HEADER_VALUES = 16 * DEFAULT_MAX_HINTS + 4096
 _MAX_INT_DIGITS = 40
 START_HINT = "Start the server with: tinct serve"
 
