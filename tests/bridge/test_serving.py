@@ -1,8 +1,8 @@
 """Accepting and serving (tinct.bridge.serving): hello's limits, many clients, admission.
 
 Simultaneous clients are all served, stalled strangers cannot lock a token
-holder out, and a full pending budget drops the oldest pending connection
-that has not spoken.
+holder out, a full pending budget drops the oldest pending connection that
+has not spoken, and jobs get the engine first come, first served.
 """
 
 import threading
@@ -11,8 +11,9 @@ import time
 import numpy as np
 import pytest
 
-from bridge_helpers import client_for, gray_image, make_server, raw
+from bridge_helpers import FakeBackend, client_for, gray_image, make_server, raw
 from tinct.bridge import wire as P
+from tinct.bridge.serving import FifoLock
 
 
 def test_hello_reports_the_limits(served):
@@ -124,3 +125,113 @@ def test_eviction_spares_a_pending_client_that_has_spoken(cfgdir):
         assert server.stats["evicted"] == 1
     finally:
         server.shutdown()
+
+
+# --------------------------------------------------------------------------- the engine lock
+
+
+def _until(condition, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_the_engine_lock_is_first_come_first_served():
+    """Waiters that block, and waiters that wait a little at a time (as a job does, to see
+    its cancel), get the lock in the order they came, however often they polled."""
+    lock = FifoLock()
+    order = []
+
+    def blocking(k):
+        assert lock.acquire(timeout=10)
+        order.append(k)
+        lock.release()
+
+    def polling(k):
+        place = lock.join()
+        try:
+            while not place.wait(0.01):
+                pass
+        finally:
+            place.leave()
+        order.append(k)
+        lock.release()
+
+    assert lock.acquire()
+    threads = []
+    for k in range(8):
+        threads.append(threading.Thread(target=(blocking, polling)[k % 2], args=(k,)))
+        threads[-1].start()
+        _until(lambda k=k: lock.waiting == k + 1)
+    time.sleep(0.1)  # the pollers have given up and waited again many times
+    lock.release()
+    for t in threads:
+        t.join(10)
+    assert order == list(range(8))
+    assert not lock.locked() and lock.waiting == 0
+
+
+def test_the_engine_lock_works_as_a_lock():
+    lock = FifoLock()
+    with lock:
+        assert lock.locked()
+        assert lock.acquire(blocking=False) is False
+        assert lock.acquire(timeout=0.05) is False
+        place = lock.join()
+        assert lock.waiting == 1 and place.wait(0.01) is False
+        place.leave()  # a job cancelled while queued
+        assert lock.waiting == 0
+    assert not lock.locked()
+    with pytest.raises(RuntimeError):
+        lock.release()
+    place = lock.join()
+    assert place.wait(0) and place.granted and lock.locked()
+    place.leave()  # granted: leaving does not release
+    assert lock.locked()
+    lock.release()
+
+
+class _Gated(FakeBackend):
+    """Holds the engine with the job ``first`` until ``gate`` is set."""
+
+    def __init__(self):
+        super().__init__()
+        self.entered, self.gate = threading.Event(), threading.Event()
+
+    def colorize(self, job, progress):
+        if job.request_id == "first":
+            self.entered.set()
+            self.gate.wait(10)
+        return super().colorize(job, progress)
+
+
+def test_queued_jobs_get_the_engine_in_the_order_they_came(cfgdir):
+    backend = _Gated()
+    server, _ = make_server(cfgdir, backend=backend, heartbeat=0.05)
+    lock = server._engine_lock
+    errors = []
+
+    def submit(rid):
+        try:
+            with client_for(server) as client:
+                client.colorize(4, 4, "gray8", bytes(16), request_id=rid)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(repr(exc))
+
+    try:
+        threads = [threading.Thread(target=submit, args=("first",))]
+        threads[0].start()
+        assert backend.entered.wait(5)
+        for k in range(6):
+            threads.append(threading.Thread(target=submit, args=(f"job{k}",)))
+            threads[-1].start()
+            _until(lambda k=k: lock.waiting == k + 1)
+        time.sleep(0.3)  # every job has polled its cancel flag a few times
+        backend.gate.set()
+        for t in threads:
+            t.join(20)
+    finally:
+        server.shutdown()
+    assert not errors
+    assert [job.request_id for job in backend.calls] == ["first"] + [f"job{k}" for k in range(6)]

@@ -63,9 +63,13 @@ def run_colorize(conn: Connection, frame: P.Frame) -> bool:
             prepare = getattr(server.backend, "prepare", None)
             if prepare is not None:  # e.g. a download: never under the engine lock
                 prepare(job)
-            while not server._engine_lock.acquire(timeout=0.1):
-                if job.cancel.is_set():
-                    return
+            place = server._engine_lock.join()  # first come, first served
+            try:
+                while not place.wait(timeout=0.1):
+                    if job.cancel.is_set():
+                        return
+            finally:
+                place.leave()  # a cancelled job's place (no-op once it has the lock)
             try:
                 if job.cancel.is_set():
                     return

@@ -6,10 +6,11 @@ a :class:`~tinct.bridge.connection.Connection` in a thread of its own.
 the limits and the token, the backend, the admission of new connections
 (authenticated ones are capped by ``max_connections``; pending ones have a
 budget of their own, and the oldest gives way), the registry of running jobs
-that any connection can cancel, the engine lock (one colorization at a time),
-the stop flag, and the answers that need the server (``hello``, the decoding of
-``colorize``). :class:`~tinct.bridge.server.BridgeServer` adds the life cycle on
-top: binding, bridge.json, starting and stopping.
+that any connection can cancel, the engine lock (one colorization at a time,
+first come first served: a :class:`FifoLock`), the stop flag, and the answers
+that need the server (``hello``, the decoding of ``colorize``).
+:class:`~tinct.bridge.server.BridgeServer` adds the life cycle on top: binding,
+bridge.json, starting and stopping.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import os
 import socket
 import socketserver
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any
 
 from tinct.bridge import wire as P
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from tinct.bridge.connection import Connection
 
 __all__ = [
+    "FifoLock",
     "Listener",
     "ServingState",
 ]
@@ -60,6 +62,112 @@ class Listener(socketserver.ThreadingTCPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Log an error that escaped a connection (they are caught there)."""
         log.exception("unhandled error on connection from %s", client_address)
+
+
+class FifoLock:
+    """A lock granted in the order it was asked for (a ``threading.Lock`` is not).
+
+    ``acquire(blocking=True, timeout=-1)``, ``release()`` and ``locked()`` work as
+    a ``threading.Lock``'s. A waiter that must look at something else meanwhile (a
+    cancel flag) takes a place in line with :meth:`join` and waits on it a little
+    at a time: its place is kept between the waits, so a poller is served in turn
+    too. A released lock goes to the first in line; newcomers wait behind.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._line: deque[FifoPlace] = deque()  # the waiters, first come first
+        self._held = False
+
+    def join(self) -> FifoPlace:
+        """Take a place at the end of the line (see :class:`FifoPlace`)."""
+        place = FifoPlace(self)
+        with self._cond:
+            self._line.append(place)
+        return place
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Wait for the lock in turn, at most ``timeout`` seconds (-1: no limit).
+
+        Returns:
+            Whether the lock is now held; if not, the caller has left the line.
+        """
+        place = self.join()
+        try:
+            got = place.wait((None if timeout < 0 else timeout) if blocking else 0)
+        finally:
+            place.leave()  # no-op once granted
+        return got
+
+    def release(self) -> None:
+        """Hand the lock to the first in line.
+
+        Raises:
+            RuntimeError: the lock is not held.
+        """
+        with self._cond:
+            if not self._held:
+                raise RuntimeError("release of an unlocked FifoLock")
+            self._held = False
+            self._cond.notify_all()
+
+    def locked(self) -> bool:
+        """Whether the lock is held."""
+        return self._held
+
+    @property
+    def waiting(self) -> int:
+        """How many are in line for the lock."""
+        with self._cond:
+            return len(self._line)
+
+    def __enter__(self) -> FifoLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class FifoPlace:
+    """A place in the line of a :class:`FifoLock` (from :meth:`FifoLock.join`).
+
+    Args:
+        lock: the lock whose line it is in.
+
+    Attributes:
+        granted: the lock is this place's (the holder releases it with
+            :meth:`FifoLock.release`).
+    """
+
+    def __init__(self, lock: FifoLock) -> None:
+        self._lock = lock
+        self.granted = False
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait up to ``timeout`` seconds (None: no limit) for the lock; the place stays.
+
+        Returns:
+            Whether the lock is now this place's.
+        """
+        lock = self._lock
+        with lock._cond:
+            if not self.granted and lock._cond.wait_for(self._first, timeout):
+                lock._line.popleft()
+                lock._held = self.granted = True
+            return self.granted
+
+    def leave(self) -> None:
+        """Give up the place if the lock has not been granted to it (else nothing)."""
+        lock = self._lock
+        with lock._cond:
+            if not self.granted and self in lock._line:
+                lock._line.remove(self)
+                lock._cond.notify_all()  # the next one may be first now
+
+    def _first(self) -> bool:
+        line = self._lock._line
+        return not self._lock._held and bool(line) and line[0] is self
 
 
 class ServingState:
@@ -121,8 +229,8 @@ class ServingState:
         self.max_pending = max(1, int(max_pending))
         self.heartbeat = float(heartbeat)
         # the connections (tinct.bridge.connection) hold _engine_lock while they colorize
-        # (one colorization at a time) and stop when _stopping is set
-        self._engine_lock = threading.Lock()
+        # (one colorization at a time, in the order they asked) and stop when _stopping is set
+        self._engine_lock = FifoLock()
         self._conn_lock = threading.Lock()
         self._conns: set[Connection] = set()  # authenticated
         self._pending: OrderedDict[Connection, None] = OrderedDict()  # oldest first
