@@ -22,6 +22,9 @@ _SCRIPT = textwrap.dedent(
     import tinct.engine.imagefiles as files
 
     write, sig = files.write_image, getattr(signal, sys.argv[1])
+    # Ctrl-C as in a terminal: a job started in the background (``cmd &`` in a script)
+    # inherits SIGINT ignored, and Python then leaves it ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def write_then_signal(path, image):
         write(path, image)
