@@ -5,9 +5,10 @@ This package is both ``tinct.bridge.wire`` and the GIMP plug-in's ``tinct_wire``
 the protocol); it therefore uses only the standard library, imports its own
 modules relatively, and runs on Python 3.8 (GIMP's bundled interpreter on
 Windows and macOS). Its modules: :mod:`.spec` (constants, limits, errors),
-:mod:`.frames` (framing), :mod:`.handshake` (authentication), :mod:`.config`
-(``bridge.json``) and :mod:`.client` (:class:`BridgeClient`). See
-``docs/protocol.md`` for the full specification.
+:mod:`.frames` (framing), :mod:`.headerjson` (decoding headers within bounds),
+:mod:`.handshake` (authentication), :mod:`.config` (``bridge.json``) and
+:mod:`.client` (:class:`BridgeClient`). See ``docs/protocol.md`` for the full
+specification.
 
 Frame layout (all integers little-endian)::
 
@@ -47,7 +48,6 @@ from .frames import (
     decode_frame,
     encode_frame,
     error_header,
-    loads_header,
     parse_header,
     parse_prefix,
     read_frame,
@@ -61,6 +61,9 @@ from .handshake import (
     is_nonce,
     new_nonce,
     proof_matches,
+)
+from .headerjson import (
+    loads_header,
 )
 from .spec import (
     AUTH_MAX_HEADER_BYTES,
@@ -76,6 +79,7 @@ from .spec import (
     E_BUSY,
     E_CANCELLED,
     E_INTERNAL,
+    E_SHUTTING_DOWN,
     E_TIMEOUT,
     E_TOO_LARGE,
     E_UNAUTHORIZED,
@@ -112,6 +116,7 @@ __all__ = [
     "E_BUSY",
     "E_CANCELLED",
     "E_INTERNAL",
+    "E_SHUTTING_DOWN",
     "E_TIMEOUT",
     "E_TOO_LARGE",
     "E_UNAUTHORIZED",

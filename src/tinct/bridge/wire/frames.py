@@ -12,17 +12,18 @@ import mmap
 import sys
 import time
 
+from .headerjson import (
+    loads_header,
+)
 from .spec import (
     _CHUNK,
     _MAP_THRESHOLD,
-    _MAX_INT_DIGITS,
     DEFAULT_MAX_FRAME_BYTES,
     DEFAULT_MAX_HEADER_BYTES,
     DEFAULT_MAX_HEADER_VALUES,
     E_BAD_FRAME,
     E_TOO_LARGE,
     MAGIC,
-    MAX_JSON_DEPTH,
     PREFIX,
     PROTOCOL_VERSION,
     ConnectionClosed,
@@ -37,7 +38,6 @@ __all__ = [
     "decode_frame",
     "encode_frame",
     "error_header",
-    "loads_header",
     "parse_header",
     "parse_prefix",
     "read_frame",
@@ -169,130 +169,6 @@ def parse_prefix(prefix, max_header_bytes=DEFAULT_MAX_HEADER_BYTES):
             E_TOO_LARGE, f"header of {hlen} bytes exceeds the limit of {max_header_bytes}"
         )
     return hlen
-
-
-def _json_int(text):
-    if len(text) > _MAX_INT_DIGITS:
-        raise ValueError(f"integer of {len(text)} digits")
-    return int(text)
-
-
-def _json_float(text):
-    value = float(text)
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"number {text[:20]} is out of range")
-    return value
-
-
-def _json_constant(name):
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def _check_json_tree(obj, max_depth):
-    """Bound the nesting and reject strings that cannot be UTF-8 (lone surrogates)."""
-    stack = [(obj, 0)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, str):
-            _check_text(value)
-        elif isinstance(value, (dict, list)):
-            if depth >= max_depth:
-                raise ProtocolError(
-                    E_BAD_FRAME, f"header nests objects/arrays deeper than {max_depth} levels"
-                )
-            if isinstance(value, dict):
-                for key, item in value.items():
-                    _check_text(key)
-                    stack.append((item, depth + 1))
-            else:
-                stack.extend((item, depth + 1) for item in value)
-
-
-def _check_text(text):
-    if not text.isascii():
-        try:
-            text.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ProtocolError(
-                E_BAD_FRAME, "header holds a string with invalid unicode (a lone surrogate)"
-            ) from None
-
-
-_BRACKETS_ONLY = bytes(b for b in range(256) if b not in b"[]{}")
-
-
-def _check_shape(raw, max_depth, max_values):
-    """Refuse, before parsing, a header with too many values or nested too deep.
-
-    Parsed, every value costs some 50 to 200 bytes, tens of times its text. Values
-    are counted as ``[``, ``{`` and ``,``: first in all the bytes, an upper bound
-    that costs no memory and passes any real header; only when that is over
-    ``max_values`` are the strings left out (commas in strings are no values) and
-    the nesting measured, so that a deep header is told so (``bad_frame``, as
-    :func:`_check_json_tree` would) unless it is also far too large. Linear time;
-    the memory is a few copies of ``raw`` at most.
-    """
-    if raw.count(b",") + raw.count(b"[") + raw.count(b"{") <= max_values:
-        return
-    # with the escapes blanked out, every quote left opens or closes a string
-    text = raw.replace(b"\\\\", b"__").replace(b'\\"', b"__")
-    too_many = ProtocolError(
-        E_TOO_LARGE,
-        f"header holds more than {max_values} values (its '[', '{{' and ',' outside "
-        "strings); the limit grows with the server's max_hints",
-    )
-    if text.count(b'"') > 4 * max_values + 2:  # a value per 2 strings at least
-        raise too_many
-    values, pos, brackets = 0, 0, bytearray()
-    while True:  # the text before each string
-        start = text.find(b'"', pos)
-        end = len(text) if start < 0 else start
-        values += sum(text.count(c, pos, end) for c in (b",", b"[", b"{"))
-        brackets += text[pos:end].translate(None, _BRACKETS_ONLY)
-        close = -1 if start < 0 else text.find(b'"', start + 1)
-        if close < 0:
-            break
-        pos = close + 1
-    if len(brackets) <= 8 * max_values:  # (longer: refused for its size, however deep)
-        for _ in range(max_depth):  # each pass strips at least the innermost level
-            brackets = brackets.replace(b"[]", b"").replace(b"{}", b"")
-        if b"[]" in brackets or b"{}" in brackets:
-            raise ProtocolError(
-                E_BAD_FRAME, f"header nests objects/arrays deeper than {max_depth} levels"
-            )
-    if values > max_values:
-        raise too_many
-
-
-def loads_header(raw, max_depth=MAX_JSON_DEPTH, max_values=DEFAULT_MAX_HEADER_VALUES):
-    """Decode header bytes as bounded JSON.
-
-    More than ``max_values`` values (see :data:`DEFAULT_MAX_HEADER_VALUES`) is
-    ``too_large``, refused before anything is parsed. Integers longer than 40
-    digits, NaN/Infinity and numbers that overflow a float, nesting deeper than
-    ``max_depth`` and strings with lone surrogates are ``bad_frame``.
-
-    Raises:
-        ProtocolError: ``too_large`` or ``bad_frame`` with a message naming what was wrong.
-    """
-    raw = bytes(raw)
-    _check_shape(raw, max_depth, max_values)
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ProtocolError(E_BAD_FRAME, f"header is not valid UTF-8: {exc}") from None
-    try:
-        obj = json.loads(
-            text, parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant
-        )
-    except RecursionError:
-        raise ProtocolError(
-            E_BAD_FRAME, f"header nests objects/arrays deeper than {max_depth} levels"
-        ) from None
-    except ValueError as exc:
-        raise ProtocolError(E_BAD_FRAME, f"header is not valid JSON: {exc}") from None
-    _check_json_tree(obj, max_depth)
-    return obj
 
 
 def parse_header(
