@@ -20,7 +20,17 @@ import time
 import numpy as np
 import pytest
 
-from bridge_helpers import FakeBackend, Impostor, client_for, gray_image, make_server, raw
+from bridge_helpers import (
+    FakeBackend,
+    Impostor,
+    authed,
+    client_for,
+    gray_image,
+    make_server,
+    raw,
+    raw_frame,
+    request,
+)
 from tinct.bridge import wire as P
 from tinct.bridge.backend import EngineBackend
 from tinct.bridge.embedded import start_server_in_thread
@@ -222,6 +232,71 @@ def test_shutdown_with_open_connections(cfgdir):
     sock.close()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+
+
+def _shutting_down_then_closed(sock):
+    sock.settimeout(3)
+    reply = P.read_frame(sock).header
+    assert (reply["type"], reply["code"]) == ("error", "shutting_down") and "id" not in reply
+    assert reply["message"] == "the server is shutting down"
+    with contextlib.suppress(ConnectionResetError):
+        assert sock.recv(1) == b""  # and nothing after it
+
+
+@pytest.mark.timeout(30)
+def test_shutdown_tells_idle_and_uploading_clients_why_they_are_closed(cfgdir):
+    """One ``shutting_down`` frame each, then end of stream: a connection between
+    requests, one in the middle of a header and one in the middle of a payload."""
+    server, backend = make_server(cfgdir)
+    socks = [authed(server) for _ in range(3)]
+    idle, in_header, uploading = socks
+    try:
+        assert request(idle, {"type": "hello", "id": "h"}).header["type"] == "hello"
+        in_header.sendall(P.encode_frame({"type": "hello", "id": "h2"})[:14])
+        side = 1024
+        header = {"type": "colorize", "id": "up", "width": side, "height": side,
+                  "format": "gray8", "sections": {"image": {"offset": 0, "size": side * side}},
+                  "payload_bytes": side * side}  # fmt: skip
+        uploading.sendall(raw_frame(header, bytes(side * side // 3)))
+        time.sleep(0.3)  # both are read by now, as far as they have come
+        t0 = time.monotonic()
+        assert server.shutdown() is True
+        assert time.monotonic() - t0 < 2.0
+        for sock in socks:
+            _shutting_down_then_closed(sock)
+        assert not backend.calls  # the upload was not served
+    finally:
+        for sock in socks:
+            sock.close()
+        server.shutdown()
+
+
+@pytest.mark.timeout(30)
+def test_a_client_that_reads_nothing_does_not_hold_up_shutdown(cfgdir):
+    """The server is stuck sending a 16 MiB result to a client that does not read it;
+    shutdown waits a moment for that connection, then cuts it off."""
+    from tinct.bridge.server import FAREWELL_WAIT_S
+
+    server, backend = make_server(cfgdir, read_timeout=20.0)
+    try:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.settimeout(5)
+            sock.connect(("127.0.0.1", server.port))
+            P.client_handshake(sock, server.token, time.monotonic() + 5)
+            side = 2048
+            P.send_frame(sock, {"type": "colorize", "id": "big", "width": side, "height": side,
+                                "format": "gray8", "result_format": "rgba8"},
+                         [("image", bytes(side * side))])  # fmt: skip
+            deadline = time.monotonic() + 10
+            while not backend.spans and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.5)  # the result is on its way, and stuck
+            t0 = time.monotonic()
+            assert server.shutdown() is True
+            assert time.monotonic() - t0 < FAREWELL_WAIT_S + 1.5
+    finally:
+        server.shutdown()
 
 
 def test_config_file_permissions_even_with_loose_umask(tmp_path):

@@ -12,10 +12,11 @@ client's proof, all within ``auth_timeout`` seconds of the accept. Until then
 it is *pending*: pending connections have a budget of their own, and when it
 is full the oldest pending one is dropped (one that has not even sent its
 ``auth`` frame first), so stalled or idle strangers can never keep a token
-holder out. Afterwards it reads frames until the peer
-closes, idles out or misbehaves; each frame's header must arrive within
-``read_timeout`` of its first byte and its payload within a deadline that
-grows with its size. It answers ``hello``, ``models`` and ``cancel``, hands
+holder out. Afterwards it reads frames until the peer closes, idles out or
+misbehaves, or the server stops (its last frame is then ``shutting_down``,
+sent without waiting long for a slow reader); each frame's header must arrive
+within ``read_timeout`` of its first byte and its payload within a deadline
+that grows with its size. It answers ``hello``, ``models`` and ``cancel``, hands
 ``colorize`` to :func:`tinct.bridge.running_job.run_colorize` (which streams
 progress frames and watches for a cancel or a vanished client while the job
 runs) and turns every refusal or failure into an ``error`` frame. Nothing that
@@ -48,6 +49,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("tinct.bridge.server")
+
+#: Seconds the last frame of a connection closed by a shutdown may take to send.
+FAREWELL_SEND_S = 0.5
 
 
 class Handler(socketserver.BaseRequestHandler):
@@ -107,12 +111,14 @@ class Connection:
                 self._send_error(P.E_BUSY, "too many connections")
                 return
             log.debug("connection from %s authenticated", peer)
-            while not server._stopping.is_set() and self._serve_one():
+            while self._serve_one():
                 pass
         except Exception:  # isolation: nothing escapes one connection
             server.stats["errors"] += 1
             log.exception("connection %s failed", peer)
         finally:
+            if self.authenticated and server._stopping.is_set():
+                self._say_shutting_down()
             server._release(self)
             _graceful_close(sock)
 
@@ -219,10 +225,17 @@ class Connection:
         return P.Frame(header, P.read_payload(self.sock, header, deadline=deadline))
 
     def _serve_one(self) -> bool:
-        """Read and answer one request; returns False when the connection ends."""
+        """Read and answer one request; returns False when the connection ends.
+
+        Once the server is stopping nothing more is read or answered: the
+        connection ends, and :meth:`serve` says why (``shutting_down``).
+        """
         server, sock, peer = self.server, self.sock, self.peer
+        stopping = server._stopping
+        if stopping.is_set():
+            return False
         if self.partial is None and not _readable(sock, server.idle_timeout):
-            if server._stopping.is_set():
+            if stopping.is_set():
                 return False
             log.info("closing idle connection %s", peer)
             self._send_error(
@@ -231,14 +244,16 @@ class Connection:
                 "(tinct serve --idle-timeout)",
             )
             return False
+        if stopping.is_set():  # shutdown() woke the wait
+            return False
         try:
             frame = self._read_frame(server.max_frame_bytes)
-        except P.ProtocolError as exc:
-            return self._frame_failed(exc)
-        except TimeoutError as exc:
-            return self._frame_failed(exc)
+        except (P.ProtocolError, TimeoutError) as exc:
+            return False if stopping.is_set() else self._frame_failed(exc)
         except OSError as exc:
             log.info("connection %s lost: %s", peer, exc)
+            return False
+        if stopping.is_set():  # arrived as the server stopped: not served
             return False
         server.stats["requests"] += 1
         try:
@@ -279,6 +294,13 @@ class Connection:
             log.warning("frame from %s not completed in time", peer)
             self._send_error(P.E_TIMEOUT, "frame not completed in time (see docs/protocol.md)")
         return False
+
+    def _say_shutting_down(self) -> None:
+        """Send ``shutting_down`` as the last frame, best effort: a slow reader is not awaited."""
+        with contextlib.suppress(OSError):
+            self.sock.settimeout(min(self.server.read_timeout, FAREWELL_SEND_S))
+        if self._send_error(P.E_SHUTTING_DOWN, "the server is shutting down"):
+            log.debug("told %s that the server is shutting down", self.peer)
 
     def _send_error(self, code: str, message: str, request_id: Any = None) -> bool:
         try:

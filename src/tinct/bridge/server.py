@@ -55,6 +55,10 @@ __all__ = [
 
 log = logging.getLogger("tinct.bridge.server")
 
+#: Seconds :meth:`BridgeServer.shutdown` gives the open connections to send
+#: ``shutting_down`` and close, all together, before it cuts them off.
+FAREWELL_WAIT_S = 1.0
+
 
 class ServerAlreadyRunning(RuntimeError):
     """bridge.json names a server that still runs: starting another would hide it.
@@ -218,9 +222,11 @@ class BridgeServer(ServingState):
         ``stop_timeout`` seconds for their threads to end (the engine checks the
         cancel flag often, so this takes well under a second), while the jobs'
         connections answer ``cancelled`` ("the server is shutting down"). Then
-        it closes every connection and removes bridge.json if it is still this
-        server's. Idempotent; must not be called from the thread running
-        :meth:`serve_forever`.
+        every authenticated connection, idle, mid-frame or done with its job,
+        sends ``shutting_down`` and closes (within ``FAREWELL_WAIT_S`` in all;
+        what is left is cut off), the others are closed, and bridge.json is
+        removed if it is still this server's. Idempotent; must not be called
+        from the thread running :meth:`serve_forever`.
 
         Returns:
             Whether every job has stopped (False: one is still inside the engine
@@ -244,9 +250,17 @@ class BridgeServer(ServingState):
                 conn.thread.join(max(0.0, min(1.0, deadline - time.monotonic())))
         with self._conn_lock:
             conns = [*self._conns, *self._pending]
-        for conn in conns:
+        for conn in conns:  # wake every read: an authenticated one says shutting_down
             with contextlib.suppress(OSError):
-                conn.sock.shutdown(socket.SHUT_RDWR)
+                conn.sock.shutdown(socket.SHUT_RD if conn.authenticated else socket.SHUT_RDWR)
+        until = time.monotonic() + FAREWELL_WAIT_S
+        for conn in conns:
+            if conn.thread is not None and conn.thread is not threading.current_thread():
+                conn.thread.join(max(0.0, until - time.monotonic()))
+        for conn in conns:  # what is still open (a reader too slow, say) is cut off
+            if conn.thread is None or conn.thread.is_alive():
+                with contextlib.suppress(OSError):
+                    conn.sock.shutdown(socket.SHUT_RDWR)
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=5)
         if self.config_path is not None:

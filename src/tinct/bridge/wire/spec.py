@@ -23,6 +23,7 @@ __all__ = [
     "E_BUSY",
     "E_CANCELLED",
     "E_INTERNAL",
+    "E_SHUTTING_DOWN",
     "E_TIMEOUT",
     "E_TOO_LARGE",
     "E_UNAUTHORIZED",
@@ -93,6 +94,7 @@ E_CANCELLED = "cancelled"
 E_BUSY = "busy"
 E_TIMEOUT = "timeout"
 E_INTERNAL = "internal"
+E_SHUTTING_DOWN = "shutting_down"
 
 _CHUNK = 4 * 1024 * 1024
 #: Payloads above this are read into anonymous memory maps (see _new_buffer).
