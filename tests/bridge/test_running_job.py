@@ -101,9 +101,7 @@ def test_frames_during_a_job(cfgdir):
     server, _ = make_server(cfgdir, backend=backend, heartbeat=0.05)
     try:
         with authed(server) as sock:
-            P.send_frame(sock, {"type": "colorize", "id": "job", "width": 2, "height": 2,
-                                "format": "gray8"}, [("image", bytes(4))])  # fmt: skip
-            assert P.read_frame(sock).header["type"] == "progress"
+            start_job(server, sock)
             P.send_frame(sock, {"type": "hello", "id": "h"})  # only cancel is allowed
             P.send_frame(sock, {"type": "cancel", "id": "c0", "request_id": "other"})
             P.send_frame(sock, {"type": "cancel", "id": 5})  # a bad id: not echoed
