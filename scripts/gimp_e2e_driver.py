@@ -223,6 +223,47 @@ def main():
             layers=[la.get_name() for la in img.get_layers()],
         )
         img.delete()
+
+    # 5. A hint layer in a grayscale image (its dots are gray) and an opaque hint layer:
+    #    each refused with what to do, the image untouched.
+    for case, rgb in (("gray-hints", False), ("opaque-hints", True)):
+        img = Gimp.Image.new(W, H, Gimp.ImageBaseType.RGB if rgb else Gimp.ImageBaseType.GRAY)
+        kind = Gimp.ImageType.RGB_IMAGE if rgb else Gimp.ImageType.GRAY_IMAGE
+        bg = Gimp.Layer.new(img, "bg", W, H, kind, 100.0, Gimp.LayerMode.NORMAL)
+        img.insert_layer(bg, None, 0)
+        hk = Gimp.ImageType.RGBA_IMAGE if rgb else Gimp.ImageType.GRAYA_IMAGE
+        hint = Gimp.Layer.new(img, "hints", W, H, hk, 100.0, Gimp.LayerMode.NORMAL)
+        img.insert_layer(hint, None, 0)
+        if rgb:  # every pixel opaque
+            babl, data = "R'G'B'A u8", bytes((200, 40, 30, 255)) * (W * H)
+        else:  # transparent but for one gray dot
+            babl, dots = "Y'A u8", bytearray(2 * W * H)
+            dots[(10 * W + 20) * 2 : (10 * W + 20) * 2 + 2] = bytes((128, 255))
+            data = bytes(dots)
+        hint.get_buffer().set(Gegl.Rectangle.new(0, 0, W, H), babl, data)
+        status, message = run(proc, img, bg, PORT, hint=hint)
+        report(case=case, status=status, message=message, hint_visible=hint.get_visible(),
+               layers=[la.get_name() for la in img.get_layers()],
+               base_type=img.get_base_type().value_nick)  # fmt: skip
+        img.delete()
+
+    # 6. A run does not rewrite the record of what was registered: with one model taken
+    #    out of it, the run sees the server's list differ and asks GIMP to query again.
+    folder = os.path.join(os.environ["GIMP3_DIRECTORY"], "plug-ins", "tinct-colorize")
+    record = os.path.join(folder, "registered-models.json")
+    script = os.path.join(folder, "tinct-colorize.py")
+    with open(record, encoding="utf-8") as f:
+        models = json.load(f)["models"]
+    with open(record, "w", encoding="utf-8") as f:
+        json.dump({"models": models[:-1]}, f)
+    os.utime(script, (1_000_000_000, 1_000_000_000))
+    img, bg = gray_image()
+    status, message = run(proc, img, bg, PORT)
+    img.delete()
+    with open(record, encoding="utf-8") as f:
+        kept = json.load(f)["models"] == models[:-1]
+    report(case="record", status=status, message=message, kept=kept,
+           touched=os.stat(script).st_mtime > 1_000_000_000)  # fmt: skip
     report(case="done")
 
 

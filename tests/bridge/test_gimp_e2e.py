@@ -238,17 +238,32 @@ def test_colorize_in_real_gimp(gimp_work):
     got = bytes(impostor.received)
     assert impostor.connections == 1 and token.encode() not in got
     assert gray_pixels_prefix() not in got  # no pixels either
+
     hello = P.decode_frame(got)  # all it got: one auth frame with a nonce
     assert hello.type == "auth" and hello.payload == b""
 
-    # What reached the engine: the layer's pixels and the two hint blobs.
-    assert len(recorder.calls) == 2
+    # What reached the engine: the layer's pixels, the two hint blobs and the record case
+    # (the refused hint layers never reached it).
+    assert len(recorder.calls) == 3
     assert recorder.calls[0]["shape"] == (64, 96, 3)
     got = sorted((h.row, h.col, tuple(round(c) for c in h.color))
                  for h in recorder.calls[1]["hints"])  # fmt: skip
     assert got == [(10.0, 20.0, (1, 0, 0)), (40.0, 70.0, (0, 0, 1))]
     # the dialog's "Local hints" (on in the hints case only) reaches the engine's options
-    assert [c["local_hints"] for c in recorder.calls] == [False, True]
+    assert [c["local_hints"] for c in recorder.calls] == [False, True, False]
+
+    gray_hints = results["gray-hints"]  # painted in a grayscale image: gray dots
+    assert gray_hints["status"] == "execution-error", context
+    assert "Image > Mode > RGB" in gray_hints["message"]
+    assert gray_hints["layers"] == ["hints", "bg"] and gray_hints["base_type"] == "gray"
+    assert gray_hints["hint_visible"] is True
+    opaque = results["opaque-hints"]  # a whole layer is not a set of hints
+    assert opaque["status"] == "execution-error", context
+    assert "no transparent pixels" in opaque["message"] and opaque["layers"] == ["hints", "bg"]
+
+    record = results["record"]  # a run never rewrites what GIMP registered
+    assert record["status"] == "success", context
+    assert record["kept"] is True and record["touched"] is True, context
 
     from PIL import Image
 

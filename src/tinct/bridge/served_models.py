@@ -199,7 +199,7 @@ def _file_model_name(path: str) -> str:
 def _unavailable_message(info: dict[str, Any]) -> str:
     name = info.get("name")
     reason = info.get("reason") or f"model {name!r} cannot run on this server"
-    return f"{reason}; then restart the server with `tinct serve --model PATH`"
+    return f"{reason}, and serve it with `tinct serve --model PATH`"
 
 
 def _fetch_weights(name: str) -> None:

@@ -55,6 +55,31 @@ DECODER_LABELS = {
 REGISTERED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "registered-models.json")
 
 
+#: The procedure's arguments: (kind, name, label, description, *values); the two choices
+#: get their lists (the server's models, its decoders) when the procedure is made.
+ARGUMENTS = [
+    ("string", "model", "_Model name",
+     "Model name as `tinct models` lists it on the server (empty = the dialog's choice, "
+     "else the server default); an unknown name is an error", ""),
+    ("choice_aux", "model-choice", "_Model",
+     "Colorization model (the server's list, with each model's weight status)"),
+    ("double", "temperature", "_Temperature",
+     "Decoder temperature: low = saturated, high = muted (0 = model default)", 0.0, 100.0, 0.0),
+    ("choice", "decoder", "_Decoder", "How colours are picked from the model's distribution"),
+    ("double", "mrf-weight", "MRF _weight", "Smoothing weight (0 = off)", 0.0, 100.0, 0.0),
+    ("layer", "hint-layer", "_Hint layer",
+     "Layer whose opaque pixels are colour hints (optional)", True),
+    ("int", "hint-size", "H_int size",
+     "Hint patch side in image pixels (0 = each painted dot's own size)", 0, 64, 0),
+    ("boolean", "local-hints", "_Local hints",
+     "Hints colour the region around them and stop at its edges, instead of spreading over "
+     "the whole picture (hint-fusing models such as tinct-base)", False),
+    ("int", "port", "_Port", "Server port (0 = read from bridge.json)", 0, 65535, 0),
+    ("string", "token-file", "Token _file",
+     "bridge.json written by tinct serve (empty = the default location)", ""),
+]  # fmt: skip
+
+
 def layer_name(model, models):
     """The result layer's name: which model made the colour, e.g. "Colorized (tinct-base)".
 
@@ -114,6 +139,15 @@ def _registered_signature():
         return None
 
 
+def _registering():
+    """GIMP starts a plug-in with ``-query`` (or ``-init``) to register it, ``-run`` to run it.
+
+    ``do_create_procedure`` is called in both; only a registration may record the model
+    list that GIMP now holds for the procedure.
+    """
+    return any(arg in ("-query", "-init") for arg in sys.argv[1:])
+
+
 def _ask_for_reregistration():
     """Make GIMP query this plug-in again at its next start (it caches by file time)."""
     with contextlib.suppress(OSError):
@@ -146,10 +180,11 @@ class TinctColorize(Gimp.PlugIn):
             name,
         )
         procedure.set_attribution("The tinct developers", "The tinct developers", "2025")
-        models = _server_models()
+        models = _server_models()  # a run's dialog shows the server's list as it is now
         reachable = models is not None
         models = models or FALLBACK_MODELS
-        _remember(models if reachable else [])
+        if _registering():
+            _remember(models if reachable else [])
         decoders = []
         for m in models:
             for d in m.get("decoders") or []:
@@ -157,75 +192,16 @@ class TinctColorize(Gimp.PlugIn):
                     decoders.append(d)
         decoders = decoders or FALLBACK_DECODERS
         flags = GObject.ParamFlags.READWRITE
-        procedure.add_string_argument(
-            "model",
-            "_Model name",
-            "Model name as `tinct models` lists it on the server (empty = the dialog's "
-            "choice, else the server default); an unknown name is an error",
-            "",
-            flags,
-        )
-        procedure.add_choice_aux_argument(
-            "model-choice",
-            "_Model",
-            "Colorization model (the server's list when the plug-in was registered, "
-            "with each model's weight status)",
-            _choice(
-                [("default", "Server default")] + [(m["name"], _model_label(m)) for m in models]
-            ),
-            "default",
-            flags,
-        )
-        procedure.add_double_argument(
-            "temperature",
-            "_Temperature",
-            "Decoder temperature: low = saturated, high = muted (0 = model default)",
-            0.0,
-            100.0,
-            0.0,
-            flags,
-        )
-        procedure.add_choice_argument(
-            "decoder",
-            "_Decoder",
-            "How colours are picked from the model's distribution",
-            _choice(
-                [("default", "Model default")] + [(d, DECODER_LABELS.get(d, d)) for d in decoders]
-            ),
-            "default",
-            flags,
-        )
-        procedure.add_double_argument(
-            "mrf-weight", "MRF _weight", "Smoothing weight (0 = off)", 0.0, 100.0, 0.0, flags
-        )
-        procedure.add_layer_argument(
-            "hint-layer",
-            "_Hint layer",
-            "Layer whose opaque pixels are colour hints (optional)",
-            True,
-            flags,
-        )
-        procedure.add_int_argument(
-            "hint-size", "H_int size", "Hint patch size in pixels (0 = default)", 0, 64, 0, flags
-        )
-        procedure.add_boolean_argument(
-            "local-hints",
-            "_Local hints",
-            "Hints colour the region around them and stop at its edges, instead of "
-            "spreading over the whole picture (hint-fusing models such as tinct-base)",
-            False,
-            flags,
-        )
-        procedure.add_int_argument(
-            "port", "_Port", "Server port (0 = read from bridge.json)", 0, 65535, 0, flags
-        )
-        procedure.add_string_argument(
-            "token-file",
-            "Token _file",
-            "bridge.json written by tinct serve (empty = the default location)",
-            "",
-            flags,
-        )
+        model_choice = [("default", "Server default")]
+        model_choice += [(m["name"], _model_label(m)) for m in models]
+        decoder_choice = [("default", "Model default")]
+        decoder_choice += [(d, DECODER_LABELS.get(d, d)) for d in decoders]
+        for kind, name, label, blurb, *values in ARGUMENTS:
+            if kind == "choice_aux":
+                values = [_choice(model_choice), "default"]
+            elif kind == "choice":
+                values = [_choice(decoder_choice), "default"]
+            getattr(procedure, "add_%s_argument" % kind)(name, label, blurb, *values, flags)
         return procedure
 
     # ------------------------------------------------------------------ run
@@ -259,23 +235,28 @@ class TinctColorize(Gimp.PlugIn):
         except (tinct_wire.ServerNotRunning, tinct_wire.ServerUnverified) as exc:
             # not running, a stale bridge.json, or a process on the port that cannot
             # prove it holds the token: the client sent it neither token nor pixels
-            return self.fail(procedure, "Tinct: %s" % exc.message)
+            return self.fail(procedure, run_mode, "Tinct: %s" % exc.message)
         except tinct_wire.BridgeError as exc:
             if exc.code == "cancelled":
                 return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
-            return self.fail(procedure, "Tinct server error (%s): %s" % (exc.code, exc.message))
+            return self.fail(
+                procedure, run_mode, "Tinct server error (%s): %s" % (exc.code, exc.message)
+            )
         except UserError as exc:
-            return self.fail(procedure, "Tinct: %s" % exc)
+            return self.fail(procedure, run_mode, "Tinct: %s" % exc)
         except Exception as exc:
-            return self.fail(procedure, "Tinct failed: %s: %s" % (type(exc).__name__, exc))
+            return self.fail(
+                procedure, run_mode, "Tinct failed: %s: %s" % (type(exc).__name__, exc)
+            )
         finally:
             Gimp.progress_end()
         return procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, GLib.Error())
 
     @staticmethod
-    def fail(procedure, message):
-        """Show a message and return an execution error."""
-        Gimp.message(message)
+    def fail(procedure, run_mode, message):
+        """Return an execution error (GIMP's interface shows it; a script run also logs it)."""
+        if run_mode == Gimp.RunMode.NONINTERACTIVE:
+            Gimp.message(message)  # from the menus GIMP shows the returned error itself
         return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
 
     def colorize(self, image, drawables, config, interactive=False):
@@ -313,12 +294,16 @@ class TinctColorize(Gimp.PlugIn):
             pixels = drawable.get_buffer().get(rect, 1.0, BABL_RGBA8, Gegl.AbyssPolicy.CLAMP)
             hints = None
             if hint_layer is not None and hint_layer.get_id() != drawable.get_id():
+                if image.get_base_type() == Gimp.ImageBaseType.GRAY:
+                    raise UserError(GRAY_HINTS)
                 _, dx, dy = drawable.get_offsets()
                 _, hx, hy = hint_layer.get_offsets()
                 hint_rect = Gegl.Rectangle.new(dx - hx, dy - hy, width, height)
                 hints = hint_layer.get_buffer().get(
                     hint_rect, 1.0, BABL_RGBA8, Gegl.AbyssPolicy.NONE
                 )
+                if hints and min(bytes(hints)[3::4]) == 255:
+                    raise UserError(OPAQUE_HINTS % hint_layer.get_name())
 
             def progress(fraction, message):
                 Gimp.progress_update(max(0.0, min(1.0, fraction)))
@@ -380,6 +365,18 @@ class UserError(Exception):
     """A problem the user can fix (shown as a message)."""
 
 
+#: A hint layer of a grayscale image holds gray dots only, which would colour nothing.
+GRAY_HINTS = (
+    "the image is grayscale, so the dots of its hint layer have no colour: convert it "
+    "with Image > Mode > RGB, paint the colour dots again and run Tinct Colorize"
+)
+#: A hint layer without transparent pixels would be one hint of its mean colour.
+OPAQUE_HINTS = (
+    "the hint layer %r has no transparent pixels: choose a transparent layer with a few "
+    "colour dots painted on it (Layer > New Layer, Fill with: Transparency)"
+)
+
+
 def _check_model(name, models):
     """Refuse a model the server does not have or cannot run (never a silent default)."""
     match = [m for m in models if m.get("name") == name]
@@ -391,7 +388,7 @@ def _check_model(name, models):
         )
     if match[0].get("available") is False:
         reason = match[0].get("reason") or "model %r cannot run on the server" % name
-        raise UserError(reason + "; then restart the server with `tinct serve --model PATH`")
+        raise UserError(reason + ", and serve it with `tinct serve --model PATH`")
 
 
 Gimp.main(TinctColorize.__gtype__, sys.argv)
