@@ -91,3 +91,32 @@ def test_write_output_names_the_model(viewer):
     b = layer_io.write_output(viewer, src, (4, 5, 3), (), plane, model="my-he")
     assert (a.name, b.name) == ("gray colorized (tinct-base)", "gray colorized (my-he)")
     assert a is not b and len(viewer.layers) == 3  # results of two models side by side
+
+
+def test_a_multiscale_layer_is_read_at_full_resolution(viewer):
+    levels = [np.full((64, 96), 10, np.uint8), np.full((32, 48), 20, np.uint8)]
+    img = viewer.add_image(levels, multiscale=True)
+    assert layer_io.source_geometry(img).plane == (64, 96)
+    assert layer_io.full_resolution(img) is levels[0]
+    ref = layer_io.reference_plane(img, viewer.dims.point)
+    assert ref.shape == (64, 96) and (ref == 10).all()  # not np.asarray's smallest level
+
+
+def test_write_output_takes_the_whole_transform_and_follows_it(viewer):
+    src = viewer.add_image(
+        np.zeros((40, 50), np.uint8), name="gray", scale=(0.5, 0.5), translate=(100, 50),
+        rotate=30, shear=[0.2],
+    )  # fmt: skip
+    plane = np.zeros((40, 50, 3), np.uint8)
+    out = layer_io.write_output(viewer, src, (40, 50, 3), (), plane)
+    corner = [39, 49]
+    np.testing.assert_allclose(out.data_to_world(corner), src.data_to_world(corner))
+    src.scale, src.translate, src.rotate = (2, 3), (-7, 4), -45  # the user moved the source
+    again = layer_io.write_output(viewer, src, (40, 50, 3), (), plane)
+    assert again is out  # updated in place, transform included
+    np.testing.assert_allclose(out.data_to_world(corner), src.data_to_world(corner))
+    src.affine = [[1, 0.3, 5], [0, 1, -2], [0, 0, 1]]
+    layer_io.write_output(viewer, src, (40, 50, 3), (), plane)
+    np.testing.assert_allclose(out.data_to_world(corner), src.data_to_world(corner))
+    hints = layer_io.add_hints_layer(viewer, src)
+    np.testing.assert_allclose(hints.data_to_world(corner), src.data_to_world(corner))

@@ -214,11 +214,21 @@ def test_hint_points_map_world_to_data(viewer, widget):
     assert tuple(out[30, 40]) == (255, 0, 0)
 
 
-def test_points_outside_the_image_are_ignored(viewer, widget, errors):
+def test_points_outside_the_image_are_ignored_and_said_so(viewer, widget, errors, monkeypatch):
+    warned: list[str] = []
+    monkeypatch.setattr("tinct.napari_plugin.hints_panel.show_warning", warned.append)
     widget.image.value = _image(viewer)
-    widget.hints.value = viewer.add_points([[-50.0, 5.0], [5.0, 500.0]], name="hints")
+    pts = viewer.add_points([[-50.0, 5.0], [5.0, 500.0], [5.0, 5.0]], name="hints")
+    widget.hints.value = pts
     widget.run()
-    assert not errors and widget.fakes[0].calls[-1]["hints"] == []
+    assert not errors and len(widget.fakes[0].calls[-1]["hints"]) == 1
+    assert warned == ["tinct: 2 of 3 hint point(s) lie outside the image 'gray' and are ignored"]
+    widget.run()
+    assert len(warned) == 1  # told once, not on every run or live edit
+    widget.model.value = "levin"
+    pts.data = pts.data[:2]
+    widget.run()
+    assert errors == ["tinct: all 2 hint point(s) lie outside the image 'gray': place them on it"]
 
 
 def test_nd_hint_applies_to_its_own_plane(viewer, widget):
@@ -550,8 +560,10 @@ def test_temporal_checkbox_names_the_axis_and_sends_the_whole_stack(viewer, widg
     widget.image.value = _image(viewer, shape=(32, 32))
     assert not widget.temporal.enabled
     widget.image.value = _image(viewer, shape=(5, 32, 32))
+    assert widget.temporal.text == "Temporal (axis 0)"  # napari's own labels are "-3", ...
     viewer.dims.axis_labels = ("t", "y", "x")
-    assert widget.temporal.enabled and "t" in widget.temporal.text
+    widget.image.value = _image(viewer, shape=(5, 32, 32))
+    assert widget.temporal.enabled and widget.temporal.text == "Temporal (axis 0: t)"
     widget.temporal.value = True
     pts = viewer.add_points([[10.0, 11.0]], face_color="lime", name="hints")  # a 2-D layer
     three = viewer.add_points([[3.0, 20.0, 21.0]], ndim=3, symbol="x", name="stops")

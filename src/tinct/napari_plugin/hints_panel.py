@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from napari.layers import Points
+from napari.utils.notifications import show_warning
 
 from tinct.napari_plugin import jobs, logic
 from tinct.napari_plugin import layers as layer_io
@@ -29,6 +30,39 @@ class HintsMixin:
 
     _hints_layer: Points | None
     _just_added: set[int] | None
+    _outside_told: int = 0  # hint points outside the image, as last told
+
+    def _hints_for(
+        self, source: Any, geometry: logic.PlaneGeometry, choice: logic.ModelChoice
+    ) -> dict[tuple[int, ...], logic.PlaneHints]:
+        """The hints of a run by plane; says when points lie outside the image.
+
+        Raises:
+            ValueError: The model needs hints and none lies on the image.
+        """
+        hints = layer_io.hint_groups(self.hints.value, source, geometry)
+        points = self.hints.value
+        placed = 0 if points is None else len(points.data)
+        used = {int(i) for h in hints.values() for i in h.index}
+        outside = placed - len(used)
+        if getattr(choice.config, "hints_required", False) and not used:
+            if placed:
+                raise ValueError(
+                    f"all {placed} hint point(s) lie outside the image {source.name!r}: "
+                    "place them on it"
+                )
+            raise ValueError(
+                f"{choice.name} colorizes from colour hints only: press 'Add hints layer' and "
+                "click on the image to place hints"
+            )
+        if outside != self._outside_told:  # told once per change, not on every live edit
+            self._outside_told = outside
+            if outside:
+                show_warning(
+                    f"tinct: {outside} of {placed} hint point(s) lie outside the image "
+                    f"{source.name!r} and are ignored"
+                )
+        return hints
 
     def add_hints_layer(self, *_: Any) -> Points:
         """Add an empty hints Points layer in add mode and select it in the widget.

@@ -24,14 +24,38 @@ if TYPE_CHECKING:
 
 __all__ = [
     "add_hints_layer",
+    "full_resolution",
     "hint_groups",
     "reference_plane",
     "shown_plane",
     "source_geometry",
     "stop_points",
     "to_uint8_rgb",
+    "transform_of",
     "write_output",
 ]
+
+
+def full_resolution(layer: Any) -> Any:
+    """A layer's data at full resolution: level 0 of a multiscale (pyramid) layer.
+
+    ``np.asarray`` of napari's multiscale data gives its *smallest* level; every read of
+    the pixels to colorize goes through here instead.
+    """
+    return layer.data[0] if getattr(layer, "multiscale", False) else layer.data
+
+
+#: The parts of a layer's data-to-world transform that napari keeps (all of them).
+TRANSFORM = ("scale", "translate", "rotate", "shear", "affine")
+
+
+def transform_of(layer: Any) -> dict[str, Any]:
+    """A layer's whole data-to-world transform, as keyword arguments of ``add_image``."""
+    out = {}
+    for key in TRANSFORM:
+        value = getattr(layer, key)
+        out[key] = value.affine_matrix if key == "affine" else np.asarray(value)
+    return out
 
 
 def source_geometry(layer: Any) -> logic.PlaneGeometry:
@@ -53,8 +77,9 @@ def source_geometry(layer: Any) -> logic.PlaneGeometry:
         raise ValueError(
             f"layer {layer.name!r} is a {type(layer).__name__} layer; choose an image layer"
         )
-    shape = tuple(layer.data.shape)
-    logic.validate_image(shape, layer.rgb, getattr(layer.data, "dtype", None))
+    data = full_resolution(layer)
+    shape = tuple(data.shape)
+    logic.validate_image(shape, layer.rgb, getattr(data, "dtype", None))
     return logic.plane_geometry(shape, layer.rgb)
 
 
@@ -74,9 +99,10 @@ def shown_plane(
 
 def reference_plane(layer: Image, world_point: Sequence[float]) -> np.ndarray:
     """The reference image: the layer's plane that the viewer shows, as an array."""
-    geometry = logic.plane_geometry(layer.data.shape, layer.rgb)
+    data = full_resolution(layer)
+    geometry = logic.plane_geometry(data.shape, layer.rgb)
     idx = shown_plane(layer, world_point, geometry.leading)
-    return np.asarray(layer.data[idx] if idx else layer.data)
+    return np.asarray(data[idx] if idx else data)
 
 
 def hint_groups(
@@ -131,7 +157,7 @@ def add_hints_layer(viewer: ViewerModel, image: Image | None) -> Points:
     ndim = image.ndim if image is not None else 2
     kwargs: dict[str, Any] = {}
     if image is not None:
-        kwargs = {"scale": image.scale, "translate": image.translate}
+        kwargs = transform_of(image)
     layer = viewer.add_points(
         np.empty((0, ndim)),
         ndim=ndim,
@@ -139,7 +165,7 @@ def add_hints_layer(viewer: ViewerModel, image: Image | None) -> Points:
         face_color="red",
         border_color="white",
         border_width=0.15,
-        size=max(8.0, min(image.data.shape[-2:]) / 40) if image is not None else 10.0,
+        size=max(8.0, min(full_resolution(image).shape[-2:]) / 40) if image is not None else 10.0,
         **kwargs,
     )
     layer.current_face_color = "red"
@@ -162,8 +188,9 @@ def write_output(
     (:func:`tinct.napari_plugin.logic.output_layer_name`), so results of different
     models sit side by side and none passes for a measurement.
     An existing RGB uint8 layer of the right shape is updated in place; otherwise
-    a new one replaces it, with the source's scale and translate, and the hints
-    layer (if given) is kept above it and active.
+    a new one replaces it, and the hints layer (if given) is kept above it and active.
+    Either way the layer gets the source's whole transform (scale, translate, rotate,
+    shear, affine) as it is now, so it stays on the source when that moved.
 
     Args:
         viewer: The viewer (model).
@@ -199,13 +226,14 @@ def write_output(
             data[idx] = rgb
         if layer is not None:
             viewer.layers.remove(layer)
-        layer = viewer.add_image(
-            data, name=name, rgb=True, scale=source.scale, translate=source.translate
-        )
+        layer = viewer.add_image(data, name=name, rgb=True, **transform_of(source))
         if hints is not None and hints in viewer.layers:  # keep hints on top, active
             layers = viewer.layers
             layers.move(layers.index(layer), layers.index(hints))
             layers.selection.active = hints
+    if ok:
+        for key, value in transform_of(source).items():
+            setattr(layer, key, value)
     return layer
 
 

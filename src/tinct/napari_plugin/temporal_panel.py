@@ -53,8 +53,9 @@ class TemporalMixin:
         self.temporal.enabled = ok
         if ok:
             labels = self._viewer.dims.axis_labels  # type: ignore[attr-defined]
-            label = labels[len(labels) - layer.ndim] if len(labels) >= layer.ndim else "0"
-            self.temporal.text = f"Temporal (axis 0: {label})"
+            label = str(labels[len(labels) - layer.ndim]) if len(labels) >= layer.ndim else ""
+            named = label and not label.lstrip("-").isdigit()  # napari's default labels: "-3"
+            self.temporal.text = f"Temporal (axis 0: {label})" if named else "Temporal (axis 0)"
         else:
             self.temporal.text = "Temporal (stacks with one leading axis)"
 

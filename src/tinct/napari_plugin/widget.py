@@ -254,13 +254,7 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
         choice = self.choice
         if not choice.available:
             raise ValueError(f"cannot run {choice.name}: {choice.reason}")
-        hints = layer_io.hint_groups(self.hints.value, source, geometry)  # type: ignore[attr-defined]
-        needs_hints = bool(getattr(choice.config, "hints_required", False))
-        if needs_hints and not any(len(h.coords) for h in hints.values()):
-            raise ValueError(
-                f"{choice.name} colorizes from colour hints only: press 'Add hints layer' and "
-                "click on the image to place hints"
-            )
+        hints = self._hints_for(source, geometry, choice)
         from tinct.engine.optionspec import OptionError
 
         try:
@@ -271,7 +265,7 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
             raise ValueError(exc.message_for("gui")) from None
         return jobs.Job(
             source=source,
-            data=source.data,
+            data=layer_io.full_resolution(source),
             geometry=geometry,
             planes=planes,
             hints=hints,
