@@ -17,6 +17,7 @@ from tinct import color
 
 __all__ = [
     "SPACES",
+    "fit_chroma",
     "lab_to_rgb_fast",
     "lum_from_gray",
     "rgb_to_space",
@@ -99,6 +100,58 @@ def _f_inv_(t: Tensor) -> Tensor:
     lin = (t - 4.0 / 29.0) * (3.0 * _DELTA * _DELTA)
     cube = t * t * t
     return torch.where(t > _DELTA, cube, lin, out=t)
+
+
+def _linear_rgb(lum: Tensor, ab: Tensor) -> Tensor:
+    """CIELAB to *unclipped* linear sRGB, ``(..., 3, H, W)`` (in gamut: all within [0, 1])."""
+    fy = (lum + 16.0) / 116.0
+    fx = _f_inv_(fy + ab[..., 0:1, :, :] / 500.0).mul_(_D65[0])
+    fz = _f_inv_(fy - ab[..., 1:2, :, :] / 200.0).mul_(_D65[2])
+    y = _f_inv_(fy.clone())
+    m = color.RGB_FROM_XYZ
+    return torch.cat([fx * m[i][0] + y * m[i][1] + fz * m[i][2] for i in range(3)], -3)
+
+
+#: Slack on the sRGB cube of :func:`fit_chroma` (float rounding of neutral colours).
+_GAMUT_SLACK = 1e-4
+
+
+def fit_chroma(lum: Tensor, ab: Tensor, iters: int = 10) -> Tensor:
+    """Shorten out-of-gamut chrominance until the colour fits sRGB, keeping L and hue.
+
+    Clipping an out-of-gamut colour channel by channel (what :func:`space_to_rgb` does)
+    changes its lightness: a saturated orange hint propagated onto a bright highlight
+    comes out darker than the photo there. Here each such pixel's ``(a, b)`` is scaled
+    by the largest factor in ``[0, 1]`` (bisection to ``2**-iters``) that keeps it in the
+    gamut at its own L, so the result keeps the input's lightness and the colour's hue,
+    and loses only the chroma the gamut cannot show. In-gamut pixels are unchanged.
+
+    Args:
+        lum: ``(..., 1, H, W)`` CIELAB L in ``[0, 100]``.
+        ab: ``(..., 2, H, W)`` a, b.
+        iters: Bisection steps on the out-of-gamut pixels.
+
+    Returns:
+        ``(..., 2, H, W)`` chrominance inside the sRGB gamut at ``lum``.
+    """
+    lo_ok, hi_ok = -_GAMUT_SLACK, 1.0 + _GAMUT_SLACK
+    rgb = _linear_rgb(lum, ab)
+    bad = ((rgb < lo_ok) | (rgb > hi_ok)).any(dim=-3)  # (..., H, W)
+    if not bool(bad.any()):
+        return ab
+    ab_flat = ab.movedim(-3, -1)[bad]  # (N, 2)
+    lum_flat = lum.movedim(-3, -1)[bad].to(ab.dtype)  # (N, 1)
+    lo = torch.zeros_like(ab_flat[:, :1])
+    hi = torch.ones_like(lo)
+    for _ in range(iters):
+        mid = (lo + hi) * 0.5
+        x = _linear_rgb(lum_flat.T[..., None], (ab_flat * mid).T[..., None])[..., 0].T
+        ok = ((x >= lo_ok) & (x <= hi_ok)).all(dim=-1, keepdim=True)
+        lo = torch.where(ok, mid, lo)
+        hi = torch.where(ok, hi, mid)
+    out = ab.movedim(-3, -1).clone()
+    out[bad] = ab_flat * lo
+    return out.movedim(-1, -3)
 
 
 def lab_to_rgb_fast(lum: Tensor, ab: Tensor) -> Tensor:

@@ -64,3 +64,21 @@ def test_scratch_buffer_reuse_across_images_of_different_sizes(tiny):
     np.testing.assert_array_equal(first_small, again_small)
     fresh = Colorizer(tiny.model, device="cpu").colorize(big)
     np.testing.assert_array_equal(tiny.colorize(big), fresh)
+
+
+def test_a_saturated_hint_spread_onto_highlights_keeps_the_photos_lightness():
+    """Out-of-gamut colour loses chroma, not lightness (it used to be clipped per channel).
+
+    A deep blue hint at the dark end of a ramp propagates to its bright end, where sRGB
+    holds little blue: per-channel clipping made those pixels up to 8 L darker.
+    """
+    import tinct
+
+    gray = np.tile(np.linspace(40, 250, 128), (96, 1)).astype(np.uint8)
+    hint = tinct.Hint(row=48, col=10, color=(0.1, 0.25, 1.0))
+    out = tinct.Colorizer("tinct-base", device="cpu").colorize(gray, hints=[hint])
+    lab = color.rgb_to_lab(torch.from_numpy(out).permute(2, 0, 1)[None].float() / 255)[0]
+    flat = torch.from_numpy(np.repeat(gray[..., None], 3, -1)).permute(2, 0, 1)[None]
+    want = color.rgb_to_lab(flat.float() / 255)[0]
+    assert (lab[0] - want[0]).abs().max() < 1.0  # L kept (clipped: 8.4 off)
+    assert lab[2, :, :40].mean() < -60 and lab[2, :, 100:].mean() < -5  # blue throughout

@@ -209,6 +209,8 @@ def render(
     ab_w = work.upsampler((int(ab.shape[-2]), int(ab.shape[-1])))(ab)
     if work_hook is not None:
         ab_w = work_hook(ab_w)
+    if space == "lab":  # out-of-gamut chroma shortened, not clipped: the lightness stays
+        ab_w = pipeline.fit_chroma(work.lum_work, ab_w)
     rgb_w = pipeline.space_to_rgb(torch.cat((work.lum_work, ab_w), 1), space)
     coeffs = work.affine.fit(rgb_w)
 
