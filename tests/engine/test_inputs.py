@@ -374,8 +374,13 @@ def test_nearly_black_and_nearly_constant_inputs_warn():
     with pytest.warns(inputs.InputWarning, match="nearly black"):
         out = tinct.colorize(frame, device="cpu", options=tinct.ColorizeOptions(normalize="dtype"))
     assert mean_l(out) < 10
-    with pytest.warns(inputs.InputWarning, match="nearly constant"):
+    with pytest.warns(inputs.InputWarning, match="nearly constant") as told:
         tinct.colorize(np.full((32, 32), 77, np.uint8), device="cpu")
+    assert "if the data varies more, try normalize 'percentile'" in str(told[0].message)
+    sky = np.random.default_rng(0).normal(1e4, 30, (64, 64)).astype(np.float32)  # counts
+    opts = tinct.ColorizeOptions(normalize="dtype")  # floats taken as [0, 1]: all white
+    with pytest.warns(inputs.InputWarning, match="nearly constant.*try normalize 'percentile'"):
+        tinct.colorize(sky, device="cpu", options=opts)
     with warnings.catch_warnings():
         warnings.simplefilter("error", inputs.InputWarning)
         tinct.colorize(frame, device="cpu")  # the default makes it visible: no warning

@@ -193,9 +193,12 @@ def contrast_notes(gray: Tensor, normalize: str) -> list[str]:
     lo, hi = torch.quantile(flat.float(), torch.tensor([0.005, 0.995])).tolist()
     notes = []
     if hi - lo < 2.0 / 255.0:
+        # a fixed range (dtype, range) can squeeze a float or 12-bit image into one level
+        advice = "; if the data varies more, try normalize 'percentile'"
+        advice = "" if normalize == "percentile" else advice
         notes.append(
             "the input is nearly constant after normalisation "
-            f"({normalize}: 99% of pixels within {255 * (hi - lo):.1f}/255 gray levels)"
+            f"({normalize}: 99% of pixels within {255 * (hi - lo):.1f}/255 gray levels){advice}"
         )
     elif hi < 0.08:
         advice = " (try normalize 'percentile')" if normalize != "percentile" else ""
