@@ -36,3 +36,29 @@ def test_hint_propagation_spreads_a_hint_over_its_region():
     far_left = (slice(None), 1, slice(8, 56), slice(20, 28))  # a* far from the hint, same region
     assert lab_on[far_left].mean() > lab_off[far_left].mean() + 5
     assert c.stats.network_passes == 1  # propagation is part of the re-decode
+
+
+def test_inactive_knobs_tells_when_one_far_hint_floods_the_image():
+    """One hint the network disagrees with: its colour everywhere, decoding knobs idle.
+
+    The report must be true: the result then does not change with them; with a second
+    hint or local hints they act again and nothing is reported.
+    """
+    from skimage import data
+    from skimage.color import rgb2gray
+
+    from tinct.engine.chroma import DECODING_KNOBS
+
+    gray = (rgb2gray(data.coffee()[::2, ::2]) * 255).astype(np.uint8)
+    c = Colorizer("tinct-base", device="cpu")
+    green = [tinct.Hint(row=30, col=240, color=(0.1, 0.8, 0.1))]
+    idle = c.inactive_knobs(gray, hints=green)
+    assert set(DECODING_KNOBS) <= set(idle) and "one hint" in idle["temperature"]
+    knobs = tinct.ColorizeOptions(temperature=0.1, mrf_weight=5.0)
+    a, b = c.colorize(gray, hints=green), c.colorize(gray, hints=green, options=knobs)
+    assert np.abs(a.astype(int) - b).max() <= 1  # they really do nothing here
+    two = [*green, tinct.Hint(row=125, col=215, color=(0.8, 0.1, 0.1))]
+    assert not set(DECODING_KNOBS) & set(c.inactive_knobs(gray, hints=two))
+    local = tinct.ColorizeOptions(local_hints=True)
+    assert "temperature" not in c.inactive_knobs(gray, hints=green, options=local)
+    assert "temperature" not in c.inactive_knobs(gray)  # automatic: static reasons only

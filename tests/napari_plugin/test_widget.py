@@ -603,22 +603,52 @@ def test_temporal_2d_hint_on_plane_0_follows_the_content_through_time(viewer, wi
     widget.temporal.value = False
     widget.run(whole_stack=True)  # plane by plane: the hint stays at its pixel
     fixed = viewer.layers["gray colorized (tinct-base)"].data
-    blue = rgb2lab(np.array([[[0, 0, 255]]], np.uint8))[0, 0, 1:]
+    import torch
 
-    def dist(img, r, c):
+    from tinct.spaces import fit_chroma
+
+    blue = torch.tensor(rgb2lab(np.array([[[0, 0, 255]]], np.uint8))[0, 0, 1:]).view(1, 2, 1, 1)
+
+    def dist(img, t, r, c):
+        """ab distance to the blue as it can be shown at the content's lightness there."""
         ab = rgb2lab(img[r - 3 : r + 4, c - 3 : c + 4])[..., 1:].reshape(-1, 2).mean(0)
-        return float(np.linalg.norm(ab - blue))
+        g = np.repeat(stack[t, r - 3 : r + 4, c - 3 : c + 4, None], 3, -1)
+        lum = torch.tensor(rgb2lab(g)[..., 0].mean()).view(1, 1, 1, 1)
+        return float(np.linalg.norm(ab - fit_chroma(lum, blue)[0, :, 0, 0].numpy()))
 
-    # where the hinted content is on each plane: carried, its colour holds as on plane 0
-    # (the blue is gamut-limited at its lightness); pinned to its pixel, the hint reaches
-    # it on some planes and misses it on others
-    carried = [dist(hinted[t], 50, 70 - 8 * t) for t in range(6)]
-    pinned = [dist(fixed[t], 50, 70 - 8 * t) for t in range(6)]
-    assert max(carried) < carried[0] + 5
-    assert max(pinned) > 1.4 * max(carried)
+    # where the hinted content is on each plane: carried, its colour holds as on plane 0;
+    # pinned to its pixel, the hint reaches it on some planes and misses it on others
+    carried = [dist(hinted[t], t, 50, 70 - 8 * t) for t in range(6)]
+    pinned = [dist(fixed[t], t, 50, 70 - 8 * t) for t in range(6)]
+    assert max(carried) - min(carried) < 5  # holds (2026-12-03: the same to 0.1 on all six)
+    assert max(pinned) - min(pinned) > 15  # swings (33 to 57)
 
 
 def test_hint_size_says_what_0_means(widget):
     """0 is the engine's default patch side: the control's label says so."""
     assert widget.hint_size.value == 0
     assert widget.hint_size.label == "hint size (0 = auto)"
+
+
+@pytest.mark.slow
+def test_knobs_a_run_shows_idle_are_greyed_out_until_the_hints_change(viewer, widget, errors):
+    """One hint the network disagrees with floods the image: temperature and MRF are idle."""
+    from skimage import data
+    from skimage.color import rgb2gray
+
+    from tinct.engine.colorizer import Colorizer
+
+    widget.colorizer_factory = lambda model, device: Colorizer(model, device="cpu")
+    gray = (rgb2gray(data.coffee()[::2, ::2]) * 255).astype(np.uint8)
+    widget.image.value = viewer.add_image(gray, name="gray")
+    pts = viewer.add_points([[30.0, 240.0]], face_color="lime", name="hints")
+    widget.hints.value = pts
+    widget.run()
+    assert not errors, errors
+    assert not widget.temperature.enabled and not widget.mrf_weight.enabled
+    assert "one hint far from the network's own colour" in widget.controls.note.value
+    pts.current_face_color = "red"
+    pts.add([[125.0, 215.0]])  # a second hint: until the next run nothing is claimed
+    assert widget.temperature.enabled
+    widget.run()
+    assert widget.temperature.enabled and widget.mrf_weight.enabled and not errors

@@ -4,7 +4,8 @@
 chrominance with the chosen decoder, temperature and MRF (and re-applies hint
 fusion); :func:`propagate_hints` spreads hints over it (Levin et al.);
 :func:`suggest_colors` offers colours at a pixel, drawn from the predicted
-distribution (:func:`chroma_samples`).
+distribution (:func:`chroma_samples`); :func:`inactive_knobs` says which knobs cannot
+change a call's result.
 """
 
 from __future__ import annotations
@@ -32,8 +33,11 @@ if TYPE_CHECKING:
     from tinct.engine.colorizer import Colorizer
 
 __all__ = [
+    "DECODING_KNOBS",
     "chroma_samples",
     "decode_chroma",
+    "inactive_knobs",
+    "inert_decoding",
     "kmeans",
     "propagate_hints",
     "suggest_colors",
@@ -221,3 +225,69 @@ def kmeans(x: Tensor, k: int, gen: torch.Generator, iters: int = 15) -> Tensor:
     counts = torch.bincount(assign, minlength=len(c))
     order = torch.argsort(counts, descending=True, stable=True)
     return c[order][counts[order] > 0]
+
+
+#: The knobs that act only by decoding (what :func:`inert_decoding` can make idle).
+DECODING_KNOBS = ("temperature", "decoder", "mrf_weight", "mrf_iters", "mrf_edge")
+
+
+def inert_decoding(net: Any) -> str | None:
+    """Why decoding knobs cannot change this result, or ``None`` when they can.
+
+    That is so when every plane's gate is fully open to the propagated hints (the network
+    is not trusted there, :func:`hint_reliability`) and the hints have one colour: the
+    result is that colour's propagation, with no network colour and no choice between
+    hint colours for temperature, decoder or MRF to act on.
+    """
+    f = net.fusion
+    if f is None or not net.patches or bool((f.gate < 1.0 - 1e-6).any()):
+        return None
+    colours = {tuple(round(float(v), 2) for v in p.chroma.flatten()) for p in net.patches}
+    if len(colours) > 1:
+        return None
+    return (
+        "one hint far from the network's own colour: its colour is used everywhere; add a "
+        "hint or turn on local hints"
+    )
+
+
+def inactive_knobs(
+    c: Colorizer,
+    image: Any,
+    *,
+    hints: Sequence[Hint] = (),
+    reference: Any = None,
+    options: ColorizeOptions | None = None,
+    rgb: bool | None = None,
+) -> dict[str, str]:
+    """The knobs that cannot change this call's result, each with the reason.
+
+    The model's and mode's reasons (:func:`tinct.models.catalog.inactive_knobs`) plus,
+    for a hint-fusing model, the case only the run can tell (:func:`inert_decoding`).
+    Uses the cached network pass when :meth:`Colorizer.colorize` ran on the same input.
+
+    Args:
+        c: The colorizer.
+        image: The image (as for :meth:`Colorizer.colorize`).
+        hints: Its hints.
+        reference: Its reference image.
+        options: Its options.
+        rgb: As for :meth:`Colorizer.colorize`.
+
+    Returns:
+        ``{knob: reason}`` (knobs of :data:`tinct.models.catalog.KNOBS`).
+    """
+    from tinct.models import catalog
+
+    opts = c.resolve_options(options, hinted=bool(hints))
+    fusion = c.record is not None and catalog.fuses_hints(c.record)
+    decoder = (options or c.options).decoder
+    out = catalog.inactive_knobs(c.info.config, decoder=decoder, hinted=bool(hints), fusion=fusion)
+    if hints and fusion:
+        with c._lock, call_threads(c.num_threads, c.device):
+            user_net = (options or c.options).net_size
+            entry = c._entry(image, hints, reference, opts, rgb, None, None, user_net)
+        why = inert_decoding(entry.net)
+        if why:
+            out.update({k: why for k in DECODING_KNOBS if k not in out})
+    return out

@@ -36,7 +36,6 @@ from tinct.engine import fusion as _fusion
 from tinct.engine import inputs as _in
 from tinct.engine.hints import Hint, hints_digest
 from tinct.engine.options import ColorizeOptions, model_defaults
-from tinct.engine.reach import hint_reach
 from tinct.engine.render import (
     Entry,
     Scratch,
@@ -304,6 +303,13 @@ class Colorizer:
         """
         return _chroma.suggest_colors(self, image, row, col, k, **kwargs)
 
+    def inactive_knobs(self, image: Any, **kwargs: Any) -> dict[str, str]:
+        """The knobs that cannot change this call's result, each with the reason.
+
+        See :func:`tinct.engine.chroma.inactive_knobs` (same keywords as ``colorize``).
+        """
+        return _chroma.inactive_knobs(self, image, **kwargs)
+
     # ------------------------------------------------------------------ internals
 
     def _entry(
@@ -360,13 +366,8 @@ class Colorizer:
                 plain = self._entry(image, [], reference, opts, rgb, None, cancel, user_net)
             else:
                 self.stats.cache_hits += 1
-            auto = plain.net
-            if auto.ab is not None:
-                trust = _fusion.hint_reliability(auto.ab, net.patches, net.net_size)
-                mix = net.hint_mix if opts.local_hints else None  # local hints: their reach
-                reach = None if mix is None else hint_reach(mix[2], net.patches, net.net_size)
-                net.fusion = _fusion.trust_propagation(net.fusion, trust, reach)
-                net.ab = _fusion.refuse(net.fusion, net.fusion.own, net.ab_pull)
+            if plain.net.ab is not None:
+                _fusion.apply_trust(net, plain.net.ab, local=bool(opts.local_hints))
         entry = Entry(prep, net)
         if plain is not None and plain.net.net_size == net.net_size:
             entry.work = plain.work = self._work(plain)
@@ -388,13 +389,10 @@ class Colorizer:
         """Chrominance ``(B, 2, h, w)`` as rendered: decoded, hints propagated (if on)."""
         ab = self._decode(entry, opts)
         if opts.propagation and entry.net.patches and self.info.space == "lab":
-            ab = self._propagate(entry, ab, float(opts.propagation))
+            ab = _chroma.propagate_hints(entry, ab, float(opts.propagation))
         return ab
 
     def _render(self, entry: Entry, opts: ColorizeOptions) -> np.ndarray:
         self.stats.decodes += 1
         ab = self._chroma(entry, opts)
         return render(entry, ab, self._work(entry), self.info.space, self._scratch)
-
-    def _propagate(self, entry: Entry, ab: Tensor, strength: float) -> Tensor:
-        return _chroma.propagate_hints(entry, ab, strength)

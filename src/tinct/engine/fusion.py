@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,6 +46,7 @@ __all__ = [
     "MULTISCALE_FULL",
     "RELIABLE_ERROR",
     "UNRELIABLE_ERROR",
+    "apply_trust",
     "hint_reliability",
     "hint_shift",
     "hint_weights",
@@ -113,6 +115,24 @@ def hint_reliability(
     trust = (UNRELIABLE_ERROR - mean) / (UNRELIABLE_ERROR - RELIABLE_ERROR)
     trust = trust.clamp(0.0, 1.0) * trust_ceiling(len(patches))
     return torch.where(mass > 0, trust, torch.ones_like(trust))
+
+
+def apply_trust(net: Any, auto_ab: Tensor, *, local: bool = False) -> None:
+    """Open a network output's gate where the network is not trusted (in place).
+
+    Args:
+        net: The hinted :class:`~tinct.engine.forward.NetOutput` (with fusion terms).
+        auto_ab: ``(B, 2, h, w)`` the network's colour without hints.
+        local: Local hints: the gate also stops at the hints' reach
+            (:func:`tinct.engine.reach.hint_reach`).
+    """
+    from tinct.engine.reach import hint_reach
+
+    trust = hint_reliability(auto_ab, net.patches, net.net_size)
+    mix = net.hint_mix if local else None
+    reach = None if mix is None else hint_reach(mix[2], net.patches, net.net_size)
+    net.fusion = trust_propagation(net.fusion, trust, reach)
+    net.ab = refuse(net.fusion, net.fusion.own, net.ab_pull)
 
 
 def trust_ceiling(count: int) -> float:

@@ -193,8 +193,7 @@ def contrast_notes(gray: Tensor, normalize: str) -> list[str]:
     lo, hi = torch.quantile(flat.float(), torch.tensor([0.005, 0.995])).tolist()
     notes = []
     if hi - lo < 2.0 / 255.0:
-        # a fixed range (dtype, range) can squeeze a float or 12-bit image into one level
-        advice = "; if the data varies more, try normalize 'percentile'"
+        advice = "; if the data varies more, try normalize 'percentile'"  # e.g. floats, dtype
         advice = "" if normalize == "percentile" else advice
         notes.append(
             "the input is nearly constant after normalisation "

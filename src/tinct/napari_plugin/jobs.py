@@ -170,7 +170,24 @@ def colorize_job(
             )
         yield from _warnings(caught, told)
         yield ("plane", job, idx, rgb, n + 1, total)
+        if n == total - 1 and hasattr(colorizer, "inactive_knobs"):  # the shown plane's
+            yield ("knobs", idle_knobs(colorizer, plane, engine_hints(job, idx), job))
     return ("done", job)
+
+
+def idle_knobs(colorizer: Any, plane: Any, hints: Any, job: Job) -> dict[str, str]:
+    """The knobs that only this run shows to have no effect (one hint flooding the image).
+
+    The reasons that follow from the model and mode alone the widget knows already
+    (:func:`tinct.models.catalog.inactive_knobs`); this asks the engine about the run.
+    """
+    from tinct.engine.chroma import DECODING_KNOBS
+
+    found = colorizer.inactive_knobs(
+        plane, hints=hints, reference=job.reference, options=job.options,
+        rgb=job.geometry.channels is not None,
+    )  # fmt: skip
+    return {k: v for k, v in found.items() if k in DECODING_KNOBS}
 
 
 def _warnings(caught: list[Any], told: set[str]) -> Generator[Any, None, None]:

@@ -15,6 +15,7 @@ import dataclasses
 import os
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from napari.layers import Image
 
 from tinct.napari_plugin import logic
@@ -73,12 +74,22 @@ class ModelMixin:
         model = getattr(self, "model", None)
         if model is None or getattr(self, "controls", None) is None:
             return {}
+        run = getattr(self, "_run_inactive", None)  # from the last run, if nothing changed
         return opt_ui.show_knob_state(
             self.controls,
             self.choice,
             hinted=self._has_hints(),
             local_hints=getattr(self, "local_hints", None),
+            extra=run[1] if run is not None and run[0] == self._knob_key() else None,
         )
+
+    def _knob_key(self) -> tuple[Any, ...]:
+        """What a run's own knob reasons depend on: the model, the hints, local hints."""
+        layer = self.hints.value
+        points = () if layer is None else tuple(np.round(layer.data, 1).ravel().tolist())
+        colours = () if layer is None else tuple(np.round(layer.face_color, 3).ravel().tolist())
+        local = bool(getattr(getattr(self, "local_hints", None), "value", False))
+        return (self.model.value, points, colours, local)
 
     def _decoder_choices(self, _widget: Any = None) -> list[str]:
         """Decoders of the selected model (``auto`` first); a magicgui choices callable."""

@@ -108,6 +108,7 @@ def show_knob_state(
     *,
     hinted: bool,
     local_hints: Any = None,
+    extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Enable the knobs that act, grey out the others with their reason.
 
@@ -118,6 +119,8 @@ def show_knob_state(
         local_hints: The "Local hints" checkbox, if the widget has one. It is greyed
             out only for models that do not fuse hints; without hints yet it stays
             usable, so that it can be ticked before the first hint is placed.
+        extra: Knobs that the last run showed to have no effect, with the reason
+            (:meth:`tinct.Colorizer.inactive_knobs`).
 
     Returns:
         ``{knob: reason}`` for the knobs shown disabled.
@@ -133,6 +136,7 @@ def show_knob_state(
     elif not choice.distribution:
         why = "this model predicts colours directly (no colour distribution)"
         inactive = {"temperature": why, "mrf_weight": why, "mrf_iters": why}
+    inactive = {**(extra or {}), **inactive}
     shown = {}
     for name in CONTROLLED:
         widget = getattr(controls, name)

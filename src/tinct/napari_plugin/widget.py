@@ -337,6 +337,9 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
             return
         if item[0] == "status":
             self.status.value = item[1]
+        elif item[0] == "knobs":  # knobs this run shows to have no effect
+            self._run_inactive = (self._knob_key(), item[1])
+            self._update_knobs()
         elif item[0] == "warning":
             self.status.value = f"warning: {item[1]}"[:200]
             show_warning(f"tinct: {item[1]}")
