@@ -157,12 +157,13 @@ def colorize_job(
             raise Cancelled("colorization cancelled")
         yield ("status", f"colorizing {n + 1}/{total}…" if total > 1 else "colorizing…")
         plane = np.asarray(job.data[idx] if idx else job.data)
+        hints = engine_hints(job, idx)
         kwargs = {} if job.options is None else {"options": job.options}
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             rgb = colorizer.colorize(
                 plane,
-                hints=engine_hints(job, idx),
+                hints=hints,
                 reference=job.reference,
                 rgb=job.geometry.channels is not None,
                 cancel=cancel,
@@ -170,8 +171,10 @@ def colorize_job(
             )
         yield from _warnings(caught, told)
         yield ("plane", job, idx, rgb, n + 1, total)
+        one_colour = len({tuple(np.round(h.color, 3)) for h in hints if h.color}) <= 1
         if n == total - 1 and hasattr(colorizer, "inactive_knobs"):  # the shown plane's
-            yield ("knobs", idle_knobs(colorizer, plane, engine_hints(job, idx), job))
+            # only one hint colour can leave the decoding knobs idle: else skip the lookup
+            yield ("knobs", idle_knobs(colorizer, plane, hints, job) if one_colour else {})
     return ("done", job)
 
 
