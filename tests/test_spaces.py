@@ -32,3 +32,13 @@ def test_fit_chroma_leaves_in_gamut_colours_alone():
     assert out[..., 0, 0].norm() < ab[..., 0, 0].norm() and torch.equal(
         out[..., 1:, :], ab[..., 1:, :]
     )
+
+
+def test_lab_to_rgb_in_gamut_is_the_fitted_colour_converted_once():
+    gen = torch.Generator().manual_seed(1)
+    lum = torch.rand(2, 1, 16, 24, generator=gen) * 100
+    ab = (torch.rand(2, 2, 16, 24, generator=gen) - 0.5) * 220
+    want = spaces.lab_to_rgb_fast(lum, spaces.fit_chroma(lum, ab))
+    assert torch.allclose(spaces.lab_to_rgb_in_gamut(lum, ab), want, atol=1e-5)
+    mid, small = lum * 0.6 + 20, ab * 0.05  # in gamut: the plain conversion
+    assert torch.equal(spaces.lab_to_rgb_in_gamut(mid, small), spaces.lab_to_rgb_fast(mid, small))

@@ -19,6 +19,7 @@ __all__ = [
     "SPACES",
     "fit_chroma",
     "lab_to_rgb_fast",
+    "lab_to_rgb_in_gamut",
     "lum_from_gray",
     "rgb_to_space",
     "snap_chroma",
@@ -103,17 +104,51 @@ def _f_inv_(t: Tensor) -> Tensor:
 
 
 def _linear_rgb(lum: Tensor, ab: Tensor) -> Tensor:
-    """CIELAB to *unclipped* linear sRGB, ``(..., 3, H, W)`` (in gamut: all within [0, 1])."""
+    """CIELAB to *unclipped* linear sRGB, ``(..., 3, H, W)`` (in gamut: all within [0, 1]).
+
+    Few full-size temporaries: the channels are written into one output in place.
+    """
     fy = (lum + 16.0) / 116.0
     fx = _f_inv_(fy + ab[..., 0:1, :, :] / 500.0).mul_(_D65[0])
     fz = _f_inv_(fy - ab[..., 1:2, :, :] / 200.0).mul_(_D65[2])
-    y = _f_inv_(fy.clone())
+    y = _f_inv_(fy)
     m = color.RGB_FROM_XYZ
-    return torch.cat([fx * m[i][0] + y * m[i][1] + fz * m[i][2] for i in range(3)], -3)
+    out = torch.empty(*lum.shape[:-3], 3, *lum.shape[-2:], dtype=lum.dtype, device=lum.device)
+    for i in range(3):
+        ch = out[..., i : i + 1, :, :]
+        torch.mul(fx, m[i][0], out=ch)
+        ch.add_(y, alpha=m[i][1]).add_(fz, alpha=m[i][2])
+    return out
 
 
 #: Slack on the sRGB cube of :func:`fit_chroma` (float rounding of neutral colours).
 _GAMUT_SLACK = 1e-4
+
+
+def _out_of_gamut(rgb: Tensor) -> Tensor:
+    """``(..., H, W)`` True where unclipped linear ``rgb (..., 3, H, W)`` leaves the cube."""
+    return ((rgb < -_GAMUT_SLACK) | (rgb > 1.0 + _GAMUT_SLACK)).any(dim=-3)
+
+
+def _fitted(lum: Tensor, ab: Tensor, bad: Tensor, iters: int) -> tuple[Tensor, Tensor]:
+    """The ``bad`` pixels' chroma shortened into the gamut: ``(ab (N, 2), linear rgb (N, 3))``.
+
+    Bisection on the scale of ``(a, b)`` at each pixel's own L (see :func:`fit_chroma`).
+    """
+    ab_n = ab.movedim(-3, -1)[bad]  # (N, 2)
+    lum_n = lum.movedim(-3, -1)[bad].to(ab.dtype).T[..., None]  # (1, N, 1): a 3-D "image"
+
+    def linear(scale: Tensor) -> Tensor:  # (N, 3)
+        return _linear_rgb(lum_n, (ab_n * scale).T[..., None])[..., 0].T
+
+    lo = torch.zeros_like(ab_n[:, :1])
+    hi = torch.ones_like(lo)
+    for _ in range(iters):
+        mid = (lo + hi) * 0.5
+        ok = ~_out_of_gamut(linear(mid).T[..., None])[:, 0, None]
+        lo = torch.where(ok, mid, lo)
+        hi = torch.where(ok, hi, mid)
+    return ab_n * lo, linear(lo)
 
 
 def fit_chroma(lum: Tensor, ab: Tensor, iters: int = 10) -> Tensor:
@@ -134,24 +169,33 @@ def fit_chroma(lum: Tensor, ab: Tensor, iters: int = 10) -> Tensor:
     Returns:
         ``(..., 2, H, W)`` chrominance inside the sRGB gamut at ``lum``.
     """
-    lo_ok, hi_ok = -_GAMUT_SLACK, 1.0 + _GAMUT_SLACK
-    rgb = _linear_rgb(lum, ab)
-    bad = ((rgb < lo_ok) | (rgb > hi_ok)).any(dim=-3)  # (..., H, W)
+    bad = _out_of_gamut(_linear_rgb(lum, ab))
     if not bool(bad.any()):
         return ab
-    ab_flat = ab.movedim(-3, -1)[bad]  # (N, 2)
-    lum_flat = lum.movedim(-3, -1)[bad].to(ab.dtype)  # (N, 1)
-    lo = torch.zeros_like(ab_flat[:, :1])
-    hi = torch.ones_like(lo)
-    for _ in range(iters):
-        mid = (lo + hi) * 0.5
-        x = _linear_rgb(lum_flat.T[..., None], (ab_flat * mid).T[..., None])[..., 0].T
-        ok = ((x >= lo_ok) & (x <= hi_ok)).all(dim=-1, keepdim=True)
-        lo = torch.where(ok, mid, lo)
-        hi = torch.where(ok, hi, mid)
     out = ab.movedim(-3, -1).clone()
-    out[bad] = ab_flat * lo
+    out[bad] = _fitted(lum, ab, bad, iters)[0]
     return out.movedim(-1, -3)
+
+
+def lab_to_rgb_in_gamut(lum: Tensor, ab: Tensor) -> Tensor:
+    """CIELAB to sRGB, out-of-gamut colour fitted by :func:`fit_chroma` (L kept), not clipped.
+
+    The same as ``lab_to_rgb_fast(lum, fit_chroma(lum, ab))`` with one full-size conversion.
+
+    Args:
+        lum: ``(..., 1, H, W)`` L in ``[0, 100]``.
+        ab: ``(..., 2, H, W)`` a, b.
+
+    Returns:
+        ``(..., 3, H, W)`` sRGB in ``[0, 1]``.
+    """
+    rgb = _linear_rgb(lum, ab)
+    bad = _out_of_gamut(rgb)
+    if bool(bad.any()):
+        rgb = rgb.movedim(-3, -1)
+        rgb[bad] = _fitted(lum, ab, bad, 10)[1]
+        rgb = rgb.movedim(-1, -3)
+    return _encode_srgb_(rgb)
 
 
 def lab_to_rgb_fast(lum: Tensor, ab: Tensor) -> Tensor:
@@ -168,18 +212,12 @@ def lab_to_rgb_fast(lum: Tensor, ab: Tensor) -> Tensor:
     Returns:
         ``(..., 3, H, W)`` sRGB in ``[0, 1]``.
     """
-    fy = (lum + 16.0) / 116.0
-    fx = _f_inv_(fy + ab[..., 0:1, :, :] / 500.0).mul_(_D65[0])
-    fz = _f_inv_(fy - ab[..., 1:2, :, :] / 200.0).mul_(_D65[2])
-    y = _f_inv_(fy)
-    m = color.RGB_FROM_XYZ
-    out = torch.empty(*lum.shape[:-3], 3, *lum.shape[-2:], dtype=lum.dtype, device=lum.device)
-    for i in range(3):
-        ch = out[..., i : i + 1, :, :]
-        torch.mul(fx, m[i][0], out=ch)
-        ch.add_(y, alpha=m[i][1]).add_(fz, alpha=m[i][2])
+    return _encode_srgb_(_linear_rgb(lum, ab))
+
+
+def _encode_srgb_(out: Tensor) -> Tensor:
+    """Linear RGB clipped to ``[0, 1]`` and sRGB-encoded, in place."""
     out.clamp_(0.0, 1.0)
-    # sRGB transfer curve, in place.
     low = out * 12.92
     out.clamp_(min=0.0031308).pow_(1.0 / 2.4).mul_(1.055).sub_(0.055)
     return torch.where(low < 0.0031308 * 12.92, low, out, out=out)

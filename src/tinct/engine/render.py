@@ -210,8 +210,9 @@ def render(
     if work_hook is not None:
         ab_w = work_hook(ab_w)
     if space == "lab":  # out-of-gamut chroma shortened, not clipped: the lightness stays
-        ab_w = pipeline.fit_chroma(work.lum_work, ab_w)
-    rgb_w = pipeline.space_to_rgb(torch.cat((work.lum_work, ab_w), 1), space)
+        rgb_w = pipeline.lab_to_rgb_in_gamut(work.lum_work, ab_w)
+    else:
+        rgb_w = pipeline.space_to_rgb(torch.cat((work.lum_work, ab_w), 1), space)
     coeffs = work.affine.fit(rgb_w)
 
     prep = entry.prepared

@@ -171,9 +171,9 @@ def colorize_job(
             )
         yield from _warnings(caught, told)
         yield ("plane", job, idx, rgb, n + 1, total)
-        one_colour = len({tuple(np.round(h.color, 3)) for h in hints if h.color}) <= 1
         if n == total - 1 and hasattr(colorizer, "inactive_knobs"):  # the shown plane's
             # only one hint colour can leave the decoding knobs idle: else skip the lookup
+            one_colour = len({tuple(np.round(h.color, 3)) for h in hints if h.color}) <= 1
             yield ("knobs", idle_knobs(colorizer, plane, hints, job) if one_colour else {})
     return ("done", job)
 

@@ -231,9 +231,11 @@ def write_output(
             layers = viewer.layers
             layers.move(layers.index(layer), layers.index(hints))
             layers.selection.active = hints
-    if ok:
+    if ok:  # follow the source, touching only what moved (each set refreshes the layer)
+        now = transform_of(layer)
         for key, value in transform_of(source).items():
-            setattr(layer, key, value)
+            if not np.allclose(now[key], value):
+                setattr(layer, key, value)
     return layer
 
 
