@@ -58,3 +58,21 @@ def gradient_image(h=64, w=80, dtype=np.uint8):
     if dtype == np.uint16:
         return (img * 65535).astype(np.uint16)
     return img.astype(dtype)
+
+
+def shown_ab(frame: np.ndarray, r: int, c: int, colour, k: int = 3) -> np.ndarray:
+    """The chroma of ``colour`` as the engine can show it on the gray ``frame`` there.
+
+    At the lightness of the gray under the window, inside the sRGB gamut
+    (:func:`tinct.spaces.fit_chroma`: a deep blue on a light face keeps its hue, not its
+    chroma).
+    """
+    from skimage.color import rgb2lab
+
+    from tinct.spaces import fit_chroma
+
+    g = frame[r - k : r + k + 1, c - k : c + k + 1].astype(float)
+    lum = rgb2lab(np.repeat(g[..., None], 3, -1) / 255)[..., 0].mean()
+    ab = rgb2lab(np.array([[colour]], np.uint8))[0, 0, 1:]
+    fitted = fit_chroma(torch.tensor(lum).view(1, 1, 1, 1), torch.tensor(ab).view(1, 2, 1, 1))
+    return fitted[0, :, 0, 0].numpy()

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import tinct
+from engine_helpers import shown_ab
 from tinct import Hint
 from tinct import motion as M
 from tinct.engine.carry import HintStop, hints_by_plane
@@ -38,24 +39,6 @@ def ab_at(rgb: np.ndarray, r: int, c: int, k: int = 3) -> np.ndarray:
     from skimage.color import rgb2lab
 
     return rgb2lab(rgb[r - k : r + k + 1, c - k : c + k + 1]).reshape(-1, 3)[:, 1:].mean(0)
-
-
-def shown_ab(frame: np.ndarray, r: int, c: int, colour, k: int = 3) -> np.ndarray:
-    """The chroma of ``colour`` as the engine can show it on the gray ``frame`` there.
-
-    At the lightness of the gray under the window, inside the sRGB gamut
-    (:func:`tinct.spaces.fit_chroma`: a deep blue on a light face keeps its hue, not its
-    chroma).
-    """
-    from skimage.color import rgb2lab
-
-    from tinct.spaces import fit_chroma
-
-    g = frame[r - k : r + k + 1, c - k : c + k + 1].astype(float)
-    lum = rgb2lab(np.repeat(g[..., None], 3, -1) / 255)[..., 0].mean()
-    ab = rgb2lab(np.array([[colour]], np.uint8))[0, 0, 1:]
-    fitted = fit_chroma(torch.tensor(lum).view(1, 1, 1, 1), torch.tensor(ab).view(1, 2, 1, 1))
-    return fitted[0, :, 0, 0].numpy()
 
 
 def flicker(out: np.ndarray) -> float:

@@ -603,18 +603,12 @@ def test_temporal_2d_hint_on_plane_0_follows_the_content_through_time(viewer, wi
     widget.temporal.value = False
     widget.run(whole_stack=True)  # plane by plane: the hint stays at its pixel
     fixed = viewer.layers["gray colorized (tinct-base)"].data
-    import torch
-
-    from tinct.spaces import fit_chroma
-
-    blue = torch.tensor(rgb2lab(np.array([[[0, 0, 255]]], np.uint8))[0, 0, 1:]).view(1, 2, 1, 1)
+    from engine_helpers import shown_ab
 
     def dist(img, t, r, c):
         """ab distance to the blue as it can be shown at the content's lightness there."""
         ab = rgb2lab(img[r - 3 : r + 4, c - 3 : c + 4])[..., 1:].reshape(-1, 2).mean(0)
-        g = np.repeat(stack[t, r - 3 : r + 4, c - 3 : c + 4, None], 3, -1)
-        lum = torch.tensor(rgb2lab(g)[..., 0].mean()).view(1, 1, 1, 1)
-        return float(np.linalg.norm(ab - fit_chroma(lum, blue)[0, :, 0, 0].numpy()))
+        return float(np.linalg.norm(ab - shown_ab(stack[t], r, c, (0, 0, 255))))
 
     # where the hinted content is on each plane: carried, its colour holds as on plane 0;
     # pinned to its pixel, the hint reaches it on some planes and misses it on others
