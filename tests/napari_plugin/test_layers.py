@@ -120,3 +120,22 @@ def test_write_output_takes_the_whole_transform_and_follows_it(viewer):
     np.testing.assert_allclose(out.data_to_world(corner), src.data_to_world(corner))
     hints = layer_io.add_hints_layer(viewer, src)
     np.testing.assert_allclose(hints.data_to_world(corner), src.data_to_world(corner))
+
+
+@pytest.mark.skipif(
+    not hasattr(ViewerModel().add_image(np.zeros((2, 2))), "units"), reason="napari < 0.6"
+)
+def test_output_and_hints_layers_keep_the_physical_units(viewer):
+    src = viewer.add_image(
+        np.zeros((2, 40, 50), np.uint8), name="gray", scale=(2.0, 0.325, 0.325),
+        units=("um", "um", "um"), axis_labels=("z", "y", "x"),
+    )  # fmt: skip
+    plane = np.zeros((40, 50, 3), np.uint8)
+    out = layer_io.write_output(viewer, src, (2, 40, 50, 3), (0,), plane)
+    hints = layer_io.add_hints_layer(viewer, src)
+    for layer in (out, hints):  # else napari warns "Inconsistent units across layers"
+        assert tuple(layer.units) == tuple(src.units)
+        assert tuple(layer.axis_labels) == ("z", "y", "x")
+    src.units = ("nm", "nm", "nm")  # the user corrected the calibration: the result follows
+    again = layer_io.write_output(viewer, src, (2, 40, 50, 3), (1,), plane)
+    assert again is out and tuple(out.units) == tuple(src.units)

@@ -47,15 +47,30 @@ def full_resolution(layer: Any) -> Any:
 
 #: The parts of a layer's data-to-world transform that napari keeps (all of them).
 TRANSFORM = ("scale", "translate", "rotate", "shear", "affine")
+#: What says which physical axes a layer's world has (napari >= 0.6).
+SPACE = ("units", "axis_labels")
 
 
 def transform_of(layer: Any) -> dict[str, Any]:
-    """A layer's whole data-to-world transform, as keyword arguments of ``add_image``."""
+    """A layer's whole placement in the world, as keyword arguments of ``add_image``.
+
+    Its data-to-world transform and, where napari has them (>= 0.6), its units and
+    axis labels: a layer made without them would be in pixels, and napari then warns
+    "Inconsistent units across layers" and stops drawing the scale bar in units.
+    """
     out = {}
     for key in TRANSFORM:
         value = getattr(layer, key)
         out[key] = value.affine_matrix if key == "affine" else np.asarray(value)
+    for key in SPACE:
+        if hasattr(layer, key):
+            out[key] = tuple(getattr(layer, key))
     return out
+
+
+def _same(key: str, a: Any, b: Any) -> bool:
+    """Whether two values of one :func:`transform_of` entry agree."""
+    return tuple(a) == tuple(b) if key in SPACE else bool(np.allclose(a, b))
 
 
 def source_geometry(layer: Any) -> logic.PlaneGeometry:
@@ -190,7 +205,8 @@ def write_output(
     An existing RGB uint8 layer of the right shape is updated in place; otherwise
     a new one replaces it, and the hints layer (if given) is kept above it and active.
     Either way the layer gets the source's whole transform (scale, translate, rotate,
-    shear, affine) as it is now, so it stays on the source when that moved.
+    shear, affine) and its units and axis labels as they are now, so it stays on the
+    source when that moved.
 
     Args:
         viewer: The viewer (model).
@@ -234,7 +250,7 @@ def write_output(
     if ok:  # follow the source, touching only what moved (each set refreshes the layer)
         now = transform_of(layer)
         for key, value in transform_of(source).items():
-            if not np.allclose(now[key], value):
+            if not _same(key, now[key], value):
                 setattr(layer, key, value)
     return layer
 
