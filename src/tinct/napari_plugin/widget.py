@@ -199,6 +199,8 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
         self._timer = QTimer(self.native)  # dies with the widget
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._timer_fired)
+        runner = self._runner  # closing the viewer (or the dock) stops a run in flight
+        self.native.destroyed.connect(lambda *_: runner.cancel())
 
         self.model.changed.connect(self._on_model_changed)
         self.weights_file.changed.connect(self._on_weights_file)
@@ -369,6 +371,8 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
         self._error(f"{type(exc).__name__}: {exc}")
 
     def _on_finished(self) -> None:
+        if not self._alive():  # the viewer closed during the run: nothing left to update
+            return
         if self._runner.cancelled:
             self.status.value = "cancelled"
         self.cancel_button.enabled = False

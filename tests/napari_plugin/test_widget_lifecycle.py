@@ -1,0 +1,70 @@
+"""The Colorize widget while a run is in flight: its input removed, the viewer closed (Xvfb).
+
+Run under a virtual display: ``xvfb-run -a -s "-screen 0 1600x1000x24" pytest -m gui``.
+The colorizer is a slow fake, so that the run is still going when the user acts.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.gui
+
+if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+    pytest.skip(
+        "napari needs a display: run under xvfb-run (offscreen Qt does not work)",
+        allow_module_level=True,
+    )
+
+pytest.importorskip("napari")
+pytest.importorskip("pytestqt")
+
+
+class SlowColorizer:
+    """Gray -> RGB copy that takes ``delay`` seconds per plane and honours ``cancel``."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.calls = 0
+        self.started = threading.Event()
+
+    def colorize(self, image, hints=(), reference=None, cancel=None, **kw):
+        self.started.set()
+        self.calls += 1
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < self.delay:
+            if cancel is not None and cancel.is_set():
+                from tinct.cancel import Cancelled
+
+                raise Cancelled("cancelled")
+            time.sleep(0.01)
+        return np.repeat(np.asarray(image)[..., None], 3, axis=-1).astype(np.uint8)
+
+
+def _running(viewer, qtbot, delay=0.3):
+    """A Colorize widget running a whole-stack job on a 6-plane stack."""
+    _dock, widget = viewer.window.add_plugin_dock_widget("tinct", "Colorize")
+    widget.sync = False
+    fake = SlowColorizer(delay)
+    widget.colorizer_factory = lambda m, d: fake
+    layer = viewer.add_image(np.zeros((6, 32, 32), np.uint8), name="stack")
+    widget.image.value = layer
+    widget.whole_stack.value = True
+    worker = widget.run()
+    assert worker is not None
+    qtbot.waitUntil(fake.started.is_set, timeout=10_000)
+    return widget, worker, fake, layer
+
+
+def test_closing_the_viewer_during_a_run_stops_it_quietly(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    widget, worker, fake, _ = _running(viewer, qtbot, delay=2.0)
+    cancel = widget._runner.cancel_event
+    with qtbot.waitSignal(worker.finished, timeout=10_000):
+        viewer.close()  # the worker's end must not touch the deleted widget
+    assert cancel.is_set() and fake.calls == 1  # stopped, not left running to the end
