@@ -98,3 +98,16 @@ def test_cli_flags_become_one_options_object(monkeypatch, eval_dir, tmp_path):
     assert cli.main(args) == 0
     o = seen["cfg"].options
     assert (o.decoder, o.mrf_weight, o.mrf_edge, o.device) == ("mode", 2.0, 3.0, "cpu")
+
+
+def test_images_are_read_turned_as_shown(tmp_path):
+    """An EXIF-rotated photo is evaluated upright, as training reads it."""
+    from tinct.training.evaluate import _read_rgb
+
+    upright = np.zeros((20, 30, 3), np.uint8)
+    upright[:5] = (250, 30, 30)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned 90 degrees anticlockwise
+    path = tmp_path / "phone.png"
+    Image.fromarray(np.rot90(upright).copy()).save(path, exif=exif.tobytes())
+    np.testing.assert_array_equal(_read_rgb(path), upright)

@@ -3,9 +3,12 @@
 :func:`read_image` checks the size a file declares against a pixel limit
 (:data:`MAX_READ_PIXELS`, ``$TINCT_MAX_IMAGE_PIXELS`` or the ``max_pixels``
 argument) before it decodes anything, so a small file that claims 50000 x 50000
-pixels is refused, not decoded. ``.fits``, ``.fit`` and ``.fts`` files (gzipped
-too) go to :func:`read_fits` (astronomy, the ``fits`` extra), so ``tinct
-colorize`` and ``tinct batch`` read them like any other image.
+pixels is refused, not decoded. Pixels come back the way a viewer shows them: the
+orientation tag (EXIF or TIFF tag 274, e.g. a phone photo stored sideways with
+orientation 6) is applied, so results and hint positions match what the user sees.
+``.fits``, ``.fit`` and ``.fts`` files (gzipped too) go to :func:`read_fits`
+(astronomy, the ``fits`` extra), so ``tinct colorize`` and ``tinct batch`` read
+them like any other image.
 :func:`write_image` writes 8-bit PNG/TIFF/JPEG.
 """
 
@@ -23,9 +26,11 @@ __all__ = [
     "FITS_SUFFIXES",
     "MAX_READ_PIXELS",
     "MAX_READ_PIXELS_ENV",
+    "ORIENTATION_TAG",
     "ImageTooLargeError",
     "fits_shape",
     "max_read_pixels",
+    "oriented",
     "read_fits",
     "read_image",
     "write_image",
@@ -35,6 +40,9 @@ __all__ = [
 MAX_READ_PIXELS = 2**28
 #: Environment variable that overrides :data:`MAX_READ_PIXELS`.
 MAX_READ_PIXELS_ENV = "TINCT_MAX_IMAGE_PIXELS"
+
+#: The orientation tag of EXIF and TIFF: how stored pixels are turned for display.
+ORIENTATION_TAG = 0x0112
 
 #: Suffixes read as FITS (astropy, the ``fits`` extra).
 FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
@@ -191,7 +199,12 @@ def read_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray
             samples = shape[series.axes.index("S")] if "S" in series.axes else 1
             what = " x ".join(map(str, shape))
             _check_declared(path, math.prod(shape) // max(1, samples), what, limit)
-            return np.asarray(series.asarray())
+            tag = tif.pages[0].tags.get(ORIENTATION_TAG)
+            data = np.asarray(series.asarray())
+            if not (tag and "Y" in series.axes and "X" in series.axes):
+                return data
+            axes = (series.axes.index("Y"), series.axes.index("X"))
+            return oriented(data, int(tag.value), axes)
     from PIL import Image
 
     with warnings.catch_warnings():
@@ -203,7 +216,33 @@ def read_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray
     with im:
         width, height = im.size
         _check_declared(path, width * height, f"{width} x {height}", limit)
-        return _pil_array(im)
+        return oriented(_pil_array(im), _exif_orientation(im))
+
+
+def _exif_orientation(im: Any) -> int:
+    """The orientation an opened Pillow image's EXIF gives (1 when none, or unreadable)."""
+    try:
+        return int(im.getexif().get(ORIENTATION_TAG, 1))
+    except Exception:  # a broken EXIF block never costs the image
+        return 1
+
+
+def oriented(image: np.ndarray, orientation: int, axes: tuple[int, int] = (0, 1)) -> np.ndarray:
+    """Turn stored pixels the way a viewer shows them (EXIF / TIFF orientation, tag 274).
+
+    Args:
+        image: The pixels as stored.
+        orientation: The tag's value, 1-8 (1, or any other value: as stored).
+        axes: The row and column axes of ``image``.
+
+    Returns:
+        ``image`` mirrored and/or rotated as the tag says (``image`` itself for 1).
+    """
+    y, x = axes
+    if orientation in (5, 6, 7, 8):  # the stored rows are the shown columns
+        image = np.swapaxes(image, y, x)
+    flips = {2: (x,), 3: (y, x), 4: (y,), 6: (x,), 7: (y, x), 8: (y,)}.get(orientation, ())
+    return np.ascontiguousarray(np.flip(image, flips)) if orientation in range(2, 9) else image
 
 
 def _pil_array(im: Any) -> np.ndarray:

@@ -191,11 +191,11 @@ class EvalConfig:
 
 def _read_rgb(path: Path) -> np.ndarray:
     """An image file as ``(H, W, 3)`` uint8 RGB (``ValueError`` naming the file otherwise)."""
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+        with Image.open(path) as im:  # turned as a viewer shows it, as training reads it
+            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
     except Exception as exc:
         raise ValueError(f"cannot read image {path}: {exc}") from None
 
