@@ -28,8 +28,8 @@ pytest.importorskip("pytestqt")
 class SlowColorizer:
     """Gray -> RGB copy that takes ``delay`` seconds per plane and honours ``cancel``."""
 
-    def __init__(self, delay: float) -> None:
-        self.delay = delay
+    def __init__(self, delay: float, honour_cancel: bool = True) -> None:
+        self.delay, self.honour_cancel = delay, honour_cancel
         self.calls = 0
         self.started = threading.Event()
 
@@ -38,7 +38,7 @@ class SlowColorizer:
         self.calls += 1
         t0 = time.monotonic()
         while time.monotonic() - t0 < self.delay:
-            if cancel is not None and cancel.is_set():
+            if self.honour_cancel and cancel is not None and cancel.is_set():
                 from tinct.cancel import Cancelled
 
                 raise Cancelled("cancelled")
@@ -46,11 +46,11 @@ class SlowColorizer:
         return np.repeat(np.asarray(image)[..., None], 3, axis=-1).astype(np.uint8)
 
 
-def _running(viewer, qtbot, delay=0.3):
+def _running(viewer, qtbot, delay=0.3, honour_cancel=True):
     """A Colorize widget running a whole-stack job on a 6-plane stack."""
     _dock, widget = viewer.window.add_plugin_dock_widget("tinct", "Colorize")
     widget.sync = False
-    fake = SlowColorizer(delay)
+    fake = SlowColorizer(delay, honour_cancel)
     widget.colorizer_factory = lambda m, d: fake
     layer = viewer.add_image(np.zeros((6, 32, 32), np.uint8), name="stack")
     widget.image.value = layer
@@ -68,3 +68,15 @@ def test_closing_the_viewer_during_a_run_stops_it_quietly(make_napari_viewer, qt
     with qtbot.waitSignal(worker.finished, timeout=10_000):
         viewer.close()  # the worker's end must not touch the deleted widget
     assert cancel.is_set() and fake.calls == 1  # stopped, not left running to the end
+
+
+@pytest.mark.parametrize("honour_cancel", [True, False], ids=["engine-stops", "plane-ends"])
+def test_removing_the_input_layer_during_a_run_stops_it(make_napari_viewer, qtbot, honour_cancel):
+    viewer = make_napari_viewer()
+    widget, worker, fake, layer = _running(viewer, qtbot, delay=1.0, honour_cancel=honour_cancel)
+    with qtbot.waitSignal(worker.finished, timeout=10_000):
+        viewer.layers.remove(layer)
+    assert fake.calls == 1  # not the other five planes of a layer that is gone
+    assert len(viewer.layers) == 0  # and no result layer for it (even of the plane in flight)
+    assert widget.status.value == "cancelled: the layer 'stack' was removed"
+    assert not widget.busy

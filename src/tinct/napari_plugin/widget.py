@@ -15,13 +15,13 @@ and colour suggestions, Run / Cancel / Live. Its helpers: pure decisions in
 :mod:`tinct.napari_plugin.options_panel`, reading and writing layers in
 :mod:`tinct.napari_plugin.layers`, the jobs that drive the engine (and the runner
 that runs them off the main thread) in :mod:`tinct.napari_plugin.jobs`, the
-Temporal checkbox in :mod:`tinct.napari_plugin.temporal_panel`, and the bridge server
-toggle in :mod:`tinct.napari_plugin.server_panel`.
+Temporal checkbox in :mod:`tinct.napari_plugin.temporal_panel`, the life of a job
+(queue, Cancel, what stops a run) in :mod:`tinct.napari_plugin.run_panel`, and the
+bridge server toggle in :mod:`tinct.napari_plugin.server_panel`.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import weakref
 from typing import TYPE_CHECKING, Any
@@ -41,7 +41,6 @@ from napari.layers import Image, Points
 from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QTimer
 
-from tinct.cancel import Cancelled
 from tinct.napari_plugin import jobs, logic
 from tinct.napari_plugin import layers as layer_io
 from tinct.napari_plugin import options_panel as opt_ui
@@ -52,6 +51,7 @@ from tinct.napari_plugin.jobs import (
 )
 from tinct.napari_plugin.live_panel import LiveMixin
 from tinct.napari_plugin.models_panel import ModelMixin
+from tinct.napari_plugin.run_panel import RunMixin
 from tinct.napari_plugin.server_panel import ServerToggle
 from tinct.napari_plugin.temporal_panel import TemporalMixin
 
@@ -70,7 +70,9 @@ def live_widgets() -> list[ColorizeWidget]:
     return [w for w in list(_LIVE) if w._alive()]
 
 
-class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerToggle, Container):  # type: ignore[misc, override]
+class ColorizeWidget(  # type: ignore[misc, override]
+    RunMixin, ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerToggle, Container
+):
     """Colorize grayscale image layers with tinct, with optional hint points.
 
     Args:
@@ -199,8 +201,7 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
         self._timer = QTimer(self.native)  # dies with the widget
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self._timer_fired)
-        runner = self._runner  # closing the viewer (or the dock) stops a run in flight
-        self.native.destroyed.connect(lambda *_: runner.cancel())
+        self._watch_runs()  # closing the viewer or removing the input stops a run
 
         self.model.changed.connect(self._on_model_changed)
         self.weights_file.changed.connect(self._on_weights_file)
@@ -301,39 +302,6 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
             return None
         return self._submit("colorize", job)
 
-    def cancel(self) -> None:
-        """Stop the running job after the current plane; drop any queued re-run."""
-        self._pending = None
-        self._timer.stop()
-        if self._runner.cancel():
-            self.status.value = "cancelling…"
-
-    @property
-    def busy(self) -> bool:
-        """A job is running."""
-        return self._runner.busy
-
-    def _submit(self, kind: str, arg: Any) -> Any:
-        if self._runner.busy:
-            self._pending = (kind, arg)  # keep only the newest request
-            return None
-        if kind == "colorize":
-            body = functools.partial(
-                jobs.colorize_job,
-                get_colorizer=self.get_colorizer,
-                cancel=self._runner.cancel_event,
-            )
-            self.progress.max = max(1, len(arg.planes))
-            self.progress.value = 0
-        else:
-            body = functools.partial(
-                jobs.suggest_job, get_colorizer=self.get_colorizer, k=_N_SWATCHES
-            )
-        worker = self._runner.start(body, arg)
-        if worker is not None:
-            self.cancel_button.enabled = True
-        return worker
-
     def _on_yielded(self, item: Any) -> None:
         if not self._alive():
             return
@@ -347,42 +315,14 @@ class ColorizeWidget(ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerTog
             show_warning(f"tinct: {item[1]}")
         elif item[0] == "plane":
             _, job, idx, rgb, done, total = item
+            if not self._source_present(job):  # removed while its plane was colorized
+                return
             self.output = layer_io.write_output(
                 self._viewer, job.source, job.geometry.output_shape, idx, rgb, self.hints.value,  # type: ignore[attr-defined]
                 model=job.model,
             )  # fmt: skip
             self.progress.value = done
             self.status.value = f"done {done}/{total}" if total > 1 else "done"
-
-    def _on_returned(self, value: Any) -> None:
-        if not self._alive():
-            return
-        if value and value[0] == "error":
-            self._on_errored(value[1])
-            return
-        if value and value[0] == "suggest":
-            self.show_suggestions(value[1])
-            self.status.value = "click a swatch to recolour the selected hint"
-
-    def _on_errored(self, exc: BaseException) -> None:
-        if isinstance(exc, Cancelled):  # the user pressed Cancel
-            self._runner.cancelled = True
-            return
-        self._error(f"{type(exc).__name__}: {exc}")
-
-    def _on_finished(self) -> None:
-        if not self._alive():  # the viewer closed during the run: nothing left to update
-            return
-        if self._runner.cancelled:
-            self.status.value = "cancelled"
-        self.cancel_button.enabled = False
-        pending, self._pending = self._pending, None
-        if pending is not None and not self._runner.cancelled:
-            kind, arg = pending
-            if kind == "colorize":  # re-snapshot so the newest inputs are used
-                self.run(whole_stack=len(arg.planes) > 1 and bool(arg.geometry.leading))
-            else:
-                self._submit(kind, arg)
 
     def _error(self, message: str) -> None:
         self.last_error = message

@@ -1,0 +1,127 @@
+"""Run and Cancel of the napari Colorize widget: the life of a job (a mix-in of the widget).
+
+One job runs at a time (:class:`tinct.napari_plugin.jobs.JobRunner`); a request
+made while one runs is queued, and only the newest is kept; when the job ends
+the queued request is re-snapshotted and run. **Cancel** stops the job after
+the current plane, or inside the engine. A run also stops by itself when the
+layer it colorizes is removed from the viewer (no result is written for a
+layer that is gone) and when the viewer or the dock closes.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+from tinct.cancel import Cancelled
+from tinct.napari_plugin import jobs
+from tinct.napari_plugin.hints_panel import _N_SWATCHES
+
+__all__ = ["RunMixin"]
+
+
+def _unwrapped(obj: Any) -> Any:
+    """The object behind napari's plugin proxy (a plugin sees proxies of the viewer's layers)."""
+    return getattr(obj, "__wrapped__", obj)
+
+
+class RunMixin:
+    """Submitting, queueing, cancelling and ending the widget's jobs."""
+
+    if TYPE_CHECKING:  # the rest of ColorizeWidget, which this mix-in is part of
+
+        def __getattr__(self, name: str) -> Any: ...
+
+    _running_job: jobs.Job | None = None  # the job in flight (colorize or suggest)
+    _stop_reason: str = ""  # why the widget itself cancelled the job in flight
+
+    def _watch_runs(self) -> None:
+        """Stop the job in flight when the widget dies or its input layer is removed."""
+        runner = self._runner  # not self: the widget is gone when ``destroyed`` fires
+        self.native.destroyed.connect(lambda *_: runner.cancel())
+        self._viewer.layers.events.removed.connect(self._on_layer_removed)
+
+    def cancel(self) -> None:
+        """Stop the running job after the current plane; drop any queued re-run."""
+        self._pending = None
+        self._timer.stop()
+        if self._runner.cancel():
+            self.status.value = "cancelling…"
+
+    @property
+    def busy(self) -> bool:
+        """A job is running."""
+        return self._runner.busy
+
+    def _submit(self, kind: str, arg: Any) -> Any:
+        if self._runner.busy:
+            self._pending = (kind, arg)  # keep only the newest request
+            return None
+        if kind == "colorize":
+            body = functools.partial(
+                jobs.colorize_job,
+                get_colorizer=self.get_colorizer,
+                cancel=self._runner.cancel_event,
+            )
+            self.progress.max = max(1, len(arg.planes))
+            self.progress.value = 0
+        else:
+            body = functools.partial(
+                jobs.suggest_job, get_colorizer=self.get_colorizer, k=_N_SWATCHES
+            )
+        self._running_job = arg if kind == "colorize" else arg[0]
+        self._stop_reason = ""
+        worker = self._runner.start(body, arg)
+        if worker is not None:
+            self.cancel_button.enabled = True
+        return worker
+
+    def _source_present(self, job: jobs.Job) -> bool:
+        """Whether the layer a job colorizes is still in the viewer."""
+        source = _unwrapped(job.source)
+        return any(_unwrapped(layer) is source for layer in self._viewer.layers)
+
+    def _on_layer_removed(self, event: Any) -> None:
+        job = self._running_job
+        if job is None or not self._runner.busy or not self._alive():
+            return
+        if _unwrapped(getattr(event, "value", None)) is not _unwrapped(job.source):
+            return
+        self._pending = None  # a queued re-run would be of the removed layer too
+        self._timer.stop()
+        if self._runner.cancel():
+            self._stop_reason = f"the layer {job.source.name!r} was removed"
+            self.status.value = "cancelling…"
+
+    def _on_returned(self, value: Any) -> None:
+        if not self._alive():
+            return
+        if value and value[0] == "error":
+            self._on_errored(value[1])
+            return
+        if value and value[0] == "suggest":
+            self.show_suggestions(value[1])
+            self.status.value = "click a swatch to recolour the selected hint"
+
+    def _on_errored(self, exc: BaseException) -> None:
+        if isinstance(exc, Cancelled):  # the user pressed Cancel
+            self._runner.cancelled = True
+            return
+        self._error(f"{type(exc).__name__}: {exc}")
+
+    def _on_finished(self) -> None:
+        self._running_job = None
+        if not self._alive():  # the viewer closed during the run: nothing left to update
+            return
+        if self._runner.cancelled:
+            self.status.value = (
+                f"cancelled: {self._stop_reason}" if self._stop_reason else "cancelled"
+            )
+        self.cancel_button.enabled = False
+        pending, self._pending = self._pending, None
+        if pending is not None and not self._runner.cancelled:
+            kind, arg = pending
+            if kind == "colorize":  # re-snapshot so the newest inputs are used
+                self.run(whole_stack=len(arg.planes) > 1 and bool(arg.geometry.leading))
+            else:
+                self._submit(kind, arg)
