@@ -51,3 +51,50 @@ def test_unknown_orientation_values_leave_the_pixels_as_stored():
     image = _pattern()
     for value in (0, 1, 9, 65535):
         assert F.oriented(image, value) is image
+
+
+def _rgb(h: int = 6, w: int = 10) -> np.ndarray:
+    return np.dstack([_pattern(h, w), _pattern(h, w)[::-1], 255 - _pattern(h, w)])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_miniswhite_tiff_reads_as_gray_levels(tmp_path, dtype):
+    top = 1.0 if dtype == np.float32 else np.iinfo(dtype).max
+    gray = (_pattern() / 255.0 * top).astype(dtype)
+    path = tmp_path / "scan.tif"
+    tifffile.imwrite(path, (top - gray).astype(dtype), photometric="miniswhite")
+    got = F.read_image(path)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, gray, atol=1e-6)
+
+
+def test_palette_tiff_reads_as_its_colours(tmp_path):
+    path = tmp_path / "palette.tif"
+    Image.fromarray(_rgb()).quantize(16).save(path)
+    with Image.open(path) as im:
+        shown = np.asarray(im.convert("RGB"))
+    got = F.read_image(path)
+    assert got.shape == (6, 10, 3)
+    np.testing.assert_array_equal(got, shown)
+
+
+def test_cmyk_tiff_reads_as_rgb_not_a_negative_with_alpha(tmp_path):
+    path = tmp_path / "print.tif"
+    Image.fromarray(_rgb()).convert("CMYK").save(path)
+    got = F.read_image(path)
+    assert got.shape == (6, 10, 3)
+    assert np.abs(got.astype(int) - _rgb()).max() <= 2
+
+
+@pytest.mark.parametrize("photometric", ["minisblack", "miniswhite"])
+def test_bilevel_tiff_reads_as_black_and_white(tmp_path, photometric):
+    ink = np.zeros((6, 10), bool)
+    ink[:, :4] = True
+    path = tmp_path / "fax.tif"
+    tifffile.imwrite(path, ink, photometric=photometric)
+    with Image.open(path) as im:
+        shown = np.asarray(im.convert("L"))
+    got = F.read_image(path)
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, shown)
+    assert set(np.unique(got)) == {0, 255}

@@ -199,12 +199,12 @@ def read_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray
             samples = shape[series.axes.index("S")] if "S" in series.axes else 1
             what = " x ".join(map(str, shape))
             _check_declared(path, math.prod(shape) // max(1, samples), what, limit)
-            tag = tif.pages[0].tags.get(ORIENTATION_TAG)
-            data = np.asarray(series.asarray())
-            if not (tag and "Y" in series.axes and "X" in series.axes):
+            page = tif.pages[0]
+            data, axes = _tiff_values(page, series.axes, np.asarray(series.asarray()))
+            tag = page.tags.get(ORIENTATION_TAG)
+            if not (tag and "Y" in axes and "X" in axes):
                 return data
-            axes = (series.axes.index("Y"), series.axes.index("X"))
-            return oriented(data, int(tag.value), axes)
+            return oriented(data, int(tag.value), (axes.index("Y"), axes.index("X")))
     from PIL import Image
 
     with warnings.catch_warnings():
@@ -225,6 +225,70 @@ def _exif_orientation(im: Any) -> int:
         return int(im.getexif().get(ORIENTATION_TAG, 1))
     except Exception:  # a broken EXIF block never costs the image
         return 1
+
+
+#: TIFF photometric interpretations (tag 262) whose stored values are not gray or RGB.
+_MINISWHITE, _PALETTE, _SEPARATED = 0, 3, 5
+#: TIFF InkSet tag (332): 2 means the separated inks are not CMYK.
+_INKSET_TAG = 332
+
+
+def _cmyk(page: Any) -> bool:
+    tag = page.tags.get(_INKSET_TAG)
+    return tag is None or int(tag.value) != 2
+
+
+def _tiff_values(page: Any, axes: str, data: np.ndarray) -> tuple[np.ndarray, str]:
+    """A TIFF's stored samples as gray or RGB(A) values.
+
+    A palette image becomes its colours; MINISWHITE (0 is white: scans, faxes) is
+    inverted; CMYK becomes RGB (a fifth sample kept as alpha); bilevel and 2/4-bit
+    gray is spread over 0-255. Planar samples, ``(3, H, W)``, stay first: that is
+    how tifffile (and napari) store and read a stack of three planes.
+
+    Returns:
+        ``(values, axes)``: the array and its tifffile axis letters.
+    """
+    photometric, bits = int(page.photometric), int(page.bitspersample or 8)
+    if photometric == _PALETTE and page.colormap is not None:
+        cmap = np.asarray(page.colormap)
+        cmap = (cmap >> 8 if cmap.max() > 255 else cmap).astype(np.uint8)
+        index = data[..., 0] if axes.endswith("S") else data
+        return cmap.T[np.minimum(index, cmap.shape[1] - 1)], axes.rstrip("S") + "S"
+    if photometric == _SEPARATED and axes.endswith("S") and data.shape[-1] >= 4 and _cmyk(page):
+        return _cmyk_to_rgb(data), axes
+    if data.dtype == bool:
+        data, bits = data.astype(np.uint8), 1
+    if photometric == _MINISWHITE:
+        data = _inverted(data, bits)
+    if data.dtype == np.uint8 and bits < 8:
+        data = data * np.uint8(255 // ((1 << bits) - 1))
+    return data, axes
+
+
+def _inverted(data: np.ndarray, bits: int) -> np.ndarray:
+    """MINISWHITE values as gray levels (0 black): the value range turned around."""
+    if data.dtype.kind == "u":
+        top = data.dtype.type(min((1 << bits) - 1, np.iinfo(data.dtype).max))
+        return top - np.minimum(data, top)
+    if data.dtype.kind == "i":
+        return np.invert(data)
+    finite = data[np.isfinite(data)]  # floats: 1 - v in [0, 1], else the range turned
+    if not finite.size:
+        return data
+    low, high = finite.min(), finite.max()
+    return (1 - data if low >= 0 and high <= 1 else (low + high) - data).astype(data.dtype)
+
+
+def _cmyk_to_rgb(data: np.ndarray) -> np.ndarray:
+    """CMYK(+alpha) samples, ``(..., 4|5)``, as RGB(A) of the same dtype."""
+    top = float(np.iinfo(data.dtype).max) if data.dtype.kind in "ui" else 1.0
+    ink = np.clip(data[..., :4].astype(np.float32) / top, 0.0, 1.0)
+    rgb = (1.0 - ink[..., :3]) * (1.0 - ink[..., 3:]) * top
+    if data.dtype.kind in "ui":
+        rgb = np.rint(rgb)
+    rgb = rgb.astype(data.dtype)
+    return np.concatenate([rgb, data[..., 4:5]], axis=-1) if data.shape[-1] > 4 else rgb
 
 
 def oriented(image: np.ndarray, orientation: int, axes: tuple[int, int] = (0, 1)) -> np.ndarray:
