@@ -288,3 +288,14 @@ def test_every_knob_acts_in_the_napari_widget(scene, tmp_path, make_napari_viewe
     widget.device.value = "cpu"
     _walk(_napari, scene, tmp_path, state={"widget": widget, "viewer": viewer})
     assert threading.active_count() >= 1
+
+
+def test_with_mrf_weight_0_the_mrf_iterations_and_edge_do_nothing():
+    base = get_record("tinct-base").config
+    off = catalog.inactive_knobs(base, mrf_weight=0.0)
+    assert "MRF weight is 0" in off["mrf_iters"] and "MRF weight is 0" in off["mrf_edge"]
+    assert "mrf_weight" not in off  # the switch itself stays usable
+    assert "mrf_iters" not in catalog.inactive_knobs(base, mrf_weight=1.0)
+    assert "mrf_iters" not in catalog.inactive_knobs(base)  # not given: not judged
+    levin = get_record("levin").config  # the model's own reason comes first
+    assert "directly" in catalog.inactive_knobs(levin, mrf_weight=0.0, hinted=True)["mrf_iters"]

@@ -188,6 +188,16 @@ def test_local_hints_greyed_out_for_models_that_do_not_fuse_hints(widget):
     assert widget.local_hints.enabled and "No effect" not in widget.local_hints.tooltip
 
 
+def test_mrf_iterations_are_greyed_out_while_the_mrf_is_off(widget):
+    assert widget.mrf_weight.value == 0 and not widget.mrf_iters.enabled
+    assert "No effect now: MRF weight is 0: the MRF is off" in widget.mrf_iters.tooltip
+    assert "MRF iterations: no effect (MRF weight is 0" in widget.controls.note.value
+    widget.mrf_weight.value = 1.5
+    assert widget.mrf_iters.enabled and not widget.controls.note.visible
+    widget.model.value = "levin"  # no distribution: its own reason
+    assert "directly" in widget.mrf_iters.tooltip
+
+
 # ---------------------------------------------------------------------------- hints
 
 

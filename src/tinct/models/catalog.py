@@ -168,7 +168,12 @@ def fuses_hints(record: Any) -> bool:
 
 
 def inactive_knobs(
-    config: Any, *, decoder: str | None = None, hinted: bool = False, fusion: bool = False
+    config: Any,
+    *,
+    decoder: str | None = None,
+    hinted: bool = False,
+    fusion: bool = False,
+    mrf_weight: float | None = None,
 ) -> dict[str, str]:
     """The knobs that cannot change the result in this mode, each with the reason.
 
@@ -178,6 +183,8 @@ def inactive_knobs(
         hinted: The call has colour hints.
         fusion: The model fuses hints (:func:`fuses_hints` of its record); the
             config alone does not say so.
+        mrf_weight: The MRF weight chosen (``None``: not judged). At 0 the MRF is
+            off, so its iterations and edge sensitivity do nothing.
 
     Returns:
         ``{knob: reason}`` for knobs of :data:`KNOBS` that do nothing; a knob
@@ -204,6 +211,9 @@ def inactive_knobs(
             kind = get_target(config.target)
             why = f"the MRF does not apply to {kind.label or kind.name} distributions"
             out.update(mrf_weight=why, mrf_iters=why, mrf_edge=why)
+    if mrf_weight is not None and mrf_weight <= 0 and "mrf_weight" not in out:
+        why = "MRF weight is 0: the MRF is off"
+        out.update(mrf_iters=why, mrf_edge=why)
     if len(model_decoders(config)) < 2:
         out["decoder"] = "this model has a single decoder"
     if not hinted:

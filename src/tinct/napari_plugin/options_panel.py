@@ -131,8 +131,9 @@ def show_knob_state(
 
         decoder = logic.decoder_option(controls.decoder.value)
         inactive = catalog.inactive_knobs(
-            choice.config, decoder=decoder, hinted=hinted, fusion=choice.fusion
-        )
+            choice.config, decoder=decoder, hinted=hinted, fusion=choice.fusion,
+            mrf_weight=float(controls.mrf_weight.value),
+        )  # fmt: skip
     elif not choice.distribution:
         why = "this model predicts colours directly (no colour distribution)"
         inactive = {"temperature": why, "mrf_weight": why, "mrf_iters": why}

@@ -212,7 +212,8 @@ class ColorizeWidget(  # type: ignore[misc, override]
         self.hints.changed.connect(self._on_hints_layer_changed)  # type: ignore[attr-defined]
         self.image.changed.connect(self._on_image_changed)
         self.image.changed.connect(self._update_temporal)
-        self.decoder.changed.connect(lambda *_: self._update_knobs())
+        for w in (self.decoder, self.mrf_weight):  # each can idle other knobs
+            w.changed.connect(lambda *_: self._update_knobs())
         for name in sorted(logic.DECODE_ONLY_PARAMS):  # re-decoded from the engine's cache
             getattr(self, name).changed.connect(lambda *_: self._live_changed(decode_only=True))
         reruns: tuple[Any, ...] = (
