@@ -222,3 +222,25 @@ def test_a_fits_cube_into_an_image_name_is_refused_before_any_work(
     assert len(err.splitlines()) == 1 and err.startswith("tinct colorize: error: -o: ")
     assert "is a stack of 3 images" in err and ".tif or .tiff output name" in err
     assert not out.parent.exists()  # nothing created
+
+
+def test_only_warnings_meant_for_users_are_told(tmp_path, gray_png, weights, monkeypatch, capsys):
+    import warnings
+
+    from tinct.engine.colorizer import Colorizer
+    from tinct.engine.inputs import InputWarning
+
+    real = Colorizer.colorize
+
+    def noisy(self, *args, **kwargs):
+        warnings.warn("unclosed file <_io.BufferedWriter name=6>", ResourceWarning, stacklevel=1)
+        warnings.warn("old API", DeprecationWarning, stacklevel=1)
+        warnings.warn("the input is nearly black", InputWarning, stacklevel=1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Colorizer, "colorize", noisy)
+    out = tmp_path / "o.png"
+    assert main(["colorize", str(gray_png), "-o", str(out), "--model", weights, "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the input is nearly black" in err
+    assert "unclosed" not in err and "old API" not in err

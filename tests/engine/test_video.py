@@ -91,6 +91,7 @@ def test_unreadable_files_and_missing_extra(colorizer, tmp_path, monkeypatch):
 def test_cli_colorizes_a_video_into_the_output_folder(clip, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["colorize", str(clip), "-o", f"{out}/", "--temporal", "-q"]) == 0
+    assert "warning" not in capsys.readouterr().err  # no "unclosed file" from ffmpeg's pipes
     dest = out / "clip_colorized.mp4"
     assert video.probe(dest).frames == 18
     one = tmp_path / "named.mp4"  # one input, -o names the file

@@ -253,6 +253,18 @@ def run(args: argparse.Namespace) -> int:
     )
 
 
+#: Warnings for developers, hidden by Python's default filters: never told to the user
+#: (e.g. imageio-ffmpeg's pipes left to the garbage collector: "unclosed file").
+DEVELOPER_WARNINGS = (ResourceWarning, DeprecationWarning, PendingDeprecationWarning)
+
+
+def _say_warnings(caught: list[Any], path: Path, say: Any) -> None:
+    """Tell the warnings of one file, one line each (those meant for a user)."""
+    for w in caught:
+        if not issubclass(w.category, DEVELOPER_WARNINGS):
+            say(f"tinct colorize: {path}: warning: {w.message}")
+
+
 def _colorize_all(
     colorizer: Any,
     inputs: list[Path],
@@ -288,8 +300,7 @@ def _colorize_all(
                     colorize_video(colorizer, path, tmp, options=options, hints=hints,
                                    reference=reference, temporal=options.temporal,
                                    progress=not quiet and bar is None)  # fmt: skip
-                for w in caught:
-                    say(f"tinct colorize: {path}: warning: {w.message}")
+                _say_warnings(caught, path, say)
                 if bar:
                     bar.update(1)
                 continue
@@ -299,8 +310,7 @@ def _colorize_all(
                 result = colorizer.colorize(
                     image, hints=hints, reference=reference, options=options
                 )
-            for w in caught:
-                say(f"tinct colorize: {path}: warning: {w.message}")
+            _say_warnings(caught, path, say)
             dest = dests[path]
             if result.ndim > 3 and dest.suffix.lower() not in STACK_SUFFIXES:
                 if not to_dir:  # an explicit name is honoured, never changed
