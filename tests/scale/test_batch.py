@@ -259,3 +259,14 @@ def test_offline_download_failure_is_one_short_line(tmp_path, images, monkeypatc
     err = captured.err.strip().splitlines()
     assert len(err) == 1 and "could not download" in err[0] and len(err[0]) < 500, err
     assert "Downloading data from" not in captured.err + captured.out
+
+
+def test_a_file_warning_is_one_line_of_the_batch(client, options, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(np.full((32, 32), 3, np.uint8)).save(src / "flat.png")
+    summary = run_batch(src, tmp_path / "out", options, client=client, progress=False)
+    assert summary.done == 1 and summary.exit_code == 0
+    err = capsys.readouterr().err
+    flat = src.resolve() / "flat.png"
+    assert f"tinct batch: {flat}: warning: the input is nearly constant" in err

@@ -65,3 +65,11 @@ def test_empty_or_truncated_outputs_are_redone_finished_ones_kept(tmp_path, opti
     assert [r.status for r in results] == ["done", "skipped", "done"]
     assert (out / "b_colorized.png").read_bytes() == whole  # a finished output is never lost
     assert all(is_complete(out / f"{n}_colorized.png") for n in "abc")
+
+
+def test_warnings_come_back_with_the_result(tmp_path, options):
+    flat = tmp_path / "flat.png"
+    Image.fromarray(np.full((32, 32), 3, np.uint8)).save(flat)
+    r = colorize_file(flat, tmp_path / "o", options)
+    assert r.status == "done", r.error
+    assert len(r.warnings) == 1 and "nearly constant" in r.warnings[0]

@@ -247,7 +247,7 @@ def run_batch(
                 # attempt lost with its worker had already written in this run
                 res = replace(res, status="done")
             summary.add(res)
-            if res.status == "failed":
+            if res.status == "failed" or res.warnings:
                 _report(res, bar)
             if on_result:
                 on_result(res)
@@ -266,11 +266,14 @@ def run_batch(
 
 
 def _report(res: FileResult, bar: Any) -> None:
-    line = f"tinct batch: {res.input}: {res.error}"
-    if bar is not None:
-        bar.write(line, file=sys.stderr)
-    else:
-        print(line, file=sys.stderr)
+    """Tell a file's failure, or its warnings, one line each."""
+    lines = [f"warning: {w}" for w in res.warnings] if res.status != "failed" else [res.error]
+    for line in lines:
+        line = f"tinct batch: {res.input}: {line}"
+        if bar is not None:
+            bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr)
 
 
 def _remove_stale_tmp(folders: set[Path]) -> None:

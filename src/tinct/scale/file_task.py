@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,8 @@ class FileResult:
         error: One-line error message for failed files.
         seconds: Time spent in the task.
         worker: Address/name of the worker that ran it (``""`` in-process).
+        warnings: The file's warnings for the user (e.g. the input is nearly
+            black), one line each; told by ``tinct batch`` as ``FILE: warning: ...``.
     """
 
     input: str
@@ -51,6 +54,7 @@ class FileResult:
     error: str = ""
     seconds: float = 0.0
     worker: str = ""
+    warnings: tuple[str, ...] = ()
 
 
 def _worker() -> Any:
@@ -106,30 +110,39 @@ def colorize_file(
     if found is not None:
         return FileResult(str(src), str(found), "skipped", worker=worker)
     try:
-        from tinct.engine.imagefiles import read_image
         from tinct.scale.workers import worker_colorizer
 
         c = worker_colorizer(
             options.model, options.device, options.precision, pretrained=pretrained,
             threads=threads,
         )  # fmt: skip
-        from tinct.engine.video import colorize_video, is_video
-
-        if is_video(src):  # streamed file to file, never held in memory
-            dest = output_path_for(src, out)
-            out.mkdir(parents=True, exist_ok=True)
-            with atomic_output(dest) as tmp:
-                colorize_video(c, src, tmp, options=options, temporal=options.temporal,
-                               progress=False)  # fmt: skip
-        else:
-            image = read_image(src)
-            result = c.colorize(image, options=options)
-            dest = output_path_for(src, out, stack=result.ndim > 3)
-            out.mkdir(parents=True, exist_ok=True)
-            write_result(dest, result)
+        with warnings.catch_warnings(record=True) as caught:  # told by the batch, one line each
+            warnings.simplefilter("always", UserWarning)
+            dest = _colorize(c, src, out, options)
     except Exception as exc:  # reported, never raised: one bad file must not stop the run
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return FileResult(
             str(src), None, "failed", msg, time.perf_counter() - t0, worker
         )  # fmt: skip
-    return FileResult(str(src), str(dest), "done", "", time.perf_counter() - t0, worker)
+    told = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    seconds = time.perf_counter() - t0
+    return FileResult(str(src), str(dest), "done", "", seconds, worker, tuple(dict.fromkeys(told)))
+
+
+def _colorize(c: Any, src: Path, out: Path, options: ColorizeOptions) -> Path:
+    """Colorize one image or video file into ``out``; returns the output written."""
+    from tinct.engine.imagefiles import read_image
+    from tinct.engine.video import colorize_video, is_video
+
+    if is_video(src):  # streamed file to file, never held in memory
+        dest = output_path_for(src, out)
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_output(dest) as tmp:
+            colorize_video(c, src, tmp, options=options, temporal=options.temporal,
+                           progress=False)  # fmt: skip
+        return dest
+    result = c.colorize(read_image(src), options=options)
+    dest = output_path_for(src, out, stack=result.ndim > 3)
+    out.mkdir(parents=True, exist_ok=True)
+    write_result(dest, result)
+    return dest
