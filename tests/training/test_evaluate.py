@@ -111,3 +111,22 @@ def test_images_are_read_turned_as_shown(tmp_path):
     path = tmp_path / "phone.png"
     Image.fromarray(np.rot90(upright).copy()).save(path, exif=exif.tobytes())
     np.testing.assert_array_equal(_read_rgb(path), upright)
+
+
+def test_a_bad_file_in_the_users_folder_is_left_out_not_fatal(eval_dir, tmp_path, capsys):
+    data = tmp_path / "mine"
+    data.mkdir()
+    for p in sorted(eval_dir.glob("*.png"))[:2]:
+        (data / p.name).write_bytes(p.read_bytes())
+    (data / "empty.png").write_bytes(b"")
+    Image.fromarray(np.zeros((1, 1, 3), np.uint8)).save(data / "dot.png")
+    out = tmp_path / "r"
+    argv = ["evaluate", "--models", "gray", "levin", "--data", str(data), "--hints", "0,1"]
+    assert cli.main([*argv, "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "skipped 2 unreadable images" in said and "dot.png" in said and "empty.png" in said
+    assert "(2 images)" in (out / "report.md").read_text()
+    (data / "e0.png").unlink()
+    (data / "e1.png").unlink()
+    assert cli.main([*argv, "--out", str(out)]) == 1  # nothing left: one line, exit 1
+    assert "none of the 2 images" in capsys.readouterr().err

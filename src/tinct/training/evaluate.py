@@ -200,6 +200,37 @@ def _read_rgb(path: Path) -> np.ndarray:
         raise ValueError(f"cannot read image {path}: {exc}") from None
 
 
+def _read_all(
+    paths: Sequence[Path], log: Callable[[str], None]
+) -> tuple[list[Path], list[np.ndarray]]:
+    """The images that can be read and colorized; the others are named in one log line.
+
+    Raises:
+        ValueError: Not one of the files can be used.
+    """
+    from tinct.training.datasets import skipped_message
+
+    kept: list[Path] = []
+    images: list[np.ndarray] = []
+    skipped: list[tuple[Path, str]] = []
+    for p in paths:
+        try:
+            rgb = _read_rgb(p)
+        except ValueError as exc:
+            skipped.append((p, str(exc).removeprefix(f"cannot read image {p}: ")))
+            continue
+        if min(rgb.shape[:2]) < 2:
+            skipped.append((p, f"{rgb.shape[1]}x{rgb.shape[0]} pixels, smaller than 2x2"))
+            continue
+        kept.append(p)
+        images.append(rgb)
+    if skipped:
+        log(skipped_message(skipped))
+    if not images:
+        raise ValueError(f"none of the {len(paths)} images can be read: {skipped[0][1]}")
+    return kept, images
+
+
 def model_label(name: str) -> str:
     """Row label of a model: a weights file is named by its file stem."""
     return Path(name).stem if name.endswith((".safetensors", ".pth")) else name
@@ -239,7 +270,7 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, d
         paths = paths[: cfg.limit]
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    images = [_read_rgb(p) for p in paths]
+    paths, images = _read_all(paths, log)
     small = [_resize(im, (SIDE, SIDE)) for im in images]
     labs = [rgb2lab(im) for im in small]
     hint_sets = {
