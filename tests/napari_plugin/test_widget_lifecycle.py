@@ -26,18 +26,23 @@ pytest.importorskip("pytestqt")
 
 
 class SlowColorizer:
-    """Gray -> RGB copy that takes ``delay`` seconds per plane and honours ``cancel``."""
+    """Gray -> RGB copy that works on a plane until ``release`` is set (or ``cancel``).
 
-    def __init__(self, delay: float, honour_cancel: bool = True) -> None:
-        self.delay, self.honour_cancel = delay, honour_cancel
+    With ``honour_cancel=False`` it stands for an engine pass that cannot be interrupted:
+    the plane ends only when the test releases it.
+    """
+
+    def __init__(self, honour_cancel: bool = True) -> None:
+        self.honour_cancel = honour_cancel
         self.calls = 0
         self.started = threading.Event()
+        self.release = threading.Event()
 
     def colorize(self, image, hints=(), reference=None, cancel=None, **kw):
         self.started.set()
         self.calls += 1
         t0 = time.monotonic()
-        while time.monotonic() - t0 < self.delay:
+        while not self.release.is_set() and time.monotonic() - t0 < 20:
             if self.honour_cancel and cancel is not None and cancel.is_set():
                 from tinct.cancel import Cancelled
 
@@ -46,11 +51,11 @@ class SlowColorizer:
         return np.repeat(np.asarray(image)[..., None], 3, axis=-1).astype(np.uint8)
 
 
-def _running(viewer, qtbot, delay=0.3, honour_cancel=True):
+def _running(viewer, qtbot, honour_cancel=True):
     """A Colorize widget running a whole-stack job on a 6-plane stack."""
     _dock, widget = viewer.window.add_plugin_dock_widget("tinct", "Colorize")
     widget.sync = False
-    fake = SlowColorizer(delay, honour_cancel)
+    fake = SlowColorizer(honour_cancel)
     widget.colorizer_factory = lambda m, d: fake
     layer = viewer.add_image(np.zeros((6, 32, 32), np.uint8), name="stack")
     widget.image.value = layer
@@ -63,7 +68,7 @@ def _running(viewer, qtbot, delay=0.3, honour_cancel=True):
 
 def test_closing_the_viewer_during_a_run_stops_it_quietly(make_napari_viewer, qtbot):
     viewer = make_napari_viewer()
-    widget, worker, fake, _ = _running(viewer, qtbot, delay=2.0)
+    widget, worker, fake, _ = _running(viewer, qtbot)
     cancel = widget._runner.cancel_event
     with qtbot.waitSignal(worker.finished, timeout=10_000):
         viewer.close()  # the worker's end must not touch the deleted widget
@@ -73,9 +78,10 @@ def test_closing_the_viewer_during_a_run_stops_it_quietly(make_napari_viewer, qt
 @pytest.mark.parametrize("honour_cancel", [True, False], ids=["engine-stops", "plane-ends"])
 def test_removing_the_input_layer_during_a_run_stops_it(make_napari_viewer, qtbot, honour_cancel):
     viewer = make_napari_viewer()
-    widget, worker, fake, layer = _running(viewer, qtbot, delay=1.0, honour_cancel=honour_cancel)
+    widget, worker, fake, layer = _running(viewer, qtbot, honour_cancel=honour_cancel)
     with qtbot.waitSignal(worker.finished, timeout=10_000):
         viewer.layers.remove(layer)
+        fake.release.set()  # the plane in flight ends (engine-stops: it has stopped already)
     assert fake.calls == 1  # not the other five planes of a layer that is gone
     assert len(viewer.layers) == 0  # and no result layer for it (even of the plane in flight)
     assert widget.status.value == "cancelled: the layer 'stack' was removed"
