@@ -198,6 +198,18 @@ def test_mrf_iterations_are_greyed_out_while_the_mrf_is_off(widget):
     assert "directly" in widget.mrf_iters.tooltip
 
 
+def test_whole_stack_is_greyed_out_where_it_does_nothing(viewer, widget):
+    widget.image.value = _image(viewer)  # one plane
+    assert not widget.whole_stack.enabled
+    assert "No effect now: the layer is a single 2-D plane" in widget.whole_stack.tooltip
+    widget.image.value = _image(viewer, shape=(3, 32, 32))
+    assert widget.whole_stack.enabled and "No effect" not in widget.whole_stack.tooltip
+    widget.temporal.value = True  # a temporal run always covers the whole stack
+    assert not widget.whole_stack.enabled and "Temporal" in widget.whole_stack.tooltip
+    widget.temporal.value = False
+    assert widget.whole_stack.enabled
+
+
 # ---------------------------------------------------------------------------- hints
 
 

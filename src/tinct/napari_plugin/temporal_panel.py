@@ -7,6 +7,7 @@ still where the content persists, and hints carry to the later planes
 (:func:`tinct.napari_plugin.jobs.temporal_hints`). Hint points drawn with the cross
 symbol stop carried hints (:func:`tinct.napari_plugin.layers.stop_points`). Layers
 with no or several leading axes cannot use it; the checkbox is then disabled.
+**Whole stack** is greyed out, with the reason, on a 2-D layer and under Temporal.
 """
 
 from __future__ import annotations
@@ -27,8 +28,15 @@ _TIP = (
 )
 
 
+#: Tooltip of the "Whole stack" checkbox.
+WHOLE_STACK_TIP = "Colorize every plane of an n-D layer, not only the shown one."
+
+
 class TemporalMixin:
-    """The Temporal checkbox: enabled on one-leading-axis stacks, naming that axis."""
+    """The Temporal checkbox: enabled on one-leading-axis stacks, naming that axis.
+
+    It also greys out **Whole stack** where that does nothing (one plane, or Temporal on).
+    """
 
     if TYPE_CHECKING:  # the rest of ColorizeWidget, which this mix-in is part of
 
@@ -58,6 +66,20 @@ class TemporalMixin:
             self.temporal.text = f"Temporal (axis 0: {label})" if named else "Temporal (axis 0)"
         else:
             self.temporal.text = "Temporal (stacks with one leading axis)"
+        self._update_whole_stack(geometry)
+
+    def _update_whole_stack(self, geometry: logic.PlaneGeometry | None) -> None:
+        """Grey out **Whole stack** where it does nothing: one plane, or under Temporal."""
+        box = getattr(self, "whole_stack", None)
+        if box is None:
+            return
+        reason = None
+        if geometry is not None and not geometry.leading:
+            reason = "the layer is a single 2-D plane"
+        elif geometry is not None and self._temporal_on(geometry) and self.temporal.enabled:
+            reason = "Temporal always colorizes the whole stack"
+        box.enabled = reason is None
+        box.tooltip = WHOLE_STACK_TIP + (f"\nNo effect now: {reason}." if reason else "")
 
     def _temporal_on(self, geometry: logic.PlaneGeometry) -> bool:
         """Whether a run on a layer of this geometry is temporal."""

@@ -53,7 +53,7 @@ from tinct.napari_plugin.live_panel import LiveMixin
 from tinct.napari_plugin.models_panel import ModelMixin
 from tinct.napari_plugin.run_panel import RunMixin
 from tinct.napari_plugin.server_panel import ServerToggle
-from tinct.napari_plugin.temporal_panel import TemporalMixin
+from tinct.napari_plugin.temporal_panel import WHOLE_STACK_TIP, TemporalMixin
 
 if TYPE_CHECKING:
     import napari
@@ -158,7 +158,7 @@ class ColorizeWidget(  # type: ignore[misc, override]
         self.live = CheckBox(value=False, text="Live")
         self.live.tooltip = "Re-run automatically when a control or a hint changes."
         self.whole_stack = CheckBox(value=False, text="Whole stack")
-        self.whole_stack.tooltip = "Colorize every plane of an n-D layer, not only the shown one."
+        self.whole_stack.tooltip = WHOLE_STACK_TIP
         self.temporal = self._make_temporal()
         self.run_button = PushButton(text="Run")
         self.run_button.tooltip = "Colorize the image layer (the shown plane, or the whole stack)."
@@ -222,6 +222,7 @@ class ColorizeWidget(  # type: ignore[misc, override]
         )  # fmt: skip
         for w in reruns:
             w.changed.connect(lambda *_: self._live_changed(decode_only=False))
+        self.temporal.changed.connect(self._update_temporal)  # Whole stack follows it
         self.temporal.changed.connect(lambda *_: self._live_changed(decode_only=False))
         self._viewer.dims.events.current_step.connect(self._on_step_changed)
         self._viewer.dims.events.axis_labels.connect(self._update_temporal)
