@@ -6,22 +6,14 @@ GIMP plug-in (see :mod:`tinct.bridge.wire`).
 
 from __future__ import annotations
 
-import select
 import socket
 import sys
 import time
 import uuid
 
-from .config import (
-    read_bridge_config,
-)
-from .frames import (
-    read_frame,
-    send_frame,
-)
-from .handshake import (
-    client_handshake,
-)
+from .config import read_bridge_config
+from .frames import _last_error_frame, _readable_now, read_frame, send_frame
+from .handshake import client_handshake
 from .spec import (
     DEFAULT_HOST,
     E_BAD_FRAME,
@@ -39,10 +31,7 @@ from .spec import (
     _SocketTimeout,
 )
 
-__all__ = [
-    "BridgeClient",
-    "ColorizeResult",
-]
+__all__ = ["BridgeClient", "ColorizeResult"]
 
 
 class ColorizeResult:
@@ -187,7 +176,10 @@ class BridgeClient:
         try:
             send_frame(sock, header, sections)
         except OSError as exc:
+            last = _last_error_frame(sock, self.timeout)
             self.close()
+            if last is not None:  # why the server closed: shutting down, a limit, ...
+                raise BridgeError(last.get("code", E_INTERNAL), last.get("message", "")) from None
             raise BridgeError("closed", f"connection lost while sending: {exc}") from None
 
     def _next(self):
@@ -382,13 +374,3 @@ class BridgeClient:
         if frame.type != "cancel_ack":
             raise BridgeError(E_BAD_FRAME, f"unexpected reply {frame.type!r} to cancel")
         return bool(frame.header.get("found"))
-
-
-def _readable_now(sock):
-    """Whether input (or end of stream) is waiting on ``sock``; ``poll`` where there is one."""
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(sock, select.POLLIN | select.POLLPRI)
-        return bool(poller.poll(0))
-    readable, _, _ = select.select([sock], [], [], 0)
-    return bool(readable)

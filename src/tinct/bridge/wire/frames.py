@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import mmap
+import select
 import sys
 import time
 
@@ -282,3 +283,31 @@ def error_header(code, message, request_id=None):
     if request_id is not None:
         header["id"] = request_id
     return header
+
+
+def _readable_now(sock):
+    """Whether input (or end of stream) is waiting on ``sock``; ``poll`` where there is one."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)
+
+
+def _last_error_frame(sock, timeout, max_frames=8):
+    """The error frame a server sent before it closed a connection we were sending on.
+
+    A server that stops, or refuses a frame over its limits, says why in one error
+    frame and closes, often while a large upload is still under way; the frame
+    then waits, unread, behind any late replies. Returns its header, or None.
+    """
+    try:
+        sock.settimeout(min(timeout, 2.0))
+        for _ in range(max_frames):
+            frame = read_frame(sock, max_frame_bytes=sys.maxsize)
+            if frame.type == "error":
+                return frame.header
+    except (ProtocolError, OSError):  # end of stream, reset, nothing said in time
+        pass
+    return None
