@@ -6,8 +6,9 @@ optionally, TINCT_E2E_IMPOSTOR_PORT (a port where something that is not the
 server listens). TINCT_E2E_PHASE picks the cases: ``first`` (colorize, hints with
 "Local hints" on, no server, impostor), ``list`` (the registered models only) or ``restarted``
 (after a server restart with another model list: the models GIMP registered, a
-model new on the server, an unknown name, a model without weights) or
-``served`` (the server's default model and TINCT_E2E_MODEL by name, each result
+model new on the server, an unknown name, a model without weights),
+``masked`` (a layer mask and a selection limit the result) or ``served``
+(the server's default model and TINCT_E2E_MODEL by name, each result
 saved as OUT/<case>.png). Every result is printed as one line
 ``TINCT-E2E {json}`` for the test to parse.
 """
@@ -131,6 +132,42 @@ def served(proc):
     report(case="done")
 
 
+def masked(proc):
+    """A layer with alpha and a layer mask (right half hidden) and a selection: the new
+    layer is masked to what is both visible and selected; the selection stays."""
+    img = Gimp.Image.new(W, H, Gimp.ImageBaseType.RGB)
+    rgba = Gimp.ImageType.RGBA_IMAGE
+    layer = Gimp.Layer.new(img, "photo", W, H, rgba, 100.0, Gimp.LayerMode.NORMAL)
+    img.insert_layer(layer, None, 0)
+    rect = Gegl.Rectangle.new(0, 0, W, H)
+    layer.get_buffer().set(
+        rect, "R'G'B'A u8", bytes(v for g in gray_pixels() for v in (g, g, g, 255))
+    )
+    mask = layer.create_mask(Gimp.AddMaskType.WHITE)
+    layer.add_mask(mask)
+    mask.get_buffer().set(
+        rect, "Y u8", bytes(255 * (x < W // 2) for _ in range(H) for x in range(W))
+    )
+    img.select_rectangle(Gimp.ChannelOps.REPLACE, 8, 8, 64, 40)
+    status, message = run(proc, img, layer, PORT)
+    new_mask = img.get_layers()[0].get_mask()
+    values = (
+        new_mask.get_buffer().get(rect, 1.0, "Y u8", Gegl.AbyssPolicy.CLAMP) if new_mask else b""
+    )
+    at = {
+        k: values[y * W + x] if values else None
+        for k, (x, y) in {"selected": (20, 20), "hidden": (60, 20), "outside": (2, 2)}.items()
+    }
+    report(case="masked", status=status, message=message, mask=at,
+           layers=[la.get_name() for la in img.get_layers()], channels=len(img.get_channels()),
+           selection=list(Gimp.Selection.bounds(img)[1:]))  # fmt: skip
+    Gimp.file_save(
+        Gimp.RunMode.NONINTERACTIVE, img, Gio.File.new_for_path(OUT + "/masked.png"), None
+    )
+    img.delete()
+    report(case="done")
+
+
 def main():
     proc = Gimp.get_pdb().lookup_procedure("plug-in-tinct-colorize")
     report(case="registered", ok=proc is not None)
@@ -142,6 +179,9 @@ def main():
         return
     if PHASE == "served":
         served(proc)
+        return
+    if PHASE == "masked":
+        masked(proc)
         return
     if PHASE == "list":
         report(case="done")

@@ -274,6 +274,24 @@ def test_colorize_in_real_gimp(gimp_work):
     assert Image.open(work / "out" / "gray.png").size == (96, 64)
 
 
+def test_only_what_is_visible_and_selected_changes(gimp_work):
+    """A layer mask and a selection, as a GIMP filter would honour them (one undo group)."""
+    from bridge_helpers import FakeBackend
+
+    chroot, work, inside = gimp_work
+    install_plugin(work / "cfg")
+    handle = start_server_in_thread(FakeBackend(), port=0, config_path=work / "bridge.json")
+    try:
+        proc, results, context = _gimp(chroot, inside, handle.port, "masked")
+    finally:
+        handle.stop()
+    assert proc.returncode == 0 and "done" in results, context
+    rec = results["masked"]
+    assert rec["status"] == "success" and rec["layers"] == ["Colorized (fake)", "photo"], context
+    assert rec["mask"] == {"selected": 255, "hidden": 0, "outside": 0}, context
+    assert rec["selection"] == [True, 8, 8, 72, 48] and rec["channels"] == 0, context
+
+
 def _tiles(folder: Path) -> Path:
     """Eight H&E-like colour tiles (pink and purple) from four source images."""
     from PIL import Image

@@ -183,10 +183,11 @@ def test_wire_package_is_stdlib_only_relative_and_py38():
 
 
 def test_no_committed_copy_of_the_protocol():
-    """One copy: the plug-in folder in the package holds the plug-in script only."""
+    """One copy: the plug-in folder in the package holds the plug-in's own files only."""
     folder = ROOT / "src/tinct/bridge/gimp_plugin"
     assert sorted(p.name for p in folder.iterdir() if p.name != "__pycache__") == [
-        "tinct-colorize.py"
+        "tinct-colorize.py",
+        "tinct_layers.py",  # the image side (pixels out, result layer in), not the protocol
     ]
     assert not (ROOT / "gimp_bridge").exists()
     assert not (ROOT / "src/tinct/gimp_plugin").exists()

@@ -33,6 +33,8 @@ __all__ = [
 PLUGIN_NAME = "tinct-colorize"
 #: The folder name :mod:`tinct.bridge.wire` gets next to the plug-in (``import tinct_wire``).
 WIRE_PACKAGE = "tinct_wire"
+#: Modules the plug-in script imports, shipped next to it in ``bridge/gimp_plugin/``.
+PLUGIN_MODULES = ("tinct_layers.py",)
 #: Written by the plug-in when GIMP registers it: the server's model list at that time.
 REGISTERED_FILE = "registered-models.json"
 
@@ -123,9 +125,10 @@ def plugin_source() -> Path:
 def install_plugin(gimp_dir: str | os.PathLike[str] | None = None) -> Path:
     """Copy the plug-in and the wire package into GIMP's plug-ins folder.
 
-    The result is ``plug-ins/tinct-colorize/tinct-colorize.py`` (executable)
-    and ``plug-ins/tinct-colorize/tinct_wire/`` (the files of
-    :mod:`tinct.bridge.wire`, standard library only).
+    The result is ``plug-ins/tinct-colorize/tinct-colorize.py`` (executable), the
+    modules it imports (:data:`PLUGIN_MODULES`) next to it, and
+    ``plug-ins/tinct-colorize/tinct_wire/`` (the files of :mod:`tinct.bridge.wire`,
+    standard library only).
 
     Args:
         gimp_dir: GIMP 3 profile folder (see :func:`gimp_profile_dir`).
@@ -142,6 +145,8 @@ def install_plugin(gimp_dir: str | os.PathLike[str] | None = None) -> Path:
     # caches each plug-in's registration by the file's time)
     script = dest / f"{PLUGIN_NAME}.py"
     shutil.copyfile(plugin_source(), script)
+    for name in PLUGIN_MODULES:
+        shutil.copyfile(plugin_source().parent / name, dest / name)
     for name, path in _wire_files().items():
         shutil.copyfile(path, dest / WIRE_PACKAGE / name)
     script.chmod(script.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
@@ -149,7 +154,14 @@ def install_plugin(gimp_dir: str | os.PathLike[str] | None = None) -> Path:
 
 
 def _wire_problem(folder: Path) -> str | None:
-    """What is wrong with an installed ``tinct_wire/`` folder, or None if it matches."""
+    """What is wrong with the installed ``tinct_wire/`` and plug-in modules, or None."""
+    for name in PLUGIN_MODULES:
+        installed = folder / name
+        if (
+            not installed.is_file()
+            or installed.read_bytes() != (plugin_source().parent / name).read_bytes()
+        ):
+            return f"{name} missing next to the plug-in or from another tinct (an old install?)"
     wire = folder / WIRE_PACKAGE
     if not wire.is_dir():
         return f"{WIRE_PACKAGE}/ missing next to the plug-in"

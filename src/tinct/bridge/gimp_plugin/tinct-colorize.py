@@ -22,11 +22,11 @@ import gi
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 import tinct_wire  # noqa: E402  (tinct.bridge.wire, copied here by `tinct gimp install`)
-from gi.repository import Gegl, Gimp, GLib, GObject  # noqa: E402
+from gi.repository import Gimp, GLib, GObject  # noqa: E402
+from tinct_layers import UserError, add_result, read_hints, read_layer  # noqa: E402
 
 PROC_NAME = "plug-in-tinct-colorize"
 LAYER_NAME = "Colorized"
-BABL_RGBA8 = "R'G'B'A u8"
 
 #: Used when the server cannot be asked at registration time.
 FALLBACK_MODELS = [{"name": "tinct-base", "display_name": "tinct base", "weights": "bundled"}]
@@ -288,22 +288,9 @@ class TinctColorize(Gimp.PlugIn):
                 _ask_for_reregistration()  # GIMP shows the new list after its next start
             if model is not None:
                 _check_model(model, models)
-            width, height = drawable.get_width(), drawable.get_height()
-            rect = Gegl.Rectangle.new(0, 0, width, height)
             Gimp.progress_set_text("Tinct: reading pixels")
-            pixels = drawable.get_buffer().get(rect, 1.0, BABL_RGBA8, Gegl.AbyssPolicy.CLAMP)
-            hints = None
-            if hint_layer is not None and hint_layer.get_id() != drawable.get_id():
-                if image.get_base_type() == Gimp.ImageBaseType.GRAY:
-                    raise UserError(GRAY_HINTS)
-                _, dx, dy = drawable.get_offsets()
-                _, hx, hy = hint_layer.get_offsets()
-                hint_rect = Gegl.Rectangle.new(dx - hx, dy - hy, width, height)
-                hints = hint_layer.get_buffer().get(
-                    hint_rect, 1.0, BABL_RGBA8, Gegl.AbyssPolicy.NONE
-                )
-                if hints and min(bytes(hints)[3::4]) == 255:
-                    raise UserError(OPAQUE_HINTS % hint_layer.get_name())
+            width, height, pixels = read_layer(drawable)
+            hints = read_hints(image, drawable, hint_layer)
 
             def progress(fraction, message):
                 Gimp.progress_update(max(0.0, min(1.0, fraction)))
@@ -332,49 +319,16 @@ class TinctColorize(Gimp.PlugIn):
                 % (result.width, result.height, result.format)
             )
 
-        image.undo_group_start()
-        try:
-            if image.get_base_type() != Gimp.ImageBaseType.RGB:
-                image.convert_rgb()  # a GRAY image cannot hold colour
-            layer = Gimp.Layer.new(
-                image,
-                layer_name(model, models),
-                width,
-                height,
-                Gimp.ImageType.RGBA_IMAGE,
-                100.0,
-                Gimp.LayerMode.NORMAL,
-            )
-            image.insert_layer(layer, drawable.get_parent(), image.get_item_position(drawable))
-            _, ox, oy = drawable.get_offsets()
-            layer.set_offsets(ox, oy)
-            buffer = layer.get_buffer()
-            buffer.set(rect, BABL_RGBA8, bytes(result.pixels))
-            buffer.flush()
-            layer.update(0, 0, width, height)
-            if hints is not None:
-                hint_layer.set_visible(False)  # the dots would hide the result
-        finally:
-            image.undo_group_end()
+        layer = add_result(
+            image,
+            drawable,
+            layer_name(model, models),
+            result.pixels,
+            hint_layer=hint_layer if hints is not None else None,
+        )
         Gimp.displays_flush()
         Gimp.progress_update(1.0)
         return layer
-
-
-class UserError(Exception):
-    """A problem the user can fix (shown as a message)."""
-
-
-#: A hint layer of a grayscale image holds gray dots only, which would colour nothing.
-GRAY_HINTS = (
-    "the image is grayscale, so the dots of its hint layer have no colour: convert it "
-    "with Image > Mode > RGB, paint the colour dots again and run Tinct Colorize"
-)
-#: A hint layer without transparent pixels would be one hint of its mean colour.
-OPAQUE_HINTS = (
-    "the hint layer %r has no transparent pixels: choose a transparent layer with a few "
-    "colour dots painted on it (Layer > New Layer, Fill with: Transparency)"
-)
 
 
 def _check_model(name, models):

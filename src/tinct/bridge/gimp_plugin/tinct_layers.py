@@ -1,0 +1,119 @@
+"""The image side of the Tinct Colorize plug-in: the pixels it sends and the layer it adds.
+
+``tinct gimp install`` copies this module next to ``tinct-colorize.py`` (GIMP runs
+only the script named like its folder; the script imports this one). Standard
+library + GIMP's GObject bindings only.
+"""
+
+import gi
+
+gi.require_version("Gimp", "3.0")
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp  # noqa: E402
+
+BABL_RGBA8 = "R'G'B'A u8"
+
+
+class UserError(Exception):
+    """A problem the user can fix (shown as a message)."""
+
+
+#: A hint layer of a grayscale image holds gray dots only, which would colour nothing.
+GRAY_HINTS = (
+    "the image is grayscale, so the dots of its hint layer have no colour: convert it "
+    "with Image > Mode > RGB, paint the colour dots again and run Tinct Colorize"
+)
+#: A hint layer without transparent pixels would be one hint of its mean colour.
+OPAQUE_HINTS = (
+    "the hint layer %r has no transparent pixels: choose a transparent layer with a few "
+    "colour dots painted on it (Layer > New Layer, Fill with: Transparency)"
+)
+
+
+def read_layer(drawable):
+    """The layer's pixels as the plug-in sends them: ``(width, height, rgba8 bytes)``."""
+    width, height = drawable.get_width(), drawable.get_height()
+    rect = Gegl.Rectangle.new(0, 0, width, height)
+    pixels = drawable.get_buffer().get(rect, 1.0, BABL_RGBA8, Gegl.AbyssPolicy.CLAMP)
+    return width, height, pixels
+
+
+def read_hints(image, drawable, hint_layer):
+    """The hint layer's rgba8 pixels over the drawable's area, or None without one.
+
+    Raises:
+        UserError: the image is grayscale (its dots have no colour), or the hint layer
+            has no transparent pixels (it would be one huge hint).
+    """
+    if hint_layer is None or hint_layer.get_id() == drawable.get_id():
+        return None
+    if image.get_base_type() == Gimp.ImageBaseType.GRAY:
+        raise UserError(GRAY_HINTS)
+    _, dx, dy = drawable.get_offsets()
+    _, hx, hy = hint_layer.get_offsets()
+    rect = Gegl.Rectangle.new(dx - hx, dy - hy, drawable.get_width(), drawable.get_height())
+    hints = hint_layer.get_buffer().get(rect, 1.0, BABL_RGBA8, Gegl.AbyssPolicy.NONE)
+    if hints and min(bytes(hints)[3::4]) == 255:
+        raise UserError(OPAQUE_HINTS % hint_layer.get_name())
+    return hints
+
+
+def add_result(image, drawable, name, pixels, hint_layer=None):
+    """Add the colorized pixels as a layer directly above ``drawable``, as one undo step.
+
+    The new layer has the drawable's size and offsets. Where the drawable is hidden
+    by its (applied) layer mask, or outside an active selection, the new layer is
+    masked too, so that only what the user sees and selected changes colour. A
+    grayscale or indexed image is converted to RGB first; ``hint_layer`` is hidden.
+
+    Returns:
+        The new layer.
+    """
+    width, height = drawable.get_width(), drawable.get_height()
+    image.undo_group_start()
+    try:
+        if image.get_base_type() != Gimp.ImageBaseType.RGB:
+            image.convert_rgb()  # a GRAY image cannot hold colour
+        layer = Gimp.Layer.new(
+            image, name, width, height, Gimp.ImageType.RGBA_IMAGE, 100.0, Gimp.LayerMode.NORMAL
+        )
+        image.insert_layer(layer, drawable.get_parent(), image.get_item_position(drawable))
+        _, ox, oy = drawable.get_offsets()
+        layer.set_offsets(ox, oy)
+        buffer = layer.get_buffer()
+        buffer.set(Gegl.Rectangle.new(0, 0, width, height), BABL_RGBA8, bytes(pixels))
+        buffer.flush()
+        layer.update(0, 0, width, height)
+        _limit_to_mask_and_selection(image, drawable, layer)
+        if hint_layer is not None:
+            hint_layer.set_visible(False)  # the dots would hide the result
+    finally:
+        image.undo_group_end()
+    return layer
+
+
+def _limit_to_mask_and_selection(image, drawable, layer):
+    """Give ``layer`` a mask: the drawable's applied layer mask, within the selection.
+
+    Nothing is done when there is neither. The selection is built from them with
+    GIMP's own channel operations (feathered edges and 16-bit masks stay as they
+    are) and put back as it was afterwards.
+    """
+    mask = drawable.get_mask()
+    if mask is not None and not drawable.get_apply_mask():
+        mask = None
+    selected = not Gimp.Selection.is_empty(image)
+    if mask is None and not selected:
+        return
+    saved = Gimp.Selection.save(image) if selected else None
+    try:
+        if mask is not None:
+            op = Gimp.ChannelOps.INTERSECT if selected else Gimp.ChannelOps.REPLACE
+            image.select_item(op, mask)
+        layer.add_mask(layer.create_mask(Gimp.AddMaskType.SELECTION))
+    finally:
+        if saved is not None:
+            image.select_item(Gimp.ChannelOps.REPLACE, saved)
+            image.remove_channel(saved)
+        else:
+            Gimp.Selection.none(image)
