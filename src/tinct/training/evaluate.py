@@ -225,9 +225,9 @@ def _read_all(
         kept.append(p)
         images.append(rgb)
     if skipped:
-        log(skipped_message(skipped))
+        log(skipped_message(skipped))  # the reasons, on the line above the error if all
     if not images:
-        raise ValueError(f"none of the {len(paths)} images can be read: {skipped[0][1]}")
+        raise ValueError(f"none of the {len(paths)} images can be read (first: {skipped[0][0]})")
     return kept, images
 
 
