@@ -244,3 +244,19 @@ def test_only_warnings_meant_for_users_are_told(tmp_path, gray_png, weights, mon
     err = capsys.readouterr().err
     assert "warning: the input is nearly black" in err
     assert "unclosed" not in err and "old API" not in err
+
+
+def test_several_inputs_into_a_folder_named_like_an_image(tmp_path, gray_png, weights):
+    other = tmp_path / "other.png"
+    other.write_bytes(gray_png.read_bytes())
+    files = [str(gray_png), str(other)]
+    opts = ["--model", weights, "-q"]
+    assert main(["colorize", *files, "-o", str(tmp_path / "many.png"), *opts]) == 2
+    assert not (tmp_path / "many.png").exists()  # no folder made from a file name
+    assert main(["colorize", *files, "-o", f"{tmp_path / 'many.png'}/", *opts]) == 0
+    assert sorted(p.name for p in (tmp_path / "many.png").iterdir()) == [
+        "in_colorized.png", "other_colorized.png"
+    ]  # fmt: skip
+    one = tmp_path / "one.png"  # one input: a trailing / makes it a folder too
+    assert main(["colorize", str(gray_png), "-o", f"{one}/", *opts]) == 0
+    assert [p.name for p in one.iterdir()] == ["in_colorized.png"]

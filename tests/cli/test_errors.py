@@ -105,6 +105,8 @@ def _cases(d: Path) -> list[tuple[str, list[str], int, str]]:
         ("output-suffix-typo", ["colorize", a, "-o", str(d / "out.pgn")], 2, "-o"),
         ("video-image-name-clash", ["colorize", a, str(d / "a.mp4"), "-o", out], 2, "IN"),
         ("output-folder-is-a-file", ["colorize", a, colour, "-o", str(d / "a_file")], 2, "-o"),
+        ("several-inputs-into-a-file-name", ["colorize", a, colour, "-o", str(d / "many.png")], 2,
+         "-o: 2 inputs need an output folder"),
         ("output-unwritable", ["colorize", a, "-o", f"{NOWHERE}/o.png"], 1, "cannot create"),
         ("output-is-the-input", ["colorize", a, "-o", a], 2, "-o: would overwrite the input"),
         ("output-is-another-input", ["colorize", str(d / "self" / "small_colorized.png"),

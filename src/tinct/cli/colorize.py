@@ -2,7 +2,9 @@
 
 Output naming: with one input, -o may name the output file (its suffix picks
 the format: .png, .jpg, .tif, .bmp, .webp, .gif; an unknown suffix such as
-.pgn is an error, and so is .fits: FITS is read, not written). A stack (a
+.pgn is an error, and so is .fits: FITS is read, not written); with several,
+-o names a folder (an image or video name such as out.png is an error unless
+it is an existing folder or ends with /). A stack (a
 multi-page TIFF or a FITS cube) needs a .tif or .tiff output name. Otherwise (several
 inputs, or -o an existing folder, a path ending in / or without a suffix) each result goes to
 OUT/<stem>_colorized.png (stacks from multi-page TIFFs and FITS cubes: .tif;
@@ -86,12 +88,21 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _is_dir_target(out: Path, n_inputs: int) -> bool:
+def _is_dir_target(output: str, n_inputs: int) -> bool:
+    """Whether ``-o`` names a folder (as typed: ``Path`` drops a trailing ``/``)."""
     from tinct.engine.video import VIDEO_SUFFIXES
 
-    if n_inputs > 1 or out.is_dir() or str(out).endswith(("/", "\\")):
+    out = Path(output)
+    if out.is_dir() or output.endswith(("/", "\\", os.sep)):
         return True
     suffix = out.suffix.lower()
+    if n_inputs > 1 and suffix in IMAGE_SUFFIXES + VIDEO_SUFFIXES:  # e.g. a glob gave several
+        raise UsageError(
+            "-o", f"{n_inputs} inputs need an output folder, and {out} names a file; "
+            "end it with / to write into a folder of that name",
+        )  # fmt: skip
+    if n_inputs > 1:
+        return True
     if suffix in FITS_SUFFIXES:
         raise UsageError(
             "-o", f"{out}: FITS is read, not written; name the output .png or .tif"
@@ -233,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
     record = check_model(options, hinted=bool(hints))
     note_inactive("tinct colorize", args, record, hinted=bool(hints))
     out = Path(args.output)
-    to_dir = _is_dir_target(out, len(inputs))
+    to_dir = _is_dir_target(args.output, len(inputs))
     _check_kinds(inputs, out, to_dir)
     dests = _destinations(inputs, out, to_dir)
     _check_not_inputs(inputs, dests, to_dir)
