@@ -7,7 +7,8 @@ server listens). TINCT_E2E_PHASE picks the cases: ``first`` (colorize, hints wit
 "Local hints" on, no server, impostor), ``list`` (the registered models only) or ``restarted``
 (after a server restart with another model list: the models GIMP registered, a
 model new on the server, an unknown name, a model without weights),
-``masked`` (a layer mask and a selection limit the result) or ``served``
+``masked`` (a layer mask and a selection limit the result; a 16-bit scan keeps its
+tones) or ``served``
 (the server's default model and TINCT_E2E_MODEL by name, each result
 saved as OUT/<case>.png). Every result is printed as one line
 ``TINCT-E2E {json}`` for the test to parse.
@@ -164,6 +165,24 @@ def masked(proc):
     Gimp.file_save(
         Gimp.RunMode.NONINTERACTIVE, img, Gio.File.new_for_path(OUT + "/masked.png"), None
     )
+    img.delete()
+    # A 16-bit grayscale scan whose ramp spans a few 8-bit levels only: its tones are kept.
+    u16 = Gimp.Precision.U16_NON_LINEAR
+    img = Gimp.Image.new_with_precision(W, H, Gimp.ImageBaseType.GRAY, u16)
+    gray = Gimp.ImageType.GRAY_IMAGE
+    bg = Gimp.Layer.new(img, "scan", W, H, gray, 100.0, Gimp.LayerMode.NORMAL)
+    img.insert_layer(bg, None, 0)
+    ramp = b"".join((20000 + 8 * x).to_bytes(2, "little") for _ in range(H) for x in range(W))
+    bg.get_buffer().set(rect, "Y' u16", ramp)
+    status, message = run(proc, img, bg, PORT)
+    row = (
+        img.get_layers()[0]
+        .get_buffer()
+        .get(Gegl.Rectangle.new(0, 10, W, 1), 1.0, "R'G'B'A u16", Gegl.AbyssPolicy.CLAMP)
+    )
+    report(case="gray16", status=status, message=message,
+           levels=len({bytes(row[i : i + 2]) for i in range(0, len(row), 8)}),
+           precision=img.get_precision().value_nick)  # fmt: skip
     img.delete()
     report(case="done")
 

@@ -275,12 +275,14 @@ def test_colorize_in_real_gimp(gimp_work):
 
 
 def test_only_what_is_visible_and_selected_changes(gimp_work):
-    """A layer mask and a selection, as a GIMP filter would honour them (one undo group)."""
+    """A layer mask and a selection, as a GIMP filter would honour them (one undo group);
+    a 16-bit scan keeps its tones."""
     from bridge_helpers import FakeBackend
 
     chroot, work, inside = gimp_work
     install_plugin(work / "cfg")
-    handle = start_server_in_thread(FakeBackend(), port=0, config_path=work / "bridge.json")
+    backend = FakeBackend()
+    handle = start_server_in_thread(backend, port=0, config_path=work / "bridge.json")
     try:
         proc, results, context = _gimp(chroot, inside, handle.port, "masked")
     finally:
@@ -290,6 +292,11 @@ def test_only_what_is_visible_and_selected_changes(gimp_work):
     assert rec["status"] == "success" and rec["layers"] == ["Colorized (fake)", "photo"], context
     assert rec["mask"] == {"selected": 255, "hidden": 0, "outside": 0}, context
     assert rec["selection"] == [True, 8, 8, 72, 48] and rec["channels"] == 0, context
+    scan = results["gray16"]  # sent and returned in 16 bits: 96 levels, not 8-bit's 4
+    assert scan["status"] == "success" and scan["precision"] == "u16-non-linear", context
+    assert scan["levels"] == 96, context
+    job = backend.calls[-1]  # a photo's full range as is: not stretched like 16-bit data
+    assert job.image.dtype == np.uint16 and job.options.normalize == "dtype"
 
 
 def _tiles(folder: Path) -> Path:

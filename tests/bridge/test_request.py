@@ -98,7 +98,7 @@ def test_hint_layer_and_reference_sections():
         ({}, [("image", bytes(11))], "bad_request", "needs 12"),
         ({"model": "nope"}, [("image", bytes(12))], "unknown_model", "available: fake, other"),
         ({"model": 3}, [("image", bytes(12))], "bad_request", '"model" must be a string'),
-        ({"result_format": "rgb16"}, [("image", bytes(12))], "bad_request", "result_format"),
+        ({"result_format": "rgb32"}, [("image", bytes(12))], "bad_request", "result_format"),
         ({"temperature": True}, [("image", bytes(12))], "bad_request", '"temperature"'),
         ({"hints": "x"}, [("image", bytes(12))], "bad_request", '"hints" must be a list'),
         (
@@ -139,6 +139,21 @@ def test_encode_result_converts_dtypes_and_layouts():
     alpha16 = np.full((2, 3), 65535, np.uint16)
     assert (encode_result(_job("rgba8", alpha16), floats)[..., 3] == 255).all()
     assert encode_result(_job(), floats).flags.c_contiguous
+
+
+def test_a_16_bit_result_keeps_the_engines_precision():
+    """A float result in rgb16/rgba16 keeps 65536 levels (little-endian); 8-bit alphas widen."""
+    ramp = np.linspace(0.300, 0.302, 3 * 2, dtype=np.float32).reshape(2, 3)
+    out = encode_result(_job("rgb16"), ramp)
+    assert out.dtype == np.dtype("<u2") and out.shape == (2, 3, 3)
+    assert len(np.unique(out[..., 0])) == 6  # rgb8 gives them one level
+    assert len(np.unique(encode_result(_job(), ramp)[..., 0])) == 1
+    np.testing.assert_array_equal(out[..., 0], (ramp * 65535 + 0.5).astype(np.uint16))
+    alpha8 = np.array([[0, 128, 255], [1, 2, 3]], np.uint8)
+    rgba = encode_result(_job("rgba16", alpha8), np.zeros((2, 3, 3), np.uint8))
+    np.testing.assert_array_equal(rgba[..., 3], alpha8.astype(np.uint16) * 257)
+    assert (encode_result(_job("rgba16"), ramp)[..., 3] == 65535).all()
+    assert (encode_result(_job("rgb16"), np.full((2, 3), 255, np.uint8)) == 65535).all()
 
 
 def test_encode_result_refuses_wrong_shapes():

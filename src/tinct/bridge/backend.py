@@ -88,7 +88,7 @@ class ColorizeJob:
         hint_layer: ``(H, W, 4)`` uint8 RGBA hint layer, or None.
         hint_size: patch size for hint-layer hints, or None.
         reference: ``(h, w[, c])`` global-hint image, or None.
-        result_format: ``"rgb8"`` or ``"rgba8"``.
+        result_format: ``"rgb8"``, ``"rgba8"``, ``"rgb16"`` or ``"rgba16"``.
         request_id: the request's id.
     """
 

@@ -23,7 +23,7 @@ gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 import tinct_wire  # noqa: E402  (tinct.bridge.wire, copied here by `tinct gimp install`)
 from gi.repository import Gimp, GLib, GObject  # noqa: E402
-from tinct_layers import UserError, add_result, read_hints, read_layer  # noqa: E402
+from tinct_layers import UserError, add_result, pixel_format, read_hints, read_layer  # noqa: E402
 
 PROC_NAME = "plug-in-tinct-colorize"
 LAYER_NAME = "Colorized"
@@ -282,14 +282,15 @@ class TinctColorize(Gimp.PlugIn):
         Gimp.progress_init("Tinct: contacting the server")
         client = tinct_wire.BridgeClient(port=port or None, config_path=token_file, timeout=120.0)
         with client:
-            client.hello()  # the mutual handshake: the server proves it holds the token first
+            info = client.hello()  # the mutual handshake: the server proves the token first
             models = client.models()
             if models_signature(models) != _registered_signature():
                 _ask_for_reregistration()  # GIMP shows the new list after its next start
             if model is not None:
                 _check_model(model, models)
             Gimp.progress_set_text("Tinct: reading pixels")
-            width, height, pixels = read_layer(drawable)
+            fmt = pixel_format(image, info.get("result_formats") or [])
+            width, height, pixels = read_layer(drawable, fmt)
             hints = read_hints(image, drawable, hint_layer)
 
             def progress(fraction, message):
@@ -301,7 +302,7 @@ class TinctColorize(Gimp.PlugIn):
             result = client.colorize(
                 width,
                 height,
-                "rgba8",
+                fmt,
                 pixels,
                 model=None if model == "default" else model,
                 decoder=None if decoder == "default" else decoder,
@@ -310,10 +311,11 @@ class TinctColorize(Gimp.PlugIn):
                 hint_layer=hints,
                 hint_size=hint_size or None,
                 local_hints=local_hints or None,  # off: not sent, as before the field existed
-                result_format="rgba8",
+                result_format=fmt,
+                normalize="dtype",  # a photo: full range as is (16-bit data is not stretched)
                 progress=progress,
             )
-        if (result.width, result.height, result.format) != (width, height, "rgba8"):
+        if (result.width, result.height, result.format) != (width, height, fmt):
             raise UserError(
                 "the server returned a %dx%d %s image"
                 % (result.width, result.height, result.format)
@@ -324,6 +326,7 @@ class TinctColorize(Gimp.PlugIn):
             drawable,
             layer_name(model, models),
             result.pixels,
+            fmt,
             hint_layer=hint_layer if hints is not None else None,
         )
         Gimp.displays_flush()

@@ -12,6 +12,10 @@ gi.require_version("Gegl", "0.4")
 from gi.repository import Gegl, Gimp  # noqa: E402
 
 BABL_RGBA8 = "R'G'B'A u8"
+#: The wire's pixel formats and GIMP's (babl) names for them.
+BABL = {"rgba8": BABL_RGBA8, "rgba16": "R'G'B'A u16"}
+#: Precisions whose layers are sent as 8 bits a channel (all others: 16).
+EIGHT_BIT = ("U8_LINEAR", "U8_NON_LINEAR", "U8_PERCEPTUAL")
 
 
 class UserError(Exception):
@@ -30,11 +34,23 @@ OPAQUE_HINTS = (
 )
 
 
-def read_layer(drawable):
-    """The layer's pixels as the plug-in sends them: ``(width, height, rgba8 bytes)``."""
+def pixel_format(image, formats):
+    """The wire format to send and ask back: ``rgba16`` or ``rgba8``.
+
+    ``rgba16`` for an image of more than 8 bits a channel (a 16-bit or float scan keeps
+    its smooth tones), if the server returns that format (``formats``).
+    """
+    eight = [getattr(Gimp.Precision, name, None) for name in EIGHT_BIT]
+    if image.get_precision() in eight or "rgba16" not in formats:
+        return "rgba8"
+    return "rgba16"
+
+
+def read_layer(drawable, fmt="rgba8"):
+    """The layer's pixels as the plug-in sends them: ``(width, height, bytes)`` in ``fmt``."""
     width, height = drawable.get_width(), drawable.get_height()
     rect = Gegl.Rectangle.new(0, 0, width, height)
-    pixels = drawable.get_buffer().get(rect, 1.0, BABL_RGBA8, Gegl.AbyssPolicy.CLAMP)
+    pixels = drawable.get_buffer().get(rect, 1.0, BABL[fmt], Gegl.AbyssPolicy.CLAMP)
     return width, height, pixels
 
 
@@ -58,13 +74,14 @@ def read_hints(image, drawable, hint_layer):
     return hints
 
 
-def add_result(image, drawable, name, pixels, hint_layer=None):
+def add_result(image, drawable, name, pixels, fmt="rgba8", hint_layer=None):
     """Add the colorized pixels as a layer directly above ``drawable``, as one undo step.
 
     The new layer has the drawable's size and offsets. Where the drawable is hidden
     by its (applied) layer mask, or outside an active selection, the new layer is
     masked too, so that only what the user sees and selected changes colour. A
     grayscale or indexed image is converted to RGB first; ``hint_layer`` is hidden.
+    ``pixels`` are in the wire format ``fmt`` (``rgba8`` or ``rgba16``).
 
     Returns:
         The new layer.
@@ -81,7 +98,7 @@ def add_result(image, drawable, name, pixels, hint_layer=None):
         _, ox, oy = drawable.get_offsets()
         layer.set_offsets(ox, oy)
         buffer = layer.get_buffer()
-        buffer.set(Gegl.Rectangle.new(0, 0, width, height), BABL_RGBA8, bytes(pixels))
+        buffer.set(Gegl.Rectangle.new(0, 0, width, height), BABL[fmt], bytes(pixels))
         buffer.flush()
         layer.update(0, 0, width, height)
         _limit_to_mask_and_selection(image, drawable, layer)

@@ -39,7 +39,7 @@ class ColorizeResult:
 
     Attributes:
         width, height: size in pixels.
-        format: "rgb8" or "rgba8".
+        format: "rgb8", "rgba8", "rgb16" or "rgba16" (16-bit: little-endian).
         pixels: row-major pixel bytes (a writable bytes-like buffer).
         header: the full result header.
     """
@@ -272,6 +272,7 @@ class BridgeClient:
         progress=None,
         request_id=None,
         local_hints=None,
+        normalize=None,
     ):
         """Colorize pixels on the server.
 
@@ -289,11 +290,14 @@ class BridgeClient:
             hint_layer: rgba8 bytes of a width x height hint layer (opaque pixels are hints).
             hint_size: patch size for hint-layer hints (None = engine default).
             reference: optional (width, height, fmt, bytes) global-hint image.
-            result_format: "rgb8" or "rgba8" (default: rgba8 if the input has alpha).
+            result_format: "rgb8", "rgba8", "rgb16" or "rgba16" (default: rgba8 if the
+                input has alpha, else rgb8).
             progress: callback(fraction, message); returning False cancels. If it
                 raises, the connection is closed and the exception propagates.
             request_id: optional id (used by cancel from another connection).
             local_hints: True keeps each hint's colour in its region (None = the default, off).
+            normalize: how intensities map to gray ("dtype" = 0..65535 is black..white for
+                16-bit pixels; None = the server's "auto", which stretches 16-bit data).
 
         Returns:
             ColorizeResult.
@@ -321,6 +325,7 @@ class BridgeClient:
             "hint_size": hint_size,
             "result_format": result_format,
             "local_hints": local_hints,
+            "normalize": normalize,
         }
         for key, value in options.items():
             if value is not None:

@@ -79,8 +79,8 @@ PIXEL_FORMATS = {
     "rgb16": 6,
     "rgba16": 8,
 }
-#: Pixel formats a result may carry.
-RESULT_FORMATS = ("rgb8", "rgba8")
+#: Pixel formats a result may carry (16-bit: little-endian, as in requests).
+RESULT_FORMATS = ("rgb8", "rgba8", "rgb16", "rgba16")
 
 # Error codes (the "code" field of an error reply).
 E_BAD_FRAME = "bad_frame"
