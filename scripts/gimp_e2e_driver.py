@@ -8,7 +8,7 @@ server listens). TINCT_E2E_PHASE picks the cases: ``first`` (colorize, hints wit
 (after a server restart with another model list: the models GIMP registered, a
 model new on the server, an unknown name, a model without weights),
 ``masked`` (a layer mask and a selection limit the result; a 16-bit scan keeps its
-tones) or ``served``
+tones; the server stops during a run) or ``served``
 (the server's default model and TINCT_E2E_MODEL by name, each result
 saved as OUT/<case>.png). Every result is printed as one line
 ``TINCT-E2E {json}`` for the test to parse.
@@ -183,6 +183,14 @@ def masked(proc):
     report(case="gray16", status=status, message=message,
            levels=len({bytes(row[i : i + 2]) for i in range(0, len(row), 8)}),
            precision=img.get_precision().value_nick)  # fmt: skip
+    img.delete()
+    # The server stops while it colorizes this 50x40 image (the test sees to it).
+    img = Gimp.Image.new(50, 40, Gimp.ImageBaseType.GRAY)
+    bg = Gimp.Layer.new(img, "bg", 50, 40, gray, 100.0, Gimp.LayerMode.NORMAL)
+    img.insert_layer(bg, None, 0)
+    status, message = run(proc, img, bg, PORT)
+    report(case="stopped", status=status, message=message,
+           layers=[la.get_name() for la in img.get_layers()])  # fmt: skip
     img.delete()
     report(case="done")
 

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -276,12 +277,20 @@ def test_colorize_in_real_gimp(gimp_work):
 
 def test_only_what_is_visible_and_selected_changes(gimp_work):
     """A layer mask and a selection, as a GIMP filter would honour them (one undo group);
-    a 16-bit scan keeps its tones."""
+    a 16-bit scan keeps its tones; a server that stops mid-run says so."""
     from bridge_helpers import FakeBackend
 
     chroot, work, inside = gimp_work
     install_plugin(work / "cfg")
-    backend = FakeBackend()
+
+    class StopsMidJob(FakeBackend):
+        def colorize(self, job, progress):
+            if job.image.shape[1] == 50:  # the driver's last case: the server stops now
+                threading.Thread(target=handle.stop).start()
+                job.cancel.wait(10)
+            return super().colorize(job, progress)
+
+    backend = StopsMidJob()
     handle = start_server_in_thread(backend, port=0, config_path=work / "bridge.json")
     try:
         proc, results, context = _gimp(chroot, inside, handle.port, "masked")
@@ -295,8 +304,11 @@ def test_only_what_is_visible_and_selected_changes(gimp_work):
     scan = results["gray16"]  # sent and returned in 16 bits: 96 levels, not 8-bit's 4
     assert scan["status"] == "success" and scan["precision"] == "u16-non-linear", context
     assert scan["levels"] == 96, context
-    job = backend.calls[-1]  # a photo's full range as is: not stretched like 16-bit data
+    job = backend.calls[1]  # a photo's full range as is: not stretched like 16-bit data
     assert job.image.dtype == np.uint16 and job.options.normalize == "dtype"
+    stopped = results["stopped"]  # one clear message, not a silent "cancel"
+    assert stopped["status"] == "execution-error" and stopped["layers"] == ["bg"], context
+    assert "server is shutting down" in stopped["message"], context
 
 
 def _tiles(folder: Path) -> Path:

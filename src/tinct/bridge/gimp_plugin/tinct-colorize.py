@@ -237,8 +237,8 @@ class TinctColorize(Gimp.PlugIn):
             # prove it holds the token: the client sent it neither token nor pixels
             return self.fail(procedure, run_mode, "Tinct: %s" % exc.message)
         except tinct_wire.BridgeError as exc:
-            if exc.code == "cancelled":
-                return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
+            if exc.code == "cancelled":  # never by the plug-in: the server stopped, say
+                return self.fail(procedure, run_mode, "Tinct: %s; the image is unchanged" % exc)
             return self.fail(
                 procedure, run_mode, "Tinct server error (%s): %s" % (exc.code, exc.message)
             )
