@@ -348,4 +348,10 @@ def _check_model(name, models):
         raise UserError(reason + ", and serve it with `tinct serve --model PATH`")
 
 
-Gimp.main(TinctColorize.__gtype__, sys.argv)
+status = Gimp.main(TinctColorize.__gtype__, sys.argv)
+# End without Python's teardown: it would free the registration's Gimp.Choice objects
+# (_KEEP) once more, after GIMP's own parameter specs have, and crash the plug-in at exit
+# ("fatal error: Segmentation fault" each time GIMP registers it).
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(status or 0)
