@@ -184,6 +184,17 @@ def masked(proc):
            levels=len({bytes(row[i : i + 2]) for i in range(0, len(row), 8)}),
            precision=img.get_precision().value_nick)  # fmt: skip
     img.delete()
+    # The layer's mask is the active drawable (the user edits it): its layer is colorized;
+    # a layer group is refused with what to do.
+    img, bg = gray_image()
+    bg.add_mask(bg.create_mask(Gimp.AddMaskType.WHITE))
+    group = Gimp.GroupLayer.new(img, "group")
+    img.insert_layer(group, None, 0)
+    mask_run = run(proc, img, bg.get_mask(), PORT)
+    group_run = run(proc, img, group, PORT)
+    report(case="active-mask", status=mask_run[0], message=mask_run[1],
+           group=list(group_run), layers=[la.get_name() for la in img.get_layers()])  # fmt: skip
+    img.delete()
     # The server stops while it colorizes this 50x40 image (the test sees to it).
     img = Gimp.Image.new(50, 40, Gimp.ImageBaseType.GRAY)
     bg = Gimp.Layer.new(img, "bg", 50, 40, gray, 100.0, Gimp.LayerMode.NORMAL)

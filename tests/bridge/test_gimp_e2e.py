@@ -261,6 +261,11 @@ def test_only_what_is_visible_and_selected_changes(gimp_work):
     assert scan["levels"] == 96, context
     job = backend.calls[1]  # a photo's full range as is: not stretched like 16-bit data
     assert job.image.dtype == np.uint16 and job.options.normalize == "dtype"
+    active = results["active-mask"]  # the mask was active: its layer is colorized
+    assert active["status"] == "success", context
+    assert active["layers"] == ["group", "Colorized (fake)", "bg"], context
+    assert active["group"] == ["execution-error", "Tinct: 'group' is a layer group: select one "
+                               "of its layers"], context  # fmt: skip
     stopped = results["stopped"]  # one clear message, not a silent "cancel"
     assert stopped["status"] == "execution-error" and stopped["layers"] == ["bg"], context
     assert "server is shutting down" in stopped["message"], context

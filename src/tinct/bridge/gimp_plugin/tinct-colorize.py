@@ -264,8 +264,12 @@ class TinctColorize(Gimp.PlugIn):
         if len(drawables) != 1:
             raise UserError("select exactly one layer")
         drawable = drawables[0]
-        if not isinstance(drawable, Gimp.Layer) or drawable.is_group():
-            raise UserError("the active drawable must be a normal layer")
+        if isinstance(drawable, Gimp.LayerMask):  # the mask is being edited: its layer
+            drawable = Gimp.Layer.from_mask(drawable)
+        if isinstance(drawable, Gimp.Layer) and drawable.is_group():
+            raise UserError("%r is a layer group: select one of its layers" % drawable.get_name())
+        if not isinstance(drawable, Gimp.Layer):
+            raise UserError("the active drawable must be a layer (not a channel or a path)")
         port = config.get_property("port")
         token_file = config.get_property("token-file") or None
         model = (config.get_property("model") or "").strip()
