@@ -228,7 +228,7 @@ def test_too_many_pixels(cfgdir):
                 "height": 4,
                 "fmt": "gray8",
                 "pixels": bytes(16),
-                "result_format": "rgb16",
+                "result_format": "rgb32",
             },
             "bad_request",
         ),
