@@ -26,7 +26,6 @@ default ``max_pixels`` on a laptop CPU) with :class:`tinct.cancel.Cancelled`.
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -35,6 +34,7 @@ import torch
 from scipy.sparse.linalg import splu
 from torch import Tensor
 
+from tinct import affinity as _affinity
 from tinct import cancel as _cancel
 
 __all__ = [
@@ -42,9 +42,6 @@ __all__ = [
     "propagate_batch",
     "propagate_values",
 ]
-
-#: 3x3 neighbourhood offsets (row, col), centre excluded.
-_OFFSETS = tuple((dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0))
 
 
 def levin_colorize(
@@ -158,6 +155,7 @@ def propagate_values(
     sigma_scale: float = 0.1,
     min_variance: float = 0.02,
     screen: float = 0.0,
+    affinity: str = "levin",
 ) -> np.ndarray:
     """Propagate any number of channels from the hint pixels (one factorisation).
 
@@ -177,6 +175,10 @@ def propagate_values(
             are convex combinations of the hints' everywhere; with a pull, a hint's
             reach fades with distance and across luminance edges (about
             ``1 / sqrt(screen)`` pixels of flat image).
+        affinity: ``"levin"`` (this module's averaging) or ``"matting"`` (colour
+            locally affine in luminance; :mod:`tinct.affinity`). With
+            ``"matting"`` the values are affine, not convex, combinations of the
+            hints' (weights summing to 1, possibly slightly outside ``[0, 1]``).
 
     Returns:
         ``(H, W, C)`` float64 propagated values.
@@ -203,11 +205,13 @@ def propagate_values(
         scale = np.sqrt(max_pixels / (h * w))
         size = (max(1, round(h * scale)), max(1, round(w * scale)))
         small_l, small_v, small_m = _downscale(lum, values, mask, size)
-        small = _solve(small_l, small_v, small_m, sigma_scale, min_variance, screen=screen)
+        small = _solve(
+            small_l, small_v, small_m, sigma_scale, min_variance, screen=screen, affinity=affinity
+        )
         out = _upscale(small, (h, w))
         out[mask] = values[mask]
         return out
-    return _solve(lum, values, mask, sigma_scale, min_variance, screen=screen)
+    return _solve(lum, values, mask, sigma_scale, min_variance, screen=screen, affinity=affinity)
 
 
 @torch.no_grad()
@@ -269,15 +273,17 @@ def _solve(
     prior: np.ndarray | None = None,
     prior_weight: float | np.ndarray = 0.0,
     screen: float = 0.0,
+    affinity: str = "levin",
 ) -> np.ndarray:
     """Solve the sparse system directly (LU in nested-dissection order).
 
     ``hint_ab`` may hold any number of channels ``(H, W, C)``: one factorisation
     propagates them all (``C = 2`` with a prior); returns ``(H, W, C)``. ``screen``
-    pulls every free pixel towards 0 (see :func:`propagate_values`).
+    pulls every free pixel towards 0 (see :func:`propagate_values`); ``affinity`` picks
+    the rows (:func:`tinct.affinity.rows`).
     """
     h, w = lum.shape
-    a, rhs = _system(lum, hint_ab, mask, scale, min_var)
+    a, rhs = _system(lum, hint_ab, mask, scale, min_var, affinity)
     if screen > 0:
         a = a + sp.diags(screen * (~mask.reshape(-1)).astype(np.float64), format="csc")
     weight = np.broadcast_to(np.asarray(prior_weight, dtype=np.float64), (h, w)).reshape(-1)
@@ -298,7 +304,8 @@ def _factorise(a: sp.spmatrix, h: int, w: int) -> tuple[Any, np.ndarray]:
     """
     perm = _nested_dissection(h, w)
     _cancel.check()
-    # The matrix is diagonally dominant by rows, so diagonal pivots are stable.
+    # Levin's rows are diagonally dominant and the matting Laplacian's free block is
+    # symmetric positive definite (hint rows are identity rows): diagonal pivots are stable.
     lu = splu(
         a[perm][:, perm].tocsc(),
         permc_spec="NATURAL",
@@ -309,61 +316,26 @@ def _factorise(a: sp.spmatrix, h: int, w: int) -> tuple[Any, np.ndarray]:
     return lu, perm
 
 
-@lru_cache(maxsize=8)
 def _nested_dissection(h: int, w: int, leaf: int = 8) -> np.ndarray:
-    """Fill-reducing order of an ``h x w`` grid with 3x3 coupling.
-
-    Split the longer side by a one-pixel line (which separates the two halves
-    for a 3x3 stencil), order both halves recursively, the separator last.
-    """
-    idx = np.arange(h * w).reshape(h, w)
-    parts: list[np.ndarray] = []
-    stack = [(0, h, 0, w, False)]
-    while stack:  # explicit stack: (rows, cols, emit separator only)
-        r0, r1, c0, c1, sep = stack.pop()
-        if sep or (r1 - r0) * (c1 - c0) <= leaf * leaf or min(r1 - r0, c1 - c0) < 3:
-            parts.append(idx[r0:r1, c0:c1].ravel())
-        elif r1 - r0 >= c1 - c0:
-            m = (r0 + r1) // 2
-            stack += [(m, m + 1, c0, c1, True), (m + 1, r1, c0, c1, False), (r0, m, c0, c1, False)]
-        else:
-            m = (c0 + c1) // 2
-            stack += [(r0, r1, m, m + 1, True), (r0, r1, m + 1, c1, False), (r0, r1, c0, m, False)]
-    return np.concatenate(parts)
+    """Fill-reducing order of an ``h x w`` grid (:func:`tinct.affinity.nested_dissection`)."""
+    return _affinity.nested_dissection(h, w, leaf)
 
 
 def _system(
-    lum: np.ndarray, hint_ab: np.ndarray, mask: np.ndarray, scale: float, min_var: float
+    lum: np.ndarray,
+    hint_ab: np.ndarray,
+    mask: np.ndarray,
+    scale: float,
+    min_var: float,
+    affinity: str = "levin",
 ) -> tuple[sp.csc_matrix, np.ndarray]:
-    """Sparse ``(I - W)`` with identity rows at hints, and the right-hand sides ``(N, C)``."""
+    """Rows of :func:`tinct.affinity.rows`, identity rows at hints; right-hand sides ``(N, C)``."""
     h, w = lum.shape
     n = h * w
-    pad = np.pad(lum, 1, mode="edge")
-    valid = np.pad(np.ones_like(lum, dtype=bool), 1, constant_values=False)
-    window = np.stack([pad[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in _OFFSETS])
-    inside = np.stack([valid[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in _OFFSETS])
-    # local variance over the 3x3 window (centre included, outside pixels excluded)
-    count = inside.sum(0) + 1.0
-    mean = (np.where(inside, window, 0.0).sum(0) + lum) / count
-    var = (np.where(inside, (window - mean) ** 2, 0.0).sum(0) + (lum - mean) ** 2) / count
-    var = np.maximum(scale * var, min_var)
-    weights = np.exp(-((window - lum) ** 2) / (2.0 * var)) * inside
-    weights /= np.maximum(weights.sum(0), 1e-300)
-    weights *= ~mask  # hint rows: identity
-
-    idx = np.arange(n).reshape(h, w)
-    pidx = np.pad(idx, 1, mode="edge")
-    cols = np.stack([pidx[1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w] for dy, dx in _OFFSETS])
-    keep = weights.reshape(8, n) > 0
-    rows = np.broadcast_to(idx.reshape(1, n), (8, n))[keep]
-    diag = np.arange(n)
-    a = sp.csc_matrix(
-        (
-            np.concatenate((np.ones(n), -weights.reshape(8, n)[keep])),
-            (np.concatenate((diag, rows)), np.concatenate((diag, cols.reshape(8, n)[keep]))),
-        ),
-        shape=(n, n),
-    )
+    free = _affinity.rows(lum, affinity, sigma_scale=scale, min_variance=min_var)
+    flat = mask.reshape(-1)
+    a = (sp.diags((~flat).astype(np.float64)) @ free + sp.diags(flat.astype(np.float64))).tocsc()
+    a.eliminate_zeros()
     rhs = np.where(mask[..., None], hint_ab, 0.0).reshape(n, -1)
     return a, rhs
 

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from tinct import affinity as _affinity
 from tinct import cancel as _cancel
 from tinct import levin
 
@@ -101,6 +102,7 @@ def propagate_values_cached(
     sigma_scale: float = 0.1,
     min_variance: float = 0.02,
     screen: float = 0.0,
+    affinity: str = "levin",
 ) -> np.ndarray:
     """:func:`tinct.levin.propagate_values`, reusing the last factorisation on ``lum``.
 
@@ -112,6 +114,7 @@ def propagate_values_cached(
         min_variance: Floor of the affinity variance.
         screen: Pull of every free pixel towards 0 (``>= 0``; see
             :func:`tinct.levin.propagate_values`).
+        affinity: ``"levin"`` or ``"matting"`` (:mod:`tinct.affinity`).
 
     Returns:
         ``(H, W, C)`` float64 propagated values (a fresh solve's, up to rounding).
@@ -122,11 +125,16 @@ def propagate_values_cached(
     h, w = lum.shape
     if h * w > MAX_CACHED_PIXELS or values.shape[:2] != (h, w) or mask.shape != (h, w):
         return levin.propagate_values(
-            lum, values, mask, sigma_scale=sigma_scale, min_variance=min_variance, screen=screen
-        )
+            lum, values, mask, sigma_scale=sigma_scale, min_variance=min_variance, screen=screen,
+            affinity=affinity,
+        )  # fmt: skip
     if not mask.any():
         raise ValueError("propagate_values needs at least one hint pixel")
-    key = _digest(lum, np.array([h, w, sigma_scale, min_variance, screen]))
+    key = _digest(
+        lum,
+        np.array([h, w, sigma_scale, min_variance, screen]),
+        np.frombuffer(affinity.encode(), np.uint8),
+    )
     flat = mask.reshape(-1)
     rhs = np.where(flat[:, None], values.reshape(h * w, -1), 0.0)
     keys = [("b", _digest(rhs[:, c])) for c in range(rhs.shape[1])]
@@ -140,7 +148,7 @@ def propagate_values_cached(
             if len(changed) <= MAX_RANK:
                 _cancel.check()
                 return _update(base, changed, flat, rhs, keys).reshape(h, w, -1)
-    base = _factorise(lum, mask, sigma_scale, min_variance, screen)
+    base = _factorise(lum, mask, sigma_scale, min_variance, screen, affinity)
     with _cache_lock:
         _cache[key] = base
         _cache.move_to_end(key)
@@ -157,11 +165,16 @@ def clear_cache() -> None:
 
 
 def _factorise(
-    lum: np.ndarray, mask: np.ndarray, scale: float, min_var: float, screen: float = 0.0
+    lum: np.ndarray,
+    mask: np.ndarray,
+    scale: float,
+    min_var: float,
+    screen: float = 0.0,
+    affinity: str = "levin",
 ) -> _Base:
     """Factorise the system for ``mask`` (the one :func:`tinct.levin.propagate_values` solves)."""
     h, w = lum.shape
-    free, _ = levin._system(lum, np.zeros((h, w, 1)), np.zeros_like(mask), scale, min_var)
+    free = _affinity.rows(lum, affinity, sigma_scale=scale, min_variance=min_var).tocsc()
     if screen > 0:  # (1 + screen) x_i - sum_j w_ij x_j = 0 on the free rows
         free = free + screen * sp.identity(h * w, format="csc")
     flat = mask.reshape(-1)

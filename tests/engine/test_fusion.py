@@ -62,7 +62,7 @@ def test_trust_opens_the_gate_only_on_hinted_planes():
     assert torch.equal(kept.gate, gate) and torch.equal(kept.correction, terms.correction)
 
 
-def test_hint_weights_are_convex_and_follow_luminance_edges():
+def test_hint_weights_sum_to_one_and_follow_luminance_edges():
     lum = torch.full((1, 1, 16, 16), 30.0)
     lum[..., 8:] = 80.0  # a strong vertical edge between the two hints
     patches = [_patch(16, 4, (50.0, 0.0)), _patch(16, 28, (0.0, 50.0))]
@@ -160,9 +160,16 @@ def test_hint_weights_and_reach_read_their_masks_from_patch_owners():
         values[r0:r1, c0:c1, i] = 1.0
         mask[r0:r1, c0:c1] = True
     grid = lum[0, 0].double().numpy()
-    wts = torch.from_numpy(propagate_values_cached(grid, values, mask)).clamp_min(0.0)
-    expected = (wts / wts.sum(-1, keepdim=True).clamp_min(1e-12)).permute(2, 0, 1).float()
+    wts = propagate_values_cached(grid, values, mask, affinity="matting")  # 3 hints: matting
+    expected = torch.from_numpy(wts).permute(2, 0, 1).float()
     assert torch.equal(fusion._hint_weights_at(lum, patches, NET)[0][0], expected)
     reach = propagate_values_cached(grid, np.ones((16, 16, 1)), mask, screen=LOCAL_SCREEN)
     expected_reach = torch.from_numpy(reach[..., 0]).clamp(0.0, 1.0).float()
     assert torch.equal(hint_reach(lum, patches, NET)[0, 0], expected_reach)
+
+
+def test_matting_share_hands_over_to_levin_with_many_hints():
+    assert fusion.matting_share(1) == fusion.matting_share(fusion.MATTING_FULL) == 1.0
+    assert fusion.matting_share(fusion.MATTING_UNTIL) == fusion.matting_share(100) == 0.0
+    middle = (fusion.MATTING_FULL + fusion.MATTING_UNTIL) // 2
+    assert fusion.matting_share(middle) == pytest.approx(0.5)

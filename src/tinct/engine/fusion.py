@@ -1,7 +1,7 @@
 """How hints and the network's own colour are combined after the network pass.
 
-A hint-fusing model (``tinct-base``) blends its regression colour with the hints
-propagated by Levin et al.'s optimisation through a learned per-pixel gate,
+A hint-fusing model (``tinct-base``) blends its regression colour with the
+propagated hints through a learned per-pixel gate,
 and returns the terms of that blend (:class:`tinct.models.base.FusionTerms`).
 Two things happen here, on the cached network output:
 
@@ -9,12 +9,11 @@ Two things happen here, on the cached network output:
   place of the model's regression colour, so every decoding knob acts with
   hints too.
 * :func:`hint_weights` / :func:`hint_shift` treat the propagated hints as a
-  distribution too: every pixel receives each hint's colour with a convex
-  weight (Levin et al.'s propagation of one indicator per hint), and the
-  decoder and temperature decide how those colours compete. At ``T = 1`` with
-  the mean the result is plain propagation (the weights' average colour); a
-  lower temperature lets the dominant hint win where two hints meet, and
-  ``mode`` gives each pixel the colour of its strongest hint.
+  distribution too: every pixel receives each hint's colour with a weight (the
+  propagation of one indicator per hint, :mod:`tinct.affinity`), and the decoder
+  and temperature decide how those colours compete. At ``T = 1`` with the mean
+  it is plain propagation; a lower temperature lets the dominant hint win where
+  two hints meet, and ``mode`` gives each pixel its strongest hint's colour.
 * :func:`hint_reliability` / :func:`trust_propagation` fall back to plain
   propagation where the network's prior is unreliable. The gate was learned on
   photographs; on an unfamiliar domain (an H&E slide, a telescope image) it
@@ -40,6 +39,8 @@ from tinct.models.base import FusionTerms
 __all__ = [
     "MANY_HINTS",
     "MANY_HINTS_TRUST",
+    "MATTING_FULL",
+    "MATTING_UNTIL",
     "MAX_MIXED_HINTS",
     "MULTISCALE_FACTORS",
     "MULTISCALE_FROM",
@@ -50,6 +51,7 @@ __all__ = [
     "hint_reliability",
     "hint_shift",
     "hint_weights",
+    "matting_share",
     "multiscale_share",
     "refuse",
     "trust_ceiling",
@@ -67,6 +69,11 @@ MULTISCALE_FACTORS = (0.5, 0.75)
 MULTISCALE_FROM = 10
 #: ... and from which the multi-scale average is used in full (linear in between).
 MULTISCALE_FULL = 40
+
+#: Up to this many hints they spread by the matting Laplacian (:mod:`tinct.affinity`),
+#: from :data:`MATTING_UNTIL` on by Levin's averaging, blended in between (docs/engine.md).
+MATTING_FULL = 10
+MATTING_UNTIL = 30
 
 #: Hints beyond this count are not given their own weight map (the propagated
 #: colour is then used as it is, whatever the decoder and temperature).
@@ -177,7 +184,7 @@ def trust_propagation(
 def hint_weights(
     lum: Tensor, patches: Sequence[HintPatch], net_size: tuple[int, int]
 ) -> tuple[Tensor, Tensor, Tensor] | None:
-    """How strongly each hint's colour reaches every pixel (Levin et al.'s affinities).
+    """How strongly each hint's colour reaches every pixel (:mod:`tinct.affinity`).
 
     With more than :data:`MULTISCALE_FROM` hints the weights are blended with their
     average over the grid and the coarser grids of :data:`MULTISCALE_FACTORS`
@@ -189,8 +196,9 @@ def hint_weights(
         net_size: ``(height, width)`` of the network input.
 
     Returns:
-        ``(weights (B, K, h, w) >= 0 summing to 1 over K, colours (B, K, 2),
-        lum)``, or ``None`` without hints or with more than :data:`MAX_MIXED_HINTS`.
+        ``(weights (B, K, h, w) summing to 1 over K, colours (B, K, 2), lum)``, or
+        ``None`` without hints or with more than :data:`MAX_MIXED_HINTS`. Blended by
+        :func:`matting_share`; the matting rows' weights may be slightly negative.
     """
     found = _hint_weights_at(lum, patches, net_size)
     if found is None:
@@ -204,6 +212,11 @@ def hint_weights(
 
     mixed = _across_grids(weights, lum, len(patches), solve)
     return mixed / mixed.sum(1, keepdim=True).clamp_min(1e-12), colours, lum
+
+
+def matting_share(count: int) -> float:
+    """Weight of the matting Laplacian's propagation for ``count`` hints, in ``[0, 1]``."""
+    return min(1.0, max(0.0, (MATTING_UNTIL - count) / (MATTING_UNTIL - MATTING_FULL)))
 
 
 def multiscale_share(count: int) -> float:
@@ -252,11 +265,17 @@ def _hint_weights_at(
     values = np.zeros((h, w, k))
     rows, cols = np.nonzero(mask)
     values[rows, cols, owner[rows, cols]] = 1.0
-    out = torch.empty(b, k, h, w)
+    share = matting_share(k)
+    out = torch.zeros(b, k, h, w)
     for j in range(b):
-        wts = propagate_values_cached(lum[j, 0].double().cpu().numpy(), values, mask)
-        wts = torch.from_numpy(wts).clamp_min(0.0)  # type: ignore[assignment]
-        out[j] = (wts / wts.sum(-1, keepdim=True).clamp_min(1e-12)).permute(2, 0, 1)  # type: ignore[call-overload]
+        grid = lum[j, 0].double().cpu().numpy()
+        if share < 1.0:  # Levin's weights are convex (negatives are rounding)
+            wts = torch.from_numpy(propagate_values_cached(grid, values, mask)).clamp_min(0.0)
+            wts = wts / wts.sum(-1, keepdim=True).clamp_min(1e-12)
+            out[j] = (1.0 - share) * wts.permute(2, 0, 1).float()
+        if share > 0.0:  # affine: they sum to 1, and may dip below 0 where L is not linear
+            wts = torch.from_numpy(propagate_values_cached(grid, values, mask, affinity="matting"))
+            out[j] += share * wts.permute(2, 0, 1).float()
     colours = torch.stack([p.chroma.float().cpu() for p in patches], 1)  # (B, K, 2)
     return out.to(lum.device), colours.to(lum.device), lum
 
