@@ -1,6 +1,7 @@
-"""Hint edits without a new factorisation: low-rank updates of Levin's system.
+"""Hint edits without a new factorisation: low-rank updates of the propagation system.
 
-Moving one hint changes only the rows of :mod:`tinct.levin`'s sparse system at the
+The system is :mod:`tinct.levin`'s, with either affinity of :mod:`tinct.affinity`.
+Moving one hint changes only the rows of that sparse system at the
 pixels the hint leaves and the pixels it covers: those rows switch between
 "average of the neighbours" and "keep the hint". :func:`propagate_values_cached`
 keeps the LU factorisation of the last system it solved on a luminance grid (the
