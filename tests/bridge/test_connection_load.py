@@ -146,7 +146,7 @@ BAD_FIELDS = {
     "mrf_iters": [-1, 10**6, "5", 2.5],
     "tile": [-1, 8, "big", 2**20],  # 0 is valid: never tile (ColorizeOptions.tile)
     "hint_size": [0, 999, "x"],
-    "result_format": ["rgb16", ["rgb8"], 3],
+    "result_format": ["rgb32", ["rgb8"], 3],
     "id": [5, ["a"], {"a": 1}, "x" * 200],
     "hints": [
         "x",
