@@ -1,3 +1,4 @@
+import csv
 import json
 
 import numpy as np
@@ -102,7 +103,7 @@ def test_cli_flags_become_one_options_object(monkeypatch, eval_dir, tmp_path):
 
 def test_images_are_read_turned_as_shown(tmp_path):
     """An EXIF-rotated photo is evaluated upright, as training reads it."""
-    from tinct.training.evaluate import _read_rgb
+    from tinct.training.eval_files import read_rgb as _read_rgb
 
     upright = np.zeros((20, 30, 3), np.uint8)
     upright[:5] = (250, 30, 30)
@@ -130,3 +131,20 @@ def test_a_bad_file_in_the_users_folder_is_left_out_not_fatal(eval_dir, tmp_path
     (data / "e1.png").unlink()
     assert cli.main([*argv, "--out", str(out)]) == 1  # nothing left: one line, exit 1
     assert "none of the 2 images" in capsys.readouterr().err
+
+
+def test_a_gray_image_is_left_out_so_no_average_is_infinite(eval_dir, tmp_path, capsys):
+    """Every method reproduces a gray photo exactly: its PSNR (inf) would swamp the mean."""
+    data = tmp_path / "mine"
+    data.mkdir()
+    for p in sorted(eval_dir.glob("*.png"))[:2]:
+        (data / p.name).write_bytes(p.read_bytes())
+    ramp = np.tile(np.arange(0, 256, 8, dtype=np.uint8), (32, 1))
+    Image.fromarray(ramp).convert("RGB").save(data / "bw.png")
+    out = tmp_path / "r"
+    argv = ["evaluate", "--models", "gray", "--data", str(data), "--hints", "0"]
+    assert cli.main([*argv, "--out", str(out), "--no-full-res"]) == 0
+    said = capsys.readouterr().out
+    assert "skipped 1 gray image: " in said and "bw.png (no colour to measure)" in said
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert rows and all(np.isfinite(float(r["psnr"])) for r in rows)

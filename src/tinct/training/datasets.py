@@ -168,12 +168,14 @@ def is_near_gray(ab: Tensor, threshold: float = 5.0) -> Tensor:
     return spread < threshold
 
 
-def skipped_message(skipped: Sequence[tuple[Path, str]], shown: int = 3) -> str:
+def skipped_message(
+    skipped: Sequence[tuple[Path, str]], shown: int = 3, kind: str = "unreadable"
+) -> str:
     """One line naming the files a run left out, e.g. ``skipped 2 unreadable images: ...``."""
     n = len(skipped)
     names = "; ".join(f"{p} ({why})" for p, why in skipped[:shown])
     more = f"; and {n - shown} more" if n > shown else ""
-    return f"skipped {n} unreadable image{'s' * (n != 1)}: {names}{more}"
+    return f"skipped {n} {kind} image{'s' * (n != 1)}: {names}{more}"
 
 
 class ImageBank:

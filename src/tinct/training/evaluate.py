@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from tinct.training.datasets import find_images
+from tinct.training.eval_files import read_all as _read_all
 
 __all__ = [
     "BASELINES",
@@ -187,48 +188,6 @@ class EvalConfig:
     device: str = "cpu"
     options: Any = None
     examples: int = 4
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    """An image file as ``(H, W, 3)`` uint8 RGB (``ValueError`` naming the file otherwise)."""
-    from PIL import Image, ImageOps
-
-    try:
-        with Image.open(path) as im:  # turned as a viewer shows it, as training reads it
-            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
-    except Exception as exc:
-        raise ValueError(f"cannot read image {path}: {exc}") from None
-
-
-def _read_all(
-    paths: Sequence[Path], log: Callable[[str], None]
-) -> tuple[list[Path], list[np.ndarray]]:
-    """The images that can be read and colorized; the others are named in one log line.
-
-    Raises:
-        ValueError: Not one of the files can be used.
-    """
-    from tinct.training.datasets import skipped_message
-
-    kept: list[Path] = []
-    images: list[np.ndarray] = []
-    skipped: list[tuple[Path, str]] = []
-    for p in paths:
-        try:
-            rgb = _read_rgb(p)
-        except ValueError as exc:
-            skipped.append((p, str(exc).removeprefix(f"cannot read image {p}: ")))
-            continue
-        if min(rgb.shape[:2]) < 2:
-            skipped.append((p, f"{rgb.shape[1]}x{rgb.shape[0]} pixels, smaller than 2x2"))
-            continue
-        kept.append(p)
-        images.append(rgb)
-    if skipped:
-        log(skipped_message(skipped))  # the reasons, on the line above the error if all
-    if not images:
-        raise ValueError(f"none of the {len(paths)} images can be read (first: {skipped[0][0]})")
-    return kept, images
 
 
 def model_label(name: str) -> str:

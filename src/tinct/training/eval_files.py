@@ -1,0 +1,59 @@
+"""The image files of an evaluation folder: which can be read, colorized and scored."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["read_all", "read_rgb"]
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    """An image file as ``(H, W, 3)`` uint8 RGB (``ValueError`` naming the file otherwise)."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as im:  # turned as a viewer shows it, as training reads it
+            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    except Exception as exc:
+        raise ValueError(f"cannot read image {path}: {exc}") from None
+
+
+def read_all(
+    paths: Sequence[Path], log: Callable[[str], None]
+) -> tuple[list[Path], list[np.ndarray]]:
+    """The images that can be read, colorized and scored; the others are named in a log line.
+
+    A gray image (R = G = B) is left out too: every method's PSNR on it is infinite.
+
+    Raises:
+        ValueError: Not one of the files can be used.
+    """
+    from tinct.training.datasets import skipped_message
+
+    kept: list[Path] = []
+    images: list[np.ndarray] = []
+    skipped: list[tuple[Path, str]] = []
+    gray: list[tuple[Path, str]] = []
+    for p in paths:
+        try:
+            rgb = read_rgb(p)
+        except ValueError as exc:
+            skipped.append((p, str(exc).removeprefix(f"cannot read image {p}: ")))
+            continue
+        if min(rgb.shape[:2]) < 2:
+            skipped.append((p, f"{rgb.shape[1]}x{rgb.shape[0]} pixels, smaller than 2x2"))
+        elif (rgb == rgb[..., :1]).all():
+            gray.append((p, "no colour to measure"))
+        else:
+            kept.append(p)
+            images.append(rgb)
+    for left, kind in ((skipped, "unreadable"), (gray, "gray")):
+        if left:  # the reasons, on the line above the error if all
+            log(skipped_message(left, kind=kind))
+    skipped += gray
+    if not images:
+        raise ValueError(f"none of the {len(paths)} images can be used (first: {skipped[0][0]})")
+    return kept, images
