@@ -28,7 +28,6 @@ Levin's averaging (28.71 against 28.02 dB), with many hints worse (3 x 3 windows
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -36,14 +35,12 @@ import scipy.sparse as sp
 __all__ = [
     "AFFINITIES",
     "MATTING_EPS",
-    "Affinity",
     "levin_rows",
     "matting_rows",
     "nested_dissection",
     "rows",
 ]
 
-Affinity = Literal["levin", "matting"]
 #: The propagation operators :func:`rows` builds.
 AFFINITIES: tuple[str, ...] = ("levin", "matting")
 

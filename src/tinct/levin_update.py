@@ -175,7 +175,7 @@ def _factorise(
 ) -> _Base:
     """Factorise the system for ``mask`` (the one :func:`tinct.levin.propagate_values` solves)."""
     h, w = lum.shape
-    free = _affinity.rows(lum, affinity, sigma_scale=scale, min_variance=min_var).tocsc()
+    free = _affinity.rows(lum, affinity, sigma_scale=scale, min_variance=min_var)
     if screen > 0:  # (1 + screen) x_i - sum_j w_ij x_j = 0 on the free rows
         free = free + screen * sp.identity(h * w, format="csc")
     flat = mask.reshape(-1)
