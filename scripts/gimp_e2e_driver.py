@@ -8,10 +8,10 @@ server listens). TINCT_E2E_PHASE picks the cases: ``first`` (colorize, hints wit
 (after a server restart with another model list: the models GIMP registered, a
 model new on the server, an unknown name, a model without weights),
 ``masked`` (a layer mask and a selection limit the result; a 16-bit scan keeps its
-tones; the server stops during a run) or ``served``
-(the server's default model and TINCT_E2E_MODEL by name, each result
-saved as OUT/<case>.png). Every result is printed as one line
-``TINCT-E2E {json}`` for the test to parse.
+tones; the server stops during a run), ``placed`` (the result takes its source's
+place and look: parent, position, offsets, opacity, mode, visibility) or ``served`` (the
+server's default model and TINCT_E2E_MODEL by name, each result saved as OUT/<case>.png).
+Every result is printed as one line ``TINCT-E2E {json}`` for the test to parse.
 """
 
 import json
@@ -206,6 +206,55 @@ def masked(proc):
     report(case="done")
 
 
+def look(layer):
+    """Where and how a layer sits: what the result layer must copy from its source."""
+    parent = layer.get_parent()
+    return {
+        "parent": parent.get_name() if parent else None,
+        "offsets": list(layer.get_offsets()[1:]), "opacity": round(layer.get_opacity(), 3),
+        "mode": layer.get_mode().value_nick, "visible": layer.get_visible(),
+        "blend_space": layer.get_blend_space().value_nick,
+        "composite_space": layer.get_composite_space().value_nick,
+        "composite_mode": layer.get_composite_mode().value_nick,
+    }  # fmt: skip
+
+
+def placed(proc):
+    """A hidden 60 % multiply layer in a group and a visible 35 % screen layer at the top,
+    each offset and between two others: each result copies its source's place and look."""
+    img = Gimp.Image.new(W + 10, H + 6, Gimp.ImageBaseType.RGB)
+    group = Gimp.GroupLayer.new(img, "group")
+    img.insert_layer(group, None, 0)
+    lm, space, layers = Gimp.LayerMode, Gimp.LayerColorSpace, {}
+    for name, parent, pos, opacity, mode, visible, offsets in (
+        ("below", group, 0, 100.0, lm.NORMAL, True, (0, 0)),
+        ("in-group", group, 0, 60.0, lm.MULTIPLY, False, (5, 3)),
+        ("above", group, 0, 100.0, lm.NORMAL, True, (0, 0)),
+        ("bg", None, 1, 100.0, lm.NORMAL, True, (0, 0)),
+        ("top", None, 1, 35.0, lm.SCREEN, True, (-4, 2)),
+    ):
+        layer = Gimp.Layer.new(img, name, W, H, Gimp.ImageType.RGB_IMAGE, opacity, mode)
+        img.insert_layer(layer, parent, pos)
+        layer.set_offsets(*offsets)
+        layer.set_visible(visible)
+        layer.get_buffer().set(Gegl.Rectangle.new(0, 0, W, H), "R'G'B' u8",
+                               bytes(v for g in gray_pixels() for v in (g, g, g)))  # fmt: skip
+        layers[name] = layer
+    layers["in-group"].set_blend_space(space.RGB_LINEAR)
+    layers["in-group"].set_composite_space(space.RGB_PERCEPTUAL)
+    layers["in-group"].set_composite_mode(Gimp.LayerCompositeMode.CLIP_TO_BACKDROP)
+    for case in ("in-group", "top"):
+        source = layers[case]
+        status, message = run(proc, img, source, PORT)
+        siblings = source.get_parent().get_children() if case != "top" else img.get_layers()
+        above = siblings[max(0, img.get_item_position(source) - 1)]
+        report(case="placed-" + case, status=status, message=message, source=look(source),
+               result=look(above), result_name=above.get_name(),
+               siblings=[la.get_name() for la in siblings])  # fmt: skip
+    img.delete()
+    report(case="done")
+
+
 def main():
     proc = Gimp.get_pdb().lookup_procedure("plug-in-tinct-colorize")
     report(case="registered", ok=proc is not None)
@@ -220,6 +269,9 @@ def main():
         return
     if PHASE == "masked":
         masked(proc)
+        return
+    if PHASE == "placed":
+        placed(proc)
         return
     if PHASE == "list":
         report(case="done")

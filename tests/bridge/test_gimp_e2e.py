@@ -271,6 +271,35 @@ def test_only_what_is_visible_and_selected_changes(gimp_work):
     assert "server is shutting down" in stopped["message"], context
 
 
+def test_the_result_sits_where_and_how_its_source_sits(gimp_work):
+    """Opacity, mode, blend and composite settings, visibility and offsets are the source's;
+    the result is directly above it, in its parent (a layer group, or the image)."""
+    from bridge_helpers import FakeBackend
+
+    chroot, work, inside = gimp_work
+    install_plugin(work / "cfg")
+    handle = start_server_in_thread(FakeBackend(), port=0, config_path=work / "bridge.json")
+    try:
+        proc, results, context = run_gimp(chroot, inside, handle.port, "placed")
+    finally:
+        handle.stop()
+    assert proc.returncode == 0 and "done" in results, context
+    grouped, top = results["placed-in-group"], results["placed-top"]
+    assert grouped["source"] == {
+        "parent": "group", "offsets": [5, 3], "opacity": 60.0, "mode": "multiply",
+        "visible": False, "blend_space": "rgb-linear", "composite_space": "rgb-perceptual",
+        "composite_mode": "clip-to-backdrop",
+    }, context  # fmt: skip
+    assert grouped["siblings"] == ["above", "Colorized (fake)", "in-group", "below"], context
+    # one image: GIMP gives the second result a unique name
+    assert top["siblings"] == ["group", "Colorized (fake) #1", "top", "bg"], context
+    assert top["source"]["opacity"] == 35.0 and top["source"]["mode"] == "screen", context
+    assert top["source"]["visible"] is True and top["source"]["offsets"] == [-4, 2], context
+    for rec in (grouped, top):
+        assert rec["status"] == "success" and rec["result_name"] == rec["siblings"][1], context
+        assert rec["result"] == rec["source"], context
+
+
 def _tiles(folder: Path) -> Path:
     """Eight H&E-like colour tiles (pink and purple) from four source images."""
     from PIL import Image

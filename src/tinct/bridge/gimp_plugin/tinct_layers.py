@@ -16,6 +16,10 @@ BABL_RGBA8 = "R'G'B'A u8"
 BABL = {"rgba8": BABL_RGBA8, "rgba16": "R'G'B'A u16"}
 #: Precisions whose layers are sent as 8 bits a channel (all others: 16).
 EIGHT_BIT = ("U8_LINEAR", "U8_NON_LINEAR", "U8_PERCEPTUAL")
+#: How a layer looks in the image, copied from the source to the result layer: the
+#: ``get_<name>`` / ``set_<name>`` pairs of ``Gimp.Layer``, set in this order (the mode
+#: before the blend and composite settings that go with it).
+LOOK = ("opacity", "mode", "blend_space", "composite_space", "composite_mode", "visible")
 
 
 class UserError(Exception):
@@ -74,13 +78,42 @@ def read_hints(image, drawable, hint_layer):
     return hints
 
 
+def copy_look(
+    source: "Gimp.Layer", layer: "Gimp.Layer", names: "tuple[str, ...]" = LOOK
+) -> "list[str]":
+    """Give ``layer`` the look of ``source``: opacity, layer mode and its spaces, visibility.
+
+    Only what differs is set (each set is a step of the undo group). A mode that fixes
+    its blend or composite settings (``normal``, the legacy modes) keeps GIMP's own
+    values on both layers, so those compare equal and are left alone.
+
+    Args:
+        source: The layer to copy from (``get_<name>()`` for each name).
+        layer: The layer to change (``get_<name>()`` and ``set_<name>(value)``).
+        names: The properties, in the order they are set.
+
+    Returns:
+        list[str]: The names of the properties that were set.
+    """
+    changed = []
+    for name in names:
+        value = getattr(source, "get_" + name)()
+        if getattr(layer, "get_" + name)() != value:
+            getattr(layer, "set_" + name)(value)
+            changed.append(name)
+    return changed
+
+
 def add_result(image, drawable, name, pixels, fmt="rgba8", hint_layer=None):
     """Add the colorized pixels as a layer directly above ``drawable``, as one undo step.
 
-    The new layer has the drawable's size and offsets. Where the drawable is hidden
-    by its (applied) layer mask, or outside an active selection, the new layer is
-    masked too, so that only what the user sees and selected changes colour. A
-    grayscale or indexed image is converted to RGB first; ``hint_layer`` is hidden.
+    The new layer sits where and as the drawable sits: in its parent (the image or a
+    layer group) directly above it, with its size and offsets, and with its opacity,
+    layer mode (with its blend and composite settings) and visibility (:data:`LOOK`).
+    Where the drawable is hidden by its (applied) layer mask, or outside an active
+    selection, the new layer is masked too, so that only what the user sees and selected
+    changes colour. A grayscale or indexed image is converted to RGB first;
+    ``hint_layer`` is hidden.
     ``pixels`` are in the wire format ``fmt`` (``rgba8`` or ``rgba16``).
 
     Returns:
@@ -97,6 +130,7 @@ def add_result(image, drawable, name, pixels, fmt="rgba8", hint_layer=None):
         image.insert_layer(layer, drawable.get_parent(), image.get_item_position(drawable))
         _, ox, oy = drawable.get_offsets()
         layer.set_offsets(ox, oy)
+        copy_look(drawable, layer)
         buffer = layer.get_buffer()
         buffer.set(Gegl.Rectangle.new(0, 0, width, height), BABL[fmt], bytes(pixels))
         buffer.flush()
