@@ -346,10 +346,12 @@ def test_threaded_stack_run_can_be_cancelled(viewer, widget, qtbot):
     qtbot.waitUntil(lambda: widget.progress.value >= 1, timeout=10_000)
     with qtbot.waitSignal(worker.finished, timeout=10_000):
         widget.cancel()
-    assert not widget.busy and widget.status.value == "cancelled"
+    assert not widget.busy and widget.progress.value == 0  # not left at the last plane
     assert len(fake.calls) < 6
     out = viewer.layers["gray colorized (tinct-base)"].data
     assert out[0].any() and not out[-1].any()
+    done = sum(bool(plane.any()) for plane in out)
+    assert widget.status.value == f"cancelled: {done} of 6 planes colorized"
 
 
 def test_live_mode_debounces_hint_edits(viewer, widget, qtbot):

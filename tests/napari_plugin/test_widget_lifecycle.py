@@ -86,3 +86,87 @@ def test_removing_the_input_layer_during_a_run_stops_it(make_napari_viewer, qtbo
     assert len(viewer.layers) == 0  # and no result layer for it (even of the plane in flight)
     assert widget.status.value == "cancelled: the layer 'stack' was removed"
     assert not widget.busy
+
+
+# ------------------------------------------------------------------- the progress bar
+
+
+class GatedColorizer:
+    """Colours the first ``free`` planes at once; then fails, or works until cancelled."""
+
+    def __init__(self, free: int, fail: bool = False) -> None:
+        self.free, self.fail, self.calls = free, fail, 0
+
+    def colorize(self, image, hints=(), reference=None, cancel=None, **kw):
+        self.calls += 1
+        if self.calls > self.free:
+            if self.fail:
+                raise RuntimeError("CUDA out of memory")
+            t0 = time.monotonic()
+            while not (cancel is not None and cancel.is_set()) and time.monotonic() - t0 < 20:
+                time.sleep(0.01)
+            from tinct.cancel import Cancelled
+
+            raise Cancelled("cancelled")
+        return np.full((*np.shape(image), 3), 200, np.uint8)
+
+
+def _stack_run(viewer, fake, monkeypatch, planes=5):
+    monkeypatch.setattr("tinct.napari_plugin.widget.show_error", lambda *a: None)
+    _dock, widget = viewer.window.add_plugin_dock_widget("tinct", "Colorize")
+    widget.sync = False
+    widget.colorizer_factory = lambda m, d: fake
+    widget.image.value = viewer.add_image(np.zeros((planes, 32, 32), np.uint8), name="stack")
+    widget.whole_stack.value = True
+    assert widget.progress.native.text() == ""  # no "0%" before the first run
+    worker = widget.run()
+    assert worker is not None
+    return widget, worker
+
+
+def test_cancel_empties_the_progress_bar_and_says_how_far_it_got(
+    make_napari_viewer, qtbot, monkeypatch
+):
+    viewer = make_napari_viewer()
+    widget, worker = _stack_run(viewer, GatedColorizer(free=2), monkeypatch)
+    qtbot.waitUntil(lambda: widget.progress.value == 2, timeout=10_000)  # 40 % of 5 planes
+    assert widget.progress.native.text() == "2/5 planes"
+    with qtbot.waitSignal(worker.finished, timeout=10_000):
+        widget.cancel()
+        assert widget.progress.native.text() == "cancelling…"
+    bar = widget.progress
+    assert (bar.value, bar.max, bar.native.text()) == (0, 5, "cancelled")  # not stuck at 40 %
+    assert widget.status.value == "cancelled: 2 of 5 planes colorized"
+    out = viewer.layers["stack colorized (tinct-base)"].data
+    assert out[:2].all() and not out[2:].any()  # what the status line says
+
+
+def test_an_error_empties_the_progress_bar_and_a_finished_run_fills_it(
+    make_napari_viewer, qtbot, monkeypatch
+):
+    viewer = make_napari_viewer()
+    fake = GatedColorizer(free=3, fail=True)
+    widget, _worker = _stack_run(viewer, fake, monkeypatch)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=10_000)
+    bar = widget.progress
+    assert (bar.value, bar.max, bar.native.text()) == (0, 5, "failed")
+    assert "CUDA out of memory" in widget.status.value
+    fake.free = 99  # the same run again, now without the error: it ends with a full bar
+    assert widget.run() is not None
+    qtbot.waitUntil(lambda: not widget.busy, timeout=10_000)
+    assert (bar.value, bar.max, bar.native.text()) == (5, 5, "done (5 planes)")
+    assert widget.status.value == "done 5/5"
+
+
+def test_a_run_that_cannot_start_says_failed_not_a_stale_done(make_napari_viewer, monkeypatch):
+    monkeypatch.setenv("TINCT_NAPARI_SYNC", "1")
+    monkeypatch.setattr("tinct.napari_plugin.widget.show_error", lambda *a: None)
+    viewer = make_napari_viewer()
+    _dock, widget = viewer.window.add_plugin_dock_widget("tinct", "Colorize")
+    widget.colorizer_factory = lambda m, d: GatedColorizer(free=99)
+    widget.image.value = viewer.add_image(np.zeros((32, 32), np.uint8), name="plane")
+    widget.run()
+    assert widget.progress.native.text() == "done" and widget.progress.value == 1
+    widget.model.value = "levin"  # colorizes from hints only: refused before it starts
+    widget.run()
+    assert widget.progress.native.text() == "failed" and widget.progress.value == 0

@@ -5,7 +5,9 @@ made while one runs is queued, and only the newest is kept; when the job ends
 the queued request is re-snapshotted and run. **Cancel** stops the job after
 the current plane, or inside the engine. A run also stops by itself when the
 layer it colorizes is removed from the viewer (no result is written for a
-layer that is gone) and when the viewer or the dock closes.
+layer that is gone) and when the viewer or the dock closes. The progress bar
+follows a colorize run and ends full, or emptied with ``cancelled`` or ``failed``
+(:mod:`tinct.napari_plugin.progress`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tinct.cancel import Cancelled
 from tinct.napari_plugin import jobs
 from tinct.napari_plugin.hints_panel import _N_SWATCHES
+from tinct.napari_plugin.progress import State, cancelled_status, progress_view
 
 __all__ = ["RunMixin"]
 
@@ -34,6 +37,9 @@ class RunMixin:
 
     _running_job: jobs.Job | None = None  # the job in flight (colorize or suggest)
     _stop_reason: str = ""  # why the widget itself cancelled the job in flight
+    _colorizing: bool = False  # the job in flight is a colorize run (the bar follows it)
+    _planes: tuple[int, int] = (0, 1)  # planes written by the last colorize run, of how many
+    _progress_state: State = "idle"  # what the bar shows now
 
     def _watch_runs(self) -> None:
         """Stop the job in flight when the widget dies or its input layer is removed."""
@@ -46,7 +52,27 @@ class RunMixin:
         self._pending = None
         self._timer.stop()
         if self._runner.cancel():
-            self.status.value = "cancelling…"
+            self._cancelling()
+
+    def _cancelling(self) -> None:
+        self.status.value = "cancelling…"
+        if self._colorizing:
+            self._show_progress("cancelling")
+
+    def _show_progress(self, state: State) -> None:
+        """Show the colorize run's progress in ``state`` (the bar's value, range and text)."""
+        view = progress_view(state, *self._planes)
+        bar = self.progress
+        bar.value = 0  # the new range always holds 0
+        bar.max = view.maximum
+        bar.value = view.value
+        bar.native.setFormat(view.text)
+        self._progress_state = state
+
+    def _plane_done(self, done: int, total: int) -> None:
+        """A plane of the colorize run was written: ``done`` of ``total``."""
+        self._planes = (done, total)
+        self._show_progress("cancelling" if self._progress_state == "cancelling" else "running")
 
     @property
     def busy(self) -> bool:
@@ -63,13 +89,14 @@ class RunMixin:
                 get_colorizer=self.get_colorizer,
                 cancel=self._runner.cancel_event,
             )
-            self.progress.max = max(1, len(arg.planes))
-            self.progress.value = 0
+            self._planes = (0, len(arg.planes))
+            self._show_progress("running")
         else:
             body = functools.partial(
                 jobs.suggest_job, get_colorizer=self.get_colorizer, k=_N_SWATCHES
             )
         self._running_job = arg if kind == "colorize" else arg[0]
+        self._colorizing = kind == "colorize"
         self._stop_reason = ""
         worker = self._runner.start(body, arg)
         if worker is not None:
@@ -91,7 +118,7 @@ class RunMixin:
         self._timer.stop()
         if self._runner.cancel():
             self._stop_reason = f"the layer {job.source.name!r} was removed"
-            self.status.value = "cancelling…"
+            self._cancelling()
 
     def _on_returned(self, value: Any) -> None:
         if not self._alive():
@@ -107,16 +134,22 @@ class RunMixin:
         if isinstance(exc, Cancelled):  # the user pressed Cancel
             self._runner.cancelled = True
             return
+        if self._colorizing:  # a failed suggestion leaves the bar to the run it describes
+            self._show_progress("failed")
         self._error(f"{type(exc).__name__}: {exc}")
 
     def _on_finished(self) -> None:
         self._running_job = None
+        colorizing, self._colorizing = self._colorizing, False
         if not self._alive():  # the viewer closed during the run: nothing left to update
             return
         if self._runner.cancelled:
-            self.status.value = (
-                f"cancelled: {self._stop_reason}" if self._stop_reason else "cancelled"
-            )
+            planes = self._planes if colorizing else (0, 1)
+            self.status.value = cancelled_status(self._stop_reason, *planes)
+            if colorizing:
+                self._show_progress("cancelled")
+        elif colorizing and self._progress_state != "failed":
+            self._show_progress("done")
         self.cancel_button.enabled = False
         pending, self._pending = self._pending, None
         if pending is not None and not self._runner.cancelled:

@@ -165,6 +165,7 @@ class ColorizeWidget(  # type: ignore[misc, override]
         self.cancel_button = PushButton(text="Cancel", enabled=False)
         self.cancel_button.tooltip = "Stop the running job after the current plane."
         self.progress = ProgressBar(value=0, min=0, max=1, label="progress")
+        self._show_progress("idle")  # empty, without a stale "0%"
         self.status = Label(value="", label="status")
         self.server = CheckBox(value=False, text="Bridge server (GIMP)")
         self.server.tooltip = "Serve this model to the GIMP plug-in (tinct bridge on 127.0.0.1)."
@@ -301,6 +302,8 @@ class ColorizeWidget(  # type: ignore[misc, override]
             job = self._collect(whole_stack, layer)
         except Exception as exc:
             self._error(str(exc))
+            if not self.busy:  # this Run failed to start (a run in flight keeps its bar)
+                self._show_progress("failed")
             return None
         return self._submit("colorize", job)
 
@@ -323,11 +326,10 @@ class ColorizeWidget(  # type: ignore[misc, override]
                 self._viewer, job.source, job.geometry.output_shape, idx, rgb, self.hints.value,  # type: ignore[attr-defined]
                 model=job.model,
             )  # fmt: skip
-            self.progress.value = done
+            self._plane_done(done, total)
             self.status.value = f"done {done}/{total}" if total > 1 else "done"
 
     def _error(self, message: str) -> None:
         self.last_error = message
         self.status.value = f"error: {message}"[:200]
-        self.progress.value = 0  # no stale progress after a failure
         show_error(f"tinct: {message}")

@@ -1,0 +1,90 @@
+"""What the Colorize widget's progress bar and status line say about a run (pure, no Qt).
+
+The bar counts the planes a colorize run has written. It is full only for a run that
+finished; after **Cancel** or an error it is emptied and says ``cancelled`` or
+``failed``, so that a stopped run is never read as one still at 40 %. The status line
+after a cancel says how many planes of a stack were colorized (the planes the run did
+not reach keep what the output layer held before: black in a new layer, an earlier
+run's colour otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["STATES", "ProgressView", "cancelled_status", "progress_view"]
+
+State = Literal["idle", "running", "cancelling", "done", "cancelled", "failed"]
+#: The states of the progress bar, from before the first run to the end of one.
+STATES: tuple[State, ...] = ("idle", "running", "cancelling", "done", "cancelled", "failed")
+
+
+@dataclass(frozen=True)
+class ProgressView:
+    """What the progress bar shows.
+
+    Attributes:
+        value: Planes shown as done.
+        maximum: Planes of the run (at least 1).
+        text: The text on the bar (no Qt placeholders: shown as it is).
+    """
+
+    value: int
+    maximum: int
+    text: str
+
+
+def progress_view(state: State, done: int = 0, total: int = 1) -> ProgressView:
+    """The progress bar of a colorize run in ``state``.
+
+    Args:
+        state: One of :data:`STATES`: ``idle`` (no run yet: an empty bar without text),
+            ``running`` (``done`` of ``total`` planes), ``cancelling`` (Cancel was pressed;
+            a plane in flight may still be written), ``done`` (a full bar), ``cancelled``
+            and ``failed`` (an empty bar that says so).
+        done: Planes the run has written.
+        total: Planes the run colorizes.
+
+    Returns:
+        The bar's value, maximum and text.
+
+    Raises:
+        ValueError: ``state`` is not one of :data:`STATES`.
+    """
+    total = max(1, int(total))
+    done = min(max(0, int(done)), total)
+    stack = total > 1
+    if state == "idle":
+        return ProgressView(0, 1, "")
+    if state == "running":
+        return ProgressView(done, total, f"{done}/{total} planes" if stack else "colorizing…")
+    if state == "cancelling":
+        return ProgressView(done, total, "cancelling…")
+    if state == "done":
+        return ProgressView(total, total, f"done ({total} planes)" if stack else "done")
+    if state == "cancelled":
+        return ProgressView(0, total, "cancelled")
+    if state == "failed":
+        return ProgressView(0, total, "failed")
+    raise ValueError(f"unknown progress state {state!r}; expected one of {', '.join(STATES)}")
+
+
+def cancelled_status(reason: str, done: int, total: int) -> str:
+    """The status line after a cancelled run.
+
+    Args:
+        reason: Why the widget itself stopped the run (e.g. its layer was removed), or
+            ``""`` when the user pressed Cancel.
+        done: Planes the run wrote before it stopped.
+        total: Planes the run was to colorize.
+
+    Returns:
+        ``cancelled: <reason>``, ``cancelled: 2 of 6 planes colorized`` for a stack, or
+        ``cancelled``.
+    """
+    if reason:
+        return f"cancelled: {reason}"
+    if total > 1:
+        return f"cancelled: {done} of {total} planes colorized"
+    return "cancelled"

@@ -1,0 +1,47 @@
+"""What the Colorize widget's progress bar and status line say (pure: no display needed)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tinct.napari_plugin.progress import STATES, ProgressView, cancelled_status, progress_view
+
+
+def test_a_stack_run_counts_its_planes():
+    assert progress_view("running", 0, 6) == ProgressView(0, 6, "0/6 planes")
+    assert progress_view("running", 2, 6) == ProgressView(2, 6, "2/6 planes")
+    assert progress_view("cancelling", 2, 6) == ProgressView(2, 6, "cancelling…")
+    assert progress_view("done", 6, 6) == ProgressView(6, 6, "done (6 planes)")
+
+
+def test_a_stopped_run_is_not_left_at_its_last_value():
+    for state, text in (("cancelled", "cancelled"), ("failed", "failed")):
+        assert progress_view(state, 2, 5) == ProgressView(0, 5, text)  # not 40 %
+        assert progress_view(state, 0, 1) == ProgressView(0, 1, text)
+
+
+def test_one_plane_and_no_run():
+    assert progress_view("running", 0, 1) == ProgressView(0, 1, "colorizing…")
+    assert progress_view("done", 1, 1) == ProgressView(1, 1, "done")
+    assert progress_view("idle") == ProgressView(0, 1, "")  # no "0%" before the first run
+
+
+def test_the_bar_never_shows_more_than_was_done_or_an_empty_range():
+    assert progress_view("running", 9, 6).value == 6
+    assert progress_view("running", -1, 6).value == 0
+    assert progress_view("running", 0, 0) == ProgressView(0, 1, "colorizing…")
+    for state in STATES:  # no Qt placeholders (%p, %v, %m): the text is shown as it is
+        assert "%" not in progress_view(state, 1, 3).text
+
+
+def test_an_unknown_state_is_an_error():
+    with pytest.raises(ValueError, match="unknown progress state 'paused'"):
+        progress_view("paused", 1, 2)  # type: ignore[arg-type]
+
+
+def test_the_status_after_a_cancel_says_what_was_done():
+    assert cancelled_status("", 2, 6) == "cancelled: 2 of 6 planes colorized"
+    assert cancelled_status("", 0, 6) == "cancelled: 0 of 6 planes colorized"
+    assert cancelled_status("", 0, 1) == "cancelled"
+    removed = "the layer 'stack' was removed"
+    assert cancelled_status(removed, 2, 6) == f"cancelled: {removed}"
