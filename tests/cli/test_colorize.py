@@ -120,8 +120,9 @@ def test_input_is_never_overwritten(tmp_path, gray_png, weights, capsys):
 def test_stack_output_name_is_honoured(tmp_path, weights, name):
     import tifffile
 
-    src = tmp_path / "stack.tif"
-    tifffile.imwrite(src, np.tile(np.arange(48, dtype=np.uint8) * 5, (3, 32, 1)))
+    src = tmp_path / "stack.tif"  # three gray pages
+    planes = np.tile(np.arange(48, dtype=np.uint8) * 5, (3, 32, 1))
+    tifffile.imwrite(src, planes, photometric="minisblack")
     out = tmp_path / "o" / name
     assert main(["colorize", str(src), "-o", str(out), "--model", weights, "-q"]) == 0
     assert sorted(p.name for p in out.parent.iterdir()) == [name]
@@ -131,11 +132,36 @@ def test_stack_output_name_is_honoured(tmp_path, weights, name):
 def test_stack_into_a_folder_is_a_tiff(tmp_path, weights):
     import tifffile
 
-    src = tmp_path / "stack.tif"
-    tifffile.imwrite(src, np.tile(np.arange(48, dtype=np.uint8) * 5, (3, 32, 1)))
+    src = tmp_path / "stack.tif"  # three gray pages
+    planes = np.tile(np.arange(48, dtype=np.uint8) * 5, (3, 32, 1))
+    tifffile.imwrite(src, planes, photometric="minisblack")
     out = tmp_path / "o"
     assert main(["colorize", str(src), "-o", f"{out}/", "--model", weights, "-q"]) == 0
     assert [p.name for p in out.iterdir()] == ["stack_colorized.tif"]
+
+
+@pytest.mark.parametrize("alpha", [False, True])
+def test_planar_rgb_tiff_is_one_colour_image(tmp_path, weights, alpha):
+    """A TIFF stored as colour planes, (3|4, H, W) with photometric RGB, is one image."""
+    import tifffile
+
+    ramp = np.tile(np.arange(48, dtype=np.uint8) * 5, (32, 1))
+    rgb = np.dstack([ramp, ramp[::-1], 255 - ramp] + [np.full_like(ramp, 200)] * alpha)
+    src = tmp_path / "planar.tif"
+    alpha_tag = {"extrasamples": ["unassalpha"]} if alpha else {}
+    tifffile.imwrite(src, np.moveaxis(rgb, -1, 0), photometric="rgb", planarconfig="separate",
+                     **alpha_tag)  # fmt: skip
+    out = tmp_path / "o.png"  # one image: a PNG holds it (a stack would need .tif)
+    assert main(["colorize", str(src), "-o", str(out), "--model", weights, "-q"]) == 0
+    got = np.asarray(Image.open(out))
+    assert got.shape == (32, 48, 4 if alpha else 3)
+    if alpha:
+        assert (got[..., 3] == 200).all()
+
+    def lightness(a):
+        return color.rgb_to_lab(torch.from_numpy(a[..., :3] / 255.0).permute(2, 0, 1).float())[0]
+
+    assert (lightness(rgb) - lightness(got)).abs().max() < 3  # the colour image's, kept
 
 
 @pytest.mark.parametrize(

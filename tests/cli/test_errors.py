@@ -46,7 +46,7 @@ def files(tmp_path_factory):
     Image.fromarray(rgb[..., 0]).save(d / "small.png")
     Image.fromarray(rgb[..., 0]).save(d / "self" / "small_colorized.png")  # small.png's output
     Image.fromarray(rgb[..., 0]).save(d / "nested" / "n.png")
-    tifffile.imwrite(d / "stack.tif", np.zeros((3, 32, 48), np.uint8))  # 3 gray planes
+    tifffile.imwrite(d / "stack.tif", np.zeros((3, 32, 48), np.uint8), photometric="minisblack")
     from astropy.io import fits  # the dev extra has it (the fits extra for users)
 
     fits.PrimaryHDU(np.zeros((3, 32, 48), np.float32)).writeto(d / "cube.fits")  # a cube

@@ -98,3 +98,50 @@ def test_bilevel_tiff_reads_as_black_and_white(tmp_path, photometric):
     assert got.dtype == np.uint8
     np.testing.assert_array_equal(got, shown)
     assert set(np.unique(got)) == {0, 255}
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("planarconfig", ["separate", None])  # None: tifffile's (3, H, W) default
+def test_planar_rgb_tiff_reads_as_one_colour_image(tmp_path, dtype, planarconfig):
+    rgb = (_rgb().astype(np.uint32) * (257 if dtype == np.uint16 else 1)).astype(dtype)
+    path = tmp_path / "planar.tif"
+    tifffile.imwrite(path, np.moveaxis(rgb, -1, 0), photometric="rgb", planarconfig=planarconfig)
+    with tifffile.TiffFile(path) as tif:
+        assert tif.pages[0].planarconfig == tifffile.PLANARCONFIG.SEPARATE
+    got = F.read_image(path)
+    assert got.dtype == dtype and got.shape == (6, 10, 3)
+    np.testing.assert_array_equal(got, rgb)
+    assert F.tiff_shape(path) == (6, 10, 3)
+    if dtype == np.uint8:  # as Pillow shows it
+        with Image.open(path) as im:
+            np.testing.assert_array_equal(got, np.asarray(im.convert("RGB")))
+
+
+def test_planar_rgba_tiff_keeps_its_alpha_last(tmp_path):
+    rgba = np.dstack([_rgb(), np.full((6, 10), 200, np.uint8)])
+    path = tmp_path / "planar_a.tif"
+    tifffile.imwrite(path, np.moveaxis(rgba, -1, 0), photometric="rgb",
+                     planarconfig="separate", extrasamples=["unassalpha"])  # fmt: skip
+    np.testing.assert_array_equal(F.read_image(path), rgba)
+    assert F.tiff_shape(path) == (6, 10, 4)
+
+
+def test_planar_rgb_stack_and_orientation(tmp_path):
+    stack = np.stack([_rgb(), 255 - _rgb()])
+    path = tmp_path / "planar_stack.tif"
+    tifffile.imwrite(path, np.moveaxis(stack, -1, 1), photometric="rgb", planarconfig="separate")
+    np.testing.assert_array_equal(F.read_image(path), stack)
+    turned = tmp_path / "planar_turned.tif"
+    tifffile.imwrite(turned, np.moveaxis(_rgb(), -1, 0), photometric="rgb",
+                     planarconfig="separate", extratags=[(274, "H", 1, 6, True)])  # fmt: skip
+    np.testing.assert_array_equal(F.read_image(turned), np.rot90(_rgb(), -1))
+
+
+@pytest.mark.parametrize("planarconfig", [None, "separate"])
+def test_gray_planes_stay_a_stack(tmp_path, planarconfig):
+    """Three MINISBLACK pages (or three gray samples in one page) are three gray images."""
+    planes = np.stack([_pattern(), _pattern()[::-1], 255 - _pattern()])
+    path = tmp_path / "stack.tif"
+    tifffile.imwrite(path, planes, photometric="minisblack", planarconfig=planarconfig)
+    np.testing.assert_array_equal(F.read_image(path), planes)
+    assert F.tiff_shape(path) == (3, 6, 10)

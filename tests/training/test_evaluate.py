@@ -114,6 +114,21 @@ def test_images_are_read_turned_as_shown(tmp_path):
     np.testing.assert_array_equal(_read_rgb(path), upright)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_a_planar_colour_tiff_is_evaluated_in_its_colours(tmp_path, dtype):
+    """A TIFF stored as colour planes reads as tinct colorize reads it (Pillow: wrong colours)."""
+    import tifffile
+
+    from tinct.training.eval_files import read_rgb as _read_rgb
+
+    rgb = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    path = tmp_path / "planar.tif"
+    scale = 257 if dtype == np.uint16 else 1
+    tifffile.imwrite(path, np.moveaxis(rgb.astype(dtype) * scale, -1, 0), photometric="rgb",
+                     planarconfig="separate")  # fmt: skip
+    np.testing.assert_array_equal(_read_rgb(path), rgb)
+
+
 def test_a_bad_file_in_the_users_folder_is_left_out_not_fatal(eval_dir, tmp_path, capsys):
     data = tmp_path / "mine"
     data.mkdir()

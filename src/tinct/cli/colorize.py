@@ -51,7 +51,7 @@ from tinct.cli._options import (
     note_inactive,
     options_from_args,
 )
-from tinct.engine.imagefiles import FITS_SUFFIXES, fits_shape
+from tinct.engine.imagefiles import FITS_SUFFIXES, fits_shape, tiff_shape
 from tinct.engine.outputs import IMAGE_SUFFIXES, atomic_output, output_path_for, write_result
 
 #: Output suffixes that hold a stack of images.
@@ -121,11 +121,8 @@ def _declared_stack(path: Path) -> int:
     if path.name.lower().endswith(FITS_SUFFIXES):
         shape = fits_shape(path) or ()  # a 3-D FITS is a cube: a stack of planes
     elif path.suffix.lower() in STACK_SUFFIXES:
-        try:
-            import tifffile
-
-            with tifffile.TiffFile(path) as tif:
-                shape = tuple(tif.series[0].shape)
+        try:  # planar colour samples counted last, as the file is read
+            shape = tiff_shape(path)
         except Exception:  # unreadable: reported as that file's failure when it is read
             return 0
     else:

@@ -8,7 +8,9 @@ orientation tag (EXIF or TIFF tag 274, e.g. a phone photo stored sideways with
 orientation 6) is applied, so results and hint positions match what the user sees.
 ``.fits``, ``.fit`` and ``.fts`` files (gzipped too) go to :func:`read_fits`
 (astronomy, the ``fits`` extra), so ``tinct colorize`` and ``tinct batch`` read
-them like any other image.
+them like any other image. A TIFF is laid out as its tags say: a planar RGB(A)
+TIFF, stored as one plane per colour, is one ``(H, W, 3|4)`` image, and gray pages are
+a stack (:func:`tiff_shape` tells which from the tags alone).
 :func:`write_image` writes 8-bit PNG/TIFF/JPEG.
 """
 
@@ -33,6 +35,7 @@ __all__ = [
     "oriented",
     "read_fits",
     "read_image",
+    "tiff_shape",
     "write_image",
 ]
 
@@ -180,7 +183,10 @@ def read_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray
 
     Returns:
         ``(H, W)``, ``(H, W, 3)`` or ``(H, W, 4)`` (TIFF stacks may have more
-        leading axes) in the file's dtype (uint8, uint16, float32, ...).
+        leading axes) in the file's dtype (uint8, uint16, float32, ...). A TIFF
+        stored as colour planes (PlanarConfiguration 2 with photometric RGB, e.g.
+        tifffile's ``(3, H, W)`` with ``photometric="rgb"``) is ``(H, W, 3|4)``;
+        gray pages, one per plane, stay a stack ``(N, H, W)``.
 
     Raises:
         ImageTooLargeError: The file declares more than ``max_pixels`` pixels.
@@ -200,7 +206,8 @@ def read_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray
             what = " x ".join(map(str, shape))
             _check_declared(path, math.prod(shape) // max(1, samples), what, limit)
             page = tif.pages[0]
-            data, axes = _tiff_values(page, series.axes, np.asarray(series.asarray()))
+            data, axes = _samples_last(page, series.axes, np.asarray(series.asarray()))
+            data, axes = _tiff_values(page, axes, data)
             tag = page.tags.get(ORIENTATION_TAG)
             if not (tag and "Y" in axes and "X" in axes):
                 return data
@@ -219,6 +226,27 @@ def read_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray
         return oriented(_pil_array(im), _exif_orientation(im))
 
 
+def tiff_shape(path: str | Path) -> tuple[int, ...]:
+    """A TIFF's shape laid out as :func:`read_image` lays it out, from its tags alone.
+
+    Stack planes come first and colour samples last: a planar RGB(A) page, stored
+    ``(3|4, H, W)``, is ``(H, W, 3|4)``. Samples count as stored (a palette image
+    is ``(H, W)``; it reads as ``(H, W, 3)``).
+
+    Raises:
+        OSError: Not a TIFF file tifffile can read.
+    """
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        shape = tuple(series.shape)
+        axis = _planar_colour_axis(tif.pages[0], series.axes)
+    if axis is None:
+        return shape
+    return shape[:axis] + shape[axis + 1 :] + shape[axis : axis + 1]
+
+
 def _exif_orientation(im: Any) -> int:
     """The orientation an opened Pillow image's EXIF gives (1 when none, or unreadable)."""
     try:
@@ -229,6 +257,31 @@ def _exif_orientation(im: Any) -> int:
 
 #: TIFF photometric interpretations (tag 262) whose stored values are not gray or RGB.
 _MINISWHITE, _PALETTE, _SEPARATED = 0, 3, 5
+#: Photometric RGB, and PlanarConfiguration (tag 284) SEPARATE: one plane per sample.
+_RGB, _PLANAR_SEPARATE = 2, 2
+
+
+def _planar_colour_axis(page: Any, axes: str) -> int | None:
+    """Where a TIFF stored as colour planes keeps its samples (``S``), else ``None``.
+
+    Only the tags say so: a page whose photometric tag is RGB or CMYK and whose
+    samples are stored one plane each (PlanarConfiguration 2) is one colour image
+    however it is shaped; gray pages (MINISBLACK, with any number of samples,
+    or one page per plane) are a stack.
+    """
+    if "S" not in axes or axes.endswith("S") or int(page.planarconfig) != _PLANAR_SEPARATE:
+        return None
+    return axes.index("S") if int(page.photometric) in (_RGB, _SEPARATED) else None
+
+
+def _samples_last(page: Any, axes: str, data: np.ndarray) -> tuple[np.ndarray, str]:
+    """A planar colour TIFF's samples, ``(..., 3|4, H, W)``, moved last as Pillow reads them."""
+    axis = _planar_colour_axis(page, axes)
+    if axis is None:
+        return data, axes
+    return np.moveaxis(data, axis, -1), axes.replace("S", "") + "S"
+
+
 #: TIFF InkSet tag (332): 2 means the separated inks are not CMYK.
 _INKSET_TAG = 332
 
@@ -243,8 +296,8 @@ def _tiff_values(page: Any, axes: str, data: np.ndarray) -> tuple[np.ndarray, st
 
     A palette image becomes its colours; MINISWHITE (0 is white: scans, faxes) is
     inverted; CMYK becomes RGB (a fifth sample kept as alpha); bilevel and 2/4-bit
-    gray is spread over 0-255. Planar samples, ``(3, H, W)``, stay first: that is
-    how tifffile (and napari) store and read a stack of three planes.
+    gray is spread over 0-255. Planar colour samples are last already
+    (:func:`_samples_last`).
 
     Returns:
         ``(values, axes)``: the array and its tifffile axis letters.
