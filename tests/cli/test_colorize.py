@@ -164,6 +164,15 @@ def test_planar_rgb_tiff_is_one_colour_image(tmp_path, weights, alpha):
     assert (lightness(rgb) - lightness(got)).abs().max() < 3  # the colour image's, kept
 
 
+def test_a_warnings_advice_names_the_flag(tmp_path, gray_png, weights, capsys):
+    out = tmp_path / "o.png"
+    assert main(["colorize", str(gray_png), "-o", str(out), "--model", weights, "-q"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: the input is nearly constant after normalisation (dtype: " in err
+    assert "; if the data varies more, try --normalize percentile\n" in err
+    assert "normalize 'percentile'" not in err and "percentile normalisation" not in err
+
+
 @pytest.mark.parametrize(
     "extra",
     [["--temperature", "-1"], ["--decoder", "nope"], ["--normalize", "zscore"], ["--tile", "x"],

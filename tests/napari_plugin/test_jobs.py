@@ -246,3 +246,26 @@ def test_engine_warnings_are_yielded_once():
 
     items = list(jobs.colorize_job(make_job(), lambda m, d: Warns(), threading.Event()))
     assert [i[1] for i in items if i[0] == "warning"] == ["the input maps to nearly black"]
+
+
+def test_a_warnings_advice_names_the_normalisation_box():
+    """The engine's advice, in napari: the box and its choice, not the CLI's flag."""
+    import warnings
+
+    import torch
+
+    from tinct.engine.contrast import contrast_notes
+
+    (note,) = contrast_notes(torch.full((1, 1, 8, 8), 0.5), "dtype")
+
+    class Warns(FakeColorizer):
+        def colorize(self, image, **kw):
+            warnings.warn(note, UserWarning, stacklevel=1)
+            return super().colorize(image, **kw)
+
+    items = list(jobs.colorize_job(make_job(), lambda m, d: Warns(), threading.Event()))
+    (told,) = [i[1] for i in items if i[0] == "warning"]
+    assert told.endswith("; if the data varies more, try normalisation 'percentiles 0.5-99.5'")
+    assert told.startswith("the input is nearly constant after normalisation")
+    labels = [label for label, value in logic.NORMALIZATIONS]
+    assert "percentiles 0.5-99.5" in labels  # the choice it names is in the box

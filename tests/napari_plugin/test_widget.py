@@ -511,6 +511,25 @@ def test_float_frame_with_a_blank_border_colorizes_and_says_so(viewer, widget, e
     np.testing.assert_array_equal(frame, before)
 
 
+def test_a_nearly_constant_layer_warns_naming_the_widgets_control(
+    viewer, widget, errors, monkeypatch
+):
+    """Real engine: the advice names the normalisation box's choice, not a CLI flag."""
+    from tinct.engine.colorizer import Colorizer
+
+    warned: list[str] = []
+    monkeypatch.setattr("tinct.napari_plugin.widget.show_warning", warned.append)
+    widget.colorizer_factory = lambda m, d: Colorizer(m, device="cpu")
+    widget.image.value = viewer.add_image(np.full((48, 64), 128, np.uint8), name="flat")
+    widget.normalization.value = "dtype"  # full dtype range: one gray level
+    widget.run()
+    assert not errors
+    (told,) = [w for w in warned if "nearly constant" in w]
+    assert told.startswith("tinct: the input is nearly constant after normalisation (dtype: ")
+    assert told.endswith("; if the data varies more, try normalisation 'percentiles 0.5-99.5'")
+    assert "normalize" not in told and "--" not in told
+
+
 def test_model_without_weights_cannot_run_and_says_why(viewer, widget, errors):
     widget.image.value = _image(viewer)
     widget.model.value = "tinct-small"  # a recipe: no trained weights here

@@ -270,3 +270,4 @@ def test_a_file_warning_is_one_line_of_the_batch(client, options, tmp_path, caps
     err = capsys.readouterr().err
     flat = src.resolve() / "flat.png"
     assert f"tinct batch: {flat}: warning: the input is nearly constant" in err
+    assert "; if the data varies more, try --normalize percentile\n" in err  # the CLI's flag

@@ -267,10 +267,15 @@ DEVELOPER_WARNINGS = (ResourceWarning, DeprecationWarning, PendingDeprecationWar
 
 
 def _say_warnings(caught: list[Any], path: Path, say: Any) -> None:
-    """Tell the warnings of one file, one line each (those meant for a user)."""
+    """Tell the warnings of one file, one line each (those meant for a user).
+
+    Advice to try another normalisation names the flag (``--normalize percentile``).
+    """
+    from tinct.engine.contrast import advice_in, worded_for
+
     for w in caught:
         if not issubclass(w.category, DEVELOPER_WARNINGS):
-            say(f"tinct colorize: {path}: warning: {w.message}")
+            say(f"tinct colorize: {path}: warning: {worded_for(str(w.message), advice_in('cli'))}")
 
 
 def _colorize_all(

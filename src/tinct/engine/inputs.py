@@ -40,6 +40,7 @@ import torch
 from torch import Tensor
 
 from tinct import color
+from tinct.engine.contrast import contrast_notes
 
 __all__ = [
     "MAX_PIXELS",
@@ -174,38 +175,6 @@ def normalization_mode(dtype: Any, normalize: str = "auto") -> str:
     if normalize != "auto":
         return normalize
     return "dtype" if np.dtype(dtype) == np.uint8 else "percentile"
-
-
-def contrast_notes(gray: Tensor, normalize: str) -> list[str]:
-    """Warnings for inputs that will not colorize usefully.
-
-    Args:
-        gray: ``(B, 1, H, W)`` normalised gray in ``[0, 1]``.
-        normalize: The mode that produced it (named in the advice).
-
-    Returns:
-        Zero or more one-line warnings: the input is nearly constant, or it
-        maps to nearly black (the output then is nearly black too).
-    """
-    flat = gray.reshape(-1)
-    if flat.numel() > 1 << 16:
-        flat = flat[:: flat.numel() // (1 << 16) + 1]
-    lo, hi = torch.quantile(flat.float(), torch.tensor([0.005, 0.995])).tolist()
-    notes = []
-    if hi - lo < 2.0 / 255.0:
-        advice = "; if the data varies more, try normalize 'percentile'"  # e.g. floats, dtype
-        advice = "" if normalize == "percentile" else advice
-        notes.append(
-            "the input is nearly constant after normalisation "
-            f"({normalize}: 99% of pixels within {255 * (hi - lo):.1f}/255 gray levels){advice}"
-        )
-    elif hi < 0.08:
-        advice = " (try normalize 'percentile')" if normalize != "percentile" else ""
-        notes.append(
-            f"the input maps to nearly black ({normalize}: 99.5% of pixels below "
-            f"{100 * hi:.0f}% gray), so the result is nearly black{advice}"
-        )
-    return notes
 
 
 def _range(a: np.ndarray, mode: str, percentiles: tuple[float, float]) -> tuple[float, float]:

@@ -37,6 +37,7 @@ __all__ = [
     "default_colorizer_factory",
     "engine_hints",
     "guarded",
+    "normalisation_advice",
     "suggest_job",
     "suggest_request",
     "temporal_hints",
@@ -194,11 +195,27 @@ def idle_knobs(colorizer: Any, plane: Any, hints: Any, job: Job) -> dict[str, st
 
 
 def _warnings(caught: list[Any], told: set[str]) -> Generator[Any, None, None]:
-    """``("warning", text)`` for each user warning not yet told in this job."""
+    """``("warning", text)`` for each user warning not yet told in this job.
+
+    Advice to try another normalisation names the widget's box and its choice.
+    """
+    from tinct.engine.contrast import worded_for
+
+    advice = normalisation_advice()
     for w in caught:
-        if issubclass(w.category, UserWarning) and str(w.message) not in told:
-            told.add(str(w.message))
-            yield ("warning", str(w.message))
+        text = worded_for(str(w.message), advice)
+        if issubclass(w.category, UserWarning) and text not in told:
+            told.add(text)
+            yield ("warning", text)
+
+
+def normalisation_advice() -> str:
+    """How the widget names percentile normalisation: ``normalisation 'percentiles 0.5-99.5'``."""
+    from tinct.engine.contrast import ADVICE_FIELD, ADVICE_VALUE
+    from tinct.engine.options import ColorizeOptions
+
+    choice = next(text for text, value in logic.NORMALIZATIONS if value == ADVICE_VALUE)
+    return f"{ColorizeOptions.name_in(ADVICE_FIELD, 'gui')} '{choice}'"
 
 
 def suggest_request(job: Job, index: int) -> tuple[Job, float, float] | None:

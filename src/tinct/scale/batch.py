@@ -266,8 +266,11 @@ def run_batch(
 
 
 def _report(res: FileResult, bar: Any) -> None:
-    """Tell a file's failure, or its warnings, one line each."""
-    lines = [f"warning: {w}" for w in res.warnings] if res.status != "failed" else [res.error]
+    """Tell a file's failure, or its warnings, one line each (advice naming CLI flags)."""
+    from tinct.engine.contrast import advice_in, worded_for
+
+    told = [f"warning: {worded_for(w, advice_in('cli'))}" for w in res.warnings]
+    lines = told if res.status != "failed" else [res.error]
     for line in lines:
         line = f"tinct batch: {res.input}: {line}"
         if bar is not None:

@@ -1,0 +1,56 @@
+"""``tinct.engine.contrast``: warnings about poor inputs, worded for each front end."""
+
+import torch
+
+from tinct.engine.contrast import NEUTRAL_ADVICE, advice_in, contrast_notes, worded_for
+
+
+def _flat(value: float) -> torch.Tensor:
+    return torch.full((1, 1, 16, 16), value)
+
+
+def _dark() -> torch.Tensor:
+    """Gray levels that vary, all below 5 %: nearly black, not nearly constant."""
+    return torch.linspace(0.0, 0.05, 256).reshape(1, 1, 16, 16)
+
+
+def test_the_engine_names_no_front_ends_control():
+    (constant,) = contrast_notes(_flat(0.5), "dtype")
+    (black,) = contrast_notes(_dark(), "dtype")
+    assert constant.endswith(f"; if the data varies more, try {NEUTRAL_ADVICE}")
+    assert black.endswith(f"so the result is nearly black (try {NEUTRAL_ADVICE})")
+    for note in (constant, black):
+        assert "--normalize" not in note and "'percentile'" not in note
+    assert contrast_notes(torch.linspace(0, 1, 256).reshape(1, 1, 16, 16), "dtype") == []
+
+
+def test_percentile_normalisation_is_not_advised_when_it_was_used():
+    (note,) = contrast_notes(_flat(0.5), "percentile")
+    assert "try" not in note and worded_for(note, advice_in("cli")) == note
+
+
+def test_each_front_end_names_its_own_control():
+    (constant,) = contrast_notes(_flat(0.5), "dtype")
+    (black,) = contrast_notes(_dark(), "range")
+    cli = worded_for(constant, advice_in("cli"))
+    assert cli.startswith("the input is nearly constant after normalisation (dtype: ")
+    assert cli.endswith("; if the data varies more, try --normalize percentile")
+    assert worded_for(black, advice_in("cli")).endswith(
+        "so the result is nearly black (try --normalize percentile)"
+    )
+    assert worded_for(black, advice_in("wire")).endswith('(try "normalize": "percentile")')
+    assert worded_for(constant, advice_in("python")).endswith("try normalize='percentile'")
+    gui = worded_for(constant, "normalisation 'percentiles 0.5-99.5'")
+    assert gui.endswith("try normalisation 'percentiles 0.5-99.5'")
+
+
+def test_a_front_end_without_the_control_leaves_the_advice_out():
+    (constant,) = contrast_notes(_flat(0.5), "dtype")
+    (black,) = contrast_notes(_dark(), "dtype")
+    assert worded_for(constant, None).endswith("gray levels)")
+    assert worded_for(black, None).endswith("so the result is nearly black")
+
+
+def test_other_warnings_are_left_as_they_are():
+    note = "12 blank pixels (NaN or infinite) take the image's smallest value"
+    assert worded_for(note, advice_in("cli")) == note
