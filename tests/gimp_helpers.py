@@ -1,11 +1,14 @@
 """Running GIMP 3 in the Debian trixie chroot for the end-to-end tests (test_gimp_e2e.py).
 
 ``chroot_path()`` builds the chroot once (``scripts/gimp_chroot.sh``) or skips the test;
-``run_gimp()`` runs ``scripts/gimp_e2e_driver.py`` in GIMP's batch mode there.
+``run_gimp()`` runs ``scripts/gimp_e2e_driver.py`` in GIMP's batch mode there (with
+``scripts/gimp_e2e_support.py`` beside it), ``messages_during()`` reads what GIMP printed
+of the messages shown during one of its cases.
 """
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -17,6 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "gimp_chroot.sh"
 DRIVER = ROOT / "scripts" / "gimp_e2e_driver.py"
+SUPPORT = ROOT / "scripts" / "gimp_e2e_support.py"
 
 
 def chroot_path() -> Path:
@@ -43,7 +47,11 @@ def free_port() -> int:
 
 def run_gimp(chroot: Path, inside: str, port: int, phase: str = "first", **env: str):
     """Run the driver in GIMP; returns (process, {case: record}, context text)."""
+    lib = chroot / inside.lstrip("/") / "lib"  # the driver imports its support module here
+    lib.mkdir(exist_ok=True)
+    shutil.copy(SUPPORT, lib / SUPPORT.name)
     variables = [
+        f"TINCT_E2E_LIB={inside}/lib",
         "PATH=/usr/bin:/bin",
         f"HOME={inside}/home",
         f"GIMP3_DIRECTORY={inside}/cfg",
@@ -71,3 +79,20 @@ def run_gimp(chroot: Path, inside: str, port: int, phase: str = "first", **env: 
             results[rec["case"]] = rec
     context = f"rc={proc.returncode} ({time.monotonic() - t0:.1f}s)\n{out[-3000:]}\n{err[-3000:]}"
     return proc, results, context
+
+
+def messages_during(proc: subprocess.CompletedProcess, case: str) -> list[str]:
+    """The messages GIMP printed while the driver ran ``case`` (between its two markers).
+
+    In batch mode GIMP prints each ``Gimp.message`` to its stderr as
+    ``<domain>-Warning: <text>`` (the plug-in's domain is its menu label, "Tinct
+    Colorize"), a blank line after; the driver brackets a case
+    with ``TINCT-E2E-MARK begin <case>`` and ``... end <case>``.
+    """
+    err = proc.stderr.decode(errors="replace")
+    begin, end = f"TINCT-E2E-MARK begin {case}\n", f"TINCT-E2E-MARK end {case}\n"
+    if begin not in err or end not in err:
+        return []
+    inside = err[err.index(begin) + len(begin) : err.index(end)]
+    found = re.split(r"^[^\n]+?-Warning: ", inside, flags=re.M)[1:]
+    return [m.strip() for m in found if m.strip()]

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from bridge_helpers import Impostor
-from gimp_helpers import chroot_path, free_port, run_gimp
+from gimp_helpers import chroot_path, free_port, messages_during, run_gimp
 from tinct.bridge import wire as P
 from tinct.bridge.backend import EngineBackend
 from tinct.bridge.embedded import start_server_in_thread
@@ -298,6 +298,33 @@ def test_the_result_sits_where_and_how_its_source_sits(gimp_work):
     for rec in (grouped, top):
         assert rec["status"] == "success" and rec["result_name"] == rec["siblings"][1], context
         assert rec["result"] == rec["source"], context
+
+
+def test_a_nearly_black_layer_is_colorized_with_a_message_that_says_why(gimp_work):
+    """The engine's note about a nearly black input reaches the GIMP user as a message,
+    without the advice to change a normalisation the plug-in has no control for; a batch
+    run carries on (the message does not wait for anyone), and a plain layer gets none."""
+    chroot, work, inside = gimp_work
+    install_plugin(work / "cfg")
+    recorder = Recorder(_colorizer()[0])
+    handle = start_server_in_thread(
+        EngineBackend(colorizer=recorder), port=0, config_path=work / "bridge.json"
+    )
+    try:
+        proc, results, context = run_gimp(chroot, inside, handle.port, "noted")
+    finally:
+        handle.stop()
+    assert proc.returncode == 0 and "done" in results, context
+    for case in ("nearly-black", "plain"):
+        assert results[case]["status"] == "success", context
+        assert results[case]["layers"] == ["Colorized (tinct-base)", "bg"], context
+    told = messages_during(proc, "nearly-black")
+    assert len(told) == 1, context
+    assert told[0].startswith("Tinct warning: the input maps to nearly black"), context
+    assert "the result is nearly black" in told[0], context
+    assert "normali" not in told[0] and "percentile" not in told[0], context
+    assert messages_during(proc, "plain") == [], context
+    assert len(recorder.calls) == 2
 
 
 def _tiles(folder: Path) -> Path:

@@ -584,3 +584,56 @@ def test_client_sends_local_hints_only_when_asked():
     assert not errors
     assert headers[0]["local_hints"] is True
     assert "local_hints" not in headers[1]  # as before the field existed: old servers agree
+
+
+# --------------------------------------------------------------------------- result warnings
+
+
+def test_bounded_warnings_keeps_distinct_texts_within_the_bounds():
+    long = "nearly black " * 100
+    got = P.bounded_warnings(["  a  ", "a", "", "   ", 7, None, long, "b"])
+    assert got[:1] == ["a"] and got[2] == "b" and len(got) == 3  # distinct, stripped, in order
+    assert len(got[1]) == P.MAX_WARNING_CHARS and got[1].endswith("...")
+    many = P.bounded_warnings(f"note {i}" for i in range(100))
+    assert many == [f"note {i}" for i in range(P.MAX_RESULT_WARNINGS)]
+    assert P.bounded_warnings(["x" * 50], max_count=1, max_chars=10) == ["x" * 7 + "..."]
+    # not a list of texts (an old server sends none; a broken one anything): no warnings
+    for value in (None, "one text", b"bytes", 3, {"a": "b"}, True):
+        assert P.bounded_warnings(value) == []
+
+
+def _result(rid, **extra):
+    return {"type": "result", "id": rid, "width": 1, "height": 1, "format": "rgb8", **extra}
+
+
+def test_client_returns_the_result_warnings_bounded_and_none_from_an_old_server():
+    sent = [
+        {"warnings": ["the input maps to nearly black", "the input maps to nearly black"]},
+        {},  # a server that predates the field
+        {"warnings": [f"w{i}" for i in range(50)] + ["y" * 100_000]},
+        {"warnings": "not a list"},
+    ]
+
+    def script(sock):
+        for extra in sent:
+            rid = P.read_frame(sock).header["id"]
+            P.send_frame(sock, _result(rid, **extra), [("image", b"\0\0\0")])
+
+    client, far, t, errors = _scripted(script)
+    with client, far:
+        got = [client.colorize(1, 1, "gray8", b"\0").warnings for _ in sent]
+        t.join(5)
+    assert not errors
+    assert got[0] == ["the input maps to nearly black"]
+    assert got[1] == [] and got[3] == []
+    assert got[2] == [f"w{i}" for i in range(P.MAX_RESULT_WARNINGS)]
+
+
+def test_a_result_with_warnings_decodes_for_a_client_that_ignores_them():
+    """The field is optional: the frame, its sections and its other fields are as before."""
+    data = P.encode_frame(_result("r", warnings=["a note"]), [("image", b"\1\2\3")])
+    frame = P.decode_frame(data)
+    assert frame.type == "result" and bytes(frame.section("image")) == b"\1\2\3"
+    result = P.ColorizeResult(1, 1, "rgb8", frame.payload, frame.header)
+    assert result.warnings == ["a note"] and result.header["width"] == 1
+    assert P.ColorizeResult(1, 1, "rgb8", b"", {"type": "result"}).warnings == []

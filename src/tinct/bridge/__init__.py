@@ -9,7 +9,8 @@ to the GIMP plug-in (:mod:`~tinct.bridge.install`; the plug-in itself is package
 (accepting connections and what they share: admission, running jobs),
 :mod:`~tinct.bridge.connection` (one client), :mod:`~tinct.bridge.running_job` (a
 ``colorize`` job while it runs: progress, cancel) with
-:mod:`~tinct.bridge.partial_frame`, :mod:`~tinct.bridge.request` (a ``colorize``
+:mod:`~tinct.bridge.partial_frame` and :mod:`~tinct.bridge.job_warnings` (what the engine
+warned about, for the result), :mod:`~tinct.bridge.request` (a ``colorize``
 request in and out), :mod:`~tinct.bridge.backend` (what a job runs on the engine),
 :mod:`~tinct.bridge.served_models` (which models, their weights) and
 :mod:`~tinct.bridge.config` (where the server's address and token live).

@@ -8,8 +8,9 @@ sends meanwhile without ever waiting for it (:func:`read_during_job`, with
 :class:`~tinct.bridge.partial_frame.PartialFrame`): a ``cancel`` is answered
 with ``cancel_ack`` and stops the job, any other request is ``busy``, a broken or
 stalled frame or a vanished client ends the connection and cancels the job.
-The connection itself (handshake, requests, error frames) is
-:mod:`tinct.bridge.connection`.
+The ``result`` frame carries the warnings the engine raised about the input
+(:mod:`tinct.bridge.job_warnings`). The connection itself (handshake, requests,
+error frames) is :mod:`tinct.bridge.connection`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from tinct.bridge import wire as P
 from tinct.bridge.backend import ColorizeJob, RequestError
+from tinct.bridge.job_warnings import caught_warnings, for_client
 from tinct.bridge.partial_frame import PartialFrame
 from tinct.bridge.request import check_request_id, encode_result, show
 from tinct.bridge.sockio import _readable
@@ -75,8 +77,10 @@ def run_colorize(conn: Connection, frame: P.Frame) -> bool:
                     return
                 progress(0.02, "colorizing")
                 t1 = time.monotonic()
-                out = server.backend.colorize(job, progress)
+                with caught_warnings() as told:  # e.g. a nearly black input
+                    out = server.backend.colorize(job, progress)
                 state["engine_s"] = time.monotonic() - t1
+                state["warnings"] = told
                 progress(0.97, "encoding result")
                 state["result"] = encode_result(job, out)
             finally:
@@ -128,6 +132,11 @@ def run_colorize(conn: Connection, frame: P.Frame) -> bool:
         "engine_s": round(state.get("engine_s", 0.0), 4),
         "elapsed_s": round(time.monotonic() - t0, 4),
     }
+    for text in dict.fromkeys(state.get("warnings", ())):  # the server's log keeps each one
+        log.warning("request %s from %s: warning: %s", show(job.request_id), peer, text)
+    told = for_client(state.get("warnings", ()))
+    if told:  # optional: a client that predates the field ignores it
+        header["warnings"] = told
     P.send_frame(sock, header, [("image", pixels)])
     log.info(
         "colorized %dx%d for %s in %.2fs",

@@ -4,7 +4,8 @@
 The plug-in is a thin, short-lived client: it reads the active layer over GEGL,
 sends the pixels (and an optional hint layer) to ``tinct serve`` on 127.0.0.1,
 and adds the result as a new layer above the original, named after the model
-that made the colour ("Colorized (tinct-base)"). The model never runs inside
+that made the colour ("Colorized (tinct-base)"); what the server warned about the
+input (a nearly black layer, say) is shown as a message. The model never runs inside
 GIMP. Standard library + GIMP's GObject bindings only.
 
 Install with ``tinct gimp install``; check the set-up with ``tinct gimp doctor``.
@@ -335,7 +336,31 @@ class TinctColorize(Gimp.PlugIn):
         )
         Gimp.displays_flush()
         Gimp.progress_update(1.0)
+        tell_warnings(getattr(result, "warnings", None) or [])
         return layer
+
+
+def warnings_message(warnings):
+    """One message for what the server said about the input (why the result looks poor).
+
+    Returns None when it said nothing.
+    """
+    if not warnings:
+        return None
+    if len(warnings) == 1:
+        return "Tinct warning: %s" % warnings[0]
+    return "Tinct warnings:\n" + "\n".join("- %s" % w for w in warnings)
+
+
+def tell_warnings(warnings):
+    """Show the server's warnings once the result layer is in the image.
+
+    ``Gimp.message`` never waits for the user: GIMP shows it in its message window
+    or Error Console, and in batch mode prints it, so a script carries on.
+    """
+    message = warnings_message(warnings)
+    if message:
+        Gimp.message(message)
 
 
 def _check_model(name, models):

@@ -44,6 +44,7 @@ from .config import (
     server_gone,
 )
 from .frames import (
+    bounded_warnings,
     build_header,
     decode_frame,
     encode_frame,
@@ -88,6 +89,8 @@ from .spec import (
     E_VERSION,
     MAGIC,
     MAX_JSON_DEPTH,
+    MAX_RESULT_WARNINGS,
+    MAX_WARNING_CHARS,
     PIXEL_FORMATS,
     PREFIX,
     PROTOCOL_VERSION,
@@ -125,6 +128,8 @@ __all__ = [
     "E_VERSION",
     "MAGIC",
     "MAX_JSON_DEPTH",
+    "MAX_RESULT_WARNINGS",
+    "MAX_WARNING_CHARS",
     "PIXEL_FORMATS",
     "PREFIX",
     "PROTOCOL_VERSION",
@@ -140,6 +145,7 @@ __all__ = [
     "ServerUnverified",
     "VersionMismatch",
     "auth_proof",
+    "bounded_warnings",
     "bridge_config_path",
     "build_header",
     "client_handshake",

@@ -12,7 +12,7 @@ import time
 import uuid
 
 from .config import read_bridge_config
-from .frames import _last_error_frame, _readable_now, read_frame, send_frame
+from .frames import _last_error_frame, _readable_now, bounded_warnings, read_frame, send_frame
 from .handshake import client_handshake
 from .spec import (
     DEFAULT_HOST,
@@ -42,9 +42,13 @@ class ColorizeResult:
         format: "rgb8", "rgba8", "rgb16" or "rgba16" (16-bit: little-endian).
         pixels: row-major pixel bytes (a writable bytes-like buffer).
         header: the full result header.
+        warnings: what the server said about the input, e.g. that it maps to nearly
+            black (so the result is nearly black too): the header's ``"warnings"``
+            within the protocol's bounds (:func:`~.frames.bounded_warnings`); empty
+            when there are none, or the server predates the field.
     """
 
-    __slots__ = ("format", "header", "height", "pixels", "width")
+    __slots__ = ("format", "header", "height", "pixels", "warnings", "width")
 
     def __init__(self, width, height, fmt, pixels, header):
         self.width = width
@@ -52,6 +56,7 @@ class ColorizeResult:
         self.format = fmt
         self.pixels = pixels
         self.header = header
+        self.warnings = bounded_warnings(header.get("warnings"))
 
 
 class BridgeClient:
@@ -300,7 +305,8 @@ class BridgeClient:
                 16-bit pixels; None = the server's "auto", which stretches 16-bit data).
 
         Returns:
-            ColorizeResult.
+            ColorizeResult; its ``warnings`` are the server's notes about the input
+            (show them to the user: they explain a poor result).
 
         Raises:
             BridgeError: the server replied with an error (code "cancelled" if

@@ -25,6 +25,8 @@ from .spec import (
     E_BAD_FRAME,
     E_TOO_LARGE,
     MAGIC,
+    MAX_RESULT_WARNINGS,
+    MAX_WARNING_CHARS,
     PREFIX,
     PROTOCOL_VERSION,
     ConnectionClosed,
@@ -35,6 +37,7 @@ from .spec import (
 )
 
 __all__ = [
+    "bounded_warnings",
     "build_header",
     "decode_frame",
     "encode_frame",
@@ -283,6 +286,40 @@ def error_header(code, message, request_id=None):
     if request_id is not None:
         header["id"] = request_id
     return header
+
+
+def bounded_warnings(
+    values: object, max_count: int = MAX_RESULT_WARNINGS, max_chars: int = MAX_WARNING_CHARS
+) -> list[str]:
+    """The warnings of a ``result`` frame, within the protocol's bounds.
+
+    The server builds its ``"warnings"`` field with it, and the client reads the
+    field through it, so neither side shows more than the bounds allow, whatever
+    the other sent.
+
+    Args:
+        values: the warnings (an iterable of strings); anything else, such as a
+            missing field (None) or a number, gives no warnings.
+        max_count: the most warnings kept (the first ones).
+        max_chars: the most characters of each; a longer one is cut and ends with "...".
+
+    Returns:
+        A list of distinct, non-empty strings without surrounding white space.
+    """
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+        return []
+    out = []
+    for value in values:
+        if len(out) >= max_count:
+            break
+        if not isinstance(value, str) or not value.strip():
+            continue
+        text = value.strip()
+        if len(text) > max_chars:
+            text = text[: max_chars - 3].rstrip() + "..."
+        if text not in out:
+            out.append(text)
+    return out
 
 
 def _readable_now(sock):

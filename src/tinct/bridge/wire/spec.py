@@ -32,6 +32,8 @@ __all__ = [
     "E_VERSION",
     "MAGIC",
     "MAX_JSON_DEPTH",
+    "MAX_RESULT_WARNINGS",
+    "MAX_WARNING_CHARS",
     "PIXEL_FORMATS",
     "PREFIX",
     "PROTOCOL_VERSION",
@@ -69,6 +71,9 @@ MAX_JSON_DEPTH = 32
 DEFAULT_MAX_HEADER_VALUES = 16 * DEFAULT_MAX_HINTS + 4096
 _MAX_INT_DIGITS = 40
 START_HINT = "Start the server with: tinct serve"
+#: Most warnings a ``result`` frame carries, and the most characters in each.
+MAX_RESULT_WARNINGS = 8
+MAX_WARNING_CHARS = 500
 
 #: Pixel formats a request may carry, with their bytes per pixel.
 PIXEL_FORMATS = {
