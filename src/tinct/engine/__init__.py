@@ -8,7 +8,8 @@ the stages it runs are modules of their own: reading and preparing inputs
 (:mod:`~tinct.engine.hints`, :mod:`~tinct.engine.carry`), the options object
 (:mod:`~tinct.engine.options`, :mod:`~tinct.engine.optionspec`), conditioning
 and the network pass (:mod:`~tinct.engine.conditioning`,
-:mod:`~tinct.engine.forward`), hint fusion (:mod:`~tinct.engine.fusion`),
+:mod:`~tinct.engine.forward`), hint fusion (:mod:`~tinct.engine.fusion`,
+:mod:`~tinct.engine.hint_decode`),
 rendering at full resolution (:mod:`~tinct.engine.render`), devices and model
 loading (:mod:`~tinct.engine.runtime`), CPU threads (:mod:`~tinct.engine.threads`),
 and stacks, time-lapse and video (:mod:`~tinct.engine.temporal`,

@@ -20,6 +20,7 @@ from torch import Tensor
 from tinct import spaces as pipeline
 from tinct.engine import fusion as _fusion
 from tinct.engine import hint_raster as _raster
+from tinct.engine.hint_decode import hint_shift
 from tinct.engine.hints import Hint
 from tinct.engine.options import ColorizeOptions
 from tinct.engine.render import Entry, output_channels
@@ -81,7 +82,7 @@ def decode_chroma(entry: Entry, opts: ColorizeOptions, info: ModelInfo, centres:
     if net.fusion is not None:
         shift = None
         if net.hint_mix is not None:
-            shift = _fusion.hint_shift(
+            shift = hint_shift(
                 net.hint_mix, str(opts.decoder), temperature, mrf_weight=mrf_weight,
                 mrf_iters=mrf_iters, mrf_edge=opts.mrf_edge,
             )  # fmt: skip

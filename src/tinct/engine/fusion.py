@@ -8,8 +8,8 @@ Two things happen here, on the cached network output:
 * :func:`refuse` puts a *decoded* colour (any decoder, temperature, MRF) in the
   place of the model's regression colour, so every decoding knob acts with
   hints too.
-* :func:`hint_weights` / :func:`hint_shift` treat the propagated hints as a
-  distribution too: every pixel receives each hint's colour with a weight (the
+* :func:`hint_weights` (and :func:`tinct.engine.hint_decode.hint_shift`) treat the
+  propagated hints as a distribution too: every pixel receives each hint's colour with a weight (the
   propagation of one indicator per hint, :mod:`tinct.affinity`), and the decoder
   and temperature decide how those colours compete. At ``T = 1`` with the mean
   it is plain propagation; a lower temperature lets the dominant hint win where
@@ -49,7 +49,6 @@ __all__ = [
     "UNRELIABLE_ERROR",
     "apply_trust",
     "hint_reliability",
-    "hint_shift",
     "hint_weights",
     "matting_share",
     "multiscale_share",
@@ -317,61 +316,6 @@ def _propagate_patches_at(
     return propagate_batch(lum, target.to(lum), weight.to(lum)).to(lum)
 
 
-#: Width (ab units) of the MRF's compatibility between two hint colours.
-HINT_MRF_SIGMA = 10.0
-
-
-def hint_shift(
-    mix: tuple[Tensor, Tensor, Tensor],
-    decoder: str,
-    temperature: float,
-    *,
-    mrf_weight: float = 0.0,
-    mrf_iters: int = 0,
-    mrf_edge: float | None = None,
-) -> Tensor:
-    """How the decoder, temperature and MRF move the propagated hint colour.
-
-    The weights are read as a distribution over the hints' colours, smoothed by
-    the MRF like any bin distribution, and decoded; the shift is that decoding
-    minus the weights' plain average (which is the propagated colour itself).
-
-    Args:
-        mix: :func:`hint_weights`' ``(weights, colours, lum)``.
-        decoder: Decoder name (``coherent`` and ``annealed_mean`` both take the
-            annealed mean here: a user's hints are never faded); ``ab`` gives no
-            shift.
-        temperature: ``T > 0``.
-        mrf_weight: MRF strength (0 = off).
-        mrf_iters: MRF sweeps.
-        mrf_edge: MRF edge sensitivity (``None`` = the MRF's default).
-
-    Returns:
-        ``(B, 2, h, w)`` shift in ab units.
-    """
-    from tinct import decode as D
-    from tinct import mrf
-
-    weights, colours, lum = mix
-    name = "annealed_mean" if decoder == "coherent" else decoder
-    smooth = mrf_weight > 0 and mrf_iters > 0
-    plain = name == "mean" or (name == "annealed_mean" and temperature == 1.0)
-    if name in ("ab", "regression") or (plain and not smooth):
-        return weights.new_zeros(weights.shape[0], 2, *weights.shape[-2:])
-    out = []
-    for j in range(weights.shape[0]):
-        logits = weights[j : j + 1].clamp_min(1e-8).log()
-        base = D.mean(logits, colours[j])
-        if smooth:
-            kw = {} if mrf_edge is None else {"edge_sensitivity": mrf_edge}
-            logits = mrf.smooth(
-                logits, colours[j], lum[j : j + 1], weight=mrf_weight,
-                iterations=int(mrf_iters), sigma=HINT_MRF_SIGMA, **kw,
-            )  # fmt: skip
-        out.append(D.decode(logits, colours[j], name, temperature=temperature, seed=0) - base)
-    return torch.cat(out, 0)
-
-
 def refuse(
     terms: FusionTerms,
     ab: Tensor,
@@ -384,7 +328,7 @@ def refuse(
         terms: The fusion terms (on the regression grid).
         ab: ``(B, 2, h', w')`` decoded colour (resized to the terms' grid).
         pull: ``(weight, target)`` of the hint patches on that grid, applied last.
-        shift: Optional :func:`hint_shift` added to the propagated colour.
+        shift: Optional :func:`tinct.engine.hint_decode.hint_shift` added to the propagated colour.
 
     Returns:
         ``(B, 2, h, w)`` fused colour.
