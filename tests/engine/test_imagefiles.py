@@ -1,4 +1,8 @@
-"""``tinct.engine.imagefiles``: pixels read the way a viewer shows them."""
+"""``tinct.engine.imagefiles``: pixels read the way a viewer shows them, within bounds."""
+
+import struct
+import tracemalloc
+import zlib
 
 import numpy as np
 import pytest
@@ -145,3 +149,61 @@ def test_gray_planes_stay_a_stack(tmp_path, planarconfig):
     tifffile.imwrite(path, planes, photometric="minisblack", planarconfig=planarconfig)
     np.testing.assert_array_equal(F.read_image(path), planes)
     assert F.tiff_shape(path) == (3, 6, 10)
+
+
+# --------------------------------------------------------------------------- bounds
+
+
+def _one_strip_tiff(width: int, height: int, inflated: int) -> bytes:
+    """A deflate TIFF of width x height 8-bit gray in one strip that inflates to ``inflated``."""
+    z = zlib.compressobj(9)
+    data = b"".join(z.compress(bytes(1 << 20)) for _ in range(inflated >> 20)) + z.flush()
+    start = 8 + 2 + 12 * 9 + 4  # the strip follows the header and the one IFD of 9 tags
+    tags = [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 8), (262, 3, 1),
+            (273, 4, start), (277, 3, 1), (278, 4, height), (279, 4, len(data))]  # fmt: skip
+    ifd = struct.pack("<H", len(tags))
+    for tag, kind, value in tags:
+        packed = struct.pack("<HH", value, 0) if kind == 3 else struct.pack("<I", value)
+        ifd += struct.pack("<HHI", tag, kind, 1) + packed
+    return b"II*\0" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0) + data
+
+
+def _peak_of(read) -> int:
+    tracemalloc.start()
+    try:
+        read()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_strip_that_inflates_past_its_image_costs_only_the_image(tmp_path):
+    """A 16 x 16 TIFF whose one strip inflates to 64 MiB (1 GiB from a 1 MB file)."""
+    path = tmp_path / "strip.tif"
+    path.write_bytes(_one_strip_tiff(16, 16, 64 << 20))
+    assert path.stat().st_size < 100_000
+    peak = _peak_of(lambda: np.testing.assert_array_equal(F.read_image(path), 0))
+    assert peak < 8 << 20  # tifffile's own zlib decoder inflated all of it
+
+
+def test_tiles_larger_than_their_image_are_refused_before_decoding(tmp_path):
+    path = tmp_path / "tile.tif"  # one 4096 x 4096 tile (16 MiB decoded) for 16 x 16 pixels
+    tifffile.imwrite(path, np.zeros((16, 16), np.uint8), tile=(4096, 4096), compression="zlib")
+    with pytest.raises(F.ImageTooLargeError, match=r"tiles of 4096 x 4096 values .* 16 x 16"):
+        F.read_image(path)
+    small = tmp_path / "small.tif"  # a small image in one ordinary tile reads
+    tifffile.imwrite(small, _pattern(100, 90), tile=(256, 256), compression="zlib")
+    np.testing.assert_array_equal(F.read_image(small), _pattern(100, 90))
+
+
+def test_samples_beyond_colour_count_as_pixels(tmp_path):
+    """64 samples a pixel are 64 values to hold: 32 x 32 x 64 is over a 10,240-pixel limit."""
+    many = tmp_path / "samples.tif"
+    tifffile.imwrite(many, np.zeros((32, 32, 64), np.uint8), photometric="minisblack",
+                     planarconfig="contig")  # one page of 64 samples a pixel  # fmt: skip
+    with pytest.raises(F.ImageTooLargeError, match="32 x 32 x 64"):
+        F.read_image(many, max_pixels=32 * 32 * 10)
+    cmyka = tmp_path / "cmyka.tif"  # CMYK and alpha: 5 samples are still one pixel each
+    tifffile.imwrite(cmyka, np.zeros((20, 10, 5), np.uint8), photometric="separated",
+                     extrasamples=["unassalpha"])  # fmt: skip
+    assert F.read_image(cmyka, max_pixels=200).shape == (20, 10, 4)

@@ -16,18 +16,30 @@ a stack (:func:`tiff_shape` tells which from the tags alone).
 
 from __future__ import annotations
 
+import lzma
 import math
-import os
 import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tinct.engine.filelimits import (
+    MAX_READ_PIXELS,
+    MAX_READ_PIXELS_ENV,
+    ImageTooLargeError,
+    check_declared,
+    max_read_pixels,
+)
+from tinct.engine.fitsfiles import FITS_SUFFIXES, fits_shape, read_fits
+
 __all__ = [
+    "COLOUR_SAMPLES",
     "FITS_SUFFIXES",
     "MAX_READ_PIXELS",
     "MAX_READ_PIXELS_ENV",
+    "MIN_SEGMENT_VALUES",
     "ORIENTATION_TAG",
     "ImageTooLargeError",
     "fits_shape",
@@ -39,132 +51,12 @@ __all__ = [
     "write_image",
 ]
 
-#: Default limit on the pixels (all planes) a file may declare: 16384 x 16384.
-MAX_READ_PIXELS = 2**28
-#: Environment variable that overrides :data:`MAX_READ_PIXELS`.
-MAX_READ_PIXELS_ENV = "TINCT_MAX_IMAGE_PIXELS"
-
 #: The orientation tag of EXIF and TIFF: how stored pixels are turned for display.
 ORIENTATION_TAG = 0x0112
-
-#: Suffixes read as FITS (astropy, the ``fits`` extra).
-FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fits.gz", ".fit.gz")
-
-
-def read_fits(path: str | Path, *, max_pixels: int = MAX_READ_PIXELS) -> np.ndarray:
-    """Read the first image HDU of a FITS file (astronomy) as a numpy array.
-
-    The declared size (``NAXISn``, all planes) is checked against
-    ``max_pixels`` before any data is read. Blank pixels (NaN, common outside a survey's footprint)
-    are set to the smallest finite value, so they show as the background.
-    Byte order is left to :func:`~tinct.engine.inputs.prepare` (FITS data is big-endian).
-
-    Args:
-        path: ``.fits`` / ``.fit`` / ``.fts`` file, optionally gzipped.
-        max_pixels: Most pixels the image may have, all planes together.
-
-    Returns:
-        ``(H, W)`` (or ``(..., H, W)`` for cubes) array in the file's dtype
-        (floats for scaled integer data, as astropy applies ``BSCALE``/``BZERO``).
-
-    Raises:
-        OSError: Not a FITS file, no image data, or astropy is not installed.
-        ImageTooLargeError: The declared size exceeds ``max_pixels``.
-    """
-    try:
-        from astropy.io import fits
-    except ImportError:
-        raise OSError(
-            "reading FITS files needs astropy: pip install -e '.[fits]' (or pip install astropy)"
-        ) from None
-    try:
-        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
-            for hdu in hdul:
-                shape = _image_axes(hdu)
-                if shape is None:
-                    continue
-                pixels = math.prod(shape)
-                if pixels > max_pixels:
-                    raise ImageTooLargeError(
-                        f"{path} declares {'x'.join(map(str, shape))} = {pixels:,} pixels, "
-                        f"more than the limit of {max_pixels:,}"
-                    )
-                data = np.asarray(hdu.data)
-                break
-            else:
-                raise OSError(f"{path}: no image data in the FITS file")
-    except (ValueError, OSError):
-        raise
-    except Exception as exc:  # astropy raises many kinds for broken files
-        raise OSError(f"{path}: cannot read the FITS file ({exc})") from None
-    if np.issubdtype(data.dtype, np.floating):
-        bad = ~np.isfinite(data)
-        if bad.all():
-            raise ValueError(f"{path}: the image has no finite pixel")
-        if bad.any():
-            data = np.where(bad, np.nanmin(np.where(bad, np.nan, data)), data)
-    return data
-
-
-def fits_shape(path: str | Path) -> tuple[int, ...] | None:
-    """The shape of the array :func:`read_fits` returns, from the headers alone.
-
-    Returns:
-        ``(H, W)`` or ``(..., H, W)`` (numpy order: a 3-D cube is a stack of
-        planes), or ``None`` when it cannot be told (no astropy, not a FITS
-        file, no image HDU); reading the file then reports why.
-    """
-    try:
-        from astropy.io import fits
-
-        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
-            for hdu in hdul:
-                shape = _image_axes(hdu)
-                if shape is not None:
-                    return shape[::-1]
-    except Exception:  # astropy raises many kinds for broken files
-        return None
-    return None
-
-
-def _image_axes(hdu: Any) -> tuple[int, ...] | None:
-    """``(NAXIS1, NAXIS2, ...)`` of an HDU with image data (FITS order), else ``None``."""
-    shape = tuple(
-        int(hdu.header.get(f"NAXIS{i}", 0)) for i in range(1, 1 + int(hdu.header.get("NAXIS", 0)))
-    )
-    if len(shape) < 2 or 0 in shape or not hdu.is_image:
-        return None
-    return shape
-
-
-class ImageTooLargeError(ValueError):
-    """An image file declares more pixels than the limit allows (nothing was decoded)."""
-
-
-def max_read_pixels() -> int:
-    """The pixel limit for files: ``$TINCT_MAX_IMAGE_PIXELS`` if set, else :data:`MAX_READ_PIXELS`.
-
-    Raises:
-        ValueError: The variable is not a positive integer.
-    """
-    raw = os.environ.get(MAX_READ_PIXELS_ENV)
-    if raw is None or not raw.strip():
-        return MAX_READ_PIXELS
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"{MAX_READ_PIXELS_ENV} must be a positive integer, got {raw!r}")
-    return value
-
-
-def _check_declared(path: Path, pixels: int, what: str, limit: int) -> None:
-    if pixels > limit:
-        raise ImageTooLargeError(
-            f"{path} declares {what} = {pixels:,} pixels, more than the limit of {limit:,} "
-            f"(set {MAX_READ_PIXELS_ENV} or max_pixels to allow larger images)"
-        )
+#: Samples a TIFF pixel may have and count as one pixel (CMYK and alpha); more count each.
+COLOUR_SAMPLES = 5
+#: Values a TIFF tile or strip may hold beyond its page's (a small page's one tile).
+MIN_SEGMENT_VALUES = 2**22
 
 
 def read_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
@@ -201,10 +93,7 @@ def read_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray
 
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]  # what tifffile.imread reads
-            shape = tuple(series.shape)
-            samples = shape[series.axes.index("S")] if "S" in series.axes else 1
-            what = " x ".join(map(str, shape))
-            _check_declared(path, math.prod(shape) // max(1, samples), what, limit)
+            _check_tiff(path, series, limit)
             page = tif.pages[0]
             data, axes = _samples_last(page, series.axes, np.asarray(series.asarray()))
             data, axes = _tiff_values(page, axes, data)
@@ -222,8 +111,71 @@ def read_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray
             raise ImageTooLargeError(f"{path}: {exc}") from None
     with im:
         width, height = im.size
-        _check_declared(path, width * height, f"{width} x {height}", limit)
+        check_declared(path, width * height, f"{width} x {height}", limit)
         return oriented(_pil_array(im), _exif_orientation(im))
+
+
+def _check_tiff(path: Path, series: Any, limit: int) -> None:
+    """Refuse a TIFF whose tags declare more than ``limit`` pixels, before it is decoded.
+
+    Its pixels are those of every page of the series; colour samples (up to
+    :data:`COLOUR_SAMPLES`) are not pixels, but a page of more samples a pixel counts
+    each of them. A tile or strip must not hold more values than its page, or
+    :data:`MIN_SEGMENT_VALUES` (tifffile decodes a whole one at a time: a 16 x 16 image
+    in one 32768 x 32768 tile cost 2 GB). tifffile's own deflate and LZMA decoders (used
+    without imagecodecs) are made to stop at the segment's size, as imagecodecs' do.
+
+    Raises:
+        ImageTooLargeError: The series or one of its tiles or strips is over the bounds.
+    """
+    shape = tuple(series.shape)
+    samples = shape[series.axes.index("S")] if "S" in series.axes else 1
+    pixels = math.prod(shape) // (samples if 0 < samples <= COLOUR_SAMPLES else 1)
+    check_declared(path, pixels, " x ".join(map(str, shape)), limit)
+    for page in {id(p.keyframe): p.keyframe for p in series.pages if p is not None}.values():
+        segment, whole = math.prod(page.chunks), math.prod(page.shape)
+        if segment > max(whole, MIN_SEGMENT_VALUES):
+            kind = "tiles" if page.is_tiled else "strips"
+            raise ImageTooLargeError(
+                f"{path} declares {kind} of {' x '.join(map(str, page.chunks))} values for an "
+                f"image of {' x '.join(map(str, page.shape))}; refused before decoding"
+            )
+    _bound_tifffile_decoders()
+
+
+def _inflate(data: Any, /, *, out: Any = None) -> bytes:
+    """Deflate decoding that stops at ``out`` bytes when it is a size (as imagecodecs does)."""
+    if not isinstance(out, int) or isinstance(out, bool):
+        return zlib.decompress(data)
+    return zlib.decompressobj().decompress(data, max(1, out))
+
+
+def _unxz(data: Any, /, *, out: Any = None) -> bytes:
+    """LZMA decoding that stops at ``out`` bytes when it is a size (as imagecodecs does)."""
+    if not isinstance(out, int) or isinstance(out, bool):
+        return lzma.decompress(data)
+    return lzma.LZMADecompressor().decompress(data, max(1, out))
+
+
+def _bound_tifffile_decoders() -> None:
+    """Use :func:`_inflate` and :func:`_unxz` where tifffile would use its own decoders.
+
+    tifffile passes every decoder the size it expects (``out=``); its fallbacks for a
+    missing imagecodecs ignore it, so one small strip could inflate to gigabytes.
+    """
+    import tifffile
+
+    codecs = tifffile.TIFF.DECOMPRESSORS
+    table = getattr(codecs, "_codecs", None)
+    if not isinstance(table, dict):
+        return
+    for key, bounded in ((8, _inflate), (32946, _inflate), (50013, _inflate), (34925, _unxz)):
+        try:
+            current = codecs[key]
+        except (KeyError, ImportError):
+            continue
+        if current is not bounded and getattr(current, "__module__", "").endswith("_imagecodecs"):
+            table[key] = bounded
 
 
 def tiff_shape(path: str | Path) -> tuple[int, ...]:
