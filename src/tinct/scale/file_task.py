@@ -14,7 +14,9 @@ runs; it
   interrupted run; a 0-byte or truncated output is colorized again);
 * streams videos file to file (:func:`tinct.engine.video.colorize_video`);
 * never raises for a bad file: it returns a :class:`FileResult` with
-  ``status="failed"`` and the error, so one corrupt image does not stop the run.
+  ``status="failed"`` and the error, so one corrupt image does not stop the run;
+  what is not a regular file (a FIFO, a device, a broken or looping link) fails
+  before anything opens it, since reading a FIFO would wait for ever.
 """
 
 from __future__ import annotations
@@ -110,6 +112,8 @@ def colorize_file(
     if found is not None:
         return FileResult(str(src), str(found), "skipped", worker=worker)
     try:
+        if not src.is_file():  # a FIFO or a device would block its reader for ever
+            raise OSError(f"{src} is not a regular file (a FIFO, a device or a broken link)")
         from tinct.scale.workers import worker_colorizer
 
         c = worker_colorizer(
