@@ -136,6 +136,33 @@ def test_extreme_rgb_and_alpha():
     np.testing.assert_allclose(prep.alpha, 1.0)
 
 
+@pytest.mark.parametrize("shape", [(16, 32), (16, 32, 3), (2, 16, 32)])
+@pytest.mark.parametrize("normalize", ["auto", "dtype", "percentile"])
+def test_float64_input_is_never_written(shape, normalize):
+    """float64 is normalised in float64; that pass wrote into the caller's array."""
+    image = np.random.default_rng(0).random(shape) * 1000
+    before = image.copy()
+    I.prepare(image, normalize=normalize)
+    np.testing.assert_array_equal(image, before)
+
+
+def test_a_read_only_memmap_of_float64_is_read_not_written(tmp_path):
+    """Writing into a read-only memory map (np.load(mmap_mode="r")) killed the process."""
+    import subprocess
+
+    path = tmp_path / "f64.npy"
+    np.save(path, np.random.default_rng(0).random((16, 32)) * 1000)
+    code = (
+        "import numpy as np; from tinct.engine import inputs; "
+        f"a = np.load({str(path)!r}, mmap_mode='r'); g = inputs.prepare(a).gray; "
+        "print(float(g.min()), float(g.max()))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.returncode  # -11 (SIGSEGV) before
+    assert proc.stdout.split() == ["0.0", "1.0"]
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_blank_pixels_take_the_minimum_and_leave_the_rest_alone(bad):
     """A NaN/inf pixel (outside a survey's footprint) is shown as the image's minimum, with a

@@ -225,8 +225,9 @@ def _into_unit(dst: Tensor, chunk: Tensor, lo: float, hi: float) -> None:
         dst.mul_(1.0 / span).clamp_(0.0, 1.0)
         return
     # float64: wide integers, float64 and float32 at extreme ranges (the division by a
-    # tiny span is exact where multiplying by its overflowing inverse is not)
-    x = chunk.double()
+    # tiny span is exact where multiplying by its overflowing inverse is not); a copy, as
+    # float64 input's .double() is the input itself (a read-only memmap: a segfault)
+    x = chunk.to(torch.float64, copy=True)
     if not math.isfinite(span):  # lo and hi near the float64 limit: halve everything
         x.mul_(0.5)
         lo, span = lo * 0.5, hi * 0.5 - lo * 0.5
