@@ -127,3 +127,18 @@ def test_batch_takes_videos(clip, tmp_path):
     assert existing_output(src, tmp_path / "o") is None
     assert colorize_file(src, tmp_path / "o", opts).status == "done"
     assert video.probe(cut).frames == 18
+
+
+def test_frames_larger_than_an_image_may_be_are_refused_before_decoding(tmp_path, monkeypatch):
+    """A video's frames are held to the pixel limit of image files (TINCT_MAX_IMAGE_PIXELS):
+    33 KB of PNG-coded 2000 x 2000 frames passed a limit of 1,000,000 pixels (only 2^31 held)."""
+    from tinct.engine.imagefiles import MAX_READ_PIXELS_ENV, ImageTooLargeError
+
+    path = tmp_path / "big.mov"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
+                    "color=c=gray:s=2000x2000", "-frames:v", "2", "-c:v", "png", str(path)],
+                   check=True)  # fmt: skip
+    assert video.probe(path).size == (2000, 2000)
+    monkeypatch.setenv(MAX_READ_PIXELS_ENV, "1000000")
+    with pytest.raises(ImageTooLargeError, match="frames of 2000x2000 pixels are too large"):
+        video.probe(path)

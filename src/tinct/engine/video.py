@@ -90,12 +90,23 @@ class VideoInfo:
 
 
 def _info(meta: dict[str, Any], path: Path) -> VideoInfo:
-    """Validate what ffmpeg says about a file before memory is spent on it."""
+    """Validate what ffmpeg says about a file before memory is spent on it.
+
+    A frame may have as many pixels as an image file
+    (:func:`tinct.engine.filelimits.max_read_pixels`): a few MB of PNG-coded frames of
+    40000 x 40000 would otherwise be decoded and colorized, over 10 GB each.
+    """
+    from tinct.engine.filelimits import MAX_READ_PIXELS_ENV, ImageTooLargeError, max_read_pixels
+
     w, h = (int(v) for v in meta.get("size", (0, 0)))
     if h < 2 or w < 2:
         raise ValueError(f"{path}: no readable video stream")
-    if h > _in.MAX_SIDE or w > _in.MAX_SIDE or h * w > _in.MAX_PIXELS:
-        raise ValueError(f"{path}: frames of {w}x{h} pixels are too large")
+    limit = min(_in.MAX_PIXELS, max_read_pixels())
+    if h > _in.MAX_SIDE or w > _in.MAX_SIDE or h * w > limit:
+        raise ImageTooLargeError(
+            f"{path}: frames of {w}x{h} pixels are too large (at most {limit:,} pixels a frame "
+            f"and {_in.MAX_SIDE} a side; set {MAX_READ_PIXELS_ENV} to allow larger frames)"
+        )
     fps_f = float(meta.get("fps") or 0.0)
     if not (0.0 < fps_f <= 1000.0):
         raise ValueError(f"{path}: unusable frame rate {meta.get('fps')!r}")
