@@ -13,13 +13,11 @@ runs; :func:`for_client` words them for a client of the bridge and bounds them.
 from __future__ import annotations
 
 import contextlib
-import threading
-import warnings
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from tinct.bridge import wire as P
 from tinct.engine.contrast import worded_for
+from tinct.engine.thread_warnings import collect_warnings
 
 __all__ = ["caught_warnings", "for_client"]
 
@@ -32,27 +30,18 @@ def caught_warnings() -> Iterator[list[str]]:
     thread is recorded instead of printed, also when the same text has been shown
     before (Python would show it once per place). Warnings of other categories,
     and every warning of another thread, go to the handler that was in place.
-
-    The warning filters and handler are the process's: the server holds its engine
-    lock around the block, so two jobs never collect at the same time.
+    Thread-safe (:func:`tinct.engine.thread_warnings.collect_warnings`): a job of
+    napari's, run while its embedded server answers, keeps its own.
 
     Yields:
-        The texts, in the order they were raised (filled as the block runs).
+        The texts, in the order they were raised (filled when the block ends).
     """
     texts: list[str] = []
-    me = threading.get_ident()
-    previous = warnings.showwarning
-
-    def show(message: Any, category: type[Warning], *args: Any, **kwargs: Any) -> None:
-        if threading.get_ident() == me and issubclass(category, UserWarning):
-            texts.append(str(message))
-        else:
-            previous(message, category, *args, **kwargs)
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("always", UserWarning)
-        warnings.showwarning = show
-        yield texts
+    with collect_warnings(UserWarning) as caught:
+        try:
+            yield texts
+        finally:
+            texts.extend(str(w.message) for w in caught)
 
 
 def for_client(texts: Iterable[str]) -> list[str]:

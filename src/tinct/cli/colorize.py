@@ -36,7 +36,6 @@ import argparse
 import math
 import os
 import sys
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +289,7 @@ def _colorize_all(
     to_dir: bool = True,
 ) -> int:
     from tinct.engine.imagefiles import read_image
+    from tinct.engine.thread_warnings import collect_warnings
     from tinct.engine.video import colorize_video, is_video
 
     failed = 0
@@ -305,11 +305,7 @@ def _colorize_all(
     for path in inputs:
         try:
             if is_video(path):  # streamed file to file (tinct.engine.video), a bar of its own
-                with (
-                    atomic_output(dests[path]) as tmp,
-                    warnings.catch_warnings(record=True) as caught,
-                ):
-                    warnings.simplefilter("always")
+                with atomic_output(dests[path]) as tmp, collect_warnings(Warning) as caught:
                     colorize_video(colorizer, path, tmp, options=options, hints=hints,
                                    reference=reference, temporal=options.temporal,
                                    progress=not quiet and bar is None)  # fmt: skip
@@ -318,8 +314,7 @@ def _colorize_all(
                     bar.update(1)
                 continue
             image = read_image(path)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
+            with collect_warnings(Warning) as caught:  # this thread's, every time
                 result = colorizer.colorize(
                     image, hints=hints, reference=reference, options=options
                 )

@@ -4,7 +4,8 @@
 :mod:`~tinct.engine.shared` the one colorizer cache and :func:`tinct.colorize`;
 the stages it runs are modules of their own: reading and preparing inputs
 (:mod:`~tinct.engine.inputs`, :mod:`~tinct.engine.imagefiles`, and
-:mod:`~tinct.engine.contrast` for the warnings about poor inputs), hints
+:mod:`~tinct.engine.contrast` for the warnings about poor inputs, and
+:mod:`~tinct.engine.thread_warnings` for collecting a job's warnings), hints
 (:mod:`~tinct.engine.hints`, :mod:`~tinct.engine.carry`), the options object
 (:mod:`~tinct.engine.options`, :mod:`~tinct.engine.optionspec`), conditioning
 and the network pass (:mod:`~tinct.engine.conditioning`,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinct.engine import inputs as _in
+from tinct.engine.thread_warnings import collect_warnings
 
 if TYPE_CHECKING:
     from tinct.engine.colorizer import Colorizer
@@ -245,16 +246,14 @@ def colorize_video(
             if run is not None:
                 rgb = run.feed(chunk)
             else:
-                with warnings.catch_warnings(record=True) as caught:  # told once, after
-                    warnings.simplefilter("always", _in.InputWarning)
+                # this thread's input notes, told once, after; other warnings pass on
+                with collect_warnings(_in.InputWarning) as caught:
                     rgb = colorizer.colorize(chunk, hints=hint_map.get(0, ()),
                                              reference=reference, options=opts, rgb=False,
                                              cancel=cancel, temporal=False)  # fmt: skip
-                for w in caught:  # type: ignore[assignment]
-                    if not issubclass(w.category, _in.InputWarning):  # type: ignore[attr-defined]
-                        warnings.warn(w.message, w.category, stacklevel=2)  # type: ignore[attr-defined]
-                    elif str(w.message) not in notes:  # type: ignore[attr-defined]
-                        notes.append(str(w.message))  # type: ignore[attr-defined]
+                for text in (str(c.message) for c in caught):
+                    if text not in notes:
+                        notes.append(text)
             for frame in rgb:
                 writer.send(np.ascontiguousarray(frame))
             done += len(chunk)

@@ -17,7 +17,6 @@ total)``. What it returns: ``("done", job)``, ``("suggest", colors)``, or
 from __future__ import annotations
 
 import threading
-import warnings
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -134,14 +133,15 @@ def colorize_job(
         get_colorizer: Returns the (cached) colorizer for a model and device.
         cancel: Passed to the engine, which stops when it is set.
     """
+    from tinct.engine.thread_warnings import collect_warnings
+
     yield ("status", "downloading weights…" if job.download else "loading model…")
     colorizer = get_colorizer(job.model, job.device)
     total = len(job.planes)
     told: set[str] = set()
     if job.temporal:
         yield ("status", f"colorizing {total} planes through time…")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with collect_warnings(Warning) as caught:  # this thread's, every time
             rgb = colorizer.colorize(
                 np.asarray(job.data), hints=temporal_hints(job), reference=job.reference,
                 rgb=job.geometry.channels is not None, cancel=cancel, options=job.options,
@@ -160,8 +160,7 @@ def colorize_job(
         plane = np.asarray(job.data[idx] if idx else job.data)
         hints = engine_hints(job, idx)
         kwargs = {} if job.options is None else {"options": job.options}
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with collect_warnings(Warning) as caught:
             rgb = colorizer.colorize(
                 plane,
                 hints=hints,

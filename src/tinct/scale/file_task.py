@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import os
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tinct.engine.options import ColorizeOptions
 from tinct.engine.outputs import atomic_output, output_path_for, write_result
+from tinct.engine.thread_warnings import collect_warnings
 from tinct.scale.planning import existing_output
 
 __all__ = ["FileResult", "colorize_file"]
@@ -120,8 +120,7 @@ def colorize_file(
             options.model, options.device, options.precision, pretrained=pretrained,
             threads=threads,
         )  # fmt: skip
-        with warnings.catch_warnings(record=True) as caught:  # told by the batch, one line each
-            warnings.simplefilter("always", UserWarning)
+        with collect_warnings(Warning) as caught:  # this thread's; told by the batch, a line each
             dest = _colorize(c, src, out, options)
     except Exception as exc:  # reported, never raised: one bad file must not stop the run
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
