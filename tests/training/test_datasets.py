@@ -26,6 +26,19 @@ def test_find_images_recursive_and_sorted(image_dir):
     assert all(p.suffix == ".png" for p in found)
 
 
+def test_find_images_lists_regular_files_only(image_dir):
+    """A FIFO named like an image would block the training's reader for ever (tinct train,
+    tinct evaluate, napari's Train); a folder or a broken link named so is no image either."""
+    import os
+
+    os.mkfifo(image_dir / "a" / "fifo.png")
+    (image_dir / "a" / "folder.jpg").mkdir()
+    (image_dir / "a" / "gone.png").symlink_to(image_dir / "nowhere.png")
+    (image_dir / "a" / "link.png").symlink_to(image_dir / "a" / "b" / "img0.png")
+    found = find_images(image_dir)
+    assert [p.name for p in found] == [f"img{i}.png" for i in range(5)] + ["link.png"]
+
+
 def test_find_images_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such"):
         find_images(tmp_path / "missing")

@@ -39,6 +39,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 def find_images(root: str | Path | Sequence[str | Path]) -> list[Path]:
     """All image files below one or more folders (recursive), sorted.
 
+    Only regular files (or links to them) are listed: a FIFO, a device, a folder or a
+    broken link with an image's suffix is left out.
+
     Args:
         root: A folder, an image file, or a sequence of them.
 
@@ -57,7 +60,10 @@ def find_images(root: str | Path | Sequence[str | Path]) -> list[Path]:
         if p.is_file():
             found.append(p)
         else:
-            found.extend(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES)
+            # regular files only: opening a FIFO named like an image waits for ever
+            found.extend(
+                q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file()
+            )
     if not found:
         raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {roots}")
     return sorted(found)
