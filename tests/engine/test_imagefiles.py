@@ -207,3 +207,28 @@ def test_samples_beyond_colour_count_as_pixels(tmp_path):
     tifffile.imwrite(cmyka, np.zeros((20, 10, 5), np.uint8), photometric="separated",
                      extrasamples=["unassalpha"])  # fmt: skip
     assert F.read_image(cmyka, max_pixels=200).shape == (20, 10, 4)
+
+
+def test_a_tiff_by_any_name_is_read_and_bounded_as_a_tiff(tmp_path):
+    """Pillow opens a TIFF named .png with libtiff, which spent 1 GB on one large tile."""
+    bomb = tmp_path / "tile.png"
+    tifffile.imwrite(bomb, np.zeros((16, 16), np.uint8), tile=(4096, 4096), compression="zlib")
+    with pytest.raises(F.ImageTooLargeError, match="tiles of 4096 x 4096"):
+        F.read_image(bomb)
+    planes = np.stack([_pattern(), 255 - _pattern()])
+    named = tmp_path / "stack.jpg"  # and read as tifffile reads it: a stack of two planes
+    tifffile.imwrite(named, planes, photometric="minisblack")
+    np.testing.assert_array_equal(F.read_image(named), planes)
+
+
+def test_eps_is_never_rendered_with_ghostscript(tmp_path, monkeypatch):
+    """Pillow renders EPS (also in a file named .jpg) by running Ghostscript on it."""
+    from PIL import EpsImagePlugin
+
+    ran = []
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *a, **k: ran.append(a))
+    path = tmp_path / "photo.jpg"
+    path.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\nshowpage\n%%EOF\n")
+    with pytest.raises(OSError):
+        F.read_image(path)
+    assert ran == [] and "EPS" not in F.pillow_formats() and "PNG" in F.pillow_formats()

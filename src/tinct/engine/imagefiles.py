@@ -40,11 +40,14 @@ __all__ = [
     "MAX_READ_PIXELS",
     "MAX_READ_PIXELS_ENV",
     "MIN_SEGMENT_VALUES",
+    "NOT_PILLOW",
     "ORIENTATION_TAG",
+    "TIFF_MAGIC",
     "ImageTooLargeError",
     "fits_shape",
     "max_read_pixels",
     "oriented",
+    "pillow_formats",
     "read_fits",
     "read_image",
     "tiff_shape",
@@ -53,6 +56,12 @@ __all__ = [
 
 #: The orientation tag of EXIF and TIFF: how stored pixels are turned for display.
 ORIENTATION_TAG = 0x0112
+#: The first bytes of a TIFF or BigTIFF: tifffile reads it (and bounds it), whatever its name.
+TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
+#: Pillow formats :func:`read_image` never opens: EPS, which Pillow renders by running
+#: Ghostscript on the file, and TIFF and FITS, whose readers here bound them (a TIFF named
+#: ``.png`` went to Pillow's libtiff, which spent 1 GB on a 16 x 16 image in one large tile).
+NOT_PILLOW = frozenset({"EPS", "FITS", "TIFF"})
 #: Samples a TIFF pixel may have and count as one pixel (CMYK and alpha); more count each.
 COLOUR_SAMPLES = 5
 #: Values a TIFF tile or strip may hold beyond its page's (a small page's one tile).
@@ -62,8 +71,9 @@ MIN_SEGMENT_VALUES = 2**22
 def read_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file as a numpy array, keeping 16-bit data as uint16.
 
-    Uses tifffile for ``.tif``/``.tiff``, astropy for FITS
-    (:func:`read_fits`), Pillow otherwise. The size the file declares
+    Uses tifffile for ``.tif``/``.tiff`` and any file that begins as a TIFF
+    (:data:`TIFF_MAGIC`), astropy for FITS (:func:`read_fits`), Pillow otherwise (any
+    format but :data:`NOT_PILLOW`: never Ghostscript). The size the file declares
     is checked before any pixel is decoded; Pillow's own limit
     (``PIL.Image.MAX_IMAGE_PIXELS``, an error at twice it) applies to the formats
     it reads as well.
@@ -88,7 +98,7 @@ def read_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray
     limit = max_read_pixels() if max_pixels is None else int(max_pixels)
     if path.name.lower().endswith(FITS_SUFFIXES):
         return read_fits(path, max_pixels=limit)
-    if path.suffix.lower() in (".tif", ".tiff"):
+    if path.suffix.lower() in (".tif", ".tiff") or _starts_with(path, TIFF_MAGIC):
         import tifffile
 
         with tifffile.TiffFile(path) as tif:
@@ -106,13 +116,29 @@ def read_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
         try:
-            im = Image.open(path)
+            im = Image.open(path, formats=pillow_formats())
         except Image.DecompressionBombError as exc:
             raise ImageTooLargeError(f"{path}: {exc}") from None
     with im:
         width, height = im.size
         check_declared(path, width * height, f"{width} x {height}", limit)
         return oriented(_pil_array(im), _exif_orientation(im))
+
+
+def pillow_formats() -> list[str]:
+    """The Pillow formats :func:`read_image` opens: all but :data:`NOT_PILLOW`."""
+    from PIL import Image
+
+    Image.init()
+    return [name for name in Image.ID if name not in NOT_PILLOW]
+
+
+def _starts_with(path: Path, magic: tuple[bytes, ...]) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(8).startswith(magic)
+    except OSError:
+        return False  # the reader says why
 
 
 def _check_tiff(path: Path, series: Any, limit: int) -> None:
