@@ -146,6 +146,50 @@ def test_float64_input_is_never_written(shape, normalize):
     np.testing.assert_array_equal(image, before)
 
 
+def test_a_read_only_array_is_read_quietly_and_leaves_other_threads_warnings_alone(
+    monkeypatch,
+):
+    """torch's read-only warning is dropped in the reading thread only.
+
+    It was silenced with ``catch_warnings``, whose "ignore" filter is the whole
+    process's: a note another thread raised while the array was read was lost.
+    """
+    import threading
+
+    import torch
+
+    from tinct.engine.thread_warnings import collect_warnings
+
+    image = ramp(0, 255, np.uint8)
+    image.flags.writeable = False
+    reading, warned = threading.Event(), threading.Event()
+    real = torch.from_numpy
+
+    def from_numpy(array):
+        if not array.flags.writeable:  # the neighbour warns while this thread reads
+            reading.set()
+            warned.wait(10)
+        return real(array)
+
+    monkeypatch.setattr(torch, "from_numpy", from_numpy)
+    other: list = []
+
+    def neighbour():
+        with collect_warnings(UserWarning) as caught:
+            reading.wait(10)
+            warnings.warn("the neighbour's own note", UserWarning, stacklevel=1)
+            warned.set()
+        other.extend(str(w.message) for w in caught)
+
+    t = threading.Thread(target=neighbour)
+    t.start()
+    with collect_warnings(Warning) as mine:
+        I.prepare(image)
+    t.join(10)
+    assert [str(w.message) for w in mine] == []
+    assert other == ["the neighbour's own note"]
+
+
 def test_a_read_only_memmap_of_float64_is_read_not_written(tmp_path):
     """Writing into a read-only memory map (np.load(mmap_mode="r")) killed the process."""
     import subprocess

@@ -30,7 +30,6 @@ Image files are read and written by :mod:`tinct.engine.imagefiles`.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +40,7 @@ from torch import Tensor
 
 from tinct import color
 from tinct.engine.contrast import contrast_notes
+from tinct.engine.thread_warnings import collect_warnings
 
 __all__ = [
     "MAX_PIXELS",
@@ -330,9 +330,8 @@ def _as_tensor(part: np.ndarray) -> Tensor:
         part = part.astype(part.dtype.newbyteorder("="))
     if not part.flags.writeable:
         # torch warns about read-only memory because it could be written through;
-        # this tensor is only read
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
+        # this tensor is only read (collected and dropped, in this thread only)
+        with collect_warnings(UserWarning):
             return torch.from_numpy(part)
     return torch.from_numpy(part)
 
