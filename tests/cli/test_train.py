@@ -95,3 +95,26 @@ def test_train_refuses_a_negative_weight_or_interval(tiles, tmp_path, capsys, fl
     assert main(args) == 2
     err = capsys.readouterr().err
     assert flag in err and "traceback" not in err.lower() and len(err.strip().splitlines()) == 1
+
+
+def test_train_refuses_an_unknown_device_naming_the_flag(tiles, tmp_path, capsys):
+    out = tmp_path / "r"
+    args = ["train", "--data", str(tiles), "--steps", "1", "--out", str(out), "--device", "gpu"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "tinct train: error: --device: must be auto, cpu, cuda or cuda:N, got 'gpu'"
+    assert not out.exists()  # refused before the run folder is made
+
+
+def test_train_on_cuda_without_a_gpu_is_one_line_naming_the_flag(
+    tiles, tmp_path, capsys, monkeypatch
+):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "r"
+    args = ["train", "--data", str(tiles), "--steps", "1", "--out", str(out), "--device", "cuda"]
+    assert main(args) == 1  # the machine's, not the command line's: a runtime failure
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tinct train: error: --device: device 'cuda' requested but CUDA is not")
+    assert len(err.splitlines()) == 1 and "Assertion" not in err and not out.exists()

@@ -61,6 +61,32 @@ def test_train_exports_loadable_weights_with_metadata(colour_dir, tmp_path):
     assert out.logits.shape[1] == 313 and torch.isfinite(out.ab).all()
 
 
+def test_the_last_line_of_log_csv_and_of_the_log_is_where_the_run_ended(colour_dir, tmp_path):
+    import csv
+    import json
+
+    lines: list[str] = []
+    train(_cfg(colour_dir, tmp_path / "run", steps=3), log=lines.append)
+    text = (tmp_path / "run" / "log.csv").read_text()
+    rows = list(csv.DictReader(text.splitlines()))
+    assert rows and rows[-1]["step"] == "3" and rows[-1]["loss"]  # a short run had no row
+    val = json.loads(rows[-1]["val"])
+    assert "psnr_auto" in val and val["psnr_auto"] == round(val["psnr_auto"], 3)
+    final = lines[-1]
+    assert final.startswith("exported ") and final.endswith(json.dumps(val))  # not 15 digits
+
+
+def test_a_run_with_nothing_held_out_says_why_it_has_no_validation(colour_dir, tmp_path):
+    lines: list[str] = []
+    train(_cfg(colour_dir, tmp_path / "run", steps=1, val_fraction=0.02), log=lines.append)
+    why = "no images held out: --val-fraction 0.02 of 6 images is less than one"
+    assert any(ln.startswith("no validation: " + why) for ln in lines)
+    assert lines[-1].endswith("): no validation (" + why + "; raise it to validate)")
+    assert "{}" not in lines[-1]
+    rows = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert rows[-1].startswith("1,") and rows[-1].endswith(",")  # the last step, no scores
+
+
 def test_rescale_range_reaches_the_sampler_and_is_checked(colour_dir, tmp_path, monkeypatch):
     import tinct.training.train as T
 

@@ -110,7 +110,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--val-every", type=float, default=10.0, help="validation interval in minutes (default: 10)"
     )
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default: auto)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     p.add_argument(
         "--threads",
         type=int,
@@ -140,6 +140,29 @@ def _check_name(args: argparse.Namespace) -> None:
     record = record_for(base)
     if not Path(base).is_file() and not availability(record)[1]:
         raise UsageError(flag, f"{base} has no trained weights to fine-tune; give --init")
+
+
+def _check_device(args: argparse.Namespace) -> None:
+    """``--device``: an unknown name is a usage error, a missing GPU a runtime failure.
+
+    Both are one line naming the flag, before any image is decoded (torch's own
+    errors came only after, as ``AssertionError: Torch not compiled with CUDA``).
+    """
+    import re
+
+    from tinct.cli._options import RuntimeFailure, UsageError
+
+    name = args.device.strip().lower()
+    if name not in ("auto", "cpu") and not re.fullmatch(r"cuda(:\d+)?", name):
+        raise UsageError("--device", f"must be auto, cpu, cuda or cuda:N, got {args.device!r}")
+    if name.startswith("cuda"):
+        from tinct.engine.runtime import DeviceUnavailableError, select_device
+
+        try:
+            select_device(name)
+        except DeviceUnavailableError as exc:
+            raise RuntimeFailure(f"--device: {exc}") from None
+    args.device = name
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -178,6 +201,7 @@ def _check(args: argparse.Namespace) -> None:
     ):
         if not ok:
             raise UsageError(flag, f"must be {rule}, got {value}")
+    _check_device(args)
     if args.batch_size * args.crop**2 > MAX_BATCH_PIXELS:
         raise UsageError(
             "--batch-size", f"{args.batch_size} crops of {args.crop}x{args.crop} are "

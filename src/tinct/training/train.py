@@ -71,6 +71,17 @@ def _is_main() -> bool:
     return not dist.is_initialized() or dist.get_rank() == 0
 
 
+def _rounded(metrics: dict[str, float]) -> str:
+    """Validation metrics as the log shows them: JSON, 3 decimals."""
+    return json.dumps({k: round(v, 3) for k, v in metrics.items()})
+
+
+def _log_row(step: int, minutes: float, lr: float, running: dict[str, float], val: str) -> list:
+    """One line of ``log.csv``: step, minutes, lr, the running loss terms, validation."""
+    terms = [f"{running[k]:.4f}" if k in running else "" for k in ("total", "ce", "l1")]
+    return [step, f"{minutes:.2f}", f"{lr:.2e}", *terms, val]
+
+
 def train(
     cfg: TrainConfig,
     *,
@@ -172,7 +183,16 @@ def train(
     can_validate = bool(
         _is_main() and val_idx and (hooks.validate is not None or _can_validate(config))
     )
+    no_val = "" if can_validate or not _is_main() else (
+        f"validation PSNR is not measured for {cfg.recipe}" if val_idx
+        else "no held-out images" if hooks.bank is not None
+        else f"no images held out: --val-fraction {cfg.val_fraction:g} of {len(bank)} images "
+        "is less than one; raise it to validate"
+    )  # fmt: skip
+    if no_val:
+        log(f"no validation: {no_val}")
     best: dict[str, Any] = {"score": None, "step": None, "state": None, "metrics": {}}
+    logged_step = -1  # the step of log.csv's last line
 
     def run_validation() -> dict[str, float]:
         if hooks.validate is None:
@@ -213,7 +233,7 @@ def train(
     if can_validate and hooks.best_key:  # the starting weights are a candidate too
         metrics = run_validation()
         keep_if_best(metrics)
-        log(f"step {step} val {json.dumps({k: round(v, 3) for k, v in metrics.items()})}")
+        log(f"step {step} val {_rounded(metrics)}")
     report()
     cancelled = False
 
@@ -253,22 +273,15 @@ def train(
             if can_validate and now - last_val > cfg.val_every_minutes * 60:
                 metrics = run_validation()
                 keep_if_best(metrics)
-                val_str = json.dumps({k: round(v, 3) for k, v in metrics.items()})
+                val_str = _rounded(metrics)
                 last_val = now
                 log(f"step {step} val {val_str}")
             if writer and (step % 25 == 0 or val_str):
-                writer.writerow(
-                    [
-                        step,
-                        f"{(elapsed_before + now - start) / 60:.2f}",
-                        f"{opt.param_groups[0]['lr']:.2e}",
-                        f"{running['total']:.4f}",
-                        f"{running.get('ce', 0):.4f}",
-                        f"{running.get('l1', 0):.4f}",
-                        val_str,
-                    ]
-                )
+                minutes = (elapsed_before + now - start) / 60
+                lr = opt.param_groups[0]["lr"]
+                writer.writerow(_log_row(step, minutes, lr, running, val_str))
                 csv_f.flush()  # type: ignore[union-attr]
+                logged_step = step
             if step % 100 == 0 and _is_main():
                 log(
                     f"step {step} {(elapsed_before + now - start) / 60:.1f} min "
@@ -293,6 +306,11 @@ def train(
         if can_validate:
             metrics = run_validation()
             keep_if_best(metrics)
+        if can_validate or logged_step != step:  # the run's last line: where it ended
+            with open(log_file, "a", newline="") as f:
+                row = _log_row(step, wall / 60, opt.param_groups[0]["lr"], running,
+                               _rounded(metrics) if can_validate else "")  # fmt: skip
+                csv.writer(f).writerow(row)
         kept = step
         if best["state"] is not None and best["step"] != step:  # an earlier step did better
             model.load_state_dict(best["state"])
@@ -319,7 +337,8 @@ def train(
                 "train_config": asdict(cfg),
             },
         )
-        log(f"exported {result} after {step} steps ({wall / 60:.1f} min): {metrics}")
+        scores = _rounded(metrics) if metrics else f"no validation ({no_val or 'no metrics'})"
+        log(f"exported {result} after {step} steps ({wall / 60:.1f} min): {scores}")
     if distributed:
         dist.barrier()
     return result
