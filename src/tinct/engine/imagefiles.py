@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import lzma
 import math
-import warnings
 import zlib
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ from tinct.engine.filelimits import (
     max_read_pixels,
 )
 from tinct.engine.fitsfiles import FITS_SUFFIXES, fits_shape, read_fits
+from tinct.engine.thread_warnings import collect_warnings
 
 __all__ = [
     "COLOUR_SAMPLES",
@@ -113,8 +113,7 @@ def read_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray
             return oriented(data, int(tag.value), (axes.index("Y"), axes.index("X")))
     from PIL import Image
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # checked below
+    with collect_warnings(Image.DecompressionBombWarning):  # dropped: checked below
         try:
             im = Image.open(path, formats=pillow_formats())
         except Image.DecompressionBombError as exc:
