@@ -4,8 +4,10 @@ While a ``colorize`` job runs, its connection keeps sending progress frames and
 so cannot wait for the missing bytes of a frame the client is sending
 (:mod:`tinct.bridge.running_job`); a :class:`PartialFrame` keeps what has arrived,
 under the same header and payload deadlines as a frame read in one go, and
-:func:`named_limit` makes the payload limit's error name its flag for both ways
-of reading.
+:func:`named_limit` makes the payload limit's error name the limit that applies: the
+server's ``max_frame_bytes`` (``tinct serve --max-frame-mb``) between requests,
+:data:`JOB_FRAME_BYTES` for a frame sent while a job runs (only ``cancel`` is then
+accepted, and no flag changes that).
 """
 
 from __future__ import annotations
@@ -21,9 +23,19 @@ if TYPE_CHECKING:
     from tinct.bridge.serving import ServingState
 
 __all__ = [
+    "JOB_FRAME_BYTES",
+    "JOB_FRAME_LIMIT",
+    "SERVER_FRAME_LIMIT",
     "PartialFrame",
     "named_limit",
 ]
+
+#: Largest payload of a frame sent while a job runs (only ``cancel`` is then accepted).
+JOB_FRAME_BYTES = P.DEFAULT_MAX_HEADER_BYTES
+#: What a payload over the server's ``max_frame_bytes`` is told.
+SERVER_FRAME_LIMIT = "(max_frame_bytes; tinct serve --max-frame-mb)"
+#: What a payload over :data:`JOB_FRAME_BYTES` is told.
+JOB_FRAME_LIMIT = "(the limit for a frame sent while a request runs, when only cancel is accepted)"
 
 
 class PartialFrame:
@@ -36,11 +48,15 @@ class PartialFrame:
     Args:
         server: the server (``read_timeout``, ``min_transfer_rate``).
         max_frame_bytes: largest payload accepted.
+        limit: what the error for a larger payload says of the limit (its name, its flag).
     """
 
-    def __init__(self, server: ServingState, max_frame_bytes: int) -> None:
+    def __init__(
+        self, server: ServingState, max_frame_bytes: int, limit: str = SERVER_FRAME_LIMIT
+    ) -> None:
         self.server = server
         self.max_frame_bytes = max_frame_bytes
+        self.limit = limit
         self.header: dict[str, Any] | None = None
         self.buf = bytearray()
         self.want = P.PREFIX.size
@@ -74,7 +90,7 @@ class PartialFrame:
                         self.buf, self.max_frame_bytes, self.server.max_header_values
                     )
                 except P.ProtocolError as exc:
-                    raise named_limit(exc) from None
+                    raise named_limit(exc, self.limit) from None
                 self.header, self.buf = header, bytearray()
                 self.want = header["payload_bytes"]
                 rate = self.server.min_transfer_rate
@@ -99,9 +115,17 @@ class PartialFrame:
                 return frame
 
 
-def named_limit(exc: P.ProtocolError) -> P.ProtocolError:
-    """``exc``, its message naming the flag when it is the payload limit (``--max-frame-mb``)."""
+def named_limit(exc: P.ProtocolError, limit: str = SERVER_FRAME_LIMIT) -> P.ProtocolError:
+    """``exc``, its message naming the limit when it is the payload limit.
+
+    Args:
+        exc: the error reading a frame's header raised.
+        limit: the limit that applied, in words (:data:`SERVER_FRAME_LIMIT`, the
+            server's ``--max-frame-mb``, or :data:`JOB_FRAME_LIMIT` during a job).
+
+    Returns:
+        ``exc``, or for a payload over the limit the same error with ``limit`` appended.
+    """
     if exc.code == P.E_TOO_LARGE and exc.message.startswith("payload"):
-        flag = "(max_frame_bytes; tinct serve --max-frame-mb)"
-        return P.ProtocolError(exc.code, f"{exc.message} {flag}")
+        return P.ProtocolError(exc.code, f"{exc.message} {limit}")
     return exc

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from tinct.bridge import wire as P
 from tinct.bridge.backend import ColorizeJob, RequestError
 from tinct.bridge.job_warnings import caught_warnings, for_client
-from tinct.bridge.partial_frame import PartialFrame
+from tinct.bridge.partial_frame import JOB_FRAME_BYTES, JOB_FRAME_LIMIT, PartialFrame
 from tinct.bridge.request import check_request_id, encode_result, show
 from tinct.bridge.sockio import _readable
 
@@ -167,9 +167,10 @@ def read_during_job(conn: Connection, job: ColorizeJob) -> bool:
     connection's next read finishes it when the job ends first). A complete
     ``cancel`` naming this job (or none) cancels it; one naming another id
     cancels those jobs. Each is answered with ``cancel_ack``, any other request
-    with ``busy``. A frame that breaks the protocol or misses its deadline gets
-    the error frame it gets between requests; that, and a closed connection,
-    end the connection and cancel the job.
+    with ``busy``; a payload may be at most
+    :data:`~tinct.bridge.partial_frame.JOB_FRAME_BYTES` (4 MiB). A frame that breaks
+    the protocol or misses its deadline gets the error frame it gets between
+    requests; that, and a closed connection, end the connection and cancel the job.
 
     Args:
         conn: the connection the job runs on.
@@ -181,7 +182,7 @@ def read_during_job(conn: Connection, job: ColorizeJob) -> bool:
     if conn.partial is None:
         if not _readable(conn.sock, 0.0):
             return True
-        conn.partial = PartialFrame(conn.server, P.DEFAULT_MAX_HEADER_BYTES)
+        conn.partial = PartialFrame(conn.server, JOB_FRAME_BYTES, JOB_FRAME_LIMIT)
     partial = conn.partial
     try:
         frame = partial.receive(conn.sock) if _readable(conn.sock, 0.0) else None
