@@ -187,6 +187,23 @@ def test_usage_errors_exit_2(tmp_path, gray_png, weights, extra, capsys):
     assert err.startswith("tinct colorize: error:") and len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize("case", ["too-big", "too-many"])
+def test_a_hints_file_over_its_bounds_is_one_line_naming_hints(
+    tmp_path, gray_png, weights, case, capsys
+):
+    hints = tmp_path / "h.csv"
+    if case == "too-big":  # 64 MiB passed before, and parsed JSON costs ~20 times its text
+        hints.write_text("row,col,r,g,b\n10,10,0,0,255\n" + "#" * 2**21 + "\n")
+    else:  # no count was checked: each hint costs time to place
+        hints.write_text("row,col,r,g,b\n" + "10,10,0,0,255\n" * 2049)
+    args = ["colorize", str(gray_png), "-o", str(tmp_path / "x.png"), "--model", weights]
+    assert main([*args, "--hints", str(hints)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tinct colorize: error: --hints") and len(err.splitlines()) == 1
+    assert ("1,048,576 bytes" if case == "too-big" else "(2048)") in err
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_help(capsys):
     for cmd in (["colorize", "--help"], ["demo", "--help"]):
         assert main(cmd) == 0

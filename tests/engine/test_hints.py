@@ -178,3 +178,59 @@ def test_hint_influence_falloff():
     w0, _ = hint_influence(patches, (16, 16), 0.25, 1, spread=0.0)
     assert w0.sum() == 1.0
     assert hint_influence([], (4, 4), 1.0, 1, 1.0) is None
+
+
+def test_a_hints_file_may_have_at_most_one_mib(tmp_path):
+    """A 64 MiB JSON file was read and parsed (1.7 GB at its peak): now 1 MiB, checked first."""
+    from tinct.engine.hints import MAX_HINTS_FILE_BYTES
+
+    assert MAX_HINTS_FILE_BYTES == 2**20
+    p = tmp_path / "padded.json"
+    p.write_text('[{"row": 1, "col": 2, "color": [0, 0, 255]}' + " " * 2**21 + "]")
+    with pytest.raises(ValueError, match=r"more than a hints file may have \(1,048,576 bytes"):
+        read_hints_file(p)
+
+
+def test_a_hints_file_gives_at_most_as_many_hints_as_a_bridge_request(tmp_path):
+    from tinct.bridge.wire import DEFAULT_MAX_HINTS
+    from tinct.engine.hints import MAX_FILE_HINTS
+
+    assert MAX_FILE_HINTS == DEFAULT_MAX_HINTS == 2048
+    p = tmp_path / "h.csv"
+    p.write_text("row,col,r,g,b\n" + "1,2,0,0,255\n" * MAX_FILE_HINTS)
+    assert len(read_hints_file(p)) == MAX_FILE_HINTS
+    p.write_text("row,col,r,g,b\n" + "1,2,0,0,255\n" * (MAX_FILE_HINTS + 1))
+    with pytest.raises(ValueError, match="2,049 hints, more than a hints file may give"):
+        read_hints_file(p)
+    j = tmp_path / "h.json"
+    j.write_text(json.dumps([[1, 2, 0, 0, 255]] * (MAX_FILE_HINTS + 1)))
+    with pytest.raises(ValueError, match="more than a hints file may give"):
+        read_hints_file(j)
+
+
+def test_a_fifo_is_refused_before_it_is_opened(tmp_path):
+    """Opening a FIFO waits for a writer: read_hints_file blocked for ever."""
+    import os
+    import threading
+
+    fifo = tmp_path / "hints.csv"
+    os.mkfifo(fifo)
+    raised: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            read_hints_file(fifo)
+        except BaseException as exc:  # recorded for the assertion
+            raised.append(exc)
+
+    worker = threading.Thread(target=read, daemon=True)
+    worker.start()
+    worker.join(30)
+    if worker.is_alive():  # let the blocked reader go: open the FIFO's writing end and close it
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(5)
+        pytest.fail("read_hints_file blocked on a FIFO")
+    assert len(raised) == 1 and isinstance(raised[0], OSError)
+    assert "is not a regular file" in str(raised[0])
+    with pytest.raises(FileNotFoundError, match="no such file"):
+        read_hints_file(tmp_path / "missing.csv")

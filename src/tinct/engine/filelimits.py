@@ -4,11 +4,14 @@
 and :func:`tinct.engine.fitsfiles.read_fits` (:data:`MAX_READ_PIXELS`, or
 ``$TINCT_MAX_IMAGE_PIXELS``); a file over it raises :class:`ImageTooLargeError`, which
 both readers (and :mod:`tinct.engine.imagefiles`, by name) share.
+:func:`check_regular_file` refuses what is not a regular file (a FIFO, a device, a
+broken link) before anything opens it: reading a FIFO would wait for ever.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 __all__ = [
@@ -16,6 +19,7 @@ __all__ = [
     "MAX_READ_PIXELS_ENV",
     "ImageTooLargeError",
     "check_declared",
+    "check_regular_file",
     "max_read_pixels",
 ]
 
@@ -64,3 +68,29 @@ def check_declared(path: Path, pixels: int, what: str, limit: int) -> None:
             f"{path} declares {what} = {pixels:,} pixels, more than the limit of {limit:,} "
             f"(set {MAX_READ_PIXELS_ENV} or max_pixels to allow larger images)"
         )
+
+
+def check_regular_file(path: str | Path) -> None:
+    """Refuse ``path`` unless it is a regular file (or a link to one), without opening it.
+
+    Opening a FIFO waits for a writer that may never come, and a device may never
+    end, so what is not a regular file is refused before any reader opens it.
+
+    Args:
+        path: The file about to be read.
+
+    Raises:
+        FileNotFoundError: Nothing is there (not even a broken link).
+        OSError: A FIFO, a device, a directory, a broken or looping link
+            (``'PATH is not a regular file (a FIFO, a device or a broken link)'``).
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        if not os.path.lexists(path):
+            raise FileNotFoundError(f"no such file: {path}") from None
+        mode = 0  # a broken link
+    except OSError:
+        mode = 0  # a looping link, a name too long, ...
+    if not stat.S_ISREG(mode):
+        raise OSError(f"{path} is not a regular file (a FIFO, a device or a broken link)")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,10 @@ from typing import Any
 
 import numpy as np
 
+from tinct.engine.filelimits import check_regular_file
+
 __all__ = [
+    "MAX_FILE_HINTS",
     "MAX_HINTS_FILE_BYTES",
     "MAX_HINT_SIZE",
     "Hint",
@@ -198,8 +202,12 @@ def hints_from_rgba(rgba: Any, *, min_alpha: int = 1) -> list[Hint]:
     ]
 
 
-#: Largest hints file read (bytes): about a million hints.
-MAX_HINTS_FILE_BYTES = 64 * 2**20
+#: Most hints a hints file may give: as many as a bridge request (``DEFAULT_MAX_HINTS`` of
+#: :mod:`tinct.bridge.wire`, which imports nothing of tinct; a test holds the two equal).
+MAX_FILE_HINTS = 2048
+#: Largest hints file read (bytes): twice a file of MAX_FILE_HINTS hints written with
+#: every digit and JSON indentation (~480 KiB). Parsed JSON costs ~20 times its text.
+MAX_HINTS_FILE_BYTES = 2**20
 
 
 def read_hints_file(path: str | Path) -> list[Hint]:
@@ -217,23 +225,31 @@ def read_hints_file(path: str | Path) -> list[Hint]:
         path: ``.csv`` or ``.json`` file.
 
     Returns:
-        The hints (at least one).
+        The hints (at least one, at most :data:`MAX_FILE_HINTS`).
 
-    The file is UTF-8 (a byte-order mark is accepted) and at most
-    :data:`MAX_HINTS_FILE_BYTES` long.
+    The file is UTF-8 (a byte-order mark is accepted), a regular file (a FIFO or a
+    device is refused before it is opened) and at most :data:`MAX_HINTS_FILE_BYTES`
+    long (checked before it is read).
 
     Raises:
-        ValueError: No hints, an unknown or missing column, a malformed row
-            (the message gives its number), JSON nested too deeply, or a file
-            larger than :data:`MAX_HINTS_FILE_BYTES`.
+        FileNotFoundError: No such file.
+        OSError: Not a regular file, or unreadable.
+        ValueError: No hints or more than :data:`MAX_FILE_HINTS`, an unknown or missing
+            column, a malformed row (the message gives its number), JSON nested too
+            deeply, or a file larger than :data:`MAX_HINTS_FILE_BYTES`.
     """
     path = Path(path)
-    if path.stat().st_size > MAX_HINTS_FILE_BYTES:
+    check_regular_file(path)  # a FIFO would block the read for ever
+    limit = MAX_HINTS_FILE_BYTES
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        raw = fh.read(limit + 1) if size <= limit else b""  # it may grow meanwhile
+    if size > limit or len(raw) > limit:
         raise ValueError(
-            f"{path}: {path.stat().st_size:,} bytes, more than a hints file may have "
-            f"({MAX_HINTS_FILE_BYTES:,})"
+            f"{path} is {max(size, len(raw)):,} bytes, more than a hints file may have "
+            f"({limit:,} bytes, {limit // 2**20} MiB)"
         )
-    text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Excel's CSV) is dropped
+    text = raw.decode("utf-8-sig")  # a byte-order mark (Excel's CSV) is dropped
     rows: list[Any]
     if path.suffix.lower() == ".json" or text.lstrip().startswith(("[", "{")):
         try:
@@ -261,6 +277,10 @@ def read_hints_file(path: str | Path) -> list[Hint]:
                     raise ValueError(f"{path}: hint {i} has fewer values than the header")
     if not rows:
         raise ValueError(f"{path}: no hints in the file")
+    if len(rows) > MAX_FILE_HINTS:
+        raise ValueError(
+            f"{path}: {len(rows):,} hints, more than a hints file may give ({MAX_FILE_HINTS})"
+        )
     hints = []
     for i, r in enumerate(rows, 1):
         try:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tinct.engine.filelimits import check_regular_file
 from tinct.engine.options import ColorizeOptions
 from tinct.engine.outputs import atomic_output, output_path_for, write_result
 from tinct.engine.thread_warnings import collect_warnings
@@ -112,8 +113,7 @@ def colorize_file(
     if found is not None:
         return FileResult(str(src), str(found), "skipped", worker=worker)
     try:
-        if not src.is_file():  # a FIFO or a device would block its reader for ever
-            raise OSError(f"{src} is not a regular file (a FIFO, a device or a broken link)")
+        check_regular_file(src)  # a FIFO or a device would block its reader for ever
         from tinct.scale.workers import worker_colorizer
 
         c = worker_colorizer(
