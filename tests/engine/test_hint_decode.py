@@ -44,3 +44,44 @@ def test_no_shift_without_a_distribution_decoder(decoder):
 def test_at_factor_one_and_temperature_one_it_is_plain_propagation(monkeypatch):
     monkeypatch.setattr(hint_decode, "HINT_TEMPERATURE", 1.0)
     assert torch.count_nonzero(hint_shift(two_hints(), "coherent", 1.0)) == 0
+
+
+def test_where_the_network_disagrees_with_the_hints_they_are_plain_propagation():
+    mix = two_hints(0.6)
+    assert torch.count_nonzero(hint_shift(mix, "coherent", 1.0, agreement=torch.zeros(1))) == 0
+    half = hint_shift(mix, "coherent", 1.0, agreement=torch.tensor([0.5]))[0, :, 0, 0]
+    w = torch.tensor([0.6, 0.4]) ** (1 / (1 - (1 - HINT_TEMPERATURE) * 0.5))
+    expected = (w / w.sum()) @ torch.tensor([RED, BLUE]) - (
+        0.6 * torch.tensor(RED) + 0.4 * torch.tensor(BLUE)
+    )
+    assert torch.allclose(half, expected, atol=1e-3)
+    full = hint_shift(mix, "coherent", 1.0, agreement=torch.ones(1))
+    assert torch.allclose(full, hint_shift(mix, "coherent", 1.0))
+
+
+def test_the_engine_decodes_a_photos_hints_colder(monkeypatch):
+    """On the bundled photo the network agrees with two hints: the factor reaches the output."""
+    from pathlib import Path
+
+    import numpy as np
+    from PIL import Image
+
+    import tinct
+    from tinct.engine.colorizer import Colorizer
+
+    photo = Path(tinct.__file__).parent / "data" / "chelsea.png"
+    gray = np.asarray(Image.open(photo).convert("L").resize((128, 96)), dtype=np.float32) / 255
+    hints = [
+        tinct.Hint(row=30, col=40, ab=(12.0, 30.0)),
+        tinct.Hint(row=60, col=90, ab=(5.0, 15.0)),
+    ]
+    c = Colorizer("tinct-base", device="cpu")
+    colder = c.colorize(gray, hints)
+    entry = next(iter(c._cache.values()))  # the hinted entry (the plain one is cached too)
+    agreement = [
+        float(e.net.agreement[0]) for e in c._cache.values() if e.net.agreement is not None
+    ]
+    assert agreement and 0.0 < agreement[0] <= 1.0, entry
+    monkeypatch.setattr(hint_decode, "HINT_TEMPERATURE", 1.0)
+    plain = c.colorize(gray, hints)  # a re-decode of the cached network output
+    assert np.abs(colder.astype(float) - plain.astype(float)).max() > 0

@@ -84,7 +84,7 @@ def decode_chroma(entry: Entry, opts: ColorizeOptions, info: ModelInfo, centres:
         if net.hint_mix is not None:
             shift = hint_shift(
                 net.hint_mix, str(opts.decoder), temperature, mrf_weight=mrf_weight,
-                mrf_iters=mrf_iters, mrf_edge=opts.mrf_edge,
+                mrf_iters=mrf_iters, mrf_edge=opts.mrf_edge, agreement=net.agreement,
             )  # fmt: skip
         ab = _fusion.refuse(net.fusion, ab.float(), net.ab_pull, shift)
     return ab.float()

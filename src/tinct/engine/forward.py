@@ -89,6 +89,9 @@ class NetOutput:
         hint_mix: ``(weights (B,K,h2,w2), colours (B,K,2), lum (B,1,h2,w2))`` from
             :func:`tinct.engine.fusion.hint_weights` for hint-fusing models (``None``
             otherwise, or with more than :data:`tinct.engine.fusion.MAX_MIXED_HINTS` hints).
+        agreement: ``(B,)`` in ``[0, 1]``: how well the network's automatic colour
+            agrees with the hints (:func:`tinct.engine.fusion.apply_trust` sets it; 1 =
+            fully, 0 = not at all; ``None`` until then or without hints).
     """
 
     logp: Tensor | None
@@ -102,6 +105,7 @@ class NetOutput:
     fusion: FusionTerms | None = None
     ab_pull: tuple[Tensor, Tensor] | None = None
     hint_mix: tuple[Tensor, Tensor, Tensor] | None = None
+    agreement: Tensor | None = None
 
 
 #: Images with more pixels than this are tiled when ``tile`` is ``None``.

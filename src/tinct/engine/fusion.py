@@ -126,6 +126,10 @@ def hint_reliability(
 def apply_trust(net: Any, auto_ab: Tensor, *, local: bool = False) -> None:
     """Open a network output's gate where the network is not trusted (in place).
 
+    Also sets ``net.agreement``: the trust without the hint count's ceiling (how well
+    the automatic colour agrees with the hints), which sets how cold the hints are
+    decoded (:func:`tinct.engine.hint_decode.hint_shift`).
+
     Args:
         net: The hinted :class:`~tinct.engine.forward.NetOutput` (with fusion terms).
         auto_ab: ``(B, 2, h, w)`` the network's colour without hints.
@@ -135,6 +139,7 @@ def apply_trust(net: Any, auto_ab: Tensor, *, local: bool = False) -> None:
     from tinct.engine.reach import hint_reach
 
     trust = hint_reliability(auto_ab, net.patches, net.net_size)
+    net.agreement = (trust / trust_ceiling(len(net.patches))).clamp(max=1.0)
     mix = net.hint_mix if local else None
     reach = None if mix is None else hint_reach(mix[2], net.patches, net.net_size)
     net.fusion = trust_propagation(net.fusion, trust, reach)
