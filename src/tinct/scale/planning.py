@@ -63,6 +63,10 @@ def existing_output(input_path: str | Path, out_dir: str | Path) -> Path | None:
 def is_complete(path: str | Path) -> bool:
     """True when ``path`` is a non-empty image file that decodes completely.
 
+    It is read as inputs are (:func:`tinct.engine.imagefiles.read_image`): a file
+    that declares more than the pixel limit, or tiles or strips larger than its
+    image, is not a finished output, and is refused before it is decoded.
+
     A video output counts when ffmpeg reads its header and its first frame
     (:func:`tinct.engine.video.is_readable`; the header is written when encoding ends,
     and outputs are renamed into place only once complete).
@@ -75,15 +79,9 @@ def is_complete(path: str | Path) -> bool:
 
         if is_video(p):
             return is_readable(p)
-        if p.suffix.lower() in (".tif", ".tiff"):
-            import tifffile
+        from tinct.engine.imagefiles import read_image
 
-            tifffile.imread(p)
-            return True
-        from PIL import Image
-
-        with Image.open(p) as im:
-            im.load()
+        read_image(p)  # bounded: what it declares is checked first, never Ghostscript
         return True
     except Exception:  # any decoder error: not a finished output
         return False
