@@ -55,6 +55,17 @@ def test_evaluate_baselines_report_and_reproducible(eval_dir, tmp_path):
     assert again["levin @ 10 hints"]["psnr"] == res["levin @ 10 hints"]["psnr"]
 
 
+def test_the_report_gives_auc_as_the_fraction_it_is(eval_dir, tmp_path):
+    cfg = EvalConfig(models=["gray"], data=[str(eval_dir)], hints=[0], out=str(tmp_path / "r"))
+    auc = evaluate(cfg, log=lambda s: None)["gray @ 0 hints"]["auc"]
+    assert 0 <= auc <= 1
+    lines = (tmp_path / "r" / "report.md").read_text().splitlines()
+    header = next(ln for ln in lines if ln.startswith("| model"))
+    assert "| AuC ab |" in header and "AuC ab (%)" not in header  # its 0.92 read as 0.92 %
+    row = next(ln for ln in lines if ln.startswith("| gray | 0 |"))
+    assert row.split(" | ")[4] == f"{auc:.2f}"
+
+
 def test_cli_evaluate(eval_dir, tmp_path, capsys):
     out = tmp_path / "cli"
     code = cli.main(

@@ -213,7 +213,7 @@ def evaluate(cfg: EvalConfig, log: Callable[[str], None] = print) -> dict[str, d
     """Run the protocol and write the report; returns ``{row label: metrics}``.
 
     Row labels are ``"<model> @ <N> hints"``. Metrics: ``psnr`` (256 px),
-    ``psnr_full`` (original size), ``auc`` (ab-error AuC, %), ``colourfulness``
+    ``psnr_full`` (original size), ``auc`` (ab-error AuC, a fraction in [0, 1]), ``colourfulness``
     (Hasler & Suesstrunk; mean over the set of the outputs' divided by the mean
     of the ground truths'), ``false_colour`` (share of pixels with chroma > 10
     where the truth is near-neutral or > 90 degrees away in hue,
@@ -296,7 +296,7 @@ def _write_report(
         f"Data: {', '.join(cfg.data)} ({n_images} images); protocol A1 (256 x 256, "
         f"random {PATCH}x{PATCH} ground-truth hints, seed {cfg.seed}).",
         "",
-        "| model | hints | PSNR 256 (dB) | PSNR full (dB) | AuC ab (%) | colourfulness / GT "
+        "| model | hints | PSNR 256 (dB) | PSNR full (dB) | AuC ab | colourfulness / GT "
         "| false colour | saturation diff (%) | seconds |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
