@@ -172,3 +172,60 @@ def test_image_bank_from_arrays_squares_like_files(tmp_path):
     for bad in ([wide.astype(np.float32)], [wide[..., 0]], []):
         with pytest.raises(ValueError):
             ImageBank.from_arrays(bad, 32)
+
+
+def _hostile_folder(image_dir, folder):
+    """Two good images, an EPS named .jpg, a TIFF tile bomb named .png and a plain tile bomb."""
+    import shutil
+
+    import tifffile
+
+    folder.mkdir()
+    for p in find_images(image_dir)[:2]:
+        shutil.copy(p, folder / p.name)
+    (folder / "eps.jpg").write_bytes(
+        b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\nshowpage\n%%EOF\n"
+    )
+    for name in ("bomb.png", "bomb.tif"):  # 16 x 16 pixels in one 4096 x 4096 tile (16 MiB)
+        tifffile.imwrite(folder / name, np.zeros((16, 16), np.uint8), tile=(4096, 4096),
+                         compression="zlib")  # fmt: skip
+    return sorted(folder.iterdir())
+
+
+def test_training_images_are_read_with_the_engine_bounds(image_dir, tmp_path, monkeypatch):
+    """Image.open took every Pillow format: an EPS named .jpg ran Ghostscript, a TIFF named
+    .png went to libtiff past tifffile's bounds. Each is skipped and named; the rest train."""
+    from PIL import EpsImagePlugin
+
+    ran = []
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *a, **k: ran.append(a))
+    paths = _hostile_folder(image_dir, tmp_path / "mixed")
+    bank = ImageBank(paths, size=32, progress=False)
+    assert ran == [] and len(bank) == 2
+    skipped = dict(bank.skipped)
+    assert {p.name for p in skipped} == {"eps.jpg", "bomb.png", "bomb.tif"}
+    assert all("tiles of 4096 x 4096" in why for p, why in skipped.items() if "bomb" in p.name)
+    monkeypatch.setenv("TINCT_MAX_IMAGE_PIXELS", "1000")  # 40 x 60 is over it: skipped, named
+    with pytest.raises(ValueError, match=r"cannot read any .*declares 60 x 40"):
+        ImageBank([p for p in paths if p.name.startswith("img")][:1], size=32, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("data", "rgb"),
+    [(np.full((6, 8), 200, np.uint8), (200, 200, 200)),
+     (np.full((6, 8), 51400, np.uint16), (200, 200, 200)),
+     (np.full((6, 8), 300.0, np.float32), (255, 255, 255)),
+     (np.full((6, 8, 3), (1000, 52000, 65535), np.uint16), (3, 203, 255))],
+    ids=["gray8", "gray16", "float", "rgb16"],
+)  # fmt: skip
+def test_a_tiff_of_any_kind_is_read_as_rgb(tmp_path, data, rgb):
+    """No TIFF goes to Pillow now: gray and float ones (Pillow's before) are made RGB here."""
+    import tifffile
+
+    from tinct.training.datasets import load_rgb
+
+    path = tmp_path / "x.tif"
+    tifffile.imwrite(path, data, photometric="rgb" if data.ndim == 3 else "minisblack")
+    out = load_rgb(path)
+    assert out.shape == (6, 8, 3) and out.dtype == np.uint8
+    assert tuple(out[0, 0]) == rgb

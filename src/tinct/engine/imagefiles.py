@@ -45,6 +45,7 @@ __all__ = [
     "TIFF_MAGIC",
     "ImageTooLargeError",
     "fits_shape",
+    "is_tiff",
     "max_read_pixels",
     "oriented",
     "pillow_formats",
@@ -98,7 +99,7 @@ def read_image(path: str | Path, *, max_pixels: int | None = None) -> np.ndarray
     limit = max_read_pixels() if max_pixels is None else int(max_pixels)
     if path.name.lower().endswith(FITS_SUFFIXES):
         return read_fits(path, max_pixels=limit)
-    if path.suffix.lower() in (".tif", ".tiff") or _starts_with(path, TIFF_MAGIC):
+    if is_tiff(path):
         import tifffile
 
         with tifffile.TiffFile(path) as tif:
@@ -130,6 +131,16 @@ def pillow_formats() -> list[str]:
 
     Image.init()
     return [name for name in Image.ID if name not in NOT_PILLOW]
+
+
+def is_tiff(path: str | Path) -> bool:
+    """True for a file :func:`read_image` reads as a TIFF (never Pillow's: it is unbounded).
+
+    That is one named ``.tif``/``.tiff``, or by any name one that begins with
+    :data:`TIFF_MAGIC`.
+    """
+    path = Path(path)
+    return path.suffix.lower() in (".tif", ".tiff") or _starts_with(path, TIFF_MAGIC)
 
 
 def _starts_with(path: Path, magic: tuple[bytes, ...]) -> bool:

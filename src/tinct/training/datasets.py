@@ -25,6 +25,7 @@ __all__ = [
     "find_images",
     "held_out_sources",
     "is_near_gray",
+    "load_rgb",
     "skipped_message",
     "source_id",
     "split_by_source",
@@ -153,10 +154,48 @@ def _square(im: Any, size: int) -> np.ndarray:
 
 
 def _load_rgb(path: Path, size: int) -> np.ndarray:
+    from PIL import Image
+
+    return _square(Image.fromarray(load_rgb(path)), size)
+
+
+def load_rgb(path: Path) -> np.ndarray:
+    """An image file as ``(H, W, 3)`` uint8 RGB, turned as a viewer shows it.
+
+    Read with the engine's bounds (:mod:`tinct.engine.imagefiles`): a TIFF, by any name,
+    through :func:`~tinct.engine.imagefiles.read_image` (16-bit values keep their high
+    byte, a stack gives its first image); anything else with Pillow's
+    :func:`~tinct.engine.imagefiles.pillow_formats` only (never EPS: Ghostscript) and
+    no more pixels than :func:`~tinct.engine.filelimits.max_read_pixels`.
+
+    Raises:
+        OSError, ValueError: Unreadable, or over the bounds (the callers skip the file).
+    """
     from PIL import Image, ImageOps
 
-    with Image.open(path) as im:
-        return _square(ImageOps.exif_transpose(im), size)
+    from tinct.engine.filelimits import check_declared, max_read_pixels
+    from tinct.engine.imagefiles import is_tiff, pillow_formats, read_image
+
+    if is_tiff(path):
+        return _rgb8(read_image(path))
+    with Image.open(path, formats=pillow_formats()) as im:
+        width, height = im.size
+        check_declared(path, width * height, f"{width} x {height}", max_read_pixels())
+        return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+
+
+def _rgb8(data: np.ndarray) -> np.ndarray:
+    """A decoded TIFF's first image as uint8 RGB (as Pillow would make it of the file)."""
+    while data.ndim > 3 or (data.ndim == 3 and data.shape[-1] not in (2, 3, 4)):
+        data = data[0]  # the first plane of a stack
+    if data.ndim == 3 and data.shape[-1] == 2:
+        data = data[..., 0]  # gray and alpha
+    data = data[..., :3] if data.ndim == 3 else np.repeat(data[..., None], 3, axis=-1)
+    if data.dtype == np.uint16:
+        return (data >> 8).astype(np.uint8)
+    if data.dtype != np.uint8:  # floats and wider integers: clipped to 0..255, as Pillow does
+        data = np.clip(np.nan_to_num(data.astype(np.float64)), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(data)
 
 
 def is_near_gray(ab: Tensor, threshold: float = 5.0) -> Tensor:

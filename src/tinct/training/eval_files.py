@@ -13,34 +13,20 @@ __all__ = ["read_all", "read_rgb"]
 def read_rgb(path: Path) -> np.ndarray:
     """An image file as ``(H, W, 3)`` uint8 RGB (``ValueError`` naming the file otherwise).
 
-    A TIFF is read as ``tinct colorize`` reads it (:func:`tinct.engine.imagefiles.read_image`):
-    Pillow reads a 16-bit TIFF stored as colour planes (PlanarConfiguration 2) as
-    wrong colours. 16-bit values keep their high byte, as Pillow makes 8-bit RGB of
+    Read as training reads it (:func:`tinct.training.datasets.load_rgb`), with the
+    engine's bounds: a TIFF by any name as ``tinct colorize`` reads it
+    (:func:`tinct.engine.imagefiles.read_image`; Pillow reads a 16-bit TIFF stored as
+    colour planes as wrong colours, and a TIFF past tifffile's bounds), anything else
+    with :func:`~tinct.engine.imagefiles.pillow_formats` only (never EPS), turned as a
+    viewer shows it. 16-bit values keep their high byte, as Pillow makes 8-bit RGB of
     16-bit RGB; a stack gives its first image, as Pillow opens it.
     """
-    from PIL import Image, ImageOps
+    from tinct.training.datasets import load_rgb
 
     try:
-        rgb = _tiff_rgb(path) if path.suffix.lower() in (".tif", ".tiff") else None
-        if rgb is not None:
-            return rgb
-        with Image.open(path) as im:  # turned as a viewer shows it, as training reads it
-            return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+        return load_rgb(path)
     except Exception as exc:
         raise ValueError(f"cannot read image {path}: {exc}") from None
-
-
-def _tiff_rgb(path: Path) -> np.ndarray | None:
-    """A TIFF's first image as uint8 RGB, or ``None`` for Pillow to read (floats, gray)."""
-    from tinct.engine.imagefiles import read_image
-
-    data = read_image(path)
-    while data.ndim > 3 or (data.ndim == 3 and data.shape[-1] not in (3, 4)):
-        data = data[0]  # the first plane of a stack
-    if data.ndim != 3 or data.dtype not in (np.uint8, np.uint16):
-        return None
-    rgb = data[..., :3]
-    return (rgb >> 8).astype(np.uint8) if rgb.dtype == np.uint16 else np.ascontiguousarray(rgb)
 
 
 def read_all(

@@ -1,0 +1,28 @@
+"""tinct.training.eval_files: the images of an evaluation folder."""
+
+import numpy as np
+from PIL import Image
+
+from tinct.training.eval_files import read_all
+
+
+def test_a_hostile_file_in_an_evaluation_folder_is_skipped_and_named(tmp_path, monkeypatch):
+    """An EPS named .jpg ran Ghostscript and a TIFF tile bomb named .png went to libtiff."""
+    import tifffile
+    from PIL import EpsImagePlugin
+
+    ran = []
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", lambda *a, **k: ran.append(a))
+    good = tmp_path / "good.png"
+    rgb = np.random.default_rng(0).integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(good)
+    eps = tmp_path / "eps.jpg"
+    eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 16 16\nshowpage\n%%EOF\n")
+    bomb = tmp_path / "bomb.png"  # 16 x 16 pixels in one 4096 x 4096 tile
+    tifffile.imwrite(bomb, np.zeros((16, 16), np.uint8), tile=(4096, 4096), compression="zlib")
+    lines: list[str] = []
+    kept, images = read_all([bomb, eps, good], lines.append)
+    assert ran == [] and kept == [good]
+    np.testing.assert_array_equal(images[0], rgb)
+    assert len(lines) == 1 and lines[0].startswith("skipped 2 unreadable images: ")
+    assert f"{bomb} (" in lines[0] and f"{eps} (" in lines[0] and "tiles of 4096" in lines[0]
