@@ -102,12 +102,20 @@ def test_option_error_names_the_field_in_each_front_ends_terms():
     ("field", "value"),
     [("temperature", 101.0), ("mrf_iters", 10_001), ("net_size", 4097), ("hint_size", 257),
      ("temperature", float("nan")), ("mrf_weight", float("inf")), ("temperature", True),
-     ("percentiles", (-1.0, 50.0)), ("intensity_range", (5.0, 5.0)), ("normalize", "range")],
+     ("percentiles", (-1.0, 50.0)), ("intensity_range", (5.0, 5.0))],
 )  # fmt: skip
 def test_spec_bounds_hold_for_every_field(field, value):
     with pytest.raises(OptionError) as err:
         ColorizeOptions(**{field: value})
     assert err.value.field == field
+
+
+def test_range_normalisation_without_a_range_names_the_missing_range():
+    with pytest.raises(OptionError) as err:
+        ColorizeOptions(normalize="range")
+    assert err.value.field == "intensity_range"  # was "--normalize: ..., got 'range'"
+    assert err.value.message_for("cli") == "--intensity-range: must be given with normalize 'range'"
+    ColorizeOptions(normalize="range", intensity_range=(0.0, 1.0))  # given: fine
 
 
 def test_every_field_has_a_spec_with_help_and_label():

@@ -223,8 +223,8 @@ class ColorizeOptions:
             self.intensity_range[0] < self.intensity_range[1]
         ):
             raise OptionError("intensity_range", "low must be below high", self.intensity_range)
-        if self.normalize == "range" and self.intensity_range is None:
-            raise OptionError("normalize", "'range' needs an intensity range", self.normalize)
+        if self.normalize == "range" and self.intensity_range is None:  # name what is missing
+            raise OptionError("intensity_range", "must be given with normalize 'range'")
 
     # ------------------------------------------------------------------ description
 
