@@ -141,6 +141,18 @@ def test_zarr_round_trip(weights, eager, tmp_path):
     np.testing.assert_array_equal(out[:], eager.colorize(stack))
 
 
+def test_zarr_onto_an_existing_array_says_to_overwrite(weights, eager, tmp_path):
+    pytest.importorskip("zarr")
+    stack = _stack((2, 16, 24), seed=5)
+    dst = tmp_path / "rgb.zarr"
+    colorize_zarr(stack, str(dst), model=weights, device="cpu")
+    with pytest.raises(FileExistsError, match=r"rgb\.zarr exists; pass overwrite=True"):
+        colorize_zarr(stack, str(dst), model=weights, device="cpu")  # was zarr's ContainsArrayError
+    colorize_zarr(stack[::-1], str(dst), model=weights, device="cpu", overwrite=True)
+    out = da.from_zarr(str(dst)).compute()
+    np.testing.assert_array_equal(out, eager.colorize(stack[::-1]))
+
+
 def test_should_use_dask():
     assert estimate_bytes((10, 100, 100), np.uint8) == 10 * 100 * 100 * (1 + 3 + 24)
     assert estimate_bytes((100, 100, 3), np.float32, rgb=True) == 100 * 100 * (12 + 12 + 24)

@@ -374,8 +374,12 @@ def colorize_zarr(
 
     Returns:
         ``None`` after writing, or the delayed write when ``compute=False``.
+
+    Raises:
+        FileExistsError: ``dst`` holds a Zarr array or group and ``overwrite`` is False.
     """
     import dask.array as da
+    from zarr.errors import ContainsArrayError, ContainsGroupError
 
     if isinstance(src, (str, Path)):
         x = da.from_zarr(str(src), component=component)
@@ -386,4 +390,8 @@ def colorize_zarr(
     else:
         x = da.from_array(np.asarray(src))
     out = colorize_dask(x, **kwargs)
-    return da.to_zarr(out, str(dst), component=component, overwrite=overwrite, compute=compute)
+    try:
+        return da.to_zarr(out, str(dst), component=component, overwrite=overwrite, compute=compute)
+    except (ContainsArrayError, ContainsGroupError):  # zarr says "in store LocalStore(...)"
+        where = f"{dst} (component {component!r})" if component else str(dst)
+        raise FileExistsError(f"{where} exists; pass overwrite=True to replace it") from None
