@@ -312,3 +312,36 @@ def test_several_inputs_into_a_folder_named_like_an_image(tmp_path, gray_png, we
     one = tmp_path / "one.png"  # one input: a trailing / makes it a folder too
     assert main(["colorize", str(gray_png), "-o", f"{one}/", *opts]) == 0
     assert [p.name for p in one.iterdir()] == ["in_colorized.png"]
+
+
+def test_a_hint_outside_the_image_fails_that_file_naming_hints(tmp_path, gray_png, weights, capsys):
+    tall = tmp_path / "tall.png"
+    Image.fromarray(np.full((6000, 8), 128, np.uint8)).save(tall)  # the hint is on this one
+    hints = tmp_path / "h.csv"
+    hints.write_text("row,col,r,g,b\n5000,5,255,0,0\n")
+    out = tmp_path / "out"
+    args = ["colorize", str(gray_png), str(tall), "-o", str(out), "--model", weights, "--quiet"]
+    assert main([*args, "--hints", str(hints)]) == 1  # one file failed, the other done
+    lines = capsys.readouterr().err.strip().splitlines()
+    err = [line for line in lines if "warning:" not in line]  # constant images warn
+    assert err == [
+        f"tinct colorize: {gray_png}: --hints: hint at (row=5000, col=5) is outside the 64x96 "
+        "image (rows 0-63, columns 0-95)"
+    ]
+    assert (out / "tall_colorized.png").exists() and not (out / "in_colorized.png").exists()
+
+
+@pytest.mark.parametrize("command", ["colorize", "evaluate"])
+def test_cuda_without_a_gpu_is_refused_once_naming_device(
+    tmp_path, gray_png, weights, command, capsys, monkeypatch
+):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "out"
+    if command == "colorize":
+        args = ["colorize", str(gray_png), "-o", str(out), "--model", weights]
+    else:
+        args = ["evaluate", "--models", weights, "--data", str(tmp_path), "--out", str(out)]
+    assert main([*args, "--device", "cuda"]) == 1  # the machine's fault: a runtime failure
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"tinct {command}: error: --device: device 'cuda' requested but CUDA")
+    assert len(err.splitlines()) == 1 and not out.exists()

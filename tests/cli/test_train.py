@@ -118,3 +118,14 @@ def test_train_on_cuda_without_a_gpu_is_one_line_naming_the_flag(
     err = capsys.readouterr().err.strip()
     assert err.startswith("tinct train: error: --device: device 'cuda' requested but CUDA is not")
     assert len(err.splitlines()) == 1 and "Assertion" not in err and not out.exists()
+
+
+def test_train_says_a_capitalised_name_is_registered_lowercase(small_store, tiles, capsys):
+    args = ["train", "--init", "small0", "--data", str(tiles), "--steps", "1", "--name", "One-Step",
+            "--batch-size", "2", "--crop", "32", "--warmup", "1", "--threads", "1"]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr()
+    note = "tinct train: --name 'One-Step' registers the model as 'one-step' (user-model names"
+    assert note in out.err and "registered user model one-step" in out.out
+    assert "(1 step)" in out.out and "1 steps" not in out.out + out.err  # singular
+    assert user_store.get_user_model("One-Step").name == "one-step"

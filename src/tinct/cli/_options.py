@@ -22,6 +22,7 @@ __all__ = [
     "RuntimeFailure",
     "UsageError",
     "add_option_arguments",
+    "check_device",
     "check_folder_path",
     "check_input_file",
     "ensure_weights",
@@ -192,6 +193,31 @@ def options_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
         return ColorizeOptions.from_mapping({**given, **overrides})
     except OptionError as exc:
         raise UsageError(ColorizeOptions.name_in(exc.field, "cli"), exc.detail) from None
+
+
+def check_device(device: Any, flag: str = "--device") -> None:
+    """Refuse, once and up front, an explicit device this machine does not have.
+
+    ``auto`` and ``cpu`` always pass; ``cuda``, ``cuda:N`` or ``mps`` without that
+    GPU is one line naming the flag (before any file is read, so that a batch
+    does not fail every file one by one with the same message).
+
+    Args:
+        device: The device name (already checked to be a known name).
+        flag: The flag to name.
+
+    Raises:
+        RuntimeFailure: The device is not available here (exit status 1).
+    """
+    name = str(device).strip().lower()
+    if name in ("auto", "cpu"):
+        return
+    from tinct.engine.runtime import DeviceUnavailableError, select_device
+
+    try:
+        select_device(name)
+    except DeviceUnavailableError as exc:
+        raise RuntimeFailure(f"{flag}: {exc}") from None
 
 
 def check_model(

@@ -133,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
     from tinct.cli._options import (
         RuntimeFailure,
         UsageError,
+        check_device,
         check_model,
         ensure_weights,
         make_folder,
@@ -161,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError("OUT_DIR", f"{out_dir} is a file, not a folder")
     record = check_model(options, hinted=False, hints_flag=None)  # once, not once per file
+    if not args.scheduler:  # a cluster's workers may have the GPU this machine lacks
+        check_device(options.device)
     try:
         import distributed  # noqa: F401
     except ImportError:

@@ -43,6 +43,7 @@ from tinct.cli._options import (
     RuntimeFailure,
     UsageError,
     add_option_arguments,
+    check_device,
     check_input_file,
     check_model,
     ensure_weights,
@@ -238,6 +239,7 @@ def run(args: argparse.Namespace) -> int:
     hints = _read_hints(args.hints) if args.hints else []
     reference = _read_reference(args.reference) if args.reference else None
     record = check_model(options, hinted=bool(hints))
+    check_device(options.device)
     note_inactive("tinct colorize", args, record, hinted=bool(hints))
     out = Path(args.output)
     to_dir = _is_dir_target(args.output, len(inputs))
@@ -288,6 +290,7 @@ def _colorize_all(
     *,
     to_dir: bool = True,
 ) -> int:
+    from tinct.engine.hint_raster import HintOutsideImageError
     from tinct.engine.imagefiles import read_image
     from tinct.engine.thread_warnings import collect_warnings
     from tinct.engine.video import colorize_video, is_video
@@ -330,6 +333,9 @@ def _colorize_all(
             write_result(dest, result)
         except KeyboardInterrupt:
             raise
+        except HintOutsideImageError as exc:  # the hints file's fault, this file fails
+            failed += 1
+            say(f"tinct colorize: {path}: --hints: {exc}")
         except Exception as exc:
             failed += 1
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

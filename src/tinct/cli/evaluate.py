@@ -9,6 +9,7 @@ from pathlib import Path
 from tinct.cli._options import (
     UsageError,
     add_option_arguments,
+    check_device,
     check_model,
     ensure_weights,
     make_folder,
@@ -93,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         for name in args.models
         if name not in BASELINES
     ]
+    check_device(options.device)
     try:
         find_images(args.data)
     except FileNotFoundError as exc:

@@ -130,9 +130,15 @@ def _check_name(args: argparse.Namespace) -> None:
     from tinct.models.catalog import availability, record_for
 
     try:
-        user_store.check_new_name(args.name, replace=args.replace)
+        key = user_store.check_new_name(args.name, replace=args.replace)
     except ValueError as exc:
         raise UsageError("--name", str(exc)) from None
+    if key != args.name:  # stored lowercase (looked up in any case): said, not silent
+        print(
+            f"tinct train: --name {args.name!r} registers the model as {key!r} "
+            "(user-model names are lowercase)",
+            file=sys.stderr,
+        )
     for flag, bad in (("--resume", args.resume), ("--cache-dir", args.cache_dir)):
         if bad:
             raise UsageError(flag, "does not apply with --name (a fine-tune starts afresh)")
@@ -150,18 +156,12 @@ def _check_device(args: argparse.Namespace) -> None:
     """
     import re
 
-    from tinct.cli._options import RuntimeFailure, UsageError
+    from tinct.cli._options import UsageError, check_device
 
     name = args.device.strip().lower()
     if name not in ("auto", "cpu") and not re.fullmatch(r"cuda(:\d+)?", name):
         raise UsageError("--device", f"must be auto, cpu, cuda or cuda:N, got {args.device!r}")
-    if name.startswith("cuda"):
-        from tinct.engine.runtime import DeviceUnavailableError, select_device
-
-        try:
-            select_device(name)
-        except DeviceUnavailableError as exc:
-            raise RuntimeFailure(f"--device: {exc}") from None
+    check_device(name)
     args.device = name
 
 

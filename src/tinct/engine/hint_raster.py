@@ -13,6 +13,7 @@ from torch import Tensor
 from tinct.engine.hints import Hint
 
 __all__ = [
+    "HintOutsideImageError",
     "HintPatch",
     "encode_hints",
     "hint_influence",
@@ -20,6 +21,10 @@ __all__ = [
     "patch_owners",
     "place_hints",
 ]
+
+
+class HintOutsideImageError(ValueError):
+    """A hint whose position lies outside the image it is given with."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +65,7 @@ def place_hints(
         One :class:`HintPatch` per hint.
 
     Raises:
-        ValueError: A hint outside the image.
+        HintOutsideImageError: A hint outside the image (a ``ValueError``).
     """
     from tinct import spaces as pipeline
 
@@ -71,7 +76,10 @@ def place_hints(
     sides, levels, chromas, rgbs = [], [], [], []
     for h in hints:
         if not (0 <= h.row < H and 0 <= h.col < W):
-            raise ValueError(f"hint at (row={h.row}, col={h.col}) is outside the {H}x{W} image")
+            raise HintOutsideImageError(
+                f"hint at (row={h.row:g}, col={h.col:g}) is outside the {H}x{W} image "
+                f"(rows 0-{H - 1}, columns 0-{W - 1})"
+            )
         side = default_side if h.size is None else max(1.0, h.size * (sy + sx) / 2)
         half_img = max(0.5, side / ((sy + sx) / 2) / 2)
         r0, r1 = (

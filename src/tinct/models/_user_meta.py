@@ -66,7 +66,7 @@ class UserModel:
         text = f"User model fine-tuned from {self.base or self.recipe}"
         if self.data:
             text += f" on {self.data}"
-        text += f" for {self.minutes:.1f} min ({self.steps} steps)"
+        text += f" for {self.minutes:.1f} min ({self.steps} step{'' if self.steps == 1 else 's'})"
         if self.score is not None:
             text += f"; held-out automatic PSNR {self.score:.2f} dB"
             if self.base_score is not None:

@@ -270,7 +270,8 @@ class TrainWidget(Container):
         self.progress.value = _STEPS
         um = result.model  # type: ignore[union-attr]
         what = "cancelled; kept" if result.cancelled else "saved"  # type: ignore[union-attr]
-        self.status.value = f"{what} {um.name} ({result.steps} steps)"  # type: ignore[union-attr]
+        steps = result.steps  # type: ignore[union-attr]
+        self.status.value = f"{what} {um.name} ({steps} step{'' if steps == 1 else 's'})"
         self.base.reset_choices()
         refresh_colorize_widgets(select=um.name, viewer=self._viewer)
         show_info(f"tinct: {um.summary()} It is selected in the Colorize widget.")

@@ -22,7 +22,8 @@ __all__ = ["export_checkpoint", "export_weights"]
 def _hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()} CPU, {torch.get_num_threads()} threads"
+    n = torch.get_num_threads()
+    return f"{platform.processor() or platform.machine()} CPU, {n} thread{'' if n == 1 else 's'}"
 
 
 def export_weights(model: nn.Module, path: str | Path, metadata: dict[str, Any]) -> Path:

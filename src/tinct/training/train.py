@@ -338,7 +338,8 @@ def train(
             },
         )
         scores = _rounded(metrics) if metrics else f"no validation ({no_val or 'no metrics'})"
-        log(f"exported {result} after {step} steps ({wall / 60:.1f} min): {scores}")
+        steps = f"{step} step{'' if step == 1 else 's'}"
+        log(f"exported {result} after {steps} ({wall / 60:.1f} min): {scores}")
     if distributed:
         dist.barrier()
     return result
