@@ -28,6 +28,16 @@ def dtype(request: pytest.FixtureRequest) -> torch.dtype:
     return request.param
 
 
+@pytest.fixture(scope="session")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A random-weight ``tinct-small`` saved as a weights file (CLI and batch tests)."""
+    import tinct
+    from tinct.models.weights import save_weights
+
+    model = tinct.load_model("tinct-small", pretrained=False)
+    return str(save_weights(model, tmp_path_factory.mktemp("w") / "tinct-small-random.safetensors"))
+
+
 # --------------------------------------------------------------------------- the bridge
 
 

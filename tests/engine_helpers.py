@@ -76,3 +76,22 @@ def shown_ab(frame: np.ndarray, r: int, c: int, colour, k: int = 3) -> np.ndarra
     ab = rgb2lab(np.array([[colour]], np.uint8))[0, 0, 1:]
     fitted = fit_chroma(torch.tensor(lum).view(1, 1, 1, 1), torch.tensor(ab).view(1, 2, 1, 1))
     return fitted[0, :, 0, 0].numpy()
+
+
+def finishes_despite_fifo(fn, fifo, timeout: float) -> bool:
+    """Run ``fn()`` in a thread; ``True`` when it ends within ``timeout`` seconds.
+
+    A reader blocked on opening ``fifo`` (waiting for a writer) is let go afterwards by
+    opening the FIFO's writing end and closing it, so the test never hangs.
+    """
+    import os
+    import threading
+
+    worker = threading.Thread(target=fn, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if not worker.is_alive():
+        return True
+    os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    worker.join(10)
+    return False

@@ -5,16 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-import tinct
 from tinct.cli import main
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    from tinct.models.weights import save_weights
-
-    model = tinct.load_model("tinct-small", pretrained=False)
-    return str(save_weights(model, tmp_path_factory.mktemp("w") / "tinct-small-random.safetensors"))
 
 
 @pytest.fixture

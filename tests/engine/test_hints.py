@@ -211,7 +211,8 @@ def test_a_hints_file_gives_at_most_as_many_hints_as_a_bridge_request(tmp_path):
 def test_a_fifo_is_refused_before_it_is_opened(tmp_path):
     """Opening a FIFO waits for a writer: read_hints_file blocked for ever."""
     import os
-    import threading
+
+    from engine_helpers import finishes_despite_fifo
 
     fifo = tmp_path / "hints.csv"
     os.mkfifo(fifo)
@@ -223,12 +224,7 @@ def test_a_fifo_is_refused_before_it_is_opened(tmp_path):
         except BaseException as exc:  # recorded for the assertion
             raised.append(exc)
 
-    worker = threading.Thread(target=read, daemon=True)
-    worker.start()
-    worker.join(30)
-    if worker.is_alive():  # let the blocked reader go: open the FIFO's writing end and close it
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        worker.join(5)
+    if not finishes_despite_fifo(read, fifo, 30):
         pytest.fail("read_hints_file blocked on a FIFO")
     assert len(raised) == 1 and isinstance(raised[0], OSError)
     assert "is not a regular file" in str(raised[0])

@@ -15,7 +15,6 @@ import pytest
 import torch
 from PIL import Image
 
-import tinct
 from tinct.cli import main
 from tinct.engine.options import ColorizeOptions
 from tinct.engine.outputs import TMP_MARK
@@ -25,14 +24,6 @@ from tinct.scale.planning import find_inputs, plan
 distributed = pytest.importorskip("distributed")
 
 N_IMAGES = 40
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    from tinct.models.weights import save_weights
-
-    model = tinct.load_model("tinct-small", pretrained=False)
-    return str(save_weights(model, tmp_path_factory.mktemp("w") / "small.safetensors"))
 
 
 @pytest.fixture(scope="module")

@@ -38,14 +38,6 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    from tinct.models.weights import save_weights
-
-    model = tinct.load_model("tinct-small", pretrained=False)
-    return str(save_weights(model, tmp_path_factory.mktemp("w") / "small.safetensors"))
-
-
-@pytest.fixture(scope="module")
 def eager(weights):
     return Colorizer(weights, device="cpu", cache_size=0)
 

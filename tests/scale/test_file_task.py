@@ -78,7 +78,8 @@ def test_warnings_come_back_with_the_result(tmp_path, options):
 def test_a_fifo_or_a_looping_link_fails_without_being_opened(tmp_path, options):
     """Reading a FIFO named like an image would wait for a writer for ever: the batch hung."""
     import os
-    import threading
+
+    from engine_helpers import finishes_despite_fifo
 
     fifo = tmp_path / "in" / "fifo.png"
     fifo.parent.mkdir()
@@ -91,12 +92,7 @@ def test_a_fifo_or_a_looping_link_fails_without_being_opened(tmp_path, options):
         for src in (fifo, loop):
             results[src.name] = colorize_file(src, tmp_path / "o", options)
 
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(60)
-    if worker.is_alive():  # let the blocked reader go: open the FIFO's writing end and close it
-        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        worker.join(10)
+    finishes_despite_fifo(run, fifo, 60)
     assert set(results) == {"fifo.png", "loop.png"}, "colorize_file blocked on the FIFO"
     for r in results.values():
         assert r.status == "failed" and "is not a regular file" in r.error
