@@ -162,30 +162,22 @@ def _load_rgb(path: Path, size: int) -> np.ndarray:
 def load_rgb(path: Path) -> np.ndarray:
     """An image file as ``(H, W, 3)`` uint8 RGB, turned as a viewer shows it.
 
-    Read with the engine's bounds (:mod:`tinct.engine.imagefiles`): a TIFF, by any name,
-    through :func:`~tinct.engine.imagefiles.read_image` (16-bit values keep their high
-    byte, a stack gives its first image); anything else with Pillow's
-    :func:`~tinct.engine.imagefiles.pillow_formats` only (never EPS: Ghostscript) and
-    no more pixels than :func:`~tinct.engine.filelimits.max_read_pixels`.
+    Read as ``tinct colorize`` reads it (:func:`tinct.engine.imagefiles.read_image`),
+    with the engine's bounds: a TIFF by any name through tifffile, anything else with
+    Pillow's :func:`~tinct.engine.imagefiles.pillow_formats` only (never EPS:
+    Ghostscript), no more pixels than :func:`~tinct.engine.filelimits.max_read_pixels`.
+    16-bit values keep their high byte; a stack gives its first image.
 
     Raises:
         OSError, ValueError: Unreadable, or over the bounds (the callers skip the file).
     """
-    from PIL import Image, ImageOps
+    from tinct.engine.imagefiles import read_image
 
-    from tinct.engine.filelimits import check_declared, max_read_pixels
-    from tinct.engine.imagefiles import is_tiff, pillow_formats, read_image
-
-    if is_tiff(path):
-        return _rgb8(read_image(path))
-    with Image.open(path, formats=pillow_formats()) as im:
-        width, height = im.size
-        check_declared(path, width * height, f"{width} x {height}", max_read_pixels())
-        return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    return _rgb8(read_image(path))
 
 
 def _rgb8(data: np.ndarray) -> np.ndarray:
-    """A decoded TIFF's first image as uint8 RGB (as Pillow would make it of the file)."""
+    """A decoded image's first plane as uint8 RGB (alpha dropped, gray repeated)."""
     while data.ndim > 3 or (data.ndim == 3 and data.shape[-1] not in (2, 3, 4)):
         data = data[0]  # the first plane of a stack
     if data.ndim == 3 and data.shape[-1] == 2:
