@@ -127,3 +127,52 @@ def test_bad_input_is_shown_not_raised(widgets, monkeypatch):
     train.layers.value = []
     assert train.start() is None and "pick colour example layers" in train.last_error
     assert len(shown) == 2 and not train.busy
+
+
+class _InstantJob:
+    """A fine-tune job that ends at once with a saved model (no training)."""
+
+    def __init__(self, name):
+        self.name, self.done, self.cancelled, self.error, self.progress = (
+            name,
+            False,
+            False,
+            None,
+            None,
+        )
+        model = type("UM", (), {"name": name, "summary": lambda self: f"{name} saved."})()
+        self.result = type("R", (), {"model": model, "cancelled": False, "steps": 3})()
+
+    def start(self):
+        return self
+
+    def cancel(self):
+        self.cancelled = True
+
+
+def test_a_name_saved_in_lowercase_is_said_not_silent(widgets, monkeypatch):
+    _viewer, _colorize, train = widgets
+    told: list[str] = []
+    monkeypatch.setattr("tinct.napari_plugin.train_widget.show_info", told.append)
+    made: list[str] = []
+    train.job_factory = lambda examples, folders, name, **kw: made.append(name) or _InstantJob(name)
+    train.model_name.value = " Napari-HE"
+    job = train.start()
+    assert made == ["napari-he"] and train.last_error is None
+    note = (
+        "saved as 'napari-he' (spaces around the name are dropped; user-model names are lowercase)"
+    )
+    assert train.status.value == f"starting… ({note})"
+    assert told == [f"tinct: {note}"]  # a notification: the progress soon takes the status line
+    job.done = True
+    train._poll()
+    assert train.status.value == f"saved napari-he (3 steps); {note}"
+
+    told.clear()
+    train.model_name.value = "plain-name"  # nothing changed: nothing said
+    job = train.start()
+    assert told == [] and train.status.value == "starting…"
+    job.done = True
+    train._poll()
+    assert train.status.value == "saved plain-name (3 steps)"
+    assert told == ["tinct: plain-name saved. It is selected in the Colorize widget."]

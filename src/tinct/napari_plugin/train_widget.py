@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
     from tinct.training.finetuning import FineTuneJob
 
-__all__ = ["TrainWidget", "example_arrays"]
+__all__ = ["TrainWidget", "example_arrays", "name_note"]
 
 #: How often (ms) the widget reads the job's progress.
 POLL_MS = 200
@@ -68,6 +68,27 @@ def example_arrays(layers: list[Image]) -> tuple[list[np.ndarray], list[str]]:
         arrays.append(np.asarray(data))
         names.append(layer.name)
     return arrays, names
+
+
+def name_note(typed: str, stored: str) -> str:
+    """What a user is told when the model is saved under another name than the one typed.
+
+    Args:
+        typed: The name field's text.
+        stored: The name the model is saved as (:func:`tinct.models.user_store.check_new_name`).
+
+    Returns:
+        ``""`` when they agree, else e.g. ``"saved as 'my-he' (user-model names are
+        lowercase)"``.
+    """
+    if typed == stored:
+        return ""
+    why = []
+    if typed.strip() != typed:
+        why.append("spaces around the name are dropped")
+    if typed.strip() != stored:
+        why.append("user-model names are lowercase")
+    return f"saved as {stored!r} ({'; '.join(why)})"
 
 
 def _base_models() -> list[tuple[str, str]]:
@@ -129,6 +150,7 @@ class TrainWidget(Container):
         self.job: FineTuneJob | None = None
         self.last_error: str | None = None
         self.last_result: Any = None
+        self._note = ""  # the running job's name, when it differs from the one typed
 
         self.layers = Select(choices=self._colour_layers, label="colour examples")
         self.layers.tooltip = "RGB image layers to learn from (Ctrl/Shift-click: several)"
@@ -137,7 +159,10 @@ class TrainWidget(Container):
         self.base = ComboBox(choices=lambda _w=None: _base_models(), label="base model")  # type: ignore[misc]
         self.minutes = FloatSpinBox(value=3.0, min=0.1, max=1440.0, step=0.5, label="minutes")
         self.model_name = LineEdit(value="my-model", label="new model name")
-        self.model_name.tooltip = "lowercase letters, digits, '.', '_', '-'"
+        self.model_name.tooltip = (
+            "lowercase letters, digits, '.', '_', '-' (capitals are saved lowercase, "
+            "and you are told)"
+        )
         self.replace = CheckBox(value=False, text="replace a user model of that name")
         self.train_button = PushButton(text="Train")
         self.cancel_button = PushButton(text="Cancel (keep best)", enabled=False)
@@ -199,7 +224,8 @@ class TrainWidget(Container):
         try:
             from tinct.models import user_store
 
-            name = user_store.check_new_name(self.model_name.value, replace=self.replace.value)
+            typed = str(self.model_name.value)
+            name = user_store.check_new_name(typed, replace=self.replace.value)
             arrays, names = example_arrays(list(self.layers.value or ()))
             folder = str(self.folder.value or "").strip()
             folders = [folder] if folder and folder != "." else []
@@ -226,7 +252,10 @@ class TrainWidget(Container):
         self.last_error = None
         self.progress.value = 0
         self.score.value = ""
-        self.status.value = "starting…"
+        self._note = name_note(typed, name)
+        self.status.value = f"starting… ({self._note})" if self._note else "starting…"
+        if self._note:  # the status line is soon overwritten by the progress: notified too
+            show_info(f"tinct: {self._note}")
         self.train_button.enabled = False
         self.cancel_button.enabled = True
         self._timer.start()
@@ -271,7 +300,9 @@ class TrainWidget(Container):
         um = result.model  # type: ignore[union-attr]
         what = "cancelled; kept" if result.cancelled else "saved"  # type: ignore[union-attr]
         steps = result.steps  # type: ignore[union-attr]
-        self.status.value = f"{what} {um.name} ({steps} step{'' if steps == 1 else 's'})"
+        self.status.value = f"{what} {um.name} ({steps} step{'' if steps == 1 else 's'})" + (
+            f"; {self._note}" if self._note else ""
+        )
         self.base.reset_choices()
         refresh_colorize_widgets(select=um.name, viewer=self._viewer)
         show_info(f"tinct: {um.summary()} It is selected in the Colorize widget.")
