@@ -48,7 +48,9 @@ class FakeColorizer:
             kw.update({k: getattr(opts, k) for k in (
                 "temperature", "decoder", "mrf_weight", "mrf_iters", "normalize",
                 "intensity_range", "local_hints")})  # fmt: skip
-        self.calls.append({"shape": image.shape, "hints": list(hints), **kw})
+        self.calls.append(
+            {"shape": image.shape, "hints": list(hints), "reference": reference, **kw}
+        )
         t0 = time.monotonic()
         while time.monotonic() - t0 < self.delay:
             if cancel is not None and cancel.is_set():
@@ -177,6 +179,26 @@ def test_model_without_distribution_disables_temperature(widget):
         tinct.models.get_record("tinct-base").config.default_temperature
     )
     assert widget.reference.enabled  # tinct-base takes a global hint
+
+
+def test_the_reference_reaches_every_model_that_uses_one(viewer, widget, errors):
+    gray = _image(viewer)
+    widget.image.value = gray
+    assert widget.reference.choices == (None,)  # a gray layer has no colours to give
+    colour = np.random.default_rng(2).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    ref = viewer.add_image(colour, rgb=True, name="palette")
+    assert widget.reference.choices == (None, ref)  # listed as soon as it is added
+    widget.reference.value = ref
+    for model in ("tinct-base", "zhang-eccv16"):  # a global hint; a distribution weighted
+        widget.model.value = model
+        widget.run()
+        assert not errors
+        np.testing.assert_array_equal(widget.fakes[-1].calls[-1]["reference"], colour)
+    widget.model.value = "levin"  # neither: greyed out, and the tooltip says why
+    assert not widget.reference.enabled
+    assert "No effect: this model has neither" in widget.reference.tooltip
+    widget.model.value = "tinct-base"
+    assert widget.reference.enabled and "No effect" not in widget.reference.tooltip
 
 
 def test_local_hints_greyed_out_for_models_that_do_not_fuse_hints(widget):

@@ -21,7 +21,24 @@ from napari.layers import Image
 from tinct.napari_plugin import logic
 from tinct.napari_plugin import options_panel as opt_ui
 
-__all__ = ["ModelMixin"]
+__all__ = ["REFERENCE_TIP", "ModelMixin", "reference_reason"]
+
+#: Tooltip of the reference box.
+REFERENCE_TIP = (
+    "A colour (RGB) image layer whose colours guide the result: a global hint, or a "
+    "colour histogram that weights the model's colour distribution."
+)
+
+
+def reference_reason(choice: logic.ModelChoice) -> str | None:
+    """Why a reference image cannot act on this model (``None``: it can).
+
+    The engine uses one for a global-hint input and, on other models, weights their
+    colour distribution by its histogram (:mod:`tinct.engine.conditioning`).
+    """
+    if choice.global_hint or choice.distribution:
+        return None
+    return "this model has neither a global-hint input nor a colour distribution"
 
 
 class ModelMixin:
@@ -47,9 +64,17 @@ class ModelMixin:
         """``(label, name)`` of every model (a choices callable: survives ``reset_choices``)."""
         return [(c.label, c.name) for c in self._choices.values()]
 
+    def _reference_layers(self, _widget: Any = None) -> list[tuple[str, Image]]:
+        """``(name, layer)`` of the colour image layers (the reference box's choices callable)."""
+        return [
+            (lyr.name, lyr) for lyr in self._viewer.layers if isinstance(lyr, Image) and lyr.rgb
+        ]
+
     def _on_model_changed(self, name: str) -> None:
         choice = self._choices[name]
-        self.reference.enabled = choice.global_hint or choice.distribution
+        reason = reference_reason(choice)
+        self.reference.enabled = reason is None
+        self.reference.tooltip = REFERENCE_TIP + (f"\nNo effect: {reason}." if reason else "")
         self.decoder.reset_choices()
         self.decoder.value = logic.AUTO_DECODER
         if choice.distribution:

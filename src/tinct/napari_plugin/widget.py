@@ -50,7 +50,7 @@ from tinct.napari_plugin.jobs import (
     default_colorizer_factory,
 )
 from tinct.napari_plugin.live_panel import LiveMixin
-from tinct.napari_plugin.models_panel import ModelMixin
+from tinct.napari_plugin.models_panel import REFERENCE_TIP, ModelMixin, reference_reason
 from tinct.napari_plugin.run_panel import RunMixin
 from tinct.napari_plugin.server_panel import ServerToggle
 from tinct.napari_plugin.temporal_panel import WHOLE_STACK_TIP, TemporalMixin
@@ -137,8 +137,10 @@ class ColorizeWidget(  # type: ignore[misc, override]
             label="suggestions",
         )
         self.swatches.tooltip = "Colours the model suggests at the selected hint; click one."
-        self.reference = create_widget(annotation=Image | None, label="reference")
-        self.reference.tooltip = "A colour image whose colours guide the result (global hint)."
+        self.reference = ComboBox(  # colour layers only: a gray one has no colours to give
+            choices=self._reference_layers, nullable=True, label="reference"
+        )
+        self.reference.tooltip = REFERENCE_TIP
         self.model = ComboBox(choices=self._model_list, label="model")  # a callable: see below
         self.weights_file = FileEdit(mode="r", filter="*.safetensors", label="weights file")  # type: ignore[arg-type]
         self.weights_file.tooltip = (
@@ -255,7 +257,7 @@ class ColorizeWidget(  # type: ignore[misc, override]
             planes = [layer_io.shown_plane(source, self._viewer.dims.point, geometry.leading)]
         reference = None
         ref_layer = self.reference.value  # type: ignore[attr-defined]
-        if ref_layer is not None and self.choice.global_hint:
+        if ref_layer is not None and reference_reason(self.choice) is None:
             reference = layer_io.reference_plane(ref_layer, self._viewer.dims.point)
         choice = self.choice
         if not choice.available:
