@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tinct.tiling import Tile, make_grid
+from tinct.tiling import Tile, grid_shape, make_grid
 
 
 @pytest.mark.parametrize(
@@ -17,6 +17,8 @@ def test_grid_covers_and_weights_sum_to_one(h, w, tile, overlap, multiple):
         assert wt.shape == t.shape and (wt >= 0).all()
         total[t.y0 : t.y1, t.x0 : t.x1] += wt
     np.testing.assert_allclose(total, 1.0, atol=1e-6)
+    rows, cols = grid_shape(h, w, tile, overlap, multiple=multiple)
+    assert rows * cols == len(grid.tiles)  # counted without making the tiles
 
 
 def test_tiles_aligned_and_equal_size():

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Tile", "TileGrid", "make_grid"]
+__all__ = ["Tile", "TileGrid", "grid_shape", "make_grid"]
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,38 @@ def make_grid(
     Raises:
         ValueError: Bad sizes.
     """
+    ys, xs = _grid_starts(height, width, tile, overlap, multiple)
+    th, tw = min(tile, height), min(tile, width)
+    tiles = tuple(Tile(y, y + th, x, x + tw) for y in ys for x in xs)
+    return TileGrid(height, width, tiles, overlap)
+
+
+def grid_shape(
+    height: int, width: int, tile: int, overlap: int = 0, *, multiple: int = 1
+) -> tuple[int, int]:
+    """How many rows and columns of tiles :func:`make_grid` makes, without making them.
+
+    Args:
+        height: Canvas height (> 0).
+        width: Canvas width (> 0).
+        tile: Tile side.
+        overlap: Overlap between neighbouring tiles (``0 <= overlap < tile``).
+        multiple: As for :func:`make_grid`.
+
+    Returns:
+        ``(rows, columns)``; ``len(make_grid(...).tiles) == rows * columns``.
+
+    Raises:
+        ValueError: Bad sizes.
+    """
+    ys, xs = _grid_starts(height, width, tile, overlap, multiple)
+    return len(ys), len(xs)
+
+
+def _grid_starts(
+    height: int, width: int, tile: int, overlap: int, multiple: int
+) -> tuple[list[int], list[int]]:
+    """The tiles' row and column starts, after checking the sizes."""
     if height <= 0 or width <= 0:
         raise ValueError(f"canvas must be non-empty, got {height}x{width}")
     if tile <= 0 or not 0 <= overlap < tile:
@@ -153,7 +185,4 @@ def make_grid(
     if multiple <= 0 or tile % multiple:
         raise ValueError(f"tile ({tile}) must be a positive multiple of {multiple}")
     th, tw = min(tile, height), min(tile, width)
-    ys = _starts(height, th, overlap, multiple)
-    xs = _starts(width, tw, overlap, multiple)
-    tiles = tuple(Tile(y, y + th, x, x + tw) for y in ys for x in xs)
-    return TileGrid(height, width, tiles, overlap)
+    return _starts(height, th, overlap, multiple), _starts(width, tw, overlap, multiple)

@@ -601,3 +601,33 @@ def test_a_download_runs_outside_the_engine_lock_and_fails_cleanly(
         server.shutdown()
     assert locked == [False]
     assert not [r for r in caplog.records if r.exc_info], "no traceback in the log"
+
+
+def test_a_request_for_too_many_tiles_is_refused_and_the_server_serves_on(cfgdir):
+    """``tile`` 16 overlapping by 15 on ``levin`` would be 136 161 network passes."""
+    from tinct.engine.colorizer import Colorizer
+    from tinct.engine.tiled import MAX_TILES
+
+    server, _ = make_server(cfgdir, backend=EngineBackend(colorizer=Colorizer("levin")))
+    img, hint = gray_image(64, 64), {"row": 10, "col": 10, "r": 255, "g": 0, "b": 0}
+    header = {"type": "colorize", "id": "greedy", "width": 64, "height": 64,
+              "format": "gray8", "hints": [hint], "tile": 16, "tile_overlap": 15}  # fmt: skip
+    try:
+        started = time.monotonic()
+        sock = authed(server)
+        reply = request(sock, header, [("image", img.tobytes())])
+        while reply.type == "progress":
+            reply = P.read_frame(sock)
+        refused = time.monotonic() - started
+        with client_for(server, timeout=60) as other:  # the server serves on
+            res = other.colorize(64, 64, "gray8", img.tobytes(), hints=[hint])
+        again = request(sock, {"type": "models", "id": "m"})  # and so does that connection
+        sock.close()
+    finally:
+        server.shutdown()
+    assert reply.type == "error" and reply.header["code"] == P.E_BAD_REQUEST, reply.header
+    assert reply.header["message"].startswith('"tile": cuts this image into 136161 tiles')
+    assert f"more than the {MAX_TILES} allowed" in reply.header["message"]
+    assert refused < 10  # up front, not after the passes (51 s here)
+    assert (res.width, res.height, len(res.pixels)) == (64, 64, 64 * 64 * 3)
+    assert again.type == "models"

@@ -37,3 +37,40 @@ def test_tile_blend_alone_has_no_seams(which, request, monkeypatch):
     diff = np.abs(tiled.astype(float) - untiled)
     assert untiled.std() > 20  # a colourful, structured result
     assert diff.mean() <= 1.0 and np.percentile(diff, 99.9) <= 12
+
+
+def test_a_tiling_of_too_many_tiles_is_refused_before_any_pass():
+    """``levin`` (stride 1, 384 network pixels) in tiles of 16 overlapping by 15 would be
+    136 161 passes (51 s here; hours on a larger network input): refused up front."""
+    from tinct.engine.colorizer import Colorizer
+    from tinct.engine.hints import Hint
+    from tinct.engine.optionspec import OptionError
+    from tinct.engine.tiled import MAX_TILES
+
+    levin = Colorizer("levin", device="cpu")
+    img, hints = gradient_image(128, 128), [Hint(10, 10, color=(255, 0, 0))]
+    with pytest.raises(OptionError) as err:
+        levin.colorize(img, hints=hints, options=ColorizeOptions(tile=16, tile_overlap=15))
+    assert levin.stats.forward_calls == 0  # nothing ran
+    assert err.value.field == "tile"
+    assert err.value.message_for("cli") == (
+        "--tile: cuts this image into 136161 tiles (369 x 369 at a network size of 384), "
+        f"more than the {MAX_TILES} allowed: choose a larger tile or a smaller tile overlap, "
+        "got 16"
+    )
+
+
+def test_the_tile_bound_counts_the_tiles_the_pass_runs(small, monkeypatch):
+    """At the bound a tiling runs; one tile fewer allowed, the same tiling is refused."""
+    from tinct.engine import tiled
+    from tinct.engine.optionspec import OptionError
+
+    img = gradient_image(128, 128)
+    opts = ColorizeOptions(net_size=128, tile=32, tile_overlap=16)  # stride 32: 4 x 4 tiles
+    before = small.stats.forward_calls
+    small.colorize(img, options=opts)
+    assert small.stats.forward_calls - before == 1 + 16  # the global pass and the tiles
+    monkeypatch.setattr(tiled, "MAX_TILES", 15)
+    with pytest.raises(OptionError, match=r"16 tiles \(4 x 4 at a network size of 128\)"):
+        small.colorize(img, options=opts)
+    small.colorize(img, options=opts.replace(tile=0))  # one pass: no tiles to count

@@ -29,6 +29,7 @@ from tinct.bridge.served_models import (
     weights_message,
 )
 from tinct.engine.options import ColorizeOptions
+from tinct.engine.optionspec import OptionError
 
 __all__ = [
     "Backend",
@@ -225,6 +226,8 @@ class EngineBackend(ServedModels):
         }
         try:
             return colorizer.colorize(job.image, **kwargs)
+        except OptionError as exc:  # e.g. a tile that cuts this image into too many tiles
+            raise RequestError(P.E_BAD_REQUEST, exc.message_for("wire")) from None
         except (ValueError, TypeError) as exc:  # the engine refused this input
             raise RequestError(P.E_BAD_REQUEST, str(exc).splitlines()[0]) from None
 

@@ -329,7 +329,9 @@ class Colorizer:
                 raise TypeError(f"hints must be tinct.Hint objects, got {type(h).__name__}")
         arr, is_rgb = _in._validate(image, rgb)
         H, W = arr.shape[-3:-1] if is_rgb else arr.shape[-2:]
-        tile, net_long = _fw.plan_tiling(self.info, opts.net_size, opts.tile, user_net, (H, W))
+        tile, net_long = _fw.plan_tiling(
+            self.info, opts.net_size, opts.tile, user_net, (H, W), opts.tile_overlap
+        )
         ref = None if reference is None else np.asarray(reference)
 
         # The image is hashed once; the key of the same request without hints shares it.

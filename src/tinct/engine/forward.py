@@ -42,7 +42,7 @@ from tinct.engine.conditioning import (
     reference_histogram,
     reweight,
 )
-from tinct.engine.tiled import _crop_valid, _pad, _tiled
+from tinct.engine.tiled import _crop_valid, _pad, _tiled, check_tile_count
 from tinct.models.base import FusionTerms
 from tinct.models.info import ModelInfo, bin_centres, log_probs, net_shape
 from tinct.upsample import resize
@@ -122,6 +122,7 @@ def plan_tiling(
     tile: int | None,
     user_net: int | None,
     size: tuple[int, int],
+    overlap: int | None = None,
 ) -> tuple[int, int]:
     """``(tile, net_long)`` for an image of ``size`` (tile 0 = one pass).
 
@@ -132,6 +133,11 @@ def plan_tiling(
         user_net: ``net_size`` as the user gave it (``None``: tiled images may
             raise the network size up to :data:`AUTO_NET_MAX`).
         size: ``(H, W)`` of the image.
+        overlap: The ``tile_overlap`` option, for the tile count.
+
+    Raises:
+        OptionError: For ``tile``, when it would cut the image into more than
+            :data:`~tinct.engine.tiled.MAX_TILES` tiles.
     """
     H, W = size
     net_long = int(net_size or info.input_size)
@@ -143,6 +149,7 @@ def plan_tiling(
                 net_long = min(max(info.input_size, max(H, W) // 8), AUTO_NET_MAX)
         else:
             tile = 0
+    check_tile_count(info, size, net_long, int(tile), overlap)
     return int(tile), net_long
 
 

@@ -9,13 +9,63 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from tinct.engine.optionspec import OptionError
 from tinct.models.info import ModelInfo, log_probs, net_shape
-from tinct.tiling import make_grid
+from tinct.tiling import grid_shape, make_grid
 from tinct.upsample import resize
 
 __all__ = [
     "GLOBAL_BLEND",
+    "MAX_TILES",
+    "check_tile_count",
 ]
+
+#: Most tiles one image may be cut into. Each tile is a network pass, so a tiny tile
+#: (or an overlap close to the tile) on a large network input would keep the engine busy
+#: for hours: ``levin`` cut 384 network pixels into 136 161 tiles of 16 with an overlap
+#: of 15. Automatic tiling makes at most a few dozen; a 4096-pixel network input (the
+#: largest ``net_size``) in tiles of 128 with the default overlap makes 1849.
+MAX_TILES = 4096
+
+
+def _tile_and_overlap(stride: int, tile: int, overlap: int | None) -> tuple[int, int]:
+    """The tile and overlap the grid uses: multiples of the stride, the overlap below the tile."""
+    tile = max(stride, (tile // stride) * stride)
+    overlap = tile // 4 if overlap is None else overlap
+    return tile, min((overlap // stride) * stride, tile - stride)
+
+
+def check_tile_count(
+    info: ModelInfo, size: Sequence[int], net_long: int, tile: int, overlap: int | None
+) -> None:
+    """Refuse, before any work, a tiling that cuts the image into over :data:`MAX_TILES` tiles.
+
+    Args:
+        info: The model's description (its stride).
+        size: ``(H, W)`` of the image.
+        net_long: Long side of the network input.
+        tile: The planned tile side in network pixels (``0`` = one pass).
+        overlap: The ``tile_overlap`` option (``None`` = a quarter of the tile).
+
+    Raises:
+        OptionError: For ``tile``: how many tiles, and the most allowed.
+    """
+    if not tile:
+        return
+    s = info.stride
+    Hp, Wp = (n + (-n) % s for n in net_shape(size, net_long))  # the padded network input
+    if Hp <= tile and Wp <= tile:  # one pass (run_network)
+        return
+    side, step = _tile_and_overlap(s, tile, overlap)
+    rows, cols = grid_shape(Hp, Wp, side, step, multiple=s)
+    if rows * cols > MAX_TILES:
+        raise OptionError(
+            "tile",
+            f"cuts this image into {rows * cols} tiles ({rows} x {cols} at a network size of "
+            f"{net_long}), more than the {MAX_TILES} allowed: choose a larger tile or a "
+            "smaller tile overlap",
+            tile,
+        )
 
 
 def _tiled(
@@ -34,9 +84,7 @@ def _tiled(
 ) -> tuple[Tensor | None, Tensor | None]:
     """Overlapping tiles blended with taper weights, plus a low-resolution global pass."""
     stride = info.stride
-    tile = max(stride, (tile // stride) * stride)
-    overlap = tile // 4 if overlap is None else overlap
-    overlap = min((overlap // stride) * stride, tile - stride)
+    tile, overlap = _tile_and_overlap(stride, tile, overlap)
     Hp, Wp = lum_pad.shape[-2:]
     grid = make_grid(Hp, Wp, tile, overlap, multiple=stride)
 
