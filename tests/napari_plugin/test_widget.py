@@ -590,6 +590,24 @@ def test_a_trained_weights_file_joins_the_model_list(viewer, widget, tmp_path):
     assert widget.fakes[-1].calls[-1]["options"].model == str(path)
 
 
+def test_a_weights_path_that_cannot_load_is_said_once_typed(widget, errors, tmp_path):
+    line = widget.weights_file.line_edit
+    line.value = str(tmp_path / "mi")  # typing: nothing said yet
+    assert not errors
+    line.value = str(tmp_path / "missing.safetensors")
+    line.native.editingFinished.emit()  # Enter, or focus leaves the field
+    assert errors == [f"tinct: weights file: no file at {tmp_path / 'missing.safetensors'}"]
+    other = tmp_path / "model.pth"
+    other.write_bytes(b"x")
+    line.value = str(other)
+    line.native.editingFinished.emit()
+    assert "'model.pth': choose a .safetensors file" in errors[-1]
+    assert widget.model.value == "tinct-base"  # the selection stays
+    line.value = ""
+    line.native.editingFinished.emit()  # cleared: nothing to say
+    assert len(errors) == 2
+
+
 def test_colour_picked_after_adding_a_point_is_for_the_next_point(viewer, widget):
     widget.image.value = _image(viewer)
     pts = widget.add_hints_layer()

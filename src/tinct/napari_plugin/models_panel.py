@@ -192,6 +192,23 @@ class ModelMixin:
             with contextlib.suppress(ValueError):  # already reported
                 self.load_weights_file(value)
 
+    def _weights_file_typed(self) -> None:
+        """The weights-file path was typed (Enter or focus out): say why it was not loaded.
+
+        A path that names a ``.safetensors`` file is loaded as it is typed
+        (:meth:`_on_weights_file`); the others were ignored without a word.
+        """
+        text = str(self.weights_file.line_edit.value).strip()
+        if not text:
+            return
+        if not os.path.isfile(text):
+            self._error(f"weights file: no file at {text}")
+        elif not text.endswith(".safetensors"):
+            self._error(
+                f"weights file {os.path.basename(text)!r}: choose a .safetensors file "
+                "written by `tinct train`"
+            )
+
     def _on_image_changed(self, layer: Image | None) -> None:
         self.swatches.visible = False  # suggestions belong to the previous image
         old = self._image_layer

@@ -207,7 +207,8 @@ class ColorizeWidget(  # type: ignore[misc, override]
         self._watch_runs()  # closing the viewer or removing the input stops a run
 
         self.model.changed.connect(self._on_model_changed)
-        self.weights_file.changed.connect(self._on_weights_file)
+        self.weights_file.changed.connect(self._on_weights_file)  # on every keystroke
+        self.weights_file.line_edit.native.editingFinished.connect(self._weights_file_typed)
         self.add_hints_button.changed.connect(self.add_hints_layer)
         self.run_button.changed.connect(lambda *_: self.run())
         self.cancel_button.changed.connect(lambda *_: self.cancel())
