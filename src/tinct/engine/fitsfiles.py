@@ -8,7 +8,8 @@ text in memory (a 300 KB ``.fits.gz`` of blank cards cost 2 GB and 35 s), so
 file's compression: at most :data:`MAX_FITS_HEADER_BYTES` of headers and
 :data:`MAX_FITS_HDUS` HDUs up to the first image, and astropy is then asked for
 those HDUs only. A zip- or LZW-compressed file (which astropy would unpack whole)
-is refused.
+is refused. The file is opened once (:func:`~tinct.engine.filelimits.open_regular`: a
+FIFO is refused, never waited on), and the headers astropy parses are the ones walked.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from tinct.engine.filelimits import MAX_READ_PIXELS, ImageTooLargeError
+from tinct.engine.filelimits import MAX_READ_PIXELS, ImageTooLargeError, open_regular
 
 __all__ = [
     "FITS_SUFFIXES",
@@ -78,9 +79,18 @@ def read_fits(path: str | Path, *, max_pixels: int = MAX_READ_PIXELS) -> np.ndar
         raise OSError(
             "reading FITS files needs astropy: pip install -e '.[fits]' (or pip install astropy)"
         ) from None
-    count = scan_headers(path)
+    with open_regular(path) as fh:
+        count = _scan(fh, Path(path), MAX_FITS_HEADER_BYTES, MAX_FITS_HDUS)
+        fh.seek(0)
+        return _read_first_image(fits, fh, path, count, max_pixels)
+
+
+def _read_first_image(
+    fits: Any, fh: IO[bytes], path: str | Path, count: int, max_pixels: int
+) -> np.ndarray:
+    """The first image among the ``count`` bounded HDUs of the open file (see read_fits)."""
     try:
-        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+        with fits.open(fh, memmap=False, lazy_load_hdus=True) as hdul:
             for index in range(count):  # never an HDU whose header was not bounded
                 hdu = hdul[index]
                 shape = _image_axes(hdu)
@@ -121,12 +131,14 @@ def fits_shape(path: str | Path) -> tuple[int, ...] | None:
     try:
         from astropy.io import fits
 
-        count = scan_headers(path)
-        with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
-            for index in range(count):
-                shape = _image_axes(hdul[index])
-                if shape is not None:
-                    return shape[::-1]
+        with open_regular(path) as fh:
+            count = _scan(fh, Path(path), MAX_FITS_HEADER_BYTES, MAX_FITS_HDUS)
+            fh.seek(0)
+            with fits.open(fh, memmap=False, lazy_load_hdus=True) as hdul:
+                for index in range(count):
+                    shape = _image_axes(hdul[index])
+                    if shape is not None:
+                        return shape[::-1]
     except Exception:  # astropy raises many kinds for broken files
         return None
     return None
@@ -172,9 +184,14 @@ def scan_headers(
             structural keywords astropy could read otherwise (a stray END-like card, a
             keyword given twice with two values, a value that is no number).
     """
-    path = Path(path)
+    with open_regular(path) as raw:
+        return _scan(raw, Path(path), max_bytes, max_hdus)
+
+
+def _scan(raw: IO[bytes], path: Path, max_bytes: int, max_hdus: int) -> int:
+    """:func:`scan_headers` of the file open as ``raw`` (from its start)."""
     total = 0
-    with open(path, "rb") as raw, contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:
         stream = _open_stream(raw, path, stack)
         for index in range(max_hdus):
             header = _read_header(stream, path, max_bytes - total, max_bytes)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from tinct.engine.filelimits import check_regular_file
+from tinct.engine.filelimits import open_regular
 
 __all__ = [
     "MAX_FILE_HINTS",
@@ -228,8 +228,8 @@ def read_hints_file(path: str | Path) -> list[Hint]:
         The hints (at least one, at most :data:`MAX_FILE_HINTS`).
 
     The file is UTF-8 (a byte-order mark is accepted), a regular file (a FIFO or a
-    device is refused before it is opened) and at most :data:`MAX_HINTS_FILE_BYTES`
-    long (checked before it is read).
+    device is refused, never waited on: :func:`~tinct.engine.filelimits.open_regular`)
+    and at most :data:`MAX_HINTS_FILE_BYTES` long (checked before it is read).
 
     Raises:
         FileNotFoundError: No such file.
@@ -239,9 +239,8 @@ def read_hints_file(path: str | Path) -> list[Hint]:
             deeply, or a file larger than :data:`MAX_HINTS_FILE_BYTES`.
     """
     path = Path(path)
-    check_regular_file(path)  # a FIFO would block the read for ever
     limit = MAX_HINTS_FILE_BYTES
-    with open(path, "rb") as fh:
+    with open_regular(path) as fh:  # a FIFO would block the read for ever: refused
         size = os.fstat(fh.fileno()).st_size
         raw = fh.read(limit + 1) if size <= limit else b""  # it may grow meanwhile
     if size > limit or len(raw) > limit:

@@ -1,0 +1,258 @@
+"""TIFF files through tifffile, their tags bounded before any pixel is decoded.
+
+:func:`read_tiff` reads a TIFF (any name: :data:`TIFF_MAGIC`) from an open file, as
+:func:`tinct.engine.imagefiles.read_image` returns it: the series' declared pixels and
+its tiles or strips are checked first (:func:`_check_tiff`), a TIFF stored as colour
+planes is one ``(H, W, 3|4)`` image, gray pages are a stack, and palette, MINISWHITE,
+CMYK and low-bit gray values become gray or RGB(A). :func:`tiff_shape` tells the shape
+from the tags alone. A file tifffile cannot parse is an :class:`OSError` naming it.
+"""
+
+from __future__ import annotations
+
+import lzma
+import math
+import zlib
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from tinct.engine.filelimits import ImageTooLargeError, check_declared, open_regular
+
+__all__ = [
+    "COLOUR_SAMPLES",
+    "MIN_SEGMENT_VALUES",
+    "ORIENTATION_TAG",
+    "TIFF_MAGIC",
+    "read_tiff",
+    "tiff_shape",
+]
+
+#: The orientation tag of EXIF and TIFF: how stored pixels are turned for display.
+ORIENTATION_TAG = 0x0112
+#: The first bytes of a TIFF or BigTIFF: tifffile reads it (and bounds it), whatever its name.
+TIFF_MAGIC = (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
+#: Samples a TIFF pixel may have and count as one pixel (CMYK and alpha); more count each.
+COLOUR_SAMPLES = 5
+#: Values a TIFF tile or strip may hold beyond its page's (a small page's one tile).
+MIN_SEGMENT_VALUES = 2**22
+
+
+def read_tiff(fh: IO[bytes], path: Path, limit: int) -> tuple[np.ndarray, str, int]:
+    """Decode the TIFF open as ``fh`` (after its bounds are checked).
+
+    Args:
+        fh: The file, open for reading in binary.
+        path: Its name (in messages).
+        limit: Most pixels of the series, all pages together.
+
+    Returns:
+        ``(values, axes, orientation)``: the array as :func:`_tiff_values` gives it, its
+        tifffile axis letters, and the orientation tag to apply to its ``Y`` and ``X``
+        axes (1 when there is none, or no such axes).
+
+    Raises:
+        ImageTooLargeError: Over the bounds (:func:`_check_tiff`).
+        OSError: Not a TIFF file tifffile can read.
+    """
+    with _tiff_file(fh, path) as tif:
+        try:
+            series, page = tif.series[0], tif.pages[0]  # what tifffile.imread reads
+        except Exception as exc:  # no pages, a broken first page
+            raise _unreadable(path, exc) from None
+        _check_tiff(path, series, limit)
+        data, axes = _samples_last(page, series.axes, np.asarray(series.asarray()))
+        data, axes = _tiff_values(page, axes, data)
+        tag = page.tags.get(ORIENTATION_TAG)
+        turn = int(tag.value) if tag and "Y" in axes and "X" in axes else 1
+        return data, axes, turn
+
+
+def _tiff_file(fh: IO[bytes], path: Path) -> Any:
+    import tifffile
+
+    try:
+        return tifffile.TiffFile(fh, name=path.name)
+    except Exception as exc:  # tifffile raises many kinds for a broken header
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: Path, exc: Exception) -> OSError:
+    why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return OSError(f"{path}: not a TIFF file that can be read ({why})")
+
+
+def _check_tiff(path: Path, series: Any, limit: int) -> None:
+    """Refuse a TIFF whose tags declare more than ``limit`` pixels, before it is decoded.
+
+    Its pixels are those of every page of the series; colour samples (up to
+    :data:`COLOUR_SAMPLES`) are not pixels, but a page of more samples a pixel counts
+    each of them. A tile or strip must not hold more values than its page, or
+    :data:`MIN_SEGMENT_VALUES` (tifffile decodes a whole one at a time: a 16 x 16 image
+    in one 32768 x 32768 tile cost 2 GB). tifffile's own deflate and LZMA decoders (used
+    without imagecodecs) are made to stop at the segment's size, as imagecodecs' do.
+
+    Raises:
+        ImageTooLargeError: The series or one of its tiles or strips is over the bounds.
+    """
+    shape = tuple(series.shape)
+    samples = shape[series.axes.index("S")] if "S" in series.axes else 1
+    pixels = math.prod(shape) // (samples if 0 < samples <= COLOUR_SAMPLES else 1)
+    check_declared(path, pixels, " x ".join(map(str, shape)), limit)
+    for page in {id(p.keyframe): p.keyframe for p in series.pages if p is not None}.values():
+        segment, whole = math.prod(page.chunks), math.prod(page.shape)
+        if segment > max(whole, MIN_SEGMENT_VALUES):
+            kind = "tiles" if page.is_tiled else "strips"
+            raise ImageTooLargeError(
+                f"{path} declares {kind} of {' x '.join(map(str, page.chunks))} values for an "
+                f"image of {' x '.join(map(str, page.shape))}; refused before decoding"
+            )
+    _bound_tifffile_decoders()
+
+
+def _inflate(data: Any, /, *, out: Any = None) -> bytes:
+    """Deflate decoding that stops at ``out`` bytes when it is a size (as imagecodecs does)."""
+    if not isinstance(out, int) or isinstance(out, bool):
+        return zlib.decompress(data)
+    return zlib.decompressobj().decompress(data, max(1, out))
+
+
+def _unxz(data: Any, /, *, out: Any = None) -> bytes:
+    """LZMA decoding that stops at ``out`` bytes when it is a size (as imagecodecs does)."""
+    if not isinstance(out, int) or isinstance(out, bool):
+        return lzma.decompress(data)
+    return lzma.LZMADecompressor().decompress(data, max(1, out))
+
+
+def _bound_tifffile_decoders() -> None:
+    """Use :func:`_inflate` and :func:`_unxz` where tifffile would use its own decoders.
+
+    tifffile passes every decoder the size it expects (``out=``); its fallbacks for a
+    missing imagecodecs ignore it, so one small strip could inflate to gigabytes.
+    """
+    import tifffile
+
+    codecs = tifffile.TIFF.DECOMPRESSORS
+    table = getattr(codecs, "_codecs", None)
+    if not isinstance(table, dict):
+        return
+    for key, bounded in ((8, _inflate), (32946, _inflate), (50013, _inflate), (34925, _unxz)):
+        try:
+            current = codecs[key]
+        except (KeyError, ImportError):
+            continue
+        if current is not bounded and getattr(current, "__module__", "").endswith("_imagecodecs"):
+            table[key] = bounded
+
+
+def tiff_shape(path: str | Path) -> tuple[int, ...]:
+    """A TIFF's shape laid out as :func:`read_image` lays it out, from its tags alone.
+
+    Stack planes come first and colour samples last: a planar RGB(A) page, stored
+    ``(3|4, H, W)``, is ``(H, W, 3|4)``. Samples count as stored (a palette image
+    is ``(H, W)``; it reads as ``(H, W, 3)``).
+
+    Raises:
+        OSError: Not a regular file, or not a TIFF file tifffile can read.
+    """
+    path = Path(path)
+    with open_regular(path) as fh, _tiff_file(fh, path) as tif:
+        try:
+            series, page = tif.series[0], tif.pages[0]
+        except Exception as exc:  # no pages, a broken first page
+            raise _unreadable(path, exc) from None
+        shape = tuple(series.shape)
+        axis = _planar_colour_axis(page, series.axes)
+    if axis is None:
+        return shape
+    return shape[:axis] + shape[axis + 1 :] + shape[axis : axis + 1]
+
+
+#: TIFF photometric interpretations (tag 262) whose stored values are not gray or RGB.
+_MINISWHITE, _PALETTE, _SEPARATED = 0, 3, 5
+#: Photometric RGB, and PlanarConfiguration (tag 284) SEPARATE: one plane per sample.
+_RGB, _PLANAR_SEPARATE = 2, 2
+
+
+def _planar_colour_axis(page: Any, axes: str) -> int | None:
+    """Where a TIFF stored as colour planes keeps its samples (``S``), else ``None``.
+
+    Only the tags say so: a page whose photometric tag is RGB or CMYK and whose
+    samples are stored one plane each (PlanarConfiguration 2) is one colour image
+    however it is shaped; gray pages (MINISBLACK, with any number of samples,
+    or one page per plane) are a stack.
+    """
+    if "S" not in axes or axes.endswith("S") or int(page.planarconfig) != _PLANAR_SEPARATE:
+        return None
+    return axes.index("S") if int(page.photometric) in (_RGB, _SEPARATED) else None
+
+
+def _samples_last(page: Any, axes: str, data: np.ndarray) -> tuple[np.ndarray, str]:
+    """A planar colour TIFF's samples, ``(..., 3|4, H, W)``, moved last as Pillow reads them."""
+    axis = _planar_colour_axis(page, axes)
+    if axis is None:
+        return data, axes
+    return np.moveaxis(data, axis, -1), axes.replace("S", "") + "S"
+
+
+#: TIFF InkSet tag (332): 2 means the separated inks are not CMYK.
+_INKSET_TAG = 332
+
+
+def _cmyk(page: Any) -> bool:
+    tag = page.tags.get(_INKSET_TAG)
+    return tag is None or int(tag.value) != 2
+
+
+def _tiff_values(page: Any, axes: str, data: np.ndarray) -> tuple[np.ndarray, str]:
+    """A TIFF's stored samples as gray or RGB(A) values.
+
+    A palette image becomes its colours; MINISWHITE (0 is white: scans, faxes) is
+    inverted; CMYK becomes RGB (a fifth sample kept as alpha); bilevel and 2/4-bit
+    gray is spread over 0-255. Planar colour samples are last already
+    (:func:`_samples_last`).
+
+    Returns:
+        ``(values, axes)``: the array and its tifffile axis letters.
+    """
+    photometric, bits = int(page.photometric), int(page.bitspersample or 8)
+    if photometric == _PALETTE and page.colormap is not None:
+        cmap = np.asarray(page.colormap)
+        cmap = (cmap >> 8 if cmap.max() > 255 else cmap).astype(np.uint8)
+        index = data[..., 0] if axes.endswith("S") else data
+        return cmap.T[np.minimum(index, cmap.shape[1] - 1)], axes.rstrip("S") + "S"
+    if photometric == _SEPARATED and axes.endswith("S") and data.shape[-1] >= 4 and _cmyk(page):
+        return _cmyk_to_rgb(data), axes
+    if data.dtype == bool:
+        data, bits = data.astype(np.uint8), 1
+    if photometric == _MINISWHITE:
+        data = _inverted(data, bits)
+    if data.dtype == np.uint8 and bits < 8:
+        data = data * np.uint8(255 // ((1 << bits) - 1))
+    return data, axes
+
+
+def _inverted(data: np.ndarray, bits: int) -> np.ndarray:
+    """MINISWHITE values as gray levels (0 black): the value range turned around."""
+    if data.dtype.kind == "u":
+        top = data.dtype.type(min((1 << bits) - 1, np.iinfo(data.dtype).max))
+        return top - np.minimum(data, top)
+    if data.dtype.kind == "i":
+        return np.invert(data)
+    finite = data[np.isfinite(data)]  # floats: 1 - v in [0, 1], else the range turned
+    if not finite.size:
+        return data
+    low, high = finite.min(), finite.max()
+    return (1 - data if low >= 0 and high <= 1 else (low + high) - data).astype(data.dtype)
+
+
+def _cmyk_to_rgb(data: np.ndarray) -> np.ndarray:
+    """CMYK(+alpha) samples, ``(..., 4|5)``, as RGB(A) of the same dtype."""
+    top = float(np.iinfo(data.dtype).max) if data.dtype.kind in "ui" else 1.0
+    ink = np.clip(data[..., :4].astype(np.float32) / top, 0.0, 1.0)
+    rgb = (1.0 - ink[..., :3]) * (1.0 - ink[..., 3:]) * top
+    if data.dtype.kind in "ui":
+        rgb = np.rint(rgb)
+    rgb = rgb.astype(data.dtype)
+    return np.concatenate([rgb, data[..., 4:5]], axis=-1) if data.shape[-1] > 4 else rgb
