@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tinct.napari_plugin.progress import STATES, ProgressView, cancelled_status, progress_view
+from tinct.napari_plugin.progress import (
+    STATES,
+    ProgressView,
+    cancelled_status,
+    done_status,
+    progress_view,
+)
 
 
 def test_a_stack_run_counts_its_planes():
@@ -45,3 +51,12 @@ def test_the_status_after_a_cancel_says_what_was_done():
     assert cancelled_status("", 0, 1) == "cancelled"
     removed = "the layer 'stack' was removed"
     assert cancelled_status(removed, 2, 6) == f"cancelled: {removed}"
+
+
+def test_the_status_after_one_plane_of_a_stack_says_which_and_how_to_do_all():
+    assert done_status(1, 1, (), ()) == "done"
+    assert done_status(2, 6, (1,), (6,)) == "done 2/6"
+    assert done_status(1, 1, (3,), (10,)) == "done: plane 3 of 10 only (tick Whole stack for all)"
+    assert done_status(1, 1, (1, 2), (2, 5)) == (
+        "done: plane (1, 2) of 2 x 5 only (tick Whole stack for all)"
+    )

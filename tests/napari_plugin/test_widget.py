@@ -295,6 +295,10 @@ def test_single_plane_run_on_stack_uses_the_current_plane(viewer, widget):
     out = viewer.layers["gray colorized (tinct-base)"].data
     assert len(widget.fakes[0].calls) == 1
     assert out[2].any() and not out[0].any()
+    # the other planes are black: the status says which plane was done, and how to do all
+    assert widget.status.value == "done: plane 2 of 4 only (tick Whole stack for all)"
+    widget.run(whole_stack=True)
+    assert widget.status.value == "done 4/4"
 
 
 # ---------------------------------------------------------------------------- suggestions

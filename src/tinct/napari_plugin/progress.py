@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["STATES", "ProgressView", "cancelled_status", "progress_view"]
+__all__ = ["STATES", "ProgressView", "cancelled_status", "done_status", "progress_view"]
 
 State = Literal["idle", "running", "cancelling", "done", "cancelled", "failed"]
 #: The states of the progress bar, from before the first run to the end of one.
@@ -88,3 +88,28 @@ def cancelled_status(reason: str, done: int, total: int) -> str:
     if total > 1:
         return f"cancelled: {done} of {total} planes colorized"
     return "cancelled"
+
+
+def done_status(done: int, total: int, plane: tuple[int, ...], leading: tuple[int, ...]) -> str:
+    """The status line once a run has written a plane.
+
+    Args:
+        done: Planes the run has written.
+        total: Planes the run colorizes.
+        plane: The index of the plane just written (``()`` for a 2-D layer).
+        leading: The layer's leading (non-plane) axis sizes.
+
+    Returns:
+        ``done 2/6`` during a stack run; ``done`` for a 2-D layer; for the one shown
+        plane of a stack ``done: plane 3 of 10 only (tick Whole stack for all)``, since
+        the other planes of a new output layer are black.
+    """
+    if total > 1:
+        return f"done {done}/{total}"
+    if not leading:
+        return "done"
+    if len(leading) == 1:
+        where = f"plane {plane[0]} of {leading[0]}"
+    else:
+        where = f"plane {tuple(int(i) for i in plane)} of {' x '.join(map(str, leading))}"
+    return f"done: {where} only (tick Whole stack for all)"

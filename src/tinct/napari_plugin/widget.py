@@ -51,6 +51,7 @@ from tinct.napari_plugin.jobs import (
 )
 from tinct.napari_plugin.live_panel import LiveMixin
 from tinct.napari_plugin.models_panel import REFERENCE_TIP, ModelMixin, reference_reason
+from tinct.napari_plugin.progress import done_status
 from tinct.napari_plugin.run_panel import RunMixin
 from tinct.napari_plugin.server_panel import ServerToggle
 from tinct.napari_plugin.temporal_panel import WHOLE_STACK_TIP, TemporalMixin
@@ -330,7 +331,7 @@ class ColorizeWidget(  # type: ignore[misc, override]
                 model=job.model,
             )  # fmt: skip
             self._plane_done(done, total)
-            self.status.value = f"done {done}/{total}" if total > 1 else "done"
+            self.status.value = done_status(done, total, idx, job.geometry.leading)
 
     def _error(self, message: str) -> None:
         self.last_error = message
