@@ -57,6 +57,9 @@ def test_the_status_after_one_plane_of_a_stack_says_which_and_how_to_do_all():
     assert done_status(1, 1, (), ()) == "done"
     assert done_status(2, 6, (1,), (6,)) == "done 2/6"
     assert done_status(1, 1, (3,), (10,)) == "done: plane 3 of 10 only (tick Whole stack for all)"
+    assert done_status(1, 1, (3,), (10,), whole_stack=True) == (
+        "done: plane 3 of 10 only (Live re-runs the shown plane; Run does all)"
+    )
     assert done_status(1, 1, (1, 2), (2, 5)) == (
         "done: plane (1, 2) of 2 x 5 only (tick Whole stack for all)"
     )

@@ -299,6 +299,13 @@ def test_single_plane_run_on_stack_uses_the_current_plane(viewer, widget):
     assert widget.status.value == "done: plane 2 of 4 only (tick Whole stack for all)"
     widget.run(whole_stack=True)
     assert widget.status.value == "done 4/4"
+    widget.whole_stack.value = True
+    widget.live.value = True  # sync mode: a Live re-run now, of the shown plane only
+    assert len(widget.fakes[0].calls) == 6
+    assert widget.status.value == (
+        "done: plane 2 of 4 only (Live re-runs the shown plane; Run does all)"
+    )
+    assert "Live re-runs still do the shown plane" in widget.whole_stack.tooltip
 
 
 # ---------------------------------------------------------------------------- suggestions

@@ -90,7 +90,13 @@ def cancelled_status(reason: str, done: int, total: int) -> str:
     return "cancelled"
 
 
-def done_status(done: int, total: int, plane: tuple[int, ...], leading: tuple[int, ...]) -> str:
+def done_status(
+    done: int,
+    total: int,
+    plane: tuple[int, ...],
+    leading: tuple[int, ...],
+    whole_stack: bool = False,
+) -> str:
     """The status line once a run has written a plane.
 
     Args:
@@ -98,11 +104,13 @@ def done_status(done: int, total: int, plane: tuple[int, ...], leading: tuple[in
         total: Planes the run colorizes.
         plane: The index of the plane just written (``()`` for a 2-D layer).
         leading: The layer's leading (non-plane) axis sizes.
+        whole_stack: **Whole stack** is ticked (a Live re-run still does one plane).
 
     Returns:
         ``done 2/6`` during a stack run; ``done`` for a 2-D layer; for the one shown
         plane of a stack ``done: plane 3 of 10 only (tick Whole stack for all)``, since
-        the other planes of a new output layer are black.
+        the other planes of a new output layer are black, or with **Whole stack**
+        ticked ``... only (Live re-runs the shown plane; Run does all)``.
     """
     if total > 1:
         return f"done {done}/{total}"
@@ -112,4 +120,7 @@ def done_status(done: int, total: int, plane: tuple[int, ...], leading: tuple[in
         where = f"plane {plane[0]} of {leading[0]}"
     else:
         where = f"plane {tuple(int(i) for i in plane)} of {' x '.join(map(str, leading))}"
-    return f"done: {where} only (tick Whole stack for all)"
+    how = (
+        "Live re-runs the shown plane; Run does all" if whole_stack else "tick Whole stack for all"
+    )
+    return f"done: {where} only ({how})"

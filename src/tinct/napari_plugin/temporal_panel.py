@@ -29,7 +29,10 @@ _TIP = (
 
 
 #: Tooltip of the "Whole stack" checkbox.
-WHOLE_STACK_TIP = "Colorize every plane of an n-D layer, not only the shown one."
+WHOLE_STACK_TIP = (
+    "Run colorizes every plane of an n-D layer, not only the shown one (Live re-runs "
+    "still do the shown plane)."
+)
 
 
 class TemporalMixin:

@@ -331,7 +331,8 @@ class ColorizeWidget(  # type: ignore[misc, override]
                 model=job.model,
             )  # fmt: skip
             self._plane_done(done, total)
-            self.status.value = done_status(done, total, idx, job.geometry.leading)
+            ticked = bool(self.whole_stack.value and self.whole_stack.enabled)
+            self.status.value = done_status(done, total, idx, job.geometry.leading, ticked)
 
     def _error(self, message: str) -> None:
         self.last_error = message
