@@ -232,3 +232,21 @@ def test_eps_is_never_rendered_with_ghostscript(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         F.read_image(path)
     assert ran == [] and "EPS" not in F.pillow_formats() and "PNG" in F.pillow_formats()
+
+
+def test_a_file_that_is_no_image_is_named_once_with_a_clear_reason(tmp_path):
+    """A TIFF without pages said 'list index out of range'; Pillow named its file object."""
+    header_only = tmp_path / "empty.tif"
+    header_only.write_bytes(b"II*\0garbage")
+    no_pixels = tmp_path / "blank.png"  # a TIFF by its first bytes, whose page has no pixels
+    no_pixels.write_bytes(b"II*\0\x08\0\0\0\0\0")
+    text = tmp_path / "notes.png"
+    text.write_bytes(b"not an image at all")
+    for path, reason in (
+        (header_only, "not a TIFF file that can be read: no image in it"),
+        (no_pixels, "not a TIFF file that can be read: no pixels in it"),
+        (text, "not an image file of a format tinct reads"),
+    ):
+        with pytest.raises(OSError) as caught:
+            F.read_image(path)
+        assert str(caught.value) == f"{path}: {reason}"

@@ -76,6 +76,44 @@ def test_image_bank_skips_unreadable_files_and_names_them(image_dir, tmp_path):
         ImageBank([folder / "broken.png"], size=32, progress=False)
 
 
+def test_a_skipped_file_is_named_once_with_its_reason(image_dir, tmp_path, monkeypatch):
+    """The reason repeated the path: 'broken.png (cannot identify image file 'broken.png')'."""
+    import os
+    import shutil
+
+    from tinct.training.datasets import skipped_message
+
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    good = folder / "good.png"
+    shutil.copy(find_images(image_dir)[0], good)
+    (folder / "broken.png").write_bytes(b"not a png")
+    (folder / "empty.tif").write_bytes(b"II*\0garbage")
+    (folder / "link.png").symlink_to(folder / "gone.png")
+    bank = ImageBank(
+        [folder / n for n in ("broken.png", "empty.tif", "gone.png", "link.png")] + [good],
+        size=32, progress=False,
+    )  # fmt: skip
+    assert skipped_message(bank.skipped, shown=4) == (
+        f"skipped 4 unreadable images: {folder}/broken.png: not an image file of a format "
+        f"tinct reads; {folder}/empty.tif: not a TIFF file that can be read: no image in it; "
+        f"{folder}/gone.png: no such file; {folder}/link.png: not a regular file (a FIFO, a "
+        "device or a broken link)"
+    )
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(folder / "fifo.png")  # listed by no folder scan; named if given
+        bank = ImageBank([folder / "fifo.png", good], size=32, progress=False)
+        assert bank.skipped == [
+            (folder / "fifo.png", "not a regular file (a FIFO, a device or a broken link)")
+        ]
+    monkeypatch.setenv("TINCT_MAX_IMAGE_PIXELS", "1000")
+    with pytest.raises(ValueError) as caught:
+        ImageBank([good], size=32, progress=False)
+    said = str(caught.value)
+    assert said.startswith(f"cannot read any of the 1 images (first: {good}: declares ")
+    assert said.count(str(good)) == 1
+
+
 def test_simulate_hints_patch_means():
     g = torch.Generator().manual_seed(0)
     ab = torch.randn(3, 2, 32, 32) * 30

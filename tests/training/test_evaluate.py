@@ -171,6 +171,6 @@ def test_a_gray_image_is_left_out_so_no_average_is_infinite(eval_dir, tmp_path, 
     argv = ["evaluate", "--models", "gray", "--data", str(data), "--hints", "0"]
     assert cli.main([*argv, "--out", str(out), "--no-full-res"]) == 0
     said = capsys.readouterr().out
-    assert "skipped 1 gray image: " in said and "bw.png (no colour to measure)" in said
+    assert "skipped 1 gray image: " in said and "bw.png: no colour to measure" in said
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert rows and all(np.isfinite(float(r["psnr"])) for r in rows)

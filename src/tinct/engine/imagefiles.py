@@ -123,7 +123,7 @@ def _read_pillow(fh: IO[bytes], path: Path, limit: int) -> np.ndarray:
             raise ImageTooLargeError(f"{path}: {exc}") from None
         except UnidentifiedImageError:  # its message names the file object, not the file
             raise UnidentifiedImageError(
-                f"{path}: not an image file tinct can read (unknown or unsupported format)"
+                f"{path}: not an image file of a format tinct reads"
             ) from None
     with im:
         width, height = im.size

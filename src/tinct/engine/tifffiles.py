@@ -62,7 +62,10 @@ def read_tiff(fh: IO[bytes], path: Path, limit: int) -> tuple[np.ndarray, str, i
         except Exception as exc:  # no pages, a broken first page
             raise _unreadable(path, exc) from None
         _check_tiff(path, series, limit)
-        data, axes = _samples_last(page, series.axes, np.asarray(series.asarray()))
+        data = np.asarray(series.asarray())
+        if data.size == 0 or data.ndim < 2:
+            raise OSError(f"{path}: not a TIFF file that can be read: no pixels in it")
+        data, axes = _samples_last(page, series.axes, data)
         data, axes = _tiff_values(page, axes, data)
         tag = page.tags.get(ORIENTATION_TAG)
         turn = int(tag.value) if tag and "Y" in axes and "X" in axes else 1
@@ -79,8 +82,11 @@ def _tiff_file(fh: IO[bytes], path: Path) -> Any:
 
 
 def _unreadable(path: Path, exc: Exception) -> OSError:
+    """``'PATH: not a TIFF file that can be read: WHY'`` (tifffile's first line, or no image)."""
     why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return OSError(f"{path}: not a TIFF file that can be read ({why})")
+    if isinstance(exc, IndexError):  # tifffile found no page
+        why = "no image in it"
+    return OSError(f"{path}: not a TIFF file that can be read: {why}")
 
 
 def _check_tiff(path: Path, series: Any, limit: int) -> None:

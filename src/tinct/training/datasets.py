@@ -22,6 +22,7 @@ from tinct.color import rgb_to_lab, rgb_to_luv, rgb_to_yuv
 __all__ = [
     "IMAGE_SUFFIXES",
     "ImageBank",
+    "file_reason",
     "find_images",
     "held_out_sources",
     "is_near_gray",
@@ -205,12 +206,43 @@ def is_near_gray(ab: Tensor, threshold: float = 5.0) -> Tensor:
     return spread < threshold
 
 
+def file_reason(path: str | Path, exc: BaseException) -> str:
+    """Why ``path`` could not be read, in words that do not name it again.
+
+    The readers' messages name the file (``'PATH: not an image file ...'``,
+    ``'PATH declares 80 x 80 = ...'``, ``'cannot identify image file 'PATH''``); the
+    name is taken out, so a line that names the file names it once.
+
+    Args:
+        path: The file.
+        exc: What reading it raised.
+
+    Returns:
+        The first line of the reason, e.g. ``'no such file or directory'``.
+    """
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        text = exc.strerror  # e.g. [Errno 2] No such file or directory: 'PATH'
+        return text[:1].lower() + text[1:]
+    lines = str(exc).strip().splitlines()
+    text = lines[0].strip() if lines else ""
+    for name in (f"'{path}'", f'"{path}"', str(path)):
+        for lead in (f"{name}: ", f"{name} is ", f"{name} "):
+            if text.startswith(lead):
+                text = text[len(lead) :]
+        text = text.replace(f" {name}", "")
+    return text.strip(" :") or type(exc).__name__
+
+
 def skipped_message(
     skipped: Sequence[tuple[Path, str]], shown: int = 3, kind: str = "unreadable"
 ) -> str:
-    """One line naming the files a run left out, e.g. ``skipped 2 unreadable images: ...``."""
+    """One line naming the files a run left out, each once with its reason.
+
+    E.g. ``skipped 2 unreadable images: a.png: no such file or directory; b.png: ...``
+    (the reasons as :func:`file_reason` gives them).
+    """
     n = len(skipped)
-    names = "; ".join(f"{p} ({why})" for p, why in skipped[:shown])
+    names = "; ".join(f"{p}: {why}" for p, why in skipped[:shown])
     more = f"; and {n - shown} more" if n > shown else ""
     return f"skipped {n} {kind} image{'s' * (n != 1)}: {names}{more}"
 
@@ -263,7 +295,7 @@ class ImageBank:
                 arr[i] = _load_rgb(p, size)
                 keep.append(i)
             except Exception as exc:  # one bad file never stops the run; it is named
-                self.skipped.append((p, str(exc) or type(exc).__name__))
+                self.skipped.append((p, file_reason(p, exc)))
         if self.paths and not keep:
             p, why = self.skipped[0]
             raise ValueError(f"cannot read any of the {len(self.paths)} images (first: {p}: {why})")

@@ -39,7 +39,7 @@ def read_all(
     Raises:
         ValueError: Not one of the files can be used.
     """
-    from tinct.training.datasets import skipped_message
+    from tinct.training.datasets import file_reason, load_rgb, skipped_message
 
     kept: list[Path] = []
     images: list[np.ndarray] = []
@@ -47,9 +47,9 @@ def read_all(
     gray: list[tuple[Path, str]] = []
     for p in paths:
         try:
-            rgb = read_rgb(p)
-        except ValueError as exc:
-            skipped.append((p, str(exc).removeprefix(f"cannot read image {p}: ")))
+            rgb = load_rgb(p)  # as read_rgb reads it, the reason kept apart from the name
+        except Exception as exc:
+            skipped.append((p, file_reason(p, exc)))
             continue
         if min(rgb.shape[:2]) < 2:
             skipped.append((p, f"{rgb.shape[1]}x{rgb.shape[0]} pixels, smaller than 2x2"))
