@@ -201,6 +201,25 @@ def test_the_reference_reaches_every_model_that_uses_one(viewer, widget, errors)
     assert widget.reference.enabled and "No effect" not in widget.reference.tooltip
 
 
+def test_a_model_change_says_which_of_the_users_settings_it_reset(widget):
+    assert widget.status.value == ""  # the widget opening resets nothing of the user's
+    widget.temperature.value = 0.7
+    widget.decoder.value = "mode"
+    widget.model.value = "zhang-eccv16"  # its own defaults: said, not silent
+    assert widget.temperature.value == pytest.approx(0.38)
+    assert widget.status.value == (
+        "zhang-eccv16's defaults: temperature 0.70 -> 0.38, decoder mode -> auto"
+    )
+    widget.temperature.value = 0.5
+    widget.decoder.value = "mean"
+    widget.refresh_models()  # the same model stays selected: the user's settings stay
+    assert widget.temperature.value == pytest.approx(0.5) and widget.decoder.value == "mean"
+    widget.model.value = "tinct-he"
+    widget.temperature.value = 1.0
+    widget.model.value = "tinct-base"  # the same defaults: nothing to say
+    assert widget.status.value == ""
+
+
 def test_local_hints_greyed_out_for_models_that_do_not_fuse_hints(widget):
     assert widget.local_hints.enabled  # tinct-base fuses hints; usable before any hint
     widget.model.value = "levin"

@@ -21,7 +21,7 @@ from napari.layers import Image
 from tinct.napari_plugin import logic
 from tinct.napari_plugin import options_panel as opt_ui
 
-__all__ = ["REFERENCE_TIP", "ModelMixin", "reference_reason"]
+__all__ = ["REFERENCE_TIP", "ModelMixin", "defaults_note", "reference_reason"]
 
 #: Tooltip of the reference box.
 REFERENCE_TIP = (
@@ -39,6 +39,27 @@ def reference_reason(choice: logic.ModelChoice) -> str | None:
     if choice.global_hint or choice.distribution:
         return None
     return "this model has neither a global-hint input nor a colour distribution"
+
+
+def defaults_note(name: str, before: tuple[str, float], widget: Any) -> str:
+    """What a model change did to the decoder and temperature the user had set.
+
+    Args:
+        name: The model now selected.
+        before: ``(decoder, temperature)`` before the change.
+        widget: The widget (its ``decoder`` and ``temperature`` now).
+
+    Returns:
+        ``""`` when neither changed, else e.g. ``"zhang-eccv16's defaults: temperature
+        0.70 -> 0.38, decoder mode -> auto"``.
+    """
+    decoder, temperature = widget.decoder.value, float(widget.temperature.value)
+    parts = []
+    if round(temperature, 2) != round(before[1], 2):
+        parts.append(f"temperature {before[1]:.2f} -> {temperature:.2f}")
+    if decoder != before[0]:
+        parts.append(f"decoder {before[0]} -> {decoder}")
+    return f"{logic.model_label(name)}'s defaults: {', '.join(parts)}" if parts else ""
 
 
 class ModelMixin:
@@ -75,18 +96,24 @@ class ModelMixin:
         reason = reference_reason(choice)
         self.reference.enabled = reason is None
         self.reference.tooltip = REFERENCE_TIP + (f"\nNo effect: {reason}." if reason else "")
+        previous, self._shown_model = getattr(self, "_shown_model", None), name
+        before = (self.decoder.value, float(self.temperature.value))
         self.decoder.reset_choices()
-        self.decoder.value = logic.AUTO_DECODER
-        if choice.distribution:
-            self.temperature.value = choice.default_temperature
+        if name != previous:  # another model: its defaults (the same one keeps the user's)
+            self.decoder.value = logic.AUTO_DECODER
+            if choice.distribution:
+                self.temperature.value = choice.default_temperature
+        note = "" if previous is None else defaults_note(name, before, self)
         self.model.tooltip = f"Model (registry: `tinct models`); weights: {choice.status}." + (
             f"\n{choice.reason}." if choice.reason else ""
         )
         self.run_button.enabled = choice.available
         if not choice.available:
             self.status.value = f"cannot run: {choice.reason}"[:200]
-        elif self.status.value.startswith("cannot run:"):
-            self.status.value = ""
+        elif note:  # what the user set was changed: said, not silent
+            self.status.value = note[:200]
+        elif self.status.value.startswith("cannot run:") or "'s defaults: " in self.status.value:
+            self.status.value = ""  # about another model
         self._update_knobs()
         self._live_changed(decode_only=False)
 
