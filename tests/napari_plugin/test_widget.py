@@ -442,8 +442,17 @@ def test_bridge_server_toggle_shares_the_colorizer(viewer, widget, tmp_path, mon
     port = int(widget.server_status.value.rsplit(":", 1)[1])
     assert port > 0
     assert len(widget.fakes) == 1  # the server got the widget's colorizer
+    told: list[str] = []
+    monkeypatch.setattr("tinct.napari_plugin.server_panel.show_info", told.append)
+    widget.model.value = "zhang-eccv16"  # the server keeps its model: said, not silent
+    assert widget.server_status.value == f"on, 127.0.0.1:{port}: still tinct-base on auto"
+    assert len(told) == 1 and "still serves tinct-base on auto; untick and tick" in told[0]
+    widget.model.value = "tinct-base"
+    assert widget.server_status.value == f"on, 127.0.0.1:{port}"
     widget.server.value = False
     assert widget.server_status.value == "off"
+    widget.model.value = "zhang-eccv16"  # no server: nothing to say
+    assert widget.server_status.value == "off" and len(told) == 1
 
 
 # ---------------------------------------------------------------------------- real engine

@@ -214,6 +214,8 @@ class ColorizeWidget(  # type: ignore[misc, override]
         self.run_button.changed.connect(lambda *_: self.run())
         self.cancel_button.changed.connect(lambda *_: self.cancel())
         self.server.changed.connect(self._on_server_toggled)
+        self.model.changed.connect(self._server_follows)
+        self.device.changed.connect(self._server_follows)
         self.hints.changed.connect(self._on_hints_layer_changed)  # type: ignore[attr-defined]
         self.image.changed.connect(self._on_image_changed)
         self.image.changed.connect(self._update_temporal)
