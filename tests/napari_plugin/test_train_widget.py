@@ -176,3 +176,15 @@ def test_a_name_saved_in_lowercase_is_said_not_silent(widgets, monkeypatch):
     train._poll()
     assert train.status.value == "saved plain-name (3 steps)"
     assert told == ["tinct: plain-name saved. It is selected in the Colorize widget."]
+
+    told.clear()
+    train.replace.value = True  # nothing of that name to replace: said
+    train.model_name.value = "fresh"
+    job = train.start()
+    assert told == ["tinct: a new model: there was no user model 'fresh' to replace"]
+    job.done = True
+    train._poll()
+    told.clear()
+    train.model_name.value = "small0"  # one to replace: nothing to say
+    train.start()
+    assert told == [] and train.last_error is None

@@ -150,7 +150,7 @@ class TrainWidget(Container):
         self.job: FineTuneJob | None = None
         self.last_error: str | None = None
         self.last_result: Any = None
-        self._note = ""  # the running job's name, when it differs from the one typed
+        self._note = ""  # what the running job does otherwise than typed (its name, replace)
 
         self.layers = Select(choices=self._colour_layers, label="colour examples")
         self.layers.tooltip = "RGB image layers to learn from (Ctrl/Shift-click: several)"
@@ -226,6 +226,7 @@ class TrainWidget(Container):
 
             typed = str(self.model_name.value)
             name = user_store.check_new_name(typed, replace=self.replace.value)
+            replacing = user_store.is_user_model(name)
             arrays, names = example_arrays(list(self.layers.value or ()))
             folder = str(self.folder.value or "").strip()
             folders = [folder] if folder and folder != "." else []
@@ -252,7 +253,10 @@ class TrainWidget(Container):
         self.last_error = None
         self.progress.value = 0
         self.score.value = ""
-        self._note = name_note(typed, name)
+        notes = [name_note(typed, name)]
+        if self.replace.value and not replacing:  # the ticked box had nothing to act on
+            notes.append(f"a new model: there was no user model {name!r} to replace")
+        self._note = "; ".join(n for n in notes if n)
         self.status.value = f"starting… ({self._note})" if self._note else "starting…"
         if self._note:  # the status line is soon overwritten by the progress: notified too
             show_info(f"tinct: {self._note}")
