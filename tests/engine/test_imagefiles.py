@@ -250,3 +250,47 @@ def test_a_file_that_is_no_image_is_named_once_with_a_clear_reason(tmp_path):
         with pytest.raises(OSError) as caught:
             F.read_image(path)
         assert str(caught.value) == f"{path}: {reason}"
+
+
+def _ome_naming(path, other: str) -> None:
+    """A one-page OME-TIFF whose XML says its second plane is in the file ``other``."""
+    u1, u2 = "urn:uuid:11111111-1111-1111-1111-111111111111", "urn:uuid:2222-2222"
+    xml = (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        f'<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" UUID="{u1}">'
+        '<Image ID="Image:0"><Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="uint8" '
+        'SizeX="8" SizeY="6" SizeC="1" SizeZ="2" SizeT="1">'
+        '<Channel ID="Channel:0:0" SamplesPerPixel="1"/>'
+        f'<TiffData IFD="0" PlaneCount="1" FirstZ="0"><UUID FileName="{path.name}">{u1}</UUID>'
+        f'</TiffData><TiffData IFD="0" PlaneCount="1" FirstZ="1"><UUID FileName="{other}">{u2}'
+        "</UUID></TiffData></Pixels></Image></OME>"
+    )
+    tifffile.imwrite(path, np.full((6, 8), 7, np.uint8), description=xml, metadata=None)
+
+
+def test_a_tiff_never_opens_the_other_files_its_metadata_names(tmp_path):
+    """An OME-TIFF's XML names other files by any path: tinct read them (a FIFO or the
+    terminal named there hung it; another user's TIFF became part of the image)."""
+    import os
+
+    from engine_helpers import finishes_despite_fifo
+
+    secret = tmp_path / "elsewhere" / "secret.tif"
+    secret.parent.mkdir()
+    tifffile.imwrite(secret, np.full((6, 8), 99, np.uint8))
+    named = tmp_path / "names_secret.ome.tif"
+    _ome_naming(named, str(secret))
+    assert 99 not in F.read_image(named)
+    np.testing.assert_array_equal(F.read_image(named), np.full((6, 8), 7, np.uint8))
+    if hasattr(os, "mkfifo"):
+        fifo = tmp_path / "plane2.tif"
+        os.mkfifo(fifo)
+        tricked = tmp_path / "names_fifo.ome.tif"
+        _ome_naming(tricked, fifo.name)
+        got: list[object] = []
+        if not finishes_despite_fifo(lambda: got.append(F.read_image(tricked)), fifo, 20):
+            pytest.fail("read_image opened the FIFO an OME-TIFF names")
+        assert got and got[0].shape == (6, 8)
+    whole = tmp_path / "stack.ome.tif"  # a one-file OME-TIFF keeps its axes
+    tifffile.imwrite(whole, np.zeros((2, 3, 6, 8), np.uint16), metadata={"axes": "ZCYX"})
+    assert F.read_image(whole).shape == (2, 3, 6, 8) == F.tiff_shape(whole)

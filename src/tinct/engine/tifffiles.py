@@ -5,7 +5,9 @@
 its tiles or strips are checked first (:func:`_check_tiff`), a TIFF stored as colour
 planes is one ``(H, W, 3|4)`` image, gray pages are a stack, and palette, MINISWHITE,
 CMYK and low-bit gray values become gray or RGB(A). :func:`tiff_shape` tells the shape
-from the tags alone. A file tifffile cannot parse is an :class:`OSError` naming it.
+from the tags alone. A file tifffile cannot parse is an :class:`OSError` naming it. Only
+the file itself is read: an OME-TIFF (or a Micro-Manager stack) whose metadata names
+other files is read as a plain TIFF, never opening them.
 """
 
 from __future__ import annotations
@@ -72,11 +74,29 @@ def read_tiff(fh: IO[bytes], path: Path, limit: int) -> tuple[np.ndarray, str, i
         return data, axes, turn
 
 
+#: tifffile's file kinds whose series read other files, named inside the TIFF (an OME-TIFF's
+#: XML names any path, a FIFO or the terminal included; Micro-Manager stacks glob the folder).
+_OTHER_FILES = ("ome", "mmstack", "ndtiff")
+
+
 def _tiff_file(fh: IO[bytes], path: Path) -> Any:
+    """``tifffile.TiffFile`` of the open file, reading that file alone.
+
+    The kinds in :data:`_OTHER_FILES` are read as plain TIFFs (their pages in order),
+    except a one-file OME-TIFF where tifffile can be told to give up on other files
+    (``_multifile=False``: an OME series naming another file is then read plainly).
+    """
+    import inspect
+
     import tifffile
 
+    alone: dict[str, bool] = {}
+    if "_multifile" in inspect.signature(tifffile.TiffFile).parameters:
+        alone["_multifile"] = False
+    kinds = [k for k in _OTHER_FILES if not (k == "ome" and alone)]
+    alone.update({f"is_{k}": False for k in kinds if k in tifffile.TIFF.FILE_FLAGS})
     try:
-        return tifffile.TiffFile(fh, name=path.name)
+        return tifffile.TiffFile(fh, name=path.name, **alone)
     except Exception as exc:  # tifffile raises many kinds for a broken header
         raise _unreadable(path, exc) from None
 
