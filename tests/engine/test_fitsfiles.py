@@ -115,3 +115,50 @@ def test_only_so_many_hdus_before_the_image(tmp_path):
     assert FF.scan_headers(path) == 31  # the end of the file: no image, astropy says so
     with pytest.raises(OSError, match="no image data"):
         F.read_image(path)
+
+
+def _edit_cards(raw: bytes, **values: int) -> bytes:
+    """``raw`` with the integer cards named (``ZNAXIS1=64``) given new values in place."""
+    out = bytearray(raw)
+    for key, value in values.items():
+        at = out.index(f"{key:<8}= ".encode())
+        out[at : at + 80] = _card(f"{key:<8}= {value:20d}")
+    return bytes(out)
+
+
+def test_a_gzip_tile_inflates_no_further_than_its_tile(tmp_path):
+    """A 40 KB tile-compressed file declaring 64 x 64 pixels, its one gzip tile holding
+    4096 x 4096: astropy inflated the whole tile (95 MB at peak; 1 MB of tile is 1 GB)."""
+    source = tmp_path / "wide.fits"
+    hdu = fits.CompImageHDU(np.zeros((4096, 4096), np.int16), compression_type="GZIP_1",
+                            tile_shape=(4096, 4096))  # fmt: skip
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(source)
+    bomb = tmp_path / "bomb.fits"
+    bomb.write_bytes(_edit_cards(source.read_bytes(), ZNAXIS1=64, ZNAXIS2=64, ZTILE1=64,
+                                 ZTILE2=64))  # fmt: skip
+    assert bomb.stat().st_size < 50_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(F.ImageTooLargeError) as caught:
+            F.read_image(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(caught.value) == (
+        f"{bomb}: a compressed tile inflates to more than the 32,768 bytes a tile may hold"
+    )
+    assert peak < 16 * 2**20, f"{peak / 2**20:.0f} MB spent on a 64 x 64 image"
+
+
+@pytest.mark.parametrize("kind", ["GZIP_1", "GZIP_2", "RICE_1", "PLIO_1", "HCOMPRESS_1"])
+@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.float32])
+def test_tile_compressed_images_read_as_astropy_reads_them(tmp_path, kind, dtype):
+    if kind == "PLIO_1" and dtype is not np.int16:
+        pytest.skip("PLIO holds small integers only")
+    rng = np.random.default_rng(1)
+    data = (rng.random((52, 70)) * 1000).astype(dtype)
+    path = tmp_path / "tiles.fits"
+    hdu = fits.CompImageHDU(data, compression_type=kind, tile_shape=(16, 32))
+    fits.HDUList([fits.PrimaryHDU(), hdu]).writeto(path)
+    np.testing.assert_array_equal(F.read_image(path), fits.getdata(path, 1))
+    np.testing.assert_array_equal(F.read_image(path), fits.getdata(path, 1))  # patched once

@@ -8,18 +8,22 @@ text in memory (a 300 KB ``.fits.gz`` of blank cards cost 2 GB and 35 s), so
 file's compression: at most :data:`MAX_FITS_HEADER_BYTES` of headers and
 :data:`MAX_FITS_HDUS` HDUs up to the first image, and astropy is then asked for
 those HDUs only. A zip- or LZW-compressed file (which astropy would unpack whole)
-is refused. The file is opened once (:func:`~tinct.engine.filelimits.open_regular`: a
-FIFO is refused, never waited on), and the headers astropy parses are the ones walked.
+is refused, and a tile-compressed image's gzip tiles are inflated only up to a tile's
+size (:func:`_tiles_bounded`). The file is opened once
+(:func:`~tinct.engine.filelimits.open_regular`: a FIFO is refused, never waited on), and
+the headers astropy parses are the ones walked.
 """
 
 from __future__ import annotations
 
 import bz2
 import contextlib
+import contextvars
 import gzip
 import lzma
 import math
 import re
+import zlib
 from pathlib import Path
 from typing import IO, Any
 
@@ -102,7 +106,8 @@ def _read_first_image(
                         f"{path} declares {'x'.join(map(str, shape))} = {pixels:,} pixels, "
                         f"more than the limit of {max_pixels:,}"
                     )
-                data = np.asarray(hdu.data)
+                with _tiles_bounded(hdu, pixels, path):
+                    data = np.asarray(hdu.data)
                 break
             else:
                 raise OSError(f"{path}: no image data in the FITS file")
@@ -300,3 +305,68 @@ def _int(keys: dict[str, Any], key: str, path: Path, default: int | None = None)
     if not (-top if key == "BITPIX" else 0) <= number <= top:
         raise OSError(f"{path}: the FITS keyword {key} is out of range ({number})")
     return number
+
+
+#: Most bytes a tile of the image being read may inflate to (unset: astropy's own decoding).
+_TILE_BYTES: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "tinct_fits_tile_bytes", default=None
+)
+
+
+@contextlib.contextmanager
+def _tiles_bounded(hdu: Any, pixels: int, path: str | Path) -> Any:
+    """Inflate the gzip tiles of a tile-compressed image at most to a tile's size meanwhile.
+
+    astropy (6 and later) inflates a ``GZIP_1``/``GZIP_2`` tile whole, whatever the image
+    it belongs to: a 40 KB file declaring a 64 x 64 image spent 95 MB on its one tile (and a
+    1 MB tile inflates to 1 GB). A tile holds at most ``min(tile, image)`` pixels of 8 bytes.
+    """
+    tile = getattr(hdu, "tile_shape", None)
+    values = min(pixels, math.prod(tile)) if tile else pixels
+    _bound_astropy_gzip()
+    token = _TILE_BYTES.set(8 * max(1, values))
+    try:
+        yield
+    except ImageTooLargeError as exc:
+        raise ImageTooLargeError(f"{path}: {exc}") from None
+    finally:
+        _TILE_BYTES.reset(token)
+
+
+def _inflate_tile(buf: Any) -> np.ndarray:
+    """A gzip tile's bytes, refused past :data:`_TILE_BYTES` (astropy's decoding when unset)."""
+    cbytes = np.frombuffer(buf, dtype=np.uint8).tobytes()
+    limit = _TILE_BYTES.get()
+    if limit is None:
+        return np.frombuffer(gzip.decompress(cbytes), dtype=np.uint8)
+    inflater = zlib.decompressobj(wbits=31)  # one gzip member, as FITS writes a tile
+    out = inflater.decompress(cbytes, limit + 1)
+    if len(out) > limit:
+        raise ImageTooLargeError(
+            f"a compressed tile inflates to more than the {limit:,} bytes a tile may hold"
+        )
+    return np.frombuffer(out, dtype=np.uint8)
+
+
+def _bound_astropy_gzip() -> None:
+    """Make astropy's ``GZIP_1``/``GZIP_2`` tile decoders use :func:`_inflate_tile`."""
+    try:
+        from astropy.io.fits.hdu.compressed import _codecs, _tiled_compression
+    except ImportError:  # astropy before 6 decodes tiles in C, into a tile-sized buffer
+        return
+    table = getattr(_tiled_compression, "ALGORITHMS", None)
+    gzip1, gzip2 = getattr(_codecs, "Gzip1", None), getattr(_codecs, "Gzip2", None)
+    if not isinstance(table, dict) or gzip1 is None or gzip2 is None:
+        return
+    if table.get("GZIP_1") is gzip1:
+        table["GZIP_1"] = type("BoundedGzip1", (gzip1,), {"decode": _decode_gzip1})
+    if table.get("GZIP_2") is gzip2:
+        table["GZIP_2"] = type("BoundedGzip2", (gzip2,), {"decode": _decode_gzip2})
+
+
+def _decode_gzip1(self: Any, buf: Any) -> np.ndarray:
+    return _inflate_tile(buf)
+
+
+def _decode_gzip2(self: Any, buf: Any) -> np.ndarray:
+    return _inflate_tile(buf).reshape((self.itemsize, -1)).T.ravel()  # unshuffled
