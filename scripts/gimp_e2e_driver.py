@@ -9,8 +9,8 @@ server listens). TINCT_E2E_PHASE picks the cases: ``first`` (colorize, hints wit
 model new on the server, an unknown name, a model without weights),
 ``masked`` (a layer mask and a selection limit the result; a 16-bit scan keeps its
 tones; the server stops during a run), ``placed`` (the result takes its source's
-place and look: parent, position, offsets, opacity, mode, visibility), ``noted`` (a
-nearly black layer: the plug-in says why the result is dark) or ``served`` (the
+place and look: parent, position, offsets, opacity, mode, visibility), ``noted`` (nearly
+black layers of three precisions: the plug-in says why the result is dark) or ``served`` (the
 server's default model and TINCT_E2E_MODEL by name, each result saved as OUT/<case>.png).
 Every result is printed as one line ``TINCT-E2E {json}`` for the test to parse. What
 every case uses (settings, running the procedure, reading layers) is
@@ -19,6 +19,7 @@ scripts/gimp_e2e_support.py, imported from TINCT_E2E_LIB.
 
 import json
 import os
+import struct
 import sys
 
 import gi
@@ -185,12 +186,21 @@ def placed(proc):
 
 
 def noted(proc):
-    """A nearly black scan, then a plain one: only the first run shows a message, why its
-    result is dark. The plug-in's messages go to GIMP's stderr in batch mode, so each run
-    sits between two messages of the driver's own, "TINCT-E2E-MARK begin|end <case>"."""
+    """A nearly black scan at 8 bits, 16 bits and 32-bit float, then a plain one: only the
+    dark runs show a message, why the result is dark, naming the layer's precision. The
+    plug-in's messages go to GIMP's stderr in batch mode, so each run sits between two
+    messages of the driver's own, "TINCT-E2E-MARK begin|end <case>"."""
     dark = bytes(v % 12 for v in gray_pixels())  # below 5 % gray
-    for case, pixels in (("nearly-black", dark), ("plain", None)):
-        img, bg = gray_image(pixels)
+    deep = b"".join(struct.pack("<H", v * 257) for v in dark)
+    floats = b"".join(struct.pack("<f", v / 255.0) for v in dark)
+    cases = (
+        ("nearly-black", dark, None, "Y' u8"),
+        ("nearly-black-16", deep, Gimp.Precision.U16_NON_LINEAR, "Y' u16"),
+        ("nearly-black-float", floats, Gimp.Precision.FLOAT_LINEAR, "Y' float"),
+        ("plain", None, None, "Y' u8"),
+    )
+    for case, pixels, precision, babl in cases:
+        img, bg = gray_image(pixels, precision, babl)
         Gimp.message("TINCT-E2E-MARK begin " + case)
         status, message = run(proc, img, bg, PORT)
         Gimp.message("TINCT-E2E-MARK end " + case)
@@ -277,6 +287,7 @@ def main():
     status, message = run(proc, img, bg, DEAD_PORT)
     report(
         case="no-server",
+        port=DEAD_PORT,
         status=status,
         message=message,
         layers=[la.get_name() for la in img.get_layers()],

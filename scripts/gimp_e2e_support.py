@@ -90,12 +90,19 @@ def registered_models(proc):
         return [m[0] for m in json.load(f)["models"]]
 
 
-def gray_image(pixels=None):
-    """A W x H grayscale image with one layer, "bg", of ``pixels`` (default: gray_pixels())."""
-    img = Gimp.Image.new(W, H, Gimp.ImageBaseType.GRAY)
+def gray_image(pixels=None, precision=None, babl="Y' u8"):
+    """A W x H grayscale image with one layer, "bg", of ``pixels`` (default: gray_pixels()).
+
+    ``precision`` (a ``Gimp.Precision``; default 8-bit) is the image's, ``babl`` the format
+    of ``pixels``.
+    """
+    if precision is None:
+        img = Gimp.Image.new(W, H, Gimp.ImageBaseType.GRAY)
+    else:
+        img = Gimp.Image.new_with_precision(W, H, Gimp.ImageBaseType.GRAY, precision)
     bg = Gimp.Layer.new(img, "bg", W, H, Gimp.ImageType.GRAY_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
     img.insert_layer(bg, None, 0)
-    bg.get_buffer().set(Gegl.Rectangle.new(0, 0, W, H), "Y' u8", pixels or gray_pixels())
+    bg.get_buffer().set(Gegl.Rectangle.new(0, 0, W, H), babl, pixels or gray_pixels())
     return img, bg
 
 

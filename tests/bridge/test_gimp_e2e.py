@@ -173,7 +173,10 @@ def test_colorize_in_realrun_gimp(gimp_work):
 
     dead = results["no-server"]
     assert dead["status"] == "execution-error"
-    assert "Start the server with: tinct serve" in dead["message"]
+    assert dead["message"] == (  # no "[Errno 111] Connection refused"
+        f"Tinct: the tinct server is not running (nothing answers on 127.0.0.1:{dead['port']}). "
+        "Start the server with: tinct serve"
+    ), context
     assert dead["layers"] == ["bg"] and dead["base_type"] == "gray"  # untouched
 
     fake = results["impostor"]  # a process on the port that does not hold the token
@@ -301,9 +304,11 @@ def test_the_result_sits_where_and_how_its_source_sits(gimp_work):
 
 
 def test_a_nearly_black_layer_is_colorized_with_a_message_that_says_why(gimp_work):
-    """The engine's note about a nearly black input reaches the GIMP user as a message,
-    without the advice to change a normalisation the plug-in has no control for; a batch
-    run carries on (the message does not wait for anyone), and a plain layer gets none."""
+    """The engine's note about a nearly black input reaches the GIMP user as a message in
+    a GIMP user's words: the layer's precision as Image > Precision names it (a float
+    layer travels as 16-bit integers), no normalisation setting the plug-in has no control
+    for; a batch run carries on (the message does not wait for anyone), and a plain layer
+    gets none."""
     chroot, work, inside = gimp_work
     install_plugin(work / "cfg")
     recorder = Recorder(_colorizer()[0])
@@ -315,16 +320,18 @@ def test_a_nearly_black_layer_is_colorized_with_a_message_that_says_why(gimp_wor
     finally:
         handle.stop()
     assert proc.returncode == 0 and "done" in results, context
-    for case in ("nearly-black", "plain"):
+    precisions = {"nearly-black": "8-bit integer", "nearly-black-16": "16-bit integer",
+                  "nearly-black-float": "32-bit floating point"}  # fmt: skip
+    for case in (*precisions, "plain"):
         assert results[case]["status"] == "success", context
         assert results[case]["layers"] == ["Colorized (tinct-base)", "bg"], context
-    told = messages_during(proc, "nearly-black")
-    assert len(told) == 1, context
-    assert told[0].startswith("Tinct warning: the input maps to nearly black"), context
-    assert "the result is nearly black" in told[0], context
-    assert "normali" not in told[0] and "percentile" not in told[0], context
+    for case, precision in precisions.items():
+        assert messages_during(proc, case) == [
+            f"Tinct warning: the image is nearly black ({precision}: 99.5% of its pixels "
+            "below 4% gray), so the result is nearly black (try stretching its levels first)"
+        ], context
     assert messages_during(proc, "plain") == [], context
-    assert len(recorder.calls) == 2
+    assert len(recorder.calls) == 4
 
 
 def _tiles(folder: Path) -> Path:

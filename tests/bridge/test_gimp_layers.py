@@ -73,3 +73,55 @@ def test_the_look_is_what_a_restorer_sees(tinct_layers):
     look = tinct_layers.LOOK
     assert set(look) == set(DEFAULTS)
     assert look.index("mode") < min(look.index(n) for n in look if "space" in n or "composite" in n)
+
+
+def test_the_precision_is_named_as_gimps_image_precision_menu_names_it(tinct_layers):
+    """The server's notes about the layer name it ("16-bit integer: 99.5% of its pixels
+    below 4% gray"): a float layer travels as 16-bit integers, so the plug-in says which."""
+    names = [f"{p}_{c}" for p in ("U8", "U16", "U32", "HALF", "FLOAT", "DOUBLE")
+             for c in ("LINEAR", "NON_LINEAR", "PERCEPTUAL")]  # fmt: skip
+    tinct_layers.Gimp.Precision = types.SimpleNamespace(**{n: object() for n in names})
+
+    def named(name):
+        image = types.SimpleNamespace(
+            get_precision=lambda: getattr(tinct_layers.Gimp.Precision, name)
+        )
+        return tinct_layers.precision_name(image)
+
+    assert named("U8_NON_LINEAR") == "8-bit integer"
+    assert named("U16_LINEAR") == named("U16_PERCEPTUAL") == "16-bit integer"
+    assert named("U32_NON_LINEAR") == "32-bit integer"
+    assert named("HALF_LINEAR") == "16-bit floating point"
+    assert named("FLOAT_NON_LINEAR") == "32-bit floating point"
+    assert named("DOUBLE_PERCEPTUAL") == "64-bit floating point"
+    tinct_layers.Gimp.Precision.NEW_ONE = object()
+    assert named("NEW_ONE") is None  # a precision of a later GIMP: the format's bits are said
+
+
+def test_a_server_error_is_told_in_words_not_by_its_protocol_code(tinct_layers):
+    told = tinct_layers.server_error_message(
+        "too_large", "9000x8000 exceeds the server limit of 67108864 pixels (max_pixels; "
+        "tinct serve --max-megapixels)",
+    )  # fmt: skip
+    assert told == (
+        "Tinct: the layer is too large for the server: 9000x8000 exceeds the server limit of "
+        "67108864 pixels (max_pixels; tinct serve --max-megapixels)"
+    )
+    assert tinct_layers.server_error_message("bad_request", "model 'levin' colorizes from "
+                                             "colour hints only") == (
+        "Tinct: the server refused the request: model 'levin' colorizes from colour hints only"
+    )  # fmt: skip
+    assert tinct_layers.server_error_message("shutting_down", "the server is shutting down") == (
+        "Tinct: the server is shutting down; the image is unchanged"
+    )
+    assert tinct_layers.server_error_message("unknown_model", "model 'zhang-eccv16' cannot "
+                                             "run: its weights are not installed") == (
+        "Tinct: model 'zhang-eccv16' cannot run: its weights are not installed"
+    )  # fmt: skip
+    for code in ("bad_request", "too_large", "unknown_model", "busy", "internal", "timeout",
+                 "closed"):  # fmt: skip
+        told = tinct_layers.server_error_message(code, "why")
+        assert told.startswith("Tinct: ") and f"({code})" not in told and "_" not in told
+    assert tinct_layers.server_error_message("new_code", "why") == (
+        "Tinct server error (new_code): why"  # a code of a later server: named as it is
+    )

@@ -1,8 +1,9 @@
 """What the engine warns about a served request reaches its client (tinct.bridge.job_warnings).
 
-The warnings are caught while the job runs, worded for a bridge client (no
-normalisation advice: the GIMP plug-in has no such control), bounded, sent in the
-``result`` frame's optional ``"warnings"`` field and returned by ``BridgeClient``.
+The warnings are caught while the job runs, worded for a bridge client (its data named
+by the request's precision, no normalisation advice: the GIMP plug-in has no such
+control), bounded, sent in the ``result`` frame's optional ``"warnings"`` field and
+returned by ``BridgeClient``.
 """
 
 import logging
@@ -10,6 +11,7 @@ import threading
 import warnings
 
 import numpy as np
+import pytest
 
 from bridge_helpers import FakeBackend, authed, client_for, make_server, request
 from tinct.bridge import wire as P
@@ -59,11 +61,14 @@ def test_caught_warnings_takes_this_threads_user_warnings_every_time():
     assert passed_on == ["from another thread", "not for the user"]
 
 
-def test_for_client_leaves_the_normalisation_advice_out_and_bounds_the_list():
-    told = for_client([BLACK, BLACK, "the reference image is ignored"])
-    black = BLACK.removesuffix(f" (try {NEUTRAL_ADVICE})")
-    assert told == [black, "the reference image is ignored"]
-    assert not any("normali" in t or "percentile" in t for t in told)
+def test_for_client_names_the_data_and_no_normalisation_and_bounds_the_list():
+    told = for_client([BLACK, BLACK, "the reference image is ignored"], "16-bit integer")
+    assert told == [
+        "the image is nearly black (16-bit integer: 99.5% of its pixels below 3% gray), so "
+        "the result is nearly black (try stretching its levels first)",
+        "the reference image is ignored",
+    ]
+    assert not any("normali" in t or "percentile" in t or "dtype" in t for t in told)
     many = for_client(f"note {i}" for i in range(40))
     assert len(many) == P.MAX_RESULT_WARNINGS
 
@@ -74,14 +79,34 @@ def test_round_trip_result_carries_the_warnings_of_each_request(cfgdir, caplog):
         with client_for(server) as client, caplog.at_level(logging.WARNING):
             first = client.colorize(4, 4, "gray8", bytes(16))
             again = client.colorize(4, 4, "gray8", bytes(16))  # the same text: told again
+            named = client.colorize(4, 4, "rgba16", bytes(128), precision="32-bit floating point")
+            wide = client.colorize(4, 4, "gray16", bytes(32))
     finally:
         server.shutdown()
-    expected = ["the input maps to nearly black (dtype: 99.5% of pixels below 3% gray), so the "
-                "result is nearly black"]  # fmt: skip
+    expected = ["the image is nearly black (8-bit: 99.5% of its pixels below 3% gray), so the "
+                "result is nearly black (try stretching its levels first)"]  # fmt: skip
     assert first.warnings == expected and again.warnings == expected
     assert first.header["warnings"] == expected and first.width == 4
+    assert named.warnings == [expected[0].replace("8-bit", "32-bit floating point")]
+    assert wide.warnings == [expected[0].replace("8-bit", "16-bit")]  # the format's bits
     logged = [r.getMessage() for r in caplog.records if "nearly black" in r.getMessage()]
-    assert len(logged) == 2 and NEUTRAL_ADVICE in logged[0]  # the log keeps the engine's words
+    assert len(logged) == 4 and NEUTRAL_ADVICE in logged[0]  # the log keeps the engine's words
+
+
+@pytest.mark.parametrize("precision", ["", 7, "x" * 41, "16-bit\nforged log line", ["8-bit"]])
+def test_a_precision_that_is_no_short_text_is_refused(cfgdir, precision):
+    server, _ = make_server(cfgdir, backend=Warns())
+    try:
+        sock = authed(server)
+        reply = request(sock, {"type": "colorize", "id": "r", "width": 2, "height": 2,
+                               "format": "gray8", "precision": precision},
+                        [("image", bytes(4))])  # fmt: skip
+        sock.close()
+    finally:
+        server.shutdown()
+    assert reply.type == "error" and reply.header["code"] == P.E_BAD_REQUEST
+    message = reply.header["message"]
+    assert message == '"precision" must be a text of 1 to 40 printable characters'
 
 
 def test_a_result_without_warnings_has_no_field_and_many_are_bounded(cfgdir):
@@ -123,5 +148,6 @@ def test_real_engine_tells_a_nearly_black_input(cfgdir):
             for img in (dark, dark, bright)
         ]
     assert told[0] == told[1] and len(told[0]) == 1, told  # each request is told
-    assert "nearly black" in told[0][0] and "percentile" not in told[0][0], told
+    assert told[0][0].startswith("the image is nearly black (8-bit: 99.5% of its pixels"), told
+    assert "percentile" not in told[0][0], told
     assert told[2] == []

@@ -54,3 +54,29 @@ def test_a_front_end_without_the_control_leaves_the_advice_out():
 def test_other_warnings_are_left_as_they_are():
     note = "12 blank pixels (NaN or infinite) take the image's smallest value"
     assert worded_for(note, advice_in("cli")) == note
+
+
+def test_a_front_end_that_knows_the_data_by_its_precision_gets_plain_words():
+    """For data taken as it is (dtype), an image editor's user reads the layer's precision
+    and no normalisation; other modes keep the engine's words, other notes are as they are."""
+    (black,) = contrast_notes(_dark(), "dtype")
+    (constant,) = contrast_notes(torch.linspace(0.5, 0.501, 256).reshape(1, 1, 16, 16), "dtype")
+    (flat,) = contrast_notes(_flat(0.5), "dtype")
+    assert worded_for(black, "stretching its levels first", data="16-bit integer") == (
+        "the image is nearly black (16-bit integer: 99.5% of its pixels below 5% gray), so the "
+        "result is nearly black (try stretching its levels first)"
+    )
+    assert worded_for(constant, None, data="8-bit") == (
+        "the image is nearly uniform (8-bit: 99% of its pixels within 0.3 of 255 gray levels)"
+    )
+    assert worded_for(flat, "stretching its levels first", data="32-bit floating point") == (
+        "the image is nearly uniform (32-bit floating point: 99% of its pixels the same gray); "
+        "if the data varies more, try stretching its levels first"
+    )
+    (ranged,) = contrast_notes(_dark(), "range")
+    assert worded_for(ranged, None, data="8-bit") == worded_for(ranged, None)  # its own mode
+    other = "12 blank pixels (NaN or infinite) take the image's smallest value"
+    assert worded_for(other, None, data="8-bit") == other
+    for note in (black, constant, flat):
+        told = worded_for(note, None, data="8-bit")
+        assert "dtype" not in told and "normalis" not in told and "input" not in told

@@ -91,6 +91,8 @@ class ColorizeJob:
         reference: ``(h, w[, c])`` global-hint image, or None.
         result_format: ``"rgb8"``, ``"rgba8"``, ``"rgb16"`` or ``"rgba16"``.
         request_id: the request's id.
+        precision: how the warnings sent back name the data (``"16-bit integer"``;
+            :func:`tinct.bridge.job_warnings.precision_of`), or None: the engine's words.
     """
 
     image: np.ndarray
@@ -103,6 +105,7 @@ class ColorizeJob:
     reference: np.ndarray | None = None
     result_format: str = "rgba8"
     request_id: str = ""
+    precision: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
     @property

@@ -23,6 +23,7 @@ from tinct.bridge.backend import (
     RequestError,
     decoder_applies,
 )
+from tinct.bridge.job_warnings import precision_of
 from tinct.engine.options import ColorizeOptions
 from tinct.engine.optionspec import OptionError
 
@@ -171,6 +172,7 @@ def parse_colorize(
         reference=reference,
         result_format=result_format,
         request_id=rid,
+        precision=precision_of(h, fmt),  # names the data in the warnings sent back
     )
 
 

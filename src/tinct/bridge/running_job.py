@@ -134,7 +134,7 @@ def run_colorize(conn: Connection, frame: P.Frame) -> bool:
     }
     for text in dict.fromkeys(state.get("warnings", ())):  # the server's log keeps each one
         log.warning("request %s from %s: warning: %s", show(job.request_id), peer, text)
-    told = for_client(state.get("warnings", ()))
+    told = for_client(state.get("warnings", ()), job.precision)
     if told:  # optional: a client that predates the field ignores it
         header["warnings"] = told
     P.send_frame(sock, header, [("image", pixels)])

@@ -10,10 +10,18 @@ napari widget. A front end without such a control (the GIMP plug-in always sends
 ``normalize="dtype"``) passes ``None``, which leaves the advice out. The notes stay
 plain text, so they pass through workers and re-issued warnings as they are and are
 worded where they are shown.
+
+A note names the normalisation mode that produced the gray levels (``dtype: 99.5% of
+pixels below 4% gray``): the CLI's and napari's own word for it. A front end whose users
+know their data by its precision instead (an image editor: "16-bit integer", "32-bit
+floating point"; the GIMP plug-in through the bridge) passes that name as ``data``:
+a note on data taken as it is (``dtype``) is then worded plainly, with the precision
+and without "normalisation" (:func:`worded_for`).
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from tinct.engine.optionspec import name_in
@@ -30,6 +38,15 @@ ADVICE_FIELD, ADVICE_VALUE = "normalize", "percentile"
 NEUTRAL_ADVICE = "percentile normalisation"
 #: How the advice ends a note: nearly constant, nearly black.
 _ADVICE_CLAUSES = ("; if the data varies more, try {}", " (try {})")
+#: The two notes as :func:`contrast_notes` words them (the advice follows).
+_NOTES = (
+    re.compile(r"the input is nearly constant after normalisation \((?P<mode>\w+): 99% of "
+               r"pixels within (?P<spread>[0-9.]+)/255 gray levels\)"),
+    re.compile(r"the input maps to nearly black \((?P<mode>\w+): 99\.5% of pixels below "
+               r"(?P<top>[0-9]+)% gray\), so the result is nearly black"),
+)  # fmt: skip
+#: The mode whose gray levels are the data's own (named by its precision when plain).
+_AS_IS = "dtype"
 
 
 def contrast_notes(gray: Tensor, normalize: str) -> list[str]:
@@ -88,21 +105,49 @@ def advice_in(style: str) -> str:
     raise ValueError(f"unknown style {style!r}: cli, wire or python")
 
 
-def worded_for(note: str, control: str | None) -> str:
+def worded_for(note: str, control: str | None, *, data: str | None = None) -> str:
     """A warning as a front end shows it: the advice naming its own control.
 
     Args:
-        note: A warning from the engine; only the advice of :func:`contrast_notes`
-            changes, any other text comes back as it is.
+        note: A warning from the engine; only the notes of :func:`contrast_notes`
+            change, any other text comes back as it is.
         control: How the front end names percentile normalisation (e.g.
-            ``advice_in("cli")``), or ``None`` when it has no such control: the
-            advice is left out.
+            ``advice_in("cli")``), or what else it advises for a poor input, or
+            ``None`` when it has nothing to advise: the advice is left out.
+        data: How the front end's user knows the input's precision (e.g. ``"16-bit
+            integer"``), for a front end that sends its data to be taken as it is and
+            has no word for normalisation modes. A note on such data is then worded
+            plainly: ``the image is nearly black (16-bit integer: 99.5% of its pixels
+            below 4% gray), so the result is nearly black``; ``the image is nearly
+            uniform (8-bit: 99% of its pixels within 0.4 of 255 gray levels)``. ``None``
+            keeps the engine's wording, which names the mode (``dtype: ...``).
 
     Returns:
-        ``note`` with the engine's words for the advice replaced.
+        ``note`` with the engine's words for the advice (and, with ``data``, for the
+        rest of a note) replaced.
     """
-    for clause in _ADVICE_CLAUSES:
+    body, kind = note, None
+    for i, clause in enumerate(_ADVICE_CLAUSES):
         neutral = clause.format(NEUTRAL_ADVICE)
         if note.endswith(neutral):
-            return note[: -len(neutral)] + ("" if control is None else clause.format(control))
-    return note
+            body, kind = note[: -len(neutral)], i
+    if data is not None:
+        body = _plain(body, data)
+    if kind is None or control is None:
+        return body
+    return body + _ADVICE_CLAUSES[kind].format(control)
+
+
+def _plain(body: str, data: str) -> str:
+    """A note on data taken as it is, in plain words naming its precision ``data``."""
+    for i, pattern in enumerate(_NOTES):
+        match = pattern.fullmatch(body)
+        if match is None or match["mode"] != _AS_IS:
+            continue
+        if i == 1:
+            return (f"the image is nearly black ({data}: 99.5% of its pixels below "
+                    f"{match['top']}% gray), so the result is nearly black")  # fmt: skip
+        spread = float(match["spread"])
+        alike = "the same gray" if spread < 0.05 else f"within {spread:.1f} of 255 gray levels"
+        return f"the image is nearly uniform ({data}: 99% of its pixels {alike})"
+    return body

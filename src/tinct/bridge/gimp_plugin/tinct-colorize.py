@@ -24,7 +24,15 @@ gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 import tinct_wire  # noqa: E402  (tinct.bridge.wire, copied here by `tinct gimp install`)
 from gi.repository import Gimp, GLib, GObject  # noqa: E402
-from tinct_layers import UserError, add_result, pixel_format, read_hints, read_layer  # noqa: E402
+from tinct_layers import (  # noqa: E402
+    UserError,
+    add_result,
+    pixel_format,
+    precision_name,
+    read_hints,
+    read_layer,
+    server_error_message,
+)
 
 PROC_NAME = "plug-in-tinct-colorize"
 LAYER_NAME = "Colorized"
@@ -240,9 +248,7 @@ class TinctColorize(Gimp.PlugIn):
         except tinct_wire.BridgeError as exc:
             if exc.code == "cancelled":  # never by the plug-in: the server stopped, say
                 return self.fail(procedure, run_mode, "Tinct: %s; the image is unchanged" % exc)
-            return self.fail(
-                procedure, run_mode, "Tinct server error (%s): %s" % (exc.code, exc.message)
-            )
+            return self.fail(procedure, run_mode, server_error_message(exc.code, exc.message))
         except UserError as exc:
             return self.fail(procedure, run_mode, "Tinct: %s" % exc)
         except Exception as exc:
@@ -318,6 +324,7 @@ class TinctColorize(Gimp.PlugIn):
                 local_hints=local_hints or None,  # off: not sent, as before the field existed
                 result_format=fmt,
                 normalize="dtype",  # a photo: full range as is (16-bit data is not stretched)
+                precision=precision_name(image),  # how the server's notes name the layer's data
                 progress=progress,
             )
         if (result.width, result.height, result.format) != (width, height, fmt):

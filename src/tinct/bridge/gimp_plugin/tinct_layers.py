@@ -20,6 +20,16 @@ EIGHT_BIT = ("U8_LINEAR", "U8_NON_LINEAR", "U8_PERCEPTUAL")
 #: ``get_<name>`` / ``set_<name>`` pairs of ``Gimp.Layer``, set in this order (the mode
 #: before the blend and composite settings that go with it).
 LOOK = ("opacity", "mode", "blend_space", "composite_space", "composite_mode", "visible")
+#: GIMP's precisions (Image > Precision), by the start of their ``Gimp.Precision`` names, as
+#: the server's notes about the layer name them ("16-bit integer: 99.5% of its pixels ...").
+PRECISION_NAMES = (
+    ("U8", "8-bit integer"),
+    ("U16", "16-bit integer"),
+    ("U32", "32-bit integer"),
+    ("HALF", "16-bit floating point"),
+    ("FLOAT", "32-bit floating point"),
+    ("DOUBLE", "64-bit floating point"),
+)
 
 
 class UserError(Exception):
@@ -38,6 +48,31 @@ OPAQUE_HINTS = (
 )
 
 
+#: How the plug-in begins a message for a server's error, by its code (docs/protocol.md),
+#: so that a GIMP user reads what happened, not a protocol code; ``None``: the server's
+#: message says it ("unknown model ...", "model ... cannot run: ..."). Any other code is
+#: named.
+SERVER_ERRORS = {
+    "too_large": "the layer is too large for the server",
+    "bad_request": "the server refused the request",
+    "unknown_model": None,
+    "busy": "the server is busy with other clients (try again in a moment)",
+    "internal": "the server failed (its log says more)",
+    "timeout": "the server took too long",
+    "closed": "the connection to the server was lost",
+}
+
+
+def server_error_message(code, message):
+    """What the plug-in says about a server's error ``code`` with its ``message``."""
+    if code == "shutting_down":  # its message says so ("the server is shutting down")
+        return "Tinct: %s; the image is unchanged" % message
+    if code not in SERVER_ERRORS:
+        return "Tinct server error (%s): %s" % (code, message)
+    lead = SERVER_ERRORS[code]
+    return "Tinct: %s" % message if lead is None else "Tinct: %s: %s" % (lead, message)
+
+
 def pixel_format(image, formats):
     """The wire format to send and ask back: ``rgba16`` or ``rgba8``.
 
@@ -48,6 +83,20 @@ def pixel_format(image, formats):
     if image.get_precision() in eight or "rgba16" not in formats:
         return "rgba8"
     return "rgba16"
+
+
+def precision_name(image):
+    """The image's precision as GIMP's Image > Precision menu names it, or None if unknown.
+
+    The plug-in sends it with the pixels (a float layer travels as 16-bit integers), so
+    that what the server says about the layer names the precision its user chose.
+    """
+    precision = image.get_precision()
+    for prefix, name in PRECISION_NAMES:
+        for curve in ("LINEAR", "NON_LINEAR", "PERCEPTUAL"):
+            if precision == getattr(Gimp.Precision, "%s_%s" % (prefix, curve), None):
+                return name
+    return None
 
 
 def read_layer(drawable, fmt="rgba8"):

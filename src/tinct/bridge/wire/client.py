@@ -118,8 +118,12 @@ class BridgeClient:
         where = f"{self.host}:{self.port}"
         try:
             sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-        except OSError as exc:
-            raise ServerNotRunning(f"cannot reach the tinct server on {where} ({exc})") from None
+        except ConnectionRefusedError:  # what a stopped server looks like
+            message = f"the tinct server is not running (nothing answers on {where})"
+            raise ServerNotRunning(message) from None
+        except OSError as exc:  # the reason without Python's "[Errno 113]"
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            raise ServerNotRunning(f"cannot reach the tinct server on {where} ({reason})") from None
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             client_handshake(sock, self.token, time.monotonic() + self.timeout)
@@ -278,6 +282,7 @@ class BridgeClient:
         request_id=None,
         local_hints=None,
         normalize=None,
+        precision=None,
     ):
         """Colorize pixels on the server.
 
@@ -303,6 +308,7 @@ class BridgeClient:
             local_hints: True keeps each hint's colour in its region (None = the default, off).
             normalize: how intensities map to gray ("dtype" = 0..65535 is black..white for
                 16-bit pixels; None = the server's "auto", which stretches 16-bit data).
+            precision: how the user knows the data ("16-bit integer"), named in the warnings.
 
         Returns:
             ColorizeResult; its ``warnings`` are the server's notes about the input
@@ -332,6 +338,7 @@ class BridgeClient:
             "result_format": result_format,
             "local_hints": local_hints,
             "normalize": normalize,
+            "precision": precision,
         }
         for key, value in options.items():
             if value is not None:
