@@ -54,6 +54,32 @@ def test_image_bank_squares_and_cache(image_dir, tmp_path):
     np.testing.assert_array_equal(np.asarray(again.images), bank.images)
 
 
+def test_a_stale_or_broken_cache_is_decoded_afresh(image_dir, tmp_path):
+    """The cache was keyed by the file names alone, and loaded as it was: an image edited
+    since trained as it had been, and a cut-off or foreign .npy became the data."""
+    import os
+    import shutil
+
+    folder = tmp_path / "imgs"
+    shutil.copytree(image_dir, folder)
+    paths, cache = find_images(folder), tmp_path / "cache"
+    first = ImageBank(paths, size=32, cache_dir=cache, progress=False)
+    (stored,) = cache.iterdir()
+    for wrong in (np.zeros((5, 3)), np.zeros((5, 32, 32, 3), np.float32), b"cut off"):
+        if isinstance(wrong, bytes):
+            stored.write_bytes(wrong)
+        else:
+            np.save(stored, wrong)
+        bank = ImageBank(paths, size=32, cache_dir=cache, progress=False)
+        np.testing.assert_array_equal(np.asarray(bank.images), first.images)
+    edited = paths[0]
+    Image.fromarray(np.full((40, 40, 3), (255, 0, 0), np.uint8)).save(edited)
+    os.utime(edited, ns=(1, 1))  # whatever the clock, not the time it was cached at
+    bank = ImageBank(paths, size=32, cache_dir=cache, progress=False)
+    assert (np.asarray(bank.images[0]) == (255, 0, 0)).all()
+    np.testing.assert_array_equal(np.asarray(bank.images[1:]), first.images[1:])
+
+
 def test_image_bank_skips_unreadable_files_and_names_them(image_dir, tmp_path):
     import shutil
 

@@ -247,12 +247,37 @@ def skipped_message(
     return f"skipped {n} {kind} image{'s' * (n != 1)}: {names}{more}"
 
 
+def _stamp(path: Path) -> str:
+    """A file's size and modification time: an edited file is decoded again, not cached."""
+    try:
+        st = path.stat()
+    except OSError:
+        return "-"
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def _cached(cache: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The decoded array stored at ``cache`` if it is one of ``shape`` (never unpickled).
+
+    A file that is missing, unreadable (cut off, not ``.npy``, an object array) or of
+    another shape or dtype is ``None``: the images are decoded again and it is replaced.
+    """
+    try:
+        arr = np.load(cache, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if not isinstance(arr, np.ndarray) or arr.shape != shape or arr.dtype != np.uint8:
+        return None
+    return arr
+
+
 class ImageBank:
     """A set of colour images decoded once to ``(N, S, S, 3)`` uint8.
 
     Each image is resized so its shorter side is ``size`` and centre-cropped
     to a square. With ``cache_dir`` the decoded array is stored as ``.npy``
-    keyed by the file list, so later runs start in a second.
+    keyed by the file list (names, sizes and modification times), so later runs start in
+    a second; a cache file that is unreadable or of another shape is decoded afresh.
 
     Args:
         paths: Image files.
@@ -280,11 +305,12 @@ class ImageBank:
         self.size = size
         self.skipped: list[tuple[Path, str]] = []
         key = hashlib.sha256(
-            ("\n".join(str(p) for p in self.paths) + f"|{size}").encode()
+            ("\n".join(f"{p}|{_stamp(p)}" for p in self.paths) + f"|{size}").encode()
         ).hexdigest()[:16]
         cache = Path(cache_dir) / f"bank-{key}.npy" if cache_dir else None
-        if cache is not None and cache.exists():
-            self.images = np.load(cache, mmap_mode="r")
+        cached = _cached(cache, (len(self.paths), size, size, 3)) if cache else None
+        if cached is not None:
+            self.images = cached
             return
         from tqdm import tqdm
 
