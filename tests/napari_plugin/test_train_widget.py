@@ -188,3 +188,8 @@ def test_a_name_saved_in_lowercase_is_said_not_silent(widgets, monkeypatch):
     train.model_name.value = "small0"  # one to replace: nothing to say
     train.start()
     assert told == [] and train.last_error is None
+
+
+def test_a_long_status_wraps_inside_the_dock(widgets):
+    _viewer, _colorize, train = widgets
+    assert train.status.native.wordWrap()  # the dock is at most 440 px: not cut off there

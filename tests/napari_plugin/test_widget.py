@@ -656,6 +656,11 @@ def test_colour_picked_after_adding_a_point_is_for_the_next_point(viewer, widget
     assert tuple(pts.face_color[0][:3]) == (1.0, 0.0, 0.0)  # the first stays red
 
 
+def test_a_long_status_wraps_inside_the_dock_instead_of_being_cut_off(widget):
+    # the dock is at most 440 px wide: an unwrapped line ended mid-sentence at its edge
+    assert widget.status.native.wordWrap() and widget.server_status.native.wordWrap()
+
+
 def test_every_control_has_a_tooltip(widget):
     for w in widget:
         if w.widget_type not in ("Label", "Container", "ProgressBar") and w.name != "swatches":

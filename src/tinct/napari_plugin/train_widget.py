@@ -169,6 +169,7 @@ class TrainWidget(Container):
         self.progress = ProgressBar(value=0, min=0, max=_STEPS, label="progress")
         self.score = Label(value="", label="held-out PSNR")
         self.status = Label(value="", label="status")
+        self.status.native.setWordWrap(True)  # long messages wrap, not cut off
         self.extend(
             [
                 self.layers,

@@ -173,6 +173,8 @@ class ColorizeWidget(  # type: ignore[misc, override]
         self.server = CheckBox(value=False, text="Bridge server (GIMP)")
         self.server.tooltip = "Serve this model to the GIMP plug-in (tinct bridge on 127.0.0.1)."
         self.server_status = Label(value="off", label="server")
+        for label in (self.status, self.server_status):  # long messages wrap, not cut off
+            label.native.setWordWrap(True)
         self.extend(
             [
                 self.image,
