@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from tinct.bridge.backend import EngineBackend
     from tinct.bridge.server import BridgeServer, ServerAlreadyRunning, is_loopback_host
-    from tinct.cli._options import UsageError, check_model
+    from tinct.cli._options import UsageError, check_device, check_model
     from tinct.engine.options import ColorizeOptions
     from tinct.engine.optionspec import OptionError
 
@@ -156,6 +156,7 @@ def run(args: argparse.Namespace) -> int:
         ColorizeOptions(device=args.device)
     except OptionError as exc:
         raise UsageError("--device", exc.detail) from None
+    check_device(args.device)  # before listening: a server that can never colorize is no use
     if args.model is not None and not args.untrained:
         check_model(ColorizeOptions(model=args.model))
     try:
