@@ -149,7 +149,14 @@ def test_config_dir_override(monkeypatch, tmp_path):
     assert P.bridge_config_path() == str(tmp_path / "bridge.json")
     with pytest.raises(P.ServerNotRunning) as info:
         P.read_bridge_config()
-    assert "tinct serve" in str(info.value)
+    assert info.value.message == (  # as a GIMP user reads it once the server has stopped
+        f"the tinct server is not running (there is no {tmp_path / 'bridge.json'}, which it "
+        "writes). Start the server with: tinct serve"
+    )
+    (tmp_path / "bridge.json").mkdir()
+    with pytest.raises(P.ServerNotRunning, match=r"cannot read .*bridge\.json \(Is a directory\)"):
+        P.read_bridge_config()
+    (tmp_path / "bridge.json").rmdir()
     (tmp_path / "bridge.json").write_text(json.dumps({"port": 5, "token": "x"}))
     assert P.read_bridge_config()["port"] == 5
     (tmp_path / "bridge.json").write_text("{")

@@ -126,8 +126,12 @@ def read_bridge_config(path=None, check_process=True):
     try:
         with open(path, encoding="utf-8") as fh:
             data = json.loads(fh.read(1 << 16))
-    except OSError:
-        raise ServerNotRunning(f"no tinct server found ({path} does not exist)") from None
+    except FileNotFoundError:  # removed when the server stopped, or never written
+        message = f"the tinct server is not running (there is no {path}, which it writes)"
+        raise ServerNotRunning(message) from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ServerNotRunning(f"cannot read {path} ({reason})") from None
     except (ValueError, RecursionError):
         raise ServerNotRunning(f"{path} is not valid JSON") from None
     if not isinstance(data, dict) or "port" not in data or not isinstance(data.get("token"), str):
