@@ -9,6 +9,7 @@ from tinct.napari_plugin.progress import (
     ProgressView,
     cancelled_status,
     done_status,
+    error_text,
     progress_view,
 )
 
@@ -63,3 +64,17 @@ def test_the_status_after_one_plane_of_a_stack_says_which_and_how_to_do_all():
     assert done_status(1, 1, (1, 2), (2, 5)) == (
         "done: plane (1, 2) of 2 x 5 only (tick Whole stack for all)"
     )
+
+
+def test_errors_a_user_causes_are_worded_without_a_class_name():
+    from tinct.engine.runtime import DeviceUnavailableError
+
+    missing = DeviceUnavailableError("device 'cuda' requested but CUDA is not available")
+    assert error_text(missing) == "device 'cuda' requested but CUDA is not available"
+    assert error_text(ValueError("reference must be a colour image")) == (
+        "reference must be a colour image"
+    )
+    assert error_text(FileNotFoundError("no weights file at x")) == "no weights file at x"
+    assert error_text(KeyError("tinct-xl")) == "tinct-xl"  # not "'tinct-xl'"
+    assert error_text(TypeError("bad operand")) == "TypeError: bad operand"  # a bug: named
+    assert error_text(ValueError()) == "ValueError"

@@ -193,3 +193,15 @@ def test_a_name_saved_in_lowercase_is_said_not_silent(widgets, monkeypatch):
 def test_a_long_status_wraps_inside_the_dock(widgets):
     _viewer, _colorize, train = widgets
     assert train.status.native.wordWrap()  # the dock is at most 440 px: not cut off there
+
+
+def test_a_failed_job_is_worded_as_the_cli_words_it(widgets, monkeypatch):
+    _viewer, _colorize, train = widgets
+    monkeypatch.setattr("tinct.napari_plugin.train_widget.show_error", lambda _m: None)
+    job = _InstantJob("fails")
+    train.job_factory = lambda *a, **kw: job
+    train.model_name.value = "fails"
+    train.start()
+    job.error, job.done = ValueError("no colour images under /data/slides"), True
+    train._poll()
+    assert train.status.value == "error: no colour images under /data/slides"

@@ -13,7 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["STATES", "ProgressView", "cancelled_status", "done_status", "progress_view"]
+__all__ = [
+    "STATES",
+    "ProgressView",
+    "cancelled_status",
+    "done_status",
+    "error_text",
+    "progress_view",
+]
 
 State = Literal["idle", "running", "cancelling", "done", "cancelled", "failed"]
 #: The states of the progress bar, from before the first run to the end of one.
@@ -124,3 +131,21 @@ def done_status(
         "Live re-runs the shown plane; Run does all" if whole_stack else "tick Whole stack for all"
     )
     return f"done: {where} only ({how})"
+
+
+#: Errors whose message speaks for itself (as the CLI words them: no class name).
+_PLAIN_ERRORS = (OSError, ValueError, RuntimeError, KeyError, ImportError)
+
+
+def error_text(exc: BaseException) -> str:
+    """How the status line and notification word a failed run's error.
+
+    The errors a user's input or machine causes (a missing device, an unreadable file, a
+    bad value) are their message alone, as the command line says them; anything else,
+    a bug, keeps its class name. A message without text is its class name.
+    """
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    text = text.strip()
+    if not text:
+        return type(exc).__name__
+    return text if isinstance(exc, _PLAIN_ERRORS) else f"{type(exc).__name__}: {text}"

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tinct.cancel import Cancelled
 from tinct.napari_plugin import jobs
 from tinct.napari_plugin.hints_panel import _N_SWATCHES
-from tinct.napari_plugin.progress import State, cancelled_status, progress_view
+from tinct.napari_plugin.progress import State, cancelled_status, error_text, progress_view
 
 __all__ = ["RunMixin"]
 
@@ -136,7 +136,7 @@ class RunMixin:
             return
         if self._colorizing:  # a failed suggestion leaves the bar to the run it describes
             self._show_progress("failed")
-        self._error(f"{type(exc).__name__}: {exc}")
+        self._error(error_text(exc))
 
     def _on_finished(self) -> None:
         self._running_job = None

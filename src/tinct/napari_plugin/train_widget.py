@@ -297,7 +297,9 @@ class TrainWidget(Container):
             if type(job.error).__name__ == "Cancelled":
                 self.status.value = "cancelled before the first step: nothing was saved"
             else:
-                self._error(f"{type(job.error).__name__}: {job.error}")
+                from tinct.napari_plugin.progress import error_text
+
+                self._error(error_text(job.error))
             return
         result = job.result
         self.last_result = result
