@@ -294,3 +294,32 @@ def test_a_tiff_never_opens_the_other_files_its_metadata_names(tmp_path):
     whole = tmp_path / "stack.ome.tif"  # a one-file OME-TIFF keeps its axes
     tifffile.imwrite(whole, np.zeros((2, 3, 6, 8), np.uint16), metadata={"axes": "ZCYX"})
     assert F.read_image(whole).shape == (2, 3, 6, 8) == F.tiff_shape(whole)
+
+
+def test_a_packbits_strip_unpacks_no_further_than_its_image(tmp_path):
+    """tifffile's own PackBits decoder (no imagecodecs) unpacked a whole strip into a list
+    of bytes: a 256 KB file of a 16 x 16 image cost 160 MB (a 10 MB one, 6 GB)."""
+    rng = np.random.default_rng(0)
+    plain = tmp_path / "plain.tif"
+    gray = (rng.integers(0, 4, (40, 30)) * 60).astype(np.uint8)  # runs and literals
+    Image.fromarray(gray).save(plain, compression="packbits")
+    np.testing.assert_array_equal(F.read_image(plain), gray)
+    small = tmp_path / "small.tif"
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(small, compression="packbits")
+    with tifffile.TiffFile(small) as tif:
+        tags = tif.pages[0].tags
+        at_offset, at_count = tags["StripOffsets"].valueoffset, tags["StripByteCounts"].valueoffset
+    runs = b"\x81\x07" * (1 << 17)  # 128 sevens per two bytes: 16 MB from 256 KB
+    raw = bytearray(small.read_bytes())
+    struct.pack_into("<I", raw, at_offset, len(raw))
+    struct.pack_into("<I", raw, at_count, len(runs))
+    bomb = tmp_path / "bomb.tif"
+    bomb.write_bytes(bytes(raw) + runs)
+    tracemalloc.start()
+    try:
+        image = F.read_image(bomb)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    np.testing.assert_array_equal(image, np.full((16, 16), 7, np.uint8))
+    assert peak < 8 * 2**20, f"{peak / 2**20:.0f} MB spent on a 16 x 16 image"
