@@ -118,8 +118,12 @@ def test_a_server_error_is_told_in_words_not_by_its_protocol_code(tinct_layers):
                                              "run: its weights are not installed") == (
         "Tinct: model 'zhang-eccv16' cannot run: its weights are not installed"
     )  # fmt: skip
+    assert tinct_layers.server_error_message("closed", "connection closed") == (
+        "Tinct: the connection to the server was lost (connection closed); the image is "
+        "unchanged"  # the server was killed while it colorized
+    )
     for code in ("bad_request", "too_large", "unknown_model", "busy", "internal", "timeout",
-                 "closed"):  # fmt: skip
+                 "closed", "shutting_down"):  # fmt: skip
         told = tinct_layers.server_error_message(code, "why")
         assert told.startswith("Tinct: ") and f"({code})" not in told and "_" not in told
     assert tinct_layers.server_error_message("new_code", "why") == (

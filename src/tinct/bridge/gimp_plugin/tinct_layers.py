@@ -48,29 +48,26 @@ OPAQUE_HINTS = (
 )
 
 
-#: How the plug-in begins a message for a server's error, by its code (docs/protocol.md),
-#: so that a GIMP user reads what happened, not a protocol code; ``None``: the server's
-#: message says it ("unknown model ...", "model ... cannot run: ..."). Any other code is
-#: named.
+#: What the plug-in says about a server's error, by its code (docs/protocol.md), around the
+#: server's message, so that a GIMP user reads what happened, not a protocol code (an
+#: unknown model's message says it all). Any other code is named as it is.
 SERVER_ERRORS = {
-    "too_large": "the layer is too large for the server",
-    "bad_request": "the server refused the request",
-    "unknown_model": None,
-    "busy": "the server is busy with other clients (try again in a moment)",
-    "internal": "the server failed (its log says more)",
-    "timeout": "the server took too long",
-    "closed": "the connection to the server was lost",
+    "too_large": "the layer is too large for the server: %s",
+    "bad_request": "the server refused the request: %s",
+    "unknown_model": "%s",
+    "busy": "the server is busy with other clients (try again in a moment): %s",
+    "internal": "the server failed (its log says more): %s",
+    "timeout": "the server took too long: %s",
+    "closed": "the connection to the server was lost (%s); the image is unchanged",
+    "shutting_down": "%s; the image is unchanged",  # "the server is shutting down"
 }
 
 
 def server_error_message(code, message):
     """What the plug-in says about a server's error ``code`` with its ``message``."""
-    if code == "shutting_down":  # its message says so ("the server is shutting down")
-        return "Tinct: %s; the image is unchanged" % message
     if code not in SERVER_ERRORS:
         return "Tinct server error (%s): %s" % (code, message)
-    lead = SERVER_ERRORS[code]
-    return "Tinct: %s" % message if lead is None else "Tinct: %s: %s" % (lead, message)
+    return "Tinct: " + SERVER_ERRORS[code] % message
 
 
 def pixel_format(image, formats):
