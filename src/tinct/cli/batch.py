@@ -14,7 +14,9 @@ Without --scheduler a local cluster of --workers processes is started (one
 task at a time per process, --threads-per-worker torch threads each); with
 --scheduler tcp://HOST:8786 the files go to the workers of a running
 ``dask scheduler``; IN_DIR, OUT_DIR and the model file must then be at the
-same paths on every worker (a shared file system).
+same paths on every worker (a shared file system). A scheduler that does not
+answer within --connect-timeout seconds (5 by default) is one line naming
+--scheduler, exit 1; no file is handed out.
 
 OUT_DIR may be a sub-folder of IN_DIR (it is left out when IN_DIR is
 scanned); OUT_DIR equal to IN_DIR, or a folder containing IN_DIR, is refused
@@ -31,6 +33,8 @@ import argparse
 import sys
 from pathlib import Path
 from typing import Any
+
+from tinct.scale.scheduler import DEFAULT_CONNECT_TIMEOUT
 
 __all__ = ["max_workers", "register", "run"]
 
@@ -51,6 +55,11 @@ def register(subparsers: Any) -> None:
     g.add_argument(
         "--scheduler", metavar="ADDRESS", help="running Dask scheduler, e.g. tcp://host:8786"
     )
+    g.add_argument(
+        "--connect-timeout", type=float, default=None, metavar="S",
+        help=f"seconds the --scheduler has to answer (default: {DEFAULT_CONNECT_TIMEOUT:g}; "
+        f"at most {MAX_CONNECT_TIMEOUT:g})",
+    )  # fmt: skip
     g.add_argument(
         "--workers", type=int, default=None, metavar="N",
         help="local worker processes (default: half the cores, at most 8; at most 4 x the cores)",
@@ -73,6 +82,8 @@ def register(subparsers: Any) -> None:
 
 #: Most --threads-per-worker accepted with --scheduler (the workers' machines are not this one).
 MAX_REMOTE_THREADS = 1024
+#: Most --connect-timeout accepted (seconds).
+MAX_CONNECT_TIMEOUT = 600.0
 
 
 def max_workers() -> int:
@@ -157,6 +168,11 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.scheduler:
         _check_scheduler(args.scheduler)
+    timeout = DEFAULT_CONNECT_TIMEOUT if args.connect_timeout is None else args.connect_timeout
+    if not 0 < timeout <= MAX_CONNECT_TIMEOUT:  # also NaN
+        raise UsageError(
+            "--connect-timeout", f"must be > 0 and at most {MAX_CONNECT_TIMEOUT:g} s, got {timeout}"
+        )
     if args.retries < 0:
         raise UsageError("--retries", f"must be >= 0, got {args.retries}")
     if out_dir.exists() and not out_dir.is_dir():
@@ -172,6 +188,7 @@ def run(args: argparse.Namespace) -> int:
         ) from None
     from tinct.scale.batch import run_batch
     from tinct.scale.planning import find_inputs
+    from tinct.scale.scheduler import SchedulerUnreachableError
 
     if not find_inputs(in_dir, exclude=out_dir):
         from tinct.engine.outputs import IMAGE_SUFFIXES
@@ -181,10 +198,14 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("IN_DIR", f"no images or videos under {in_dir} ({suffixes})")
     ensure_weights(record, progress=not args.quiet)  # once here, not once per worker
     make_folder(out_dir, "OUT_DIR")
-    summary = run_batch(
-        args.in_dir, args.out_dir, options, scheduler=args.scheduler, workers=args.workers,
-        threads_per_worker=args.threads_per_worker, retries=args.retries,
-        progress=not args.quiet,
-    )  # fmt: skip
+    try:
+        summary = run_batch(
+            args.in_dir, args.out_dir, options, scheduler=args.scheduler, workers=args.workers,
+            threads_per_worker=args.threads_per_worker, retries=args.retries,
+            progress=not args.quiet, connect_timeout=timeout,
+        )  # fmt: skip
+    except SchedulerUnreachableError as exc:
+        more = "" if args.connect_timeout else "; --connect-timeout S gives a slow cluster longer"
+        raise RuntimeFailure(f"--scheduler: {exc}{more}") from None
     print(f"tinct batch: {summary.line()}", file=sys.stderr)
     return summary.exit_code

@@ -34,6 +34,7 @@ from tinct.engine.options import ColorizeOptions
 from tinct.engine.outputs import TMP_MARK, output_path_for
 from tinct.scale.file_task import FileResult, colorize_file
 from tinct.scale.planning import existing_output, plan
+from tinct.scale.scheduler import DEFAULT_CONNECT_TIMEOUT, check_scheduler
 
 __all__ = ["LOCAL_CLUSTER_CONFIG", "BatchSummary", "default_workers", "run_batch"]
 
@@ -147,6 +148,7 @@ def run_batch(
     pretrained: bool = True,
     progress: bool = True,
     on_result: Callable[[FileResult], None] | None = None,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
 ) -> BatchSummary:
     """Colorize every image and video under ``in_dir`` into ``out_dir`` on a Dask cluster.
 
@@ -171,9 +173,16 @@ def run_batch(
         pretrained: Load trained weights (``False``: random weights, tests).
         progress: Show a tqdm progress bar on stderr.
         on_result: Called with every :class:`FileResult` as it arrives.
+        connect_timeout: Seconds the ``scheduler`` has to answer (5 by default;
+            more for a slow cluster). It is asked only when some file needs work.
 
     Returns:
         The summary; ``summary.exit_code`` is 0 when nothing failed.
+
+    Raises:
+        SchedulerUnreachableError: No Dask scheduler answered at ``scheduler``
+            within ``connect_timeout`` (:mod:`tinct.scale.scheduler`); no file
+            was handed out.
     """
     import dask
     from distributed import Client, LocalCluster
@@ -198,28 +207,21 @@ def run_batch(
             summary.add(FileResult(str(src), str(found), "skipped"))
         else:
             todo.append((src, dest_dir))
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(pairs), unit="image", desc="batch", file=sys.stderr)
-        bar.update(len(pairs) - len(todo))
     for res in summary.results:
         if res.status == "failed":
-            _report(res, bar)
+            _report(res, None)
         if on_result:
             on_result(res)
     if not todo:
-        if bar:
-            bar.close()
         summary.seconds = time.perf_counter() - t0
         return summary
 
     cluster = None
     own_client = client is None
     if client is None:
-        if scheduler:
-            client = Client(scheduler)
+        if scheduler:  # Client() alone waits 30 s, or for ever where something else listens
+            check_scheduler(scheduler, connect_timeout)
+            client = Client(scheduler, timeout=connect_timeout)
         else:
             n = workers or default_workers()
             if threads_per_worker is None:
@@ -229,7 +231,13 @@ def run_batch(
                     n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
                 )
             client = Client(cluster)
+    bar = None
     try:
+        if progress:  # once the cluster answers: an unreachable one is one line, no bar
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(pairs), unit="image", desc="batch", file=sys.stderr)
+            bar.update(len(pairs) - len(todo))
         futures = [
             (
                 client.submit(
