@@ -162,7 +162,7 @@ def test_a_name_saved_in_lowercase_is_said_not_silent(widgets, monkeypatch):
     note = (
         "saved as 'napari-he' (spaces around the name are dropped; user-model names are lowercase)"
     )
-    assert train.status.value == f"starting… ({note})"
+    assert train.status.value == f"starting…; {note}"
     assert told == [f"tinct: {note}"]  # a notification: the progress soon takes the status line
     job.done = True
     train._poll()

@@ -258,7 +258,7 @@ class TrainWidget(Container):
         if self.replace.value and not replacing:  # the ticked box had nothing to act on
             notes.append(f"a new model: there was no user model {name!r} to replace")
         self._note = "; ".join(n for n in notes if n)
-        self.status.value = f"starting… ({self._note})" if self._note else "starting…"
+        self.status.value = f"starting…; {self._note}" if self._note else "starting…"
         if self._note:  # the status line is soon overwritten by the progress: notified too
             show_info(f"tinct: {self._note}")
         self.train_button.enabled = False
