@@ -97,3 +97,11 @@ def test_a_fifo_or_a_looping_link_fails_without_being_opened(tmp_path, options):
     for r in results.values():
         assert r.status == "failed" and "is not a regular file" in r.error
     assert not (tmp_path / "o").exists()
+
+
+def test_options_default_like_run_batch(image, tmp_path):
+    # options was required: colorize_file(path, out) was a TypeError from Python
+    r = colorize_file(image, tmp_path / "o", pretrained=False)
+    assert r.status == "done", r.error
+    assert is_complete(tmp_path / "o" / "img00_colorized.png")
+    assert colorize_file(str(image), str(tmp_path / "o")).status == "skipped"

@@ -83,7 +83,7 @@ def _auto_threads(worker: Any) -> int | None:
 def colorize_file(
     input_path: str | Path,
     out_dir: str | Path,
-    options: ColorizeOptions,
+    options: ColorizeOptions | None = None,
     *,
     threads: int | None = None,
     pretrained: bool = True,
@@ -94,7 +94,8 @@ def colorize_file(
         input_path: The image or video file.
         out_dir: Destination folder (created if needed).
         options: Colorization options; ``model``, ``device`` and ``precision``
-            pick the per-process colorizer.
+            pick the per-process colorizer. ``None`` = ``ColorizeOptions()``
+            (the defaults, as :func:`tinct.scale.batch.run_batch` uses).
         threads: Torch threads for this process; ``None`` = the cores divided
             by the worker's Dask threads (inside a Dask worker), else unchanged.
         pretrained: Load trained weights (``False``: random weights, tests).
@@ -103,6 +104,7 @@ def colorize_file(
         The outcome; errors are caught and reported in it.
     """
     t0 = time.perf_counter()
+    options = ColorizeOptions() if options is None else options
     src = Path(input_path)
     out = Path(out_dir)
     w = _worker()
