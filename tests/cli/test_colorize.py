@@ -336,3 +336,13 @@ def test_cuda_without_a_gpu_is_refused_once_naming_device(
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"tinct {command}: error: --device: device 'cuda' requested but CUDA")
     assert len(err.splitlines()) == 1 and not out.exists()
+
+
+def test_demo_on_a_missing_gpu_names_the_flag(tmp_path, weights, capsys, monkeypatch):
+    # it said "cannot load model ...: device 'cuda' requested ..." without naming --device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "ba.png"
+    assert main(["demo", "-o", str(out), "--model", weights, "--device", "cuda"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tinct demo: error: --device: device 'cuda' requested but CUDA is not")
+    assert len(err.splitlines()) == 1 and not out.exists()

@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
     from tinct.cli._options import (
         RuntimeFailure,
         UsageError,
+        check_device,
         check_model,
         ensure_weights,
         make_folder,
@@ -71,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     except OptionError as exc:
         raise UsageError(ColorizeOptions.name_in(exc.field, "cli"), exc.detail) from None
     record = check_model(options, hinted=False, hints_flag=None)
+    check_device(options.device)  # named as in colorize and batch, before any download
     out = Path(args.output)
     if out.is_dir():
         raise UsageError("-o", f"{out} is a folder; name the output PNG file")
