@@ -72,6 +72,19 @@ def test_a_stale_or_broken_cache_is_decoded_afresh(image_dir, tmp_path):
             np.save(stored, wrong)
         bank = ImageBank(paths, size=32, cache_dir=cache, progress=False)
         np.testing.assert_array_equal(np.asarray(bank.images), first.images)
+    if hasattr(os, "mkfifo"):  # a FIFO in its place: np.load waited for a writer for ever
+        from engine_helpers import finishes_despite_fifo
+
+        stored.unlink()
+        os.mkfifo(stored)
+        banks: list[ImageBank] = []
+
+        def load() -> None:
+            banks.append(ImageBank(paths, size=32, cache_dir=cache, progress=False))
+
+        assert finishes_despite_fifo(load, stored, 30), "ImageBank blocked on a FIFO cache"
+        np.testing.assert_array_equal(np.asarray(banks[0].images), first.images)
+        assert stored.is_file()  # replaced by the decoded array
     edited = paths[0]
     Image.fromarray(np.full((40, 40, 3), (255, 0, 0), np.uint8)).save(edited)
     os.utime(edited, ns=(1, 1))  # whatever the clock, not the time it was cached at

@@ -259,10 +259,14 @@ def _stamp(path: Path) -> str:
 def _cached(cache: Path, shape: tuple[int, ...]) -> np.ndarray | None:
     """The decoded array stored at ``cache`` if it is one of ``shape`` (never unpickled).
 
-    A file that is missing, unreadable (cut off, not ``.npy``, an object array) or of
-    another shape or dtype is ``None``: the images are decoded again and it is replaced.
+    A file that is missing, not a regular file (a FIFO would block the load for ever),
+    unreadable (cut off, not ``.npy``, an object array) or of another shape or dtype is
+    ``None``: the images are decoded again and it is replaced.
     """
+    from tinct.engine.filelimits import check_regular_file
+
     try:
+        check_regular_file(cache)
         arr = np.load(cache, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, EOFError):
         return None
