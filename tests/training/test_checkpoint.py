@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from torch import nn
@@ -61,3 +63,27 @@ def test_corrupt_checkpoint_is_refused_plainly(tmp_path, content):
     message = str(err.value)
     assert "not a readable tinct checkpoint" in message and "without --resume" in message
     assert "weights_only" not in message and "\n" not in message
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
+def test_a_fifo_in_place_of_the_checkpoint_is_refused_not_waited_on(tmp_path):
+    """torch.load opened <out>/checkpoint.pt whatever it was: a FIFO there hung --resume."""
+    from engine_helpers import finishes_despite_fifo
+
+    path = tmp_path / "checkpoint.pt"
+    os.mkfifo(path)
+    model, opt, gen = _state(0)
+    raised: list[BaseException] = []
+
+    def resume() -> None:
+        try:
+            load_checkpoint(path, model, opt, gen)
+        except BaseException as exc:  # recorded for the assertion
+            raised.append(exc)
+
+    assert finishes_despite_fifo(resume, path, 20), "load_checkpoint blocked on a FIFO"
+    assert isinstance(raised[0], CheckpointError)
+    assert str(raised[0]) == (
+        f"cannot resume: {path} is not a regular file (a FIFO, a device or a broken link); "
+        "run without --resume to start afresh (the checkpoint is then replaced)"
+    )

@@ -3,7 +3,8 @@
 A checkpoint (``<out>/checkpoint.pt``) holds the model's and the optimiser's
 state, the batch sampler's random state, the step and the seconds trained so
 far, so ``tinct train --resume`` continues where a stopped or killed run left
-off. It is read with ``torch.load(weights_only=True)``: never unpickled.
+off. It is read with ``torch.load(weights_only=True)``: never unpickled; and only if it
+is a regular file (a FIFO in its place is refused, not waited on).
 """
 
 from __future__ import annotations
@@ -76,9 +77,16 @@ def load_checkpoint(
             another model; the message says how to start afresh (never torch's
             advice to load it with ``weights_only=False``).
     """
+    from tinct.engine.filelimits import open_regular
+
     fresh = "run without --resume to start afresh (the checkpoint is then replaced)"
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        fh = open_regular(path)  # a FIFO would block torch.load for ever
+    except OSError as exc:
+        raise CheckpointError(f"cannot resume: {exc}; {fresh}") from None
+    try:
+        with fh:
+            state = torch.load(fh, map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or any(k not in state for k in _KEYS):
             raise ValueError("not a tinct checkpoint")
     except Exception:  # torch raises many kinds (and suggests weights_only=False): not ours
