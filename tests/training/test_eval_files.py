@@ -1,9 +1,10 @@
 """tinct.training.eval_files: the images of an evaluation folder."""
 
 import numpy as np
+import pytest
 from PIL import Image
 
-from tinct.training.eval_files import read_all
+from tinct.training.eval_files import read_all, read_rgb
 
 
 def test_a_hostile_file_in_an_evaluation_folder_is_skipped_and_named(tmp_path, monkeypatch):
@@ -44,3 +45,8 @@ def test_each_skipped_file_is_named_once(tmp_path):
         f"skipped 3 unreadable images: {broken}: not an image file of a format tinct reads; "
         f"{tmp_path}/gone.png: no such file; {dot}: 1x1 pixels, smaller than 2x2"
     ]
+    with pytest.raises(ValueError) as caught:
+        read_rgb(broken)
+    assert str(caught.value) == (
+        f"cannot read image {broken}: not an image file of a format tinct reads"
+    )

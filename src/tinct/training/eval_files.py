@@ -21,12 +21,12 @@ def read_rgb(path: Path) -> np.ndarray:
     viewer shows it. 16-bit values keep their high byte, as Pillow makes 8-bit RGB of
     16-bit RGB; a stack gives its first image, as Pillow opens it.
     """
-    from tinct.training.datasets import load_rgb
+    from tinct.training.datasets import file_reason, load_rgb
 
     try:
         return load_rgb(path)
-    except Exception as exc:
-        raise ValueError(f"cannot read image {path}: {exc}") from None
+    except Exception as exc:  # the file named once: the reader's message names it too
+        raise ValueError(f"cannot read image {path}: {file_reason(path, exc)}") from None
 
 
 def read_all(
