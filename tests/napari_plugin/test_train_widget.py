@@ -205,3 +205,27 @@ def test_a_failed_job_is_worded_as_the_cli_words_it(widgets, monkeypatch):
     job.error, job.done = ValueError("no colour images under /data/slides"), True
     train._poll()
     assert train.status.value == "error: no colour images under /data/slides"
+
+
+def test_minutes_the_box_refuses_or_puts_back_are_said(widgets):
+    from qtpy.QtCore import Qt
+    from qtpy.QtTest import QTest
+    from qtpy.QtWidgets import QApplication
+
+    _viewer, _colorize, train = widgets
+    box = train.minutes.native
+
+    def type_in(text):
+        box.lineEdit().selectAll()
+        QTest.keyClicks(box, text)
+        QTest.keyClick(box, Qt.Key.Key_Return)
+        QApplication.processEvents()
+
+    type_in("5000")  # the last "0" is dropped by Qt: 500 minutes, said
+    assert train.minutes.value == 500
+    assert train.status.value == "minutes: 5000 is out of range (0.1 to 1440)"
+    type_in("0.01")  # taken as typed, then put back on Enter: said
+    assert train.minutes.value == 500
+    assert train.status.value == "minutes: 0.01 is out of range (0.1 to 1440); left at 500"
+    type_in("7")
+    assert train.minutes.value == 7 and train.status.value == ""

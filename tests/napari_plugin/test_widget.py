@@ -661,6 +661,40 @@ def test_a_long_status_wraps_inside_the_dock_instead_of_being_cut_off(widget):
     assert widget.status.native.wordWrap() and widget.server_status.native.wordWrap()
 
 
+def _type_into(widget, text):
+    """Select a number box's text, type ``text`` and press Enter, as a user does."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtTest import QTest
+    from qtpy.QtWidgets import QAbstractSpinBox, QApplication
+
+    native = widget.native
+    box = native if isinstance(native, QAbstractSpinBox) else native.findChild(QAbstractSpinBox)
+    box.lineEdit().selectAll()
+    QTest.keyClicks(box, text)
+    QTest.keyClick(box, Qt.Key.Key_Return)
+    QApplication.processEvents()  # the commit is checked once Qt has handled it
+
+
+@pytest.mark.parametrize(
+    ("box", "typed", "value", "said", "good"),
+    [
+        ("mrf_weight", "25", 2.0, "MRF weight: 25 is out of range (0 to 20)", "1.5"),  # "5" dropped
+        ("hint_size", "300", 256,
+         "hint size (0 = auto): 300 is out of range (0 to 256); set to 256", "12"),
+        ("mrf_iters", "99", 50, "MRF iterations: 99 is out of range (0 to 50); set to 50", "7"),
+        ("temperature", "5", 1.0, "temperature: 5 is out of range (0.01 to 2)", "0.5"),  # readout
+    ],
+)  # fmt: skip
+def test_a_number_the_box_refuses_or_clamps_is_said(widget, box, typed, value, said, good):
+    widget.mrf_weight.value = 1.0  # the MRF on: its iterations box takes keys
+    _type_into(getattr(widget, box), typed)
+    assert getattr(widget, box).value == pytest.approx(value)
+    assert widget.status.value == said
+    _type_into(getattr(widget, box), good)  # a value the box takes: the message is out of date
+    assert getattr(widget, box).value == pytest.approx(float(good))
+    assert widget.status.value == ""
+
+
 def test_every_control_has_a_tooltip(widget):
     for w in widget:
         if w.widget_type not in ("Label", "Container", "ProgressBar") and w.name != "swatches":

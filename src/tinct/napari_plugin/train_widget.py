@@ -186,6 +186,9 @@ class TrainWidget(Container):
             ]
         )
         self.max_width = 440
+        from tinct.napari_plugin.typed_numbers import tell_refusals
+
+        tell_refusals(self.minutes, self._say)  # a number the box refused: said, not dropped
         if "tinct-base" in [name for _, name in _base_models()]:
             self.base.value = "tinct-base"
         self._jobs: list[FineTuneJob] = []  # closing the widget cancels a running job
@@ -313,6 +316,15 @@ class TrainWidget(Container):
         self.base.reset_choices()
         refresh_colorize_widgets(select=um.name, viewer=self._viewer)
         show_info(f"tinct: {um.summary()} It is selected in the Colorize widget.")
+
+    def _say(self, message: str) -> None:
+        """Put a message on the status line (no notification); ``""`` clears the last one."""
+        if not self._alive():
+            return
+        if message:
+            self._said = self.status.value = message[:200]
+        elif self.status.value == getattr(self, "_said", None):  # only what this said
+            self.status.value = ""
 
     def _error(self, message: str) -> None:
         self.last_error = message

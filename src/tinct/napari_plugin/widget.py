@@ -55,6 +55,7 @@ from tinct.napari_plugin.progress import done_status
 from tinct.napari_plugin.run_panel import RunMixin
 from tinct.napari_plugin.server_panel import ServerToggle
 from tinct.napari_plugin.temporal_panel import WHOLE_STACK_TIP, TemporalMixin
+from tinct.napari_plugin.typed_numbers import tell_refusals
 
 if TYPE_CHECKING:
     import napari
@@ -200,6 +201,8 @@ class ColorizeWidget(  # type: ignore[misc, override]
             ]
         )
         self.max_width = 440  # leave the canvas most of the window
+        for box in (self.hint_size, self.temperature, self.mrf_weight, self.mrf_iters):
+            tell_refusals(box, self._say)  # a number the box refused: said, not dropped
         self.swatches.visible = False
         for i, button in enumerate(self.swatches):
             button.changed.connect(lambda *_, i=i: self._apply_swatch(i))
@@ -337,6 +340,15 @@ class ColorizeWidget(  # type: ignore[misc, override]
             self._plane_done(done, total)
             ticked = bool(self.whole_stack.value and self.whole_stack.enabled)
             self.status.value = done_status(done, total, idx, job.geometry.leading, ticked)
+
+    def _say(self, message: str) -> None:
+        """Put a message on the status line (no notification); ``""`` clears the last one."""
+        if not self._alive():
+            return
+        if message:
+            self._said = self.status.value = message[:200]
+        elif self.status.value == getattr(self, "_said", None):  # only what this said
+            self.status.value = ""
 
     def _error(self, message: str) -> None:
         self.last_error = message
