@@ -323,3 +323,21 @@ def test_a_packbits_strip_unpacks_no_further_than_its_image(tmp_path):
         tracemalloc.stop()
     np.testing.assert_array_equal(image, np.full((16, 16), 7, np.uint8))
     assert peak < 8 * 2**20, f"{peak / 2**20:.0f} MB spent on a 16 x 16 image"
+
+
+def test_an_lzw_tiff_without_imagecodecs_says_what_to_install(tmp_path):
+    """Scanners and Photoshop write LZW: the message was tifffile's "<COMPRESSION.LZW: 5>
+    requires the 'imagecodecs' package", in quotes, naming neither the file nor the fix."""
+    gray = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    path = tmp_path / "scan.tif"
+    Image.fromarray(gray).save(path, compression="tiff_lzw")
+    try:
+        import imagecodecs  # noqa: F401
+    except ImportError:
+        with pytest.raises(OSError) as caught:
+            F.read_image(path)
+        assert str(caught.value) == (
+            f"{path}: its LZW compression needs the imagecodecs package (pip install imagecodecs)"
+        )
+    else:  # with it, the file reads
+        np.testing.assert_array_equal(F.read_image(path), gray)

@@ -64,7 +64,7 @@ def read_tiff(fh: IO[bytes], path: Path, limit: int) -> tuple[np.ndarray, str, i
         except Exception as exc:  # no pages, a broken first page
             raise _unreadable(path, exc) from None
         _check_tiff(path, series, limit)
-        data = np.asarray(series.asarray())
+        data = _decoded(series, page, path)
         if data.size == 0 or data.ndim < 2:
             raise OSError(f"{path}: not a TIFF file that can be read: no pixels in it")
         data, axes = _samples_last(page, series.axes, data)
@@ -77,6 +77,20 @@ def read_tiff(fh: IO[bytes], path: Path, limit: int) -> tuple[np.ndarray, str, i
 #: tifffile's file kinds whose series read other files, named inside the TIFF (an OME-TIFF's
 #: XML names any path, a FIFO or the terminal included; Micro-Manager stacks glob the folder).
 _OTHER_FILES = ("ome", "mmstack", "ndtiff")
+
+
+def _decoded(series: Any, page: Any, path: Path) -> np.ndarray:
+    """The series' pixels; a compression only imagecodecs decodes says how to get it."""
+    try:
+        return np.asarray(series.asarray())
+    except ValueError as exc:  # tifffile: "<COMPRESSION.LZW: 5> requires the 'imagecodecs' ..."
+        if "imagecodecs" not in str(exc):
+            raise
+        kind = getattr(page.compression, "name", str(page.compression))
+        raise OSError(
+            f"{path}: its {kind} compression needs the imagecodecs package "
+            "(pip install imagecodecs)"
+        ) from None
 
 
 def _tiff_file(fh: IO[bytes], path: Path) -> Any:
