@@ -192,7 +192,10 @@ def test_a_name_saved_in_lowercase_is_said_not_silent(widgets, monkeypatch):
 
 def test_a_long_status_wraps_inside_the_dock(widgets):
     _viewer, _colorize, train = widgets
+    from qtpy.QtWidgets import QSizePolicy
+
     assert train.status.native.wordWrap()  # the dock is at most 440 px: not cut off there
+    assert train.status.native.sizePolicy().horizontalPolicy() == QSizePolicy.Policy.Expanding
 
 
 def test_a_failed_job_is_worded_as_the_cli_words_it(widgets, monkeypatch):

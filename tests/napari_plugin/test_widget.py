@@ -658,7 +658,12 @@ def test_colour_picked_after_adding_a_point_is_for_the_next_point(viewer, widget
 
 def test_a_long_status_wraps_inside_the_dock_instead_of_being_cut_off(widget):
     # the dock is at most 440 px wide: an unwrapped line ended mid-sentence at its edge
-    assert widget.status.native.wordWrap() and widget.server_status.native.wordWrap()
+    from qtpy.QtWidgets import QSizePolicy
+
+    for label in (widget.status, widget.server_status):
+        assert label.native.wordWrap()
+        # with the row's whole width, so that a short message stays on one line
+        assert label.native.sizePolicy().horizontalPolicy() == QSizePolicy.Policy.Expanding
 
 
 def _type_into(widget, text):

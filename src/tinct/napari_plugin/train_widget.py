@@ -36,6 +36,7 @@ from magicgui.widgets import (
 from napari.layers import Image
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QSizePolicy
 
 if TYPE_CHECKING:
     import napari
@@ -169,7 +170,10 @@ class TrainWidget(Container):
         self.progress = ProgressBar(value=0, min=0, max=_STEPS, label="progress")
         self.score = Label(value="", label="held-out PSNR")
         self.status = Label(value="", label="status")
-        self.status.native.setWordWrap(True)  # long messages wrap, not cut off
+        self.status.native.setWordWrap(True)  # long messages wrap, not cut off; short ones
+        self.status.native.setSizePolicy(  # stay on one line: the row's width is the label's
+            QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred
+        )
         self.extend(
             [
                 self.layers,

@@ -40,6 +40,7 @@ from magicgui.widgets import (
 from napari.layers import Image, Points
 from napari.utils.notifications import show_error, show_warning
 from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QSizePolicy
 
 from tinct.napari_plugin import jobs, logic
 from tinct.napari_plugin import layers as layer_io
@@ -175,7 +176,8 @@ class ColorizeWidget(  # type: ignore[misc, override]
         self.server.tooltip = "Serve this model to the GIMP plug-in (tinct bridge on 127.0.0.1)."
         self.server_status = Label(value="off", label="server")
         for label in (self.status, self.server_status):  # long messages wrap, not cut off
-            label.native.setWordWrap(True)
+            label.native.setWordWrap(True)  # (using the row's width: short ones stay one line)
+            label.native.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.extend(
             [
                 self.image,
