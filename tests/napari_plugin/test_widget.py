@@ -635,7 +635,12 @@ def test_a_weights_path_that_cannot_load_is_said_once_typed(widget, errors, tmp_
     assert not errors
     line.value = str(tmp_path / "missing.safetensors")
     line.native.editingFinished.emit()  # Enter, or focus leaves the field
-    assert errors == [f"tinct: weights file: no file at {tmp_path / 'missing.safetensors'}"]
+    assert errors == [f"tinct: weights file: no file at {str(tmp_path / 'missing.safetensors')!r}"]
+    real = tmp_path / "real.safetensors"
+    real.write_bytes(b"x")
+    line.value = f"{real} "  # a stray space: the path is not that file, and the quotes show it
+    line.native.editingFinished.emit()
+    assert errors[-1] == f"tinct: weights file: no file at '{real} '"
     other = tmp_path / "model.pth"
     other.write_bytes(b"x")
     line.value = str(other)
@@ -644,7 +649,7 @@ def test_a_weights_path_that_cannot_load_is_said_once_typed(widget, errors, tmp_
     assert widget.model.value == "tinct-base"  # the selection stays
     line.value = ""
     line.native.editingFinished.emit()  # cleared: nothing to say
-    assert len(errors) == 2
+    assert len(errors) == 3
 
 
 def test_colour_picked_after_adding_a_point_is_for_the_next_point(viewer, widget):

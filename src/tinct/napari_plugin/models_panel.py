@@ -225,11 +225,11 @@ class ModelMixin:
         A path that names a ``.safetensors`` file is loaded as it is typed
         (:meth:`_on_weights_file`); the others were ignored without a word.
         """
-        text = str(self.weights_file.line_edit.value).strip()
-        if not text:
+        text = str(self.weights_file.line_edit.value)
+        if not text.strip():
             return
-        if not os.path.isfile(text):
-            self._error(f"weights file: no file at {text}")
+        if not os.path.isfile(text):  # quoted: a stray space in the path shows
+            self._error(f"weights file: no file at {text!r}")
         elif not text.endswith(".safetensors"):
             self._error(
                 f"weights file {os.path.basename(text)!r}: choose a .safetensors file "
