@@ -35,3 +35,21 @@ def test_batch_refuses_an_unknown_device_naming_the_flag(tmp_path, in_dir, weigh
     err = capsys.readouterr().err.strip()
     assert err.startswith("tinct batch: error: --device:") and "'gpu'" in err
     assert len(err.splitlines()) == 1 and not out.exists()
+
+
+def test_an_unknown_flag_is_told_by_the_sub_command(tmp_path, in_dir, capsys):
+    # it was "tinct: error: unrecognized arguments: --resme (see tinct --help)"
+    assert main(["batch", str(in_dir), str(tmp_path / "out"), "--resme"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "tinct batch: error: unrecognized arguments: --resme (see tinct batch --help)"
+
+
+def test_resume_is_accepted_and_skips_finished_outputs(tmp_path, in_dir, weights, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("a", "b"):  # both done already: nothing to do, no cluster started
+        Image.fromarray(np.full((32, 48, 3), 99, np.uint8)).save(out / f"{name}_colorized.png")
+    assert main(["batch", str(in_dir), str(out), "--model", weights, "--resume", "-q"]) == 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tinct batch: 0 done, 2 skipped, 0 failed in ")
+    assert len(err.splitlines()) == 1

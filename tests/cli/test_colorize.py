@@ -346,3 +346,20 @@ def test_demo_on_a_missing_gpu_names_the_flag(tmp_path, weights, capsys, monkeyp
     err = capsys.readouterr().err.strip()
     assert err.startswith("tinct demo: error: --device: device 'cuda' requested but CUDA is not")
     assert len(err.splitlines()) == 1 and not out.exists()
+
+
+def test_a_bad_input_is_named_once_and_an_empty_one_said_so(tmp_path, weights, capsys):
+    good, text, empty = tmp_path / "good.png", tmp_path / "notes.png", tmp_path / "empty.png"
+    Image.fromarray(np.tile(np.arange(48, dtype=np.uint8) * 5, (32, 1))).save(good)
+    text.write_text("this is not an image\n")
+    empty.write_bytes(b"")
+    out = tmp_path / "out"
+    argv = ["colorize", str(text), str(empty), str(good), "-o", str(out), "--model", weights]
+    assert main([*argv, "-q"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    # they were "PATH: PATH: not an image file of a format tinct reads", twice
+    assert err == [
+        f"tinct colorize: {text}: not an image file of a format tinct reads",
+        f"tinct colorize: {empty}: the file is empty (0 bytes)",
+    ]
+    assert (out / "good_colorized.png").is_file()

@@ -262,3 +262,69 @@ def test_a_file_warning_is_one_line_of_the_batch(client, options, tmp_path, caps
     flat = src.resolve() / "flat.png"
     assert f"tinct batch: {flat}: warning: the input is nearly constant" in err
     assert "; if the data varies more, try --normalize percentile\n" in err  # the CLI's flag
+
+
+def _mixed_folder(root, images):
+    """A good PNG, a truncated JPEG, text named .png, an empty file, a folder, a 16-bit TIFF."""
+    import tifffile
+
+    (root / "sub" / "deeper").mkdir(parents=True)
+    (root / "folder.png").mkdir()  # a folder with an image's name is not an input
+    good = images / "img00.png"
+    (root / "good.png").write_bytes(good.read_bytes())
+    (root / "sub" / "deeper" / "nested.png").write_bytes(good.read_bytes())
+    gray = np.asarray(Image.open(good))
+    Image.fromarray(gray).save(root / "whole.jpg", quality=90)
+    jpeg = (root / "whole.jpg").read_bytes()
+    (root / "whole.jpg").unlink()
+    (root / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (root / "notes.png").write_text("this is not an image\n")
+    (root / "empty.png").write_bytes(b"")
+    tifffile.imwrite(root / "sixteen.tif", gray.astype(np.uint16) * 257)
+    return root
+
+
+def test_a_mixed_folder_then_a_resume(client, images, weights, tmp_path, capsys):
+    src = _mixed_folder(tmp_path / "in", images)
+    out = tmp_path / "out"
+    argv = ["batch", str(src), str(out), "--scheduler", client.scheduler.address]
+    argv += ["--model", weights, "--device", "cpu", "--threads-per-worker", "1"]
+    assert main([*argv, "-q"]) == 1
+    ours = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("tinct batch:")]
+    why = {ln.split(": ")[1]: ln.split(": ", 2)[2] for ln in ours[:-1]}
+    root = src.resolve()
+    # each failure named its file once (it was "PATH: PATH: not an image file ..."), and
+    # the empty file said so (it was "not an image file of a format tinct reads")
+    assert why == {
+        str(root / "empty.png"): "the file is empty (0 bytes)",
+        str(root / "notes.png"): "not an image file of a format tinct reads",
+        str(root / "truncated.jpg"): why[str(root / "truncated.jpg")],
+    }
+    assert "truncated" in why[str(root / "truncated.jpg")]
+    assert ours[-1].startswith("tinct batch: 3 done, 0 skipped, 3 failed in ")
+    done = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert done == [
+        "good_colorized.png",
+        "sixteen_colorized.png",
+        "sub/deeper/nested_colorized.png",
+    ]
+    # --resume was "tinct: error: unrecognized arguments: --resume"; a rerun always resumed
+    assert main([*argv, "--resume"]) == 1
+    err = capsys.readouterr().err
+    assert "tinct batch: 0 done, 3 skipped, 3 failed in " in err
+    # the bar starts at the skipped files (it drew 0/6 first, then jumped to 3/6)
+    assert "0/6" not in err and "3/6" in err and "6/6" in err
+
+
+def test_dask_shutdown_warnings_are_not_shown(caplog):
+    import logging
+
+    from tinct.scale.batch import _quiet_shutdown
+
+    nanny = logging.getLogger("distributed.nanny")
+    with caplog.at_level(logging.WARNING, logger="distributed.nanny"):
+        with _quiet_shutdown():  # the user saw this after every local run on a busy machine
+            nanny.warning("Worker process still alive after 4.0 seconds, killing")
+        assert not caplog.records
+        nanny.warning("outside the shutdown")  # the level comes back
+    assert [r.getMessage() for r in caplog.records] == ["outside the shutdown"]

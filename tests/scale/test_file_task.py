@@ -105,3 +105,14 @@ def test_options_default_like_run_batch(image, tmp_path):
     assert r.status == "done", r.error
     assert is_complete(tmp_path / "o" / "img00_colorized.png")
     assert colorize_file(str(image), str(tmp_path / "o")).status == "skipped"
+
+
+def test_a_failure_does_not_repeat_the_file_name(tmp_path, options):
+    text, empty = tmp_path / "notes.png", tmp_path / "empty.png"
+    text.write_text("this is not an image\n")
+    empty.write_bytes(b"")
+    r = colorize_file(text, tmp_path / "o", options)
+    # FileResult.error was "PATH: not an image ...", so tinct batch said "PATH: PATH: ..."
+    assert (r.status, r.error) == ("failed", "not an image file of a format tinct reads")
+    r = colorize_file(empty, tmp_path / "o", options)
+    assert (r.status, r.error) == ("failed", "the file is empty (0 bytes)")

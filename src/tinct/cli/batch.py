@@ -8,7 +8,8 @@ tinct colorize IN -o OUT_DIR gives it (<stem>_colorized.png, .tif for stacks,
 inputs of one folder with the same stem (a.png, a.jpg) would share a name:
 the second is reported as failed, the first is done. Outputs
 are written atomically and finished ones are skipped, so rerunning the command
-resumes an interrupted run; a 0-byte or undecodable output is redone.
+resumes an interrupted run (with or without --resume); a 0-byte or
+undecodable output is redone.
 
 Without --scheduler a local cluster of --workers processes is started (one
 task at a time per process, --threads-per-worker torch threads each); with
@@ -74,6 +75,12 @@ def register(subparsers: Any) -> None:
         type=int,
         default=2,
         help="retries of a task that raised (default: 2); lost workers' tasks are rescheduled",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="what every run does: inputs whose output exists and decodes are skipped, so a "
+        "rerun only does the rest (the flag may be given, as with tinct train --resume)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_option_arguments(p)

@@ -182,12 +182,14 @@ def _read_hints(path: str) -> list[Any]:
 
 def _read_reference(path: str) -> Any:
     from tinct.engine.imagefiles import read_image
+    from tinct.scale.file_task import file_error
 
     check_input_file(path, "--reference")
     try:
         ref = read_image(path)
     except Exception as exc:  # any decoder error: the file is not an image we can read
-        raise UsageError("--reference", f"cannot read {path} as an image ({exc})") from None
+        why = file_error(exc, path)
+        raise UsageError("--reference", f"cannot read {path} as an image ({why})") from None
     if ref.ndim != 3 or ref.shape[-1] not in (3, 4):
         raise UsageError("--reference", f"{path} is not a colour image (shape {ref.shape})")
     return ref
@@ -294,6 +296,7 @@ def _colorize_all(
     from tinct.engine.imagefiles import read_image
     from tinct.engine.thread_warnings import collect_warnings
     from tinct.engine.video import colorize_video, is_video
+    from tinct.scale.file_task import check_not_empty, file_error
 
     failed = 0
     bar = None
@@ -316,6 +319,7 @@ def _colorize_all(
                 if bar:
                     bar.update(1)
                 continue
+            check_not_empty(path)
             image = read_image(path)
             with collect_warnings(Warning) as caught:  # this thread's, every time
                 result = colorizer.colorize(
@@ -338,8 +342,7 @@ def _colorize_all(
             say(f"tinct colorize: {path}: --hints: {exc}")
         except Exception as exc:
             failed += 1
-            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            say(f"tinct colorize: {path}: {msg}")
+            say(f"tinct colorize: {path}: {file_error(exc, path)}")
         if bar:
             bar.update(1)
     if bar:

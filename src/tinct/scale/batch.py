@@ -236,8 +236,10 @@ def run_batch(
         if progress:  # once the cluster answers: an unreachable one is one line, no bar
             from tqdm import tqdm
 
-            bar = tqdm(total=len(pairs), unit="image", desc="batch", file=sys.stderr)
-            bar.update(len(pairs) - len(todo))
+            bar = tqdm(
+                total=len(pairs), initial=len(pairs) - len(todo), unit="image", desc="batch",
+                file=sys.stderr,
+            )  # fmt: skip
         futures = [
             (
                 client.submit(
@@ -264,13 +266,35 @@ def run_batch(
     finally:
         if bar:
             bar.close()
-        if own_client:
-            client.close()
-        if cluster is not None:
-            cluster.close()
+        with _quiet_shutdown():
+            if own_client:
+                client.close()
+            if cluster is not None:
+                cluster.close()
         _remove_stale_tmp({d for _, d in todo})
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+#: Loggers whose warnings while the local cluster closes are Dask's business, not the user's
+#: ("Worker process still alive after 4.0 seconds, killing": a busy worker is stopped).
+SHUTDOWN_LOGGERS = ("distributed.nanny", "distributed.worker", "distributed.scheduler")
+
+
+@contextlib.contextmanager
+def _quiet_shutdown() -> Iterator[None]:
+    """Only errors from :data:`SHUTDOWN_LOGGERS` while the client and the cluster close."""
+    import logging
+
+    loggers = [logging.getLogger(name) for name in SHUTDOWN_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(max(lg.getEffectiveLevel(), logging.ERROR))
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def _report(res: FileResult, bar: Any) -> None:

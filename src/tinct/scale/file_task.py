@@ -33,7 +33,7 @@ from tinct.engine.outputs import atomic_output, output_path_for, write_result
 from tinct.engine.thread_warnings import collect_warnings
 from tinct.scale.planning import existing_output
 
-__all__ = ["FileResult", "colorize_file"]
+__all__ = ["FileResult", "check_not_empty", "colorize_file", "file_error"]
 
 
 @dataclass
@@ -44,7 +44,8 @@ class FileResult:
         input: The input file.
         output: The output written (or found, for skipped files); ``None`` if failed.
         status: ``"done"``, ``"skipped"`` or ``"failed"``.
-        error: One-line error message for failed files.
+        error: One-line error message for failed files (it does not repeat the
+            file name: ``tinct batch`` prints ``INPUT: error``).
         seconds: Time spent in the task.
         worker: Address/name of the worker that ran it (``""`` in-process).
         warnings: The file's warnings for the user (e.g. the input is nearly
@@ -58,6 +59,35 @@ class FileResult:
     seconds: float = 0.0
     worker: str = ""
     warnings: tuple[str, ...] = ()
+
+
+def file_error(exc: BaseException, path: str | Path) -> str:
+    """The first line of a file's error, without the file name a reader put in front of it.
+
+    The engine's readers say ``PATH: not an image file ...``; a front end that names
+    the file itself (``tinct batch: PATH: why``) would otherwise name it twice.
+
+    Args:
+        exc: The error.
+        path: The file, as it was given to the reader.
+
+    Returns:
+        One line (the exception's type name when it has no message).
+    """
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else type(exc).__name__
+    prefix = f"{path}: "
+    return line[len(prefix) :] if line.startswith(prefix) and line != prefix else line
+
+
+def check_not_empty(path: Path) -> None:
+    """An empty regular file fails as such, not as "not an image file of a format ...".
+
+    Raises:
+        OSError: ``path`` is a regular file of 0 bytes.
+    """
+    if path.is_file() and path.stat().st_size == 0:
+        raise OSError("the file is empty (0 bytes)")
 
 
 def _worker() -> Any:
@@ -116,6 +146,7 @@ def colorize_file(
         return FileResult(str(src), str(found), "skipped", worker=worker)
     try:
         check_regular_file(src)  # a FIFO or a device would block its reader for ever
+        check_not_empty(src)
         from tinct.scale.workers import worker_colorizer
 
         c = worker_colorizer(
@@ -125,9 +156,8 @@ def colorize_file(
         with collect_warnings(Warning) as caught:  # this thread's; told by the batch, a line each
             dest = _colorize(c, src, out, options)
     except Exception as exc:  # reported, never raised: one bad file must not stop the run
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return FileResult(
-            str(src), None, "failed", msg, time.perf_counter() - t0, worker
+            str(src), None, "failed", file_error(exc, src), time.perf_counter() - t0, worker
         )  # fmt: skip
     told = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     seconds = time.perf_counter() - t0
