@@ -388,11 +388,11 @@ class Colorizer:
         return entry.work
 
     def _chroma(self, entry: Entry, opts: ColorizeOptions) -> Tensor:
-        """Chrominance ``(B, 2, h, w)`` as rendered: decoded, hints propagated (if on)."""
+        """Chrominance ``(B, 2, h, w)`` as rendered: decoded, hints propagated, flat planes gray."""
         ab = self._decode(entry, opts)
         if opts.propagation and entry.net.patches and self.info.space == "lab":
             ab = _chroma.propagate_hints(entry, ab, float(opts.propagation))
-        return ab
+        return _in.neutral_if_featureless(ab, entry.prepared.featureless, bool(entry.net.patches))
 
     def _render(self, entry: Entry, opts: ColorizeOptions) -> np.ndarray:
         self.stats.decodes += 1

@@ -29,7 +29,8 @@ from tinct.engine.optionspec import name_in
 if TYPE_CHECKING:
     from torch import Tensor
 
-__all__ = ["ADVICE_FIELD", "ADVICE_VALUE", "NEUTRAL_ADVICE", "advice_in", "contrast_notes",
+__all__ = ["ADVICE_FIELD", "ADVICE_VALUE", "FLAT_SPREAD", "NEUTRAL_ADVICE", "advice_in",
+           "contrast_notes", "featureless_planes", "neutral_if_featureless",
            "worded_for"]  # fmt: skip
 
 #: The option and value the advice is about.
@@ -47,6 +48,61 @@ _NOTES = (
 )  # fmt: skip
 #: The mode whose gray levels are the data's own (named by its precision when plain).
 _AS_IS = "dtype"
+#: Spread (0.5 to 99.5 percentile, in ``[0, 1]`` gray) under which an input is nearly
+#: constant: under 2 of 255 gray levels.
+FLAT_SPREAD = 2.0 / 255.0
+#: Values a spread is measured on: a regular subsample of each plane.
+_SPREAD_SAMPLES = 1 << 16
+
+
+def _spread(values: Tensor) -> tuple[float, float]:
+    """The 0.5 and 99.5 percentiles of ``values`` (any shape), on a regular subsample."""
+    import torch
+
+    flat = values.reshape(-1)
+    if flat.numel() > _SPREAD_SAMPLES:
+        flat = flat[:: flat.numel() // _SPREAD_SAMPLES + 1]
+    lo, hi = torch.quantile(flat.float(), torch.tensor([0.005, 0.995])).tolist()
+    return lo, hi
+
+
+def featureless_planes(gray: Tensor) -> Tensor:
+    """Which planes carry no structure to colour: nearly constant gray.
+
+    Args:
+        gray: ``(B, 1, H, W)`` normalised gray in ``[0, 1]``.
+
+    Returns:
+        ``(B,)`` bool: 99% of the plane's pixels lie within :data:`FLAT_SPREAD`
+        (the criterion of the "nearly constant" note of :func:`contrast_notes`).
+    """
+    import torch
+
+    spreads = [_spread(plane) for plane in gray]
+    return torch.tensor([hi - lo < FLAT_SPREAD for lo, hi in spreads], dtype=torch.bool)
+
+
+def neutral_if_featureless(ab: Tensor, featureless: Tensor | None, hinted: bool = False) -> Tensor:
+    """Automatic chrominance with featureless planes made neutral.
+
+    A plane without structure says nothing about colour; the network's prior on
+    it is a strong tint (a flat mid-gray came back at a mean CIELAB chroma of
+    about 23, a photo at about 8), so the honest answer is the gray itself.
+
+    Args:
+        ab: ``(B, 2, h, w)`` chrominance, zero at neutral (Lab ``ab``, Luv ``uv``,
+            YUV ``UV``); not modified.
+        featureless: ``(B,)`` bool from :func:`featureless_planes`, or ``None``.
+        hinted: The planes have colour hints: their colour is the user's, kept.
+
+    Returns:
+        ``ab`` itself when hinted or no plane is featureless, else a copy with
+        those planes 0.
+    """
+    if hinted or featureless is None or not bool(featureless.any()):
+        return ab
+    keep = (~featureless).to(device=ab.device, dtype=ab.dtype).view(-1, 1, 1, 1)
+    return ab * keep
 
 
 def contrast_notes(gray: Tensor, normalize: str) -> list[str]:
@@ -62,17 +118,12 @@ def contrast_notes(gray: Tensor, normalize: str) -> list[str]:
         ``normalize`` is ``"percentile"``, each ends with advice to try it, in
         words no front end owns (:func:`worded_for` rewords it).
     """
-    import torch
-
-    flat = gray.reshape(-1)
-    if flat.numel() > 1 << 16:
-        flat = flat[:: flat.numel() // (1 << 16) + 1]
-    lo, hi = torch.quantile(flat.float(), torch.tensor([0.005, 0.995])).tolist()
+    lo, hi = _spread(gray)
     constant, black = (
         "" if normalize == ADVICE_VALUE else clause.format(NEUTRAL_ADVICE)
         for clause in _ADVICE_CLAUSES
     )
-    if hi - lo < 2.0 / 255.0:  # e.g. floats under dtype: all white
+    if hi - lo < FLAT_SPREAD:  # e.g. floats under dtype: all white
         return [
             "the input is nearly constant after normalisation "
             f"({normalize}: 99% of pixels within {255 * (hi - lo):.1f}/255 gray levels){constant}"

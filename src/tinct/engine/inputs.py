@@ -39,7 +39,7 @@ import torch
 from torch import Tensor
 
 from tinct import color
-from tinct.engine.contrast import contrast_notes
+from tinct.engine.contrast import contrast_notes, featureless_planes, neutral_if_featureless
 from tinct.engine.thread_warnings import collect_warnings
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "InputWarning",
     "PreparedImage",
     "contrast_notes",
+    "neutral_if_featureless",
     "normalization_mode",
     "prepare",
     "prepare_noted",
@@ -95,6 +96,9 @@ class PreparedImage:
         is_rgb: Input had colour channels.
         notes: Warnings about the input: blank pixels, and :func:`contrast_notes`
             (added by the engine).
+        featureless: ``(B,)`` bool, planes nearly constant after normalisation
+            (:func:`~tinct.engine.contrast.featureless_planes`): without hints they
+            come back neutral gray. ``None`` until the engine sets it.
     """
 
     gray: Tensor
@@ -103,6 +107,7 @@ class PreparedImage:
     uint8: bool
     is_rgb: bool
     notes: list[str] = field(default_factory=list)
+    featureless: Tensor | None = None
 
     @property
     def size(self) -> tuple[int, int]:
@@ -356,13 +361,14 @@ def prepare_noted(
     rgb: bool | None,
     intensity_range: tuple[float, float] | None,
 ) -> PreparedImage:
-    """:func:`prepare`, with :func:`contrast_notes` for the request's normalisation attached."""
+    """:func:`prepare`, with :func:`contrast_notes` and ``featureless`` attached."""
     prep = prepare(
         image, space=space, normalize=normalize, percentiles=percentiles, rgb=rgb,
         intensity_range=intensity_range,
     )  # fmt: skip
     mode = "range" if intensity_range else normalization_mode(np.asarray(image).dtype, normalize)
     prep.notes += contrast_notes(prep.gray, mode)
+    prep.featureless = featureless_planes(prep.gray)
     return prep
 
 
