@@ -53,3 +53,22 @@ def test_resume_is_accepted_and_skips_finished_outputs(tmp_path, in_dir, weights
     err = capsys.readouterr().err.strip()
     assert err.startswith("tinct batch: 0 done, 2 skipped, 0 failed in ")
     assert len(err.splitlines()) == 1
+
+
+def test_too_many_tiles_names_the_flags_and_exits_2(tmp_path, in_dir, weights, capsys):
+    # it was "tinct batch: a.png: tile: cuts this image ..." and exit 1
+    from distributed import LocalCluster
+
+    out = tmp_path / "out"
+    with LocalCluster(
+        n_workers=1, processes=False, dashboard_address=None, silence_logs=40
+    ) as cluster:
+        args = ["batch", str(in_dir), str(out), "--model", weights, "-q", "--device", "cpu"]
+        args += ["--scheduler", cluster.scheduler_address, "--tile", "16", "--net-size", "4096"]
+        assert main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    told = sorted(line for line in lines if ": --tile: cuts this image into " in line)
+    assert [line.split(": --tile:")[0] for line in told] == [
+        f"tinct batch: {in_dir.resolve() / name}" for name in ("a.png", "b.png")
+    ]
+    assert all("at --net-size 4096" in line for line in told)

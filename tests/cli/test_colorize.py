@@ -363,3 +363,14 @@ def test_a_bad_input_is_named_once_and_an_empty_one_said_so(tmp_path, weights, c
         f"tinct colorize: {empty}: the file is empty (0 bytes)",
     ]
     assert (out / "good_colorized.png").is_file()
+
+
+def test_too_many_tiles_names_the_flags_and_is_a_usage_error(tmp_path, gray_png, weights, capsys):
+    # it was "tinct colorize: in.png: tile: cuts this image ..." and exit 1
+    out = tmp_path / "out.png"
+    args = ["colorize", str(gray_png), "-o", str(out), "--model", weights, "-q"]
+    assert main([*args, "--tile", "16", "--net-size", "4096"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"tinct colorize: {gray_png}: --tile: cuts this image into ")
+    assert "at --net-size 4096" in err and "a smaller --tile-overlap or a smaller --net-size" in err
+    assert len(err.splitlines()) == 1 and not out.exists()

@@ -54,10 +54,12 @@ def test_a_tiling_of_too_many_tiles_is_refused_before_any_pass():
     assert levin.stats.forward_calls == 0  # nothing ran
     assert err.value.field == "tile"
     assert err.value.message_for("cli") == (
-        "--tile: cuts this image into 136161 tiles (369 x 369 at a network size of 384), "
-        f"more than the {MAX_TILES} allowed: choose a larger tile or a smaller tile overlap, "
-        "got 16"
-    )
+        "--tile: cuts this image into 136161 tiles (369 x 369 at --net-size 384), "
+        f"more than the {MAX_TILES} allowed: choose a larger --tile, a smaller --tile-overlap "
+        "or a smaller --net-size, got 16"
+    )  # each front end names the other options that change the count its own way
+    assert "(369 x 369 at net_size 384)" in str(err.value)
+    assert "a smaller tile overlap or a smaller network size" in err.value.message_for("gui")
 
 
 def test_the_tile_bound_counts_the_tiles_the_pass_runs(small, monkeypatch):
@@ -71,6 +73,6 @@ def test_the_tile_bound_counts_the_tiles_the_pass_runs(small, monkeypatch):
     small.colorize(img, options=opts)
     assert small.stats.forward_calls - before == 1 + 16  # the global pass and the tiles
     monkeypatch.setattr(tiled, "MAX_TILES", 15)
-    with pytest.raises(OptionError, match=r"16 tiles \(4 x 4 at a network size of 128\)"):
+    with pytest.raises(OptionError, match=r"16 tiles \(4 x 4 at net_size 128\)"):
         small.colorize(img, options=opts)
     small.colorize(img, options=opts.replace(tile=0))  # one pass: no tiles to count

@@ -8,7 +8,7 @@ from PIL import Image
 
 import tinct
 from tinct.engine.options import ColorizeOptions
-from tinct.scale.file_task import colorize_file
+from tinct.scale.file_task import FileResult, colorize_file
 from tinct.scale.planning import existing_output, is_complete
 
 
@@ -116,3 +116,16 @@ def test_a_failure_does_not_repeat_the_file_name(tmp_path, options):
     assert (r.status, r.error) == ("failed", "not an image file of a format tinct reads")
     r = colorize_file(empty, tmp_path / "o", options)
     assert (r.status, r.error) == ("failed", "the file is empty (0 bytes)")
+
+
+def test_a_file_failing_for_an_option_names_its_flag_and_exits_2(image, options, tmp_path):
+    from tinct.scale.batch import BatchSummary
+
+    r = colorize_file(image, tmp_path / "o", options.replace(tile=16, net_size=4096))
+    assert (r.status, r.option, r.output) == ("failed", "tile", None)
+    assert r.error.startswith("--tile: cuts this image into ") and "--net-size 4096" in r.error
+    summary = BatchSummary()
+    summary.add(FileResult("x.png", None, "failed", "not an image file"))
+    assert summary.exit_code == 1
+    summary.add(r)
+    assert summary.exit_code == 2  # a usage error on that image, as in tinct colorize

@@ -192,7 +192,7 @@ def options_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
     try:
         return ColorizeOptions.from_mapping({**given, **overrides})
     except OptionError as exc:
-        raise UsageError(ColorizeOptions.name_in(exc.field, "cli"), exc.detail) from None
+        raise UsageError(ColorizeOptions.name_in(exc.field, "cli"), exc.detail_for("cli")) from None
 
 
 def check_device(device: Any, flag: str = "--device") -> None:

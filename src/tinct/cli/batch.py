@@ -25,7 +25,9 @@ scanned); OUT_DIR equal to IN_DIR, or a folder containing IN_DIR, is refused
 modified.
 
 Exit codes: 0 every file done or skipped, 1 some files failed (each failure
-is reported on one line and never stops the others), 2 usage errors.
+is reported on one line and never stops the others), 2 usage errors, also when
+a file failed for an option's value on that image (--tile cutting it into too
+many tiles: the line names --tile and --net-size).
 """
 
 from __future__ import annotations

@@ -27,7 +27,9 @@ comments. Without a header the columns are row, col, r, g, b[, size].
 
 Exit codes: 0 all files done; 1 some files failed (each failure is one line and
 never stops the others) or a runtime failure; 2 a usage error (one line naming
-the flag: bad option value, hints or reference file, unknown model, ...).
+the flag: bad option value, hints or reference file, unknown model, ...), also
+when a file failed for an option's value on that image (--tile cutting it into
+too many tiles: the line names --tile and --net-size; the other files still run).
 """
 
 from __future__ import annotations
@@ -294,11 +296,12 @@ def _colorize_all(
 ) -> int:
     from tinct.engine.hint_raster import HintOutsideImageError
     from tinct.engine.imagefiles import read_image
+    from tinct.engine.optionspec import OptionError
     from tinct.engine.thread_warnings import collect_warnings
     from tinct.engine.video import colorize_video, is_video
     from tinct.scale.file_task import check_not_empty, file_error
 
-    failed = 0
+    failed, misused = 0, False  # misused: a file failed for an option's value (exit 2)
     bar = None
     if len(inputs) > 1 and not quiet:
         from tqdm import tqdm
@@ -340,6 +343,9 @@ def _colorize_all(
         except HintOutsideImageError as exc:  # the hints file's fault, this file fails
             failed += 1
             say(f"tinct colorize: {path}: --hints: {exc}")
+        except OptionError as exc:  # e.g. --tile cuts this image into too many tiles
+            failed, misused = failed + 1, True
+            say(f"tinct colorize: {path}: {exc.message_for('cli')}")
         except Exception as exc:
             failed += 1
             say(f"tinct colorize: {path}: {file_error(exc, path)}")
@@ -347,4 +353,4 @@ def _colorize_all(
             bar.update(1)
     if bar:
         bar.close()
-    return 1 if failed else 0
+    return 2 if misused else 1 if failed else 0

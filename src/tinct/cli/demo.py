@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = ColorizeOptions(model=args.model, device=args.device)
     except OptionError as exc:
-        raise UsageError(ColorizeOptions.name_in(exc.field, "cli"), exc.detail) from None
+        raise UsageError(ColorizeOptions.name_in(exc.field, "cli"), exc.detail_for("cli")) from None
     record = check_model(options, hinted=False, hints_flag=None)
     check_device(options.device)  # named as in colorize and batch, before any download
     out = Path(args.output)

@@ -80,7 +80,9 @@ class OptionError(ValueError):
 
     Attributes:
         field: The :class:`~tinct.engine.options.ColorizeOptions` field name.
-        reason: What is wrong, e.g. ``"must be > 0"``.
+        reason: What is wrong, e.g. ``"must be > 0"``. Other fields it names are
+            written ``{net_size}`` and worded by each front end its way
+            (:meth:`detail_for`: ``--net-size`` on the CLI).
         value: The offending value.
     """
 
@@ -90,8 +92,13 @@ class OptionError(ValueError):
 
     @property
     def detail(self) -> str:
-        """The reason and the offending value, without the field's name."""
-        return self.reason + ("" if self.value is None else f", got {self.value!r}")
+        """The reason and the offending value, without the field's name (Python's names)."""
+        return self.detail_for("python")
+
+    def detail_for(self, style: str = "python") -> str:
+        """The reason and the offending value, other fields named as ``style`` does."""
+        reason = _FIELD_REF.sub(lambda m: name_in(m.group(1), style), self.reason)
+        return reason + ("" if self.value is None else f", got {self.value!r}")
 
     def message_for(self, style: str = "python") -> str:
         """The message naming the field as ``style`` does.
@@ -100,7 +107,11 @@ class OptionError(ValueError):
             style: ``"python"`` (the field name), ``"cli"`` (``--flag``),
                 ``"wire"`` (the JSON key) or ``"gui"`` (the control label).
         """
-        return f"{name_in(self.field, style)}: {self.detail}"
+        return f"{name_in(self.field, style)}: {self.detail_for(style)}"
+
+
+#: A field named in an :class:`OptionError`'s reason: ``{tile_overlap}``.
+_FIELD_REF = re.compile(r"\{([a-z][a-z0-9_]*)\}")
 
 
 #: Control labels by field name; :mod:`tinct.engine.options` fills it from its specs.

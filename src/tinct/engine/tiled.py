@@ -48,7 +48,8 @@ def check_tile_count(
         overlap: The ``tile_overlap`` option (``None`` = a quarter of the tile).
 
     Raises:
-        OptionError: For ``tile``: how many tiles, and the most allowed.
+        OptionError: For ``tile``: how many tiles, and the most allowed (naming
+            ``net_size`` and ``tile_overlap`` too, which change the count).
     """
     if not tile:
         return
@@ -61,9 +62,9 @@ def check_tile_count(
     if rows * cols > MAX_TILES:
         raise OptionError(
             "tile",
-            f"cuts this image into {rows * cols} tiles ({rows} x {cols} at a network size of "
-            f"{net_long}), more than the {MAX_TILES} allowed: choose a larger tile or a "
-            "smaller tile overlap",
+            f"cuts this image into {rows * cols} tiles ({rows} x {cols} at {{net_size}} "
+            f"{net_long}), more than the {MAX_TILES} allowed: choose a larger {{tile}}, a "
+            "smaller {tile_overlap} or a smaller {net_size}",
             tile,
         )
 

@@ -72,7 +72,9 @@ class BatchSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 when nothing failed, 1 otherwise."""
+        """0 when nothing failed; 2 when a file failed for an option's value; else 1."""
+        if any(r.status == "failed" and r.option for r in self.results):
+            return 2
         return 1 if self.failed else 0
 
     def line(self) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 
 from tinct.engine.filelimits import check_regular_file
 from tinct.engine.options import ColorizeOptions
+from tinct.engine.optionspec import OptionError
 from tinct.engine.outputs import atomic_output, output_path_for, write_result
 from tinct.engine.thread_warnings import collect_warnings
 from tinct.scale.planning import existing_output
@@ -50,6 +51,10 @@ class FileResult:
         worker: Address/name of the worker that ran it (``""`` in-process).
         warnings: The file's warnings for the user (e.g. the input is nearly
             black), one line each; told by ``tinct batch`` as ``FILE: warning: ...``.
+        option: The option at fault when the file failed for an option's value on
+            this image (a ``tile`` that cuts it into too many tiles), else ``""``;
+            ``error`` then names it by its flag (``--tile: ...``) and ``tinct batch``
+            exits 2.
     """
 
     input: str
@@ -59,6 +64,7 @@ class FileResult:
     seconds: float = 0.0
     worker: str = ""
     warnings: tuple[str, ...] = ()
+    option: str = ""
 
 
 def file_error(exc: BaseException, path: str | Path) -> str:
@@ -155,6 +161,11 @@ def colorize_file(
         )  # fmt: skip
         with collect_warnings(Warning) as caught:  # this thread's; told by the batch, a line each
             dest = _colorize(c, src, out, options)
+    except OptionError as exc:  # the command line's fault on this image, worded with its flags
+        return FileResult(
+            str(src), None, "failed", exc.message_for("cli"), time.perf_counter() - t0, worker,
+            option=exc.field,
+        )  # fmt: skip
     except Exception as exc:  # reported, never raised: one bad file must not stop the run
         return FileResult(
             str(src), None, "failed", file_error(exc, src), time.perf_counter() - t0, worker
