@@ -100,12 +100,12 @@ def test_the_precision_is_named_as_gimps_image_precision_menu_names_it(tinct_lay
 
 def test_a_server_error_is_told_in_words_not_by_its_protocol_code(tinct_layers):
     told = tinct_layers.server_error_message(
-        "too_large", "9000x8000 exceeds the server limit of 67108864 pixels (max_pixels; "
-        "tinct serve --max-megapixels)",
+        "too_large", "the image is 9000x8000 pixels (72 megapixels), more than this server's "
+        "limit of 67.1 megapixels",
     )  # fmt: skip
     assert told == (
-        "Tinct: the layer is too large for the server: 9000x8000 exceeds the server limit of "
-        "67108864 pixels (max_pixels; tinct serve --max-megapixels)"
+        "Tinct: the layer is too large for the server: the image is 9000x8000 pixels "
+        "(72 megapixels), more than this server's limit of 67.1 megapixels"
     )
     assert tinct_layers.server_error_message("bad_request", "model 'levin' colorizes from "
                                              "colour hints only") == (

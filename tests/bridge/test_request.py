@@ -92,7 +92,7 @@ def test_hint_layer_and_reference_sections():
 @pytest.mark.parametrize(
     ("header", "sections", "code", "words"),
     [
-        ({"width": 200}, [("image", bytes(600))], "too_large", "exceeds the server limit"),
+        ({"width": 200}, [("image", bytes(600))], "too_large", "more than this server's limit"),
         ({"format": "cmyk8"}, [("image", bytes(12))], "bad_request", "unknown pixel format"),
         ({}, [], "bad_request", "missing payload section 'image'"),
         ({}, [("image", bytes(11))], "bad_request", "needs 12"),
@@ -240,7 +240,7 @@ def test_size_messages_say_width_x_height():
     assert "at least 2x2 pixels (width x height), got 5x1" in info.value.message
     with pytest.raises(RequestError) as info:
         parse({"width": 5, "height": 3}, [("image", bytes(15))], max_pixels=10)
-    assert "5x3 exceeds" in info.value.message
+    assert "the image is 5x3 pixels" in info.value.message
 
 
 @pytest.mark.parametrize("missing", ["width", "height"])
@@ -274,3 +274,22 @@ def test_local_hints_travel_and_default_to_off():
             parse({"local_hints": value}, [("image", bytes(12))])
         assert info.value.code == "bad_request"
         assert info.value.message == '"local_hints" must be true or false'
+
+
+def test_too_large_is_worded_in_megapixels_for_the_gimp_user():
+    # it was "9000x8000 exceeds the server limit of 67108864 pixels (max_pixels; tinct serve
+    # --max-megapixels)": a protocol field and raw pixels for a limit set in megapixels
+    with pytest.raises(RequestError) as info:
+        parse({"width": 9000, "height": 8000}, [], max_pixels=67_108_864)
+    assert info.value.code == "too_large"
+    assert info.value.message == (
+        "the image is 9000x8000 pixels (72 megapixels), more than this server's limit of "
+        "67.1 megapixels: scale it down or colorize a selection, or whoever runs the server "
+        "can raise the limit (tinct serve --max-megapixels 72)"
+    )
+    with pytest.raises(RequestError) as info:
+        parse({}, [("image", bytes(12)),
+               ("reference", bytes(4000), {"width": 2001, "height": 2, "format": "gray8"})],
+              max_pixels=1000)  # fmt: skip
+    assert info.value.message.startswith("the reference image is 2001x2 pixels (0.004 megap")
+    assert info.value.message.endswith("(tinct serve --max-megapixels 0.1)")

@@ -10,6 +10,7 @@ the request asked for. Nothing here touches sockets: a bridge connection
 
 from __future__ import annotations
 
+import math
 import secrets
 from typing import Any, Literal, overload
 
@@ -96,11 +97,7 @@ def parse_colorize(
             f"got {width}x{height}",
         )
     if width * height > max_pixels:
-        raise RequestError(
-            P.E_TOO_LARGE,
-            f"{width}x{height} exceeds the server limit of {max_pixels} pixels "
-            "(max_pixels; tinct serve --max-megapixels)",
-        )
+        raise _too_many_pixels("image", width, height, max_pixels)
     fmt = h.get("format")
     if not isinstance(fmt, str) or fmt not in P.PIXEL_FORMATS:
         raise RequestError(
@@ -144,11 +141,7 @@ def parse_colorize(
                 P.E_BAD_REQUEST, f"reference format must be one of {sorted(P.PIXEL_FORMATS)}"
             )
         if rw * rh > max_pixels:
-            raise RequestError(
-                P.E_TOO_LARGE,
-                f"reference of {rw}x{rh} exceeds the server limit of {max_pixels} pixels "
-                "(max_pixels; tinct serve --max-megapixels)",
-            )
+            raise _too_many_pixels("reference image", rw, rh, max_pixels)
         reference = _decode_pixels(frame, "reference", rw, rh, rfmt)
         if rfmt in ("rgba8", "rgba16"):
             reference = reference[..., :3]
@@ -304,6 +297,23 @@ def _check_hint_count(points: int, hint_layer: np.ndarray | None, max_hints: int
             f"{points} hints and {blobs} hint-layer blobs exceed the server limit of "
             f"{max_hints} hints (max_hints; tinct serve --max-hints)",
         )
+
+
+def _too_many_pixels(what: str, width: int, height: int, max_pixels: int) -> RequestError:
+    """``too_large`` in the words of the person who reads it (a GIMP user): megapixels.
+
+    E.g. "the image is 9000x8000 pixels (72 megapixels), more than this server's limit of
+    67.1 megapixels: scale it down or colorize a selection, or whoever runs the server can
+    raise the limit (tinct serve --max-megapixels 72)".
+    """
+    need = math.ceil(width * height / 1e5) / 10  # the limit that would take it, 0.1 MP steps
+    return RequestError(
+        P.E_TOO_LARGE,
+        f"the {what} is {width}x{height} pixels ({width * height / 1e6:.3g} megapixels), more "
+        f"than this server's limit of {max_pixels / 1e6:.3g} megapixels: scale it down or "
+        "colorize a selection, or whoever runs the server can raise the limit "
+        f"(tinct serve --max-megapixels {need:g})",
+    )
 
 
 def _parse_hints(raw: Any, width: int, height: int, max_hints: int) -> tuple[PointHint, ...]:
