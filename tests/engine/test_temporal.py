@@ -194,3 +194,23 @@ def test_blend_keeps_colour_only_where_motion_explains_the_plane():
     cut = M.Motion(torch.zeros(1, 2, 8, 8), torch.ones(1, 1, 8, 8), torch.tensor([True]),
                    torch.zeros(1, 2))  # fmt: skip
     assert torch.equal(run._blend(a, cut, []), a)
+
+
+def test_a_hint_on_a_later_plane_recolours_what_it_does_plane_by_plane(colorizer):
+    """napari's sample stack, one hint on plane 2: the whole plane took its colour plane
+    by plane, while temporal mode kept the automatic colour of planes 0-1 but at the
+    hint and along moving edges (mean ab (2, 2) against (18, -37)), on later planes too."""
+    from skimage.color import rgb2lab
+
+    from tinct.napari_plugin.samples import sample_stack
+
+    stack = sample_stack()[0][0]
+    hint = Hint(128, 128, color=(30, 80, 255))
+    alone = rgb2lab(colorizer.colorize(stack[2], [hint]))[..., 1:].mean((0, 1))
+    auto = rgb2lab(colorizer.colorize(stack[2]))[..., 1:].mean((0, 1))
+    out = rgb2lab(colorizer.colorize(stack, hints={2: [hint]}, temporal=True))[..., 1:]
+    assert np.linalg.norm(alone - auto) > 20  # the hint floods the plane
+    for z in (0, 1):  # before the hint: automatic colour
+        assert np.linalg.norm(out[z].mean((0, 1)) - auto) < 3, z
+    for z in (2, 3, 4):  # from its plane on, the hint's colour holds (the content pans)
+        assert np.linalg.norm(out[z].mean((0, 1)) - alone) < 5, (z, out[z].mean((0, 1)))

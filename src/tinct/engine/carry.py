@@ -9,6 +9,10 @@ planes, where the network receives it at its new position. It stops
   confidence under it drops below :data:`TRACK_CONFIDENCE`);
 * when another hint is placed on that spot on a later plane (the newer one
   takes over), or a :class:`HintStop` is placed there.
+
+A hint placed on a later plane (or a stop) recolours as far as it reaches on that
+plane, not only around itself: :func:`recoloured` tells the temporal run where the
+colour carried from earlier planes gives way to it.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from tinct.engine.hints import Hint
 from tinct.motion import Motion
 
 __all__ = [
+    "RECOLOURED",
     "REPLACE_SIDES",
     "TRACK_CONFIDENCE",
     "HintCarrier",
@@ -33,12 +38,20 @@ __all__ = [
     "PlaneHints",
     "has_colour_hints",
     "hints_by_plane",
+    "recoloured",
 ]
 
 #: A carried hint is dropped where the motion confidence under it falls below this.
 TRACK_CONFIDENCE = 0.5
 #: A new hint or a stop replaces carried hints within this many patch sides of it.
 REPLACE_SIDES = 1.5
+
+#: On a plane where hints are placed or stopped, the past is dropped where the plane's
+#: chroma departs from it by more than these (CIELAB ab units; from the first fully):
+#: there the new hints recoloured the content, and a plane's own flicker stays below.
+RECOLOURED = (4.0, 12.0)
+#: One CIELAB ab unit in a model space's chroma units (YUV's UV spans about 1/200 of ab).
+_CHROMA_UNIT = {"lab": 1.0, "luv": 1.0, "yuv": 0.005}
 
 
 @dataclass(frozen=True)
@@ -175,3 +188,23 @@ def _sample(x: Tensor, y: float, xpos: float) -> tuple[float, ...]:
     )
     v = F.grid_sample(x[None], g, mode="bilinear", padding_mode="border", align_corners=True)
     return tuple(float(a) for a in v.reshape(-1))
+
+
+def recoloured(ab: Tensor, past: Tensor, space: str) -> Tensor:
+    """``(1, 1, h, w)`` in ``[0, 1]``: where a plane's new hints changed the colour carried.
+
+    A hint placed on a later plane reaches as far as it does plane by plane (a flood
+    through the plane where nothing stops it); the past, weighed up to 1 - 1/211 there,
+    would otherwise keep the earlier automatic colour everywhere but at the hint and
+    along moving edges.
+
+    Args:
+        ab: ``(1, 2, h, w)`` the plane's chroma with its hints (working grid).
+        past: ``(1, 2, h, w)`` the colour carried from the previous plane, warped onto it.
+        space: The model's colour space (sets the scale of :data:`RECOLOURED`).
+
+    Returns:
+        0 where the two differ by less than ``RECOLOURED[0]``, 1 beyond ``RECOLOURED[1]``.
+    """
+    lo, hi = (v * _CHROMA_UNIT.get(space, 1.0) for v in RECOLOURED)
+    return ((ab - past).norm(dim=1, keepdim=True) - lo).div_(hi - lo).clamp_(0.0, 1.0)

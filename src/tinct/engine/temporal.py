@@ -22,7 +22,9 @@ z-stack) and :class:`TemporalRun` colorizes it plane after plane:
    prediction, with a per-pixel weight of the past that grows with how long
    the content has persisted (:data:`HISTORY_GAIN`, :data:`MAX_HISTORY`) and
    drops to zero wherever the confidence does (moving edges, occlusions, new
-   content, real luminance changes, cuts, new hints), so colour is carried
+   content, real luminance changes, cuts) and wherever hints placed or stopped on
+   the plane change its colour (:func:`~tinct.engine.carry.recoloured`: as far as
+   they reach plane by plane), so colour is carried
    only where content persists and never across a motion edge;
 5. the result is rendered at full resolution with the current plane's own
    luminance as guide (:func:`tinct.engine.render.render`), so colour edges follow
@@ -45,7 +47,7 @@ from torch import Tensor
 from tinct import cancel as _cancel
 from tinct import motion as _mo
 from tinct.engine import inputs as _in
-from tinct.engine.carry import HintCarrier, HintStop, PlaneHints, hints_by_plane
+from tinct.engine.carry import HintCarrier, HintStop, PlaneHints, hints_by_plane, recoloured
 from tinct.engine.hints import Hint, hints_digest
 from tinct.engine.render import render
 from tinct.engine.threads import call_threads
@@ -250,8 +252,9 @@ class TemporalRun:
             flow, conf = flow.to(ab), conf.to(ab)
             warped, inside = _mo.warp(prev.to(ab), flow, valid=True)
             keep = conf * inside
-            if fresh:
+            if fresh:  # the user's edit wins where it reaches: around it, and where it recolours
                 keep = keep * (1.0 - self._fresh_mask(fresh, (h, w)).to(ab))
+                keep = keep * (1.0 - recoloured(ab, warped, self.colorizer.info.space))
             past = _mo.warp(self._prev_count.to(ab), flow) * keep  # type: ignore[union-attr]
             count = (past + 1.0).clamp_(max=MAX_HISTORY)  # type: ignore[operator]
             weight = (1.0 - 1.0 / (1.0 + HISTORY_GAIN * (count - 1.0))) * keep
