@@ -173,3 +173,22 @@ def test_the_default_folder_is_the_platform_data_folder(monkeypatch):
     assert user_store.user_models_dir() == (
         __import__("pathlib").Path(platformdirs.user_data_dir("tinct")) / "models"
     )
+
+
+@pytest.mark.parametrize(
+    ("bad", "told"),
+    [
+        ("My Model", "model name 'My Model' has a space: a name has letters a-z, digits, '.', "
+                     "'_' and '-' only (capitals are stored lowercase)"),
+        ("a/b", "model name 'a/b' has a path separator '/': "),
+        ("ünï", "model name 'ünï' has 'ü' and 'ï': "),
+        (".hidden", "model name '.hidden' starts with '.': a name starts with a letter or digit"),
+        ("a..b", "model name 'a..b' has '..' in it"),
+    ],
+)  # fmt: skip
+def test_a_bad_name_is_told_what_is_wrong_with_it(bad, told):
+    # "My Model" was told "use lowercase letters, ...", although capitals are lowercased
+    with pytest.raises(ValueError) as err:
+        user_store.validate_name(bad)
+    assert str(err.value).startswith(told)
+    assert user_store.validate_name("My-Model") == "my-model"

@@ -102,15 +102,38 @@ def validate_name(name: str) -> str:
     if len(key) > _MAX_NAME:
         raise ValueError(f"a model name has at most {_MAX_NAME} characters, got {len(key)}")
     if not _NAME_RE.match(key) or ".." in key:
-        raise ValueError(
-            f"model name {name!r}: use lowercase letters, digits, '.', '_' and '-' only, "
-            "starting with a letter or digit (no path separators)"
-        )
+        raise ValueError(f"model name {name.strip()!r} {_name_problem(key)}")
     if key.endswith(_BAD_SUFFIXES):
         raise ValueError(f"model name {name!r} must not end in a file suffix")
     if key in _RESERVED:
         raise ValueError(f"model name {name!r} is reserved (an evaluation baseline)")
     return key
+
+
+def _name_problem(key: str) -> str:
+    """What is wrong with a lowercased name that does not match :data:`_NAME_RE`, in words.
+
+    E.g. ``"has a space: a name has letters a-z, digits, '.', '_' and '-' only (capitals
+    are stored lowercase)"``; ``"starts with '.': ..."``; ``"has '..' in it"``.
+    """
+    rule = "a name has letters a-z, digits, '.', '_' and '-' only (capitals are stored lowercase)"
+    bad = dict.fromkeys(c for c in key if not re.match(r"[a-z0-9._-]", c))
+    if bad:
+        said = [_CHAR_NAMES.get(c, repr(c)) for c in bad]
+        listed = said[0] if len(said) == 1 else ", ".join(said[:-1]) + " and " + said[-1]
+        return f"has {listed}: {rule}"
+    if not key[0].isalnum():
+        return f"starts with {key[0]!r}: a name starts with a letter or digit"
+    return "has '..' in it: a name may not hold a path that leads out of its folder"
+
+
+#: How :func:`_name_problem` says a character a name may not have.
+_CHAR_NAMES = {
+    " ": "a space",
+    "\t": "a tab",
+    "/": "a path separator '/'",
+    "\\": "a path separator '\\'",
+}
 
 
 def user_model_from_info(name: str, path: Path, recipe: str, info: Any) -> UserModel:
