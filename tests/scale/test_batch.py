@@ -328,3 +328,27 @@ def test_dask_shutdown_warnings_are_not_shown(caplog):
         assert not caplog.records
         nanny.warning("outside the shutdown")  # the level comes back
     assert [r.getMessage() for r in caplog.records] == ["outside the shutdown"]
+
+
+def test_a_client_that_fails_to_connect_closes_the_local_cluster(tmp_path, monkeypatch):
+    # the LocalCluster's worker processes outlived a run whose Client(cluster) raised
+    closed = []
+
+    class Cluster:
+        def __init__(self, **kwargs):
+            self.kwargs = kwargs
+
+        def close(self):
+            closed.append(self)
+
+    def refuse(*args, **kwargs):
+        raise OSError("Timed out during handshake while connecting")
+
+    monkeypatch.setattr(distributed, "LocalCluster", Cluster)
+    monkeypatch.setattr(distributed, "Client", refuse)
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(np.full((8, 8), 99, np.uint8)).save(src / "a.png")
+    with pytest.raises(OSError, match="handshake"):
+        run_batch(src, tmp_path / "out", workers=1, progress=False)
+    assert len(closed) == 1

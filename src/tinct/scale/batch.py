@@ -232,7 +232,12 @@ def run_batch(
                 cluster = LocalCluster(
                     n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
                 )
-            client = Client(cluster)
+            try:
+                client = Client(cluster)
+            except BaseException:  # its worker processes would outlive the run
+                with _quiet_shutdown():
+                    cluster.close()
+                raise
     bar = None
     try:
         if progress:  # once the cluster answers: an unreachable one is one line, no bar
