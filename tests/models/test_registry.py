@@ -166,7 +166,7 @@ def test_zhang_weight_entries_match_the_reference():
 
 def test_parameter_counts():
     assert count_parameters(get_record("tinct-base")) == sum(
-        p.numel() for p in TinctUNet(fusion=True).parameters()
+        p.numel() for p in TinctUNet(fusion=True, refiner=True).parameters()
     )
     assert count_parameters(get_record("levin")) == 0
     small = {r.name: count_parameters(r) for r in RECORDS if r.config.trainable}

@@ -11,7 +11,7 @@ def test_tinct_base_is_the_lead_architecture():
     from tinct.models.tinct_base import TinctUNet
 
     assert get_record("tinct-base").builder is TinctUNet
-    assert count_parameters(get_record("tinct-base")) == pytest.approx(4.77e6, rel=0.005)
+    assert count_parameters(get_record("tinct-base")) == pytest.approx(4.80e6, rel=0.005)
     assert get_record("tinct-small").kwargs["widths"] == (16, 32, 64, 128, 160)
 
 

@@ -21,6 +21,7 @@ from tinct import spaces as pipeline
 from tinct.engine import fusion as _fusion
 from tinct.engine import hint_raster as _raster
 from tinct.engine.hint_decode import hint_shift
+from tinct.engine.hint_refine import refine_fused
 from tinct.engine.hints import Hint
 from tinct.engine.options import ColorizeOptions
 from tinct.engine.render import Entry, output_channels
@@ -86,7 +87,10 @@ def decode_chroma(entry: Entry, opts: ColorizeOptions, info: ModelInfo, centres:
                 net.hint_mix, str(opts.decoder), temperature, mrf_weight=mrf_weight,
                 mrf_iters=mrf_iters, mrf_edge=opts.mrf_edge, agreement=net.agreement,
             )  # fmt: skip
-        ab = _fusion.refuse(net.fusion, ab.float(), net.ab_pull, shift)
+        decoded = ab.float()
+        ab = _fusion.refuse(net.fusion, decoded, net.ab_pull, shift)
+        if not opts.local_hints:
+            ab = refine_fused(net, ab, decoded, shift)
     return ab.float()
 
 

@@ -92,6 +92,11 @@ class NetOutput:
         agreement: ``(B,)`` in ``[0, 1]``: how well the network's automatic colour
             agrees with the hints (:func:`tinct.engine.fusion.apply_trust` sets it; 1 =
             fully, 0 = not at all; ``None`` until then or without hints).
+        auto_ab: ``(B, 2, h2, w2)`` the network's colour without hints (set with
+            ``agreement``).
+        refiner: The model's :class:`~tinct.models.hint_refiner.HintRefiner`, when it
+            has one for its own trunk and the fusion terms carry its features
+            (:mod:`tinct.engine.hint_refine`).
     """
 
     logp: Tensor | None
@@ -106,7 +111,11 @@ class NetOutput:
     ab_pull: tuple[Tensor, Tensor] | None = None
     hint_mix: tuple[Tensor, Tensor, Tensor] | None = None
     agreement: Tensor | None = None
+    auto_ab: Tensor | None = None
+    refiner: Any = None
 
+
+_FIELDS = dataclasses.fields(FusionTerms)
 
 #: Images with more pixels than this are tiled when ``tile`` is ``None``.
 AUTO_TILE_PIXELS = 4096 * 4096
@@ -295,7 +304,9 @@ def run_network(
         ab = out.ab.float() if out.ab is not None else None
         f = out.fusion
         if f is not None:
-            fusion = FusionTerms(*(t.float() for t in (f.own, f.propagated, f.gate, f.correction)))
+            fusion = FusionTerms(
+                *(None if t is None else t.float() for t in (getattr(f, k.name) for k in _FIELDS))
+            )
         return lo, ab
 
     Hp, Wp = lum_pad.shape[-2:]
@@ -336,7 +347,7 @@ def run_network(
                 post = infl
     if fusion is not None:
         fusion = FusionTerms(
-            *(_crop_valid(t, (Hp, Wp), (hn, wn)) for t in dataclasses.astuple(fusion))  # type: ignore[arg-type, misc]
+            *(_crop_valid(getattr(fusion, k.name), (Hp, Wp), (hn, wn)) for k in _FIELDS)  # type: ignore[arg-type, misc]
         )
     if mix is not None and fusion is not None:
         mix = (
@@ -356,19 +367,13 @@ def run_network(
         weight, target = influence
         ab_pull = (weight.to(device), target.to(device))
         ab = torch.lerp(ab, ab_pull[1], ab_pull[0])
+    refiner = getattr(model, "refiner", None)  # tinct-base: a post-fusion head
+    with_features = fusion is not None and fusion.features is not None
+    refiner = refiner() if with_features and callable(refiner) else None
     return NetOutput(
-        logp,
-        ab,
-        lum_logits,
-        post,
-        (hn, wn),
-        patches,
-        calls,
-        gray_net,
-        fusion,
-        ab_pull,
-        mix,
-    )
+        logp, ab, lum_logits, post, (hn, wn), patches, calls, gray_net, fusion, ab_pull, mix,
+        refiner=refiner,
+    )  # fmt: skip
 
 
 #: Hints placed between two cancel checks (placing one costs about 2 ms on a CPU).

@@ -126,9 +126,9 @@ def hint_reliability(
 def apply_trust(net: Any, auto_ab: Tensor, *, local: bool = False) -> None:
     """Open a network output's gate where the network is not trusted (in place).
 
-    Also sets ``net.agreement``: the trust without the hint count's ceiling (how well
-    the automatic colour agrees with the hints), which sets how cold the hints are
-    decoded (:func:`tinct.engine.hint_decode.hint_shift`).
+    Also sets ``net.auto_ab`` and ``net.agreement``: the trust without the hint
+    count's ceiling (how well the automatic colour agrees with the hints), which sets
+    how cold the hints are decoded (:func:`tinct.engine.hint_decode.hint_shift`).
 
     Args:
         net: The hinted :class:`~tinct.engine.forward.NetOutput` (with fusion terms).
@@ -139,6 +139,7 @@ def apply_trust(net: Any, auto_ab: Tensor, *, local: bool = False) -> None:
     from tinct.engine.reach import hint_reach
 
     trust = hint_reliability(auto_ab, net.patches, net.net_size)
+    net.auto_ab = auto_ab
     net.agreement = (trust / trust_ceiling(len(net.patches))).clamp(max=1.0)
     mix = net.hint_mix if local else None
     reach = None if mix is None else hint_reach(mix[2], net.patches, net.net_size)

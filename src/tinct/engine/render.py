@@ -136,6 +136,8 @@ def concat_outputs(outs: list[_fw.NetOutput]) -> _fw.NetOutput:
         cat([o.gray_net for o in outs]),
         _cat_fusion([o.fusion for o in outs]),
         None if outs[0].ab_pull is None else _cat_pair([o.ab_pull for o in outs]),  # type: ignore[misc]
+        _cat_mix([o.hint_mix for o in outs]),
+        refiner=outs[0].refiner,
     )
 
 
@@ -143,14 +145,23 @@ def _cat_pair(pairs: list[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
     return torch.cat([p[0] for p in pairs], 0), torch.cat([p[1] for p in pairs], 0)
 
 
+def _cat_mix(mixes: list[Any]) -> Any:
+    """Concatenated hint weights ``(weights, colours, lum)``, or ``None`` unless all have them."""
+    if any(m is None for m in mixes):
+        return None
+    return tuple(torch.cat([m[i] for m in mixes], 0) for i in range(3))
+
+
 def _cat_fusion(terms: list[Any]) -> Any:
     """Concatenated fusion terms, or ``None`` unless every plane batch has them."""
     if any(t is None for t in terms):
         return None
-    fields = dataclasses.fields(terms[0])
-    return type(terms[0])(
-        **{f.name: torch.cat([getattr(t, f.name) for t in terms], 0) for f in fields}
-    )
+
+    def cat(name: str) -> Tensor | None:
+        parts = [getattr(t, name) for t in terms]
+        return None if any(p is None for p in parts) else torch.cat(parts, 0)
+
+    return type(terms[0])(**{f.name: cat(f.name) for f in dataclasses.fields(terms[0])})
 
 
 def build_work(entry: Entry, space: str, device: torch.device) -> Work:

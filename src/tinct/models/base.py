@@ -31,12 +31,15 @@ class FusionTerms:
         gate: ``(B, 1, h, w)`` trust in the propagated colour, in ``[0, 1]``
             (0 for images without hints).
         correction: ``(B, 2, h, w)`` additive correction (0 without hints).
+        features: ``(B, C, h, w)`` the decoder features the gate read, for a model
+            with a :class:`~tinct.models.hint_refiner.HintRefiner` (else ``None``).
     """
 
     own: Tensor
     propagated: Tensor
     gate: Tensor
     correction: Tensor
+    features: Tensor | None = None
 
     def fuse(self, own: Tensor) -> Tensor:
         """The fused colour with ``own (B, 2, h, w)`` as the network's colour."""

@@ -46,14 +46,15 @@ register_model(
         display_name="tinct base (default)",
         description="Compact hint-aware U-Net with global fusion and reference-histogram input; "
         "313-bin logits at 1/4 and ab at 1/2 resolution; hints propagated by Levin's "
-        "optimisation inside the model, gated by a learned head. 4.8 M parameters.",
+        "optimisation inside the model, gated by a learned head; a small refiner head "
+        "finishes the engine's hinted colour. 4.8 M parameters.",
         builder=TinctUNet,
-        kwargs={"fusion": True},
+        kwargs={"fusion": True, "refiner": True},
         config=TINCT_CONFIG,
         weights=Weights(
             file_name="tinct-base.safetensors",
-            sha256="6199835d17277e011257dd07f058093e01d0372902d3bd417e1cfd62dc01d1fc",
-            size=9602020,
+            sha256="f0ea0c3e5818549595c3df43d1d9c965bdf4a6afdbb389cdd3e38e8afb01c982",
+            size=9667250,
             # the team's licence; the training photos' terms (research use) may limit use
             license="BSD-3-Clause; data: research use only",
             citation=_PAPER,

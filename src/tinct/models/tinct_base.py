@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tinct.models.base import ColorModel, FusionTerms, ModelOutput
+from tinct.models.hint_refiner import HintRefiner
 
 __all__ = ["TinctUNet"]
 
@@ -50,6 +51,8 @@ class TinctUNet(ColorModel):
         num_bins: Size of the classification head (313 gamut bins).
         fusion: Fuse the network's ab with Levin propagation of the hints.
         fusion_width: Channels of the fusion head.
+        refiner: Carry a :class:`~tinct.models.hint_refiner.HintRefiner` (the engine
+            applies it after fusing the hints; :meth:`refiner`).
     """
 
     stride = 32
@@ -64,6 +67,7 @@ class TinctUNet(ColorModel):
         num_bins: int = 313,
         fusion: bool = False,
         fusion_width: int = 32,
+        refiner: bool = False,
     ):
         super().__init__()
         c1, c2, c3, c4, c5 = widths
@@ -97,6 +101,12 @@ class TinctUNet(ColorModel):
                 nn.Conv2d(fw, 3, 1),  # gate logit, correction a, correction b
             )
             self._init_fusion()
+        #: The engine's post-fusion head (:mod:`tinct.models.hint_refiner`); ``None``
+        #: without one, or when the weights loaded have none.
+        self.refine_head: HintRefiner | None = HintRefiner(features=c1) if refiner else None
+        if self.refine_head is not None:  # trained apart (docs/models.md), not by the trunk loss
+            self.refine_head.requires_grad_(False)
+        self._refiner_ok = False  # set when weights load: see refiner()
 
     def _init_fusion(self) -> None:
         last = self.fusion_head[-1]  # type: ignore[index]
@@ -108,14 +118,28 @@ class TinctUNet(ColorModel):
         """As :meth:`torch.nn.Module.load_state_dict`, with one allowance.
 
         Weights saved without the fusion head (all its keys missing, e.g. files
-        exported before it existed) load with the head at its initial state.
+        exported before it existed) load with the head at its initial state;
+        weights without a refiner (``refine_head``) load with none, and a refiner
+        whose fingerprint does not match the decoder loaded is not used.
         """
         if self.fusion_head is not None:
             head = {f"fusion_head.{k}": v for k, v in self.fusion_head.state_dict().items()}
             if not any(k in state_dict for k in head):
                 self._init_fusion()  # in place: ``head`` now holds the initial values
                 state_dict = {**state_dict, **head}
-        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+        has_refiner = any(k.startswith("refine_head.") for k in state_dict)
+        if self.refine_head is not None and not has_refiner:
+            self.refine_head = None  # weights without a refiner: the engine does not refine
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        head = self.refine_head  # checked here: the engine later folds dec1's batch norm
+        self._refiner_ok = head is not None and head.matches(self.dec1)
+        return result
+
+    def train(self, mode: bool = True) -> TinctUNet:
+        """As :meth:`torch.nn.Module.train`; training the trunk retires the refiner."""
+        if mode:
+            self._refiner_ok = False
+        return super().train(mode)
 
     def forward(
         self,
@@ -156,8 +180,18 @@ class TinctUNet(ColorModel):
             has = (hint_mask.flatten(1).amax(1) > 0.5).to(ab.dtype)[:, None, None, None]
             if bool(has.any()):
                 terms = self._fuse(d1, ab, lum, hint_ab, hint_mask, has, propagated)
+                if self.refine_head is not None:
+                    terms.features = d1
                 return ModelOutput(logits=logits, ab=terms.fuse(ab), fusion=terms)
         return ModelOutput(logits=logits, ab=ab)
+
+    def refiner(self) -> HintRefiner | None:
+        """The post-fusion head, if this model has one trained on its own decoder.
+
+        That is decided when the weights load (:meth:`HintRefiner.matches` on ``dec1``);
+        a model put in training mode since, or weights fine-tuned from tinct-base, have none.
+        """
+        return self.refine_head if self._refiner_ok else None
 
     @staticmethod
     def fusion_grid(size: tuple[int, int]) -> tuple[int, int]:
