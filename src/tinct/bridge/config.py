@@ -123,12 +123,13 @@ def live_server(path: str | os.PathLike[str], timeout: float = 1.0) -> dict[str,
 def remove_bridge_config(path: str | os.PathLike[str], token: str) -> None:
     """Delete bridge.json if it still belongs to the server holding ``token``.
 
-    A file that another server has written since (a newer token) stays.
+    A file that another server has written since (a newer token) stays, and so does
+    what is not a small regular file (read as :func:`tinct.bridge.wire.read_bridge_config`
+    reads it: a FIFO is never waited on, a large file never read).
     """
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
+        data = P.read_bridge_config(os.fspath(path), check_process=False)
         if data.get("token") == token:
             os.unlink(path)
-    except (OSError, ValueError):
+    except (P.BridgeError, OSError):
         pass

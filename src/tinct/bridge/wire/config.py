@@ -6,8 +6,10 @@ GIMP plug-in (see :mod:`tinct.bridge.wire`).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import sys
 import time
 
@@ -16,6 +18,7 @@ from .spec import (
 )
 
 __all__ = [
+    "MAX_CONFIG_BYTES",
     "bridge_config_path",
     "config_dir",
     "process_identity",
@@ -124,15 +127,16 @@ def read_bridge_config(path=None, check_process=True):
     """
     path = path or bridge_config_path()
     try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.loads(fh.read(1 << 16))
+        data = json.loads(_read_small_file(path).decode("utf-8"))
     except FileNotFoundError:  # removed when the server stopped, or never written
         message = f"the tinct server is not running (there is no {path}, which it writes)"
         raise ServerNotRunning(message) from None
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ServerNotRunning(f"cannot read {path} ({reason})") from None
-    except (ValueError, RecursionError):
+    except _NotBridgeFile as exc:
+        raise ServerNotRunning(f"cannot read {path} ({exc})") from None
+    except (ValueError, RecursionError):  # also UnicodeDecodeError
         raise ServerNotRunning(f"{path} is not valid JSON") from None
     if not isinstance(data, dict) or "port" not in data or not isinstance(data.get("token"), str):
         raise ServerNotRunning(f"{path} lacks a port or token")
@@ -141,3 +145,44 @@ def read_bridge_config(path=None, check_process=True):
             f"{path} is stale: the server that wrote it (pid {data['pid']}) is no longer running"
         )
     return data
+
+
+#: The most bytes bridge.json may hold (the server writes some 200).
+MAX_CONFIG_BYTES = 1 << 16
+
+
+class _NotBridgeFile(Exception):
+    """What is at the path cannot be bridge.json: not a regular file, or too large."""
+
+
+def _read_small_file(path):
+    """The bytes of a regular file of at most :data:`MAX_CONFIG_BYTES`, from one descriptor.
+
+    Opened without blocking (a FIFO never waits for a writer) and checked with
+    ``fstat`` before a byte is read, so a FIFO, a device or a folder is refused at
+    once and a large file is never read.
+
+    Raises:
+        FileNotFoundError: Nothing is there.
+        OSError: It cannot be opened.
+        _NotBridgeFile: Not a regular file, or over the limit.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except IsADirectoryError as exc:
+        raise _NotBridgeFile(exc.strerror) from None
+    try:
+        st = os.fstat(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise _NotBridgeFile(os.strerror(errno.EISDIR))
+        if not stat.S_ISREG(st.st_mode):
+            raise _NotBridgeFile("not a regular file")
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise _NotBridgeFile(f"{st.st_size} bytes, more than {MAX_CONFIG_BYTES}")
+        data = os.read(fd, MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:  # it grew since the fstat
+            raise _NotBridgeFile(f"more than {MAX_CONFIG_BYTES} bytes")
+        return data
+    finally:
+        os.close(fd)

@@ -1,0 +1,62 @@
+"""bridge.json read by a client or by the server removing it: a small regular file only."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+import pytest
+
+from tinct.bridge import wire as P
+from tinct.bridge.config import remove_bridge_config, write_bridge_config
+from tinct.bridge.wire.config import MAX_CONFIG_BYTES
+
+
+def _promptly(fn, *args):
+    """Run ``fn(*args)`` in a thread; fail (not hang) if it is still waiting after 5 s."""
+    out: dict = {}
+
+    def run():
+        try:
+            out["value"] = fn(*args)
+        except BaseException as exc:  # handed back to the test
+            out["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(5)
+    assert not t.is_alive(), f"{fn.__name__} waited on a FIFO"
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_for_bridge_json_is_refused_at_once(tmp_path):
+    # open() of a FIFO waits for a writer: a client (GIMP) or a server's shutdown hung there
+    path = tmp_path / "bridge.json"
+    os.mkfifo(path)
+    with pytest.raises(P.ServerNotRunning, match=r"cannot read .* \(not a regular file\)"):
+        _promptly(P.read_bridge_config, str(path))
+    _promptly(remove_bridge_config, path, "tok")
+    assert path.exists()  # not ours: left alone
+
+
+def test_a_large_bridge_json_is_not_read(tmp_path, monkeypatch):
+    # json.load read the whole file, whatever its size
+    path = write_bridge_config(tmp_path / "bridge.json", "127.0.0.1", 5, "tok")
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "pad": "x" * MAX_CONFIG_BYTES}))
+    with pytest.raises(P.ServerNotRunning, match=r"\(\d+ bytes, more than 65536\)"):
+        P.read_bridge_config(str(path), check_process=False)
+    read = []
+    monkeypatch.setattr(os, "read", lambda fd, n: read.append(n) or b"")
+    remove_bridge_config(path, "tok")
+    assert path.exists() and not read  # refused by its size, before a byte was read
+    monkeypatch.undo()
+    path.write_text(json.dumps(data))
+    remove_bridge_config(path, "other")
+    assert path.exists()  # another server's token
+    remove_bridge_config(path, "tok")
+    assert not path.exists()
