@@ -14,6 +14,7 @@ import tifffile
 from PIL import Image
 
 from engine_helpers import finishes_despite_fifo
+from tinct import regularfiles
 from tinct.engine import filelimits
 from tinct.engine import imagefiles as F
 from tinct.engine.hints import read_hints_file
@@ -48,6 +49,7 @@ def _swap_after_check(monkeypatch, path) -> None:
             path.unlink()
             os.mkfifo(path)
 
+    monkeypatch.setattr(regularfiles, "check_regular_file", check_then_swap)  # open_regular's
     monkeypatch.setattr(filelimits, "check_regular_file", check_then_swap)
     for module in ("tinct.engine.hints", "tinct.scale.file_task"):  # callers of the check
         monkeypatch.setattr(f"{module}.check_regular_file", check_then_swap, raising=False)
@@ -117,7 +119,7 @@ def test_without_o_nonblock_files_still_open(tmp_path, monkeypatch):
     """Where the system has no O_NONBLOCK (Windows), the file is opened and read plainly."""
     path = tmp_path / "a.bin"
     path.write_bytes(b"\x00\x01tinct")
-    monkeypatch.setattr(filelimits, "_OPEN_FLAGS", os.O_RDONLY)
+    monkeypatch.setattr(regularfiles, "_OPEN_FLAGS", os.O_RDONLY)
     monkeypatch.delattr(os, "O_NONBLOCK")
     monkeypatch.delattr(os, "set_blocking")
     with filelimits.open_regular(path) as fh:

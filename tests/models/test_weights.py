@@ -6,6 +6,7 @@ No test here touches the network beyond 127.0.0.1.
 import functools
 import hashlib
 import http.server
+import os
 import threading
 
 import pytest
@@ -321,3 +322,50 @@ def test_not_a_safetensors_file(tmp_path):
     path.write_bytes(b"\xff" * 64)
     with pytest.raises(ValueError, match="not a readable safetensors"):
         load_model(path)
+
+
+def _within(seconds, fn, *args):
+    """``fn(*args)`` in a thread: its result or its error, or a failure if it still waits."""
+    out = {}
+
+    def run():
+        try:
+            out["value"] = fn(*args)
+        except BaseException as exc:  # handed back to the test
+            out["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"{fn.__name__} waited on a FIFO"
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_for_weights_is_refused_at_once(tmp_path):
+    # is_file() said "no weights file at PATH" for a FIFO; one swapped in later hung the reader
+    fifo = tmp_path / "m.safetensors"
+    os.mkfifo(fifo)
+    for read in (W.read_weights_header, W.load_weights, load_model):
+        with pytest.raises(ValueError, match=r"m\.safetensors is not a regular file \(a FIFO"):
+            _within(5, read, fifo)
+
+
+def test_weights_are_read_from_one_descriptor_bounded_first(small_file, monkeypatch):
+    from tinct.models import _weights_file
+
+    path = small_file(notes="ok")
+    opened = []
+    real_open = _weights_file.open_regular
+    monkeypatch.setattr(_weights_file, "open_regular", lambda p: opened.append(p) or real_open(p))
+    state, meta = W.load_weights(path)
+    assert len(opened) == 1 and meta["notes"] == "ok"  # header and tensors: one open, one read
+    assert state.keys() == W.read_weights_header(path)[0].keys()
+    monkeypatch.setattr(_weights_file, "MAX_WEIGHTS_BYTES", path.stat().st_size - 1)
+    for read in (W.read_weights_header, W.load_weights):
+        with pytest.raises(ValueError, match=r"bytes, more than the .* a weights file may have"):
+            read(path)
+    with pytest.raises(FileNotFoundError, match=r"^no weights file at .*gone\.safetensors$"):
+        W.load_weights(path.with_name("gone.safetensors"))

@@ -285,6 +285,7 @@ def record_for(model: str) -> Any:
         FileNotFoundError: A weights path that does not exist.
         ValueError: A file that is not a tinct weights file.
     """
+    import os
     from pathlib import Path
 
     from tinct.models import registry
@@ -294,9 +295,9 @@ def record_for(model: str) -> Any:
         try:
             return registry.get_record(model)  # a registered name wins over a file of that name
         except registry.UnknownModelError:
-            if not path.is_file():
+            if not os.path.lexists(path):
                 raise
-    if not path.is_file():
+    if not os.path.lexists(path):  # a FIFO or a device there is refused by what reads it
         raise FileNotFoundError(f"no weights file at {path}")
     from tinct.models import weights as _w
     from tinct.models._from_file import check_against_tensors, record_from_metadata

@@ -261,19 +261,19 @@ def read_weights_header(path: str | Path) -> tuple[dict[str, tuple[int, ...]], d
 
     Raises:
         FileNotFoundError: No such file.
-        ValueError: Not a safetensors file, or metadata beyond the bounds.
+        ValueError: Not a regular file (a FIFO, a device: refused at once), over
+            :data:`~tinct.models._weights_file.MAX_WEIGHTS_BYTES`, not a safetensors
+            file, or metadata beyond the bounds.
     """
-    from safetensors import SafetensorError, safe_open
+    from tinct.models._weights_file import read_header
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no weights file at {path}")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            raw = f.metadata() or {}
-            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
-    except SafetensorError as exc:
-        raise ValueError(f"{path} is not a readable safetensors file: {exc}") from None
+    shapes, raw = read_header(path)  # a FIFO or a device is refused, never waited on
+    return shapes, _decoded_metadata(raw, path)
+
+
+def _decoded_metadata(raw: Mapping[str, str], path: Path) -> dict[str, Any]:
+    """The metadata with its JSON values decoded, each bounded (size, nesting)."""
     meta: dict[str, Any] = {}
     for key, value in raw.items():
         if len(value) > MAX_METADATA_VALUE:
@@ -282,7 +282,7 @@ def read_weights_header(path: str | Path) -> tuple[dict[str, tuple[int, ...]], d
                 f"the limit of {MAX_METADATA_VALUE:,}"
             )
         meta[key] = _decode_metadata(value, key, path)
-    return shapes, meta
+    return meta
 
 
 def _decode_metadata(value: str, key: str, path: Path) -> Any:
@@ -319,9 +319,12 @@ def load_weights(path: str | Path) -> tuple[dict[str, Tensor], dict[str, Any]]:
 
     Raises:
         FileNotFoundError: No such file.
-        ValueError: Not a safetensors file, or metadata beyond the bounds.
+        ValueError: Not a regular file (a FIFO, a device: refused at once), over
+            :data:`~tinct.models._weights_file.MAX_WEIGHTS_BYTES`, not a safetensors
+            file, or metadata beyond the bounds.
     """
-    from safetensors.torch import load_file
+    from tinct.models._weights_file import read_whole
 
-    _, meta = read_weights_header(path)
-    return load_file(str(path)), meta
+    path = Path(path)
+    state, (_, raw) = read_whole(path)  # header and tensors from one read of one file
+    return state, _decoded_metadata(raw, path)
