@@ -78,3 +78,8 @@ def test_errors_a_user_causes_are_worded_without_a_class_name():
     assert error_text(KeyError("tinct-xl")) == "tinct-xl"  # not "'tinct-xl'"
     assert error_text(TypeError("bad operand")) == "TypeError: bad operand"  # a bug: named
     assert error_text(ValueError()) == "ValueError"
+    from tinct.engine.optionspec import OptionError
+
+    tiles = OptionError("tile", "too many at {net_size} 4096: a smaller {tile_overlap}", 16)
+    told = "tile: too many at network size 4096: a smaller tile overlap, got 16"
+    assert error_text(tiles) == told  # the labels, not net_size and tile_overlap

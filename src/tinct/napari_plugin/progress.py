@@ -142,8 +142,14 @@ def error_text(exc: BaseException) -> str:
 
     The errors a user's input or machine causes (a missing device, an unreadable file, a
     bad value) are their message alone, as the command line says them; anything else,
-    a bug, keeps its class name. A message without text is its class name.
+    a bug, keeps its class name. A message without text is its class name. An
+    :class:`~tinct.engine.optionspec.OptionError` (a tile that cuts the image into too
+    many tiles) names the options by their labels ("a smaller network size").
     """
+    from tinct.engine.optionspec import OptionError
+
+    if isinstance(exc, OptionError):  # named by the controls' labels, not the field names
+        return exc.message_for("gui")
     text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
     text = text.strip()
     if not text:
