@@ -104,7 +104,7 @@ def test_finetune_checks_name_and_budget_before_training(small_store):
         finetune(ex, name="small0", steps=1, **FAST)
     with pytest.raises(ValueError, match="budget"):
         finetune(ex, name="new", minutes=0, steps=0, **FAST)
-    with pytest.raises(ValueError, match="path separators"):
+    with pytest.raises(ValueError, match="path separator"):
         finetune(ex, name="../new", steps=1, **FAST)
 
 

@@ -10,8 +10,8 @@ are, and re-applies the hint patches' pull on its output.
 
 It applies with 1 to :data:`~tinct.engine.fusion.MAX_MIXED_HINTS` hints on an
 untiled pass (where the engine keeps the hints' weight maps), with the
-distribution decoders, without ``local_hints``; anywhere else the fused colour is
-returned unchanged.
+distribution decoders, without ``local_hints``, on planes where the network has any
+trust (``NetOutput.agreement > 0``); anywhere else the fused colour is returned unchanged.
 """
 
 from __future__ import annotations
@@ -61,6 +61,10 @@ def refine_fused(net: Any, fused: Tensor, decoded: Tensor, shift: Tensor | None)
     cues = hint_cues(net, (int(size[0]), int(size[1])))
     with torch.inference_mode():
         out = head(terms.features, fused, decoded, prop, net.auto_ab, cues.to(fused))
+    # where the network is not trusted at all (one far hint floods the picture) the
+    # propagated hints are the answer, as the trust rule decided: no refining there
+    trusted = (net.agreement > 0).to(out.device).view(-1, 1, 1, 1)
+    out = torch.where(trusted, out, fused.to(out))
     if net.ab_pull is not None:
         out = torch.lerp(out, net.ab_pull[1].to(out), net.ab_pull[0].to(out))
     return out.to(fused.dtype)
