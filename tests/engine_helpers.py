@@ -95,3 +95,27 @@ def finishes_despite_fifo(fn, fifo, timeout: float) -> bool:
     os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
     worker.join(10)
     return False
+
+
+def within(seconds: float, fn, *args):
+    """``fn(*args)`` in a thread: its result or its error, or a failure if it still waits.
+
+    For readers that must refuse a FIFO at once instead of waiting for a writer.
+    """
+    import threading
+
+    out: dict = {}
+
+    def run():
+        try:
+            out["value"] = fn(*args)
+        except BaseException as exc:  # handed back to the test
+            out["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"{fn.__name__} waited on a FIFO"
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 
 import pytest
 
@@ -14,22 +13,10 @@ from tinct.bridge.wire.config import MAX_CONFIG_BYTES
 
 
 def _promptly(fn, *args):
-    """Run ``fn(*args)`` in a thread; fail (not hang) if it is still waiting after 5 s."""
-    out: dict = {}
+    """Run ``fn(*args)``; fail (not hang) if it is still waiting after 5 s."""
+    from engine_helpers import within
 
-    def run():
-        try:
-            out["value"] = fn(*args)
-        except BaseException as exc:  # handed back to the test
-            out["error"] = exc
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    t.join(5)
-    assert not t.is_alive(), f"{fn.__name__} waited on a FIFO"
-    if "error" in out:
-        raise out["error"]
-    return out.get("value")
+    return within(5, fn, *args)
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")

@@ -325,22 +325,9 @@ def test_not_a_safetensors_file(tmp_path):
 
 
 def _within(seconds, fn, *args):
-    """``fn(*args)`` in a thread: its result or its error, or a failure if it still waits."""
-    out = {}
+    from engine_helpers import within
 
-    def run():
-        try:
-            out["value"] = fn(*args)
-        except BaseException as exc:  # handed back to the test
-            out["error"] = exc
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    t.join(seconds)
-    assert not t.is_alive(), f"{fn.__name__} waited on a FIFO"
-    if "error" in out:
-        raise out["error"]
-    return out.get("value")
+    return within(seconds, fn, *args)
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
