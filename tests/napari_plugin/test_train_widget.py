@@ -120,7 +120,7 @@ def test_cancel_keeps_the_best_weights_so_far(widgets, qtbot):
 def test_bad_input_is_shown_not_raised(widgets, monkeypatch):
     _viewer, _colorize, train = widgets
     shown: list[str] = []
-    monkeypatch.setattr("tinct.napari_plugin.train_widget.show_error", shown.append)
+    monkeypatch.setattr("tinct.napari_plugin.status_line.show_error", shown.append)
     train.model_name.value = "tinct-base"
     assert train.start() is None and "built-in" in train.last_error
     train.model_name.value = "ok-name"
@@ -200,7 +200,7 @@ def test_a_long_status_wraps_inside_the_dock(widgets):
 
 def test_a_failed_job_is_worded_as_the_cli_words_it(widgets, monkeypatch):
     _viewer, _colorize, train = widgets
-    monkeypatch.setattr("tinct.napari_plugin.train_widget.show_error", lambda _m: None)
+    monkeypatch.setattr("tinct.napari_plugin.status_line.show_error", lambda _m: None)
     job = _InstantJob("fails")
     train.job_factory = lambda *a, **kw: job
     train.model_name.value = "fails"

@@ -94,7 +94,7 @@ def widget(viewer, monkeypatch):
 @pytest.fixture
 def errors(monkeypatch):
     shown: list[str] = []
-    monkeypatch.setattr("tinct.napari_plugin.widget.show_error", shown.append)
+    monkeypatch.setattr("tinct.napari_plugin.status_line.show_error", shown.append)
     return shown
 
 

@@ -112,7 +112,7 @@ class GatedColorizer:
 
 
 def _stack_run(viewer, fake, monkeypatch, planes=5):
-    monkeypatch.setattr("tinct.napari_plugin.widget.show_error", lambda *a: None)
+    monkeypatch.setattr("tinct.napari_plugin.status_line.show_error", lambda *a: None)
     _dock, widget = viewer.window.add_plugin_dock_widget("tinct", "Colorize")
     widget.sync = False
     widget.colorizer_factory = lambda m, d: fake
@@ -160,7 +160,7 @@ def test_an_error_empties_the_progress_bar_and_a_finished_run_fills_it(
 
 def test_a_run_that_cannot_start_says_failed_not_a_stale_done(make_napari_viewer, monkeypatch):
     monkeypatch.setenv("TINCT_NAPARI_SYNC", "1")
-    monkeypatch.setattr("tinct.napari_plugin.widget.show_error", lambda *a: None)
+    monkeypatch.setattr("tinct.napari_plugin.status_line.show_error", lambda *a: None)
     viewer = make_napari_viewer()
     _dock, widget = viewer.window.add_plugin_dock_widget("tinct", "Colorize")
     widget.colorizer_factory = lambda m, d: GatedColorizer(free=99)

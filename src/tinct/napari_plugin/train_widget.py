@@ -34,9 +34,11 @@ from magicgui.widgets import (
     Select,
 )
 from napari.layers import Image
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QSizePolicy
+
+from tinct.napari_plugin.status_line import StatusLineMixin
 
 if TYPE_CHECKING:
     import napari
@@ -125,7 +127,7 @@ def _unwrapped(viewer: Any) -> Any:
     return getattr(viewer, "__wrapped__", viewer)
 
 
-class TrainWidget(Container):
+class TrainWidget(StatusLineMixin, Container):  # type: ignore[misc]
     """Fine-tune a colorization model on colour examples, in the background.
 
     Args:
@@ -320,27 +322,6 @@ class TrainWidget(Container):
         self.base.reset_choices()
         refresh_colorize_widgets(select=um.name, viewer=self._viewer)
         show_info(f"tinct: {um.summary()} It is selected in the Colorize widget.")
-
-    def _say(self, message: str) -> None:
-        """Put a message on the status line (no notification); ``""`` clears the last one."""
-        if not self._alive():
-            return
-        if message:
-            self._said = self.status.value = message[:200]
-        elif self.status.value == getattr(self, "_said", None):  # only what this said
-            self.status.value = ""
-
-    def _error(self, message: str) -> None:
-        self.last_error = message
-        self.status.value = f"error: {message}"[:200]
-        show_error(f"tinct: {message}")
-
-    def _alive(self) -> bool:
-        try:
-            self.native.objectName()
-        except RuntimeError:
-            return False
-        return True
 
 
 def _default_job(examples: Any, folders: Any, **kwargs: Any) -> FineTuneJob:

@@ -38,7 +38,7 @@ from magicgui.widgets import (
     create_widget,
 )
 from napari.layers import Image, Points
-from napari.utils.notifications import show_error, show_warning
+from napari.utils.notifications import show_warning
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QSizePolicy
 
@@ -55,6 +55,7 @@ from tinct.napari_plugin.models_panel import REFERENCE_TIP, ModelMixin, referenc
 from tinct.napari_plugin.progress import done_status
 from tinct.napari_plugin.run_panel import RunMixin
 from tinct.napari_plugin.server_panel import ServerToggle
+from tinct.napari_plugin.status_line import StatusLineMixin
 from tinct.napari_plugin.temporal_panel import WHOLE_STACK_TIP, TemporalMixin
 from tinct.napari_plugin.typed_numbers import tell_refusals
 
@@ -74,7 +75,14 @@ def live_widgets() -> list[ColorizeWidget]:
 
 
 class ColorizeWidget(  # type: ignore[misc, override]
-    RunMixin, ModelMixin, HintsMixin, TemporalMixin, LiveMixin, ServerToggle, Container
+    RunMixin,
+    ModelMixin,
+    HintsMixin,
+    TemporalMixin,
+    LiveMixin,
+    ServerToggle,
+    StatusLineMixin,
+    Container,
 ):
     """Colorize grayscale image layers with tinct, with optional hint points.
 
@@ -342,17 +350,3 @@ class ColorizeWidget(  # type: ignore[misc, override]
             self._plane_done(done, total)
             ticked = bool(self.whole_stack.value and self.whole_stack.enabled)
             self.status.value = done_status(done, total, idx, job.geometry.leading, ticked)
-
-    def _say(self, message: str) -> None:
-        """Put a message on the status line (no notification); ``""`` clears the last one."""
-        if not self._alive():
-            return
-        if message:
-            self._said = self.status.value = message[:200]
-        elif self.status.value == getattr(self, "_said", None):  # only what this said
-            self.status.value = ""
-
-    def _error(self, message: str) -> None:
-        self.last_error = message
-        self.status.value = f"error: {message}"[:200]
-        show_error(f"tinct: {message}")

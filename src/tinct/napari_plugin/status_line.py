@@ -1,0 +1,54 @@
+"""The status line both tinct widgets share: messages, errors and "is the widget alive".
+
+The Colorize and Train widgets each have a one-line ``status`` label. What they put on it
+follows one rule, kept here once: a message is cut to 200 characters, clearing (``""``)
+removes only a message this widget put there (never another panel's), and an error is
+also raised as a napari notification so that it is seen when the dock is scrolled away.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from napari.utils.notifications import show_error
+
+__all__ = ["MAX_STATUS_CHARS", "StatusLineMixin"]
+
+#: Longest text put on a status line (a longer one is cut).
+MAX_STATUS_CHARS = 200
+
+
+class StatusLineMixin:
+    """``_say`` / ``_error`` / ``_alive`` for a magicgui container with a ``status`` label.
+
+    Attributes:
+        last_error: Message of the last error shown to the user (``None`` after a
+            widget clears it).
+    """
+
+    status: Any
+    native: Any
+    last_error: str | None
+
+    def _alive(self) -> bool:
+        """False once Qt has deleted the widget (events can still arrive while napari closes)."""
+        try:
+            self.native.objectName()
+        except RuntimeError:
+            return False
+        return True
+
+    def _say(self, message: str) -> None:
+        """Put a message on the status line (no notification); ``""`` clears the last one."""
+        if not self._alive():
+            return
+        if message:
+            self._said = self.status.value = message[:MAX_STATUS_CHARS]
+        elif self.status.value == getattr(self, "_said", None):  # only what this said
+            self.status.value = ""
+
+    def _error(self, message: str) -> None:
+        """Show an error on the status line and as a napari notification."""
+        self.last_error = message
+        self.status.value = f"error: {message}"[:MAX_STATUS_CHARS]
+        show_error(f"tinct: {message}")
