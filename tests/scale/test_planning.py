@@ -28,3 +28,12 @@ def test_outputs_are_checked_with_the_bounds_of_inputs(tmp_path, monkeypatch):
     assert is_complete(png)
     monkeypatch.setenv("TINCT_MAX_IMAGE_PIXELS", "100")  # over the pixel limit: not decoded
     assert not is_complete(png) and not is_complete(good)
+
+
+def test_gzipped_fits_files_are_batch_inputs(tmp_path):
+    """find_inputs matched Path.suffix, so field.fits.gz ('.gz') was silently left out."""
+    from tinct.scale.planning import find_inputs
+
+    for name in ("field.fits.gz", "m31.FIT.GZ", "notes.gz", "scan.png"):
+        (tmp_path / name).write_bytes(b"x")
+    assert [p.name for p in find_inputs(tmp_path)] == ["field.fits.gz", "m31.FIT.GZ", "scan.png"]

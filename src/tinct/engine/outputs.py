@@ -16,12 +16,37 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["IMAGE_SUFFIXES", "TMP_MARK", "atomic_output", "output_path_for", "write_result"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "TMP_MARK",
+    "atomic_output",
+    "input_stem",
+    "input_suffix",
+    "output_path_for",
+    "write_result",
+]
 
+#: Two-part suffixes that name one format (gzipped FITS): ``x.fits.gz`` has the stem ``x``.
+COMPOUND_SUFFIXES = (".fits.gz", ".fit.gz")
 #: File suffixes read as images.
 IMAGE_SUFFIXES = (
     ".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".gif", ".fits", ".fit", ".fts",
+    *COMPOUND_SUFFIXES,
 )  # fmt: skip
+
+
+def input_suffix(path: str | Path) -> str:
+    """The lower-case suffix of an input file, a two-part one included (``.fits.gz``)."""
+    name = Path(path).name.lower()
+    return next((c for c in COMPOUND_SUFFIXES if name.endswith(c)), Path(name).suffix)
+
+
+def input_stem(path: str | Path) -> str:
+    """An input file's name without its suffix: ``field`` for ``field.fits.gz``."""
+    name = Path(path).name
+    return name[: len(name) - len(input_suffix(name))]
+
+
 #: Marker inside temporary file names (``.<name>.tinct-tmp-<id><suffix>``).
 TMP_MARK = ".tinct-tmp-"
 
@@ -40,7 +65,7 @@ def output_path_for(input_path: str | Path, out_dir: str | Path, *, stack: bool 
     from tinct.engine.video import is_video
 
     suffix = ".mp4" if is_video(input_path) else ".tif" if stack else ".png"
-    return Path(out_dir) / f"{Path(input_path).stem}_colorized{suffix}"
+    return Path(out_dir) / f"{input_stem(input_path)}_colorized{suffix}"
 
 
 @contextlib.contextmanager

@@ -5,10 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tinct.engine.outputs import (
-    IMAGE_SUFFIXES,
-    output_path_for,
-)
+from tinct.engine.outputs import IMAGE_SUFFIXES, input_suffix, output_path_for
 
 __all__ = ["existing_output", "find_inputs", "is_complete", "plan"]
 
@@ -41,7 +38,7 @@ def find_inputs(in_dir: str | Path, *, exclude: str | Path | None = None) -> lis
             continue
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
-            if not name.startswith(".") and Path(name).suffix.lower() in suffixes:
+            if not name.startswith(".") and input_suffix(name) in suffixes:
                 found.append(here / name)
     return sorted(found)
 
