@@ -174,3 +174,18 @@ def test_a_gray_image_is_left_out_so_no_average_is_infinite(eval_dir, tmp_path, 
     assert "skipped 1 gray image: " in said and "bw.png: no colour to measure" in said
     rows = list(csv.DictReader((out / "results.csv").open()))
     assert rows and all(np.isfinite(float(r["psnr"])) for r in rows)
+
+
+def test_out_of_gamut_colours_are_clipped_without_skimages_warning():
+    """Levin's colours outside sRGB made `tinct evaluate` print skimage's clipping warning."""
+    import warnings
+
+    from tinct.training.evaluate import _lab_to_u8
+
+    lum = np.full((4, 4), 50.0)
+    ab = np.full((4, 4, 2), 300.0)  # far outside sRGB: lab2rgb clips negative Z
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = _lab_to_u8(lum, ab)
+    assert out.dtype == np.uint8 and out.shape == (4, 4, 3)
+    assert out[..., 0].min() == 255  # the clip still happens

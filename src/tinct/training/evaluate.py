@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,10 +98,19 @@ Method = Callable[[np.ndarray, HintSet], np.ndarray]
 
 
 def _lab_to_u8(lum: np.ndarray, ab: np.ndarray) -> np.ndarray:
+    """CIELAB to sRGB uint8, out-of-gamut colours clipped without skimage's warning.
+
+    Levin's propagation can reach colours outside sRGB; the clip is the intended
+    result, so skimage's "negative Z values ... clipped" note is not shown
+    (``tinct evaluate`` printed it with a source line for every such image).
+    """
     from skimage.color import lab2rgb
 
     lab = np.concatenate((lum[..., None], ab), axis=-1)
-    return (np.clip(lab2rgb(lab), 0, 1) * 255).round().astype(np.uint8)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Conversion from CIE-LAB", UserWarning)
+        rgb = lab2rgb(lab)
+    return (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
 
 
 def _lum(rgb: np.ndarray) -> np.ndarray:
