@@ -170,3 +170,18 @@ def test_worker_device_spreads_gpus(monkeypatch):
     assert worker_device("cuda", "tcp-worker-a") == "cuda"
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     assert worker_device("cuda", 5) == "cuda"
+
+
+def test_mrf_weight_zero_turns_the_mrf_off_and_none_keeps_the_models(weights, monkeypatch):
+    """mrf_weight=0 was read as 'not given', so a model with an MRF by default kept it."""
+    import tinct.scale.distributed as dist
+
+    seen = []
+    real = dist._global_range
+    monkeypatch.setattr(dist, "_global_range", lambda x, o: (seen.append(o), real(x, o))[1])
+    stack = _stack((2, 16, 16))
+    base = tinct.ColorizeOptions(mrf_weight=2.0)
+    colorize_dask(stack, model=weights, device="cpu", options=base, mrf_weight=0)
+    colorize_dask(stack, model=weights, device="cpu", options=base)
+    colorize_dask(stack, model=weights, device="cpu")
+    assert [o.mrf_weight for o in seen] == [0, 2.0, None]

@@ -224,7 +224,7 @@ def colorize_dask(
     hints: Sequence[Hint] = (),
     temperature: float | None = None,
     decoder: str | None = None,
-    mrf_weight: float = 0.0,
+    mrf_weight: float | None = None,
     mrf_iters: int | None = None,
     tile: int | None = None,
     normalize: str = "auto",
@@ -248,7 +248,7 @@ def colorize_dask(
             (for huge planes each block receives the hints inside it).
         temperature: Decoder temperature; ``None`` = model default.
         decoder: Decoder name; ``None`` = model default.
-        mrf_weight: MRF smoothing strength (0 = off).
+        mrf_weight: MRF smoothing strength (0 = off); ``None`` = model default.
         mrf_iters: MRF iterations.
         tile: Engine tiling inside each block (see :class:`ColorizeOptions`).
         normalize: ``"auto"``, ``"dtype"`` or ``"percentile"``; a percentile
@@ -294,7 +294,7 @@ def colorize_dask(
         raise TypeError(f"image dtype {dt} is not supported (use integers or floats)")
     base = options or ColorizeOptions()
     given = {
-        "temperature": temperature, "decoder": decoder, "mrf_weight": mrf_weight or None,
+        "temperature": temperature, "decoder": decoder, "mrf_weight": mrf_weight,
         "mrf_iters": mrf_iters, "tile": tile,
         "normalize": None if normalize == "auto" else normalize,
         "percentiles": None if tuple(percentiles) == (0.5, 99.5) else tuple(percentiles),
