@@ -15,6 +15,9 @@ and the exit status is 128 + the signal number: 130 for SIGINT, 143 for SIGTERM.
 Run as the console script, a signal that arrives once the command has finished
 (or while the interruption is being reported) is ignored, so the exit status is
 always the command's own.
+
+Output piped into a reader that stops early (``tinct models | head -1``) ends the
+command quietly with 141 (128 + SIGPIPE), as a command killed by the signal would.
 """
 
 from __future__ import annotations
@@ -97,13 +100,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: The arguments (``None``: ``sys.argv[1:]``, run as the console script).
 
     Returns:
-        0 success, 1 a runtime failure, 2 a usage error, 130/143 interrupted.
+        0 success, 1 a runtime failure, 2 a usage error, 130/143 interrupted,
+        141 the reader of standard output went away.
     """
     with _signals(script=argv is None):
         try:
-            return _main(argv)
+            code = _main(argv)
+            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+            return code
         except KeyboardInterrupt as exc:  # before a sub-command started, or while reporting
             return _interrupt_status(exc)
+        except BrokenPipeError:
+            return _stdout_closed()
+
+
+#: Exit status when standard output's reader went away (128 + SIGPIPE).
+EXIT_BROKEN_PIPE = 141
+
+
+def _stdout_closed() -> int:
+    """End quietly after standard output's pipe was closed (``tinct models | head -1``).
+
+    Standard output is pointed at ``os.devnull`` so that the interpreter's own
+    flush at exit does not report the closed pipe again.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return EXIT_BROKEN_PIPE
+
+
+def _stdout_is_broken() -> bool:
+    """Whether standard output is a pipe whose reader went away (``POLLERR`` on it).
+
+    Tells a ``BrokenPipeError`` of standard output from one of a socket. Where
+    ``poll`` is missing (Windows) it is taken to be standard output's.
+    """
+    import select
+
+    if not hasattr(select, "poll"):
+        return True
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & select.POLLERR for _, ev in poller.poll(0))
+    except (OSError, ValueError):
+        return False
 
 
 def _main(argv: Sequence[str] | None) -> int:
@@ -128,6 +171,11 @@ def _main(argv: Sequence[str] | None) -> int:
     except UsageError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError as exc:
+        if _stdout_is_broken():
+            return _stdout_closed()
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)  # a socket, say
+        return 1
     except (RuntimeFailure, OSError, ValueError, RuntimeError, KeyError, ImportError) as exc:
         print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         _debug()
