@@ -153,9 +153,11 @@ def test_remove_deletes_and_unregisters(store, small):
     user_store.save_user_model(small, "mine", INFO)
     path = user_store.remove_user_model("MINE")
     assert not path.exists() and "mine" not in [r.name for r in list_models()]
-    with pytest.raises(UnknownModelError):
-        user_store.remove_user_model("tinct-base")
+    with pytest.raises(UnknownModelError, match="'tinct-base' is a built-in model, which stays"):
+        user_store.remove_user_model("Tinct-Base")  # said 'no user model', as if it were a typo
     assert get_record("tinct-base").name == "tinct-base"
+    with pytest.raises(UnknownModelError, match="no user model 'nope'"):
+        user_store.remove_user_model("nope")
 
 
 def test_a_registered_name_wins_over_a_file_of_that_name(store, small, tmp_path, monkeypatch):

@@ -333,7 +333,14 @@ def remove_user_model(name: str) -> Path:
         tinct.models.UnknownModelError: No user model of that name (built-in
             models are never removed).
     """
+    key = str(name).strip().lower()
     with _LOCK:
+        if _is_builtin(key) and not is_user_model(key):
+            known = ", ".join(sorted(_by_name())) or "none"
+            raise registry.UnknownModelError(
+                f"{key!r} is a built-in model, which stays; only user models are removed "
+                f"(user models: {known})"
+            )
         um = get_user_model(name)
         um.path.unlink(missing_ok=True)
         refresh()
