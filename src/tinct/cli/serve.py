@@ -152,6 +152,12 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.idle_timeout <= MAX_TIMEOUT_S:
         why = f"must be > 0 and at most {MAX_TIMEOUT_S:g} s, got {args.idle_timeout}"
         raise UsageError("--idle-timeout", why)
+    if not args.allow_remote and not is_loopback_host(args.host):
+        raise UsageError(
+            "--host",
+            f"{args.host!r} is not a loopback address: only 127.0.0.1, ::1 or a name that "
+            "resolves to them, unless --allow-remote is given (traffic is not encrypted)",
+        )
     try:
         ColorizeOptions(device=args.device)
     except OptionError as exc:
@@ -189,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"tinct serve: {exc}", file=sys.stderr)
         return 1
     except ValueError as exc:
-        print(f"tinct serve: {exc} (pass --allow-remote to override)", file=sys.stderr)
+        print(f"tinct serve: error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"tinct serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
