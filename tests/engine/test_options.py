@@ -114,7 +114,9 @@ def test_range_normalisation_without_a_range_names_the_missing_range():
     with pytest.raises(OptionError) as err:
         ColorizeOptions(normalize="range")
     assert err.value.field == "intensity_range"  # was "--normalize: ..., got 'range'"
-    assert err.value.message_for("cli") == "--intensity-range: must be given with normalize 'range'"
+    cli = "--intensity-range: must be given with --normalize 'range'"  # was "with normalize"
+    assert err.value.message_for("cli") == cli
+    assert str(err.value) == "intensity_range: must be given with normalize 'range'"
     ColorizeOptions(normalize="range", intensity_range=(0.0, 1.0))  # given: fine
 
 

@@ -224,7 +224,7 @@ class ColorizeOptions:
         ):
             raise OptionError("intensity_range", "low must be below high", self.intensity_range)
         if self.normalize == "range" and self.intensity_range is None:  # name what is missing
-            raise OptionError("intensity_range", "must be given with normalize 'range'")
+            raise OptionError("intensity_range", "must be given with {normalize} 'range'")
 
     # ------------------------------------------------------------------ description
 
