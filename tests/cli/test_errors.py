@@ -145,6 +145,7 @@ def _cases(d: Path) -> list[tuple[str, list[str], int, str]]:
         ("colorize-out-under-a-file", ["colorize", a, "-o", str(d / "a_file" / "x.png")], 2,
          "-o"),
         ("demo-unknown-suffix", ["demo", "-o", str(d / "x.xyz")], 2, "-o"),
+        ("demo-no-suffix", ["demo", "-o", str(d / "x")], 2, "has no suffix"),
         ("demo-out-under-a-file", ["demo", "-o", str(d / "a_file" / "x.png")], 2, "-o"),
         ("gimp-dir-is-a-file", ["gimp", "install", "--gimp-dir", str(d / "a_file")], 2,
          "--gimp-dir"),

@@ -77,10 +77,12 @@ def run(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise UsageError("-o", f"{out} is a folder; name the output PNG file")
     if out.suffix.lower() not in WRITABLE:
-        raise UsageError(
-            "-o", f"{out}: {out.suffix or 'no suffix'} is not an image format tinct writes "
-            f"(use {', '.join(WRITABLE)})",
-        )  # fmt: skip
+        what = (
+            f"{out.suffix} is not an image format tinct writes"
+            if out.suffix
+            else ("the file name has no suffix to choose the image format by")
+        )
+        raise UsageError("-o", f"{out}: {what} (use {', '.join(WRITABLE)})")
     make_folder(out.parent if str(out.parent) else Path("."), "-o")
     ensure_weights(record)
     gray = load_sample(gray=True)
