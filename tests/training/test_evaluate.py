@@ -156,7 +156,9 @@ def test_a_bad_file_in_the_users_folder_is_left_out_not_fatal(eval_dir, tmp_path
     (data / "e0.png").unlink()
     (data / "e1.png").unlink()
     assert cli.main([*argv, "--out", str(out)]) == 1  # nothing left: one line, exit 1
-    assert "none of the 2 images" in capsys.readouterr().err
+    err = capsys.readouterr().err  # with the first file's reason, as tinct train says it
+    assert "none of the 2 images can be used (first: " in err
+    assert "dot.png: 1x1 pixels, smaller than 2x2)" in err
 
 
 def test_a_gray_image_is_left_out_so_no_average_is_infinite(eval_dir, tmp_path, capsys):

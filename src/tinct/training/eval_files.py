@@ -63,5 +63,6 @@ def read_all(
             log(skipped_message(left, kind=kind))
     skipped += gray
     if not images:
-        raise ValueError(f"none of the {len(paths)} images can be used (first: {skipped[0][0]})")
+        first, why = skipped[0]
+        raise ValueError(f"none of the {len(paths)} images can be used (first: {first}: {why})")
     return kept, images
