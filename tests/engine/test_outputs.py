@@ -18,3 +18,20 @@ def test_ordinary_names_keep_their_last_suffix_only():
     assert input_stem("x.tar.png") == "x.tar"
     assert input_stem("archive.gz") == "archive"  # .gz alone is no image suffix
     assert input_stem("v1.2_scan.jpeg") == "v1.2_scan"
+
+
+def test_a_failed_write_names_the_destination_not_the_temporary_file(tmp_path):
+    import errno
+
+    import pytest
+
+    from tinct.engine.outputs import atomic_output
+
+    dest = tmp_path / "afile" / "out.png"
+    (tmp_path / "afile").write_bytes(b"")
+    with pytest.raises(NotADirectoryError) as err, atomic_output(dest) as tmp:
+        tmp.write_bytes(b"x")  # said '[Errno 20] Not a directory: '.../.out.tinct-tmp-....png''
+    assert str(err.value) == f"cannot write {dest}: Not a directory"
+    assert err.value.errno == errno.ENOTDIR
+    with pytest.raises(ValueError), atomic_output(tmp_path / "b.png"):  # others pass through
+        raise ValueError("not a file error")

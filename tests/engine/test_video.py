@@ -142,3 +142,14 @@ def test_frames_larger_than_an_image_may_be_are_refused_before_decoding(tmp_path
     monkeypatch.setenv(MAX_READ_PIXELS_ENV, "1000000")
     with pytest.raises(ImageTooLargeError, match="frames of 2000x2000 pixels are too large"):
         video.probe(path)
+
+
+def test_an_unwritable_output_is_said_as_such_not_as_ffmpegs_broken_pipe(
+    colorizer, clip, tmp_path, capfd
+):
+    """ffmpeg failed to open the output, printed three lines and tinct said 'Broken pipe'."""
+    (tmp_path / "afile").write_bytes(b"")
+    dst = tmp_path / "afile" / "x.mp4"  # a folder that is a file: unwritable even for root
+    with pytest.raises(NotADirectoryError):
+        video.colorize_video(colorizer, clip, dst, progress=False)
+    assert "Error opening output" not in capfd.readouterr().err  # ffmpeg never started

@@ -81,12 +81,23 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
 
     Yields:
         The temporary path to write.
+
+    Raises:
+        OSError: The temporary file could not be written or renamed; the message
+            names ``path``, not the temporary name (``cannot write out/a.png:
+            Permission denied``), and the type and ``errno`` are the original's.
     """
     dest = Path(path)
     tmp = dest.with_name(f".{dest.stem}{TMP_MARK}{uuid.uuid4().hex[:12]}{dest.suffix}")
     try:
         yield tmp
         os.replace(tmp, dest)
+    except OSError as exc:
+        if exc.filename not in (str(tmp), tmp):
+            raise
+        said = type(exc)(f"cannot write {dest}: {exc.strerror or exc}")
+        said.errno = exc.errno
+        raise said from exc
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -232,6 +232,8 @@ def colorize_video(
     audio = None
     if info.audio:
         audio = "copy" if info.audio.split("(")[0].lower() in MP4_AUDIO else "aac"
+    with open(dst, "wb"):  # an unwritable folder fails here, as itself, not as ffmpeg's pipe
+        pass
     writer = _ffmpeg().write_frames(
         str(dst), (w, h), fps=info.fps, codec="libx264", quality=None, macro_block_size=1,
         pix_fmt_out="yuv420p" if h % 2 == 0 and w % 2 == 0 else "yuv444p",
@@ -258,6 +260,8 @@ def colorize_video(
                 writer.send(np.ascontiguousarray(frame))
             done += len(chunk)
             report(done)
+    except BrokenPipeError as exc:  # ffmpeg exited (a full disk, say); it said why on stderr
+        raise OSError(f"the video encoder (ffmpeg) stopped while writing {dst}") from exc
     finally:
         writer.close()
         if bar is not None:
