@@ -80,3 +80,34 @@ def test_a_front_end_that_knows_the_data_by_its_precision_gets_plain_words():
     for note in (black, constant, flat):
         told = worded_for(note, None, data="8-bit")
         assert "dtype" not in told and "normalis" not in told and "input" not in told
+
+
+def test_a_flat_plane_in_a_varied_stack_is_named() -> None:
+    varied = torch.linspace(0, 1, 256).reshape(1, 1, 16, 16)
+    stack = torch.cat((varied, _flat(0.5), varied, _flat(0.2)))
+    (note,) = contrast_notes(stack, "percentile")
+    assert note.startswith("2 of 4 planes are nearly constant")
+    assert "planes 1, 3, counted from 0" in note and "neutral gray" in note
+    assert contrast_notes(torch.cat((varied, varied)), "percentile") == []
+    assert contrast_notes(torch.cat([varied] + [_flat(0.5)] * 7), "dtype")[0].count(",") == 6
+
+
+def test_the_flat_planes_come_back_gray_and_are_told() -> None:
+    import warnings
+
+    import numpy as np
+
+    import tinct
+
+    rng = np.random.default_rng(0)
+    stack = np.stack([rng.integers(0, 256, (48, 48)), np.full((48, 48), 128)] * 2).astype(np.uint8)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = tinct.colorize(stack)
+    told = [str(w.message) for w in caught if "planes are nearly constant" in str(w.message)]
+    assert told == [
+        "2 of 4 planes are nearly constant after normalisation (planes 1, 3, counted from 0): "
+        "without hints they come back neutral gray"
+    ]
+    for flat in out[1::2]:
+        assert np.ptp(flat.astype(int), axis=-1).max() == 0  # gray: R = G = B

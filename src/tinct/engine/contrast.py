@@ -105,18 +105,22 @@ def neutral_if_featureless(ab: Tensor, featureless: Tensor | None, hinted: bool 
     return ab * keep
 
 
-def contrast_notes(gray: Tensor, normalize: str) -> list[str]:
+def contrast_notes(gray: Tensor, normalize: str, featureless: Tensor | None = None) -> list[str]:
     """Warnings for inputs that will not colorize usefully.
 
     Args:
         gray: ``(B, 1, H, W)`` normalised gray in ``[0, 1]``.
         normalize: The mode that produced it (named in the note).
+        featureless: ``(B,)`` bool from :func:`featureless_planes` when the caller has
+            it already (computed here otherwise).
 
     Returns:
         Zero or more one-line warnings: the input is nearly constant, or it
         maps to nearly black (the output then is nearly black too). Unless
         ``normalize`` is ``"percentile"``, each ends with advice to try it, in
-        words no front end owns (:func:`worded_for` rewords it).
+        words no front end owns (:func:`worded_for` rewords it). A stack that
+        varies but holds nearly constant planes (a blank frame) gets a note naming
+        them, as they come back neutral gray without hints.
     """
     lo, hi = _spread(gray)
     constant, black = (
@@ -133,7 +137,29 @@ def contrast_notes(gray: Tensor, normalize: str) -> list[str]:
             f"the input maps to nearly black ({normalize}: 99.5% of pixels below "
             f"{100 * hi:.0f}% gray), so the result is nearly black{black}"
         ]
-    return []
+    return _flat_planes_note(gray, featureless)
+
+
+#: Plane indices a note lists at most.
+_LISTED_PLANES = 5
+
+
+def _flat_planes_note(gray: Tensor, featureless: Tensor | None) -> list[str]:
+    """The note on the nearly constant planes of a stack that varies as a whole."""
+    if gray.shape[0] < 2:
+        return []
+    flat = featureless_planes(gray) if featureless is None else featureless
+    idx = [int(i) for i in flat.nonzero().flatten().tolist()]
+    if not idx:
+        return []
+    listed = ", ".join(str(i) for i in idx[:_LISTED_PLANES]) + (
+        ", ..." if len(idx) > _LISTED_PLANES else ""
+    )
+    return [
+        f"{len(idx)} of {gray.shape[0]} planes are nearly constant after normalisation "
+        f"(plane{'s' if len(idx) > 1 else ''} {listed}, counted from 0): without hints "
+        f"{'they come' if len(idx) > 1 else 'it comes'} back neutral gray"
+    ]
 
 
 def advice_in(style: str) -> str:

@@ -367,8 +367,8 @@ def prepare_noted(
         intensity_range=intensity_range,
     )  # fmt: skip
     mode = "range" if intensity_range else normalization_mode(np.asarray(image).dtype, normalize)
-    prep.notes += contrast_notes(prep.gray, mode)
     prep.featureless = featureless_planes(prep.gray)
+    prep.notes += contrast_notes(prep.gray, mode, prep.featureless)
     return prep
 
 
