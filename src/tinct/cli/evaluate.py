@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import Any
 
 from tinct.cli._options import (
     UsageError,
@@ -89,11 +90,8 @@ def run(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise UsageError("--seed", f"must be >= 0, got {args.seed}")
     options = options_from_args(args, device=args.device or "cpu")
-    records = [
-        check_model(options.replace(model=name), model_flag="--models")
-        for name in args.models
-        if name not in BASELINES
-    ]
+    records = [_check_model(options.replace(model=name)) for name in args.models
+               if name not in BASELINES]  # fmt: skip
     check_device(options.device)
     try:
         find_images(args.data)
@@ -119,3 +117,16 @@ def run(args: argparse.Namespace) -> int:
     evaluate(cfg)
     print(f"report: {cfg.out}/report.md")
     return 0
+
+
+def _check_model(options: Any) -> Any:
+    """``check_model`` for ``--models``; an unknown name's message also lists the baselines."""
+    try:
+        return check_model(options, model_flag="--models")
+    except UsageError as exc:
+        if not exc.message.startswith("unknown model"):
+            raise
+        from tinct.training.evaluate import BASELINES
+
+        names = ", ".join(BASELINES)
+        raise UsageError(exc.flag, f"{exc.message}; baselines: {names}") from None
