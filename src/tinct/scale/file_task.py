@@ -70,8 +70,9 @@ class FileResult:
 def file_error(exc: BaseException, path: str | Path) -> str:
     """The first line of a file's error, without the file name a reader put in front of it.
 
-    The engine's readers say ``PATH: not an image file ...``; a front end that names
-    the file itself (``tinct batch: PATH: why``) would otherwise name it twice.
+    The engine's readers say ``PATH: not an image file ...`` (or ``PATH is not a
+    regular file ...``); a front end that names the file itself (``tinct batch:
+    PATH: why``) would otherwise name it twice.
 
     Args:
         exc: The error.
@@ -82,8 +83,10 @@ def file_error(exc: BaseException, path: str | Path) -> str:
     """
     text = str(exc).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
-    prefix = f"{path}: "
-    return line[len(prefix) :] if line.startswith(prefix) and line != prefix else line
+    for prefix in (f"{path}: ", f"{path} is "):
+        if line.startswith(prefix) and line != prefix:
+            return line[len(prefix) :]
+    return line
 
 
 def check_not_empty(path: Path) -> None:
