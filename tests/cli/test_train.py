@@ -129,3 +129,17 @@ def test_train_says_a_capitalised_name_is_registered_lowercase(small_store, tile
     assert note in out.err and "registered user model one-step" in out.out
     assert "(1 step)" in out.out and "1 steps" not in out.out + out.err  # singular
     assert user_store.get_user_model("One-Step").name == "one-step"
+
+
+def test_help_gives_the_fine_tuning_defaults_that_name_uses(capsys):
+    """--help said lr 0.002 and warm-up 200, but --name trains with finetune's own defaults."""
+    import inspect
+
+    from tinct.training.finetuning import finetune
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    defaults = inspect.signature(finetune).parameters
+    assert f"(default: 0.002; with --name: {defaults['lr'].default:g})" in text
+    assert f"(default: 200; with --name: {defaults['warmup'].default})" in text

@@ -78,12 +78,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=128,
         help=f"training crop side in pixels, 16 to {MAX_CROP} (default: 128)",
     )
-    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default: 0.002)")
+    p.add_argument(
+        "--lr", type=float, default=2e-3,
+        help="peak learning rate (default: 0.002; with --name: 0.0003)",
+    )  # fmt: skip
     p.add_argument(
         "--rebalance", type=float, default=0.5, help="class rebalancing, 0 = off (default: 0.5)"
     )
     p.add_argument(
-        "--warmup", type=int, default=200, help="linear learning-rate warm-up steps (default: 200)"
+        "--warmup",
+        type=int,
+        default=200,
+        help="linear learning-rate warm-up steps (default: 200; with --name: 20)",
     )
     p.add_argument(
         "--p-no-hints",
