@@ -60,9 +60,11 @@ def read_fits(path: str | Path, *, max_pixels: int = MAX_READ_PIXELS) -> np.ndar
 
     The headers up to it are bounded first (:func:`scan_headers`), then its declared
     size (``NAXISn``, all planes) is checked against ``max_pixels`` before any data is
-    read. Blank pixels (NaN, common outside a survey's footprint) are set to the
-    smallest finite value, so they show as the background. Byte order is left to
-    :func:`~tinct.engine.inputs.prepare` (FITS data is big-endian).
+    read. Blank pixels (NaN, common outside a survey's footprint) are returned as
+    they are: :func:`~tinct.engine.inputs.prepare` shows them as the smallest finite
+    value, takes the percentiles over the finite pixels only and says how many were
+    blank, as for any float image. Byte order is left to it too (FITS data is
+    big-endian).
 
     Args:
         path: ``.fits`` / ``.fit`` / ``.fts`` file, optionally gzipped.
@@ -115,12 +117,8 @@ def _read_first_image(
         raise
     except Exception as exc:  # astropy raises many kinds for broken files
         raise OSError(f"{path}: cannot read the FITS file ({exc})") from None
-    if np.issubdtype(data.dtype, np.floating):
-        bad = ~np.isfinite(data)
-        if bad.all():
-            raise ValueError(f"{path}: the image has no finite pixel")
-        if bad.any():
-            data = np.where(bad, np.nanmin(np.where(bad, np.nan, data)), data)
+    if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).any():
+        raise ValueError(f"{path}: the image has no finite pixel")
     return data
 
 
