@@ -12,7 +12,9 @@ videos: .mp4).
 Two inputs with the same stem (a.png and a.jpg) would get the same name, and
 an output may not be one of the inputs (the input is never modified): both
 are errors, reported before anything runs. Results are written atomically:
-an existing output is replaced only by a complete new one.
+an existing output is replaced only by a complete new one. Images are written
+with 8 bits a channel (alpha kept where the format has it); a stack's TIFF holds
+uint8 for 8-bit input and float32 in [0, 1] for anything else (16-bit, float).
 
 Videos (.mp4, .mov, .avi, .mkv, .webm, ...; the video extra) are streamed
 frame by frame with a progress bar, keeping the frame rate and the audio.
