@@ -71,9 +71,9 @@ class OptionControls:
 
     @property
     def widgets(self) -> list[Any]:
-        """The controls in display order."""
+        """The controls in display order (the note under the knobs it is about)."""
         return [self.temperature, self.decoder, self.mrf_weight, self.mrf_iters,
-                self.normalization, self.note]  # fmt: skip
+                self.note, self.normalization]  # fmt: skip
 
 
 def collect(
