@@ -239,6 +239,13 @@ def test_mrf_iterations_are_greyed_out_while_the_mrf_is_off(widget):
     assert "directly" in widget.mrf_iters.tooltip
 
 
+def test_the_no_effect_note_sits_under_the_knobs_it_is_about(widget):
+    order = list(widget)
+    note = order.index(widget.controls.note)
+    assert order[note - 1] is widget.mrf_iters  # not under the normalisation box
+    assert order.index(widget.normalization) > note
+
+
 def test_whole_stack_is_greyed_out_where_it_does_nothing(viewer, widget):
     widget.image.value = _image(viewer)  # one plane
     assert not widget.whole_stack.enabled
@@ -404,6 +411,29 @@ def test_threaded_stack_run_can_be_cancelled(viewer, widget, qtbot):
     assert out[0].any() and not out[-1].any()
     done = sum(bool(plane.any()) for plane in out)
     assert widget.status.value == f"cancelled: {done} of 6 planes colorized"
+
+
+@pytest.mark.parametrize("at", [2, 3], ids=["mid-run", "last-plane"])
+def test_cancel_as_the_last_plane_ends_is_not_called_a_cancelled_run(viewer, widget, at):
+    fake = FakeColorizer()
+    inner = fake.colorize
+
+    def colorize(*args, **kw):  # Cancel pressed while plane ``at`` is colorized
+        if len(fake.calls) == at - 1:
+            widget.cancel()
+        return inner(*args, **kw)
+
+    fake.colorize = colorize
+    widget.colorizer_factory = lambda m, d: fake
+    widget.image.value = _image(viewer, shape=(3, 32, 32))
+    widget.run(whole_stack=True)
+    bar = widget.progress.native.format()
+    if at == 3:  # every plane was written: a whole run, not an empty "cancelled" bar
+        assert (widget.progress.value, bar) == (3, "done (3 planes)")
+        assert widget.status.value == "done 3/3 (it ended before Cancel took effect)"
+    else:
+        assert (widget.progress.value, bar) == (0, "cancelled")
+        assert widget.status.value == "cancelled: 2 of 3 planes colorized"
 
 
 def test_live_mode_debounces_hint_edits(viewer, widget, qtbot):

@@ -143,13 +143,19 @@ class RunMixin:
         colorizing, self._colorizing = self._colorizing, False
         if not self._alive():  # the viewer closed during the run: nothing left to update
             return
-        if self._runner.cancelled:
+        done, total = self._planes
+        failed = self._progress_state == "failed"
+        # Cancel pressed as the last plane was written: the run is whole, so it says done
+        whole = colorizing and not failed and not self._stop_reason and done >= total
+        if self._runner.cancelled and not whole:
             planes = self._planes if colorizing else (0, 1)
             self.status.value = cancelled_status(self._stop_reason, *planes)
             if colorizing:
                 self._show_progress("cancelled")
-        elif colorizing and self._progress_state != "failed":
+        elif colorizing and not failed:
             self._show_progress("done")
+            if self._runner.cancelled:
+                self.status.value = f"{self.status.value} (it ended before Cancel took effect)"
         self.cancel_button.enabled = False
         pending, self._pending = self._pending, None
         if pending is not None and not self._runner.cancelled:
