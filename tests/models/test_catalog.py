@@ -299,3 +299,10 @@ def test_with_mrf_weight_0_the_mrf_iterations_and_edge_do_nothing():
     assert "mrf_iters" not in catalog.inactive_knobs(base)  # not given: not judged
     levin = get_record("levin").config  # the model's own reason comes first
     assert "directly" in catalog.inactive_knobs(levin, mrf_weight=0.0, hinted=True)["mrf_iters"]
+
+
+def test_a_recipe_without_weights_names_the_file_training_writes():
+    """'then use the .safetensors file it writes' left the user to guess its name."""
+    status, available, reason = catalog.availability(get_record("tinct-small"))
+    assert (status, available) == ("train it yourself", False)
+    assert reason.endswith("then use the file it writes, RUN/tinct-small.safetensors")

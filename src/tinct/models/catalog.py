@@ -109,7 +109,7 @@ def availability(record: Any) -> tuple[str, bool, str]:
         (
             f"{record.name} has no trained weights: train them with "
             f"`tinct train --recipe {record.name} --data DIR --out RUN`, then use the "
-            ".safetensors file it writes"
+            f"file it writes, RUN/{record.name}.safetensors"
         ),
     )
 
