@@ -244,8 +244,33 @@ def test_engine_warnings_are_yielded_once():
             warnings.warn("the input maps to nearly black", UserWarning, stacklevel=1)
             return super().colorize(image, **kw)
 
-    items = list(jobs.colorize_job(make_job(), lambda m, d: Warns(), threading.Event()))
+    items = list(jobs.colorize_job(make_job((8, 10)), lambda m, d: Warns(), threading.Event()))
     assert [i[1] for i in items if i[0] == "warning"] == ["the input maps to nearly black"]
+    items = list(jobs.colorize_job(make_job((4, 8, 10)), lambda m, d: Warns(), threading.Event()))
+    assert [i[1] for i in items if i[0] == "warning"] == [  # not once per plane
+        "plane 0 of 4: the input maps to nearly black",
+        "planes 0, 1, 2, 3 of 4: the input maps to nearly black",
+    ]
+
+
+def test_a_stack_runs_warnings_name_their_planes():
+    """A blank plane in a whole-stack run: the note says which plane, and which planes."""
+    import warnings
+
+    class WarnsOnBlank(FakeColorizer):
+        def colorize(self, image, **kw):
+            if not image.any():
+                warnings.warn("the input is nearly constant", UserWarning, stacklevel=1)
+            return super().colorize(image, **kw)
+
+    job = make_job(shape=(5, 8, 10))
+    job.data[1] = 0
+    job.data[3] = 0
+    items = list(jobs.colorize_job(job, lambda m, d: WarnsOnBlank(), threading.Event()))
+    assert [i[1] for i in items if i[0] == "warning"] == [
+        "plane 1 of 5: the input is nearly constant",  # at once, as plane 1 is done
+        "planes 1, 3 of 5: the input is nearly constant",  # once more at the end: all of them
+    ]
 
 
 def test_a_warnings_advice_names_the_normalisation_box():
@@ -263,7 +288,7 @@ def test_a_warnings_advice_names_the_normalisation_box():
             warnings.warn(note, UserWarning, stacklevel=1)
             return super().colorize(image, **kw)
 
-    items = list(jobs.colorize_job(make_job(), lambda m, d: Warns(), threading.Event()))
+    items = list(jobs.colorize_job(make_job((8, 10)), lambda m, d: Warns(), threading.Event()))
     (told,) = [i[1] for i in items if i[0] == "warning"]
     assert told.endswith("; if the data varies more, try normalisation 'percentiles 0.5-99.5'")
     assert told.startswith("the input is nearly constant after normalisation")

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinct.napari_plugin import logic
+from tinct.napari_plugin.progress import planes_name
 
 if TYPE_CHECKING:
     from napari.layers import Image
@@ -138,7 +139,7 @@ def colorize_job(
     yield ("status", "downloading weights…" if job.download else "loading model…")
     colorizer = get_colorizer(job.model, job.device)
     total = len(job.planes)
-    told: set[str] = set()
+    told: dict[str, list[tuple[int, ...]]] = {}  # each warning, and the planes it was on
     if job.temporal:
         yield ("status", f"colorizing {total} planes through time…")
         with collect_warnings(Warning) as caught:  # this thread's, every time
@@ -169,12 +170,15 @@ def colorize_job(
                 cancel=cancel,
                 **kwargs,
             )
-        yield from _warnings(caught, told)
+        yield from _warnings(caught, told, idx if total > 1 else None, job.geometry.leading)
         yield ("plane", job, idx, rgb, n + 1, total)
         if n == total - 1 and hasattr(colorizer, "inactive_knobs"):  # the shown plane's
             # only one hint colour can leave the decoding knobs idle: else skip the lookup
             one_colour = len({tuple(np.round(h.color, 3)) for h in hints if h.color}) <= 1
             yield ("knobs", idle_knobs(colorizer, plane, hints, job) if one_colour else {})
+    for text, planes in told.items():  # a note on several planes: which, once at the end
+        if len(planes) > 1:
+            yield ("warning", f"{planes_name(planes, job.geometry.leading)}: {text}")
     return ("done", job)
 
 
@@ -193,19 +197,32 @@ def idle_knobs(colorizer: Any, plane: Any, hints: Any, job: Job) -> dict[str, st
     return {k: v for k, v in found.items() if k in DECODING_KNOBS}
 
 
-def _warnings(caught: list[Any], told: set[str]) -> Generator[Any, None, None]:
+def _warnings(
+    caught: list[Any],
+    told: dict[str, list[tuple[int, ...]]],
+    plane: tuple[int, ...] | None = None,
+    leading: tuple[int, ...] = (),
+) -> Generator[Any, None, None]:
     """``("warning", text)`` for each user warning not yet told in this job.
 
-    Advice to try another normalisation names the widget's box and its choice.
+    Advice to try another normalisation names the widget's box and its choice. On a
+    stack run (``plane`` given) a warning names its plane (``plane 1 of 3: ...``) and
+    ``told`` collects the planes each was raised on.
     """
     from tinct.engine.contrast import worded_for
 
     advice = normalisation_advice()
     for w in caught:
         text = worded_for(str(w.message), advice)
-        if issubclass(w.category, UserWarning) and text not in told:
-            told.add(text)
-            yield ("warning", text)
+        seen = told.get(text)
+        if not issubclass(w.category, UserWarning) or (seen is not None and plane in [*seen, None]):
+            continue
+        planes = told.setdefault(text, [])
+        if plane is not None:
+            planes.append(plane)
+        if len(planes) <= 1:
+            where = "" if plane is None else f"{planes_name([plane], leading)}: "
+            yield ("warning", where + text)
 
 
 def normalisation_advice() -> str:

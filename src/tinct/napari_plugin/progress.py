@@ -19,6 +19,7 @@ __all__ = [
     "cancelled_status",
     "done_status",
     "error_text",
+    "planes_name",
     "progress_view",
 ]
 
@@ -123,14 +124,31 @@ def done_status(
         return f"done {done}/{total}"
     if not leading:
         return "done"
-    if len(leading) == 1:
-        where = f"plane {plane[0]} of {leading[0]}"
-    else:
-        where = f"plane {tuple(int(i) for i in plane)} of {' x '.join(map(str, leading))}"
+    where = planes_name([plane], leading)
     how = (
         "Live re-runs the shown plane; Run does all" if whole_stack else "tick Whole stack for all"
     )
     return f"done: {where} only ({how})"
+
+
+#: Planes a name lists at most.
+_LISTED = 5
+
+
+def planes_name(planes: list[tuple[int, ...]], leading: tuple[int, ...]) -> str:
+    """How the status line and notifications name planes of a stack, as the slider numbers them.
+
+    Args:
+        planes: Plane indices (at least one).
+        leading: The layer's leading (non-plane) axis sizes.
+
+    Returns:
+        ``plane 3 of 10``, ``planes 1, 4 of 10`` (at most five listed, then ``...``), or
+        for more leading axes ``plane (1, 2) of 3 x 4``.
+    """
+    listed = [str(p[0]) if len(leading) == 1 else str(tuple(int(i) for i in p)) for p in planes]
+    names = ", ".join(listed[:_LISTED]) + (", ..." if len(listed) > _LISTED else "")
+    return f"plane{'s' if len(planes) > 1 else ''} {names} of {' x '.join(map(str, leading))}"
 
 
 #: Errors whose message speaks for itself (as the CLI words them: no class name).
