@@ -20,6 +20,7 @@ from napari.layers import Image
 
 from tinct.napari_plugin import logic
 from tinct.napari_plugin import options_panel as opt_ui
+from tinct.napari_plugin.status_line import cut
 
 __all__ = ["REFERENCE_TIP", "ModelMixin", "defaults_note", "reference_reason"]
 
@@ -109,9 +110,9 @@ class ModelMixin:
         )
         self.run_button.enabled = choice.available
         if not choice.available:
-            self.status.value = f"cannot run: {choice.reason}"[:200]
+            self.status.value = cut(f"cannot run: {choice.reason}")
         elif note:  # what the user set was changed: said, not silent
-            self.status.value = note[:200]
+            self.status.value = cut(note)
         elif self.status.value.startswith("cannot run:") or "'s defaults: " in self.status.value:
             self.status.value = ""  # about another model
         self._update_knobs()

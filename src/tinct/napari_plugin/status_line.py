@@ -1,7 +1,8 @@
 """The status line both tinct widgets share: messages, errors and "is the widget alive".
 
 The Colorize and Train widgets each have a one-line ``status`` label. What they put on it
-follows one rule, kept here once: a message is cut to 200 characters, clearing (``""``)
+follows one rule, kept here once: a message is cut to 200 characters at a word, with an
+ellipsis (an error or warning also says the notification has the rest), clearing (``""``)
 removes only a message this widget put there (never another panel's), and an error is
 also raised as a napari notification so that it is seen when the dock is scrolled away.
 """
@@ -12,10 +13,33 @@ from typing import Any
 
 from napari.utils.notifications import show_error
 
-__all__ = ["MAX_STATUS_CHARS", "StatusLineMixin"]
+__all__ = ["MAX_STATUS_CHARS", "NOTIFIED", "StatusLineMixin", "cut"]
 
 #: Longest text put on a status line (a longer one is cut).
 MAX_STATUS_CHARS = 200
+#: How a cut message that is also a notification ends.
+NOTIFIED = "… (the rest in the notification)"
+
+
+def cut(text: str, more: str = "…") -> str:
+    """``text`` as the status line shows it: whole, or cut at a word and ending in ``more``.
+
+    Args:
+        text: The message.
+        more: What a cut message ends with (:data:`NOTIFIED` where a notification has
+            the whole text).
+
+    Returns:
+        At most :data:`MAX_STATUS_CHARS` characters.
+    """
+    if len(text) <= MAX_STATUS_CHARS:
+        return text
+    room = MAX_STATUS_CHARS - len(more)
+    head = text[:room]
+    space = head.rfind(" ")
+    if space > room // 2:  # not mid-word (unless one long word is most of it)
+        head = head[:space]
+    return head.rstrip(" ,;:(") + more
 
 
 class StatusLineMixin:
@@ -43,12 +67,12 @@ class StatusLineMixin:
         if not self._alive():
             return
         if message:
-            self._said = self.status.value = message[:MAX_STATUS_CHARS]
+            self._said = self.status.value = cut(message)
         elif self.status.value == getattr(self, "_said", None):  # only what this said
             self.status.value = ""
 
     def _error(self, message: str) -> None:
         """Show an error on the status line and as a napari notification."""
         self.last_error = message
-        self.status.value = f"error: {message}"[:MAX_STATUS_CHARS]
+        self.status.value = cut(f"error: {message}", NOTIFIED)
         show_error(f"tinct: {message}")

@@ -38,7 +38,7 @@ from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QSizePolicy
 
-from tinct.napari_plugin.status_line import StatusLineMixin
+from tinct.napari_plugin.status_line import StatusLineMixin, cut
 
 if TYPE_CHECKING:
     import napari
@@ -294,7 +294,7 @@ class TrainWidget(StatusLineMixin, Container):  # type: ignore[misc]
                 base = f" (base {p.base_score:.2f} dB)" if p.base_score is not None else ""
                 self.score.value = f"{p.best:.2f} dB{base}"
             if not job.cancelled or p.phase != "training":
-                self.status.value = p.message[:200]
+                self.status.value = cut(p.message)
         if job.done:
             self._timer.stop()
             self._finished(job)

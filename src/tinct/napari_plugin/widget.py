@@ -55,7 +55,7 @@ from tinct.napari_plugin.models_panel import REFERENCE_TIP, ModelMixin, referenc
 from tinct.napari_plugin.progress import done_status
 from tinct.napari_plugin.run_panel import RunMixin
 from tinct.napari_plugin.server_panel import ServerToggle
-from tinct.napari_plugin.status_line import StatusLineMixin
+from tinct.napari_plugin.status_line import NOTIFIED, StatusLineMixin, cut
 from tinct.napari_plugin.temporal_panel import WHOLE_STACK_TIP, TemporalMixin
 from tinct.napari_plugin.typed_numbers import tell_refusals
 
@@ -337,7 +337,7 @@ class ColorizeWidget(  # type: ignore[misc, override]
             self._run_inactive = (self._knob_key(), item[1])
             self._update_knobs()
         elif item[0] == "warning":
-            self.status.value = f"warning: {item[1]}"[:200]
+            self.status.value = cut(f"warning: {item[1]}", NOTIFIED)
             show_warning(f"tinct: {item[1]}")
         elif item[0] == "plane":
             _, job, idx, rgb, done, total = item
