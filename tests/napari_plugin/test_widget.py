@@ -680,6 +680,7 @@ def test_a_weights_path_that_cannot_load_is_said_once_typed(widget, errors, tmp_
     line.value = ""
     line.native.editingFinished.emit()  # cleared: nothing to say
     assert len(errors) == 3
+    assert widget.status.value == ""  # and the old path's error is gone from the line
 
 
 def test_colour_picked_after_adding_a_point_is_for_the_next_point(viewer, widget):

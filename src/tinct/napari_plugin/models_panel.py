@@ -227,6 +227,8 @@ class ModelMixin:
         (:meth:`_on_weights_file`); the others were ignored without a word.
         """
         text = str(self.weights_file.line_edit.value)
+        if self.status.value.startswith("error: weights file"):  # about the text replaced
+            self.status.value = ""
         if not text.strip():
             return
         if not os.path.isfile(text):  # quoted: a stray space in the path shows
