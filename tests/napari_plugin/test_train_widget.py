@@ -73,6 +73,19 @@ def test_train_widget_opens_through_the_manifest(widgets):
     assert [lyr.name for lyr in train.layers.choices] == [f"slide {i}" for i in range(4)]
 
 
+def test_the_score_lines_up_with_the_other_rows(widgets):
+    viewer, _colorize, train = widgets
+    train.score.value = "31.03 dB (base 14.53 dB)"  # a short value did shift its row's name
+    viewer.window._qt_window.resize(1400, 900)
+    viewer.window._qt_window.show()
+    train.native.adjustSize()
+
+    def x(widget):
+        return widget.native.mapTo(train.native, widget.native.rect().topLeft()).x()
+
+    assert x(train.score) == x(train.progress) == x(train.status)
+
+
 def test_training_in_the_widget_feeds_the_colorize_widget(widgets, qtbot):
     viewer, colorize, train = widgets
     train.minutes.value = 0.1

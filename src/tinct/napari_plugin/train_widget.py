@@ -173,9 +173,10 @@ class TrainWidget(StatusLineMixin, Container):  # type: ignore[misc]
         self.score = Label(value="", label="held-out PSNR")
         self.status = Label(value="", label="status")
         self.status.native.setWordWrap(True)  # long messages wrap, not cut off; short ones
-        self.status.native.setSizePolicy(  # stay on one line: the row's width is the label's
-            QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred
-        )
+        for label in (self.score, self.status):  # stay on one line: the row's width is the
+            label.native.setSizePolicy(  # label's (a text-wide score shifted its row's name)
+                QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred
+            )
         self.extend(
             [
                 self.layers,
