@@ -323,6 +323,13 @@ def test_single_plane_run_on_stack_uses_the_current_plane(viewer, widget):
     assert out[2].any() and not out[0].any()
     # the other planes are black: the status says which plane was done, and how to do all
     assert widget.status.value == "done: plane 2 of 4 only (tick Whole stack for all)"
+    widget.whole_stack.value = True  # ticked after the run: the advice is not left standing
+    assert (
+        widget.status.value
+        == "done: plane 2 of 4 only (Live re-runs the shown plane; Run does all)"
+    )
+    widget.whole_stack.value = False
+    assert widget.status.value == "done: plane 2 of 4 only (tick Whole stack for all)"
     widget.run(whole_stack=True)
     assert widget.status.value == "done 4/4"
     widget.whole_stack.value = True

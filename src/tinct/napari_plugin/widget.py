@@ -245,6 +245,7 @@ class ColorizeWidget(  # type: ignore[misc, override]
         for w in reruns:
             w.changed.connect(lambda *_: self._live_changed(decode_only=False))
         self.temporal.changed.connect(self._update_temporal)  # Whole stack follows it
+        self.whole_stack.changed.connect(self._restate_done)  # "tick Whole stack" no more
         self.temporal.changed.connect(lambda *_: self._live_changed(decode_only=False))
         self._viewer.dims.events.current_step.connect(self._on_step_changed)
         self._viewer.dims.events.axis_labels.connect(self._update_temporal)
@@ -348,5 +349,18 @@ class ColorizeWidget(  # type: ignore[misc, override]
                 model=job.model,
             )  # fmt: skip
             self._plane_done(done, total)
+            self._done_args = (done, total, idx, job.geometry.leading)
             ticked = bool(self.whole_stack.value and self.whole_stack.enabled)
-            self.status.value = done_status(done, total, idx, job.geometry.leading, ticked)
+            self.status.value = done_status(*self._done_args, ticked)
+
+    def _restate_done(self, *_: Any) -> None:
+        """Say the last run's ``done`` again as **Whole stack** now reads (ticked or not).
+
+        The one-plane note advises ticking the box; once it is ticked it says what Live
+        and Run do instead. Any other status line (a warning, an error) is left.
+        """
+        args = getattr(self, "_done_args", None)
+        if args is None or self.status.value not in {done_status(*args, t) for t in (0, 1)}:
+            return
+        ticked = bool(self.whole_stack.value and self.whole_stack.enabled)
+        self.status.value = done_status(*args, ticked)
