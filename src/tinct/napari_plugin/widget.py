@@ -360,7 +360,7 @@ class ColorizeWidget(  # type: ignore[misc, override]
         and Run do instead. Any other status line (a warning, an error) is left.
         """
         args = getattr(self, "_done_args", None)
-        if args is None or self.status.value not in {done_status(*args, t) for t in (0, 1)}:
+        if args is None or self.status.value not in {done_status(*args, t) for t in (False, True)}:
             return
         ticked = bool(self.whole_stack.value and self.whole_stack.enabled)
         self.status.value = done_status(*args, ticked)
