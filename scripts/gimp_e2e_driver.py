@@ -6,7 +6,8 @@ optionally, TINCT_E2E_IMPOSTOR_PORT (a port where something that is not the
 server listens). TINCT_E2E_PHASE picks the cases: ``first`` (colorize, hints with
 "Local hints" on, no server, impostor), ``list`` (the registered models only) or ``restarted``
 (after a server restart with another model list: the models GIMP registered, a
-model new on the server, an unknown name, a model without weights),
+model new on the server, an unknown name, a model without weights, Filters > Repeat after
+the dialog chose the new model),
 ``masked`` (a layer mask and a selection limit the result; a 16-bit scan keeps its
 tones; the server stops during a run), ``placed`` (the result takes its source's
 place and look: parent, position, offsets, opacity, mode, visibility), ``noted`` (nearly
@@ -36,6 +37,7 @@ from gimp_e2e_support import (  # noqa: E402  (scripts/gimp_e2e_support.py)
     OUT,
     PHASE,
     PORT,
+    TOKEN_FILE,
     H,
     W,
     chroma,
@@ -61,7 +63,29 @@ def restarted(proc):
         report(case=case, status=status, message=message,
                layers=[la.get_name() for la in img.get_layers()])  # fmt: skip
         img.delete()
+    repeat(proc, os.environ["TINCT_E2E_NEW_MODEL"])
     report(case="done")
+
+
+def repeat(proc, model):
+    """Filters > Repeat (WITH_LAST_VALS) after a dialog run that chose ``model``: the
+    settings file GIMP 3.0 writes when the dialog's OK is clicked, then the rerun."""
+    folder = os.path.join(os.environ["GIMP3_DIRECTORY"], "plug-in-settings")
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "GimpProcedureConfigRun-plug-in-tinct-colorize.last"),
+              "w", encoding="utf-8") as f:  # fmt: skip
+        f.write(
+            f'# settings\n\n(model "")\n(port {PORT})\n(token-file "{TOKEN_FILE}")\n'
+            f'(model-choice "{model}")\n\n# end of settings\n'
+        )
+    img, bg = gray_image()
+    cfg = proc.create_config()
+    cfg.set_property("run-mode", Gimp.RunMode.WITH_LAST_VALS)
+    cfg.set_property("image", img)
+    cfg.set_core_object_array("drawables", [bg])
+    status = proc.run(cfg).index(0).value_nick
+    report(case="repeat", status=status, layers=[la.get_name() for la in img.get_layers()])
+    img.delete()
 
 
 def served(proc):

@@ -122,8 +122,13 @@ def test_a_server_error_is_told_in_words_not_by_its_protocol_code(tinct_layers):
         "Tinct: the connection to the server was lost (connection closed); the image is "
         "unchanged"  # the server was killed while it colorized
     )
+    # the server stopped mid-job: its message says "cancelled" once (the code is not repeated)
+    assert tinct_layers.server_error_message("cancelled", "cancelled: the server is shutting "
+                                             "down") == (
+        "Tinct: cancelled: the server is shutting down; the image is unchanged"
+    )  # fmt: skip
     for code in ("bad_request", "too_large", "unknown_model", "busy", "internal", "timeout",
-                 "closed", "shutting_down"):  # fmt: skip
+                 "closed", "shutting_down", "cancelled"):  # fmt: skip
         told = tinct_layers.server_error_message(code, "why")
         assert told.startswith("Tinct: ") and f"({code})" not in told and "_" not in told
     assert tinct_layers.server_error_message("new_code", "why") == (

@@ -80,7 +80,7 @@ ARGUMENTS = [
      "Layer whose opaque pixels are colour hints (optional)", True),
     ("int", "hint-size", "H_int size",
      "Hint patch side in image pixels (0 = each painted dot's own size)", 0, 64, 0),
-    ("boolean", "local-hints", "_Local hints",
+    ("boolean", "local-hints", "Loc_al hints",
      "Hints colour the region around them and stop at its edges, instead of spreading over "
      "the whole picture (hint-fusing models such as tinct-base)", False),
     ("int", "port", "_Port", "Server port (0 = read from bridge.json)", 0, 65535, 0),
@@ -222,32 +222,18 @@ class TinctColorize(Gimp.PlugIn):
 
             GimpUi.init(PROC_NAME)
             dialog = GimpUi.ProcedureDialog.new(procedure, config, "Tinct Colorize")
-            dialog.fill(
-                [
-                    "model-choice",
-                    "temperature",
-                    "decoder",
-                    "mrf-weight",
-                    "hint-layer",
-                    "hint-size",
-                    "local-hints",
-                    "port",
-                    "token-file",
-                ]
-            )
+            dialog.fill([arg[1] for arg in ARGUMENTS if arg[1] != "model"])  # model: scripts
             ok = dialog.run()
             dialog.destroy()
             if not ok:
                 return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, GLib.Error())
-        try:
-            self.colorize(image, drawables, config, run_mode == Gimp.RunMode.INTERACTIVE)
+        try:  # the dialog's model, also for Filters > Repeat (its last values)
+            self.colorize(image, drawables, config, run_mode != Gimp.RunMode.NONINTERACTIVE)
         except (tinct_wire.ServerNotRunning, tinct_wire.ServerUnverified) as exc:
             # not running, a stale bridge.json, or a process on the port that cannot
             # prove it holds the token: the client sent it neither token nor pixels
             return self.fail(procedure, run_mode, "Tinct: %s" % exc.message)
         except tinct_wire.BridgeError as exc:
-            if exc.code == "cancelled":  # never by the plug-in: the server stopped, say
-                return self.fail(procedure, run_mode, "Tinct: %s; the image is unchanged" % exc)
             return self.fail(procedure, run_mode, server_error_message(exc.code, exc.message))
         except UserError as exc:
             return self.fail(procedure, run_mode, "Tinct: %s" % exc)
@@ -266,8 +252,13 @@ class TinctColorize(Gimp.PlugIn):
             Gimp.message(message)  # from the menus GIMP shows the returned error itself
         return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
 
-    def colorize(self, image, drawables, config, interactive=False):
-        """Send the layer to the server and add the result as a new layer."""
+    def colorize(self, image, drawables, config, from_dialog=False):
+        """Send the layer to the server and add the result as a new layer.
+
+        ``from_dialog``: the settings are the dialog's (an interactive run, or Filters >
+        Repeat, which reruns with them), so its *Model* choice counts when the ``model``
+        string is empty; a script names the model with ``model``.
+        """
         if len(drawables) != 1:
             raise UserError("select exactly one layer")
         drawable = drawables[0]
@@ -280,7 +271,7 @@ class TinctColorize(Gimp.PlugIn):
         port = config.get_property("port")
         token_file = config.get_property("token-file") or None
         model = (config.get_property("model") or "").strip()
-        if not model and interactive:
+        if not model and from_dialog:
             model = config.get_property("model-choice")
         model = None if model in ("", "default") else model
         decoder = config.get_property("decoder")

@@ -60,6 +60,9 @@ SERVER_ERRORS = {
     "timeout": "the server took too long: %s",
     "closed": "the connection to the server was lost (%s); the image is unchanged",
     "shutting_down": "%s; the image is unchanged",  # "the server is shutting down"
+    # never asked by the plug-in: the server stopped the job ("cancelled: the server is
+    # shutting down"), so its message already says what happened
+    "cancelled": "%s; the image is unchanged",
 }
 
 
