@@ -284,9 +284,9 @@ def test_too_large_is_worded_in_megapixels_for_the_gimp_user():
     assert info.value.code == "too_large"
     assert info.value.message == (
         "the image is 9000x8000 pixels (72 megapixels), more than this server's limit of "
-        "67.1 megapixels: scale it down or colorize a selection, or whoever runs the server "
-        "can raise the limit (tinct serve --max-megapixels 72)"
-    )
+        "67.1 megapixels: scale it down or crop it, or whoever runs the server can raise the "
+        "limit (tinct serve --max-megapixels 72)"  # not "colorize a selection": the plug-in
+    )  # sends the whole layer whatever is selected (the model sees it all)
     with pytest.raises(RequestError) as info:
         parse({}, [("image", bytes(12)),
                ("reference", bytes(4000), {"width": 2001, "height": 2, "format": "gray8"})],

@@ -303,15 +303,15 @@ def _too_many_pixels(what: str, width: int, height: int, max_pixels: int) -> Req
     """``too_large`` in the words of the person who reads it (a GIMP user): megapixels.
 
     E.g. "the image is 9000x8000 pixels (72 megapixels), more than this server's limit of
-    67.1 megapixels: scale it down or colorize a selection, or whoever runs the server can
-    raise the limit (tinct serve --max-megapixels 72)".
+    67.1 megapixels: scale it down or crop it, or whoever runs the server can raise the
+    limit (tinct serve --max-megapixels 72)".
     """
     need = math.ceil(width * height / 1e5) / 10  # the limit that would take it, 0.1 MP steps
     return RequestError(
         P.E_TOO_LARGE,
         f"the {what} is {width}x{height} pixels ({width * height / 1e6:.3g} megapixels), more "
         f"than this server's limit of {max_pixels / 1e6:.3g} megapixels: scale it down or "
-        "colorize a selection, or whoever runs the server can raise the limit "
+        "crop it, or whoever runs the server can raise the limit "
         f"(tinct serve --max-megapixels {need:g})",
     )
 
