@@ -292,13 +292,21 @@ def test_points_outside_the_image_are_ignored_and_said_so(viewer, widget, errors
     widget.hints.value = pts
     widget.run()
     assert not errors and len(widget.fakes[0].calls[-1]["hints"]) == 1
-    assert warned == ["tinct: 2 of 3 hint point(s) lie outside the image 'gray' and are ignored"]
+    assert warned == ["tinct: 2 of 3 hint points lie outside the image 'gray' and are ignored"]
     widget.run()
     assert len(warned) == 1  # told once, not on every run or live edit
-    widget.model.value = "levin"
-    pts.data = pts.data[:2]
+    pts.data = pts.data[1:]
     widget.run()
-    assert errors == ["tinct: all 2 hint point(s) lie outside the image 'gray': place them on it"]
+    assert warned[-1] == "tinct: 1 of 2 hint points lies outside the image 'gray' and is ignored"
+    widget.model.value = "levin"
+    pts.data = pts.data[:1]
+    widget.run()
+    assert errors == ["tinct: the hint point lies outside the image 'gray': move it onto the image"]
+    pts.data = np.array([[-50.0, 5.0], [5.0, 500.0]])
+    widget.run()
+    assert errors[-1] == (
+        "tinct: all 2 hint points lie outside the image 'gray': move them onto the image"
+    )
 
 
 def test_nd_hint_applies_to_its_own_plane(viewer, widget):

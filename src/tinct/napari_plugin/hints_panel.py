@@ -47,9 +47,10 @@ class HintsMixin:
         outside = placed - len(used)
         if getattr(choice.config, "hints_required", False) and not used:
             if placed:
+                which = "the hint point lies" if placed == 1 else f"all {placed} hint points lie"
                 raise ValueError(
-                    f"all {placed} hint point(s) lie outside the image {source.name!r}: "
-                    "place them on it"
+                    f"{which} outside the image {source.name!r}: "
+                    f"move {'it' if placed == 1 else 'them'} onto the image"
                 )
             raise ValueError(
                 f"{choice.name} colorizes from colour hints only: press 'Add hints layer' and "
@@ -58,9 +59,10 @@ class HintsMixin:
         if outside != self._outside_told:  # told once per change, not on every live edit
             self._outside_told = outside
             if outside:
+                are = "is" if outside == 1 else "are"
                 show_warning(
-                    f"tinct: {outside} of {placed} hint point(s) lie outside the image "
-                    f"{source.name!r} and are ignored"
+                    f"tinct: {outside} of {placed} hint points {'lies' if outside == 1 else 'lie'} "
+                    f"outside the image {source.name!r} and {are} ignored"
                 )
         return hints
 
