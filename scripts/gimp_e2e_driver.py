@@ -358,6 +358,22 @@ def main():
                layers=[la.get_name() for la in img.get_layers()],
                base_type=img.get_base_type().value_nick)  # fmt: skip
         img.delete()
+    # The dots' layer left active, as it is after painting (chosen as Hint layer too, or
+    # not): refused with what to do, not colorized instead of the photo.
+    for case, as_hint in (("active-hints", True), ("dots-only", False)):
+        img = Gimp.Image.new(W, H, Gimp.ImageBaseType.RGB)
+        bg = Gimp.Layer.new(img, "bg", W, H, Gimp.ImageType.RGB_IMAGE, 100.0, Gimp.LayerMode.NORMAL)
+        img.insert_layer(bg, None, 0)
+        rgba = Gimp.ImageType.RGBA_IMAGE
+        hint = Gimp.Layer.new(img, "hints", W, H, rgba, 100.0, Gimp.LayerMode.NORMAL)
+        img.insert_layer(hint, None, 0)
+        dots = bytearray(4 * W * H)
+        dots[(10 * W + 20) * 4 : (10 * W + 20) * 4 + 4] = bytes((200, 40, 30, 255))
+        hint.get_buffer().set(Gegl.Rectangle.new(0, 0, W, H), "R'G'B'A u8", bytes(dots))
+        status, message = run(proc, img, hint, PORT, hint=hint if as_hint else None)
+        report(case=case, status=status, message=message,
+               layers=[la.get_name() for la in img.get_layers()])  # fmt: skip
+        img.delete()
 
     # 6. A run does not rewrite the record of what was registered: with one model taken
     #    out of it, the run sees the server's list differ and asks GIMP to query again.

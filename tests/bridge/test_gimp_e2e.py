@@ -211,6 +211,14 @@ def test_colorize_in_realrun_gimp(gimp_work):
     opaque = results["opaque-hints"]  # a whole layer is not a set of hints
     assert opaque["status"] == "execution-error", context
     assert "no transparent pixels" in opaque["message"] and opaque["layers"] == ["hints", "bg"]
+    active = results["active-hints"]  # the dots' layer is active after painting: not colorized
+    assert active["status"] == "execution-error" and active["layers"] == ["hints", "bg"], context
+    assert active["message"] == ("Tinct: the layer to colorize, 'hints', is the hint layer: "
+                                 "select the photo's layer in the Layers dialog, then run "
+                                 "Tinct Colorize again")  # fmt: skip
+    alone = results["dots-only"]  # ... nor without a Hint layer chosen
+    assert alone["status"] == "execution-error" and alone["layers"] == ["hints", "bg"], context
+    assert alone["message"].startswith("Tinct: the layer 'hints' is 99% transparent"), context
 
     record = results["record"]  # a run never rewrites what GIMP registered
     assert record["status"] == "success", context

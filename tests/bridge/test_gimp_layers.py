@@ -7,6 +7,7 @@ real calls are covered in the real GIMP by test_gimp_e2e.py).
 from __future__ import annotations
 
 import importlib.util
+import struct
 import sys
 import types
 from pathlib import Path
@@ -134,3 +135,82 @@ def test_a_server_error_is_told_in_words_not_by_its_protocol_code(tinct_layers):
     assert tinct_layers.server_error_message("new_code", "why") == (
         "Tinct server error (new_code): why"  # a code of a later server: named as it is
     )
+
+
+class Painted:
+    """A layer of ``pixels`` (wire format bytes) as read_layer and read_hints see it."""
+
+    def __init__(self, ident, pixels, width, height, alpha=True, name="hints"):
+        self.ident, self.pixels, self.size, self.alpha, self.name = (
+            ident, pixels, (width, height), alpha, name,
+        )  # fmt: skip
+
+    def get_id(self):
+        return self.ident
+
+    def get_name(self):
+        return self.name
+
+    def get_width(self):
+        return self.size[0]
+
+    def get_height(self):
+        return self.size[1]
+
+    def has_alpha(self):
+        return self.alpha
+
+    def get_offsets(self):
+        return True, 0, 0
+
+    def get_buffer(self):
+        return types.SimpleNamespace(get=lambda *args: self.pixels)
+
+
+def dots(count, total, fmt="rgba8"):
+    """``total`` pixels, the first ``count`` opaque red, the others fully transparent."""
+    if fmt == "rgba16":
+        opaque = (65535, 0, 0, 65535)
+        return (struct.pack("=4H", *opaque) * count) + bytes(8 * (total - count))
+    return bytes((255, 0, 0, 255)) * count + bytes(4 * (total - count))
+
+
+def test_transparent_share_reads_the_alpha_of_either_format(tinct_layers):
+    assert tinct_layers.transparent_share(dots(1, 4)) == 0.75
+    assert tinct_layers.transparent_share(dots(3, 4, "rgba16"), "rgba16") == 0.25
+    faint = struct.pack("=4H", 0, 0, 0, 300)  # alpha 300/65535: not fully transparent
+    assert tinct_layers.transparent_share(faint * 2 + dots(0, 2, "rgba16"), "rgba16") == 0.5
+
+
+def test_the_painted_dots_are_not_colorized_instead_of_the_photo(tinct_layers, monkeypatch):
+    # after painting the dots, their layer is the active one: it was colorized, and the
+    # user got a "Colorized" layer of dots and no error
+    monkeypatch.setattr(tinct_layers, "Gegl", types.SimpleNamespace(
+        Rectangle=types.SimpleNamespace(new=lambda *a: a),
+        AbyssPolicy=types.SimpleNamespace(CLAMP=0, NONE=1),
+    ), raising=False)  # fmt: skip
+    monkeypatch.setattr(tinct_layers, "Gimp", types.SimpleNamespace(
+        ImageBaseType=types.SimpleNamespace(RGB=0, GRAY=1),
+    ), raising=False)  # fmt: skip
+    image = types.SimpleNamespace(get_base_type=lambda: 0)
+    hints = Painted(7, dots(3, 100), 10, 10)
+    with pytest.raises(tinct_layers.UserError) as info:
+        tinct_layers.read_hints(image, hints, hints)  # also chosen as Hint layer
+    assert str(info.value) == (
+        "the layer to colorize, 'hints', is the hint layer: select the photo's layer in the "
+        "Layers dialog, then run Tinct Colorize again"
+    )
+    with pytest.raises(tinct_layers.UserError) as info:
+        tinct_layers.read_layer(hints)  # no Hint layer chosen
+    assert str(info.value) == (
+        "the layer 'hints' is 97% transparent, so there is next to nothing to colorize: select "
+        "the photo's layer (a layer of painted colour dots goes in Hint layer); for a small "
+        "cut-out, use Layer > Crop to Content first"
+    )
+    with pytest.raises(tinct_layers.UserError, match="'hints' is 97% transparent"):
+        tinct_layers.read_layer(Painted(7, dots(3, 100, "rgba16"), 10, 10), "rgba16")
+    photo = Painted(8, dots(10, 100), 10, 10, name="photo")  # 90% transparent: a cut-out
+    assert tinct_layers.read_layer(photo) == (10, 10, photo.pixels)
+    flat = Painted(9, bytes(400), 10, 10, alpha=False, name="flat")  # no alpha: not checked
+    assert tinct_layers.read_layer(flat) == (10, 10, flat.pixels)
+    assert tinct_layers.read_hints(image, photo, hints) == hints.pixels  # as before

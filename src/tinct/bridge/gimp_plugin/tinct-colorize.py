@@ -292,8 +292,8 @@ class TinctColorize(Gimp.PlugIn):
                 _check_model(model, models)
             Gimp.progress_set_text("Tinct: reading pixels")
             fmt = pixel_format(image, info.get("result_formats") or [])
+            hints = read_hints(image, drawable, hint_layer)  # first: is it the layer itself?
             width, height, pixels = read_layer(drawable, fmt)
-            hints = read_hints(image, drawable, hint_layer)
 
             def progress(fraction, message):
                 Gimp.progress_update(max(0.0, min(1.0, fraction)))

@@ -5,6 +5,8 @@ only the script named like its folder; the script imports this one). Standard
 library + GIMP's GObject bindings only.
 """
 
+import sys
+
 import gi
 
 gi.require_version("Gimp", "3.0")
@@ -46,6 +48,19 @@ OPAQUE_HINTS = (
     "the hint layer %r has no transparent pixels: choose a transparent layer with a few "
     "colour dots painted on it (Layer > New Layer, Fill with: Transparency)"
 )
+#: The hint layer chosen as the layer to colorize: it is the active layer after painting.
+HINTS_ACTIVE = (
+    "the layer to colorize, %r, is the hint layer: select the photo's layer in the Layers "
+    "dialog, then run Tinct Colorize again"
+)
+#: A layer (almost) all transparent: most likely the painted dots, not the photo.
+MOSTLY_TRANSPARENT = (
+    "the layer %r is %d%% transparent, so there is next to nothing to colorize: select the "
+    "photo's layer (a layer of painted colour dots goes in Hint layer); for a small "
+    "cut-out, use Layer > Crop to Content first"
+)
+#: Share of fully transparent pixels above which a layer is refused (MOSTLY_TRANSPARENT).
+MAX_TRANSPARENT = 0.95
 
 
 #: What the plug-in says about a server's error, by its code (docs/protocol.md), around the
@@ -99,11 +114,32 @@ def precision_name(image):
     return None
 
 
+def transparent_share(pixels, fmt="rgba8"):
+    """The share (0 to 1) of fully transparent pixels in ``pixels`` of wire format ``fmt``.
+
+    In ``rgba16`` (native byte order, as GEGL gives it) a pixel counts when its alpha is
+    below 1/256.
+    """
+    step = 8 if fmt == "rgba16" else 4
+    offset = 3 if step == 4 else (7 if sys.byteorder == "little" else 6)
+    alpha = bytes(pixels)[offset::step]
+    return alpha.count(0) / len(alpha) if alpha else 0.0
+
+
 def read_layer(drawable, fmt="rgba8"):
-    """The layer's pixels as the plug-in sends them: ``(width, height, bytes)`` in ``fmt``."""
+    """The layer's pixels as the plug-in sends them: ``(width, height, bytes)`` in ``fmt``.
+
+    Raises:
+        UserError: the layer is more than :data:`MAX_TRANSPARENT` transparent (the painted
+            hint dots were left as the active layer, say).
+    """
     width, height = drawable.get_width(), drawable.get_height()
     rect = Gegl.Rectangle.new(0, 0, width, height)
     pixels = drawable.get_buffer().get(rect, 1.0, BABL[fmt], Gegl.AbyssPolicy.CLAMP)
+    if drawable.has_alpha():
+        share = transparent_share(pixels, fmt)
+        if share > MAX_TRANSPARENT:
+            raise UserError(MOSTLY_TRANSPARENT % (drawable.get_name(), int(share * 100)))
     return width, height, pixels
 
 
@@ -111,11 +147,14 @@ def read_hints(image, drawable, hint_layer):
     """The hint layer's rgba8 pixels over the drawable's area, or None without one.
 
     Raises:
-        UserError: the image is grayscale (its dots have no colour), or the hint layer
-            has no transparent pixels (it would be one huge hint).
+        UserError: the hint layer is the layer to colorize, the image is grayscale (its
+            dots have no colour), or the hint layer has no transparent pixels (it would be
+            one huge hint).
     """
-    if hint_layer is None or hint_layer.get_id() == drawable.get_id():
+    if hint_layer is None:
         return None
+    if hint_layer.get_id() == drawable.get_id():
+        raise UserError(HINTS_ACTIVE % drawable.get_name())
     if image.get_base_type() == Gimp.ImageBaseType.GRAY:
         raise UserError(GRAY_HINTS)
     _, dx, dy = drawable.get_offsets()
