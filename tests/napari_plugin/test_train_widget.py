@@ -163,6 +163,17 @@ class _InstantJob:
         self.cancelled = True
 
 
+def test_closing_the_train_dock_cancels_its_job(widgets):
+    """The dock's close button takes the widget out without deleting it: still cancelled."""
+    viewer, _colorize, train = widgets
+    train.job_factory = lambda examples, folders, name, **kw: _InstantJob(name)
+    job = train.start()
+    assert job is not None and train.busy
+    dock = next(d for d in viewer.window._dock_widgets.values() if d.widget() is train.native)
+    viewer.window.remove_dock_widget(dock)  # what the dock's "x" does
+    assert job.cancelled  # not left training (and saving) for a closed dock
+
+
 def test_a_name_saved_in_lowercase_is_said_not_silent(widgets, monkeypatch):
     _viewer, _colorize, train = widgets
     told: list[str] = []

@@ -75,6 +75,19 @@ def test_closing_the_viewer_during_a_run_stops_it_quietly(make_napari_viewer, qt
     assert cancel.is_set() and fake.calls == 1  # stopped, not left running to the end
 
 
+def test_closing_the_dock_during_a_run_stops_it_and_live(make_napari_viewer, qtbot):
+    """The dock's close button takes the widget out without deleting it: still stopped."""
+    viewer = make_napari_viewer()
+    widget, worker, fake, _ = _running(viewer, qtbot)
+    widget.live.value = True
+    dock = next(d for d in viewer.window._dock_widgets.values() if d.widget() is widget.native)
+    with qtbot.waitSignal(worker.finished, timeout=10_000):
+        viewer.window.remove_dock_widget(dock)  # what the dock's "x" does
+    assert widget._runner.cancel_event.is_set() and fake.calls == 1
+    assert widget.status.value == "cancelled: the Colorize dock was closed"
+    assert not widget.live.value  # a hint edit re-runs nothing for a closed dock
+
+
 @pytest.mark.parametrize("honour_cancel", [True, False], ids=["engine-stops", "plane-ends"])
 def test_removing_the_input_layer_during_a_run_stops_it(make_napari_viewer, qtbot, honour_cancel):
     viewer = make_napari_viewer()

@@ -19,6 +19,7 @@ from tinct.cancel import Cancelled
 from tinct.napari_plugin import jobs
 from tinct.napari_plugin.hints_panel import _N_SWATCHES
 from tinct.napari_plugin.progress import State, cancelled_status, error_text, progress_view
+from tinct.napari_plugin.status_line import on_undock
 
 __all__ = ["RunMixin"]
 
@@ -45,7 +46,15 @@ class RunMixin:
         """Stop the job in flight when the widget dies or its input layer is removed."""
         runner = self._runner  # not self: the widget is gone when ``destroyed`` fires
         self.native.destroyed.connect(lambda *_: runner.cancel())
+        on_undock(self.native, self._undocked)  # the dock's close button deletes nothing
         self._viewer.layers.events.removed.connect(self._on_layer_removed)
+
+    def _undocked(self) -> None:
+        """The dock was closed: stop the run in flight and Live (no edit re-runs unseen)."""
+        self.live.value = False
+        if self._runner.busy:
+            self._stop_reason = "the Colorize dock was closed"
+        self.cancel()
 
     def cancel(self) -> None:
         """Stop the running job after the current plane; drop any queued re-run."""

@@ -12,8 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from napari.utils.notifications import show_error
+from qtpy.QtCore import QEvent, QObject
 
-__all__ = ["MAX_STATUS_CHARS", "NOTIFIED", "StatusLineMixin", "cut"]
+__all__ = ["MAX_STATUS_CHARS", "NOTIFIED", "StatusLineMixin", "cut", "on_undock"]
 
 #: Longest text put on a status line (a longer one is cut).
 MAX_STATUS_CHARS = 200
@@ -76,3 +77,28 @@ class StatusLineMixin:
         self.last_error = message
         self.status.value = cut(f"error: {message}", NOTIFIED)
         show_error(f"tinct: {message}")
+
+
+class _Undocked(QObject):
+    """Calls back when the widget it watches loses its parent (its dock was closed)."""
+
+    def __init__(self, watched: Any, callback: Any) -> None:
+        super().__init__(watched)  # dies with the widget
+        self._callback = callback
+        watched.installEventFilter(self)
+
+    def eventFilter(self, obj: Any, event: Any) -> bool:  # Qt calls it by this name
+        if event.type() == QEvent.Type.ParentChange and obj.parent() is None:
+            self._callback()
+        return False
+
+
+def on_undock(native: Any, callback: Any) -> None:
+    """Call ``callback()`` when the dock holding the Qt widget ``native`` is closed.
+
+    napari's dock close button (``remove_dock_widget``) takes the widget out of its dock
+    without deleting it, so ``destroyed`` does not fire: a run or a training job would go
+    on for a widget nobody sees. The widget is then left without a parent; that is
+    what this watches.
+    """
+    _Undocked(native, callback)

@@ -38,7 +38,7 @@ from napari.utils.notifications import show_info
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QSizePolicy
 
-from tinct.napari_plugin.status_line import StatusLineMixin, cut
+from tinct.napari_plugin.status_line import StatusLineMixin, cut, on_undock
 
 if TYPE_CHECKING:
     import napari
@@ -201,6 +201,7 @@ class TrainWidget(StatusLineMixin, Container):  # type: ignore[misc]
         self._jobs: list[FineTuneJob] = []  # closing the widget cancels a running job
         jobs = self._jobs
         self.native.destroyed.connect(lambda *_: [j.cancel() for j in jobs if not j.done])  # type: ignore[func-returns-value]
+        on_undock(self.native, self.cancel)  # the dock's close button deletes nothing
         self._timer = QTimer(self.native)
         self._timer.setInterval(POLL_MS)
         self._timer.timeout.connect(self._poll)
