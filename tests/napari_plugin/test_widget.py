@@ -498,6 +498,11 @@ def test_bridge_server_toggle_shares_the_colorizer(viewer, widget, tmp_path, mon
     assert widget.server_status.value == "off"
     widget.model.value = "zhang-eccv16"  # no server: nothing to say
     assert widget.server_status.value == "off" and len(told) == 1
+    widget.server.value = True
+    assert widget._server is not None
+    dock = next(d for d in viewer.window._dock_widgets.values() if d.widget() is widget.native)
+    viewer.window.remove_dock_widget(dock)  # the dock's "x": nothing is left to untick
+    assert widget._server is None and widget.server_status.value == "off"
 
 
 # ---------------------------------------------------------------------------- real engine

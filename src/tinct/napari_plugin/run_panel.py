@@ -50,8 +50,12 @@ class RunMixin:
         self._viewer.layers.events.removed.connect(self._on_layer_removed)
 
     def _undocked(self) -> None:
-        """The dock was closed: stop the run in flight and Live (no edit re-runs unseen)."""
+        """The dock was closed: stop the run in flight, Live and the bridge server.
+
+        Nobody sees what an edit would re-run, and the server's box is gone with the dock.
+        """
         self.live.value = False
+        self.server.value = False
         if self._runner.busy:
             self._stop_reason = "the Colorize dock was closed"
         self.cancel()
