@@ -218,6 +218,11 @@ def doctor(
         first = script.read_text(encoding="utf-8", errors="replace").splitlines()[:1]
         if first != ["#!/usr/bin/env python3"]:
             bad(f"{script.name} lacks the python3 shebang", "run `tinct gimp install`")
+        elif script.read_bytes() != plugin_source().read_bytes():  # as its modules, below
+            bad(
+                f"{script.name} is from another tinct (an old install?)",
+                "run `tinct gimp install` again",
+            )
         problem = _wire_problem(folder)
         if problem:
             bad(problem, "run `tinct gimp install` again")
