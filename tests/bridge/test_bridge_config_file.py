@@ -47,3 +47,14 @@ def test_a_large_bridge_json_is_not_read(tmp_path, monkeypatch):
     assert path.exists()  # another server's token
     remove_bridge_config(path, "tok")
     assert not path.exists()
+
+
+def test_a_token_file_typed_with_a_tilde_or_blanks_is_found(tmp_path, monkeypatch):
+    # GIMP's Token file box: "~/.config/tinct/other.json" was taken literally, and the
+    # plug-in said the server was not running ("there is no ~/.config/...") while it ran
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write_bridge_config(tmp_path / "other.json", "127.0.0.1", 5, "tok")
+    for typed in ("~/other.json", f"  {tmp_path / 'other.json'} \n"):
+        assert P.read_bridge_config(typed, check_process=False)["token"] == "tok"
+    with pytest.raises(P.ServerNotRunning, match="there is no "):
+        P.read_bridge_config("~/missing.json", check_process=False)

@@ -119,13 +119,14 @@ def read_bridge_config(path=None, check_process=True):
     """Read bridge.json; returns a dict with at least "port" and "token".
 
     Args:
-        path: the file (default: ``bridge_config_path()``).
+        path: the file (default: ``bridge_config_path()``); a leading ``~`` is the home
+            folder and surrounding blanks are dropped (typed in GIMP's *Token file* box).
         check_process: refuse a file whose server process has exited.
 
     Raises:
         ServerNotRunning: the file is missing, unreadable, malformed or stale.
     """
-    path = path or bridge_config_path()
+    path = os.path.expanduser(str(path or "").strip()) or bridge_config_path()
     try:
         data = json.loads(_read_small_file(path).decode("utf-8"))
     except FileNotFoundError:  # removed when the server stopped, or never written
