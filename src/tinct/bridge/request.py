@@ -272,12 +272,14 @@ def _model_and_decoder(h: dict[str, Any], backend: Backend) -> tuple[str | None,
             P.E_UNKNOWN_MODEL, f"unknown model {show(model)}; available: {available}"
         )
     if decoder:
-        info = next((m for m in infos if m.get("name") == (model or backend.default_model)), {})
+        name = model or backend.default_model
+        info = next((m for m in infos if m.get("name") == name), {})
         choices = info.get("decoders")
         if isinstance(choices, list) and choices and not decoder_applies(decoder, choices):
-            raise RequestError(
+            raise RequestError(  # read by a GIMP user: names, not a Python list
                 P.E_BAD_REQUEST,
-                f"unknown decoder {show(decoder)} for this model; use one of {choices}",
+                f"model {show(name)} has no decoder {show(decoder)}; it has: "
+                f"{', '.join(map(str, choices))} (or leave the decoder to the model's default)",
             )
     return model or None, decoder or None
 
