@@ -1,5 +1,8 @@
 """``tinct gimp doctor`` on an installed plug-in that is not this tinct's (tmp folders)."""
 
+import json
+
+from tinct.bridge.config import write_bridge_config
 from tinct.bridge.install import doctor, install_plugin
 
 
@@ -18,4 +21,19 @@ def test_doctor_finds_a_plugin_script_left_by_an_older_tinct(tmp_path, monkeypat
     assert (
         "[FAIL] tinct-colorize.py is from another tinct (an old install?)\n"
         "       fix: run `tinct gimp install` again"
+    ) in lines
+
+
+def test_doctor_says_a_stale_bridge_json_and_its_fix_once(tmp_path, monkeypatch):
+    # it was "[FAIL] ... is no longer running. Start the server with: tinct serve" and
+    # then "fix: restart `tinct serve` to rewrite it": the advice twice, worded two ways
+    monkeypatch.setenv("TINCT_CONFIG_DIR", str(tmp_path / "tinct"))
+    install_plugin(tmp_path / "gimp")
+    cfg = write_bridge_config(tmp_path / "bridge.json", "127.0.0.1", 5, "tok")
+    cfg.write_text(json.dumps({**json.loads(cfg.read_text()), "pid": 999_999_999}))
+    lines: list[str] = []
+    assert doctor(tmp_path / "gimp", cfg, out=lines.append) == 1
+    assert (
+        f"[FAIL] {cfg} is stale: the server that wrote it (pid 999999999) is no longer "
+        "running\n       fix: Start the server with: tinct serve"
     ) in lines

@@ -246,8 +246,8 @@ def doctor(
             ok(f"server config {cfg_path} (mode {mode:o})")
         try:
             cfg = protocol.read_bridge_config(str(cfg_path))
-        except protocol.BridgeError as exc:
-            bad(exc.message, "restart `tinct serve` to rewrite it")
+        except protocol.BridgeError as exc:  # its message ends in START_HINT: said as the fix
+            bad(exc.message.removesuffix(". " + protocol.START_HINT), protocol.START_HINT)
     if cfg is not None:
         host = cfg.get("host") or protocol.DEFAULT_HOST
         try:
