@@ -27,7 +27,7 @@ from qtpy.QtCore import QTimer  # noqa: E402
 
 from tinct.engine.colorizer import Colorizer  # noqa: E402
 from tinct.models import user_store  # noqa: E402
-from tinct.napari_plugin.train_widget import TrainWidget  # noqa: E402
+from tinct.napari_plugin.train_widget import ZERO_STEPS, TrainWidget  # noqa: E402
 from tinct.training.finetuning import FineTuneJob  # noqa: E402
 
 
@@ -130,6 +130,28 @@ def test_cancel_keeps_the_best_weights_so_far(widgets, qtbot):
     assert "stopped" in [name for _label, name in colorize._model_list()]
 
 
+def test_examples_that_are_not_8_bit_are_read_as_shown(widgets):
+    """12-bit colour in uint16 is read through its contrast limits, not as nearly black."""
+    from tinct.napari_plugin.train_widget import example_arrays
+
+    viewer, _colorize, _train = widgets
+    rgb8 = _colour(0)
+    u16 = viewer.add_image(rgb8.astype(np.uint16) * 16, name="12-bit", rgb=True)
+    (shown,), _ = example_arrays([u16])  # napari's limits: the data's range, as shown
+    assert shown.min() == 0 and shown.max() == 255  # not nearly black (the type's max: 62)
+    u16.contrast_limits = (0, 255 * 16)
+    counts = viewer.add_image(rgb8 * np.float32(4), name="counts", rgb=True)
+    counts.contrast_limits = (0, 255 * 4)
+    flt = viewer.add_image(rgb8 / np.float32(255), name="float", rgb=True)
+    plain = viewer.layers["slide 0"]
+    (a16, ac, af, a8), names = example_arrays([u16, counts, flt, plain])
+    assert names == ["12-bit", "counts", "float", "slide 0"]
+    assert a16.dtype == ac.dtype == np.uint8
+    np.testing.assert_array_equal(a16, rgb8)
+    np.testing.assert_array_equal(ac, rgb8)
+    assert af is flt.data and a8 is plain.data  # [0, 1] floats and 8-bit as they are
+
+
 def test_bad_input_is_shown_not_raised(widgets, monkeypatch):
     _viewer, _colorize, train = widgets
     shown: list[str] = []
@@ -172,6 +194,21 @@ def test_closing_the_train_dock_cancels_its_job(widgets):
     dock = next(d for d in viewer.window._dock_widgets.values() if d.widget() is train.native)
     viewer.window.remove_dock_widget(dock)  # what the dock's "x" does
     assert job.cancelled  # not left training (and saving) for a closed dock
+
+
+def test_a_model_saved_before_any_step_is_said_to_be_the_base(widgets, monkeypatch):
+    _viewer, _colorize, train = widgets
+    warned: list[str] = []
+    monkeypatch.setattr("tinct.napari_plugin.train_widget.show_warning", warned.append)
+    instant = _InstantJob("too-short")
+    instant.result.steps = 0
+    train.job_factory = lambda examples, folders, name, **kw: instant
+    train.model_name.value = "too-short"
+    train.start()
+    instant.done = True
+    train._poll()
+    assert train.status.value.startswith("saved too-short (0 steps); no training step fitted")
+    assert warned == [f"tinct: too-short: {ZERO_STEPS}"]
 
 
 def test_a_name_saved_in_lowercase_is_said_not_silent(widgets, monkeypatch):

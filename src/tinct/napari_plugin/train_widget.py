@@ -34,7 +34,7 @@ from magicgui.widgets import (
     Select,
 )
 from napari.layers import Image
-from napari.utils.notifications import show_info
+from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QSizePolicy
 
@@ -45,8 +45,13 @@ if TYPE_CHECKING:
 
     from tinct.training.finetuning import FineTuneJob
 
-__all__ = ["TrainWidget", "example_arrays", "name_note"]
+__all__ = ["ZERO_STEPS", "TrainWidget", "example_arrays", "name_note"]
 
+#: What the status line adds when a job saved its model before a single training step.
+ZERO_STEPS = (
+    "no training step fitted in the time given: it colours as its base model does; "
+    "give it more minutes"
+)
 #: How often (ms) the widget reads the job's progress.
 POLL_MS = 200
 _STEPS = 1000  # progress bar resolution
@@ -55,8 +60,11 @@ _STEPS = 1000  # progress bar resolution
 def example_arrays(layers: list[Image]) -> tuple[list[np.ndarray], list[str]]:
     """The colour data of example layers and their names (one source each).
 
-    A multiscale layer contributes its full-resolution level; the data is not
-    copied here (the job copies what it keeps, and never modifies it).
+    A multiscale layer contributes its full-resolution level. An 8-bit layer, and
+    floats in [0, 1], are passed as they are, not copied (the job copies what it
+    keeps, and never modifies it); other integers and floats are read as they are
+    shown: the contrast limits become 0-255, so 12-bit colour in uint16 is not taken
+    as nearly black (the job alone scales integers by their type's maximum).
 
     Raises:
         ValueError: A layer that is not an RGB(A) image layer.
@@ -67,10 +75,30 @@ def example_arrays(layers: list[Image]) -> tuple[list[np.ndarray], list[str]]:
             raise ValueError(
                 f"layer {layer.name!r} is not a colour (RGB) image: colour examples are needed"
             )
-        data = layer.data[0] if getattr(layer, "multiscale", False) else layer.data
-        arrays.append(np.asarray(data))
+        data = np.asarray(layer.data[0] if getattr(layer, "multiscale", False) else layer.data)
+        limits = getattr(layer, "contrast_limits", None)
+        if limits is not None and _read_as_shown(data):
+            data = _as_shown(data, float(limits[0]), float(limits[1]))
+        arrays.append(data)
         names.append(layer.name)
     return arrays, names
+
+
+def _read_as_shown(data: np.ndarray) -> bool:
+    """Whether an example's values need its contrast limits (not 8-bit, not floats in [0, 1])."""
+    if data.dtype.kind in "iu":
+        return data.dtype != np.uint8
+    if data.dtype.kind != "f":
+        return False  # refused by the job, with its reason
+    finite = data[np.isfinite(data)]
+    return finite.size > 0 and (finite.min() < 0.0 or finite.max() > 1.0)
+
+
+def _as_shown(data: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """``data`` mapped from its contrast limits ``lo..hi`` to uint8 0-255 (clipped)."""
+    scale = 255.0 / (hi - lo) if hi > lo else 0.0
+    out = (data.astype(np.float32) - np.float32(lo)) * np.float32(scale)
+    return np.clip(np.round(np.nan_to_num(out)), 0, 255).astype(np.uint8)
 
 
 def name_note(typed: str, stored: str) -> str:
@@ -318,8 +346,13 @@ class TrainWidget(StatusLineMixin, Container):  # type: ignore[misc]
         um = result.model  # type: ignore[union-attr]
         what = "cancelled; kept" if result.cancelled else "saved"  # type: ignore[union-attr]
         steps = result.steps  # type: ignore[union-attr]
-        self.status.value = f"{what} {um.name} ({steps} step{'' if steps == 1 else 's'})" + (
-            f"; {self._note}" if self._note else ""
+        notes = [self._note] if self._note else []
+        if steps == 0:  # saved, but nothing learned: not to be taken for a trained model
+            notes.append(ZERO_STEPS)
+            show_warning(f"tinct: {um.name}: {ZERO_STEPS}")
+        self.status.value = cut(
+            f"{what} {um.name} ({steps} step{'' if steps == 1 else 's'})"
+            + "".join(f"; {n}" for n in notes)
         )
         self.base.reset_choices()
         refresh_colorize_widgets(select=um.name, viewer=self._viewer)
