@@ -196,6 +196,29 @@ def test_closing_the_train_dock_cancels_its_job(widgets):
     assert job.cancelled  # not left training (and saving) for a closed dock
 
 
+def test_a_job_running_at_exit_is_cancelled_and_waited_for(widgets):
+    """Left running, the daemon thread dies inside torch at exit: the process aborts."""
+    from tinct.napari_plugin import train_widget
+
+    _viewer, _colorize, train = widgets
+    waited: list[float] = []
+
+    class Job(_InstantJob):
+        def wait(self, timeout=None):
+            waited.append(timeout)
+            self.done = True
+
+    job = Job("at-exit")
+    train.job_factory = lambda examples, folders, name, **kw: job
+    train.model_name.value = "at-exit"
+    assert train.start() is job and job in train_widget._STARTED
+    train_widget._stop_jobs(train_widget._STARTED, timeout=5.0)  # what atexit runs
+    assert job.cancelled and waited == [5.0]
+    train_widget._stop_jobs(train_widget._STARTED, timeout=5.0)
+    assert waited == [5.0]  # a job that ended is not waited for again
+    train._poll()
+
+
 def test_a_model_saved_before_any_step_is_said_to_be_the_base(widgets, monkeypatch):
     _viewer, _colorize, train = widgets
     warned: list[str] = []

@@ -16,6 +16,8 @@ the examples, not a measurement (see ``docs/napari.md``).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -290,6 +292,7 @@ class TrainWidget(StatusLineMixin, Container):  # type: ignore[misc]
             return None
         self.job = job.start()
         self._jobs[:] = [self.job]
+        _STARTED[:] = [*(j for j in _STARTED if not j.done), self.job]  # waited for at exit
         self.last_error = None
         self.progress.value = 0
         self.score.value = ""
@@ -357,6 +360,30 @@ class TrainWidget(StatusLineMixin, Container):  # type: ignore[misc]
         self.base.reset_choices()
         refresh_colorize_widgets(select=um.name, viewer=self._viewer)
         show_info(f"tinct: {um.summary()} It is selected in the Colorize widget.")
+
+
+#: Longest wait (s) at the interpreter's exit for a cancelled job to end.
+STOP_WAIT_S = 120.0
+#: The jobs the Train widgets of this process started (for the exit hook).
+_STARTED: list[Any] = []
+
+
+def _stop_jobs(jobs: list[Any], timeout: float = STOP_WAIT_S) -> None:
+    """Cancel the running jobs and wait for them to end (they keep their best weights).
+
+    Run at the interpreter's exit (napari quit with a job running). A job's thread is a
+    daemon: left running, it is killed inside a torch call as the interpreter ends,
+    which aborts the process ("terminate called without an active exception").
+    """
+    running = [job for job in jobs if not job.done]
+    for job in running:
+        job.cancel()
+    for job in running:
+        with contextlib.suppress(Exception):  # its error or a timeout: nothing to show now
+            job.wait(timeout)
+
+
+atexit.register(_stop_jobs, _STARTED)
 
 
 def _default_job(examples: Any, folders: Any, **kwargs: Any) -> FineTuneJob:
