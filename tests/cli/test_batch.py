@@ -72,3 +72,13 @@ def test_too_many_tiles_names_the_flags_and_exits_2(tmp_path, in_dir, weights, c
         f"tinct batch: {in_dir.resolve() / name}" for name in ("a.png", "b.png")
     ]
     assert all("at --net-size 4096" in line for line in told)
+
+
+def test_16_bits_with_a_video_in_the_folder_is_refused_up_front(tmp_path, in_dir, weights, capsys):
+    (in_dir / "clip.mp4").write_bytes(b"never read")
+    out = tmp_path / "out"
+    args = ["batch", str(in_dir), str(out), "--model", weights, "--output-depth", "16"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tinct batch: error: --output-depth: ") and "clip.mp4 is a video" in err
+    assert len(err.splitlines()) == 1 and not out.exists()

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import tifffile
 import torch
 from PIL import Image
 
@@ -374,3 +375,136 @@ def test_too_many_tiles_names_the_flags_and_is_a_usage_error(tmp_path, gray_png,
     assert err.startswith(f"tinct colorize: {gray_png}: --tile: cuts this image into ")
     assert "at --net-size 4096" in err and "a smaller --tile-overlap or a smaller --net-size" in err
     assert len(err.splitlines()) == 1 and not out.exists()
+
+
+# --------------------------------------------------------------------------- --output-depth
+
+
+@pytest.fixture
+def scan16(tmp_path):
+    """A smooth 16-bit gray ramp as a PNG (read back as uint16)."""
+    from depth_helpers import gradient16
+
+    p = tmp_path / "scan16.png"
+    Image.fromarray(gradient16()).save(p)
+    return p
+
+
+def test_a_16_bit_scan_gives_a_16_bit_png_whose_lightness_follows_it(tmp_path, scan16, weights):
+    from depth_helpers import gradient16, lightness, png_bits, read_png
+
+    args = ["colorize", str(scan16), "--model", weights, "--normalize", "dtype", "-q"]
+    assert main([*args, "-o", f"{tmp_path}/out/"]) == 0
+    out = tmp_path / "out" / "scan16_colorized.png"
+    assert png_bits(out) == 16
+    rgb = read_png(out)
+    assert rgb.shape == (64, 96, 3) and rgb.dtype == np.uint16
+    assert min(len(np.unique(rgb[..., c])) for c in range(3)) > 256
+    from tinct.engine.colorizer import Colorizer
+    from tinct.engine.imagefiles import read_image
+    from tinct.engine.options import ColorizeOptions
+
+    opts = ColorizeOptions(model=weights, normalize="dtype")
+    engine = Colorizer.from_options(opts).colorize(read_image(scan16))
+    assert engine.dtype == np.float32  # written from the float result, never through 8 bits
+    np.testing.assert_allclose(rgb, np.clip(engine, 0, 1) * 65535.0, atol=0.5 + 1e-3)
+    gray = gradient16() / 65535.0
+    err = np.abs(lightness(rgb / 65535.0) - lightness(np.dstack([gray] * 3)))
+    # L* follows the input within a 16-bit step (100 / 65535 = 0.0015) at most pixels
+    # (random weights: a median of 0.0003-0.0005; near black a random chroma costs up to
+    # 0.02 where it is shortened into the gamut); 8 bits give a median of 0.066 here
+    assert np.median(err) < 0.003
+    assert main([*args, "-o", str(tmp_path / "o.tif")]) == 0
+    tif = tifffile.imread(tmp_path / "o.tif")
+    assert tif.dtype == np.uint16 and tif.shape == (64, 96, 3)
+    np.testing.assert_array_equal(tif, rgb)  # PNG and TIFF hold the same pixels
+
+
+def test_a_16_bit_rgba_scan_keeps_its_alpha_at_16_bits(tmp_path, weights):
+    from depth_helpers import gradient16, png_bits, read_png
+
+    g = gradient16()
+    alpha = np.tile(np.linspace(0, 65535, 96).astype(np.uint16), (64, 1))
+    src = tmp_path / "rgba16.tif"
+    tifffile.imwrite(src, np.dstack([g, g, g, alpha]), photometric="rgb", extrasamples=[2])
+    assert main(["colorize", str(src), "-o", str(tmp_path / "o.png"), "--model", weights]) == 0
+    assert png_bits(tmp_path / "o.png") == 16
+    out = read_png(tmp_path / "o.png")
+    assert out.shape == (64, 96, 4)
+    np.testing.assert_array_equal(out[..., 3], alpha)
+
+
+def test_8_bit_input_is_written_byte_for_byte_as_before(tmp_path, weights):
+    from tinct.engine.colorizer import Colorizer
+    from tinct.engine.imagefiles import read_image
+    from tinct.engine.options import ColorizeOptions
+
+    yy, xx = np.mgrid[0:48, 0:64]
+    src = tmp_path / "in8.png"
+    Image.fromarray((127 + 80 * np.sin(0.2 * yy) * np.cos(0.1 * xx)).astype(np.uint8)).save(src)
+    result = Colorizer.from_options(ColorizeOptions(model=weights)).colorize(read_image(src))
+    assert result.dtype == np.uint8
+    for suffix in (".png", ".tif", ".jpg"):
+        before = tmp_path / f"before{suffix}"
+        Image.fromarray(result).save(before)  # what write_image always did with uint8
+        for depth in ("auto", "8"):
+            out = tmp_path / f"{depth}{suffix}"
+            args = ["colorize", str(src), "-o", str(out), "--model", weights, "-q"]
+            assert main([*args, "--output-depth", depth]) == 0
+            assert out.read_bytes() == before.read_bytes(), (suffix, depth)
+
+
+def test_output_depth_8_and_16_force_the_depth(tmp_path, scan16, gray_png, weights):
+    from depth_helpers import png_bits, read_png
+
+    args = ["--model", weights, "-q"]
+    assert main(["colorize", str(scan16), "-o", str(tmp_path / "a.png"), *args,
+                 "--output-depth", "8"]) == 0  # fmt: skip
+    assert png_bits(tmp_path / "a.png") == 8
+    assert main(["colorize", str(scan16), "-o", str(tmp_path / "a.jpg"), *args]) == 0
+    assert Image.open(tmp_path / "a.jpg").mode == "RGB"  # auto: JPEG stays 8-bit
+    assert main(["colorize", str(gray_png), "-o", str(tmp_path / "b.png"), *args,
+                 "--output-depth", "16"]) == 0  # fmt: skip
+    assert png_bits(tmp_path / "b.png") == 16
+    b = read_png(tmp_path / "b.png")  # the uint8 result widened: v * 257
+    np.testing.assert_array_equal(b, np.asarray(Image.open(tmp_path / "b.png"), np.uint16) * 257)
+
+
+def test_a_float_input_is_written_with_8_bits_as_before(tmp_path, weights):
+    from depth_helpers import png_bits
+
+    src = tmp_path / "f.tif"
+    tifffile.imwrite(src, np.linspace(0, 1, 48 * 64, dtype=np.float32).reshape(48, 64))
+    assert main(["colorize", str(src), "-o", str(tmp_path / "f.png"), "--model", weights]) == 0
+    assert png_bits(tmp_path / "f.png") == 8
+
+
+def test_a_16_bit_stack_stays_float32_unless_a_depth_is_forced(tmp_path, weights):
+    from depth_helpers import gradient16
+
+    src = tmp_path / "stack16.tif"
+    tifffile.imwrite(src, np.stack([gradient16(32, 48)] * 2), photometric="minisblack")
+    args = ["colorize", str(src), "--model", weights, "-q"]
+    assert main([*args, "-o", str(tmp_path / "s.tif")]) == 0
+    assert tifffile.imread(tmp_path / "s.tif").dtype == np.float32
+    assert main([*args, "-o", str(tmp_path / "s16.tif"), "--output-depth", "16"]) == 0
+    s16 = tifffile.imread(tmp_path / "s16.tif")
+    assert s16.dtype == np.uint16 and s16.shape == (2, 32, 48, 3)
+
+
+@pytest.mark.parametrize("name", ["x.jpg", "x.webp", "x.bmp"])
+def test_16_bits_into_an_8_bit_format_is_one_line_naming_output_depth(
+    tmp_path, scan16, weights, name, capsys
+):
+    out = tmp_path / name
+    args = ["colorize", str(scan16), "-o", str(out), "--model", weights]
+    assert main([*args, "--output-depth", "16"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tinct colorize: error: --output-depth: ") and len(err.splitlines()) == 1
+    assert "8 bits a channel" in err and not out.exists()
+
+
+def test_help_tells_output_depth(capsys):
+    assert main(["colorize", "--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "--output-depth {auto,8,16}" in out and "16 bits in a PNG or TIFF" in out

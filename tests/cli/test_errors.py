@@ -47,6 +47,9 @@ def files(tmp_path_factory):
     Image.fromarray(rgb[..., 0]).save(d / "self" / "small_colorized.png")  # small.png's output
     Image.fromarray(rgb[..., 0]).save(d / "nested" / "n.png")
     tifffile.imwrite(d / "stack.tif", np.zeros((3, 32, 48), np.uint8), photometric="minisblack")
+    Image.fromarray(np.linspace(0, 65535, 32 * 48).reshape(32, 48).astype(np.uint16)).save(
+        d / "deep16.png"
+    )
     from astropy.io import fits  # the dev extra has it (the fits extra for users)
 
     fits.PrimaryHDU(np.zeros((3, 32, 48), np.float32)).writeto(d / "cube.fits")  # a cube
@@ -113,6 +116,9 @@ def _cases(d: Path) -> list[tuple[str, list[str], int, str]]:
                                      str(d / "small.png"), "-o", str(d / "self")], 2,
          "-o: would overwrite the input"),
         ("fits-output", ["colorize", a, "-o", str(d / "o.fits")], 2, "-o"),
+        ("colorize-16-bit-jpeg", ["colorize", str(d / "deep16.png"), "-o", str(d / "d.jpg"),
+                                  "--output-depth", "16"], 2, "--output-depth"),
+        ("unknown-output-depth", [*col, "--output-depth", "12"], 2, "--output-depth"),
         ("stack-into-a-jpeg", ["colorize", str(d / "stack.tif"), "-o", str(d / "s.jpg")], 2,
          "-o"),
         ("fits-cube-into-a-png", ["colorize", str(d / "cube.fits"), "-o", str(d / "c.png")], 2,

@@ -264,6 +264,19 @@ def test_a_file_warning_is_one_line_of_the_batch(client, options, tmp_path, caps
     assert "; if the data varies more, try --normalize percentile\n" in err  # the CLI's flag
 
 
+def test_output_depth_reaches_the_workers(client, options, tmp_path):
+    from depth_helpers import gradient16, png_bits
+
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(gradient16(32, 48)).save(src / "scan16.png")
+    for depth, bits in (("auto", 16), ("8", 8)):
+        out = tmp_path / depth
+        s = run_batch(src, out, options, client=client, progress=False, output_depth=depth)
+        assert s.done == 1 and s.exit_code == 0
+        assert png_bits(out / "scan16_colorized.png") == bits
+
+
 def _mixed_folder(root, images):
     """A good PNG, a truncated JPEG, text named .png, an empty file, a folder, a 16-bit TIFF."""
     import tifffile
@@ -308,6 +321,10 @@ def test_a_mixed_folder_then_a_resume(client, images, weights, tmp_path, capsys)
         "sixteen_colorized.png",
         "sub/deeper/nested_colorized.png",
     ]
+    from depth_helpers import png_bits
+
+    assert png_bits(out / "sixteen_colorized.png") == 16  # the 16-bit TIFF stays 16-bit
+    assert png_bits(out / "good_colorized.png") == 8
     # --resume was "tinct: error: unrecognized arguments: --resume"; a rerun always resumed
     assert main([*argv, "--resume"]) == 1
     err = capsys.readouterr().err

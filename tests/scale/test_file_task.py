@@ -133,3 +133,37 @@ def test_a_file_failing_for_an_option_names_its_flag_and_exits_2(image, options,
     assert summary.exit_code == 1
     summary.add(r)
     assert summary.exit_code == 2  # a usage error on that image, as in tinct colorize
+
+
+@pytest.fixture
+def scan16(tmp_path):
+    """A smooth 16-bit gray ramp as a PNG, in a folder of its own."""
+    from depth_helpers import gradient16
+
+    path = tmp_path / "in16" / "scan16.png"
+    path.parent.mkdir()
+    Image.fromarray(gradient16(48, 64)).save(path)
+    return path
+
+
+def test_a_16_bit_input_gives_a_16_bit_png_and_a_rerun_skips_it(scan16, options, tmp_path):
+    from depth_helpers import png_bits, read_png
+
+    r = colorize_file(scan16, tmp_path / "o", options)
+    assert r.status == "done", r.error
+    assert png_bits(r.output) == 16
+    rgb = read_png(r.output)
+    assert rgb.shape == (48, 64, 3) and len(np.unique(rgb[..., 1])) > 256
+    assert is_complete(r.output)  # a finished output for the rerun
+    assert colorize_file(scan16, tmp_path / "o", options).status == "skipped"
+    r8 = colorize_file(scan16, tmp_path / "o8", options, output_depth="8")
+    assert r8.status == "done" and png_bits(r8.output) == 8
+
+
+def test_16_bits_for_a_video_fails_it_naming_output_depth_before_reading_it(options, tmp_path):
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not read: refused first")
+    r = colorize_file(video, tmp_path / "o", options, output_depth="16")
+    assert (r.status, r.option, r.output) == ("failed", "output_depth", None)
+    assert r.error.startswith("--output-depth: ") and "clip_colorized.mp4" in r.error
+    assert not (tmp_path / "o").exists()

@@ -22,9 +22,11 @@ __all__ = [
     "RuntimeFailure",
     "UsageError",
     "add_option_arguments",
+    "add_output_depth_argument",
     "check_device",
     "check_folder_path",
     "check_input_file",
+    "check_output_depth",
     "ensure_weights",
     "make_folder",
     "options_from_args",
@@ -161,6 +163,33 @@ def add_option_arguments(
         g.add_argument(
             "--" + name.replace("_", "-"), help=_help(name, spec, defaults[name]), **kwargs
         )
+
+
+def add_output_depth_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--output-depth {auto,8,16}`` (:func:`tinct.engine.outputs.output_depth`)."""
+    parser.add_argument(
+        "--output-depth", choices=("auto", "8", "16"), default="auto",
+        help="bits a channel of the images written: auto keeps an integer input of more "
+        "than 8 bits (a uint16 scan) at 16 bits in a PNG or TIFF and writes 8 otherwise "
+        "(8-bit and float inputs, .jpg/.webp/.bmp/.gif; a stack's TIFF stays uint8 or "
+        "float32); 8 or 16 force it (16: .png or .tif outputs only); default: auto",
+    )  # fmt: skip
+
+
+def check_output_depth(depth: str, outputs: Iterable[Any]) -> None:
+    """A usage error naming ``--output-depth`` when an output's format cannot hold ``depth``.
+
+    Raises:
+        UsageError: ``depth`` is ``"16"`` and an output is a JPEG, WebP, BMP, GIF or video.
+    """
+    from tinct.engine.outputs import OutputDepthError
+    from tinct.engine.outputs import check_output_depth as check
+
+    for path in outputs:
+        try:
+            check(depth, path)
+        except OutputDepthError as exc:
+            raise UsageError("--output-depth", str(exc)) from None
 
 
 def _metavar(name: str, spec: Any) -> str:

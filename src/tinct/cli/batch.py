@@ -11,6 +11,12 @@ are written atomically and finished ones are skipped, so rerunning the command
 resumes an interrupted run (with or without --resume); a 0-byte or
 undecodable output is redone.
 
+Bit depth (--output-depth, as for tinct colorize): by default a 16-bit input
+(uint16, or any integer of more than 8 bits) gives a 16-bit PNG (RGBA with
+alpha), 8-bit and float inputs an 8-bit PNG, a stack a TIFF of uint8 (8-bit
+input) or float32; 8 or 16 force it. 16 with a video under IN_DIR is a usage
+error (a video holds 8 bits a channel).
+
 Without --scheduler a local cluster of --workers processes is started (one
 task at a time per process, --threads-per-worker torch threads each); with
 --scheduler tcp://HOST:8786 the files go to the workers of a running
@@ -44,7 +50,7 @@ __all__ = ["max_workers", "register", "run"]
 
 def register(subparsers: Any) -> None:
     """Add the ``batch`` sub-command."""
-    from tinct.cli._options import add_option_arguments
+    from tinct.cli._options import add_option_arguments, add_output_depth_argument
 
     p = subparsers.add_parser(
         "batch",
@@ -85,6 +91,7 @@ def register(subparsers: Any) -> None:
         "rerun only does the rest (the flag may be given, as with tinct train --resume)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_output_depth_argument(p)
     add_option_arguments(p)
     p.set_defaults(func=run)
 
@@ -199,19 +206,30 @@ def run(args: argparse.Namespace) -> int:
     from tinct.scale.planning import find_inputs
     from tinct.scale.scheduler import SchedulerUnreachableError
 
-    if not find_inputs(in_dir, exclude=out_dir):
+    found = find_inputs(in_dir, exclude=out_dir)
+    if not found:
         from tinct.engine.outputs import IMAGE_SUFFIXES
         from tinct.engine.video import VIDEO_SUFFIXES
 
         suffixes = " ".join(IMAGE_SUFFIXES + VIDEO_SUFFIXES)
         raise UsageError("IN_DIR", f"no images or videos under {in_dir} ({suffixes})")
+    if args.output_depth == "16":  # a video's output is an .mp4: refused before any work
+        from tinct.engine.video import is_video
+
+        videos = [p for p in found if is_video(p)]
+        if videos:
+            more = f" (and {len(videos) - 1} more)" if len(videos) > 1 else ""
+            raise UsageError(
+                "--output-depth", f"{videos[0]}{more} is a video, written as .mp4 with 8 bits "
+                "a channel; 16 bits need images only (auto or 8 write it with 8)",
+            )  # fmt: skip
     ensure_weights(record, progress=not args.quiet)  # once here, not once per worker
     make_folder(out_dir, "OUT_DIR")
     try:
         summary = run_batch(
             args.in_dir, args.out_dir, options, scheduler=args.scheduler, workers=args.workers,
             threads_per_worker=args.threads_per_worker, retries=args.retries,
-            progress=not args.quiet, connect_timeout=timeout,
+            progress=not args.quiet, connect_timeout=timeout, output_depth=args.output_depth,
         )  # fmt: skip
     except SchedulerUnreachableError as exc:
         more = "" if args.connect_timeout else "; --connect-timeout S gives a slow cluster longer"

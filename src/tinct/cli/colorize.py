@@ -12,9 +12,15 @@ videos: .mp4).
 Two inputs with the same stem (a.png and a.jpg) would get the same name, and
 an output may not be one of the inputs (the input is never modified): both
 are errors, reported before anything runs. Results are written atomically:
-an existing output is replaced only by a complete new one. Images are written
-with 8 bits a channel (alpha kept where the format has it); a stack's TIFF holds
-uint8 for 8-bit input and float32 in [0, 1] for anything else (16-bit, float).
+an existing output is replaced only by a complete new one.
+
+Bit depth (--output-depth): by default (auto) a 16-bit input (uint16, or any
+integer of more than 8 bits) written as PNG or TIFF is 16-bit RGB (RGBA with
+alpha); 8-bit and float inputs, and JPEG, WebP, BMP and GIF outputs, are 8 bits
+a channel (alpha kept where the format has it); a stack's TIFF holds uint8 for
+8-bit input and float32 in [0, 1] for anything else. --output-depth 8 or 16
+forces the depth (a stack's TIFF too); 16 for a .jpg, .webp, .bmp, .gif or
+video output is a usage error.
 
 Videos (.mp4, .mov, .avi, .mkv, .webm, ...; the video extra) are streamed
 frame by frame with a progress bar, keeping the frame rate and the audio.
@@ -47,9 +53,11 @@ from tinct.cli._options import (
     RuntimeFailure,
     UsageError,
     add_option_arguments,
+    add_output_depth_argument,
     check_device,
     check_input_file,
     check_model,
+    check_output_depth,
     ensure_weights,
     make_folder,
     note_inactive,
@@ -88,6 +96,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--hints", metavar="FILE", help="colour hints, CSV or JSON (format above)")
     p.add_argument("--reference", metavar="IMG", help="colour reference image (global hint)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_output_depth_argument(p)
     add_option_arguments(p)
     p.set_defaults(func=run)
 
@@ -253,6 +262,7 @@ def run(args: argparse.Namespace) -> int:
     dests = _destinations(inputs, out, to_dir)
     _check_not_inputs(inputs, dests, to_dir)
     _check_stack_name(inputs, out, to_dir)
+    check_output_depth(args.output_depth, dests.values())
     _prepare_output(out, to_dir)
     ensure_weights(record, progress=not args.quiet)
 
@@ -264,8 +274,9 @@ def run(args: argparse.Namespace) -> int:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise RuntimeFailure(f"cannot load model {options.model}: {msg}") from None
     return _colorize_all(
-        colorizer, inputs, dests, hints, reference, options, args.quiet, to_dir=to_dir
-    )
+        colorizer, inputs, dests, hints, reference, options, args.quiet, to_dir=to_dir,
+        depth=args.output_depth,
+    )  # fmt: skip
 
 
 #: Warnings for developers, hidden by Python's default filters: never told to the user
@@ -295,10 +306,12 @@ def _colorize_all(
     quiet: bool,
     *,
     to_dir: bool = True,
+    depth: str = "auto",
 ) -> int:
     from tinct.engine.hint_raster import HintOutsideImageError
     from tinct.engine.imagefiles import read_image
     from tinct.engine.optionspec import OptionError
+    from tinct.engine.outputs import output_depth
     from tinct.engine.thread_warnings import collect_warnings
     from tinct.engine.video import colorize_video, is_video
     from tinct.scale.file_task import check_not_empty, file_error
@@ -339,7 +352,8 @@ def _colorize_all(
                         f"got {dest}"
                     )
                 dest = dest.with_suffix(".tif")
-            write_result(dest, result)
+            bits = output_depth(depth, image.dtype, dest, stack=result.ndim > 3)
+            write_result(dest, result, depth=bits)
         except KeyboardInterrupt:
             raise
         except HintOutsideImageError as exc:  # the hints file's fault, this file fails

@@ -13,7 +13,7 @@ TIFF, stored as one plane per colour, is one ``(H, W, 3|4)`` image, and gray pag
 a stack (:func:`tiff_shape` tells which from the tags alone). A file is read only if it
 is a regular file, from the one descriptor that was checked
 (:func:`~tinct.engine.filelimits.open_regular`): a FIFO is refused, never waited on.
-:func:`write_image` writes 8-bit PNG/TIFF/JPEG.
+:func:`write_image` writes 8-bit PNG/TIFF/JPEG/..., and 16-bit PNG/TIFF (:data:`DEEP_SUFFIXES`).
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from tinct.engine.tifffiles import (
 
 __all__ = [
     "COLOUR_SAMPLES",
+    "DEEP_SUFFIXES",
     "FITS_SUFFIXES",
     "MAX_READ_PIXELS",
     "MAX_READ_PIXELS_ENV",
@@ -60,6 +61,7 @@ __all__ = [
     "read_fits",
     "read_image",
     "tiff_shape",
+    "to_uint16",
     "write_image",
 ]
 
@@ -206,13 +208,26 @@ def _pil_array(im: Any) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
-def write_image(path: str | Path, image: np.ndarray) -> None:
-    """Write an RGB(A) result (uint8, or float in ``[0, 1]`` stored as 8-bit).
+def write_image(path: str | Path, image: np.ndarray, *, bits: int = 8) -> None:
+    """Write an RGB(A) result with 8 or 16 bits a channel.
 
     Args:
-        path: Output file; the format follows the suffix (PNG recommended).
-        image: ``(H, W, 3|4)`` uint8 or float array.
+        path: Output file; the format follows the suffix (PNG recommended). 16 bits
+            need ``.png`` or ``.tif``/``.tiff`` (:data:`DEEP_SUFFIXES`).
+        image: ``(H, W, 3|4)`` uint8, uint16 (16 bits only) or float array in ``[0, 1]``.
+        bits: 8 (Pillow; a float is rounded to 8 bits, alpha dropped for JPEG) or 16
+            (:func:`to_uint16`; PNG by :func:`~tinct.engine.pngfiles.write_png16`,
+            TIFF by tifffile, alpha as an unassociated extra sample).
+
+    Raises:
+        ValueError: ``bits`` is not 8 or 16, or 16 for a suffix not in
+            :data:`DEEP_SUFFIXES`.
     """
+    if bits == 16:
+        _write_16(Path(path), to_uint16(image))
+        return
+    if bits != 8:
+        raise ValueError(f"an image is written with 8 or 16 bits a channel, not {bits}")
     from PIL import Image
 
     arr = np.asarray(image)
@@ -221,3 +236,40 @@ def write_image(path: str | Path, image: np.ndarray) -> None:
     if Path(path).suffix.lower() in (".jpg", ".jpeg") and arr.ndim == 3 and arr.shape[-1] == 4:
         arr = arr[..., :3]
     Image.fromarray(arr).save(path)
+
+
+#: Output suffixes whose format holds 16 bits a channel (JPEG, WebP, BMP, GIF hold 8).
+DEEP_SUFFIXES = (".png", ".tif", ".tiff")
+
+
+def to_uint16(image: np.ndarray) -> np.ndarray:
+    """A result as uint16: float ``[0, 1]`` to ``round(x * 65535)``, uint8 ``v`` to ``v * 257``.
+
+    Args:
+        image: ``(..., C)`` uint8, uint16 (returned as it is) or float array.
+
+    Returns:
+        The same shape in uint16 (255 becomes 65535: white stays white).
+    """
+    arr = np.asarray(image)
+    if arr.dtype == np.uint16:
+        return arr
+    if arr.dtype == np.uint8:
+        return arr.astype(np.uint16) * np.uint16(257)
+    return (np.clip(arr, 0.0, 1.0) * 65535.0 + 0.5).astype(np.uint16)
+
+
+def _write_16(path: Path, arr: np.ndarray) -> None:
+    """Write ``(H, W, 3|4)`` uint16 as a 16-bit PNG or TIFF, by ``path``'s suffix."""
+    suffix = path.suffix.lower()
+    if suffix not in DEEP_SUFFIXES:
+        raise ValueError(f"{path}: {suffix or 'a file without a suffix'} holds 8 bits a channel")
+    if suffix == ".png":
+        from tinct.engine.pngfiles import write_png16
+
+        write_png16(path, arr)
+        return
+    import tifffile
+
+    alpha = ["unassalpha"] if arr.shape[-1] == 4 else None
+    tifffile.imwrite(path, arr, photometric="rgb", extrasamples=alpha)

@@ -151,6 +151,7 @@ def run_batch(
     progress: bool = True,
     on_result: Callable[[FileResult], None] | None = None,
     connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    output_depth: str = "auto",
 ) -> BatchSummary:
     """Colorize every image and video under ``in_dir`` into ``out_dir`` on a Dask cluster.
 
@@ -177,6 +178,9 @@ def run_batch(
         on_result: Called with every :class:`FileResult` as it arrives.
         connect_timeout: Seconds the ``scheduler`` has to answer (5 by default;
             more for a slow cluster). It is asked only when some file needs work.
+        output_depth: Bits a channel of the outputs, ``"auto"`` (a uint16 input gives
+            a 16-bit PNG, the rest 8 bits), ``"8"`` or ``"16"``
+            (:func:`tinct.engine.outputs.output_depth`; ``"16"`` fails each video).
 
     Returns:
         The summary; ``summary.exit_code`` is 0 when nothing failed.
@@ -251,8 +255,8 @@ def run_batch(
             (
                 client.submit(
                     colorize_file, str(src), str(dest_dir), opts, threads=threads_per_worker,
-                    pretrained=pretrained, pure=False, retries=retries,
-                    key=f"tinct-batch-{uuid.uuid4().hex}",
+                    pretrained=pretrained, output_depth=output_depth, pure=False,
+                    retries=retries, key=f"tinct-batch-{uuid.uuid4().hex}",
                 ),
                 src,
             )

@@ -13,6 +13,9 @@ runs; it
 * skips inputs whose output already exists and decodes (a rerun resumes an
   interrupted run; a 0-byte or truncated output is colorized again);
 * streams videos file to file (:func:`tinct.engine.video.colorize_video`);
+* writes with the bits a channel ``output_depth`` asks for
+  (:func:`tinct.engine.outputs.output_depth`: by default a uint16 input gives
+  a 16-bit PNG, everything else 8 bits; stacks a uint8 or float32 TIFF);
 * never raises for a bad file: it returns a :class:`FileResult` with
   ``status="failed"`` and the error, so one corrupt image does not stop the run;
   what is not a regular file (a FIFO, a device, a broken or looping link) fails
@@ -30,7 +33,14 @@ from typing import Any
 from tinct.engine.filelimits import check_regular_file
 from tinct.engine.options import ColorizeOptions
 from tinct.engine.optionspec import OptionError
-from tinct.engine.outputs import atomic_output, output_path_for, write_result
+from tinct.engine.outputs import (
+    OutputDepthError,
+    atomic_output,
+    check_output_depth,
+    output_depth,
+    output_path_for,
+    write_result,
+)
 from tinct.engine.thread_warnings import collect_warnings
 from tinct.scale.planning import existing_output
 
@@ -126,6 +136,7 @@ def colorize_file(
     *,
     threads: int | None = None,
     pretrained: bool = True,
+    output_depth: str = "auto",
 ) -> FileResult:
     """Colorize one file into ``out_dir`` (the task of ``tinct batch``); never raises.
 
@@ -138,6 +149,9 @@ def colorize_file(
         threads: Torch threads for this process; ``None`` = the cores divided
             by the worker's Dask threads (inside a Dask worker), else unchanged.
         pretrained: Load trained weights (``False``: random weights, tests).
+        output_depth: Bits a channel of the output, ``"auto"``, ``"8"`` or ``"16"``
+            (:func:`tinct.engine.outputs.output_depth`); ``"16"`` fails a video
+            (8 bits a channel) naming ``--output-depth``, before it is read.
 
     Returns:
         The outcome; errors are caught and reported in it.
@@ -163,7 +177,12 @@ def colorize_file(
             threads=threads,
         )  # fmt: skip
         with collect_warnings(Warning) as caught:  # this thread's; told by the batch, a line each
-            dest = _colorize(c, src, out, options)
+            dest = _colorize(c, src, out, options, output_depth)
+    except OutputDepthError as exc:  # --output-depth 16 for a video
+        return FileResult(
+            str(src), None, "failed", f"--output-depth: {exc}", time.perf_counter() - t0, worker,
+            option="output_depth",
+        )  # fmt: skip
     except OptionError as exc:  # the command line's fault on this image, worded with its flags
         return FileResult(
             str(src), None, "failed", exc.message_for("cli"), time.perf_counter() - t0, worker,
@@ -178,20 +197,23 @@ def colorize_file(
     return FileResult(str(src), str(dest), "done", "", seconds, worker, tuple(dict.fromkeys(told)))
 
 
-def _colorize(c: Any, src: Path, out: Path, options: ColorizeOptions) -> Path:
-    """Colorize one image or video file into ``out``; returns the output written."""
+def _colorize(c: Any, src: Path, out: Path, options: ColorizeOptions, depth: str) -> Path:
+    """Colorize one image or video file into ``out`` with ``depth``; returns the output."""
     from tinct.engine.imagefiles import read_image
     from tinct.engine.video import colorize_video, is_video
 
     if is_video(src):  # streamed file to file, never held in memory
         dest = output_path_for(src, out)
+        check_output_depth(depth, dest)
         out.mkdir(parents=True, exist_ok=True)
         with atomic_output(dest) as tmp:
             colorize_video(c, src, tmp, options=options, temporal=options.temporal,
                            progress=False)  # fmt: skip
         return dest
-    result = c.colorize(read_image(src), options=options)
+    image = read_image(src)
+    result = c.colorize(image, options=options)
     dest = output_path_for(src, out, stack=result.ndim > 3)
+    bits = output_depth(depth, image.dtype, dest, stack=result.ndim > 3)
     out.mkdir(parents=True, exist_ok=True)
-    write_result(dest, result)
+    write_result(dest, result, depth=bits)
     return dest
