@@ -163,7 +163,7 @@ def test_oversize_frame_refused(cfgdir):
             with pytest.raises(P.BridgeError) as info:
                 client.colorize(40, 40, "rgba8", bytes(6400))
             assert info.value.code == "too_large"
-            assert "1000" in info.value.message
+            assert "this server's limit of 0.000954 MiB" in info.value.message  # 1000 bytes
         with authed(server) as sock:
             sock.sendall(P.PREFIX.pack(P.MAGIC, P.PROTOCOL_VERSION, 1 << 30))
             assert P.read_frame(sock).header["code"] == "too_large"
@@ -383,12 +383,18 @@ def test_backend_exception_is_isolated(cfgdir):
 
 
 def test_the_payload_limit_names_its_flag(cfgdir):
-    server, _ = make_server(cfgdir, max_frame_bytes=1000)
+    server, _ = make_server(cfgdir, max_frame_bytes=20 << 20)
     try:
         with authed(server) as sock:
-            sock.sendall(raw_frame({"type": "hello", "payload_bytes": 5000}))
+            sock.sendall(raw_frame({"type": "hello", "payload_bytes": 48_000_000}))
             reply = P.read_frame(sock).header
-        assert reply["code"] == "too_large" and "tinct serve --max-frame-mb" in reply["message"]
+        assert reply["code"] == "too_large"
+        assert reply["message"] == (  # it was "payload of 48000000 bytes exceeds the limit
+            # of 20971520 bytes (20 MiB) (max_frame_bytes; tinct serve --max-frame-mb)"
+            "the request is 45.8 MiB, more than this server's limit of 20 MiB: scale the "
+            "image down or crop it, or whoever runs the server can raise the limit (tinct "
+            "serve --max-frame-mb 46)"
+        )
     finally:
         server.shutdown()
 

@@ -12,6 +12,7 @@ accepted, and no flag changes that).
 
 from __future__ import annotations
 
+import math
 import socket
 import time
 from typing import TYPE_CHECKING, Any
@@ -124,8 +125,21 @@ def named_limit(exc: P.ProtocolError, limit: str = SERVER_FRAME_LIMIT) -> P.Prot
             server's ``--max-frame-mb``, or :data:`JOB_FRAME_LIMIT` during a job).
 
     Returns:
-        ``exc``, or for a payload over the limit the same error with ``limit`` appended.
+        ``exc``, or for a payload over the limit the same error with ``limit`` appended;
+        over the server's limit, it is worded for whoever reads it (a GIMP user) as the
+        megapixel limit is: "the request is 45.8 MiB, more than this server's limit of
+        20 MiB: scale the image down or crop it, or whoever runs the server can raise
+        the limit (tinct serve --max-frame-mb 46)".
     """
-    if exc.code == P.E_TOO_LARGE and exc.message.startswith("payload"):
-        return P.ProtocolError(exc.code, f"{exc.message} {limit}")
-    return exc
+    if exc.code != P.E_TOO_LARGE or not exc.message.startswith("payload"):
+        return exc
+    size, most = getattr(exc, "payload_bytes", None), getattr(exc, "limit_bytes", None)
+    if limit == SERVER_FRAME_LIMIT and size and most:
+        mib = 1024 * 1024
+        return P.ProtocolError(
+            exc.code,
+            f"the request is {size / mib:.3g} MiB, more than this server's limit of "
+            f"{most / mib:.3g} MiB: scale the image down or crop it, or whoever runs the "
+            f"server can raise the limit (tinct serve --max-frame-mb {math.ceil(size / mib)})",
+        )
+    return P.ProtocolError(exc.code, f"{exc.message} {limit}")

@@ -188,11 +188,13 @@ def parse_header(
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         raise ProtocolError(E_BAD_FRAME, '"payload_bytes" must be a non-negative integer')
     if size > max_frame_bytes:
-        raise ProtocolError(
+        error = ProtocolError(
             E_TOO_LARGE,
             f"payload of {size} bytes exceeds the limit of {max_frame_bytes} bytes "
             f"({max_frame_bytes / (1024 * 1024):g} MiB)",
         )
+        error.payload_bytes, error.limit_bytes = size, max_frame_bytes  # to reword it
+        raise error
     sections = header.get("sections")
     if sections is not None:
         if not isinstance(sections, dict):
