@@ -31,6 +31,9 @@ def test_model_choices_label_status_and_capabilities():
     assert base.distribution and base.regression and base.hints and base.global_hint
     assert reg.downloadable and not reg.ready
     assert not reg.distribution and reg.regression and not reg.hints
+    mine = SimpleNamespace(name="my-he", display_name="my-he (user model)", config=None)
+    (user,) = logic.model_choices([mine], lambda r: "user")
+    assert user.label == "my-he [user model]"  # not "my-he (user model) [user]"
 
 
 def test_model_choices_from_the_real_registry():

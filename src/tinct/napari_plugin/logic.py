@@ -106,8 +106,7 @@ def model_choices(
     """Turn registry records into widget choices.
 
     Args:
-        records: Records with ``.name``, ``.display_name`` and ``.config``
-            (see :class:`tinct.models.ModelRecord`).
+        records: Records (:class:`tinct.models.ModelRecord`: name, display name, config).
         status_of: Function giving a record's weight state; default: a record
             attribute ``status`` if any, else ``"unknown"``.
 
@@ -122,10 +121,12 @@ def model_choices(
         status = status_of(rec) if status_of else str(getattr(rec, "status", "unknown"))
         heads = tuple(getattr(cfg, "heads", ("logits",)))
         missing = status == "train it yourself"
+        state = "no weights" if missing else status  # a user model is named once, not twice
+        label = f"{rec.name} [user model]" if status == "user" else f"{rec.display_name} [{state}]"
         out.append(
             ModelChoice(
                 name=rec.name,
-                label=f"{rec.display_name} [{'no weights' if missing else status}]",
+                label=label,
                 status=status,
                 available=not missing,
                 reason=(
