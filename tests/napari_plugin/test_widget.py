@@ -639,6 +639,11 @@ def test_a_nearly_constant_layer_warns_naming_the_widgets_control(
     assert told.startswith("tinct: the input is nearly constant after normalisation (dtype: ")
     assert told.endswith("; if the data varies more, try normalisation 'percentiles 0.5-99.5'")
     assert "normalize" not in told and "--" not in told
+    # the status line keeps saying it after the run, not a bare "done"
+    assert widget.status.value.startswith("done; warning: the input is nearly constant")
+    widget.image.value = _image(viewer)  # random gray: nothing to warn of
+    widget.run()  # a run without a warning: none left over from the last one
+    assert widget.status.value == "done"
 
 
 def test_model_without_weights_cannot_run_and_says_why(viewer, widget, errors):

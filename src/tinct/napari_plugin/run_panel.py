@@ -41,6 +41,7 @@ class RunMixin:
     _colorizing: bool = False  # the job in flight is a colorize run (the bar follows it)
     _planes: tuple[int, int] = (0, 1)  # planes written by the last colorize run, of how many
     _progress_state: State = "idle"  # what the bar shows now
+    _warned: str = ""  # the last warning of the colorize run in flight
 
     def _watch_runs(self) -> None:
         """Stop the job in flight when the widget dies or its input layer is removed."""
@@ -103,6 +104,7 @@ class RunMixin:
                 cancel=self._runner.cancel_event,
             )
             self._planes = (0, len(arg.planes))
+            self._warned = ""  # the run's last warning, kept on the status line with "done"
             self._show_progress("running")
         else:
             body = functools.partial(

@@ -338,6 +338,7 @@ class ColorizeWidget(  # type: ignore[misc, override]
             self._run_inactive = (self._knob_key(), item[1])
             self._update_knobs()
         elif item[0] == "warning":
+            self._warned = item[1]
             self.status.value = cut(f"warning: {item[1]}", NOTIFIED)
             show_warning(f"tinct: {item[1]}")
         elif item[0] == "plane":
@@ -351,7 +352,9 @@ class ColorizeWidget(  # type: ignore[misc, override]
             self._plane_done(done, total)
             self._done_args = (done, total, idx, job.geometry.leading)
             ticked = bool(self.whole_stack.value and self.whole_stack.enabled)
-            self.status.value = done_status(*self._done_args, ticked)
+            done_text = done_status(*self._done_args, ticked)  # a warning stays said with it
+            warned = f"; warning: {self._warned}" if self._warned else ""
+            self.status.value = cut(done_text + warned, NOTIFIED)
 
     def _restate_done(self, *_: Any) -> None:
         """Say the last run's ``done`` again as **Whole stack** now reads (ticked or not).
