@@ -87,3 +87,24 @@ def test_a_model_that_cannot_run_is_refused_as_unknown_model(monkeypatch):
         backend.prepare(ColorizeJob(image=np.zeros((4, 4), np.uint8), model="zhang-eccv16"))
     assert info.value.code == P.E_UNKNOWN_MODEL
     assert info.value.message == "model 'zhang-eccv16' cannot run: no weights"
+
+
+def test_the_faint_ring_an_erased_dot_leaves_is_no_hint():
+    # GIMP's eraser over a painted dot leaves a ring of alpha up to 63 (seen in GIMP
+    # 3.0.4 with each '2. Hardness' brush at 20 px): it was a hint of the erased colour
+    rec = Recorder()
+    backend = EngineBackend(colorizer=rec)
+    layer = np.zeros((20, 20, 4), np.uint8)
+    layer[2:5, 2:5] = (0, 0, 255, 255)  # a dot the user kept
+    layer[10:16, 10:16] = (255, 0, 0, 63)  # what the eraser left of a red one
+    layer[11:15, 11:15] = 0
+    job = ColorizeJob(image=np.full((20, 20), 100, np.uint8), hint_layer=layer)
+    backend.colorize(job, lambda f, m: None)
+    (hint,) = rec.calls[0]["hints"]
+    assert (hint.row, hint.col, hint.color) == (3.0, 3.0, (0.0, 0.0, 1.0))
+    faint = np.zeros((20, 20, 4), np.uint8)  # dots painted at 20% opacity still count
+    faint[2:5, 2:5] = (0, 255, 0, 51)
+    faint[2, 2, 3] = 20  # their soft edge
+    backend.colorize(ColorizeJob(image=job.image, hint_layer=faint), lambda f, m: None)
+    (hint,) = rec.calls[1]["hints"]
+    assert hint.color == (0.0, 1.0, 0.0) and hint.size == pytest.approx(8**0.5)

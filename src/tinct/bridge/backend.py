@@ -244,13 +244,29 @@ def _unknown_model() -> Iterator[None]:
         raise RequestError(P.E_UNKNOWN_MODEL, str(exc)) from None
 
 
+def hint_min_alpha(hint_layer: np.ndarray) -> int:
+    """The alpha from which a hint layer's pixel belongs to a painted dot.
+
+    Half the layer's most opaque pixel: the faint ring GIMP's eraser leaves where a dot
+    was erased (alpha up to a quarter) is then no hint, while dots painted at a low
+    opacity still are.
+
+    Args:
+        hint_layer: ``(H, W, 4)`` uint8 RGBA hint layer.
+
+    Returns:
+        int: The threshold for ``tinct.engine.hints.hints_from_rgba`` (at least 1).
+    """
+    return max(1, int(hint_layer[..., 3].max(initial=0)) // 2)
+
+
 def _convert_hints(job: ColorizeJob) -> list[Any]:
     """Turn wire hints and a hint layer into ``tinct.engine.hints.Hint`` objects."""
     from tinct.engine.hints import Hint, hints_from_rgba
 
     out = [Hint(h.row, h.col, color=h.color, size=h.size) for h in job.hints]
     if job.hint_layer is not None:
-        layer_hints = hints_from_rgba(job.hint_layer)
+        layer_hints = hints_from_rgba(job.hint_layer, min_alpha=hint_min_alpha(job.hint_layer))
         if job.hint_size is not None:
             layer_hints = [dataclasses.replace(h, size=job.hint_size) for h in layer_hints]
         out.extend(layer_hints)

@@ -23,6 +23,7 @@ from tinct.bridge.backend import (
     PointHint,
     RequestError,
     decoder_applies,
+    hint_min_alpha,
 )
 from tinct.bridge.job_warnings import precision_of
 from tinct.engine.options import ColorizeOptions
@@ -290,7 +291,7 @@ def _check_hint_count(points: int, hint_layer: np.ndarray | None, max_hints: int
     if hint_layer is not None:
         from scipy import ndimage
 
-        mask = hint_layer[..., 3] >= 1  # tinct.engine.hints.hints_from_rgba's default threshold
+        mask = hint_layer[..., 3] >= hint_min_alpha(hint_layer)  # the blobs the engine gets
         if points + int(mask.sum()) > max_hints:  # cheap bound before labelling
             blobs = ndimage.label(mask, structure=np.ones((3, 3), bool))[1]
     if points + blobs > max_hints:
