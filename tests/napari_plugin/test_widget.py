@@ -641,6 +641,12 @@ def test_a_nearly_constant_layer_warns_naming_the_widgets_control(
     assert "normalize" not in told and "--" not in told
     # the status line keeps saying it after the run, not a bare "done"
     assert widget.status.value.startswith("done; warning: the input is nearly constant")
+    widget.live.value = True  # Live re-runs (a slider dragged) repeat the warning:
+    widget.temperature.value = 0.5  # on the status line, not as a new notification each
+    widget.temperature.value = 0.6
+    assert len([w for w in warned if "nearly constant" in w]) == 1
+    assert widget.status.value.startswith("done; warning: the input is nearly constant")
+    widget.live.value = False
     widget.image.value = _image(viewer)  # random gray: nothing to warn of
     widget.run()  # a run without a warning: none left over from the last one
     assert widget.status.value == "done"

@@ -42,6 +42,8 @@ class RunMixin:
     _planes: tuple[int, int] = (0, 1)  # planes written by the last colorize run, of how many
     _progress_state: State = "idle"  # what the bar shows now
     _warned: str = ""  # the last warning of the colorize run in flight
+    _told_run: frozenset[str] = frozenset()  # the warnings of the colorize run in flight
+    _told_last: frozenset[str] = frozenset()  # the last finished run's: not notified again
 
     def _watch_runs(self) -> None:
         """Stop the job in flight when the widget dies or its input layer is removed."""
@@ -105,6 +107,7 @@ class RunMixin:
             )
             self._planes = (0, len(arg.planes))
             self._warned = ""  # the run's last warning, kept on the status line with "done"
+            self._told_run = frozenset()  # its warnings (the next run notifies only new ones)
             self._show_progress("running")
         else:
             body = functools.partial(
@@ -156,6 +159,8 @@ class RunMixin:
     def _on_finished(self) -> None:
         self._running_job = None
         colorizing, self._colorizing = self._colorizing, False
+        if colorizing:  # a Live re-run that repeats a warning shows it, notifies it no more
+            self._told_last = self._told_run
         if not self._alive():  # the viewer closed during the run: nothing left to update
             return
         done, total = self._planes

@@ -340,7 +340,9 @@ class ColorizeWidget(  # type: ignore[misc, override]
         elif item[0] == "warning":
             self._warned = item[1]
             self.status.value = cut(f"warning: {item[1]}", NOTIFIED)
-            show_warning(f"tinct: {item[1]}")
+            self._told_run = self._told_run | {item[1]}
+            if item[1] not in self._told_last:  # each Live re-run would pop it up again
+                show_warning(f"tinct: {item[1]}")
         elif item[0] == "plane":
             _, job, idx, rgb, done, total = item
             if not self._source_present(job):  # removed while its plane was colorized
