@@ -83,3 +83,14 @@ def test_errors_a_user_causes_are_worded_without_a_class_name():
     tiles = OptionError("tile", "too many at {net_size} 4096: a smaller {tile_overlap}", 16)
     told = "tile: too many at network size 4096: a smaller tile overlap, got 16"
     assert error_text(tiles) == told  # the labels, not net_size and tile_overlap
+
+
+def test_engine_notes_name_the_mode_as_the_normalisation_box_does():
+    from tinct.napari_plugin.progress import in_box_words
+
+    note = "the input is nearly constant after normalisation (range: 99% of pixels within 0.4/255"
+    assert in_box_words(note) == note.replace("(range:", "(layer contrast limits:")
+    black = "the input maps to nearly black (percentile: 99.5% of pixels below 4% gray)"
+    assert in_box_words(black) == black.replace("(percentile:", "(percentiles 0.5-99.5:")
+    other = "34640 blank (NaN or infinite) pixels shown as the image's minimum (range: 3)"
+    assert in_box_words(other) == other  # only the contrast notes' mode is reworded

@@ -636,7 +636,10 @@ def test_a_nearly_constant_layer_warns_naming_the_widgets_control(
     widget.run()
     assert not errors
     (told,) = [w for w in warned if "nearly constant" in w]
-    assert told.startswith("tinct: the input is nearly constant after normalisation (dtype: ")
+    # the mode as the box names it ("full dtype range"), not the engine's word ("dtype")
+    assert told.startswith(
+        "tinct: the input is nearly constant after normalisation (full dtype range: 99% of "
+    )
     assert told.endswith("; if the data varies more, try normalisation 'percentiles 0.5-99.5'")
     assert "normalize" not in told and "--" not in told
     # the status line keeps saying it after the run, not a bare "done"

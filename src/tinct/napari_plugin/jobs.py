@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinct.napari_plugin import logic
-from tinct.napari_plugin.progress import planes_name
+from tinct.napari_plugin.progress import in_box_words, planes_name
 
 if TYPE_CHECKING:
     from napari.layers import Image
@@ -213,7 +213,7 @@ def _warnings(
 
     advice = normalisation_advice()
     for w in caught:
-        text = worded_for(str(w.message), advice)
+        text = in_box_words(worded_for(str(w.message), advice))
         seen = told.get(text)
         if not issubclass(w.category, UserWarning) or (seen is not None and plane in [*seen, None]):
             continue

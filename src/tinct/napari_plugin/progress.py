@@ -10,6 +10,7 @@ run's colour otherwise).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,6 +20,7 @@ __all__ = [
     "cancelled_status",
     "done_status",
     "error_text",
+    "in_box_words",
     "planes_name",
     "progress_view",
 ]
@@ -149,6 +151,19 @@ def planes_name(planes: list[tuple[int, ...]], leading: tuple[int, ...]) -> str:
     listed = [str(p[0]) if len(leading) == 1 else str(tuple(int(i) for i in p)) for p in planes]
     names = ", ".join(listed[:_LISTED]) + (", ..." if len(listed) > _LISTED else "")
     return f"plane{'s' if len(planes) > 1 else ''} {names} of {' x '.join(map(str, leading))}"
+
+
+def in_box_words(note: str) -> str:
+    """An engine warning with its normalisation mode named as the normalisation box names it.
+
+    ``the input is nearly constant after normalisation (range: 99% of pixels ...)`` becomes
+    ``(layer contrast limits: 99% of pixels ...)``: ``range`` is no word of the widget's.
+    """
+    from tinct.napari_plugin.logic import NORMALIZATIONS
+
+    label = {value: text for text, value in NORMALIZATIONS}
+    words = {"range": label["contrast"], "percentile": label["percentile"], "dtype": label["dtype"]}
+    return re.sub(r"\((range|percentile|dtype)(?=: 99)", lambda m: f"({words[m[1]]}", note)
 
 
 #: Errors whose message speaks for itself (as the CLI words them: no class name).
