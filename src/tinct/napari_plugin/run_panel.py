@@ -37,6 +37,7 @@ class RunMixin:
         def __getattr__(self, name: str) -> Any: ...
 
     _running_job: jobs.Job | None = None  # the job in flight (colorize or suggest)
+    _pending: tuple[str, Any] | None = None  # the newest request queued behind it
     _stop_reason: str = ""  # why the widget itself cancelled the job in flight
     _colorizing: bool = False  # the job in flight is a colorize run (the bar follows it)
     _planes: tuple[int, int] = (0, 1)  # planes written by the last colorize run, of how many

@@ -22,8 +22,10 @@ bridge server toggle in :mod:`tinct.napari_plugin.server_panel`.
 
 from __future__ import annotations
 
+import functools
 import os
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from magicgui.widgets import (
@@ -118,6 +120,7 @@ class ColorizeWidget(  # type: ignore[misc, override]
         self._hints_layer: Points | None = None
         self._image_layer: Image | None = None
         self._just_added: set[int] | None = None
+        self._done_text: Callable[[bool], str] | None = None  # the last plane's "done ..."
         _LIVE.add(self)
 
         from tinct.decode import DECODERS
@@ -352,9 +355,9 @@ class ColorizeWidget(  # type: ignore[misc, override]
                 model=job.model,
             )  # fmt: skip
             self._plane_done(done, total)
-            self._done_args = (done, total, idx, job.geometry.leading)
+            self._done_text = functools.partial(done_status, done, total, idx, job.geometry.leading)
             ticked = bool(self.whole_stack.value and self.whole_stack.enabled)
-            done_text = done_status(*self._done_args, ticked)  # a warning stays said with it
+            done_text = self._done_text(ticked)  # a warning stays said with it
             warned = f"; warning: {self._warned}" if self._warned else ""
             self.status.value = cut(done_text + warned, NOTIFIED)
 
@@ -364,8 +367,7 @@ class ColorizeWidget(  # type: ignore[misc, override]
         The one-plane note advises ticking the box; once it is ticked it says what Live
         and Run do instead. Any other status line (a warning, an error) is left.
         """
-        args = getattr(self, "_done_args", None)
-        if args is None or self.status.value not in {done_status(*args, t) for t in (False, True)}:
+        said = self._done_text
+        if said is None or self.status.value not in {said(False), said(True)}:
             return
-        ticked = bool(self.whole_stack.value and self.whole_stack.enabled)
-        self.status.value = done_status(*args, ticked)
+        self.status.value = said(bool(self.whole_stack.value and self.whole_stack.enabled))
