@@ -15,15 +15,18 @@ def register(subparsers: Any) -> None:
     """Add the ``gimp`` sub-command with ``install`` and ``doctor``."""
     p = subparsers.add_parser("gimp", help="install and check the GIMP 3 plug-in")
     sub = p.add_subparsers(dest="gimp_command", metavar="ACTION")
-    gimp_dir_help = (
-        "GIMP 3 profile folder (default: $GIMP3_DIRECTORY, else the platform's "
-        "GIMP/3.0 folder); its plug-ins/ sub-folder receives the plug-in"
+    profile = (
+        "GIMP 3 profile folder (default: $GIMP3_DIRECTORY, else the platform's GIMP/3.0 folder)"
     )
     pi = sub.add_parser("install", help="copy the plug-in into GIMP's plug-ins folder")
-    pi.add_argument("--gimp-dir", default=None, help=gimp_dir_help)
+    pi.add_argument(
+        "--gimp-dir", default=None, help=f"{profile}; its plug-ins/ sub-folder receives the plug-in"
+    )
     pi.set_defaults(func=_run_install)
     pd = sub.add_parser("doctor", help="check the plug-in, bridge.json and the server")
-    pd.add_argument("--gimp-dir", default=None, help=gimp_dir_help)
+    pd.add_argument(
+        "--gimp-dir", default=None, help=f"{profile}; the plug-in is looked for in its plug-ins/"
+    )
     pd.add_argument("--config", default=None, help="bridge.json to check")
     pd.set_defaults(func=_run_doctor)
     p.set_defaults(func=lambda _args: (p.print_help(), 2)[1])
