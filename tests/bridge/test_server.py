@@ -634,3 +634,20 @@ def test_a_request_for_too_many_tiles_is_refused_and_the_server_serves_on(cfgdir
     assert refused < 10  # up front, not after the passes (51 s here)
     assert (res.width, res.height, len(res.pixels)) == (64, 64, 64 * 64 * 3)
     assert again.type == "models"
+
+
+def test_an_impostor_is_told_with_the_token_file_the_client_read(cfgdir, tmp_path):
+    impostor = Impostor(answer=_fake_challenge)
+    other = tmp_path / "elsewhere.json"
+    other.write_text(json.dumps({"host": "127.0.0.1", "port": impostor.port, "token": "t0ken",
+                                 **P.process_identity()}))  # fmt: skip
+    try:
+        cases = (({"config_path": other}, f"the token in {other}"),
+                 ({"port": impostor.port, "token": "t0ken"}, "the token given"))  # fmt: skip
+        for kwargs, named in cases:
+            client = P.BridgeClient(timeout=1.0, **kwargs)
+            with client, pytest.raises(P.ServerUnverified) as info:
+                client.hello()
+            assert named in info.value.message and "bridge.json" not in info.value.message
+    finally:
+        impostor.close()

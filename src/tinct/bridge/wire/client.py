@@ -82,10 +82,12 @@ class BridgeClient:
     _STALE_KEEP = 64
 
     def __init__(self, host=None, port=None, token=None, config_path=None, timeout=60.0):
+        self._token_source = None  # where the token came from, named if the peer lacks it
         if not port or token is None:
             cfg = read_bridge_config(config_path)
             port = port or int(cfg["port"])
-            token = cfg["token"] if token is None else token
+            if token is None:
+                token, self._token_source = cfg["token"], str(config_path or "bridge.json")
             host = host or cfg.get("host") or DEFAULT_HOST
         self.host = host or DEFAULT_HOST
         self.port = int(port)
@@ -126,7 +128,9 @@ class BridgeClient:
             raise ServerNotRunning(f"cannot reach the tinct server on {where} ({reason})") from None
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            client_handshake(sock, self.token, time.monotonic() + self.timeout)
+            client_handshake(
+                sock, self.token, time.monotonic() + self.timeout, source=self._token_source
+            )
         except ProtocolError as exc:
             sock.close()
             raise BridgeError(exc.code, f"{exc.message} (from {where})") from None

@@ -74,7 +74,7 @@ def _read_small(sock, deadline):
     )
 
 
-def client_handshake(sock, token, deadline=None, client="tinct-protocol"):
+def client_handshake(sock, token, deadline=None, client="tinct-protocol", source="bridge.json"):
     """Authenticate a fresh connection both ways (the client's side).
 
     1. send ``auth`` with a client nonce (nothing secret);
@@ -88,6 +88,8 @@ def client_handshake(sock, token, deadline=None, client="tinct-protocol"):
         token: the token from bridge.json.
         deadline: ``time.monotonic()`` by which the handshake must be done.
         client: a name for the server's log.
+        source: the file the token was read from, named if the peer cannot prove it
+            holds the token; ``None`` for a token the caller gave.
 
     Returns:
         The ``auth_ok`` header.
@@ -120,10 +122,13 @@ def client_handshake(sock, token, deadline=None, client="tinct-protocol"):
         )
     expected = auth_proof(token, "server", client_nonce, server_nonce)
     if not proof_matches(frame.header.get("server_proof"), expected):
+        what = f"the token in {source}" if source else "the token given"
+        why = (
+            f"{source} is stale or belongs to another server" if source else "it is another server"
+        )
         raise ServerUnverified(
-            "the process on this port could not prove that it holds the token in bridge.json "
-            "(bridge.json is stale or belongs to another server, or the token is wrong); "
-            "nothing secret was sent to it"
+            f"the process on this port could not prove that it holds {what} "
+            f"({why}, or the token is wrong); nothing secret was sent to it"
         )
     proof = auth_proof(token, "client", client_nonce, server_nonce)
     send_frame(sock, {"type": "auth_response", "client_proof": proof})
