@@ -144,6 +144,22 @@ def test_error_header():
     }
 
 
+def test_a_path_that_cannot_be_bridge_json_says_to_check_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("TINCT_CONFIG_DIR", str(tmp_path))
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    with pytest.raises(P.ServerNotRunning) as info:  # GIMP's Token file set to a folder
+        P.read_bridge_config(str(folder))
+    assert info.value.message == (
+        f"cannot read {folder} (Is a directory). Check the path: it should be the bridge.json "
+        f"file that tinct serve writes ({tmp_path / 'bridge.json'})"
+    )
+    (tmp_path / "bridge.json").mkdir()  # the default path itself is in the way
+    with pytest.raises(P.ServerNotRunning) as info:
+        P.read_bridge_config()
+    assert info.value.message.endswith("Remove it, then start the server with: tinct serve")
+
+
 def test_config_dir_override(monkeypatch, tmp_path):
     monkeypatch.setenv("TINCT_CONFIG_DIR", str(tmp_path))
     assert P.bridge_config_path() == str(tmp_path / "bridge.json")

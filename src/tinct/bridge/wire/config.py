@@ -134,9 +134,9 @@ def read_bridge_config(path=None, check_process=True):
         raise ServerNotRunning(message) from None
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise ServerNotRunning(f"cannot read {path} ({reason})") from None
+        raise ServerNotRunning(f"cannot read {path} ({reason})", _path_advice(path)) from None
     except _NotBridgeFile as exc:
-        raise ServerNotRunning(f"cannot read {path} ({exc})") from None
+        raise ServerNotRunning(f"cannot read {path} ({exc})", _path_advice(path)) from None
     except (ValueError, RecursionError):  # also UnicodeDecodeError
         raise ServerNotRunning(f"{path} is not valid JSON") from None
     if not isinstance(data, dict) or "port" not in data or not isinstance(data.get("token"), str):
@@ -146,6 +146,14 @@ def read_bridge_config(path=None, check_process=True):
             f"{path} is stale: the server that wrote it (pid {data['pid']}) is no longer running"
         )
     return data
+
+
+def _path_advice(path):
+    """What to do when ``path`` itself cannot be read: a folder, a device, no permission."""
+    default = bridge_config_path()
+    if os.path.abspath(path) == os.path.abspath(default):
+        return "Remove it, then start the server with: tinct serve"
+    return f"Check the path: it should be the bridge.json file that tinct serve writes ({default})"
 
 
 #: The most bytes bridge.json may hold (the server writes some 200).

@@ -160,10 +160,15 @@ class BridgeError(Exception):
 
 
 class ServerNotRunning(BridgeError):
-    """Nothing listens on the port, or no (live) bridge.json says where the server is."""
+    """Nothing listens on the port, or no (live) bridge.json says where the server is.
 
-    def __init__(self, message):
-        BridgeError.__init__(self, "not_running", message + ". " + START_HINT)
+    ``advice`` ends the message: :data:`START_HINT` unless the fault is the path the
+    client was given (a folder, a file that cannot be bridge.json), which a started
+    server would not mend.
+    """
+
+    def __init__(self, message, advice=START_HINT):
+        BridgeError.__init__(self, "not_running", message + ". " + advice)
 
 
 class ServerUnverified(BridgeError):
