@@ -427,11 +427,14 @@ def test_cancel_frees_the_engine_from_a_long_mrf_job_within_a_second(cfgdir):
                 spans.append((t0, time.monotonic()))
 
     server = BridgeServer(Timed(colorizer=colorizer), port=0, heartbeat=0.05).start()
-    img = gray_image(128, 128).tobytes()
+    img = gray_image(256, 256).tobytes()
     cancel_at = []
 
-    def progress(f, m):  # the network pass takes ~0.2 s, the 100 sweeps ~5 s: cancel at 1 s
-        if spans == [] and time.monotonic() - t0 > 1.0:
+    # At 256 x 256 the network pass takes ~0.1 s and the 100 sweeps ~3.5 s on an idle
+    # 2-core CPU (at 128 x 128 the whole job could end in under a second, before any
+    # cancel): cancel at 0.5 s, well inside the sweeps on a machine several times faster.
+    def progress(f, m):
+        if spans == [] and time.monotonic() - t0 > 0.5:
             cancel_at.append(time.monotonic())
             return False
         return True
@@ -440,7 +443,7 @@ def test_cancel_frees_the_engine_from_a_long_mrf_job_within_a_second(cfgdir):
         with client_for(server, timeout=60) as client:
             t0 = time.monotonic()
             with pytest.raises(P.BridgeError) as info:
-                client.colorize(128, 128, "gray8", img, mrf_weight=1.0,
+                client.colorize(256, 256, "gray8", img, mrf_weight=1.0,
                                 mrf_iters=P.DEFAULT_MAX_MRF_ITERS, progress=progress)  # fmt: skip
             assert info.value.code == "cancelled"
             res = client.colorize(32, 32, "gray8", img[: 32 * 32])  # same connection
