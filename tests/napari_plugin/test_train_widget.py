@@ -126,6 +126,7 @@ def test_cancel_keeps_the_best_weights_so_far(widgets, qtbot):
     train.cancel()
     qtbot.waitUntil(lambda: not train.busy and not train._timer.isActive(), timeout=120_000)
     assert train.last_result.cancelled and "cancelled; kept stopped" in train.status.value
+    assert train.progress.value < train.progress.max  # how far it got, not "finished"
     assert user_store.is_user_model("stopped")
     assert "stopped" in [name for _label, name in colorize._model_list()]
 

@@ -345,7 +345,8 @@ class TrainWidget(StatusLineMixin, Container):  # type: ignore[misc]
             return
         result = job.result
         self.last_result = result
-        self.progress.value = _STEPS
+        if not result.cancelled:  # type: ignore[union-attr]
+            self.progress.value = _STEPS  # a cancelled run keeps how far it got
         um = result.model  # type: ignore[union-attr]
         what = "cancelled; kept" if result.cancelled else "saved"  # type: ignore[union-attr]
         steps = result.steps  # type: ignore[union-attr]
