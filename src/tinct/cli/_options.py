@@ -167,7 +167,7 @@ def add_option_arguments(
 
 def add_output_depth_argument(parser: argparse.ArgumentParser) -> None:
     """Add ``--output-depth {auto,8,16}`` (:func:`tinct.engine.outputs.output_depth`)."""
-    parser.add_argument(
+    parser.add_argument(  # the choices are outputs.OUTPUT_DEPTHS, not imported at start-up
         "--output-depth", choices=("auto", "8", "16"), default="auto",
         help="bits a channel of the images written: auto keeps an integer input of more "
         "than 8 bits (a uint16 scan) at 16 bits in a PNG or TIFF and writes 8 otherwise "

@@ -61,6 +61,7 @@ __all__ = [
     "read_fits",
     "read_image",
     "tiff_shape",
+    "to_uint8",
     "to_uint16",
     "write_image",
 ]
@@ -230,9 +231,7 @@ def write_image(path: str | Path, image: np.ndarray, *, bits: int = 8) -> None:
         raise ValueError(f"an image is written with 8 or 16 bits a channel, not {bits}")
     from PIL import Image
 
-    arr = np.asarray(image)
-    if arr.dtype != np.uint8:
-        arr = (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    arr = to_uint8(image)
     if Path(path).suffix.lower() in (".jpg", ".jpeg") and arr.ndim == 3 and arr.shape[-1] == 4:
         arr = arr[..., :3]
     Image.fromarray(arr).save(path)
@@ -240,6 +239,21 @@ def write_image(path: str | Path, image: np.ndarray, *, bits: int = 8) -> None:
 
 #: Output suffixes whose format holds 16 bits a channel (JPEG, WebP, BMP, GIF hold 8).
 DEEP_SUFFIXES = (".png", ".tif", ".tiff")
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """A result as uint8: float ``[0, 1]`` to ``round(x * 255)``; uint8 returned as it is.
+
+    Args:
+        image: ``(..., C)`` uint8 or float array.
+
+    Returns:
+        The same shape in uint8.
+    """
+    arr = np.asarray(image)
+    if arr.dtype == np.uint8:
+        return arr
+    return (np.clip(arr, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
 def to_uint16(image: np.ndarray) -> np.ndarray:

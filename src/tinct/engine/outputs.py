@@ -198,14 +198,14 @@ def write_result(path: str | Path, result: Any, *, depth: int | None = None) -> 
     Raises:
         ValueError: ``depth`` is 16 for a format that holds 8 bits.
     """
-    from tinct.engine.imagefiles import to_uint16, write_image
+    from tinct.engine.imagefiles import to_uint8, to_uint16, write_image
 
     with atomic_output(path) as tmp:
         if result.ndim > 3:
             import tifffile
 
-            if depth == 8 and result.dtype != np.uint8:
-                result = (np.clip(result, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+            if depth == 8:
+                result = to_uint8(result)
             elif depth == 16:
                 result = to_uint16(result)
             tifffile.imwrite(tmp, result, photometric="rgb")
