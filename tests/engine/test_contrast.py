@@ -111,3 +111,14 @@ def test_the_flat_planes_come_back_gray_and_are_told() -> None:
     ]
     for flat in out[1::2]:
         assert np.ptp(flat.astype(int), axis=-1).max() == 0  # gray: R = G = B
+
+
+def test_a_front_end_names_the_mode_its_own_way() -> None:
+    from tinct.engine.contrast import with_mode_named
+
+    (note,) = contrast_notes(_dark(), "range")
+    named = with_mode_named(note, {"range": "layer contrast limits"})
+    assert named == note.replace("(range:", "(layer contrast limits:")
+    assert with_mode_named(note, {"dtype": "type range"}) == note  # a mode it has no word for
+    other = "34640 blank (NaN or infinite) pixels shown as the image's minimum (range: 3)"
+    assert with_mode_named(other, {"range": "x"}) == other

@@ -22,6 +22,7 @@ and without "normalisation" (:func:`worded_for`).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from tinct.engine.optionspec import name_in
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ADVICE_FIELD", "ADVICE_VALUE", "FLAT_SPREAD", "NEUTRAL_ADVICE", "advice_in",
            "contrast_notes", "featureless_planes", "neutral_if_featureless",
-           "worded_for"]  # fmt: skip
+           "with_mode_named", "worded_for"]  # fmt: skip
 
 #: The option and value the advice is about.
 ADVICE_FIELD, ADVICE_VALUE = "normalize", "percentile"
@@ -39,6 +40,9 @@ ADVICE_FIELD, ADVICE_VALUE = "normalize", "percentile"
 NEUTRAL_ADVICE = "percentile normalisation"
 #: How the advice ends a note: nearly constant, nearly black.
 _ADVICE_CLAUSES = ("; if the data varies more, try {}", " (try {})")
+#: Where a note of :func:`contrast_notes` names its normalisation mode.
+_MODE_AT = re.compile(r"(?:the input is nearly constant after normalisation|the input maps to "
+                      r"nearly black) \((?P<mode>\w+): 99")  # fmt: skip
 #: The two notes as :func:`contrast_notes` words them (the advice follows).
 _NOTES = (
     re.compile(r"the input is nearly constant after normalisation \((?P<mode>\w+): 99% of "
@@ -213,6 +217,25 @@ def worded_for(note: str, control: str | None, *, data: str | None = None) -> st
     if kind is None or control is None:
         return body
     return body + _ADVICE_CLAUSES[kind].format(control)
+
+
+def with_mode_named(note: str, names: Mapping[str, str]) -> str:
+    """A note of :func:`contrast_notes` with its normalisation mode in a front end's words.
+
+    Args:
+        note: A warning from the engine; any other text comes back as it is.
+        names: The front end's word for each mode it has one for (``{"range": "layer
+            contrast limits"}``); a mode not in it is kept.
+
+    Returns:
+        ``the input maps to nearly black (layer contrast limits: 99.5% of pixels ...``
+        for ``... (range: 99.5% of pixels ...``.
+    """
+    match = _MODE_AT.match(note)
+    if match is None or match["mode"] not in names:
+        return note
+    start, end = match.span("mode")
+    return note[:start] + names[match["mode"]] + note[end:]
 
 
 def _plain(body: str, data: str) -> str:

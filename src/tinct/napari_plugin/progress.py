@@ -10,7 +10,6 @@ run's colour otherwise).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -159,11 +158,12 @@ def in_box_words(note: str) -> str:
     ``the input is nearly constant after normalisation (range: 99% of pixels ...)`` becomes
     ``(layer contrast limits: 99% of pixels ...)``: ``range`` is no word of the widget's.
     """
+    from tinct.engine.contrast import with_mode_named
     from tinct.napari_plugin.logic import NORMALIZATIONS
 
     label = {value: text for text, value in NORMALIZATIONS}
     words = {"range": label["contrast"], "percentile": label["percentile"], "dtype": label["dtype"]}
-    return re.sub(r"\((range|percentile|dtype)(?=: 99)", lambda m: f"({words[m[1]]}", note)
+    return with_mode_named(note, words)
 
 
 #: Errors whose message speaks for itself (as the CLI words them: no class name).
