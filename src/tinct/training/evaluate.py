@@ -17,7 +17,6 @@ from __future__ import annotations
 import csv
 import json
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -106,9 +105,10 @@ def _lab_to_u8(lum: np.ndarray, ab: np.ndarray) -> np.ndarray:
     """
     from skimage.color import lab2rgb
 
+    from tinct.engine.thread_warnings import collect_warnings
+
     lab = np.concatenate((lum[..., None], ab), axis=-1)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "Conversion from CIE-LAB", UserWarning)
+    with collect_warnings(UserWarning):  # dropped; thread-safe, unlike catch_warnings
         rgb = lab2rgb(lab)
     return (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
 
