@@ -81,15 +81,23 @@ def run_gimp(chroot: Path, inside: str, port: int, phase: str = "first", **env: 
     return proc, results, context
 
 
+_GLIB_LOG = re.compile(
+    r"^\([^\n()]+:\d+\): [\w-]+-(?:WARNING|CRITICAL|DEBUG|INFO|MESSAGE) \*\*: [^\n]*$", re.M
+)
+
+
 def messages_during(proc: subprocess.CompletedProcess, case: str) -> list[str]:
     """The messages GIMP printed while the driver ran ``case`` (between its two markers).
 
     In batch mode GIMP prints each ``Gimp.message`` to its stderr as
     ``<domain>-Warning: <text>`` (the plug-in's domain is its menu label, "Tinct
     Colorize"), a blank line after; the driver brackets a case
-    with ``TINCT-E2E-MARK begin <case>`` and ``... end <case>``.
+    with ``TINCT-E2E-MARK begin <case>`` and ``... end <case>``. GLib's own log records
+    (``(name:pid): LibGimp-WARNING **: ...``, such as a plug-in process's
+    ``gimp_flush(): error: Broken pipe`` as it exits after GIMP closed its pipe) are GIMP's
+    noise, not messages a user is shown, and are dropped.
     """
-    err = proc.stderr.decode(errors="replace")
+    err = _GLIB_LOG.sub("", proc.stderr.decode(errors="replace"))
     begin, end = f"TINCT-E2E-MARK begin {case}\n", f"TINCT-E2E-MARK end {case}\n"
     if begin not in err or end not in err:
         return []
