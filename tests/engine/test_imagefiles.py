@@ -177,13 +177,28 @@ def _peak_of(read) -> int:
         tracemalloc.stop()
 
 
+def _read_or_refused(path) -> np.ndarray | None:
+    """The image, or None when it is refused with one line naming the file."""
+    try:
+        return F.read_image(path)
+    except OSError as exc:
+        assert str(exc).startswith(f"{path}: not a TIFF file that can be read: "), exc
+        assert "\n" not in str(exc)
+        return None
+
+
 def test_a_strip_that_inflates_past_its_image_costs_only_the_image(tmp_path):
-    """A 16 x 16 TIFF whose one strip inflates to 64 MiB (1 GiB from a 1 MB file)."""
+    """A 16 x 16 TIFF whose one strip inflates to 64 MiB (1 GiB from a 1 MB file): read
+    (tinct's bounded decoders, without imagecodecs) or refused in one line (imagecodecs
+    stops at the size and raises), never inflated."""
     path = tmp_path / "strip.tif"
     path.write_bytes(_one_strip_tiff(16, 16, 64 << 20))
     assert path.stat().st_size < 100_000
-    peak = _peak_of(lambda: np.testing.assert_array_equal(F.read_image(path), 0))
+    got: list[np.ndarray | None] = []
+    peak = _peak_of(lambda: got.append(_read_or_refused(path)))
     assert peak < 8 << 20  # tifffile's own zlib decoder inflated all of it
+    if got[0] is not None:
+        np.testing.assert_array_equal(got[0], 0)
 
 
 def test_tiles_larger_than_their_image_are_refused_before_decoding(tmp_path):
@@ -315,29 +330,61 @@ def test_a_packbits_strip_unpacks_no_further_than_its_image(tmp_path):
     struct.pack_into("<I", raw, at_count, len(runs))
     bomb = tmp_path / "bomb.tif"
     bomb.write_bytes(bytes(raw) + runs)
-    tracemalloc.start()
-    try:
-        image = F.read_image(bomb)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    np.testing.assert_array_equal(image, np.full((16, 16), 7, np.uint8))
+    got: list[np.ndarray | None] = []
+    peak = _peak_of(lambda: got.append(_read_or_refused(bomb)))
     assert peak < 8 * 2**20, f"{peak / 2**20:.0f} MB spent on a 16 x 16 image"
+    if got[0] is not None:  # tinct's own bounded decoder, without imagecodecs
+        np.testing.assert_array_equal(got[0], np.full((16, 16), 7, np.uint8))
 
 
-def test_an_lzw_tiff_without_imagecodecs_says_what_to_install(tmp_path):
-    """Scanners and Photoshop write LZW: the message was tifffile's "<COMPRESSION.LZW: 5>
-    requires the 'imagecodecs' package", in quotes, naming neither the file nor the fix."""
+def test_an_lzw_tiff_reads(tmp_path):
+    """Scanners, Photoshop and Fiji write LZW; tifffile decodes it with imagecodecs, a core
+    dependency since 2026-12-04 (it also reads 16-bit colour PNGs)."""
     gray = np.arange(64, dtype=np.uint8).reshape(8, 8)
     path = tmp_path / "scan.tif"
     Image.fromarray(gray).save(path, compression="tiff_lzw")
+    np.testing.assert_array_equal(F.read_image(path), gray)
+
+
+_WITHOUT_IMAGECODECS = """
+import json, sys, tracemalloc
+sys.modules["imagecodecs"] = None  # an install without it (pip install --no-deps)
+import numpy as np
+from tinct.engine import imagefiles as F
+out = {}
+for name in sys.argv[1:]:
+    tracemalloc.start()
     try:
-        import imagecodecs  # noqa: F401
-    except ImportError:
-        with pytest.raises(OSError) as caught:
-            F.read_image(path)
-        assert str(caught.value) == (
-            f"{path}: its LZW compression needs the imagecodecs package (pip install imagecodecs)"
-        )
-    else:  # with it, the file reads
-        np.testing.assert_array_equal(F.read_image(path), gray)
+        image = F.read_image(name)
+        out[name] = {"values": sorted(set(image.ravel().tolist())), "shape": image.shape}
+    except OSError as exc:
+        out[name] = {"error": str(exc)}
+    out[name]["peak"] = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+print(json.dumps(out))
+"""
+
+
+def test_without_imagecodecs_strips_stay_bounded_and_lzw_says_what_to_install(tmp_path):
+    """tifffile's own decoders, used when imagecodecs is missing, are tinct's bounded ones
+    (a deflate strip that inflates to 64 MiB costs only its image), and an LZW TIFF says
+    what to install instead of tifffile's "<COMPRESSION.LZW: 5> requires the 'imagecodecs'
+    package", which named neither the file nor the fix."""
+    import json
+    import subprocess
+    import sys
+
+    bomb = tmp_path / "strip.tif"
+    bomb.write_bytes(_one_strip_tiff(16, 16, 64 << 20))
+    lzw = tmp_path / "scan.tif"
+    Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8)).save(lzw, compression="tiff_lzw")
+    run = subprocess.run(
+        [sys.executable, "-c", _WITHOUT_IMAGECODECS, str(bomb), str(lzw)],
+        capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    got = json.loads(run.stdout)
+    assert got[str(bomb)]["values"] == [0] and got[str(bomb)]["shape"] == [16, 16]
+    assert got[str(bomb)]["peak"] < 8 << 20
+    assert got[str(lzw)]["error"] == (
+        f"{lzw}: its LZW compression needs the imagecodecs package (pip install imagecodecs)"
+    )

@@ -1,5 +1,8 @@
 """Image files in and out: PNG/TIFF/JPEG through Pillow and tifffile, FITS through astropy.
 
+16-bit colour PNGs, which Pillow reads as 8 bits, are decoded by
+:func:`~tinct.engine.pngfiles.read_png16` (imagecodecs), so no sample loses its low byte.
+
 :func:`read_image` checks the size a file declares against a pixel limit
 (:data:`MAX_READ_PIXELS`, ``$TINCT_MAX_IMAGE_PIXELS`` or the ``max_pixels``
 argument) before it decodes anything, so a small file that claims 50000 x 50000
@@ -32,6 +35,7 @@ from tinct.engine.filelimits import (
     open_regular,
 )
 from tinct.engine.fitsfiles import FITS_SUFFIXES, fits_shape, read_fits
+from tinct.engine.pngfiles import is_deep_colour, read_png16
 from tinct.engine.thread_warnings import collect_warnings
 from tinct.engine.tifffiles import (
     COLOUR_SAMPLES,
@@ -131,7 +135,18 @@ def _read_pillow(fh: IO[bytes], path: Path, limit: int) -> np.ndarray:
     with im:
         width, height = im.size
         check_declared(path, width * height, f"{width} x {height}", limit)
+        if im.format == "PNG" and is_deep_colour(_head(fh, 26)):
+            return oriented(read_png16(fh, path, width, height), _exif_orientation(im))
         return oriented(_pil_array(im), _exif_orientation(im))
+
+
+def _head(fh: IO[bytes], size: int) -> bytes:
+    """The open file's first ``size`` bytes; its position is kept."""
+    where = fh.tell()
+    fh.seek(0)
+    head = fh.read(size)
+    fh.seek(where)
+    return head
 
 
 def pillow_formats() -> list[str]:

@@ -80,17 +80,26 @@ _OTHER_FILES = ("ome", "mmstack", "ndtiff")
 
 
 def _decoded(series: Any, page: Any, path: Path) -> np.ndarray:
-    """The series' pixels; a compression only imagecodecs decodes says how to get it."""
+    """The series' pixels; a compression only imagecodecs decodes says how to get it.
+
+    A strip or tile that does not decode (corrupt, or inflating past its image:
+    imagecodecs' decoders stop at the size tifffile expects and raise) is
+    ``OSError('PATH: not a TIFF file that can be read: WHY')``, one line naming the file.
+    """
     try:
         return np.asarray(series.asarray())
     except ValueError as exc:  # tifffile: "<COMPRESSION.LZW: 5> requires the 'imagecodecs' ..."
         if "imagecodecs" not in str(exc):
-            raise
+            raise _unreadable(path, exc) from None
         kind = getattr(page.compression, "name", str(page.compression))
         raise OSError(
             f"{path}: its {kind} compression needs the imagecodecs package "
             "(pip install imagecodecs)"
         ) from None
+    except MemoryError:
+        raise
+    except Exception as exc:  # imagecodecs' DeflateError, ImcdError, ...; zlib.error
+        raise _unreadable(path, exc) from None
 
 
 def _tiff_file(fh: IO[bytes], path: Path) -> Any:
