@@ -25,7 +25,7 @@ import math
 import re
 import zlib
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import numpy as np
 
@@ -227,7 +227,7 @@ def _open_stream(raw: IO[bytes], path: Path, stack: contextlib.ExitStack) -> IO[
     if magic.startswith((b"PK\x03\x04", b"\x1f\x9d")):  # astropy unpacks these whole
         raise OSError(f"{path} is a zip- or LZW-compressed FITS file: unpack it first")
     if magic.startswith(b"\x1f\x8b\x08"):
-        return stack.enter_context(gzip.GzipFile(fileobj=raw))
+        return stack.enter_context(cast(IO[bytes], gzip.GzipFile(fileobj=raw)))
     if magic.startswith(b"BZ"):
         return stack.enter_context(bz2.BZ2File(raw))
     if magic.startswith(b"\xfd7zXZ\x00"):
@@ -353,13 +353,14 @@ def _bound_astropy_gzip() -> None:
     except ImportError:  # astropy before 6 decodes tiles in C, into a tile-sized buffer
         return
     table = getattr(_tiled_compression, "ALGORITHMS", None)
-    gzip1, gzip2 = getattr(_codecs, "Gzip1", None), getattr(_codecs, "Gzip2", None)
+    gzip1: Any = getattr(_codecs, "Gzip1", None)
+    gzip2: Any = getattr(_codecs, "Gzip2", None)
     if not isinstance(table, dict) or gzip1 is None or gzip2 is None:
         return
     if table.get("GZIP_1") is gzip1:
-        table["GZIP_1"] = type("BoundedGzip1", (gzip1,), {"decode": _decode_gzip1})
+        table["GZIP_1"] = type("BoundedGzip1", (cast(type, gzip1),), {"decode": _decode_gzip1})
     if table.get("GZIP_2") is gzip2:
-        table["GZIP_2"] = type("BoundedGzip2", (gzip2,), {"decode": _decode_gzip2})
+        table["GZIP_2"] = type("BoundedGzip2", (cast(type, gzip2),), {"decode": _decode_gzip2})
 
 
 def _decode_gzip1(self: Any, buf: Any) -> np.ndarray:

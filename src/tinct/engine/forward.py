@@ -305,7 +305,7 @@ def run_network(
         f = out.fusion
         if f is not None:
             fusion = FusionTerms(
-                *(None if t is None else t.float() for t in (getattr(f, k.name) for k in _FIELDS))
+                *(None if t is None else t.float() for t in (getattr(f, k.name) for k in _FIELDS))  # type: ignore[arg-type]
             )
         return lo, ab
 

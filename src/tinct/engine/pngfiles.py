@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 import numpy as np
 
@@ -104,7 +104,7 @@ def is_deep_colour(head: bytes) -> bool:
     return head[24] == 16 and head[25] in DEEP_COLOUR_TYPES
 
 
-def read_png16(fh: BinaryIO, path: str | Path, width: int, height: int) -> np.ndarray:
+def read_png16(fh: IO[bytes], path: str | Path, width: int, height: int) -> np.ndarray:
     """Decode a 16-bit colour PNG (:func:`is_deep_colour`), every sample kept.
 
     Args:

@@ -113,7 +113,7 @@ def _tiff_file(fh: IO[bytes], path: Path) -> Any:
 
     import tifffile
 
-    alone: dict[str, bool] = {}
+    alone: dict[str, Any] = {}
     if "_multifile" in inspect.signature(tifffile.TiffFile).parameters:
         alone["_multifile"] = False
     kinds = [k for k in _OTHER_FILES if not (k == "ome" and alone)]

@@ -102,7 +102,7 @@ class HintRefiner(nn.Module):
         f = fused.float()
         cands = [t.float() - f for t in (decoded, propagated, auto)]
         inp = torch.cat([features.float(), f / _AB, *(c / _AB for c in cands), cues.float()], 1)
-        z = self.net(inp.to(self.net[0].weight.dtype)).float()  # type: ignore[union-attr]
+        z = self.net(inp.to(self.net[0].weight.dtype)).float()  # type: ignore[union-attr, arg-type]
         s = torch.tanh(z[:, :3])
         out = f + _CORRECTION * z[:, 3:]
         for k, c in enumerate(cands):

@@ -131,8 +131,8 @@ class TinctUNet(ColorModel):
         if self.refine_head is not None and not has_refiner:
             self.refine_head = None  # weights without a refiner: the engine does not refine
         result = super().load_state_dict(state_dict, strict=strict, assign=assign)
-        head = self.refine_head  # checked here: the engine later folds dec1's batch norm
-        self._refiner_ok = head is not None and head.matches(self.dec1)
+        refiner = self.refine_head  # checked here: the engine later folds dec1's batch norm
+        self._refiner_ok = refiner is not None and refiner.matches(self.dec1)
         return result
 
     def train(self, mode: bool = True) -> TinctUNet:
