@@ -115,6 +115,20 @@ def test_suggest_request_leaves_out_the_selected_point():
     assert jobs.suggest_request(make_job(hints=two_hints_on_plane_1()), 7) is None
 
 
+def test_suggest_request_looks_for_the_point_on_the_shown_plane_only():
+    geometry = logic.plane_geometry((3, 8, 10), False)
+    every = logic.group_hints_by_plane(
+        np.array([[np.nan, 2.0, 3.0], [np.nan, 5.0, 6.0]]), np.eye(3)[:2], geometry
+    )  # a 2-D hints layer over the stack: its points lie on every plane
+    shown = make_job((3, 8, 10), every)
+    shown.planes = [(2,)]
+    job, row, col = jobs.suggest_request(shown, 1)
+    assert job.planes == [(2,)] and list(job.hints) == [(2,)] and (row, col) == (5.0, 6.0)
+    elsewhere = make_job(hints=two_hints_on_plane_1())  # both points on plane 1
+    elsewhere.planes = [(0,)]
+    assert jobs.suggest_request(elsewhere, 1) is None
+
+
 def test_suggest_job_asks_the_engine_at_the_point():
     fake = FakeColorizer()
     request = jobs.suggest_request(make_job(hints=two_hints_on_plane_1()), 1)

@@ -371,6 +371,78 @@ def test_selecting_one_hint_shows_swatches_and_click_sets_colour(viewer, widget)
     assert widget.swatches.native.isHidden()
 
 
+def _stack_of_planes(viewer, n=3):
+    """A stack whose plane ``k`` is all ``50 * k`` (a suggestion says which plane it saw)."""
+    data = np.repeat((np.arange(n, dtype=np.uint8) * 50)[:, None, None], 64 * 80, 1)
+    return viewer.add_image(data.reshape(n, 64, 80), name="gray")
+
+
+def _record_suggested_planes(fake):
+    """The value of the plane each suggestion was asked on (see :func:`_stack_of_planes`)."""
+    seen: list[int] = []
+    inner = fake.suggest_colors
+
+    def suggest_colors(image, *args, **kw):
+        seen.append(int(image[0, 0]))
+        return inner(image, *args, **kw)
+
+    fake.suggest_colors = suggest_colors
+    return seen
+
+
+def test_swatches_of_a_hint_on_one_plane_go_when_the_slider_leaves_it(viewer, widget):
+    widget.image.value = _stack_of_planes(viewer)
+    pts = widget.add_hints_layer()  # a 3-D layer: each point lies on one plane
+    viewer.dims.set_current_step(0, 0)
+    pts.add([[0.0, 5.0, 6.0], [0.0, 20.0, 30.0]])
+    widget.run()
+    seen = _record_suggested_planes(widget.fakes[0])
+    pts.selected_data = {1}
+    assert seen == [0] and not widget.swatches.native.isHidden()
+    viewer.dims.set_current_step(0, 2)  # the hint is not on plane 2: nothing to suggest
+    assert widget.swatches.native.isHidden() and seen == [0]
+    viewer.dims.set_current_step(0, 0)  # still selected: back on its plane, asked again
+    assert not widget.swatches.native.isHidden() and seen == [0, 0]
+
+
+def test_swatches_of_a_hint_on_every_plane_follow_the_slider(viewer, widget):
+    widget.image.value = _stack_of_planes(viewer)
+    pts = viewer.add_points([[5.0, 6.0], [20.0, 30.0]], ndim=2, face_color="red", name="hints")
+    widget.hints.reset_choices()
+    widget.hints.value = pts  # a 2-D layer over the stack: its points are on every plane
+    viewer.dims.set_current_step(0, 1)
+    widget.run()
+    seen = _record_suggested_planes(widget.fakes[0])
+    pts.selected_data = {1}
+    assert seen == [50]  # the shown plane's colours, not plane 0's
+    viewer.dims.set_current_step(0, 2)
+    assert seen == [50, 100] and not widget.swatches.native.isHidden()
+
+
+def test_suggestions_that_arrive_for_a_plane_left_are_dropped(viewer, widget, qtbot):
+    widget.image.value = _stack_of_planes(viewer)
+    pts = widget.add_hints_layer()
+    viewer.dims.set_current_step(0, 0)
+    pts.add([[0.0, 5.0, 6.0], [0.0, 20.0, 30.0]])
+    widget.run()
+    fake, release = widget.fakes[0], threading.Event()
+    inner = fake.suggest_colors
+
+    def slow_suggest(*args, **kw):  # still working when the user moves the slider
+        release.wait(10)
+        return inner(*args, **kw)
+
+    fake.suggest_colors = slow_suggest
+    widget.sync = False
+    pts.selected_data = {1}
+    assert widget.busy
+    viewer.dims.set_current_step(0, 2)
+    release.set()
+    qtbot.waitUntil(lambda: not widget.busy, timeout=10_000)
+    assert widget.swatches.native.isHidden()  # plane 0's colours are not shown over plane 2
+    assert widget.status.value != "click a swatch to recolour the selected hint"
+
+
 # ---------------------------------------------------------------------------- errors
 
 

@@ -3,6 +3,9 @@
 **Add hints layer** makes a Points layer in add mode whose face colours are the
 hints; a new point is deselected so the colour picked next applies to the next
 point; selecting one hint shows the model's suggested colours as swatches.
+The swatches describe the shown plane: moving the stack slider to another plane
+asks for that plane's suggestions (or hides them when the hint is not on it), and
+a suggestion that arrives for a plane or hint no longer shown is dropped.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class HintsMixin:
     _hints_layer: Points | None
     _just_added: set[int] | None
     _outside_told: int = 0  # hint points outside the image, as last told
+    _suggesting: Any = None  # the job of the suggestions the swatches wait for or show
 
     def _hints_for(
         self, source: Any, geometry: logic.PlaneGeometry, choice: logic.ModelChoice
@@ -115,9 +119,14 @@ class HintsMixin:
             if set(layer.selected_data) == added:
                 layer.selected_data = set()
                 return
+        self._suggest_here()
+
+    def _suggest_here(self) -> None:
+        """Ask for suggestions at the one selected hint, on the shown plane; else hide them."""
+        self._hide_swatches()
+        layer = self.hints.value
         sel = sorted(layer.selected_data) if layer is not None else []
         if len(sel) != 1 or self.image.value is None:
-            self.swatches.visible = False
             return
         try:
             job = self._collect(whole_stack=False)
@@ -125,9 +134,45 @@ class HintsMixin:
             return
         request = jobs.suggest_request(job, sel[0])
         if request is None:
-            self.swatches.visible = False  # the point lies outside the image
-            return
+            return  # the point lies outside the image, or not on the shown plane
+        self._suggesting = request[0]  # before a synchronous run returns its colours
         self._submit("suggest", request)
+
+    def _hide_swatches(self) -> None:
+        """Hide the swatches and forget the suggestions asked for (a late answer is dropped)."""
+        self.swatches.visible = False
+        self._suggesting = None
+
+    def _plane_changed_for_swatches(self) -> None:
+        """The viewer moved along a stack: the selected hint's suggestions are asked anew.
+
+        On a plane the hint is not on, the swatches are hidden; back on its plane (the
+        hint still selected) they are asked for again.
+        """
+        layer, source, wanted = self.hints.value, self.image.value, self._suggesting
+        if layer is None or source is None or len(layer.selected_data) != 1:
+            return  # no swatches to update: they show for one selected hint only
+        if wanted is not None:
+            try:
+                leading = layer_io.source_geometry(source).leading
+                shown = layer_io.shown_plane(source, self._viewer.dims.point, leading)
+            except Exception:  # an image that cannot be colorized has no suggestions
+                self._hide_swatches()
+                return
+            if list(wanted.planes) == [shown]:
+                return
+        self._suggest_here()
+
+    def _suggestions_arrived(self, job: Any, colors: np.ndarray) -> bool:
+        """Show the colours suggested for ``job`` if they are still the ones wanted.
+
+        Returns:
+            Whether they were shown (not when the plane or the selection changed since).
+        """
+        if job is None or job is not self._suggesting:
+            return False
+        self.show_suggestions(colors)
+        return True
 
     def show_suggestions(self, colors: np.ndarray) -> None:
         """Show suggested colours as clickable swatches.

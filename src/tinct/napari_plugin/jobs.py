@@ -237,8 +237,8 @@ def normalisation_advice() -> str:
 def suggest_request(job: Job, index: int) -> tuple[Job, float, float] | None:
     """The request for colour suggestions at one hint point: ``(job, row, col)``.
 
-    The job is narrowed to the point's plane and to the other hints there (the
-    suggestions must not come from the point itself).
+    The point is looked for on the job's planes (the shown one); the job is narrowed
+    to the other hints there (suggestions must not come from the point itself).
 
     Args:
         job: A snapshot of the current plane (it is modified).
@@ -246,9 +246,9 @@ def suggest_request(job: Job, index: int) -> tuple[Job, float, float] | None:
 
     Returns:
         The request for :func:`suggest_job`, or ``None`` when the point lies
-        outside the image.
+        outside the image or on another plane.
     """
-    for idx, ph in job.hints.items():
+    for idx, ph in [(i, job.hints[i]) for i in job.planes if i in job.hints]:
         if index in ph.index:
             k = int(np.flatnonzero(ph.index == index)[0])
             row, col = ph.coords[k]

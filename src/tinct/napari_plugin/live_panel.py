@@ -66,6 +66,7 @@ class LiveMixin:
             self.run(whole_stack=False)  # type: ignore[attr-defined]
 
     def _on_step_changed(self, *_: Any) -> None:
+        self._plane_changed_for_swatches()  # type: ignore[attr-defined]
         source = self.image.value
         if self._temporal_active:
             return  # a temporal run already covers every plane

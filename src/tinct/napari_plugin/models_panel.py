@@ -240,7 +240,7 @@ class ModelMixin:
             )
 
     def _on_image_changed(self, layer: Image | None) -> None:
-        self.swatches.visible = False  # suggestions belong to the previous image
+        self._hide_swatches()  # suggestions belong to the previous image
         old = self._image_layer
         if old is not None and old is not layer:
             with contextlib.suppress(Exception):

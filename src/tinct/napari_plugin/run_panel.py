@@ -146,8 +146,10 @@ class RunMixin:
             self._on_errored(value[1])
             return
         if value and value[0] == "suggest":
-            self.show_suggestions(value[1])
-            self.status.value = "click a swatch to recolour the selected hint"
+            if self._suggestions_arrived(self._running_job, value[1]):
+                self.status.value = "click a swatch to recolour the selected hint"
+            elif self.status.value == "suggesting colours…":  # for a plane no longer shown
+                self.status.value = ""
 
     def _on_errored(self, exc: BaseException) -> None:
         if isinstance(exc, Cancelled):  # the user pressed Cancel
