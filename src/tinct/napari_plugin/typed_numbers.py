@@ -54,7 +54,10 @@ class _Watcher(QObject):
     def __init__(self, box: QAbstractSpinBox, label: str, tell: Callable[[str], None]) -> None:
         super().__init__(box)
         self._box, self._label, self._tell = box, label, tell
-        self._edit = box.lineEdit()
+        edit = box.lineEdit()
+        if edit is None:  # every QAbstractSpinBox has one; Qt's stubs say it may not
+            raise TypeError(f"{type(box).__name__} has no line edit")
+        self._edit = edit
         self._said_at: float | None = None  # the value when a refusal was last said
         box.installEventFilter(self)  # it has the focus and hands keys to its line edit
 
