@@ -16,6 +16,7 @@ import os
 import secrets
 import socket
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -98,26 +99,72 @@ def live_server(path: str | os.PathLike[str], timeout: float = 1.0) -> dict[str,
     """What bridge.json says about the server that wrote it, if that server still runs.
 
     A server is live when the file's process has not exited (as far as
-    :func:`tinct.bridge.wire.server_gone` can tell) and something accepts
-    connections on its host and port.
+    :func:`tinct.bridge.wire.server_gone` can tell) and what listens on its host and
+    port proves that it holds the file's token: it is sent an ``auth`` frame, and
+    then the end of the stream (nothing more is needed to check the server's proof),
+    and its ``auth_challenge`` must carry the proof. A peer that answers anything
+    else, or closes without a word, is another program that took the port. One that
+    stays silent for ``timeout`` seconds, or says it is busy, counts as live: a
+    ``tinct serve`` still loading its model accepts connections before it answers them.
 
     Args:
         path: the bridge.json to look at.
-        timeout: seconds to wait for the port to answer.
+        timeout: seconds to wait for the port to answer, and then for its challenge.
 
     Returns:
-        The file's contents, or None: no file, an unreadable one, or a stale one.
+        The file's contents, or None: no file, an unreadable or malformed one, or a
+        stale one.
     """
     try:
         data = P.read_bridge_config(os.fspath(path))
-        host, port = str(data.get("host") or P.DEFAULT_HOST), int(data["port"])
-    except (P.BridgeError, TypeError, ValueError):
+    except P.BridgeError:
         return None
+    host, port = data.get("host") or P.DEFAULT_HOST, data["port"]
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return data
+        sock = socket.create_connection((host, port), timeout=timeout)
     except OSError:
         return None
+    with sock:
+        try:
+            proven = _proves_token(sock, data["token"], time.monotonic() + timeout)
+        except TimeoutError:  # accepted, not answered yet: still loading its model
+            return data
+        except P.VersionMismatch:  # a tinct server of another protocol version
+            return data
+        except (P.ProtocolError, OSError, UnicodeError):  # closed, reset, not the protocol
+            proven = False
+    if proven:
+        return data
+    log.info("%s is stale: what answers on %s:%s is not its server", path, host, port)
+    return None
+
+
+def _proves_token(sock: socket.socket, token: str, deadline: float) -> bool:
+    """Whether the server on ``sock`` proves that it holds ``token``: the handshake's first step.
+
+    The connection is half-closed after the ``auth`` frame, so a program that waits
+    for more input answers, or closes, instead of waiting out the deadline. A
+    server's refusal (an ``error`` frame: ``busy``) counts as proof: only a tinct
+    server speaks the protocol, and a full one still runs.
+
+    Raises:
+        TimeoutError: no answer by ``deadline``.
+        ProtocolError: the answer is not a frame of this protocol, or the peer closed.
+        OSError: the connection failed.
+    """
+    client_nonce = P.new_nonce()
+    P.send_frame(sock, {"type": "auth", "client_nonce": client_nonce, "client": "tinct-serve"})
+    sock.shutdown(socket.SHUT_WR)
+    frame = P.read_frame(
+        sock, max_frame_bytes=0, max_header_bytes=P.AUTH_MAX_HEADER_BYTES, deadline=deadline
+    )
+    if frame.type == "error":
+        return True
+    server_nonce = frame.header.get("server_nonce")
+    if frame.type != "auth_challenge" or not P.is_nonce(server_nonce):
+        return False
+    expected = P.auth_proof(token, "server", client_nonce, server_nonce)
+    return P.proof_matches(frame.header.get("server_proof"), expected)
 
 
 def remove_bridge_config(path: str | os.PathLike[str], token: str) -> None:

@@ -123,8 +123,13 @@ def read_bridge_config(path=None, check_process=True):
             folder and surrounding blanks are dropped (typed in GIMP's *Token file* box).
         check_process: refuse a file whose server process has exited.
 
+    Returns:
+        The file's contents: ``port`` is an integer in 1-65535, ``token`` a string
+        and ``host``, when present, a string.
+
     Raises:
-        ServerNotRunning: the file is missing, unreadable, malformed or stale.
+        ServerNotRunning: the file is missing, unreadable, malformed (no port or
+            token, a port out of range, a host that is no string) or stale.
     """
     path = os.path.expanduser(str(path or "").strip()) or bridge_config_path()
     try:
@@ -135,12 +140,19 @@ def read_bridge_config(path=None, check_process=True):
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise ServerNotRunning(f"cannot read {path} ({reason})", _path_advice(path)) from None
+    except _Untrusted as exc:
+        raise ServerNotRunning(f"{path} is not to be trusted: {exc}", _path_advice(path)) from None
     except _NotBridgeFile as exc:
         raise ServerNotRunning(f"cannot read {path} ({exc})", _path_advice(path)) from None
     except (ValueError, RecursionError):  # also UnicodeDecodeError
         raise ServerNotRunning(f"{path} is not valid JSON") from None
     if not isinstance(data, dict) or "port" not in data or not isinstance(data.get("token"), str):
         raise ServerNotRunning(f"{path} lacks a port or token")
+    port, host = data["port"], data.get("host")
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port <= 65535:
+        raise ServerNotRunning(f"{path} names no valid port ({str(port)[:20]!r}, not 1-65535)")
+    if host is not None and not isinstance(host, str):
+        raise ServerNotRunning(f"{path} names no valid host (not a string)")
     if check_process and server_gone(data):
         raise ServerNotRunning(
             f"{path} is stale: the server that wrote it (pid {data['pid']}) is no longer running"
@@ -164,6 +176,28 @@ class _NotBridgeFile(Exception):
     """What is at the path cannot be bridge.json: not a regular file, or too large."""
 
 
+class _Untrusted(_NotBridgeFile):
+    """bridge.json that another user could have written: its port and token could be anyone's."""
+
+
+def _untrusted(st):
+    """Why a file with this ``fstat`` could be another user's writing (POSIX), or None.
+
+    A client that trusted such a file would prove itself to, and send its pixels to,
+    whatever server its writer names (the handshake proves only that the peer holds
+    the file's token). The file must be the user's own (or root's) and writable by
+    nobody else: not by others, nor by a group other than the user's own.
+    """
+    if os.name != "posix" or not hasattr(os, "getuid"):
+        return None
+    if st.st_uid not in (os.getuid(), 0):
+        return f"it belongs to another user (uid {st.st_uid})"
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o002 or (mode & 0o020 and st.st_gid != os.getgid()):
+        return f"other users can write it (mode {mode:04o}; tinct serve writes it with 0600)"
+    return None
+
+
 def _read_small_file(path):
     """The bytes of a regular file of at most :data:`MAX_CONFIG_BYTES`, from one descriptor.
 
@@ -175,6 +209,7 @@ def _read_small_file(path):
         FileNotFoundError: Nothing is there.
         OSError: It cannot be opened.
         _NotBridgeFile: Not a regular file, or over the limit.
+        _Untrusted: Another user could have written it (see :func:`_untrusted`).
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
     try:
@@ -189,6 +224,9 @@ def _read_small_file(path):
             raise _NotBridgeFile("not a regular file")
         if st.st_size > MAX_CONFIG_BYTES:
             raise _NotBridgeFile(f"{st.st_size} bytes, more than {MAX_CONFIG_BYTES}")
+        untrusted = _untrusted(st)
+        if untrusted:
+            raise _Untrusted(untrusted)
         data = os.read(fd, MAX_CONFIG_BYTES + 1)
         if len(data) > MAX_CONFIG_BYTES:  # it grew since the fstat
             raise _NotBridgeFile(f"more than {MAX_CONFIG_BYTES} bytes")
