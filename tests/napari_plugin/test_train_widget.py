@@ -8,6 +8,7 @@ widget's list, is selected there and makes the next run's colour.
 from __future__ import annotations
 
 import os
+import threading
 
 import numpy as np
 import pytest
@@ -27,7 +28,11 @@ from qtpy.QtCore import QTimer  # noqa: E402
 
 from tinct.engine.colorizer import Colorizer  # noqa: E402
 from tinct.models import user_store  # noqa: E402
-from tinct.napari_plugin.train_widget import ZERO_STEPS, TrainWidget  # noqa: E402
+from tinct.napari_plugin.train_widget import (  # noqa: E402
+    CANCELLING_EARLY,
+    ZERO_STEPS,
+    TrainWidget,
+)
 from tinct.training.finetuning import FineTuneJob  # noqa: E402
 
 
@@ -129,6 +134,44 @@ def test_cancel_keeps_the_best_weights_so_far(widgets, qtbot):
     assert train.progress.value < train.progress.max  # how far it got, not "finished"
     assert user_store.is_user_model("stopped")
     assert "stopped" in [name for _label, name in colorize._model_list()]
+
+
+def test_cancel_while_a_folder_loads_stops_between_two_images(
+    widgets, qtbot, tmp_path, monkeypatch
+):
+    """Hundreds of files took half a minute to load before Cancel (or closing napari) acted."""
+    from PIL import Image
+
+    from tinct.training import datasets
+
+    _viewer, _colorize, train = widgets
+    folder = tmp_path / "tiles"
+    folder.mkdir()
+    for i in range(40):
+        Image.fromarray(_colour(i, (64, 64))).save(folder / f"tile{i:02d}.png")
+    train.layers.value = []
+    train.folder.value = str(folder)
+    train.model_name.value = "never"
+    entered, release, decoded = threading.Event(), threading.Event(), []
+    inner = datasets._load_rgb
+
+    def load(path, size):  # the first file is still being read when the user cancels
+        decoded.append(path)
+        entered.set()
+        release.wait(30)
+        return inner(path, size)
+
+    monkeypatch.setattr(datasets, "_load_rgb", load)
+    assert train.start() is not None
+    assert entered.wait(60)
+    train.cancel_button.native.click()
+    train._poll()  # the job still says "preparing the examples": the line says the cancel
+    assert train.status.value == CANCELLING_EARLY
+    release.set()
+    qtbot.waitUntil(lambda: not train.busy and not train._timer.isActive(), timeout=60_000)
+    assert len(decoded) == 1  # of 40
+    assert train.status.value == "cancelled before the first step: nothing was saved"
+    assert not user_store.is_user_model("never")
 
 
 def test_examples_that_are_not_8_bit_are_read_as_shown(widgets):

@@ -78,3 +78,24 @@ def test_palette_matching_gives_the_model_the_examples_colours():
 def test_palette_matching_leaves_other_models_alone():
     levin = load_model("levin")
     assert not match_palette(levin, _images(1)[:, :64, :64], [0], torch.device("cpu"))
+
+
+def test_scoring_and_palette_matching_stop_once_cancelled():
+    import threading
+
+    from tinct.cancel import Cancelled
+
+    torch.manual_seed(0)
+    model = load_model("tinct-small", pretrained=False)
+    images = _images(2)[:, :64, :64]
+    cancel = threading.Event()
+    cancel.set()
+    score = scorer(images, [0, 1], torch.device("cpu"))
+    with pytest.raises(Cancelled):
+        score(model, cancel=cancel)
+    before = [p.detach().clone() for p in (model.class_head.bias, model.ab_head.bias)]
+    with pytest.raises(Cancelled):
+        match_palette(model, images, [0, 1], torch.device("cpu"), cancel=cancel)
+    after = (model.class_head.bias, model.ab_head.bias)
+    assert all(torch.equal(x, y) for x, y in zip(before, after, strict=True))
+    assert set(score(model)) >= {SCORE_KEY}  # without a flag (a validation in training)

@@ -306,3 +306,25 @@ def test_a_tiff_of_any_kind_is_read_as_rgb(tmp_path, data, rgb):
     out = load_rgb(path)
     assert out.shape == (6, 8, 3) and out.dtype == np.uint8
     assert tuple(out[0, 0]) == rgb
+
+
+def test_image_bank_stops_between_two_images_once_cancelled(image_dir, monkeypatch):
+    """A folder of hundreds is not decoded to its end after Cancel (napari's Train widget)."""
+    import threading
+
+    from tinct.cancel import Cancelled
+    from tinct.training import datasets
+
+    cancel, decoded = threading.Event(), []
+    inner = datasets._load_rgb
+
+    def load(path, size):
+        decoded.append(path)
+        if len(decoded) == 2:  # Cancel pressed while the second file is decoded
+            cancel.set()
+        return inner(path, size)
+
+    monkeypatch.setattr(datasets, "_load_rgb", load)
+    with pytest.raises(Cancelled):
+        ImageBank(find_images(image_dir), size=32, progress=False, cancel=cancel)
+    assert len(decoded) == 2  # of 5: the third is never started

@@ -116,6 +116,53 @@ def test_cancel_before_the_first_step_registers_nothing(small_store):
     assert not user_store.is_user_model("never")
 
 
+def test_cancel_while_a_folder_loads_stops_the_load(small_store, tmp_path, monkeypatch):
+    from tinct.training import datasets
+
+    for i in range(12):
+        Image.fromarray(_colour(i)).save(tmp_path / f"tile{i:02d}.png")
+    cancel, decoded = threading.Event(), []
+    inner = datasets._load_rgb
+
+    def load(path, size):
+        decoded.append(path)
+        if len(decoded) == 3:
+            cancel.set()
+        return inner(path, size)
+
+    monkeypatch.setattr(datasets, "_load_rgb", load)
+    with pytest.raises(Cancelled, match="before the first step"):
+        finetune(folders=[tmp_path], name="never", steps=5, cancel=cancel, **FAST)
+    assert len(decoded) == 3 and not user_store.is_user_model("never")
+
+
+@pytest.mark.parametrize(("at", "where"), [(1, "scoring the base"), (3, "matching the palette")])
+def test_cancel_before_training_stops_after_its_batch(small_store, monkeypatch, at, where):
+    """Scoring the base (2 batches here) and matching its palette (5) come before any step."""
+    import tinct.models
+
+    cancel, forwards = threading.Event(), []
+    inner = tinct.models.load_model
+
+    def load_model(*args, **kw):
+        model = inner(*args, **kw)
+
+        def hook(*_):
+            forwards.append(1)
+            if len(forwards) == at:  # Cancel pressed during this batch
+                cancel.set()
+
+        model.register_forward_hook(hook)
+        return model
+
+    monkeypatch.setattr(tinct.models, "load_model", load_model)
+    examples = [_colour(i, (48, 48)) for i in range(48)]  # 12 held out, 36 to match on
+    with pytest.raises(Cancelled, match="before the first step"):
+        finetune(examples, name="never", steps=5, cancel=cancel, **FAST)
+    assert len(forwards) == at, where  # not the rest of this pass, nor the next ones
+    assert not user_store.is_user_model("never")
+
+
 def test_a_cancelled_job_keeps_the_best_weights_so_far(small_store):
     job = FineTuneJob([_colour(i) for i in range(6)], name="stopped", minutes=10, **FAST)
     job.start()

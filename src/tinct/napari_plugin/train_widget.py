@@ -47,13 +47,16 @@ if TYPE_CHECKING:
 
     from tinct.training.finetuning import FineTuneJob
 
-__all__ = ["ZERO_STEPS", "TrainWidget", "example_arrays", "name_note"]
+__all__ = ["CANCELLING_EARLY", "ZERO_STEPS", "TrainWidget", "example_arrays", "name_note"]
 
 #: What the status line adds when a job saved its model before a single training step.
 ZERO_STEPS = (
     "no training step fitted in the time given: it colours as its base model does; "
     "give it more minutes"
 )
+#: The status line once Cancel is pressed: during training, and before its first step.
+_CANCELLING = "cancelling: keeping the best weights so far…"
+CANCELLING_EARLY = "cancelling: nothing is trained yet, so nothing will be saved…"
 #: How often (ms) the widget reads the job's progress.
 POLL_MS = 200
 _STEPS = 1000  # progress bar resolution
@@ -312,7 +315,9 @@ class TrainWidget(StatusLineMixin, Container):  # type: ignore[misc]
         """Stop the running job; it keeps and registers the best weights so far."""
         if self.busy and self.job is not None:
             self.job.cancel()
-            self.status.value = "cancelling: keeping the best weights so far…"
+            p = self.job.progress  # before the first step (loading a folder) nothing is kept
+            training = p is not None and p.phase == "training"
+            self.status.value = _CANCELLING if training else CANCELLING_EARLY
             self.cancel_button.enabled = False
 
     def _poll(self) -> None:
@@ -326,7 +331,7 @@ class TrainWidget(StatusLineMixin, Container):  # type: ignore[misc]
             if p.best is not None:
                 base = f" (base {p.base_score:.2f} dB)" if p.base_score is not None else ""
                 self.score.value = f"{p.best:.2f} dB{base}"
-            if not job.cancelled or p.phase != "training":
+            if not job.cancelled or p.phase in ("saving", "done"):  # else: "cancelling…"
                 self.status.value = cut(p.message)
         if job.done:
             self._timer.stop()

@@ -63,24 +63,28 @@ def _automatic_colours(out: Any, cfg: Any, centres: torch.Tensor) -> dict[str, t
 
 
 def scorer(images: np.ndarray, indices: list[int], device: torch.device) -> Callable[..., Any]:
-    """``score(model) -> metrics``: held-out automatic PSNR (256 px, uint8 RGB).
+    """``score(model, cancel=None) -> metrics``: held-out automatic PSNR (256 px, uint8 RGB).
 
     Metrics: ``psnr_auto_<decoder>`` for each candidate decoder, ``psnr_auto``
-    (the best of them) and ``psnr_gray``.
+    (the best of them) and ``psnr_gray``. A ``cancel`` flag (:mod:`tinct.cancel`) is
+    checked between two batches; a validation inside training passes none (there
+    Cancel ends the run at the next step and keeps the best weights).
     """
     from tinct.bins import gamut_bins
+    from tinct.cancel import check
     from tinct.color import lab_to_rgb, rgb_to_lab
 
     scored = even(indices, MAX_SCORED)
     centres = gamut_bins(device=device)
 
     @torch.no_grad()
-    def score(model: torch.nn.Module) -> dict[str, float]:
+    def score(model: torch.nn.Module, cancel: Any = None) -> dict[str, float]:
         cfg = model.record.config  # type: ignore[union-attr]
         if cfg.color_space != "lab" or not get_target(cfg.target).validates_in_lab:  # type: ignore[arg-type, union-attr]
             return {}  # scored in CIELAB over the 313 gamut bins only: keep the last weights
         sums: dict[str, float] = {}
         for start in range(0, len(scored), 8):
+            check(cancel)
             chunk = scored[start : start + 8]
             rgb = torch.from_numpy(np.stack([images[i] for i in chunk])).to(device)
             rgb = rgb.permute(0, 3, 1, 2).float() / 255.0
@@ -107,7 +111,11 @@ def scorer(images: np.ndarray, indices: list[int], device: torch.device) -> Call
 
 @torch.no_grad()
 def match_palette(
-    model: torch.nn.Module, images: np.ndarray, indices: Sequence[int], device: torch.device
+    model: torch.nn.Module,
+    images: np.ndarray,
+    indices: Sequence[int],
+    device: torch.device,
+    cancel: Any = None,
 ) -> bool:
     """Shift a compact-family model's output biases to the colours of training examples.
 
@@ -126,11 +134,17 @@ def match_palette(
         indices: The training examples among them (at most
             :data:`MAX_MATCHED` are used, evenly spread).
         device: Where the model runs.
+        cancel: Object with ``is_set()`` (:mod:`tinct.cancel`), checked between two
+            batches (the model is then left as it was).
 
     Returns:
         True if the biases were shifted.
+
+    Raises:
+        tinct.cancel.Cancelled: ``cancel`` was set.
     """
     from tinct.bins import encode_hard, gamut_bins
+    from tinct.cancel import check
     from tinct.color import rgb_to_lab
     from tinct.models.tinct_base import AB_NORM, TinctUNet
 
@@ -148,6 +162,9 @@ def match_palette(
     model.eval()
     chosen = even(list(indices), MAX_MATCHED)
     for start in range(0, len(chosen), 8):
+        if cancel is not None and cancel.is_set():
+            model.train(was_training)
+            check(cancel)
         chunk = chosen[start : start + 8]
         rgb = torch.from_numpy(np.stack([images[i] for i in chunk])).to(device)
         lab = rgb_to_lab(rgb.permute(0, 3, 1, 2).float() / 255.0)

@@ -111,6 +111,7 @@ def prepare_examples(
     names: Sequence[str] | None = None,
     held_fraction: float = 0.25,
     size: int = SIZE,
+    cancel: Any = None,
 ) -> Examples:
     """Cut colour examples into squares and hold out part of them.
 
@@ -126,6 +127,8 @@ def prepare_examples(
         names: Source name of each array (napari: its layer name); default ``example <i>``.
         held_fraction: Share of sources (or, from one source, of pieces) held out.
         size: Side of the squares.
+        cancel: Object with ``is_set()`` (:mod:`tinct.cancel`), checked between two
+            examples and between two files of a folder.
 
     Returns:
         The pieces and their split.
@@ -134,7 +137,9 @@ def prepare_examples(
         ValueError: No examples, an array that is not a colour image, fewer than
             two pieces, or examples without colour.
         FileNotFoundError: A folder that does not exist or holds no image.
+        tinct.cancel.Cancelled: ``cancel`` was set.
     """
+    from tinct.cancel import check
     from tinct.training.datasets import (
         ImageBank,
         find_images,
@@ -149,6 +154,7 @@ def prepare_examples(
     sources: list[str] = []
     parts = []
     for i, ex in enumerate(examples):
+        check(cancel)
         label = names[i] if names is not None else f"example {i}"
         cut = _pieces(_as_rgb8(ex, label), size)
         pieces += cut
@@ -157,7 +163,7 @@ def prepare_examples(
         parts.append(f"{len(examples)} image{'s' * (len(examples) > 1)} ({len(pieces)} pieces)")
     if folders:
         paths = find_images(list(folders))
-        bank = ImageBank(paths, size=size, progress=False)
+        bank = ImageBank(paths, size=size, progress=False, cancel=cancel)
         pieces += list(bank.images)
         sources += [source_id(p) for p in bank.paths]
         parts.append(f"{', '.join(map(str, folders))} ({len(bank.paths)} files)")

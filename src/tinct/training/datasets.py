@@ -288,6 +288,8 @@ class ImageBank:
         size: Side of the stored squares, in pixels.
         cache_dir: Folder for the decoded-array cache, or None.
         progress: Show a progress bar while decoding.
+        cancel: Object with ``is_set()`` (:mod:`tinct.cancel`), checked before each
+            image is decoded, so that a folder of hundreds stops within one image.
 
     Attributes:
         paths: The files that were read (unreadable ones are left out).
@@ -296,6 +298,7 @@ class ImageBank:
 
     Raises:
         ValueError: Not one of the files can be read.
+        tinct.cancel.Cancelled: ``cancel`` was set while the files were decoded.
     """
 
     def __init__(
@@ -304,6 +307,7 @@ class ImageBank:
         size: int = 256,
         cache_dir: str | Path | None = None,
         progress: bool = True,
+        cancel: Any = None,
     ) -> None:
         self.paths = list(paths)
         self.size = size
@@ -318,9 +322,12 @@ class ImageBank:
             return
         from tqdm import tqdm
 
+        from tinct.cancel import check
+
         arr = np.empty((len(self.paths), size, size, 3), dtype=np.uint8)
         keep: list[int] = []
         for i, p in enumerate(tqdm(self.paths, desc="decoding images", disable=not progress)):
+            check(cancel)  # outside the try: a cancelled load is not a skipped file
             try:
                 arr[i] = _load_rgb(p, size)
                 keep.append(i)

@@ -30,9 +30,10 @@ Cancelling keeps the best weights so far. The budget covers all four steps.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,19 @@ class FineTuneResult:
     kept_step: int
     cancelled: bool
     decoder: str
+
+
+#: What a run cancelled before its first training step raises (nothing is registered).
+NOT_STARTED = "fine-tuning cancelled before the first step"
+
+
+@contextlib.contextmanager
+def _before_training() -> Iterator[None]:
+    """A cancel inside the block (loading, scoring the base, palette) is said as such."""
+    try:
+        yield
+    except Cancelled:
+        raise Cancelled(NOT_STARTED) from None
 
 
 def _recipe_of(base: str) -> str:
@@ -186,19 +200,23 @@ def finetune(
         raise ValueError("give a budget: minutes in (0, 1440] and/or steps > 0")
     recipe = _recipe_of(base)
     report(FineTuneProgress("preparing", message="preparing the examples"))
-    ex = prepare_examples(examples, folders, names=names, held_fraction=held_fraction)
+    with _before_training():  # a folder of hundreds: Cancel is checked between its files
+        ex = prepare_examples(
+            examples, folders, names=names, held_fraction=held_fraction, cancel=cancel
+        )
     say(f"examples: {ex.description}")
 
     def check_cancel() -> None:
         if cancel is not None and cancel.is_set():
-            raise Cancelled("fine-tuning cancelled before the first step")
+            raise Cancelled(NOT_STARTED)
 
     check_cancel()
     dev = _device(device)
     score = scorer(ex.images, ex.held_out, dev)
     model = load_model(base, device=dev)
     t_score = time.monotonic()
-    base_score = score(model).get(SCORE_KEY)
+    with _before_training():
+        base_score = score(model, cancel=cancel).get(SCORE_KEY)
     t_score = time.monotonic() - t_score  # the final validation takes as long: kept for it
     state: dict[str, Any] = {"base": base_score}
     held = set(ex.held_out)
@@ -207,8 +225,10 @@ def finetune(
     with tempfile.TemporaryDirectory(prefix="tinct-finetune-") as run:
         check_cancel()
         report(FineTuneProgress("preparing", base_score=base_score, message="matching the palette"))
-        if match_palette(model, ex.images, train_idx, dev):
-            matched = score(model).get(SCORE_KEY)
+        with _before_training():
+            shifted = match_palette(model, ex.images, train_idx, dev, cancel=cancel)
+            matched = score(model, cancel=cancel).get(SCORE_KEY) if shifted else None
+        if shifted:
             say(f"palette matched: held-out {base_score} -> {matched} dB")
             if matched is not None and (base_score is None or matched > base_score):
                 init, palette = str(Path(run) / "matched.safetensors"), True
@@ -263,7 +283,7 @@ def finetune(
     n_steps, kept = int(meta.get("steps", 0)), int(meta.get("kept_step", 0))
     cancelled = bool(meta.get("cancelled", False))
     if cancelled and n_steps == 0:
-        raise Cancelled("fine-tuning cancelled before the first step")
+        raise Cancelled(NOT_STARTED)
     metrics = meta.get("metrics") or {}
     scored = {k[len("psnr_auto_") :]: v for k, v in metrics.items() if k.startswith("psnr_auto_")}
     decoder = max(scored, key=scored.__getitem__) if scored else ""  # best on the held-out
