@@ -29,6 +29,7 @@ pytest.importorskip("napari")
 pytest.importorskip("pytestqt")
 
 from tinct.engine.options import ColorizeOptions  # noqa: E402
+from tinct.napari_plugin.hints_panel import SWATCH_TIP  # noqa: E402
 from tinct.napari_plugin.widget import ColorizeWidget  # noqa: E402
 
 
@@ -369,6 +370,7 @@ def test_selecting_one_hint_shows_swatches_and_click_sets_colour(viewer, widget)
     np.testing.assert_allclose(pts.face_color[0], [1, 0, 0, 1])  # untouched
     pts.selected_data = {0, 1}
     assert widget.swatches.native.isHidden()
+    assert widget.status.value != SWATCH_TIP  # the swatches it spoke of are gone
 
 
 def _stack_of_planes(viewer, n=3):
@@ -399,8 +401,10 @@ def test_swatches_of_a_hint_on_one_plane_go_when_the_slider_leaves_it(viewer, wi
     seen = _record_suggested_planes(widget.fakes[0])
     pts.selected_data = {1}
     assert seen == [0] and not widget.swatches.native.isHidden()
+    assert widget.status.value == SWATCH_TIP
     viewer.dims.set_current_step(0, 2)  # the hint is not on plane 2: nothing to suggest
     assert widget.swatches.native.isHidden() and seen == [0]
+    assert widget.status.value == ""  # not "click a swatch" with no swatch to click
     viewer.dims.set_current_step(0, 0)  # still selected: back on its plane, asked again
     assert not widget.swatches.native.isHidden() and seen == [0, 0]
 
@@ -440,7 +444,7 @@ def test_suggestions_that_arrive_for_a_plane_left_are_dropped(viewer, widget, qt
     release.set()
     qtbot.waitUntil(lambda: not widget.busy, timeout=10_000)
     assert widget.swatches.native.isHidden()  # plane 0's colours are not shown over plane 2
-    assert widget.status.value != "click a swatch to recolour the selected hint"
+    assert widget.status.value != SWATCH_TIP
 
 
 # ---------------------------------------------------------------------------- errors

@@ -19,9 +19,11 @@ from napari.utils.notifications import show_warning
 from tinct.napari_plugin import jobs, logic
 from tinct.napari_plugin import layers as layer_io
 
-__all__ = ["HintsMixin"]
+__all__ = ["SWATCH_TIP", "HintsMixin"]
 
 _N_SWATCHES = 9
+#: The status line while the swatches show (cleared with them: there is nothing to click).
+SWATCH_TIP = "click a swatch to recolour the selected hint"
 
 
 class HintsMixin:
@@ -142,6 +144,8 @@ class HintsMixin:
         """Hide the swatches and forget the suggestions asked for (a late answer is dropped)."""
         self.swatches.visible = False
         self._suggesting = None
+        if self.status.value in (SWATCH_TIP, "suggesting colours…"):  # said of them
+            self.status.value = ""
 
     def _plane_changed_for_swatches(self) -> None:
         """The viewer moved along a stack: the selected hint's suggestions are asked anew.

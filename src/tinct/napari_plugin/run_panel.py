@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from tinct.cancel import Cancelled
 from tinct.napari_plugin import jobs
-from tinct.napari_plugin.hints_panel import _N_SWATCHES
+from tinct.napari_plugin.hints_panel import _N_SWATCHES, SWATCH_TIP
 from tinct.napari_plugin.progress import State, cancelled_status, error_text, progress_view
 from tinct.napari_plugin.status_line import on_undock
 
@@ -147,7 +147,7 @@ class RunMixin:
             return
         if value and value[0] == "suggest":
             if self._suggestions_arrived(self._running_job, value[1]):
-                self.status.value = "click a swatch to recolour the selected hint"
+                self.status.value = SWATCH_TIP
             elif self.status.value == "suggesting colours…":  # for a plane no longer shown
                 self.status.value = ""
 
