@@ -16,11 +16,13 @@ holder out. Afterwards it reads frames until the peer closes, idles out or
 misbehaves, or the server stops (its last frame is then ``shutting_down``,
 sent without waiting long for a slow reader); each frame's header must arrive
 within ``read_timeout`` of its first byte and its payload within a deadline
-that grows with its size. It answers ``hello``, ``models`` and ``cancel``, hands
-``colorize`` to :func:`tinct.bridge.running_job.run_colorize` (which streams
-progress frames and watches for a cancel or a vanished client while the job
-runs) and turns every refusal or failure into an ``error`` frame. Nothing that
-goes wrong escapes the connection.
+that grows with its size, and a large payload must fit the server's budget of
+payloads held at once (:mod:`tinct.bridge.payload_budget`; ``busy`` otherwise).
+It answers ``hello``, ``models`` and ``cancel``, hands ``colorize`` to
+:func:`tinct.bridge.running_job.run_colorize` (which streams progress frames
+and watches for a cancel or a vanished client while the job runs) and turns
+every refusal or failure into an ``error`` frame. Nothing that goes wrong
+escapes the connection.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class Connection:
         partial: a frame begun while a job ran
             (:func:`~tinct.bridge.running_job.read_during_job`), finished by the
             next read.
+        reserved: bytes of the server's payload budget the frame just read holds.
     """
 
     def __init__(self, server: ServingState, sock: socket.socket, addr: Any) -> None:
@@ -90,6 +93,7 @@ class Connection:
         self.authenticated = False
         self._evicted = False
         self.partial: PartialFrame | None = None
+        self.reserved = 0
         self.thread: threading.Thread | None = None
 
     def serve(self) -> None:
@@ -205,7 +209,13 @@ class Connection:
     def _read_frame(self, max_frame_bytes: int) -> P.Frame:
         """Read one frame under the header and payload deadlines.
 
-        A frame begun while a job ran (:attr:`partial`) is finished first.
+        A frame begun while a job ran (:attr:`partial`) is finished first. A large
+        payload's bytes are reserved in the server's
+        :class:`~tinct.bridge.payload_budget.PayloadBudget` (:attr:`reserved`) before
+        it is read; the caller releases them once the request is answered.
+
+        Raises:
+            ProtocolError: also ``busy`` when the budget has no room for the payload.
         """
         server = self.server
         if self.partial is not None:
@@ -221,8 +231,14 @@ class Connection:
         except P.ProtocolError as exc:
             raise named_limit(exc) from None
         size = header["payload_bytes"]
+        self.reserved = server.payload_budget.reserve(size)  # busy: too much held already
         deadline = time.monotonic() + server.read_timeout + size / server.min_transfer_rate
-        return P.Frame(header, P.read_payload(self.sock, header, deadline=deadline))
+        try:
+            return P.Frame(header, P.read_payload(self.sock, header, deadline=deadline))
+        except BaseException:
+            server.payload_budget.release(self.reserved)
+            self.reserved = 0
+            raise
 
     def _serve_one(self) -> bool:
         """Read and answer one request; returns False when the connection ends.
@@ -253,7 +269,16 @@ class Connection:
         except OSError as exc:
             log.info("connection %s lost: %s", peer, exc)
             return False
-        if stopping.is_set():  # arrived as the server stopped: not served
+        reserved, self.reserved = self.reserved, 0
+        try:
+            return self._answer(frame)
+        finally:  # the request is done with its payload
+            server.payload_budget.release(reserved)
+
+    def _answer(self, frame: P.Frame) -> bool:
+        """Answer one request frame; returns False when the connection ends."""
+        server, peer = self.server, self.peer
+        if server._stopping.is_set():  # arrived as the server stopped: not served
             return False
         server.stats["requests"] += 1
         try:
@@ -288,7 +313,8 @@ class Connection:
             return False
         server.stats["errors"] += 1
         if isinstance(exc, P.ProtocolError):
-            log.warning("bad frame from %s: %s", peer, show(exc.message, 400))
+            what = "request refused" if exc.code == P.E_BUSY else "bad frame"
+            log.warning("%s from %s: %s", what, peer, show(exc.message, 400))
             self._send_error(exc.code, exc.message)
         else:
             log.warning("frame from %s not completed in time", peer)

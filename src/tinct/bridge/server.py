@@ -100,6 +100,9 @@ class BridgeServer(ServingState):
         config_path: where to write bridge.json; None = the user default,
             False = do not write one.
         max_frame_bytes: largest accepted payload.
+        max_held_bytes: most payload bytes that all connections together may hold
+            at once (uploading, queued or running; default: twice
+            ``max_frame_bytes``); a large request beyond it is refused with ``busy``.
         max_pixels: largest accepted image (width x height).
         max_hints: most hints per request (point hints plus hint-layer blobs).
         max_mrf_iters: most MRF sweeps per request.
@@ -136,6 +139,7 @@ class BridgeServer(ServingState):
         token: str | None = None,
         config_path: str | os.PathLike[str] | bool | None = None,
         max_frame_bytes: int = P.DEFAULT_MAX_FRAME_BYTES,
+        max_held_bytes: int | None = None,
         max_pixels: int = P.DEFAULT_MAX_PIXELS,
         max_hints: int = P.DEFAULT_MAX_HINTS,
         max_mrf_iters: int = P.DEFAULT_MAX_MRF_ITERS,
@@ -159,6 +163,7 @@ class BridgeServer(ServingState):
             ),
             token=token or secrets.token_urlsafe(32),
             max_frame_bytes=max_frame_bytes,
+            max_held_bytes=2 * max_frame_bytes if max_held_bytes is None else max_held_bytes,
             max_pixels=max_pixels,
             max_hints=max_hints,
             max_mrf_iters=max_mrf_iters,

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from tinct.bridge import wire as P
 from tinct.bridge.backend import Backend, ColorizeJob
 from tinct.bridge.connection import Handler
+from tinct.bridge.payload_budget import PayloadBudget
 from tinct.bridge.request import parse_colorize
 
 if TYPE_CHECKING:
@@ -180,6 +181,8 @@ class ServingState:
         backend: what runs the jobs.
         token: the auth token.
         max_frame_bytes: largest accepted payload.
+        max_held_bytes: most payload bytes held by all connections at once (at
+            least ``max_frame_bytes``).
         max_pixels: largest accepted image (width x height).
         max_hints: most hints per request.
         max_mrf_iters: most MRF sweeps per request.
@@ -192,6 +195,8 @@ class ServingState:
         heartbeat: seconds between progress frames while colorizing.
 
     Attributes:
+        payload_budget: the :class:`~tinct.bridge.payload_budget.PayloadBudget` of
+            ``max_held_bytes``.
         stats: counts of ``connections``, ``requests``, ``errors`` (and
             ``evicted``, once a pending connection has been dropped).
     """
@@ -202,6 +207,7 @@ class ServingState:
         *,
         token: str,
         max_frame_bytes: int,
+        max_held_bytes: int,
         max_pixels: int,
         max_hints: int,
         max_mrf_iters: int,
@@ -216,6 +222,7 @@ class ServingState:
         self.backend: Backend = backend
         self.token = token
         self.max_frame_bytes = int(max_frame_bytes)
+        self.payload_budget = PayloadBudget(max(int(max_held_bytes), self.max_frame_bytes))
         self.max_pixels = int(max_pixels)
         self.max_hints = int(max_hints)
         # a header may hold the hints: the values they take, and room for the rest
@@ -255,6 +262,7 @@ class ServingState:
             "result_formats": list(P.RESULT_FORMATS),
             "limits": {
                 "max_frame_bytes": self.max_frame_bytes,
+                "max_held_bytes": self.payload_budget.limit,
                 "max_header_bytes": P.DEFAULT_MAX_HEADER_BYTES,
                 "max_header_values": self.max_header_values,
                 "max_pixels": self.max_pixels,
