@@ -164,8 +164,10 @@ def test_cancel_while_a_folder_loads_stops_between_two_images(
     monkeypatch.setattr(datasets, "_load_rgb", load)
     assert train.start() is not None
     assert entered.wait(60)
+    train._poll()
+    assert train.status.value == "reading images: 0 of 40"  # not a bare "preparing"
     train.cancel_button.native.click()
-    train._poll()  # the job still says "preparing the examples": the line says the cancel
+    train._poll()  # the job still says "reading images": the line says the cancel
     assert train.status.value == CANCELLING_EARLY
     release.set()
     qtbot.waitUntil(lambda: not train.busy and not train._timer.isActive(), timeout=60_000)

@@ -328,3 +328,9 @@ def test_image_bank_stops_between_two_images_once_cancelled(image_dir, monkeypat
     with pytest.raises(Cancelled):
         ImageBank(find_images(image_dir), size=32, progress=False, cancel=cancel)
     assert len(decoded) == 2  # of 5: the third is never started
+
+
+def test_image_bank_tells_a_front_end_how_far_it_has_read(image_dir):
+    told: list[tuple[int, int]] = []
+    ImageBank(find_images(image_dir), size=32, progress=lambda *p: told.append(p))
+    assert told == [(i, 5) for i in range(5)]

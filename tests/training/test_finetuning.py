@@ -131,9 +131,17 @@ def test_cancel_while_a_folder_loads_stops_the_load(small_store, tmp_path, monke
         return inner(path, size)
 
     monkeypatch.setattr(datasets, "_load_rgb", load)
+    told = []
     with pytest.raises(Cancelled, match="before the first step"):
-        finetune(folders=[tmp_path], name="never", steps=5, cancel=cancel, **FAST)
+        finetune(
+            folders=[tmp_path], name="never", steps=5, cancel=cancel, progress=told.append, **FAST
+        )
     assert len(decoded) == 3 and not user_store.is_user_model("never")
+    assert [p.message for p in told] == [  # the Train widget's status line while a folder
+        "preparing the examples",  # is read, and `tinct train`'s: at each tenth, not each file
+        "reading images: 0 of 12",
+        "reading images: 2 of 12",
+    ]
 
 
 @pytest.mark.parametrize(("at", "where"), [(1, "scoring the base"), (3, "matching the palette")])
@@ -157,9 +165,11 @@ def test_cancel_before_training_stops_after_its_batch(small_store, monkeypatch, 
 
     monkeypatch.setattr(tinct.models, "load_model", load_model)
     examples = [_colour(i, (48, 48)) for i in range(48)]  # 12 held out, 36 to match on
+    told = []
     with pytest.raises(Cancelled, match="before the first step"):
-        finetune(examples, name="never", steps=5, cancel=cancel, **FAST)
+        finetune(examples, name="never", steps=5, cancel=cancel, progress=told.append, **FAST)
     assert len(forwards) == at, where  # not the rest of this pass, nor the next ones
+    assert "scoring small0 on the held-out examples" in [p.message for p in told]
     assert not user_store.is_user_model("never")
 
 

@@ -12,7 +12,7 @@ everything comes from one source, the last share of its pieces.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,6 +112,7 @@ def prepare_examples(
     held_fraction: float = 0.25,
     size: int = SIZE,
     cancel: Any = None,
+    report: Callable[[int, int], None] | None = None,
 ) -> Examples:
     """Cut colour examples into squares and hold out part of them.
 
@@ -129,6 +130,7 @@ def prepare_examples(
         size: Side of the squares.
         cancel: Object with ``is_set()`` (:mod:`tinct.cancel`), checked between two
             examples and between two files of a folder.
+        report: ``report(done, total)`` before each file of the folders is read.
 
     Returns:
         The pieces and their split.
@@ -163,7 +165,7 @@ def prepare_examples(
         parts.append(f"{len(examples)} image{'s' * (len(examples) > 1)} ({len(pieces)} pieces)")
     if folders:
         paths = find_images(list(folders))
-        bank = ImageBank(paths, size=size, progress=False, cancel=cancel)
+        bank = ImageBank(paths, size=size, progress=report or False, cancel=cancel)
         pieces += list(bank.images)
         sources += [source_id(p) for p in bank.paths]
         parts.append(f"{', '.join(map(str, folders))} ({len(bank.paths)} files)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,8 @@ def find_images(root: str | Path | Sequence[str | Path]) -> list[Path]:
                 q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES and q.is_file()
             )
     if not found:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {roots}")
+        where = ", ".join(str(r) for r in roots)  # the folders as typed, not a list's repr
+        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {where}")
     return sorted(found)
 
 
@@ -287,7 +288,8 @@ class ImageBank:
         paths: Image files.
         size: Side of the stored squares, in pixels.
         cache_dir: Folder for the decoded-array cache, or None.
-        progress: Show a progress bar while decoding.
+        progress: Show a progress bar while decoding; or ``progress(done, total)``,
+            called before each file is decoded (a front end's progress line).
         cancel: Object with ``is_set()`` (:mod:`tinct.cancel`), checked before each
             image is decoded, so that a folder of hundreds stops within one image.
 
@@ -306,7 +308,7 @@ class ImageBank:
         paths: Sequence[Path],
         size: int = 256,
         cache_dir: str | Path | None = None,
-        progress: bool = True,
+        progress: bool | Callable[[int, int], None] = True,
         cancel: Any = None,
     ) -> None:
         self.paths = list(paths)
@@ -326,8 +328,11 @@ class ImageBank:
 
         arr = np.empty((len(self.paths), size, size, 3), dtype=np.uint8)
         keep: list[int] = []
-        for i, p in enumerate(tqdm(self.paths, desc="decoding images", disable=not progress)):
+        bar = not progress or callable(progress)
+        for i, p in enumerate(tqdm(self.paths, desc="decoding images", disable=bar)):
             check(cancel)  # outside the try: a cancelled load is not a skipped file
+            if callable(progress):
+                progress(i, len(self.paths))
             try:
                 arr[i] = _load_rgb(p, size)
                 keep.append(i)

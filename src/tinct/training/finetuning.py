@@ -200,10 +200,16 @@ def finetune(
         raise ValueError("give a budget: minutes in (0, 1440] and/or steps > 0")
     recipe = _recipe_of(base)
     report(FineTuneProgress("preparing", message="preparing the examples"))
-    with _before_training():  # a folder of hundreds: Cancel is checked between its files
+
+    def reading(done: int, total: int) -> None:  # a folder of hundreds takes a while
+        if done * 10 // total != (done - 1) * 10 // total:  # each tenth: `tinct train` prints it
+            report(FineTuneProgress("preparing", message=f"reading images: {done} of {total}"))
+
+    with _before_training():  # Cancel is checked between two files
         ex = prepare_examples(
-            examples, folders, names=names, held_fraction=held_fraction, cancel=cancel
-        )
+            examples, folders, names=names, held_fraction=held_fraction, cancel=cancel,
+            report=reading,
+        )  # fmt: skip
     say(f"examples: {ex.description}")
 
     def check_cancel() -> None:
@@ -214,6 +220,7 @@ def finetune(
     dev = _device(device)
     score = scorer(ex.images, ex.held_out, dev)
     model = load_model(base, device=dev)
+    report(FineTuneProgress("preparing", message=f"scoring {base} on the held-out examples"))
     t_score = time.monotonic()
     with _before_training():
         base_score = score(model, cancel=cancel).get(SCORE_KEY)
