@@ -230,3 +230,39 @@ def test_a_fifo_is_refused_before_it_is_opened(tmp_path):
     assert "is not a regular file" in str(raised[0])
     with pytest.raises(FileNotFoundError, match="no such file"):
         read_hints_file(tmp_path / "missing.csv")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"row": 10**400, "col": 1, "color": (1, 2, 3)}, "Hint.row must be finite"),
+     ({"row": 1, "col": 1, "color": (10**400, 2, 3)}, "Hint.color must be"),
+     ({"row": 1, "col": 1, "ab": (10**400, 3)}, "Hint.ab must be")],
+)  # fmt: skip
+def test_an_integer_too_large_for_a_float_is_a_value_error(kwargs, match):
+    with pytest.raises(ValueError, match=match):  # was OverflowError
+        Hint(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [('[{"row": 1, "col": 2}]', "hint 1 .* it has no r, g, b"),
+     ('[{"col": 2, "color": [1, 2, 3]}]', "it has no row"),
+     ('[{"row": 1, "col": 2, "color": 5}]', "color must be a list of numbers, got 5"),
+     ('[{"row": 1, "col": 2, "ab": "x"}]', "ab must be a list of numbers"),
+     ("[null]", "a hint is an object"),
+     ('[{"row": 1' + "0" * 5000 + "}]", "a number in the JSON has too many digits"),
+     ("row,col,r,g,b\n1,2," + "3" * 200_000 + ",4,5\n", "not a readable CSV file")],
+)  # fmt: skip
+def test_malformed_hint_rows_are_worded_for_a_user(tmp_path, text, match):
+    p = tmp_path / "h.csv"
+    p.write_text(text)
+    with pytest.raises(ValueError, match=match) as info:
+        read_hints_file(p)
+    assert len(str(info.value)) < 400  # a huge value is cut, not quoted whole
+
+
+def test_a_hints_file_that_is_not_utf8_names_the_file(tmp_path):
+    p = tmp_path / "h.csv"
+    p.write_bytes(b"row,col,r,g,b\n1,2,3,4,5\n\xff\n")
+    with pytest.raises(ValueError, match=r"h\.csv: not UTF-8 text \(byte 24 is 0xff\)"):
+        read_hints_file(p)

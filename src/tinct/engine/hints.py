@@ -73,37 +73,62 @@ class Hint:
         for name in ("row", "col"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.number)):
-                raise TypeError(f"Hint.{name} must be a number, got {v!r}")
-            if not math.isfinite(v):
-                raise ValueError(f"Hint.{name} must be finite, got {v!r}")
+                raise TypeError(f"Hint.{name} must be a number, got {_shown(v)}")
+            if not math.isfinite(_finite_float(v)):
+                raise ValueError(f"Hint.{name} must be finite, got {_shown(v)}")
             object.__setattr__(self, name, float(v))
         if self.color is not None:
-            c = tuple(float(x) for x in self.color)
+            c = tuple(_finite_float(x) for x in self.color)
             if len(c) not in (3, 4) or not all(math.isfinite(x) for x in c):
-                raise ValueError(f"Hint.color must be (r, g, b), got {self.color!r}")
+                raise ValueError(f"Hint.color must be (r, g, b), got {_shown(self.color)}")
             c = c[:3]
             is_float = all(isinstance(x, (float, np.floating)) for x in self.color[:3])
             if not (is_float and max(c) <= 1.0):
                 c = tuple(x / 255.0 for x in c)
             if min(c) < 0.0 or max(c) > 1.0:
-                raise ValueError(f"Hint.color out of range: {self.color!r}")
+                raise ValueError(f"Hint.color out of range: {_shown(self.color)}")
             object.__setattr__(self, "color", c)
         if self.ab is not None:
-            ab = tuple(float(x) for x in self.ab)
+            ab = tuple(_finite_float(x) for x in self.ab)
             if len(ab) != 2 or not all(math.isfinite(x) for x in ab):
-                raise ValueError(f"Hint.ab must be (a, b), got {self.ab!r}")
+                raise ValueError(f"Hint.ab must be (a, b), got {_shown(self.ab)}")
             object.__setattr__(self, "ab", ab)
         if self.size is not None:
             ok = isinstance(self.size, (int, float, np.number)) and not isinstance(self.size, bool)
             if not (ok and 1 <= self.size <= MAX_HINT_SIZE):
                 raise ValueError(
-                    f"Hint.size must be 1 to {MAX_HINT_SIZE:.0e} pixels, got {self.size!r}"
+                    f"Hint.size must be 1 to {MAX_HINT_SIZE:.0e} pixels, got {_shown(self.size)}"
                 )
             object.__setattr__(self, "size", float(self.size))
 
     def key(self) -> tuple[Any, ...]:
         """A hashable, exact description (for cache keys)."""
         return (self.row, self.col, self.color, self.ab, self.size)
+
+
+def _finite_float(x: Any) -> float:
+    """``float(x)``, with an integer too large for a float (``10**400``) as infinity.
+
+    ``float()`` raises :class:`OverflowError` for such an integer (a JSON hints file or a
+    request may hold one); as infinity it is refused as not finite, a :class:`ValueError`.
+    """
+    try:
+        return float(x)
+    except OverflowError:
+        return math.inf
+
+
+#: Most characters of a value quoted in a message (a hints file may hold a huge one).
+_SHOWN_CHARS = 80
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, cut to :data:`_SHOWN_CHARS` characters for a one-line message."""
+    try:
+        text = repr(value)
+    except ValueError:  # an integer of more digits than Python turns into text
+        text = "a number too long to show"
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
 
 
 def hints_digest(hints: Iterable[Hint]) -> str:
@@ -248,7 +273,13 @@ def read_hints_file(path: str | Path) -> list[Hint]:
             f"{path} is {max(size, len(raw)):,} bytes, more than a hints file may have "
             f"({limit:,} bytes, {limit // 2**20} MiB)"
         )
-    text = raw.decode("utf-8-sig")  # a byte-order mark (Excel's CSV) is dropped
+    try:
+        text = raw.decode("utf-8-sig")  # a byte-order mark (Excel's CSV) is dropped
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path}: not UTF-8 text (byte {exc.start:,} is 0x{raw[exc.start]:02x}); "
+            "a hints file is CSV or JSON text in UTF-8"
+        ) from None
     rows: list[Any]
     if path.suffix.lower() == ".json" or text.lstrip().startswith(("[", "{")):
         try:
@@ -257,17 +288,22 @@ def read_hints_file(path: str | Path) -> list[Hint]:
             raise ValueError(f"{path}: not valid JSON ({exc})") from None
         except RecursionError:
             raise ValueError(f"{path}: the JSON is nested too deeply to be a hints file") from None
+        except ValueError:  # Python's limit on the digits of an integer (4300)
+            raise ValueError(f"{path}: a number in the JSON has too many digits") from None
         rows = data.get("hints", data) if isinstance(data, dict) else data
         if not isinstance(rows, list):
             raise ValueError(f"{path}: expected a JSON list of hints")
     else:
-        rows = [
-            [x.strip() for x in r]
-            for r in csv.reader(
-                line for line in text.splitlines() if not line.lstrip().startswith("#")
-            )
-            if r and any(x.strip() for x in r)
-        ]
+        try:
+            rows = [
+                [x.strip() for x in r]
+                for r in csv.reader(
+                    line for line in text.splitlines() if not line.lstrip().startswith("#")
+                )
+                if r and any(x.strip() for x in r)
+            ]
+        except csv.Error as exc:  # e.g. a value longer than the csv module's field limit
+            raise ValueError(f"{path}: not a readable CSV file ({exc})") from None
         if rows and not _is_number(rows[0][0]):
             columns = _csv_columns(rows[0], path)
             rows = [dict(zip(columns, r, strict=False)) for r in rows[1:]]
@@ -285,7 +321,7 @@ def read_hints_file(path: str | Path) -> list[Hint]:
         try:
             hints.append(_hint_from_row(r))
         except (TypeError, ValueError, KeyError) as exc:
-            raise ValueError(f"{path}: hint {i} ({r!r}) is invalid: {exc}") from None
+            raise ValueError(f"{path}: hint {i} ({_shown(r)}) is invalid: {exc}") from None
     return hints
 
 
@@ -332,16 +368,30 @@ def _num(x: Any) -> float | int:
 
 def _hint_from_row(r: Any) -> Hint:
     if isinstance(r, dict):
+        missing = [k for k in ("row", "col") if k not in r]
+        if not missing and "ab" not in r and "color" not in r:
+            missing = [k for k in ("r", "g", "b") if k not in r]
+        if missing:
+            raise ValueError(f"it has no {', '.join(missing)}")
         size = r.get("size")
         size = None if size in (None, "") else _num(size)
         if "ab" in r:
-            return Hint(_num(r["row"]), _num(r["col"]), ab=tuple(r["ab"]), size=size)
-        c = r["color"] if "color" in r else (r["r"], r["g"], r["b"])
+            return Hint(_num(r["row"]), _num(r["col"]), ab=_listed(r["ab"], "ab"), size=size)
+        c = _listed(r["color"], "color") if "color" in r else (r["r"], r["g"], r["b"])
         return Hint(_num(r["row"]), _num(r["col"]), color=tuple(_num(x) for x in c), size=size)  # type: ignore[arg-type]
+    if not isinstance(r, (list, tuple)):
+        raise ValueError('a hint is an object {"row":, "col":, "color": [r, g, b]} or a list')
     vals = [_num(x) for x in r]
     if len(vals) not in (5, 6):
         raise ValueError("expected row, col, r, g, b[, size]")
     return Hint(vals[0], vals[1], color=tuple(vals[2:5]), size=vals[5] if len(vals) == 6 else None)  # type: ignore[arg-type]
+
+
+def _listed(value: Any, what: str) -> tuple[Any, ...]:
+    """A JSON list as a tuple; anything else is a :class:`ValueError` naming ``what``."""
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"{what} must be a list of numbers, got {_shown(value)}")
+    return tuple(value)
 
 
 # ----------------------------------------------------------------------------- rasterisation
