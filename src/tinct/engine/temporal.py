@@ -67,6 +67,8 @@ __all__ = [
 
 #: Long side of the grid motion is estimated on.
 MOTION_LONG = 256
+#: Planes of an in-memory sequence fed at once (memory grows with them: ~16 MB a plane).
+FEED_PLANES = 16
 #: Largest count of planes a cell's content is taken to have persisted (see HISTORY_GAIN).
 MAX_HISTORY = 8.0
 #: A plane's own prediction weighs ``1 / (1 + HISTORY_GAIN * (count - 1))`` against the
@@ -356,8 +358,13 @@ def colorize_sequence(
 
         run = TemporalRun(colorizer, opts, plane_hints, reference=reference, rgb=is_rgb,
                           user_net=user_net, cancel=cancel, progress=sub, total=T)  # fmt: skip
-        outs.append(run.feed(seqs[:, k]))
+        fed = [run.feed(seqs[i : i + FEED_PLANES, k]) for i in range(0, T, FEED_PLANES)]
+        outs.append(np.concatenate(fed, 0))  # in pieces: a piece's network output is kept
         notes += [n for n in run.notes if n not in notes]
+    if T > FEED_PLANES:  # each piece noted its own planes; the notes are the whole stack's
+        from tinct.engine.stacks import stack_notes
+
+        notes = stack_notes(colorizer, arr, is_rgb, opts)
     for note in notes:
         warnings.warn(note, _in.InputWarning, stacklevel=3)
     out = np.stack(outs, 1).reshape(

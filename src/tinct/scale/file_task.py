@@ -200,6 +200,7 @@ def colorize_file(
 def _colorize(c: Any, src: Path, out: Path, options: ColorizeOptions, depth: str) -> Path:
     """Colorize one image or video file into ``out`` with ``depth``; returns the output."""
     from tinct.engine.imagefiles import read_image
+    from tinct.engine.stacks import colorize_stack
     from tinct.engine.video import colorize_video, is_video
 
     if is_video(src):  # streamed file to file, never held in memory
@@ -211,7 +212,7 @@ def _colorize(c: Any, src: Path, out: Path, options: ColorizeOptions, depth: str
                            progress=False)  # fmt: skip
         return dest
     image = read_image(src)
-    result = c.colorize(image, options=options)
+    result = colorize_stack(c, image, options=options)  # a stack a few planes a call
     dest = output_path_for(src, out, stack=result.ndim > 3)
     bits = output_depth(depth, image.dtype, dest, stack=result.ndim > 3)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,96 @@
+"""Stacks from files colorized a few planes a call, so that memory does not grow with them.
+
+:meth:`tinct.Colorizer.colorize` keeps a call's network output for re-decoding (napari
+changes the temperature without a network pass), and decodes every plane at once: about
+16 MB a plane at ``net_size`` 256, whatever the plane's size. A 460 KB TIFF of 2000 pages
+of 8 x 8 pixels (128,000 pixels, far under the file limit) asked for some 32 GB and was
+killed. :func:`colorize_stack`, the path of ``tinct colorize`` and ``tinct batch``, gives
+the colorizer :data:`PLANES_PER_CALL` planes at a time instead; the result is the one a
+single call gives: intensities map by the whole stack's range (its percentiles, as one
+call takes them) and the input notes (blank pixels, a nearly black stack, its nearly
+constant planes) are the whole stack's (:func:`stack_notes`), issued once. With ``temporal``
+:func:`tinct.engine.temporal.colorize_sequence` feeds its sequence to one
+:class:`~tinct.engine.temporal.TemporalRun` in pieces of the same size, whoever calls it.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tinct.engine import inputs as _in
+from tinct.engine.thread_warnings import collect_warnings
+
+__all__ = ["PLANES_PER_CALL", "colorize_stack", "stack_notes"]
+
+#: Planes one colorizer call gets: its network output, kept whole, grows with them.
+PLANES_PER_CALL = 16
+
+
+def colorize_stack(
+    colorizer: Any,
+    image: Any,
+    *,
+    hints: Sequence[Any] = (),
+    reference: Any = None,
+    options: Any = None,
+) -> np.ndarray:
+    """Colorize an image or a stack as :meth:`~tinct.Colorizer.colorize` does, in pieces.
+
+    Args:
+        colorizer: The :class:`~tinct.Colorizer`.
+        image: ``(..., H, W)`` gray or ``(..., H, W, 3|4)`` RGB(A), as read from a file.
+        hints: Hints, applied to every plane.
+        reference: Optional colour reference image.
+        options: The call's :class:`~tinct.ColorizeOptions` (``None``: the colorizer's).
+
+    Returns:
+        What ``colorizer.colorize(image, hints, reference, options=options)`` returns.
+
+    Raises:
+        TypeError: Unsupported input type or dtype.
+        ValueError: Invalid input, hints or options.
+    """
+    arr, is_rgb = _in._validate(image, None)
+    lead = arr.shape[:-3] if is_rgb else arr.shape[:-2]
+    planes = math.prod(lead)
+    temporal = (options or colorizer.options).temporal
+    if planes <= PLANES_PER_CALL or temporal:  # a sequence is fed in pieces by the engine
+        return colorizer.colorize(arr, hints, reference, options=options, rgb=is_rgb)
+    from tinct.engine.temporal import _whole_stack_range
+
+    resolved = colorizer.resolve_options(options, hinted=bool(hints))
+    ranged = _whole_stack_range(arr, is_rgb, resolved)
+    call = (options or colorizer.options).replace(intensity_range=ranged.intensity_range)
+    flat = arr.reshape(planes, *arr.shape[len(lead) :])
+    outs = []
+    with collect_warnings(_in.InputWarning):  # each piece's own notes: the stack's follow
+        for i in range(0, planes, PLANES_PER_CALL):
+            piece = flat[i : i + PLANES_PER_CALL]
+            outs.append(colorizer.colorize(piece, hints, reference, options=call, rgb=is_rgb))
+    for note in stack_notes(colorizer, arr, is_rgb, resolved):
+        warnings.warn(note, _in.InputWarning, stacklevel=2)
+    out = np.concatenate(outs, 0)
+    return out.reshape(*lead, *out.shape[1:])
+
+
+def stack_notes(colorizer: Any, arr: np.ndarray, is_rgb: bool, options: Any) -> list[str]:
+    """The input notes one call over the whole stack ``arr`` gives (each piece has its own).
+
+    Args:
+        colorizer: The :class:`~tinct.Colorizer` (its colour space makes RGB input gray).
+        arr: The validated stack.
+        is_rgb: Its last axis holds colour channels.
+        options: Resolved options (normalisation, percentiles, intensity range).
+
+    Returns:
+        The notes, as :func:`tinct.engine.inputs.prepare_noted` words them.
+    """
+    return _in.prepare_noted(
+        arr, space=colorizer.info.space, normalize=options.normalize,
+        percentiles=options.percentiles, rgb=is_rgb, intensity_range=options.intensity_range,
+    ).notes  # fmt: skip
