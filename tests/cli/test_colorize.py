@@ -1,6 +1,8 @@
 """``tinct colorize`` and ``tinct demo`` end to end (random-weight tinct-small from a file)."""
 
 import json
+import os
+import shutil
 
 import numpy as np
 import pytest
@@ -508,3 +510,91 @@ def test_help_tells_output_depth(capsys):
     assert main(["colorize", "--help"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "--output-depth {auto,8,16}" in out and "16 bits in a PNG or TIFF" in out
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "said"),
+    [("big_row.json", '[{"row": 1' + "0" * 400 + ', "col": 2, "color": [1, 2, 3]}]',
+      "Hint.row must be finite"),
+     ("big_colour.json", '[{"row": 1, "col": 2, "color": [1' + "0" * 400 + ", 2, 3]}]",
+      "Hint.color must be (r, g, b)"),
+     ("long_field.csv", "row,col,r,g,b\n1,2," + "3" * 200_000 + ",4,5\n",
+      "not a readable CSV file"),
+     ("latin1.csv", "row,col,r,g,b\n1,2,3,4,5 # r\xf6t\n".encode("latin-1"), "not UTF-8 text"),
+     ("digits.json", '[{"row": 1' + "0" * 5000 + ', "col": 2, "color": [1, 2, 3]}]',
+      "too many digits")],
+)  # fmt: skip
+def test_a_malformed_hints_file_is_one_line_naming_hints(
+    tmp_path, gray_png, weights, name, content, said, capsys
+):
+    # a JSON integer too large for a float (OverflowError) and a CSV value over the csv
+    # module's field limit (csv.Error) escaped as "error: OverflowError: ..." with exit 1
+    hints = tmp_path / name
+    hints.write_bytes(content if isinstance(content, bytes) else content.encode())
+    args = ["colorize", str(gray_png), "-o", str(tmp_path / "x.png"), "--model", weights]
+    assert main([*args, "--hints", str(hints)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"tinct colorize: error: --hints: {hints}: ") and said in err
+    assert len(err.splitlines()) == 1 and len(err) < 400
+
+
+def test_a_folder_a_fifo_or_a_broken_link_among_several_inputs_fails_that_file_only(
+    tmp_path, gray_png, weights, capsys
+):
+    # "colorize scans/* -o out/" with a sub-folder named like an image among the matches
+    # refused the whole run (exit 2) before: a failed file never stops the others
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    (scans / "b_folder.png").mkdir()
+    (scans / "a_dead.png").symlink_to(tmp_path / "gone.png")
+    os.mkfifo(scans / "d_fifo.png")  # never opened: reading it would wait for ever
+    shutil.copy(gray_png, scans / "c_good.png")
+    out = tmp_path / "out"
+    inputs = sorted(str(p) for p in scans.iterdir())
+    assert main(["colorize", *inputs, "-o", str(out), "--model", weights, "-q"]) == 1
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ": warning: " not in ln]
+    assert err == [
+        f"tinct colorize: {scans / 'a_dead.png'}: a broken link (to {tmp_path / 'gone.png'})",
+        f"tinct colorize: {scans / 'b_folder.png'}: a directory, not a file",
+        f"tinct colorize: {scans / 'd_fifo.png'}: not a regular file",
+    ]
+    assert sorted(p.name for p in out.iterdir()) == ["c_good_colorized.png"]
+
+
+def test_a_missing_input_among_several_is_still_a_usage_error(tmp_path, gray_png, weights, capsys):
+    missing = tmp_path / "typo.png"
+    args = ["colorize", str(gray_png), str(missing), "-o", str(tmp_path / "out"), "-q"]
+    assert main([*args, "--model", weights]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"tinct colorize: error: IN: no such file: {missing}"
+    )
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_stack_of_many_small_pages_is_colorized_a_few_planes_a_call(
+    tmp_path, weights, monkeypatch
+):
+    # the network output of a call is kept whole (~16 MB a plane): a 460 KB TIFF of 2000
+    # pages of 8 x 8 pixels was killed for memory; now a call gets PLANES_PER_CALL planes
+    from tinct.engine import stacks
+    from tinct.engine.colorizer import Colorizer
+
+    src = tmp_path / "pages.tif"
+    pages = (
+        np.arange(64, dtype=np.uint8).reshape(8, 8) * 3
+        + np.arange(9, dtype=np.uint8)[:, None, None]
+    )
+    tifffile.imwrite(src, pages, photometric="minisblack")
+    monkeypatch.setattr(stacks, "PLANES_PER_CALL", 4)
+    planes = []
+    colorize = Colorizer.colorize
+
+    def spy(self, image, *args, **kwargs):
+        planes.append(int(np.prod(np.shape(image)[:-2])))
+        return colorize(self, image, *args, **kwargs)
+
+    monkeypatch.setattr(Colorizer, "colorize", spy)
+    out = tmp_path / "out"
+    assert main(["colorize", str(src), "-o", str(out), "--model", weights, "-q"]) == 0
+    assert planes == [4, 4, 1]
+    assert tifffile.imread(out / "pages_colorized.tif").shape == (9, 8, 8, 3)

@@ -34,7 +34,8 @@ of {"row":, "col":, "color": [r, g, b], "size":}. Lines starting with # are
 comments. Without a header the columns are row, col, r, g, b[, size].
 
 Exit codes: 0 all files done; 1 some files failed (each failure is one line and
-never stops the others) or a runtime failure; 2 a usage error (one line naming
+never stops the others: among several inputs a folder, a FIFO or a broken link,
+say one a glob matched, is such a failure) or a runtime failure; 2 a usage error (one line naming
 the flag: bad option value, hints or reference file, unknown model, ...), also
 when a file failed for an option's value on that image (--tile cutting it into
 too many tiles: the line names --tile and --net-size; the other files still run).
@@ -43,12 +44,16 @@ too many tiles: the line names --tile and --net-size; the other files still run)
 from __future__ import annotations
 
 import argparse
-import math
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
+from tinct.cli._colorize_paths import (
+    STACK_SUFFIXES,
+    destinations,
+    prepare_output,
+    unusable_inputs,
+)
 from tinct.cli._options import (
     RuntimeFailure,
     UsageError,
@@ -59,15 +64,10 @@ from tinct.cli._options import (
     check_model,
     check_output_depth,
     ensure_weights,
-    make_folder,
     note_inactive,
     options_from_args,
 )
-from tinct.engine.imagefiles import FITS_SUFFIXES, fits_shape, tiff_shape
-from tinct.engine.outputs import IMAGE_SUFFIXES, atomic_output, output_path_for, write_result
-
-#: Output suffixes that hold a stack of images.
-STACK_SUFFIXES = (".tif", ".tiff")
+from tinct.engine.outputs import atomic_output, write_result
 
 __all__ = [
     "register",
@@ -101,86 +101,6 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _is_dir_target(output: str, n_inputs: int) -> bool:
-    """Whether ``-o`` names a folder (as typed: ``Path`` drops a trailing ``/``)."""
-    from tinct.engine.video import VIDEO_SUFFIXES
-
-    out = Path(output)
-    if out.is_dir() or output.endswith(("/", "\\", os.sep)):
-        return True
-    suffix = out.suffix.lower()
-    if n_inputs > 1 and suffix in IMAGE_SUFFIXES + VIDEO_SUFFIXES:  # e.g. a glob gave several
-        raise UsageError(
-            "-o", f"{n_inputs} inputs need an output folder, and {out} names a file; "
-            "end it with / to write into a folder of that name",
-        )  # fmt: skip
-    if n_inputs > 1:
-        return True
-    if suffix in FITS_SUFFIXES:
-        raise UsageError(
-            "-o", f"{out}: FITS is read, not written; name the output .png or .tif"
-        )  # fmt: skip
-    if suffix and suffix not in IMAGE_SUFFIXES + VIDEO_SUFFIXES:  # most likely a typo
-        raise UsageError(
-            "-o",
-            f"{out}: {suffix!r} is not an image or video format (use .png, .tif, .jpg, "
-            ".mp4, ...; end the path with / to write into a folder of that name)",
-        )
-    return not suffix
-
-
-def _declared_stack(path: Path) -> int:
-    """How many planes a TIFF or FITS input declares (0: not a stack, or not known yet)."""
-    if path.name.lower().endswith(FITS_SUFFIXES):
-        shape = fits_shape(path) or ()  # a 3-D FITS is a cube: a stack of planes
-    elif path.suffix.lower() in STACK_SUFFIXES:
-        try:  # planar colour samples counted last, as the file is read
-            shape = tiff_shape(path)
-        except Exception:  # unreadable: reported as that file's failure when it is read
-            return 0
-    else:
-        return 0
-    if len(shape) > 3 or (len(shape) == 3 and shape[-1] not in (3, 4)):
-        return math.prod(shape[:-3] if shape[-1] in (3, 4) else shape[:-2])
-    return 0
-
-
-def _check_stack_name(inputs: list[Path], out: Path, to_dir: bool) -> None:
-    """An explicit output file for a stack must be a TIFF (the only format here holding one)."""
-    if to_dir or out.suffix.lower() in STACK_SUFFIXES:
-        return
-    planes = _declared_stack(inputs[0])
-    if planes:
-        raise UsageError(
-            "-o", f"{inputs[0]} is a stack of {planes} image{'s' * (planes != 1)} and "
-            f"{out.suffix} holds one; "
-            "a stack needs a .tif or .tiff output name",
-        )  # fmt: skip
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        if a.resolve() == b.resolve():
-            return True
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-def _check_not_inputs(inputs: list[Path], dests: dict[Path, Path], to_dir: bool) -> None:
-    """No output may be an input: the input is never modified."""
-    for dest in dests.values():
-        names = [dest]
-        if to_dir and dest.suffix.lower() == ".png":  # a stack result is named .tif
-            names.append(dest.with_suffix(".tif"))
-        for name in names:
-            for src in inputs:
-                if _same_file(name, src):
-                    raise UsageError(
-                        "-o", f"would overwrite the input {src}; choose another output name"
-                    )  # fmt: skip
-
-
 def _read_hints(path: str) -> list[Any]:
     from tinct.engine.hints import read_hints_file
 
@@ -208,62 +128,19 @@ def _read_reference(path: str) -> Any:
     return ref
 
 
-def _destinations(inputs: list[Path], out: Path, to_dir: bool) -> dict[Path, Path]:
-    """Output path of each input; clashes are a usage error."""
-    if not to_dir:
-        return {inputs[0]: out}
-    dests: dict[Path, Path] = {}
-    claimed: dict[Path, Path] = {}
-    for src in inputs:
-        dest = output_path_for(src, out)
-        key = dest.with_suffix("")
-        if key in claimed and claimed[key] != src:
-            raise UsageError(
-                "IN", f"{claimed[key]} and {src} would both be written to {dest}; "
-                "colorize them into different folders or rename one",
-            )  # fmt: skip
-        claimed[key] = src
-        dests[src] = dest
-    return dests
-
-
-def _check_kinds(inputs: list[Path], out: Path, to_dir: bool) -> None:
-    """A video is written as a video, an image as an image (one input, ``-o`` a file)."""
-    from tinct.engine.video import is_video
-
-    if not to_dir and is_video(inputs[0]) != is_video(out):
-        kind = "a video file (.mp4) or a folder" if is_video(inputs[0]) else "an image file"
-        raise UsageError("-o", f"the output for {inputs[0]} must be {kind}, got {out}")
-
-
-def _prepare_output(out: Path, to_dir: bool) -> None:
-    folder = out if to_dir else (out.parent if str(out.parent) else Path("."))
-    if folder.exists() and not folder.is_dir():
-        raise UsageError("-o", f"{folder} is a file, not a folder")
-    if to_dir and out.exists() and not out.is_dir():
-        raise UsageError("-o", f"{out} is a file, not a folder")
-    make_folder(folder, "-o")
-
-
 def run(args: argparse.Namespace) -> int:
     """Run ``tinct colorize``; returns the exit code."""
     options = options_from_args(args)
     inputs = [Path(p) for p in args.inputs]
-    for p in inputs:
-        check_input_file(p, "IN")
+    unusable = unusable_inputs(inputs)
     hints = _read_hints(args.hints) if args.hints else []
     reference = _read_reference(args.reference) if args.reference else None
     record = check_model(options, hinted=bool(hints))
     check_device(options.device)
     note_inactive("tinct colorize", args, record, hinted=bool(hints))
-    out = Path(args.output)
-    to_dir = _is_dir_target(args.output, len(inputs))
-    _check_kinds(inputs, out, to_dir)
-    dests = _destinations(inputs, out, to_dir)
-    _check_not_inputs(inputs, dests, to_dir)
-    _check_stack_name(inputs, out, to_dir)
+    to_dir, dests = destinations(inputs, args.output)
     check_output_depth(args.output_depth, dests.values())
-    _prepare_output(out, to_dir)
+    prepare_output(Path(args.output), to_dir)
     ensure_weights(record, progress=not args.quiet)
 
     from tinct.engine.colorizer import Colorizer
@@ -275,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
         raise RuntimeFailure(f"cannot load model {options.model}: {msg}") from None
     return _colorize_all(
         colorizer, inputs, dests, hints, reference, options, args.quiet, to_dir=to_dir,
-        depth=args.output_depth,
+        depth=args.output_depth, unusable=unusable,
     )  # fmt: skip
 
 
@@ -307,11 +184,13 @@ def _colorize_all(
     *,
     to_dir: bool = True,
     depth: str = "auto",
+    unusable: dict[Path, str] | None = None,
 ) -> int:
     from tinct.engine.hint_raster import HintOutsideImageError
     from tinct.engine.imagefiles import read_image
     from tinct.engine.optionspec import OptionError
     from tinct.engine.outputs import output_depth
+    from tinct.engine.stacks import colorize_stack
     from tinct.engine.thread_warnings import collect_warnings
     from tinct.engine.video import colorize_video, is_video
     from tinct.scale.file_task import check_not_empty, file_error
@@ -327,6 +206,12 @@ def _colorize_all(
         bar.write(line, file=sys.stderr) if bar else print(line, file=sys.stderr)
 
     for path in inputs:
+        if unusable and path in unusable:  # a folder or a FIFO among the inputs: never opened
+            failed += 1
+            say(f"tinct colorize: {path}: {unusable[path]}")
+            if bar:
+                bar.update(1)
+            continue
         try:
             if is_video(path):  # streamed file to file (tinct.engine.video), a bar of its own
                 with atomic_output(dests[path]) as tmp, collect_warnings(Warning) as caught:
@@ -340,8 +225,8 @@ def _colorize_all(
             check_not_empty(path)
             image = read_image(path)
             with collect_warnings(Warning) as caught:  # this thread's, every time
-                result = colorizer.colorize(
-                    image, hints=hints, reference=reference, options=options
+                result = colorize_stack(  # a stack a few planes a call: bounded memory
+                    colorizer, image, hints=hints, reference=reference, options=options
                 )
             _say_warnings(caught, path, say)
             dest = dests[path]
