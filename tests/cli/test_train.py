@@ -142,3 +142,49 @@ def test_help_gives_the_fine_tuning_defaults_that_name_uses(capsys):
     defaults = inspect.signature(finetune).parameters
     assert f"(default: 0.002; with --name: {defaults['lr'].default:g})" in text
     assert f"(default: 200; with --name: {defaults['warmup'].default})" in text
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--lr", "inf"), ("--lr", "1e309"), ("--regression-weight", "inf"), ("--minutes", "inf"),
+     ("--val-every", "inf"), ("--snapshot-every", "inf"), ("--minutes", "nan")],
+)  # fmt: skip
+def test_an_infinite_number_is_a_usage_error_naming_its_flag(tiles, tmp_path, flag, value, capsys):
+    # "> 0" and ">= 0" let inf through: --lr inf trained on to NaN weights
+    run = tmp_path / "run"
+    args = ["train", "--data", str(tiles), "--out", str(run), "--steps", "1", flag, value]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"tinct train: error: {flag}: must be a finite number, got {float(value)}"
+    assert not run.exists()
+
+
+@pytest.mark.parametrize("flag", ["--name", "--out", "--init", "--cache-dir"])
+def test_an_empty_value_is_a_usage_error_not_the_flag_left_out(tiles, tmp_path, flag, capsys):
+    # --name '' was taken for no --name: a plain run trained into --out, exit 0
+    args = ["train", "--data", str(tiles), "--out", str(tmp_path / "run"), "--steps", "1"]
+    assert main([*args, flag, ""]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"tinct train: error: {flag}: is empty; give a value or leave the flag out"
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_cache_dir_that_is_a_file_is_refused_before_any_image_is_decoded(tiles, tmp_path, capsys):
+    # it failed after decoding every image: "tinct train: error: [Errno 17] File exists"
+    cache = tmp_path / "cache.txt"
+    cache.write_text("not a folder")
+    args = ["train", "--data", str(tiles), "--out", str(tmp_path / "run"), "--steps", "1"]
+    assert main([*args, "--cache-dir", str(cache)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"tinct train: error: --cache-dir: {cache} is a file, not a folder"
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_data_folder_without_images_is_named_as_typed(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    args = ["train", "--data", str(empty), "--out", str(tmp_path / "run"), "--steps", "1"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()  # was "... under ['/tmp/.../empty']"
+    assert err.startswith("tinct train: error: --data: no images (.jpg, ")
+    assert err.endswith(f") under {empty}")

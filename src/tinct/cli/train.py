@@ -8,6 +8,7 @@ the best weights kept) and the result is registered as the user model NAME.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -173,16 +174,28 @@ def _check_device(args: argparse.Namespace) -> None:
 
 def _check(args: argparse.Namespace) -> None:
     """Usage errors of ``tinct train``, each naming its flag."""
-    from tinct.cli._options import UsageError
+    from tinct.cli._options import UsageError, check_folder_path
     from tinct.models.registry import UnknownModelError, get_record, list_models
     from tinct.training.datasets import find_images
 
     if not args.steps and not args.minutes:
         raise UsageError("--steps", "give a budget with --steps N and/or --minutes M")
+    for flag, given in (("--name", args.name), ("--out", args.out), ("--init", args.init),
+                        ("--cache-dir", args.cache_dir)):  # fmt: skip
+        if given is not None and not given.strip():  # '' was taken for "not given"
+            raise UsageError(flag, "is empty; give a value or leave the flag out")
     if args.replace and not args.name:
         raise UsageError("--replace", "applies only with --name")
     if not args.out and not args.name:
         raise UsageError("--out", "give a run folder with --out DIR (or --name NAME)")
+    for flag, value in (
+        ("--minutes", args.minutes), ("--lr", args.lr), ("--rebalance", args.rebalance),
+        ("--p-no-hints", args.p_no_hints), ("--regression-weight", args.regression_weight),
+        ("--snapshot-every", args.snapshot_every), ("--val-fraction", args.val_fraction),
+        ("--val-every", args.val_every),
+    ):  # fmt: skip
+        if not math.isfinite(value):  # inf (or 1e309) passed "> 0": --lr inf trained NaNs
+            raise UsageError(flag, f"must be a finite number, got {value}")
     cores = os.cpu_count() or 1
     for flag, value, ok, rule in (
         ("--steps", args.steps, args.steps >= 0, ">= 0"),
@@ -234,9 +247,10 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--data", str(exc)) from None
     if args.name:
         _check_name(args)
-    out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not out.is_dir():
-        raise UsageError("--out", f"{out} is a file, not a folder")
+    if args.out:
+        check_folder_path(args.out, "--out")
+    if args.cache_dir:  # made after every image is decoded: a file there failed only then
+        check_folder_path(args.cache_dir, "--cache-dir")
 
 
 def _finetune(args: argparse.Namespace) -> int:
