@@ -82,3 +82,13 @@ def test_16_bits_with_a_video_in_the_folder_is_refused_up_front(tmp_path, in_dir
     err = capsys.readouterr().err.strip()
     assert err.startswith("tinct batch: error: --output-depth: ") and "clip.mp4 is a video" in err
     assert len(err.splitlines()) == 1 and not out.exists()
+
+
+@pytest.mark.parametrize("address", ["tcp://localhost:99999", "tcp://127.0.0.1:0"])
+def test_a_scheduler_port_out_of_range_is_a_usage_error(tmp_path, in_dir, address, capsys):
+    # it was asked for 5 s, then "no Dask scheduler answered", exit 1
+    out = tmp_path / "out"
+    assert main(["batch", str(in_dir), str(out), "--scheduler", address, "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"tinct batch: error: --scheduler: {address!r} is not a scheduler ")
+    assert "is not in 1-65535" in err and len(err.splitlines()) == 1 and not out.exists()

@@ -121,9 +121,11 @@ def _check_scheduler(address: str) -> None:
     try:
         proto, loc = parse_address(address)
         if proto in ("tcp", "tls", "ws", "wss", "ucx"):
-            host, _port = parse_host_port(loc)
+            host, port = parse_host_port(loc)
             if not host:
                 raise ValueError("no host")
+            if port is not None and not 0 < int(port) < 65536:  # was 5 s of waiting, exit 1
+                raise ValueError(f"port {port} is not in 1-65535")
     except (ValueError, TypeError) as exc:
         raise UsageError(
             "--scheduler", f"{address!r} is not a scheduler address ({exc}); "
