@@ -107,6 +107,8 @@ def _remove(name: str) -> int:
     from tinct.cli._options import UsageError
     from tinct.models import UnknownModelError, user_store
 
+    if not name.strip():
+        raise UsageError("--remove", "is empty; name the user model to delete (tinct models)")
     try:
         path = user_store.remove_user_model(name)
     except UnknownModelError as exc:
@@ -117,7 +119,7 @@ def _remove(name: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     """Print the tables (or JSON with ``--json``), or remove a user model; returns 0."""
-    if getattr(args, "remove", None):
+    if getattr(args, "remove", None) is not None:  # --remove '' is a mistake, not no flag
         return _remove(args.remove)
     from tinct.models import user_store
 
