@@ -53,3 +53,21 @@ def test_an_unknown_device_is_a_usage_error_naming_the_flag(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("tinct serve: error: --device:") and "'nonsense'" in err
     assert len(err.splitlines()) == 1 and not config.exists()
+
+
+@pytest.mark.parametrize("case", ["a-folder", "under-a-file"])
+def test_a_config_path_that_cannot_be_the_file_is_a_usage_error(tmp_path, case, capsys):
+    from tinct.cli import main
+
+    # a folder was "tinct serve: cannot listen on 127.0.0.1:0: [Errno 21] Is a directory:
+    # '.x.6238.a8ac51ae' -> 'x'", exit 1, after the model had loaded
+    (tmp_path / "a_file").write_text("not a folder")
+    config = tmp_path if case == "a-folder" else tmp_path / "a_file" / "bridge.json"
+    assert main(["serve", "--untrained", "--device", "cpu", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    said = (
+        f"{str(config)!r} is a folder; name the bridge.json file to write"
+        if case == "a-folder"
+        else f"{config.parent} is a file, not a folder"
+    )
+    assert err == f"tinct serve: error: --config: {said}"

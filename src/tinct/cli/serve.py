@@ -158,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
             f"{args.host!r} is not a loopback address: only 127.0.0.1, ::1 or a name that "
             "resolves to them, unless --allow-remote is given (traffic is not encrypted)",
         )
+    if args.config is not None:  # a folder there failed as "cannot listen on ...: Is a directory"
+        _check_config_path(args.config)
     try:
         ColorizeOptions(device=args.device)
     except OptionError as exc:
@@ -246,6 +248,18 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.flush()
         os._exit(0)
     return 0
+
+
+def _check_config_path(config: str) -> None:
+    """A usage error naming ``--config`` unless it can name the bridge.json file to write."""
+    from pathlib import Path
+
+    from tinct.cli._options import UsageError, check_folder_path
+
+    path = Path(config)
+    if not config.strip() or path.is_dir():
+        raise UsageError("--config", f"{config!r} is a folder; name the bridge.json file to write")
+    check_folder_path(path.parent, "--config")
 
 
 def _refresh_gimp(backend: Any, log: logging.Logger) -> None:
