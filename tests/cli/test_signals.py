@@ -55,3 +55,50 @@ def test_signal_during_the_write_removes_the_temporary_file(tmp_path, signame, s
     assert proc.stderr.strip().splitlines()[-1] == "tinct colorize: interrupted"
     assert "Traceback" not in proc.stderr
     assert list(out.iterdir()) == []  # neither the result nor its temporary file
+
+
+#: ``tinct colorize`` of several files with its progress bar; Ctrl-C comes as the second
+#: file is about to be written (the first is finished).
+_MANY = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    import tinct.engine.imagefiles as files
+
+    write, calls = files.write_image, []
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def write_or_interrupt(path, image, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(30)
+        write(path, image, **kwargs)
+
+    files.write_image = write_or_interrupt
+    from tinct.cli import main
+
+    sys.argv = ["tinct", *sys.argv[1:]]
+    sys.exit(main())
+    """
+)
+
+
+def test_ctrl_c_mid_batch_keeps_finished_outputs_and_says_so_on_its_own_line(tmp_path, weights):
+    inputs = []
+    for i in range(3):
+        inputs.append(tmp_path / f"in{i}.png")
+        Image.fromarray(np.tile(np.arange(48, dtype=np.uint8) * (i + 3), (32, 1))).save(inputs[-1])
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TINCT_DEBUG": ""}
+    args = ["colorize", *map(str, inputs), "-o", str(out), "--model", weights]  # the bar shown
+    proc = subprocess.run(
+        [sys.executable, "-c", _MANY, *args], capture_output=True, text=True, timeout=120,
+        env=env,
+    )  # fmt: skip
+    assert proc.returncode == 130, proc.stderr[-800:]
+    # the bar was left open: "colorize:  33%|...| 1/3 [...]tinct colorize: interrupted", then
+    # the bar again when the interpreter closed it
+    assert proc.stderr.endswith("\ntinct colorize: interrupted\n"), proc.stderr[-400:]
+    assert "Traceback" not in proc.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["in0_colorized.png"]  # no temporary file
+    assert Image.open(out / "in0_colorized.png").size == (48, 32)

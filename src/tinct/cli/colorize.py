@@ -205,53 +205,55 @@ def _colorize_all(
     def say(line: str) -> None:
         bar.write(line, file=sys.stderr) if bar else print(line, file=sys.stderr)
 
-    for path in inputs:
-        if unusable and path in unusable:  # a folder or a FIFO among the inputs: never opened
-            failed += 1
-            say(f"tinct colorize: {path}: {unusable[path]}")
-            if bar:
-                bar.update(1)
-            continue
-        try:
-            if is_video(path):  # streamed file to file (tinct.engine.video), a bar of its own
-                with atomic_output(dests[path]) as tmp, collect_warnings(Warning) as caught:
-                    colorize_video(colorizer, path, tmp, options=options, hints=hints,
-                                   reference=reference, temporal=options.temporal,
-                                   progress=not quiet and bar is None)  # fmt: skip
-                _say_warnings(caught, path, say)
+    try:  # the bar is closed however the loop ends: Ctrl-C's line then has its own line
+        for path in inputs:
+            if unusable and path in unusable:  # a folder or a FIFO among the inputs: never opened
+                failed += 1
+                say(f"tinct colorize: {path}: {unusable[path]}")
                 if bar:
                     bar.update(1)
                 continue
-            check_not_empty(path)
-            image = read_image(path)
-            with collect_warnings(Warning) as caught:  # this thread's, every time
-                result = colorize_stack(  # a stack a few planes a call: bounded memory
-                    colorizer, image, hints=hints, reference=reference, options=options
-                )
-            _say_warnings(caught, path, say)
-            dest = dests[path]
-            if result.ndim > 3 and dest.suffix.lower() not in STACK_SUFFIXES:
-                if not to_dir:  # an explicit name is honoured, never changed
-                    raise ValueError(
-                        f"-o: the result is a stack; a stack needs a .tif or .tiff output name, "
-                        f"got {dest}"
+            try:
+                if is_video(path):  # streamed file to file (tinct.engine.video), a bar of its own
+                    with atomic_output(dests[path]) as tmp, collect_warnings(Warning) as caught:
+                        colorize_video(colorizer, path, tmp, options=options, hints=hints,
+                                       reference=reference, temporal=options.temporal,
+                                       progress=not quiet and bar is None)  # fmt: skip
+                    _say_warnings(caught, path, say)
+                    if bar:
+                        bar.update(1)
+                    continue
+                check_not_empty(path)
+                image = read_image(path)
+                with collect_warnings(Warning) as caught:  # this thread's, every time
+                    result = colorize_stack(  # a stack a few planes a call: bounded memory
+                        colorizer, image, hints=hints, reference=reference, options=options
                     )
-                dest = dest.with_suffix(".tif")
-            bits = output_depth(depth, image.dtype, dest, stack=result.ndim > 3)
-            write_result(dest, result, depth=bits)
-        except KeyboardInterrupt:
-            raise
-        except HintOutsideImageError as exc:  # the hints file's fault, this file fails
-            failed += 1
-            say(f"tinct colorize: {path}: --hints: {exc}")
-        except OptionError as exc:  # e.g. --tile cuts this image into too many tiles
-            failed, misused = failed + 1, True
-            say(f"tinct colorize: {path}: {exc.message_for('cli')}")
-        except Exception as exc:
-            failed += 1
-            say(f"tinct colorize: {path}: {file_error(exc, path)}")
+                _say_warnings(caught, path, say)
+                dest = dests[path]
+                if result.ndim > 3 and dest.suffix.lower() not in STACK_SUFFIXES:
+                    if not to_dir:  # an explicit name is honoured, never changed
+                        raise ValueError(
+                            "-o: the result is a stack; a stack needs a .tif or .tiff output "
+                            f"name, got {dest}"
+                        )
+                    dest = dest.with_suffix(".tif")
+                bits = output_depth(depth, image.dtype, dest, stack=result.ndim > 3)
+                write_result(dest, result, depth=bits)
+            except KeyboardInterrupt:
+                raise
+            except HintOutsideImageError as exc:  # the hints file's fault, this file fails
+                failed += 1
+                say(f"tinct colorize: {path}: --hints: {exc}")
+            except OptionError as exc:  # e.g. --tile cuts this image into too many tiles
+                failed, misused = failed + 1, True
+                say(f"tinct colorize: {path}: {exc.message_for('cli')}")
+            except Exception as exc:
+                failed += 1
+                say(f"tinct colorize: {path}: {file_error(exc, path)}")
+            if bar:
+                bar.update(1)
+    finally:
         if bar:
-            bar.update(1)
-    if bar:
-        bar.close()
+            bar.close()
     return 2 if misused else 1 if failed else 0
