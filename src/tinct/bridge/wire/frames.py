@@ -310,7 +310,7 @@ def bounded_warnings(
     """
     if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
         return []
-    out = []
+    out: list[str] = []
     for value in values:
         if len(out) >= max_count:
             break
