@@ -527,6 +527,25 @@ def test_cancel_as_the_last_plane_ends_is_not_called_a_cancelled_run(viewer, wid
         assert widget.status.value == "cancelled: 2 of 3 planes colorized"
 
 
+def test_selecting_a_hint_or_picking_the_next_colour_is_no_live_rerun(viewer, widget):
+    """napari sets the layer's current colour on both: no hint changed, so no network pass."""
+    widget.image.value = _image(viewer)
+    pts = widget.add_hints_layer()
+    pts.add([[5.0, 6.0], [20.0, 30.0]])
+    widget.live.value = True
+    calls = widget.fakes[0].calls
+    n = len(calls)
+    pts.mode = "select"
+    pts.selected_data = {1}
+    assert len(calls) == n and widget.status.value == SWATCH_TIP  # not overwritten by a run
+    pts.selected_data = set()
+    pts.current_face_color = "blue"  # the colour of the next point
+    assert len(calls) == n
+    pts.selected_data = {0}
+    pts.current_face_color = "green"  # this recolours the selected hint: a re-run
+    assert len(calls) == n + 1 and calls[-1]["hints"][0].color == pytest.approx((0, 128 / 255, 0))
+
+
 def test_live_mode_debounces_hint_edits(viewer, widget, qtbot):
     widget.sync = False
     widget.image.value = _image(viewer)

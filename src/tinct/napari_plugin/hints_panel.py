@@ -26,6 +26,11 @@ _N_SWATCHES = 9
 SWATCH_TIP = "click a swatch to recolour the selected hint"
 
 
+def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
+    """Whether two face-colour arrays hold the same colours (``None``: no layer)."""
+    return a is not None and b is not None and a.shape == b.shape and bool(np.all(a == b))
+
+
 class HintsMixin:
     """Hints layer wiring and colour suggestions of the widget."""
 
@@ -37,6 +42,7 @@ class HintsMixin:
     _just_added: set[int] | None
     _outside_told: int = 0  # hint points outside the image, as last told
     _suggesting: Any = None  # the job of the suggestions the swatches wait for or show
+    _hint_colours: np.ndarray | None = None  # the hints' face colours at the last edit
 
     def _hints_for(
         self, source: Any, geometry: logic.PlaneGeometry, choice: logic.ModelChoice
@@ -93,6 +99,7 @@ class HintsMixin:
             old.events.current_face_color.disconnect(self._on_hints_edited)
             old.selected_data.events.items_changed.disconnect(self._on_selection)
         self._hints_layer = layer
+        self._hint_colours = None if layer is None else np.asarray(layer.face_color).copy()
         if layer is not None:
             layer.events.data.connect(self._on_hints_edited)
             layer.events.face_color.connect(self._on_hints_edited)
@@ -103,6 +110,12 @@ class HintsMixin:
 
     def _on_hints_edited(self, event: Any = None) -> None:
         layer = self.hints.value
+        colours = None if layer is None else np.asarray(layer.face_color).copy()
+        was, self._hint_colours = self._hint_colours, colours
+        if getattr(event, "type", None) == "current_face_color" and _same(was, colours):
+            # napari sets the current colour when a point is selected (from that point) and
+            # when a colour is picked for the next point: no hint changed, nothing to re-run
+            return
         if getattr(event, "action", None) == "added" and layer is not None and layer.mode == "add":
             # napari selects a new point: the next colour picked for the *next* point
             # would recolour it, so the selection is cleared once napari has set it
