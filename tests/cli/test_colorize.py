@@ -598,3 +598,29 @@ def test_a_stack_of_many_small_pages_is_colorized_a_few_planes_a_call(
     assert main(["colorize", str(src), "-o", str(out), "--model", weights, "-q"]) == 0
     assert planes == [4, 4, 1]
     assert tifffile.imread(out / "pages_colorized.tif").shape == (9, 8, 8, 3)
+
+
+def test_a_tiff_declaring_a_huge_image_is_one_line_naming_the_file(
+    tmp_path, weights, capsys, caplog
+):
+    # tifffile logged its findings first ("<tifffile.TiffPage 0 @8> incorrect StripByteCounts
+    # count (1 != 12500)", two more lines), and the line named the file twice
+    import struct
+
+    src = tmp_path / "claims.tif"
+    tifffile.imwrite(src, np.zeros((8, 8), np.uint8))
+    raw = bytearray(src.read_bytes())
+    ifd = struct.unpack("<I", raw[4:8])[0]
+    for i in range(struct.unpack("<H", raw[ifd : ifd + 2])[0]):
+        entry = ifd + 2 + 12 * i
+        tag, kind = struct.unpack("<HH", raw[entry : entry + 4])
+        if tag in (256, 257):  # ImageWidth, ImageLength: 60000 each
+            value = struct.pack("<HH", 60000, 0) if kind == 3 else struct.pack("<I", 60000)
+            raw[entry + 8 : entry + 12] = value
+    src.write_bytes(bytes(raw))
+    args = ["colorize", str(src), "-o", str(tmp_path / "out"), "--model", weights, "-q"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"tinct colorize: {src}: declares 60000 x 60000 = 3,600,000,000 ")
+    assert len(err.strip().splitlines()) == 1
+    assert [r.getMessage() for r in caplog.records if r.name == "tifffile"] == []

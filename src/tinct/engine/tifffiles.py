@@ -12,9 +12,13 @@ other files is read as a plain TIFF, never opening them.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import lzma
 import math
+import threading
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -58,7 +62,7 @@ def read_tiff(fh: IO[bytes], path: Path, limit: int) -> tuple[np.ndarray, str, i
         ImageTooLargeError: Over the bounds (:func:`_check_tiff`).
         OSError: Not a TIFF file tifffile can read.
     """
-    with _tiff_file(fh, path) as tif:
+    with _quiet_tifffile(), _tiff_file(fh, path) as tif:
         try:
             series, page = tif.series[0], tif.pages[0]  # what tifffile.imread reads
         except Exception as exc:  # no pages, a broken first page
@@ -100,6 +104,36 @@ def _decoded(series: Any, page: Any, path: Path) -> np.ndarray:
         raise
     except Exception as exc:  # imagecodecs' DeflateError, ImcdError, ...; zlib.error
         raise _unreadable(path, exc) from None
+
+
+#: Set in a thread while it reads a TIFF here (:func:`_quiet_tifffile`).
+_READING = threading.local()
+
+
+class _WhileReading(logging.Filter):
+    """Drops tifffile's log records in a thread reading a TIFF for tinct."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(_READING, "on", False)
+
+
+@contextlib.contextmanager
+def _quiet_tifffile() -> Iterator[None]:
+    """Silence tifffile's log records while this thread reads a TIFF (others keep theirs).
+
+    A broken TIFF made tifffile log its own findings ("<tifffile.TiffPage 0 @8> incorrect
+    StripByteCounts count (1 != 12500)"), printed before the one line that names the
+    file and what is wrong with it; the reader's error is what a user is told.
+    """
+    logger = logging.getLogger("tifffile")
+    if not any(isinstance(f, _WhileReading) for f in logger.filters):
+        logger.addFilter(_WhileReading())
+    was = getattr(_READING, "on", False)
+    _READING.on = True
+    try:
+        yield
+    finally:
+        _READING.on = was
 
 
 def _tiff_file(fh: IO[bytes], path: Path) -> Any:
@@ -231,7 +265,7 @@ def tiff_shape(path: str | Path) -> tuple[int, ...]:
         OSError: Not a regular file, or not a TIFF file tifffile can read.
     """
     path = Path(path)
-    with open_regular(path) as fh, _tiff_file(fh, path) as tif:
+    with open_regular(path) as fh, _quiet_tifffile(), _tiff_file(fh, path) as tif:
         try:
             series, page = tif.series[0], tif.pages[0]
         except Exception as exc:  # no pages, a broken first page

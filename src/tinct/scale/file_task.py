@@ -93,7 +93,7 @@ def file_error(exc: BaseException, path: str | Path) -> str:
     """
     text = str(exc).strip()
     line = text.splitlines()[0] if text else type(exc).__name__
-    for prefix in (f"{path}: ", f"{path} is "):
+    for prefix in (f"{path}: ", f"{path} is ", f"{path} "):  # "PATH declares ..." too
         if line.startswith(prefix) and line != prefix:
             return line[len(prefix) :]
     return line
