@@ -1,12 +1,13 @@
-"""What the napari Colorize widget runs off the main thread, and how it runs it.
+"""What the napari Colorize widget runs off the main thread.
 
 A run starts from a :class:`Job`, a snapshot of the widget's inputs taken in
 the main thread. The job bodies :func:`colorize_job` and :func:`suggest_job`
 drive the engine (:class:`tinct.Colorizer`): they yield progress items and
-return a result, which the widget applies in the main thread. A
-:class:`JobRunner` runs one body at a time, in a napari thread worker or
-synchronously. No Qt widgets and no layer edits here; the engine and napari's
-threading are imported on first use.
+return a result, which the widget applies in the main thread. How a body is
+run (one at a time, in a napari thread worker or synchronously) is
+:mod:`tinct.napari_plugin.job_runner`; its :class:`JobRunner` and :func:`guarded`
+are importable from here too. No Qt widgets and no layer edits here; the
+engine is imported on first use.
 
 Items a body yields: ``("status", text)``, ``("warning", text)`` (e.g. an
 input that maps to nearly black) and ``("plane", job, index, rgb, done,
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tinct.napari_plugin import logic
+from tinct.napari_plugin.job_runner import JobRunner, guarded
 from tinct.napari_plugin.progress import in_box_words, planes_name
 
 if TYPE_CHECKING:
@@ -46,7 +48,6 @@ __all__ = [
 ColorizerFactory = Callable[[str, str], Any]
 #: ``get_colorizer(model, device) -> colorizer``, called in the worker thread.
 GetColorizer = Callable[[str, str], Any]
-JobBody = Callable[[Any], Generator[Any, None, Any]]
 
 
 def default_colorizer_factory(model: str, device: str) -> Any:
@@ -286,115 +287,3 @@ def suggest_job(
         rgb=job.geometry.channels is not None,
     )
     return ("suggest", colors)
-
-
-def guarded(body: JobBody, arg: Any) -> Generator[Any, None, Any]:
-    """Run a job body, turning its exceptions into a returned ``("error", exc)``.
-
-    superqt drops ``RuntimeError`` from a worker without emitting ``finished``
-    (it takes them for a deleted worker), and the engine's ``Cancelled`` and
-    torch's out-of-memory errors are ``RuntimeError``: so none may escape.
-    """
-    try:
-        result = yield from body(arg)
-    except Exception as exc:
-        return ("error", exc)
-    return result
-
-
-class JobRunner:
-    """Runs one job body at a time, in a napari thread worker or synchronously.
-
-    The callbacks run in the main thread: ``on_yielded(item)`` for each item
-    the body yields, ``on_returned(value)`` with what it returns (see
-    :func:`guarded`), ``on_errored(exc)`` for an exception that escapes, and
-    ``on_finished()`` last, once the runner is idle again.
-
-    Args:
-        on_yielded: Called with each yielded item.
-        on_returned: Called with the body's return value.
-        on_errored: Called with an exception that escapes.
-        on_finished: Called when the job has ended.
-        sync: Run bodies synchronously in the calling thread.
-
-    Attributes:
-        sync: Run bodies synchronously in the calling thread.
-        cancelled: The running (or last) job was cancelled.
-        cancel_event: Set to stop the engine; cleared when a job starts.
-    """
-
-    def __init__(
-        self,
-        on_yielded: Callable[[Any], None],
-        on_returned: Callable[[Any], None],
-        on_errored: Callable[[BaseException], None],
-        on_finished: Callable[[], None],
-        *,
-        sync: bool = False,
-    ) -> None:
-        self._on_yielded = on_yielded
-        self._on_returned = on_returned
-        self._on_errored = on_errored
-        self._on_finished = on_finished
-        self.sync = sync
-        self.cancelled = False
-        self.cancel_event = threading.Event()
-        self._worker: Any = None
-
-    @property
-    def busy(self) -> bool:
-        """A job is running."""
-        return self._worker is not None
-
-    def start(self, body: JobBody, arg: Any) -> Any:
-        """Run ``body(arg)``; the runner must be idle.
-
-        Returns:
-            The started napari worker, or ``None`` in sync mode (the job has
-            then ended and every callback has run).
-        """
-        self.cancelled = False
-        self.cancel_event.clear()
-        if self.sync:
-            self._run_sync(guarded(body, arg))
-            return None
-        from napari.qt.threading import create_worker
-
-        worker = create_worker(guarded, body, arg, _start_thread=False)
-        worker.yielded.connect(self._on_yielded)
-        worker.returned.connect(self._on_returned)
-        worker.errored.connect(self._on_errored)
-        worker.finished.connect(self._finished)
-        self._worker = worker
-        worker.start()
-        return worker
-
-    def cancel(self) -> bool:
-        """Ask the running job to stop (after the current plane, or inside the engine).
-
-        Returns:
-            Whether a job was running.
-        """
-        if self._worker is None:
-            return False
-        self.cancelled = True
-        self.cancel_event.set()
-        if self._worker != "sync":
-            self._worker.quit()
-        return True
-
-    def _run_sync(self, gen: Generator[Any, None, Any]) -> None:
-        self._worker = "sync"
-        try:
-            while True:
-                self._on_yielded(next(gen))
-        except StopIteration as stop:
-            self._on_returned(stop.value)
-        except Exception as exc:
-            self._on_errored(exc)
-        finally:
-            self._finished()
-
-    def _finished(self, *_: Any) -> None:
-        self._worker = None
-        self._on_finished()

@@ -1,6 +1,6 @@
 """Run and Cancel of the napari Colorize widget: the life of a job (a mix-in of the widget).
 
-One job runs at a time (:class:`tinct.napari_plugin.jobs.JobRunner`); a request
+One job runs at a time (:class:`tinct.napari_plugin.job_runner.JobRunner`); a request
 made while one runs is queued, and only the newest is kept; when the job ends
 the queued request is re-snapshotted and run. **Cancel** stops the job after
 the current plane, or inside the engine. A run also stops by itself when the

@@ -13,8 +13,9 @@ and colour suggestions, Run / Cancel / Live. Its helpers: pure decisions in
 :mod:`tinct.napari_plugin.logic`, the option controls (from
 :class:`tinct.ColorizeOptions`, with greyed-out knobs and their reasons) in
 :mod:`tinct.napari_plugin.options_panel`, reading and writing layers in
-:mod:`tinct.napari_plugin.layers`, the jobs that drive the engine (and the runner
-that runs them off the main thread) in :mod:`tinct.napari_plugin.jobs`, the
+:mod:`tinct.napari_plugin.layers`, the jobs that drive the engine in
+:mod:`tinct.napari_plugin.jobs` and the runner that runs them off the main thread in
+:mod:`tinct.napari_plugin.job_runner`, the
 Temporal checkbox in :mod:`tinct.napari_plugin.temporal_panel`, the life of a job
 (queue, Cancel, what stops a run) in :mod:`tinct.napari_plugin.run_panel`, and the
 bridge server toggle in :mod:`tinct.napari_plugin.server_panel`.
@@ -48,6 +49,7 @@ from tinct.napari_plugin import jobs, logic
 from tinct.napari_plugin import layers as layer_io
 from tinct.napari_plugin import options_panel as opt_ui
 from tinct.napari_plugin.hints_panel import _N_SWATCHES, HintsMixin
+from tinct.napari_plugin.job_runner import JobRunner
 from tinct.napari_plugin.jobs import (
     ColorizerFactory,
     default_colorizer_factory,
@@ -107,7 +109,7 @@ class ColorizeWidget(  # type: ignore[misc, override]
         super().__init__(labels=True)
         self._viewer = napari_viewer
         self.colorizer_factory: ColorizerFactory = colorizer_factory or default_colorizer_factory
-        self._runner = jobs.JobRunner(
+        self._runner = JobRunner(
             self._on_yielded,
             self._on_returned,
             self._on_errored,
