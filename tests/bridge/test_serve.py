@@ -117,3 +117,18 @@ def test_a_stale_bridge_json_does_not_stop_a_new_server(cfgdir):
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=60)
     assert proc.returncode == 0
+
+
+@pytest.mark.timeout(240)
+def test_a_bridge_json_that_cannot_be_written_is_said_in_one_line(tmp_path):
+    # TINCT_CONFIG_DIR under a file (or a read-only or full disk): the OSError of the
+    # write was "tinct serve: cannot listen on 127.0.0.1:0: [Errno 20] Not a directory"
+    (tmp_path / "afile").write_text("")
+    cfgdir = tmp_path / "afile" / "tinct"
+    proc = _serve(cfgdir)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"tinct serve: cannot write {cfgdir / 'bridge.json'} ("), err
+    assert "--config FILE" in last
+    assert "cannot listen" not in err and "Traceback" not in err

@@ -654,3 +654,28 @@ def test_an_impostor_is_told_with_the_token_file_the_client_read(cfgdir, tmp_pat
             assert named in info.value.message and "bridge.json" not in info.value.message
     finally:
         impostor.close()
+
+
+def test_a_bridge_json_that_cannot_be_written_is_named_and_the_port_closed(tmp_path, monkeypatch):
+    # the OSError of the write escaped as is: tinct serve said "cannot listen on
+    # 127.0.0.1:0: [Errno 20] Not a directory", and the bound socket stayed open
+    import tinct.bridge.server as server_module
+    from tinct.bridge.server import ConfigUnwritable
+
+    ports = []
+    write = server_module.write_bridge_config
+
+    def recording(path, host, port, token):
+        ports.append(port)
+        return write(path, host, port, token)
+
+    monkeypatch.setattr(server_module, "write_bridge_config", recording)
+    (tmp_path / "afile").write_text("")
+    path = tmp_path / "afile" / "bridge.json"
+    with pytest.raises(ConfigUnwritable) as info:
+        BridgeServer(FakeBackend(), port=0, config_path=path)
+    assert isinstance(info.value, OSError)  # callers that catch OSError still do
+    assert str(info.value).startswith(f"cannot write {path} (")
+    assert "--config FILE" in str(info.value)
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", ports[0]), timeout=5).close()

@@ -49,6 +49,7 @@ from tinct.bridge.serving import Listener, ServingState
 
 __all__ = [
     "BridgeServer",
+    "ConfigUnwritable",
     "ServerAlreadyRunning",
     "is_loopback_host",
 ]
@@ -76,6 +77,24 @@ class ServerAlreadyRunning(RuntimeError):
             f"a tinct server (pid {info.get('pid')}) is already running on {where} and "
             f"clients find it through {path}; stop it first, or give this server another "
             "bridge.json (tinct serve --config FILE)"
+        )
+
+
+class ConfigUnwritable(OSError):
+    """bridge.json cannot be written: clients would never find the server.
+
+    An ``OSError`` (a caller that catches those still does), whose message names the
+    file, not the address: the server was listening already, and stops again.
+
+    Attributes:
+        path: the bridge.json.
+    """
+
+    def __init__(self, path: Path, exc: OSError) -> None:
+        self.path = path
+        super().__init__(
+            f"cannot write {path} ({exc.strerror or exc}), where clients find the server; "
+            "give it another bridge.json (tinct serve --config FILE)"
         )
 
 
@@ -122,6 +141,7 @@ class BridgeServer(ServingState):
     Raises:
         ValueError: a non-loopback host without ``allow_remote``.
         ServerAlreadyRunning: ``config_path`` names a server that still runs.
+        ConfigUnwritable: ``config_path`` cannot be written (the socket is closed again).
         OSError: the address cannot be bound.
     """
 
@@ -197,7 +217,11 @@ class BridgeServer(ServingState):
         self._thread: threading.Thread | None = None
         self._started = False
         if self.config_path is not None:
-            write_bridge_config(self.config_path, host, self.port, self.token)
+            try:
+                write_bridge_config(self.config_path, host, self.port, self.token)
+            except OSError as exc:
+                self._tcp.server_close()
+                raise ConfigUnwritable(self.config_path, exc) from None
         log.info("tinct bridge listening on %s:%d", host, self.port)
 
     # -- lifecycle

@@ -127,7 +127,12 @@ def run(args: argparse.Namespace) -> int:
     undiscoverable.
     """
     from tinct.bridge.backend import EngineBackend
-    from tinct.bridge.server import BridgeServer, ServerAlreadyRunning, is_loopback_host
+    from tinct.bridge.server import (
+        BridgeServer,
+        ConfigUnwritable,
+        ServerAlreadyRunning,
+        is_loopback_host,
+    )
     from tinct.cli._options import UsageError, check_device, check_model
     from tinct.engine.options import ColorizeOptions
     from tinct.engine.optionspec import OptionError
@@ -193,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
             max_connections=args.max_connections,
             idle_timeout=args.idle_timeout,
         )
-    except ServerAlreadyRunning as exc:
+    except (ServerAlreadyRunning, ConfigUnwritable) as exc:
         print(f"tinct serve: {exc}", file=sys.stderr)
         return 1
     except ValueError as exc:
