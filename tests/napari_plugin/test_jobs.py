@@ -215,3 +215,25 @@ def test_a_warnings_advice_names_the_normalisation_box():
     assert told.startswith("the input is nearly constant after normalisation")
     labels = [label for label, value in logic.NORMALIZATIONS]
     assert "percentiles 0.5-99.5" in labels  # the choice it names is in the box
+
+
+def test_a_plane_without_a_finite_pixel_is_left_black_and_the_stack_goes_on():
+    """An all-NaN channel of a cube failed the whole run there, with no word of which plane."""
+    fake = FakeColorizer()
+    job = make_job(shape=(4, 8, 10))
+    job.data = job.data.astype(np.float32)
+    job.data[1] = np.nan
+    job.data[3] = np.inf
+    items, result = run_to_end(jobs.colorize_job(job, lambda m, d: fake, threading.Event()))
+    assert result == ("done", job) and len(fake.calls) == 2  # planes 0 and 2
+    planes = {item[2]: item[3] for item in items if item[0] == "plane"}
+    assert sorted(planes) == [(0,), (1,), (2,), (3,)]
+    assert not planes[(1,)].any() and planes[(1,)].shape == (8, 10, 3)
+    assert [i[1] for i in items if i[0] == "warning"] == [
+        f"plane 1 of 4: {jobs.BLANK_PLANE}",
+        f"planes 1, 3 of 4: {jobs.BLANK_PLANE}",
+    ]
+    image = make_job(shape=(8, 10))  # one image without a pixel: the engine's error stands
+    image.data = np.full((8, 10), np.nan, np.float32)
+    list(jobs.colorize_job(image, lambda m, d: fake, threading.Event()))
+    assert len(fake.calls) == 3

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from napari.layers import Image
 
 __all__ = [
+    "BLANK_PLANE",
     "ColorizerFactory",
     "Job",
     "JobRunner",
@@ -160,6 +161,10 @@ def colorize_job(
             raise Cancelled("colorization cancelled")
         yield ("status", f"colorizing {n + 1}/{total}…" if total > 1 else "colorizing…")
         plane = np.asarray(job.data[idx] if idx else job.data)
+        if idx and plane.dtype.kind == "f" and not np.isfinite(plane).any():
+            yield from _blank_plane(told, idx, job.geometry.leading)  # a stack goes on
+            yield ("plane", job, idx, np.zeros((*job.geometry.plane, 3), np.uint8), n + 1, total)
+            continue
         hints = engine_hints(job, idx)
         kwargs = {} if job.options is None else {"options": job.options}
         with collect_warnings(Warning) as caught:
@@ -181,6 +186,25 @@ def colorize_job(
         if len(planes) > 1:
             yield ("warning", f"{planes_name(planes, job.geometry.leading)}: {text}")
     return ("done", job)
+
+
+#: What a run over a stack says of a plane without a finite pixel (written black).
+BLANK_PLANE = "no finite pixel (all NaN or infinite): left black"
+
+
+def _blank_plane(
+    told: dict[str, list[tuple[int, ...]]], idx: tuple[int, ...], leading: tuple[int, ...]
+) -> Generator[Any, None, None]:
+    """The warning for a plane of a stack with no finite pixel (an empty cube channel, say).
+
+    The engine refuses such an image; in a stack it is written black and the run goes
+    on, so that one masked plane does not fail the planes after it. Said at once for
+    the first such plane, and for all of them at the end (as the engine's warnings).
+    """
+    planes = told.setdefault(BLANK_PLANE, [])
+    planes.append(idx)
+    if len(planes) == 1:
+        yield ("warning", f"{planes_name([idx], leading)}: {BLANK_PLANE}")
 
 
 def idle_knobs(colorizer: Any, plane: Any, hints: Any, job: Job) -> dict[str, str]:
