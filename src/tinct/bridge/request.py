@@ -2,10 +2,11 @@
 
 :func:`parse_colorize` checks every header field and payload section of a
 ``colorize`` frame (:mod:`tinct.bridge.wire`) against the server's limits and the
-backend's models, and decodes it into a :class:`~tinct.bridge.backend.ColorizeJob`.
-:func:`encode_result` turns what the engine returned into the 8- or 16-bit layout
-the request asked for. Nothing here touches sockets: a bridge connection
-(:mod:`tinct.bridge.connection`) calls both, around the backend.
+backend's models, and decodes it into a :class:`~tinct.bridge.backend.ColorizeJob`;
+:func:`encode_result` (:mod:`tinct.bridge.result`, also importable from here) turns
+what the engine returned into the 8- or 16-bit layout the request asked for. Nothing
+here touches sockets: a bridge connection (:mod:`tinct.bridge.connection`) calls
+both, around the backend.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from tinct.bridge.backend import (
     hint_min_alpha,
 )
 from tinct.bridge.job_warnings import precision_of
+from tinct.bridge.result import encode_result
 from tinct.engine.options import ColorizeOptions
 from tinct.engine.optionspec import OptionError
 
@@ -168,44 +170,6 @@ def parse_colorize(
         request_id=rid,
         precision=precision_of(h, fmt),  # names the data in the warnings sent back
     )
-
-
-def encode_result(job: ColorizeJob, out: Any) -> np.ndarray:
-    """Convert the engine output to the job's result layout.
-
-    Args:
-        job: the request; its ``result_format`` (``rgb8``, ``rgba8``, ``rgb16`` or
-            ``rgba16``) and, for the ``rgba`` ones, its alpha (8 or 16 bits; opaque
-            when absent).
-        out: what the backend returned: gray or RGB(A), uint8, uint16 or float in [0, 1].
-
-    Returns:
-        A C-contiguous ``(H, W, 3)`` or ``(H, W, 4)`` array: uint8, or little-endian
-        uint16 for the ``16`` formats (an engine's float output keeps its precision).
-
-    Raises:
-        RuntimeError: the output has the wrong shape or size.
-    """
-    wide = job.result_format.endswith("16")
-    rgb = _to_rgb16(np.asarray(out)) if wide else _to_rgb8(np.asarray(out))
-    if rgb.shape[:2] != job.image.shape[:2]:
-        raise RuntimeError(
-            f"the colorizer returned {rgb.shape[:2]}, expected {job.image.shape[:2]}"
-        )
-    if not job.result_format.startswith("rgba"):
-        return np.ascontiguousarray(rgb)
-    res = np.empty((*rgb.shape[:2], 4), rgb.dtype)
-    res[..., :3] = rgb
-    alpha = job.alpha
-    if alpha is None:
-        res[..., 3] = 65535 if wide else 255
-    elif wide:
-        res[..., 3] = alpha.astype(np.uint16) * 257 if alpha.dtype == np.uint8 else alpha
-    elif alpha.dtype == np.uint8:
-        res[..., 3] = alpha
-    else:
-        res[..., 3] = (alpha.astype(np.uint32) * 255 + 32767) // 65535
-    return res
 
 
 def _options(h: dict[str, Any]) -> ColorizeOptions:
@@ -370,30 +334,3 @@ def show(value: Any, limit: int = 60) -> str:
     """
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _rgb_channels(out: np.ndarray) -> np.ndarray:
-    if out.ndim == 2:
-        out = np.repeat(out[..., None], 3, axis=2)
-    if out.ndim != 3 or out.shape[2] not in (3, 4):
-        raise RuntimeError(f"the colorizer returned an array of shape {out.shape}")
-    return out[..., :3]
-
-
-def _to_rgb8(out: np.ndarray) -> np.ndarray:
-    out = _rgb_channels(out)
-    if out.dtype == np.uint8:
-        return out
-    if out.dtype == np.uint16:
-        return ((out.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-    return (np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
-def _to_rgb16(out: np.ndarray) -> np.ndarray:
-    """Little-endian uint16 RGB (the wire's 16-bit byte order)."""
-    out = _rgb_channels(out)
-    if out.dtype == np.uint8:
-        return out.astype("<u2") * 257
-    if out.dtype == np.uint16:
-        return out.astype("<u2")
-    return (np.clip(out, 0.0, 1.0) * 65535.0 + 0.5).astype("<u2")
