@@ -259,3 +259,22 @@ def test_too_large_is_worded_in_megapixels_for_the_gimp_user():
               max_pixels=1000)  # fmt: skip
     assert info.value.message.startswith("the reference image is 2001x2 pixels (0.004 megap")
     assert info.value.message.endswith("(tinct serve --max-megapixels 0.1)")
+
+
+def test_sizes_past_the_engines_limits_say_so_and_suggest_no_flag():
+    # a side over 65536 passed to the engine, whose refusal said "image of 10x70000 pixels"
+    # (height x width) for a 70000x10 layer; over 2^31 pixels the message suggested
+    # --max-megapixels 4295, which tinct serve refuses (its most is the engine's 2147)
+    image = [("image", bytes(70000 * 10))]
+    with pytest.raises(RequestError) as info:
+        parse({"width": 70000, "height": 10}, image, max_pixels=10**9)
+    assert info.value.code == P.E_TOO_LARGE
+    assert info.value.message.startswith("the image is 70000x10 pixels, and the engine")
+    assert "at most 65536 pixels a side" in info.value.message
+    with pytest.raises(RequestError) as info:
+        parse({"width": 65536, "height": 65536}, max_pixels=10**9)  # refused before its pixels
+    assert info.value.code == P.E_TOO_LARGE
+    assert "(4.29e+03 megapixels), more than the engine colorizes (2147 megapixels)" in (
+        info.value.message
+    )
+    assert "--max-megapixels" not in info.value.message

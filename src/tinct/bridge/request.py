@@ -99,6 +99,13 @@ def parse_colorize(
             f"the image must be at least {MIN_SIDE}x{MIN_SIDE} pixels (width x height), "
             f"got {width}x{height}",
         )
+    engine_side = _engine_limits()[0]
+    if width > engine_side or height > engine_side:  # the engine's words are height x width
+        raise RequestError(
+            P.E_TOO_LARGE,
+            f"the image is {width}x{height} pixels, and the engine colorizes images of at "
+            f"most {engine_side} pixels a side: scale it down or crop it",
+        )
     if width * height > max_pixels:
         raise _too_many_pixels("image", width, height, max_pixels)
     fmt = h.get("format")
@@ -271,16 +278,31 @@ def _too_many_pixels(what: str, width: int, height: int, max_pixels: int) -> Req
 
     E.g. "the image is 9000x8000 pixels (72 megapixels), more than this server's limit of
     67.1 megapixels: scale it down or crop it, or whoever runs the server can raise the
-    limit (tinct serve --max-megapixels 72)".
+    limit (tinct serve --max-megapixels 72)"; beyond the engine's own limit (2^31 pixels)
+    no flag would help, and it says so instead.
     """
     need = math.ceil(width * height / 1e5) / 10  # the limit that would take it, 0.1 MP steps
+    size = f"the {what} is {width}x{height} pixels ({width * height / 1e6:.3g} megapixels)"
+    engine_pixels = _engine_limits()[1]
+    if width * height > engine_pixels:  # no limit a server may set would take it
+        return RequestError(
+            P.E_TOO_LARGE,
+            f"{size}, more than the engine colorizes ({engine_pixels / 1e6:.4g} megapixels): "
+            "scale it down or crop it",
+        )
     return RequestError(
         P.E_TOO_LARGE,
-        f"the {what} is {width}x{height} pixels ({width * height / 1e6:.3g} megapixels), more "
-        f"than this server's limit of {max_pixels / 1e6:.3g} megapixels: scale it down or "
-        "crop it, or whoever runs the server can raise the limit "
+        f"{size}, more than this server's limit of {max_pixels / 1e6:.3g} megapixels: scale it "
+        "down or crop it, or whoever runs the server can raise the limit "
         f"(tinct serve --max-megapixels {need:g})",
     )
+
+
+def _engine_limits() -> tuple[int, int]:
+    """The engine's largest image: its longest side and its most pixels (MAX_SIDE, MAX_PIXELS)."""
+    from tinct.engine.inputs import MAX_PIXELS, MAX_SIDE
+
+    return MAX_SIDE, MAX_PIXELS
 
 
 def _parse_hints(raw: Any, width: int, height: int, max_hints: int) -> tuple[PointHint, ...]:
