@@ -624,3 +624,41 @@ def test_a_tiff_declaring_a_huge_image_is_one_line_naming_the_file(
     assert err.startswith(f"tinct colorize: {src}: declares 60000 x 60000 = 3,600,000,000 ")
     assert len(err.strip().splitlines()) == 1
     assert [r.getMessage() for r in caplog.records if r.name == "tifffile"] == []
+
+
+def test_a_broken_link_or_an_unmatched_pattern_is_said_as_such(tmp_path, weights, capsys):
+    # both were "no such file: PATH", the link's name being there and the pattern the
+    # shell's, left as typed when it matched nothing
+    dead = tmp_path / "dead.png"
+    dead.symlink_to(tmp_path / "moved.png")
+    pattern = str(tmp_path / "scan*.png")
+    cases = [
+        (dead, f"{dead} is a broken link (to {tmp_path / 'moved.png'})"),
+        (pattern, f"no such file: {pattern} (no file matched the pattern)"),
+    ]
+    for given, said in cases:
+        args = ["colorize", str(given), "-o", str(tmp_path / "out"), "--model", weights]
+        assert main(args) == 2
+        assert capsys.readouterr().err.strip() == f"tinct colorize: error: IN: {said}"
+
+
+def test_an_empty_output_name_is_a_usage_error(tmp_path, gray_png, weights, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # -o '' wrote into the working folder, exit 0
+    assert main(["colorize", str(gray_png), "-o", "", "--model", weights, "-q"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "tinct colorize: error: -o: is empty; name an output file or folder"
+    assert not (tmp_path / "in_colorized.png").exists()
+
+
+def test_an_input_given_twice_is_colorized_once(tmp_path, gray_png, weights, monkeypatch):
+    from tinct.engine.colorizer import Colorizer
+
+    calls = []
+    colorize = Colorizer.colorize
+    monkeypatch.setattr(
+        Colorizer, "colorize", lambda self, *a, **k: calls.append(1) or colorize(self, *a, **k)
+    )
+    out = tmp_path / "out"
+    args = ["colorize", str(gray_png), str(gray_png), "-o", str(out), "--model", weights, "-q"]
+    assert main(args) == 0
+    assert len(calls) == 1 and [p.name for p in out.iterdir()] == ["in_colorized.png"]

@@ -41,10 +41,7 @@ def unusable_inputs(inputs: list[Path]) -> dict[Path, str]:
         except UsageError as exc:
             if len(inputs) == 1 or not os.path.lexists(path):
                 raise
-            if os.path.islink(path) and not os.path.exists(path):
-                unusable[path] = f"a broken link (to {os.readlink(path)})"
-            else:
-                unusable[path] = _said(exc.message, path)
+            unusable[path] = _said(exc.message, path)
     return unusable
 
 
@@ -178,6 +175,8 @@ def destinations(inputs: list[Path], output: str) -> tuple[bool, dict[Path, Path
         UsageError: Naming ``-o`` or ``IN``: a name the rules refuse, an output that is
             an input, two inputs written to one name.
     """
+    if not output.strip():  # Path("") is ".": the results went into the working folder
+        raise UsageError("-o", "is empty; name an output file or folder")
     out = Path(output)
     to_dir = _is_dir_target(output, len(inputs))
     _check_kinds(inputs, out, to_dir)

@@ -82,7 +82,8 @@ def check_input_file(path: str | Any, flag: str) -> None:
         flag: The flag (or argument) naming it, e.g. ``"IN"`` or ``"--hints"``.
 
     Raises:
-        UsageError: Missing, a directory, or not a regular file (a FIFO, a device).
+        UsageError: Missing (a shell pattern that matched nothing said so), a broken
+            link, a directory, or not a regular file (a FIFO, a device).
     """
     import os
     import stat
@@ -90,7 +91,10 @@ def check_input_file(path: str | Any, flag: str) -> None:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
-        raise UsageError(flag, f"no such file: {path}") from None
+        if os.path.islink(path):
+            raise UsageError(flag, f"{path} is a broken link (to {os.readlink(path)})") from None
+        unmatched = " (no file matched the pattern)" if any(c in str(path) for c in "*?[") else ""
+        raise UsageError(flag, f"no such file: {path}{unmatched}") from None
     except OSError as exc:
         raise UsageError(flag, f"cannot open {path}: {exc.strerror or exc}") from None
     if stat.S_ISDIR(mode):

@@ -131,7 +131,7 @@ def _read_reference(path: str) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Run ``tinct colorize``; returns the exit code."""
     options = options_from_args(args)
-    inputs = [Path(p) for p in args.inputs]
+    inputs = list(dict.fromkeys(Path(p) for p in args.inputs))  # a file given twice: once
     unusable = unusable_inputs(inputs)
     hints = _read_hints(args.hints) if args.hints else []
     reference = _read_reference(args.reference) if args.reference else None
