@@ -176,28 +176,6 @@ def test_cancel_while_a_folder_loads_stops_between_two_images(
     assert not user_store.is_user_model("never")
 
 
-def test_examples_that_are_not_8_bit_are_read_as_shown(widgets):
-    """12-bit colour in uint16 is read through its contrast limits, not as nearly black."""
-    from tinct.napari_plugin.train_widget import example_arrays
-
-    viewer, _colorize, _train = widgets
-    rgb8 = _colour(0)
-    u16 = viewer.add_image(rgb8.astype(np.uint16) * 16, name="12-bit", rgb=True)
-    (shown,), _ = example_arrays([u16])  # napari's limits: the data's range, as shown
-    assert shown.min() == 0 and shown.max() == 255  # not nearly black (the type's max: 62)
-    u16.contrast_limits = (0, 255 * 16)
-    counts = viewer.add_image(rgb8 * np.float32(4), name="counts", rgb=True)
-    counts.contrast_limits = (0, 255 * 4)
-    flt = viewer.add_image(rgb8 / np.float32(255), name="float", rgb=True)
-    plain = viewer.layers["slide 0"]
-    (a16, ac, af, a8), names = example_arrays([u16, counts, flt, plain])
-    assert names == ["12-bit", "counts", "float", "slide 0"]
-    assert a16.dtype == ac.dtype == np.uint8
-    np.testing.assert_array_equal(a16, rgb8)
-    np.testing.assert_array_equal(ac, rgb8)
-    assert af is flt.data and a8 is plain.data  # [0, 1] floats and 8-bit as they are
-
-
 def test_bad_input_is_shown_not_raised(widgets, monkeypatch):
     _viewer, _colorize, train = widgets
     shown: list[str] = []

@@ -8,7 +8,8 @@ stays responsive; a Qt timer shows its progress and the held-out automatic
 PSNR as it improves. Cancel stops it and keeps the best weights so far. The
 new model is saved in the user-model folder, appears at once in every
 Colorize widget's model list and is selected in this viewer's, so the next
-Run uses it.
+Run uses it. The example layers are read by
+:mod:`tinct.napari_plugin.train_examples` (12-bit colour as it is shown).
 
 Learned colour of a single-band image is a synthetic rendering learned from
 the examples, not a measurement (see ``docs/napari.md``).
@@ -22,7 +23,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from magicgui.widgets import (
     CheckBox,
     ComboBox,
@@ -41,6 +41,8 @@ from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QSizePolicy
 
 from tinct.napari_plugin.status_line import StatusLineMixin, cut, on_undock
+from tinct.napari_plugin.train_examples import example_arrays
+from tinct.napari_plugin.typed_numbers import tell_refusals
 
 if TYPE_CHECKING:
     import napari
@@ -60,50 +62,6 @@ CANCELLING_EARLY = "cancelling: nothing is trained yet, so nothing will be saved
 #: How often (ms) the widget reads the job's progress.
 POLL_MS = 200
 _STEPS = 1000  # progress bar resolution
-
-
-def example_arrays(layers: list[Image]) -> tuple[list[np.ndarray], list[str]]:
-    """The colour data of example layers and their names (one source each).
-
-    A multiscale layer contributes its full-resolution level. An 8-bit layer, and
-    floats in [0, 1], are passed as they are, not copied (the job copies what it
-    keeps, and never modifies it); other integers and floats are read as they are
-    shown: the contrast limits become 0-255, so 12-bit colour in uint16 is not taken
-    as nearly black (the job alone scales integers by their type's maximum).
-
-    Raises:
-        ValueError: A layer that is not an RGB(A) image layer.
-    """
-    arrays, names = [], []
-    for layer in layers:
-        if not getattr(layer, "rgb", False):
-            raise ValueError(
-                f"layer {layer.name!r} is not a colour (RGB) image: colour examples are needed"
-            )
-        data = np.asarray(layer.data[0] if getattr(layer, "multiscale", False) else layer.data)
-        limits = getattr(layer, "contrast_limits", None)
-        if limits is not None and _read_as_shown(data):
-            data = _as_shown(data, float(limits[0]), float(limits[1]))
-        arrays.append(data)
-        names.append(layer.name)
-    return arrays, names
-
-
-def _read_as_shown(data: np.ndarray) -> bool:
-    """Whether an example's values need its contrast limits (not 8-bit, not floats in [0, 1])."""
-    if data.dtype.kind in "iu":
-        return data.dtype != np.uint8
-    if data.dtype.kind != "f":
-        return False  # refused by the job, with its reason
-    finite = data[np.isfinite(data)]
-    return finite.size > 0 and (finite.min() < 0.0 or finite.max() > 1.0)
-
-
-def _as_shown(data: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """``data`` mapped from its contrast limits ``lo..hi`` to uint8 0-255 (clipped)."""
-    scale = 255.0 / (hi - lo) if hi > lo else 0.0
-    out = (data.astype(np.float32) - np.float32(lo)) * np.float32(scale)
-    return np.clip(np.round(np.nan_to_num(out)), 0, 255).astype(np.uint8)
 
 
 def name_note(typed: str, stored: str) -> str:
@@ -226,8 +184,6 @@ class TrainWidget(StatusLineMixin, Container):  # type: ignore[misc]
             ]
         )
         self.max_width = 440
-        from tinct.napari_plugin.typed_numbers import tell_refusals
-
         tell_refusals(self.minutes, self._say)  # a number the box refused: said, not dropped
         if "tinct-base" in [name for _, name in _base_models()]:
             self.base.value = "tinct-base"
