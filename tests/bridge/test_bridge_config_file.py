@@ -212,3 +212,42 @@ def test_a_bridge_json_of_another_user_is_not_trusted(tmp_path):
         P.read_bridge_config(str(path), check_process=False)
     os.chown(path, os.getuid(), os.getgid())  # the user's own again
     assert P.read_bridge_config(str(path), check_process=False)["port"] == 5
+
+
+@pytest.mark.skipif(os.name != "posix", reason="flock is POSIX")
+def test_two_servers_started_at_once_on_one_bridge_json_leave_one_running(tmp_path, monkeypatch):
+    # both found no live server in the file, both wrote it, and the first one's clients
+    # were lost to the second: the check and the write are now one claim on the folder
+    import threading
+
+    import tinct.bridge.server as server_module
+    from tinct.bridge.server import BridgeServer, ServerAlreadyRunning
+
+    check = server_module.live_server
+
+    def slow_check(path, *args):
+        found = check(path, *args)
+        time.sleep(0.5)  # a slow check: the other server starts meanwhile
+        return found
+
+    monkeypatch.setattr(server_module, "live_server", slow_check)
+    path = tmp_path / "bridge.json"
+    started, refused = [], []
+
+    def start():
+        try:
+            started.append(BridgeServer(_Idle(), port=0, config_path=path))
+        except ServerAlreadyRunning as exc:
+            refused.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    try:
+        assert len(started) == 1 and len(refused) == 1, (started, refused)
+        assert json.loads(path.read_text())["token"] == started[0].token
+    finally:
+        for server in started:
+            server.shutdown()

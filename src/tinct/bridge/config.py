@@ -17,12 +17,18 @@ import secrets
 import socket
 import stat
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; the check and the write are not serialized
+    fcntl = None  # type: ignore[assignment]
+
 from tinct.bridge import wire as P
 
-__all__ = ["live_server", "remove_bridge_config", "write_bridge_config"]
+__all__ = ["claim_bridge_config", "live_server", "remove_bridge_config", "write_bridge_config"]
 
 log = logging.getLogger("tinct.bridge.server")
 
@@ -93,6 +99,51 @@ def _private_folder(folder: Path) -> None:
         folder,
         mode,
     )
+
+
+#: Seconds :func:`claim_bridge_config` waits for another server's check-and-write.
+CLAIM_WAIT_S = 10.0
+
+
+@contextlib.contextmanager
+def claim_bridge_config(path: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Hold bridge.json's folder while a starting server checks and writes the file (POSIX).
+
+    Two servers started at once both found no live server in the file, and both wrote
+    it: the first one's clients were lost. Under this claim, an exclusive ``flock`` on
+    the folder, the second waits until the first has written the file, then finds it
+    live. The claim is given up after :data:`CLAIM_WAIT_S` seconds of waiting (a
+    process stopped while it held it), and where the folder cannot be made or locked
+    the server goes on without it (writing the file then fails with its own error).
+
+    Args:
+        path: the bridge.json (None: nothing to claim).
+    """
+    fd = None
+    if path is not None and fcntl is not None:
+        try:
+            folder = Path(path).parent
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(folder, os.O_RDONLY)
+            deadline = time.monotonic() + CLAIM_WAIT_S
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        log.warning("%s is claimed by another process; going on", folder)
+                        break
+                    time.sleep(0.05)
+        except OSError:
+            if fd is not None:
+                os.close(fd)
+            fd = None
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # and with it the lock
 
 
 def live_server(path: str | os.PathLike[str], timeout: float = 1.0) -> dict[str, Any] | None:

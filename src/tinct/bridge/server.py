@@ -44,7 +44,12 @@ from typing import Any
 
 from tinct.bridge import wire as P
 from tinct.bridge.backend import Backend, EngineBackend
-from tinct.bridge.config import live_server, remove_bridge_config, write_bridge_config
+from tinct.bridge.config import (
+    claim_bridge_config,
+    live_server,
+    remove_bridge_config,
+    write_bridge_config,
+)
 from tinct.bridge.serving import Listener, ServingState
 
 __all__ = [
@@ -201,21 +206,26 @@ class BridgeServer(ServingState):
             self.config_path = None
         else:
             self.config_path = Path(config_path)
+        self.host = host
+        self.stop_timeout = float(stop_timeout)
+        self._thread: threading.Thread | None = None
+        self._started = False
+        with claim_bridge_config(self.config_path):  # one check-and-write at a time
+            self._listen_and_publish(host, int(port), allow_remote)
+
+    def _listen_and_publish(self, host: str, port: int, allow_remote: bool) -> None:
+        """Check bridge.json for a live server, bind, check the address, write bridge.json."""
         if self.config_path is not None:
             running = live_server(self.config_path)
             if running is not None:
                 raise ServerAlreadyRunning(self.config_path, running)
-        self._tcp = Listener((host, int(port)), self)
+        self._tcp = Listener((host, port), self)
         bound = str(self._tcp.server_address[0])
         if not allow_remote and not is_loopback_host(bound):
             self._tcp.server_close()
             raise ValueError(
                 f"refusing to listen on {host!r}: it bound {bound}, which is not loopback"
             )
-        self.host = host
-        self.stop_timeout = float(stop_timeout)
-        self._thread: threading.Thread | None = None
-        self._started = False
         if self.config_path is not None:
             try:
                 write_bridge_config(self.config_path, host, self.port, self.token)
