@@ -166,6 +166,7 @@ def test_cancel_while_a_folder_loads_stops_between_two_images(
     assert entered.wait(60)
     train._poll()
     assert train.status.value == "reading images: 0 of 40"  # not a bare "preparing"
+    assert train.progress.max == 0  # Qt's busy bar: no share of the budget is known yet
     train.cancel_button.native.click()
     train._poll()  # the job still says "reading images": the line says the cancel
     assert train.status.value == CANCELLING_EARLY
@@ -173,6 +174,7 @@ def test_cancel_while_a_folder_loads_stops_between_two_images(
     qtbot.waitUntil(lambda: not train.busy and not train._timer.isActive(), timeout=60_000)
     assert len(decoded) == 1  # of 40
     assert train.status.value == "cancelled before the first step: nothing was saved"
+    assert (train.progress.value, train.progress.max) == (0, 1000)  # not left busy
     assert not user_store.is_user_model("never")
 
 
@@ -207,6 +209,31 @@ class _InstantJob:
 
     def cancel(self):
         self.cancelled = True
+
+
+def test_the_bar_does_not_drop_to_empty_while_the_model_is_saved(widgets):
+    """The saving and done phases have no share of the budget: the bar went 100% -> 0 -> 100%."""
+    from tinct.training.finetuning import FineTuneProgress
+
+    _viewer, _colorize, train = widgets
+    job = _InstantJob("kept")
+    job.result.cancelled = True  # cancelled: the bar is to stay where training stopped
+    train.job_factory = lambda examples, folders, name, **kw: job
+    train.model_name.value = "kept"
+    train.start()
+    train._timer.stop()
+    job.progress = FineTuneProgress("preparing", message="matching the palette")
+    train._poll()
+    assert train.progress.max == 0  # busy: how long preparing takes is not known
+    job.progress = FineTuneProgress("training", 40, 20.0, 0.4, message="step 40")
+    train._poll()
+    assert (train.progress.value, train.progress.max) == (400, 1000)
+    job.progress = FineTuneProgress("saving", message="saving kept")
+    train._poll()
+    assert train.progress.value == 400 and train.status.value == "saving kept"
+    job.progress, job.done = FineTuneProgress("done", 40, message="saved kept"), True
+    train._poll()
+    assert train.progress.value == 400 and train.status.value.startswith("cancelled; kept kept")
 
 
 def test_closing_the_train_dock_cancels_its_job(widgets):

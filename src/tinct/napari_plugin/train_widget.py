@@ -283,7 +283,9 @@ class TrainWidget(StatusLineMixin, Container):  # type: ignore[misc]
             return
         p = job.progress
         if p is not None:
-            self.progress.value = round(p.fraction * _STEPS)
+            if p.phase in ("preparing", "training"):  # saving and done keep how far it got
+                self.progress.max = 0 if p.phase == "preparing" else _STEPS  # 0: a busy bar
+                self.progress.value = round(p.fraction * _STEPS)
             if p.best is not None:
                 base = f" (base {p.base_score:.2f} dB)" if p.base_score is not None else ""
                 self.score.value = f"{p.best:.2f} dB{base}"
@@ -294,6 +296,8 @@ class TrainWidget(StatusLineMixin, Container):  # type: ignore[misc]
             self._finished(job)
 
     def _finished(self, job: FineTuneJob) -> None:
+        if self.progress.max == 0:  # it ended before training: no busy bar left, an empty one
+            self.progress.max, self.progress.value = _STEPS, 0
         self.train_button.enabled = True
         self.cancel_button.enabled = False
         if job.error is not None:
