@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -102,3 +104,30 @@ def test_ctrl_c_mid_batch_keeps_finished_outputs_and_says_so_on_its_own_line(tmp
     assert "Traceback" not in proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["in0_colorized.png"]  # no temporary file
     assert Image.open(out / "in0_colorized.png").size == (48, 32)
+
+
+def test_ctrl_c_of_tinct_batch_is_one_line_and_keeps_finished_outputs(tmp_path, weights):
+    # a busy worker closed under its task: Dask logged "... distributed.worker.state_machine
+    # - WARNING - Async instruction for <Task cancelled ...> ended with CancelledError"
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray((rng.random((192, 192)) * 255).astype(np.uint8)).save(src / f"{i:02d}.png")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "TINCT_DEBUG": ""}
+    args = ["batch", str(src), str(out), "--workers", "1", "--model", weights, "-q"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _MANY.replace("len(calls) == 2", "False"), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(out.glob("*_colorized.png"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-800:]
+    assert err.strip().splitlines() == ["tinct batch: interrupted"], err[-800:]
+    done = sorted(out.glob("*"))
+    assert len(done) >= 2 and all(p.name.endswith("_colorized.png") for p in done)
+    for p in done:
+        Image.open(p).load()  # complete files only

@@ -45,6 +45,8 @@ __all__ = ["LOCAL_CLUSTER_CONFIG", "BatchSummary", "default_workers", "run_batch
 #: removes the variable.
 LOCAL_CLUSTER_CONFIG: dict[str, Any] = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    # Ctrl-C: no "Async instruction ... ended with CancelledError" from each busy worker
+    "distributed.worker.preload": ["tinct.scale.worker_setup"],
 }
 
 
