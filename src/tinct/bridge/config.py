@@ -4,7 +4,8 @@ The server (:mod:`tinct.bridge.server`) writes the file on start and removes it 
 shutdown (only while it still holds its own token); clients read it with
 :func:`tinct.bridge.wire.read_bridge_config`, which also recognises a file left
 behind by a server that has died. :func:`live_server` tells a second server
-that the file belongs to one that still runs.
+that the file belongs to one that still runs (its port proves the token), and
+:func:`claim_bridge_config` makes a starting server's check and write one step.
 """
 
 from __future__ import annotations
