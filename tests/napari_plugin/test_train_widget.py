@@ -285,6 +285,28 @@ def test_a_model_saved_before_any_step_is_said_to_be_the_base(widgets, monkeypat
     assert warned == [f"tinct: too-short: {ZERO_STEPS}"]
 
 
+def test_a_model_saved_with_its_palette_matched_only_is_not_said_to_be_the_base(
+    widgets, monkeypatch
+):
+    """0 steps, but the matched palette scored better and was kept: not the base's colours."""
+    _viewer, _colorize, train = widgets
+    warned: list[str] = []
+    monkeypatch.setattr("tinct.napari_plugin.train_widget.show_warning", warned.append)
+    instant = _InstantJob("matched")
+    instant.result.steps, instant.result.score, instant.result.base_score = 0, 27.13, 14.06
+    train.job_factory = lambda examples, folders, name, **kw: instant
+    train.model_name.value = "matched"
+    train.start()
+    instant.done = True
+    train._poll()
+    note = (
+        "no training step fitted in the time given: only its palette was matched to the "
+        "examples (held-out 14.06 -> 27.13 dB); give it more minutes to train"
+    )
+    assert train.status.value == f"saved matched (0 steps); {note}"
+    assert warned == [f"tinct: matched: {note}"] and "as its base" not in note
+
+
 def test_a_name_saved_in_lowercase_is_said_not_silent(widgets, monkeypatch):
     _viewer, _colorize, train = widgets
     told: list[str] = []

@@ -49,7 +49,14 @@ if TYPE_CHECKING:
 
     from tinct.training.finetuning import FineTuneJob
 
-__all__ = ["CANCELLING_EARLY", "ZERO_STEPS", "TrainWidget", "example_arrays", "name_note"]
+__all__ = [
+    "CANCELLING_EARLY",
+    "ZERO_STEPS",
+    "TrainWidget",
+    "example_arrays",
+    "name_note",
+    "zero_steps_note",
+]
 
 #: What the status line adds when a job saved its model before a single training step.
 ZERO_STEPS = (
@@ -62,6 +69,25 @@ CANCELLING_EARLY = "cancelling: nothing is trained yet, so nothing will be saved
 #: How often (ms) the widget reads the job's progress.
 POLL_MS = 200
 _STEPS = 1000  # progress bar resolution
+
+
+def zero_steps_note(score: float | None, base_score: float | None) -> str:
+    """What is said of a model saved before its first training step.
+
+    Its weights are the base model's, or those with the palette matched to the examples
+    when that scored better on the held-out part (``score > base_score``): then it does
+    not colour as its base does, and the note says what it is instead.
+
+    Args:
+        score: Held-out automatic PSNR of the saved weights, dB (None: unmeasured).
+        base_score: The same for the base model.
+    """
+    if score is None or base_score is None or score <= base_score:
+        return ZERO_STEPS
+    return (
+        "no training step fitted in the time given: only its palette was matched to the "
+        f"examples (held-out {base_score:.2f} -> {score:.2f} dB); give it more minutes to train"
+    )
 
 
 def name_note(typed: str, stored: str) -> str:
@@ -317,8 +343,11 @@ class TrainWidget(StatusLineMixin, Container):  # type: ignore[misc]
         steps = result.steps  # type: ignore[union-attr]
         notes = [self._note] if self._note else []
         if steps == 0:  # saved, but nothing learned: not to be taken for a trained model
-            notes.append(ZERO_STEPS)
-            show_warning(f"tinct: {um.name}: {ZERO_STEPS}")
+            zero = zero_steps_note(
+                getattr(result, "score", None), getattr(result, "base_score", None)
+            )
+            notes.append(zero)
+            show_warning(f"tinct: {um.name}: {zero}")
         self.status.value = cut(
             f"{what} {um.name} ({steps} step{'' if steps == 1 else 's'})"
             + "".join(f"; {n}" for n in notes)
