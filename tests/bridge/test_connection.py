@@ -382,6 +382,24 @@ def test_backend_exception_is_isolated(cfgdir):
         server.shutdown()
 
 
+def test_a_failure_is_told_to_the_client_in_one_line(cfgdir, caplog):
+    # the whole message went out: PyTorch's can hold a C++ backtrace, which GIMP showed
+    class Broken(FakeBackend):
+        def colorize(self, job, progress):
+            raise RuntimeError("out of memory\nException raised from malloc at alloc.cpp:42\n"
+                               "frame #0: c10::Error::Error(...)\n" + "x" * 1000)  # fmt: skip
+
+    server, _ = make_server(cfgdir, backend=Broken())
+    try:
+        with client_for(server) as client, pytest.raises(P.BridgeError) as info:
+            client.colorize(2, 2, "gray8", bytes(4))
+    finally:
+        server.shutdown()
+    assert info.value.code == "internal"
+    assert info.value.message == "RuntimeError: out of memory"
+    assert "frame #0" in caplog.text  # the log keeps it all
+
+
 def test_the_payload_limit_names_its_flag(cfgdir):
     server, _ = make_server(cfgdir, max_frame_bytes=20 << 20)
     try:
@@ -467,3 +485,11 @@ def test_an_idle_connection_is_told_before_it_is_closed(cfgdir):
             assert client._sock is not first
     finally:
         server.shutdown()
+
+
+def test_the_failure_line_is_clipped():
+    from tinct.bridge.connection import internal_message
+
+    text = internal_message(ValueError("y" * 2000))
+    assert len(text) == 500 and text.startswith("ValueError: yyy") and text.endswith("...")
+    assert internal_message(KeyError()) == "KeyError"

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Connection",
     "Handler",
+    "internal_message",
 ]
 
 log = logging.getLogger("tinct.bridge.server")
@@ -298,7 +299,7 @@ class Connection:
         except Exception as exc:
             server.stats["errors"] += 1
             log.exception("request %s from %s failed", show(frame.type), peer)
-            return self._send_error(P.E_INTERNAL, f"{type(exc).__name__}: {exc}", rid)
+            return self._send_error(P.E_INTERNAL, internal_message(exc), rid)
 
     def _frame_failed(self, exc: Exception) -> bool:
         """Answer a frame that could not be read (its error frame ends the connection).
@@ -358,3 +359,15 @@ class Connection:
             self._reply({"type": "cancel_ack", "request_id": target, "found": found}, rid)
             return True
         raise RequestError(P.E_UNKNOWN_TYPE, f"unknown request type {show(kind)}")
+
+
+def internal_message(exc: BaseException, limit: int = 500) -> str:
+    """What a client is told of a server failure: the error's name and first line.
+
+    The log has the traceback; the client (a GIMP user) gets one line of at most
+    ``limit`` characters, never the rest of a many-line message (PyTorch's can hold
+    a C++ backtrace).
+    """
+    lines = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0].strip()}" if lines else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
