@@ -423,6 +423,20 @@ def test_swatches_of_a_hint_on_every_plane_follow_the_slider(viewer, widget):
     assert seen == [50, 100] and not widget.swatches.native.isHidden()
 
 
+def test_under_temporal_the_swatches_stay_as_the_slider_moves(viewer, widget):
+    """A temporal hint lies on its first plane (a 2-D point: plane 0) whichever is shown."""
+    widget.image.value = _stack_of_planes(viewer)
+    widget.temporal.value = True
+    pts = viewer.add_points([[5.0, 6.0], [20.0, 30.0]], ndim=2, face_color="red", name="hints")
+    widget.hints.reset_choices()
+    widget.hints.value = pts
+    widget.run()
+    seen = _record_suggested_planes(widget.fakes[0])
+    pts.selected_data = {1}
+    viewer.dims.set_current_step(0, 2)
+    assert seen == [0] and not widget.swatches.native.isHidden()  # not asked again
+
+
 def test_suggestions_that_arrive_for_a_plane_left_are_dropped(viewer, widget, qtbot):
     widget.image.value = _stack_of_planes(viewer)
     pts = widget.add_hints_layer()

@@ -164,11 +164,14 @@ class HintsMixin:
         """The viewer moved along a stack: the selected hint's suggestions are asked anew.
 
         On a plane the hint is not on, the swatches are hidden; back on its plane (the
-        hint still selected) they are asked for again.
+        hint still selected) they are asked for again. Under **Temporal** they stay: a
+        hint is on the first plane it lies on (2-D points: plane 0), and carried on.
         """
         layer, source, wanted = self.hints.value, self.image.value, self._suggesting
         if layer is None or source is None or len(layer.selected_data) != 1:
             return  # no swatches to update: they show for one selected hint only
+        if self._temporal_active:  # a hint is placed on its first plane, whichever is shown
+            return
         if wanted is not None:
             try:
                 leading = layer_io.source_geometry(source).leading
