@@ -25,7 +25,7 @@ import numpy as np
 from tinct.engine import inputs as _in
 from tinct.engine.thread_warnings import collect_warnings
 
-__all__ = ["PLANES_PER_CALL", "colorize_stack", "stack_notes"]
+__all__ = ["PLANES_PER_CALL", "colorize_stack", "stack_notes", "whole_stack_range"]
 
 #: Planes one colorizer call gets: its network output, kept whole, grows with them.
 PLANES_PER_CALL = 16
@@ -61,10 +61,8 @@ def colorize_stack(
     temporal = (options or colorizer.options).temporal
     if planes <= PLANES_PER_CALL or temporal:  # a sequence is fed in pieces by the engine
         return colorizer.colorize(arr, hints, reference, options=options, rgb=is_rgb)
-    from tinct.engine.temporal import _whole_stack_range
-
     resolved = colorizer.resolve_options(options, hinted=bool(hints))
-    ranged = _whole_stack_range(arr, is_rgb, resolved)
+    ranged = whole_stack_range(arr, is_rgb, resolved)
     call = (options or colorizer.options).replace(intensity_range=ranged.intensity_range)
     flat = arr.reshape(planes, *arr.shape[len(lead) :])
     outs = []
@@ -94,3 +92,28 @@ def stack_notes(colorizer: Any, arr: np.ndarray, is_rgb: bool, options: Any) -> 
         arr, space=colorizer.info.space, normalize=options.normalize,
         percentiles=options.percentiles, rgb=is_rgb, intensity_range=options.intensity_range,
     ).notes  # fmt: skip
+
+
+def whole_stack_range(arr: np.ndarray, is_rgb: bool, options: Any) -> Any:
+    """Options that map intensities by one range for the whole stack.
+
+    Percentile normalisation (the default for all but uint8 data) would
+    otherwise be computed per run of planes that share hints, and colour
+    would jump where one run ends; the stack's percentiles become the
+    ``intensity_range`` of every plane instead.
+
+    Args:
+        arr: ``(..., H, W[, C])`` the validated stack.
+        is_rgb: The last axis holds colour channels.
+        options: Resolved :class:`~tinct.ColorizeOptions`.
+
+    Returns:
+        ``options``, with ``intensity_range`` set when percentiles apply.
+    """
+    if options.intensity_range is not None:  # one range already (napari's contrast limits)
+        return options
+    part = arr[..., :3] if is_rgb else arr
+    if _in.normalization_mode(part.dtype, options.normalize) != "percentile":
+        return options
+    lo, hi = _in._range(part, options.normalize, options.percentiles)
+    return options.replace(intensity_range=(lo, hi)) if hi > lo else options

@@ -50,6 +50,7 @@ from tinct.engine import inputs as _in
 from tinct.engine.carry import HintCarrier, HintStop, PlaneHints, hints_by_plane, recoloured
 from tinct.engine.hints import Hint, hints_digest
 from tinct.engine.render import render
+from tinct.engine.stacks import stack_notes, whole_stack_range
 from tinct.engine.threads import call_threads
 from tinct.models.info import net_shape
 from tinct.upsample import resize
@@ -345,7 +346,7 @@ def colorize_sequence(
         raise ValueError(f"a hint plane is beyond the {lead[axis]} planes along axis {axis}")
     tail = arr.shape[len(lead) :]
     seqs = np.moveaxis(arr, axis, 0).reshape(lead[axis], -1, *tail)
-    opts = _whole_stack_range(arr, is_rgb, options)
+    opts = whole_stack_range(arr, is_rgb, options)
     n_seq, T = seqs.shape[1], seqs.shape[0]
     outs = []
     notes: list[str] = []
@@ -362,8 +363,6 @@ def colorize_sequence(
         outs.append(np.concatenate(fed, 0))  # in pieces: a piece's network output is kept
         notes += [n for n in run.notes if n not in notes]
     if T > FEED_PLANES:  # each piece noted its own planes; the notes are the whole stack's
-        from tinct.engine.stacks import stack_notes
-
         notes = stack_notes(colorizer, arr, is_rgb, opts)
     for note in notes:
         warnings.warn(note, _in.InputWarning, stacklevel=3)
@@ -371,28 +370,3 @@ def colorize_sequence(
         lead[axis], *np.delete(np.array(lead), axis), *outs[0].shape[-3:]
     )
     return np.moveaxis(out, 0, axis)
-
-
-def _whole_stack_range(arr: np.ndarray, is_rgb: bool, options: ColorizeOptions) -> ColorizeOptions:
-    """Options that map intensities by one range for the whole stack.
-
-    Percentile normalisation (the default for all but uint8 data) would
-    otherwise be computed per run of planes that share hints, and colour
-    would jump where one run ends; the stack's percentiles become the
-    ``intensity_range`` of every plane instead.
-
-    Args:
-        arr: ``(..., H, W[, C])`` the validated stack.
-        is_rgb: The last axis holds colour channels.
-        options: Resolved options.
-
-    Returns:
-        ``options``, with ``intensity_range`` set when percentiles apply.
-    """
-    if options.intensity_range is not None:  # one range already (napari's contrast limits)
-        return options
-    part = arr[..., :3] if is_rgb else arr
-    if _in.normalization_mode(part.dtype, options.normalize) != "percentile":
-        return options
-    lo, hi = _in._range(part, options.normalize, options.percentiles)
-    return options.replace(intensity_range=(lo, hi)) if hi > lo else options
