@@ -2,8 +2,8 @@
 
 The engine tells about inputs that colorize poorly as Python warnings
 (:class:`~tinct.engine.inputs.InputWarning`: an input nearly constant, or mapping
-to nearly black, :func:`tinct.engine.contrast.contrast_notes`; and other user
-warnings, such as a reference image a model ignores). The CLI and napari show
+to nearly black, :func:`tinct.engine.contrast.contrast_notes`; a reference image a
+model ignores). The CLI and napari show
 them; a served request sends them back to its client in the result's optional
 ``"warnings"`` field (``docs/protocol.md``), so the GIMP plug-in can tell its user
 why the result is dull. :func:`caught_warnings` collects them while the engine
@@ -21,6 +21,7 @@ from typing import Any
 from tinct.bridge import wire as P
 from tinct.bridge.backend import RequestError
 from tinct.engine.contrast import worded_for
+from tinct.engine.inputs import InputWarning
 from tinct.engine.thread_warnings import collect_warnings
 
 __all__ = ["CLIENT_ADVICE", "MAX_PRECISION_CHARS", "caught_warnings", "for_client",
@@ -35,20 +36,22 @@ MAX_PRECISION_CHARS = 40
 
 @contextlib.contextmanager
 def caught_warnings() -> Iterator[list[str]]:
-    """Collect the user warnings this thread raises in the block, every time they arise.
+    """Collect the engine's notes this thread raises in the block, every time they arise.
 
-    Each :class:`UserWarning` (an ``InputWarning`` included) raised by the calling
-    thread is recorded instead of printed, also when the same text has been shown
-    before (Python would show it once per place). Warnings of other categories,
-    and every warning of another thread, go to the handler that was in place.
-    Thread-safe (:func:`tinct.engine.thread_warnings.collect_warnings`): a job of
-    napari's, run while its embedded server answers, keeps its own.
+    Each :class:`~tinct.engine.inputs.InputWarning` (the engine's notes about the
+    request's input) raised by the calling thread is recorded instead of printed, also
+    when the same text has been shown before (Python would show it once per place).
+    Other warnings, a library's own ``UserWarning`` included (PyTorch's, say: nothing a
+    GIMP user can act on), and every warning of another thread, go to the handler that
+    was in place: the server's stderr. Thread-safe
+    (:func:`tinct.engine.thread_warnings.collect_warnings`): a job of napari's, run
+    while its embedded server answers, keeps its own.
 
     Yields:
         The texts, in the order they were raised (filled when the block ends).
     """
     texts: list[str] = []
-    with collect_warnings(UserWarning) as caught:
+    with collect_warnings(InputWarning) as caught:
         try:
             yield texts
         finally:

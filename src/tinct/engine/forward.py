@@ -42,6 +42,7 @@ from tinct.engine.conditioning import (
     reference_histogram,
     reweight,
 )
+from tinct.engine.inputs import InputWarning
 from tinct.engine.tiled import _crop_valid, _pad, _tiled, check_tile_count
 from tinct.models.base import FusionTerms
 from tinct.models.info import ModelInfo, bin_centres, log_probs, net_shape
@@ -258,6 +259,7 @@ def run_network(
             warnings.warn(
                 f"model {info.name!r} has neither a global-hint input nor a distribution "
                 "output; the reference image is ignored",
+                InputWarning,
                 stacklevel=3,
             )
 
