@@ -461,6 +461,41 @@ def test_suggestions_that_arrive_for_a_plane_left_are_dropped(viewer, widget, qt
     assert widget.status.value != SWATCH_TIP
 
 
+def test_hints_made_for_one_image_are_not_applied_to_another_unasked(viewer, widget):
+    """The stack's green hints coloured the photo chosen next, without a word."""
+    stack = _image(viewer, shape=(3, 64, 80))
+    photo = viewer.add_image(np.full((64, 80), 100, np.uint8), name="photo")
+    widget.image.value = stack
+    for_stack = widget.add_hints_layer()
+    for_stack.add([[0.0, 5.0, 6.0]])
+    widget.image.value = photo
+    assert widget.hints.value is None
+    assert widget.status.value == "hints: none (the layer 'hints' was made for 'gray')"
+    widget.run()
+    assert widget.fakes[0].calls[-1]["hints"] == []  # the photo is not coloured by them
+    for_photo = widget.add_hints_layer()
+    widget.image.value = stack  # each image gets its own hints layer back
+
+    def real(layer):  # the plugin sees the viewer's layers through napari's proxies
+        return getattr(layer, "__wrapped__", layer)
+
+    assert real(widget.hints.value) is real(for_stack)
+    widget.image.value = photo
+    assert real(widget.hints.value) is real(for_photo)
+    widget.hints.value = for_stack  # chosen by the user for the photo: theirs to keep
+    widget.run()
+    assert len(widget.fakes[0].calls[-1]["hints"]) == 1
+
+
+def test_a_hints_layer_the_user_made_stays_as_the_image_changes(viewer, widget):
+    first, second = _image(viewer), viewer.add_image(np.zeros((64, 80), np.uint8), name="b")
+    pts = viewer.add_points([[5.0, 6.0]], face_color="red", name="shared hints")
+    widget.hints.reset_choices()
+    widget.image.value, widget.hints.value = first, pts
+    widget.image.value = second  # points meant for both images: the user's choice
+    assert widget.hints.value is pts
+
+
 # ---------------------------------------------------------------------------- errors
 
 

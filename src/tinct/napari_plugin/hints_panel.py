@@ -10,6 +10,7 @@ a suggestion that arrives for a plane or hint no longer shown is dropped.
 
 from __future__ import annotations
 
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,6 +25,11 @@ __all__ = ["SWATCH_TIP", "HintsMixin"]
 _N_SWATCHES = 9
 #: The status line while the swatches show (cleared with them: there is nothing to click).
 SWATCH_TIP = "click a swatch to recolour the selected hint"
+
+
+def _unwrapped(obj: Any) -> Any:
+    """The layer behind napari's plugin proxy (a plugin sees proxies of the viewer's layers)."""
+    return getattr(obj, "__wrapped__", obj)
 
 
 def _same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
@@ -81,13 +87,55 @@ class HintsMixin:
     def add_hints_layer(self, *_: Any) -> Points:
         """Add an empty hints Points layer in add mode and select it in the widget.
 
+        The layer is made for the selected image: choosing another image in the widget
+        chooses that image's own hints layer, or none (see :meth:`_hints_follow_image`).
+
         Returns:
             The new layer; each point's face colour is that hint's colour.
         """
-        layer = layer_io.add_hints_layer(self._viewer, self.image.value)
+        image = self.image.value
+        layer = layer_io.add_hints_layer(self._viewer, image)
+        if image is not None:
+            self._made_for[_unwrapped(layer)] = weakref.ref(_unwrapped(image))
         self.hints.reset_choices()
         self.hints.value = layer
         return layer
+
+    @property
+    def _made_for(self) -> weakref.WeakKeyDictionary[Any, Any]:
+        """The image each hints layer of **Add hints layer** was made for (weak references)."""
+        found = self.__dict__.get("_made_for_images")
+        if found is None:
+            found = self.__dict__["_made_for_images"] = weakref.WeakKeyDictionary()
+        return found
+
+    def _image_of(self, hints: Any) -> Any:
+        """The image a hints layer was made for (``None``: one the user made or chose)."""
+        ref = self._made_for.get(_unwrapped(hints)) if hints is not None else None
+        return ref() if ref is not None else None
+
+    def _hints_follow_image(self, image: Any) -> None:
+        """A hints layer made for another image is not applied to ``image`` unasked.
+
+        When the hints box holds a layer **Add hints layer** made for another image (or
+        none), it is set to the hints layer made for ``image``, if there is one, else to
+        none, and the status line says so. A hints layer made otherwise, or chosen in the
+        box, is left: points meant for several images are the user's choice.
+        """
+        hints, image = self.hints.value, _unwrapped(image)
+        made_for = self._image_of(hints)
+        if image is None or (hints is not None and made_for is None) or made_for is image:
+            return
+        self.hints.reset_choices()
+        own = next(
+            (c for c in self.hints.choices if c is not None and self._image_of(c) is image), None
+        )
+        if own is hints:
+            return
+        self.hints.value = own
+        if hints is not None:
+            now = repr(own.name) if own is not None else "none"
+            self._say(f"hints: {now} (the layer {hints.name!r} was made for {made_for.name!r})")
 
     def _on_hints_layer_changed(self, layer: Points | None) -> None:
         old = self._hints_layer

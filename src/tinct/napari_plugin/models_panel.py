@@ -241,6 +241,7 @@ class ModelMixin:
 
     def _on_image_changed(self, layer: Image | None) -> None:
         self._hide_swatches()  # suggestions belong to the previous image
+        self._hints_follow_image(layer)  # and hints made for it are not this one's
         old = self._image_layer
         if old is not None and old is not layer:
             with contextlib.suppress(Exception):
