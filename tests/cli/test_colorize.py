@@ -662,3 +662,23 @@ def test_an_input_given_twice_is_colorized_once(tmp_path, gray_png, weights, mon
     args = ["colorize", str(gray_png), str(gray_png), "-o", str(out), "--model", weights, "-q"]
     assert main(args) == 0
     assert len(calls) == 1 and [p.name for p in out.iterdir()] == ["in_colorized.png"]
+
+
+def test_a_tiff_of_thousands_of_pages_that_are_not_one_stack_is_refused_at_once(
+    tmp_path, weights, capsys
+):
+    # tifffile made each page its own series and compared each with every other: 50,000
+    # pages of 2 x 2 took 5 minutes to open, twice, and then only the first page was read
+    from tinct.engine.tifffiles import MAX_PAGES
+
+    src = tmp_path / "pages.tif"
+    with tifffile.TiffWriter(src) as tif:
+        for _ in range(MAX_PAGES + 1):
+            tif.write(np.zeros((2, 2), np.uint8), contiguous=False, photometric="minisblack")
+    args = ["colorize", str(src), "-o", str(tmp_path / "out"), "--model", weights, "-q"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"tinct colorize: {src}: holds 4,097 pages that are not one stack, more than the 4,096 "
+        "a TIFF may hold (tifffile sorts each such page on its own); refused before reading"
+    )

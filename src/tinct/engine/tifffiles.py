@@ -1,9 +1,11 @@
 """TIFF files through tifffile, their tags bounded before any pixel is decoded.
 
 :func:`read_tiff` reads a TIFF (any name: :data:`TIFF_MAGIC`) from an open file, as
-:func:`tinct.engine.imagefiles.read_image` returns it: the series' declared pixels and
-its tiles or strips are checked first (:func:`_check_tiff`), a TIFF stored as colour
-planes is one ``(H, W, 3|4)`` image, gray pages are a stack, and palette, MINISWHITE,
+:func:`tinct.engine.imagefiles.read_image` returns it: its pages are counted first (more
+than :data:`MAX_PAGES` that are not one stack are refused: :func:`_check_pages`), then the
+series' declared pixels and its tiles or strips are checked (:func:`_check_tiff`;
+tifffile's own decoders are bounded by :mod:`tinct.engine.tiffcodecs`), a TIFF stored as
+colour planes is one ``(H, W, 3|4)`` image, gray pages are a stack, and palette, MINISWHITE,
 CMYK and low-bit gray values become gray or RGB(A). :func:`tiff_shape` tells the shape
 from the tags alone. A file tifffile cannot parse is an :class:`OSError` naming it. Only
 the file itself is read: an OME-TIFF (or a Micro-Manager stack) whose metadata names
@@ -14,10 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import lzma
 import math
 import threading
-import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -25,6 +25,7 @@ from typing import IO, Any
 import numpy as np
 
 from tinct.engine.filelimits import ImageTooLargeError, check_declared, open_regular
+from tinct.engine.tiffcodecs import bound_tifffile_decoders
 
 __all__ = [
     "COLOUR_SAMPLES",
@@ -63,6 +64,7 @@ def read_tiff(fh: IO[bytes], path: Path, limit: int) -> tuple[np.ndarray, str, i
         OSError: Not a TIFF file tifffile can read.
     """
     with _quiet_tifffile(), _tiff_file(fh, path) as tif:
+        _check_pages(tif, path)
         try:
             series, page = tif.series[0], tif.pages[0]  # what tifffile.imread reads
         except Exception as exc:  # no pages, a broken first page
@@ -158,6 +160,50 @@ def _tiff_file(fh: IO[bytes], path: Path) -> Any:
         raise _unreadable(path, exc) from None
 
 
+def _check_pages(tif: Any, path: Path) -> None:
+    """Refuse a TIFF of more than :data:`MAX_PAGES` pages that are not one stack.
+
+    tifffile sorts such pages into series one by one, and then compares every series with
+    every other (its ``pyramidize_series``): a 12 MB file of 50,000 pages of 2 x 2 pixels,
+    each its own series, took 5 minutes to open (twice: its shape is asked first), and
+    then only its first page was read. One stack of any number of pages (tifffile's shaped
+    layout, or ImageJ's) is one series, opened at once. Only the page offsets are read.
+
+    Raises:
+        ImageTooLargeError: More pages than :data:`MAX_PAGES`, not one stack.
+    """
+    try:
+        pages = len(tif.pages)
+    except Exception as exc:  # a broken chain of pages
+        raise _unreadable(path, exc) from None
+    if pages <= MAX_PAGES or _one_stack(tif, pages):
+        return
+    raise ImageTooLargeError(
+        f"{path} holds {pages:,} pages that are not one stack, more than the {MAX_PAGES:,} "
+        "a TIFF may hold (tifffile sorts each such page on its own); refused before reading"
+    )
+
+
+#: Most pages of a TIFF that are not one stack (:func:`_check_pages`; 4096 take ~4 s).
+MAX_PAGES = 4096
+
+
+def _one_stack(tif: Any, pages: int) -> bool:
+    """Whether the first page describes all ``pages`` as one stack (shaped or ImageJ)."""
+    import json
+
+    first = tif.pages.first
+    try:
+        if tif.is_shaped:
+            shape = json.loads(first.description)["shape"]
+            return math.prod(shape) == pages * math.prod(first.shape)
+        if tif.is_imagej:
+            return int((tif.imagej_metadata or {}).get("images", 0)) == pages
+    except (ValueError, KeyError, TypeError):  # a description that is not what it says
+        return False
+    return False
+
+
 def _unreadable(path: Path, exc: Exception) -> OSError:
     """``'PATH: not a TIFF file that can be read: WHY'`` (tifffile's first line, or no image)."""
     why = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -191,67 +237,7 @@ def _check_tiff(path: Path, series: Any, limit: int) -> None:
                 f"{path} declares {kind} of {' x '.join(map(str, page.chunks))} values for an "
                 f"image of {' x '.join(map(str, page.shape))}; refused before decoding"
             )
-    _bound_tifffile_decoders()
-
-
-def _inflate(data: Any, /, *, out: Any = None) -> bytes:
-    """Deflate decoding that stops at ``out`` bytes when it is a size (as imagecodecs does)."""
-    if not isinstance(out, int) or isinstance(out, bool):
-        return zlib.decompress(data)
-    return zlib.decompressobj().decompress(data, max(1, out))
-
-
-def _unxz(data: Any, /, *, out: Any = None) -> bytes:
-    """LZMA decoding that stops at ``out`` bytes when it is a size (as imagecodecs does)."""
-    if not isinstance(out, int) or isinstance(out, bool):
-        return lzma.decompress(data)
-    return lzma.LZMADecompressor().decompress(data, max(1, out))
-
-
-def _unpackbits(data: Any, /, *, out: Any = None) -> bytes:
-    """PackBits decoding that stops at ``out`` bytes when it is a size (as imagecodecs does).
-
-    tifffile's own decoder, used without imagecodecs, grew a list of every byte (8 bytes
-    each) of the whole strip: a 256 KB strip of a 16 x 16 image cost 160 MB.
-    """
-    limit = out if isinstance(out, int) and not isinstance(out, bool) else None
-    src = bytes(data)
-    result = bytearray()
-    i, end = 0, len(src)
-    while i < end and (limit is None or len(result) < limit):
-        head = src[i]
-        if head < 128:  # head + 1 literal bytes
-            result += src[i + 1 : i + 2 + head]
-            i += 2 + head
-        elif head > 128:  # the next byte, 257 - head times
-            result += src[i + 1 : i + 2] * (257 - head)
-            i += 2
-        else:  # 128: no operation
-            i += 1
-    return bytes(result if limit is None else result[:limit])
-
-
-def _bound_tifffile_decoders() -> None:
-    """Use :func:`_inflate`, :func:`_unxz` and :func:`_unpackbits` for tifffile's own decoders.
-
-    tifffile passes every decoder the size it expects (``out=``); its fallbacks for a
-    missing imagecodecs ignore it, so one small strip could inflate to gigabytes.
-    """
-    import tifffile
-
-    codecs = tifffile.TIFF.DECOMPRESSORS
-    table = getattr(codecs, "_codecs", None)
-    if not isinstance(table, dict):
-        return
-    for key, bounded in (
-        (8, _inflate), (32946, _inflate), (50013, _inflate), (34925, _unxz), (32773, _unpackbits)
-    ):  # fmt: skip
-        try:
-            current = codecs[key]
-        except (KeyError, ImportError):
-            continue
-        if current is not bounded and getattr(current, "__module__", "").endswith("_imagecodecs"):
-            table[key] = bounded
+    bound_tifffile_decoders()
 
 
 def tiff_shape(path: str | Path) -> tuple[int, ...]:
@@ -266,6 +252,7 @@ def tiff_shape(path: str | Path) -> tuple[int, ...]:
     """
     path = Path(path)
     with open_regular(path) as fh, _quiet_tifffile(), _tiff_file(fh, path) as tif:
+        _check_pages(tif, path)
         try:
             series, page = tif.series[0], tif.pages[0]
         except Exception as exc:  # no pages, a broken first page
