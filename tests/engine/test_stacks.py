@@ -86,3 +86,13 @@ def test_a_temporal_sequence_is_fed_in_pieces(colorizer, monkeypatch):
     assert seen == [7, 3, 3, 1]  # the sequence fed whole at first, then in pieces
     assert np.abs(pieces.astype(int) - whole.astype(int)).max() <= 2  # as chunked video feeds
     assert [str(w.message) for w in caught] == once
+
+
+def test_a_larger_network_gets_fewer_planes_a_call(colorizer, monkeypatch):
+    # a plane's network output grows with net_size squared: 16 planes at 2048 asked ~20 GB
+    assert [stacks.planes_per_call(n) for n in (None, 128, 256, 512, 1024, 4096)] == [
+        16, 16, 16, 4, 1, 1,
+    ]  # fmt: skip
+    planes = _spy(colorizer, monkeypatch)
+    colorize_stack(colorizer, _stack("uint8")[:6], options=colorizer.options.replace(net_size=512))
+    assert planes == [4, 2]

@@ -25,10 +25,28 @@ import numpy as np
 from tinct.engine import inputs as _in
 from tinct.engine.thread_warnings import collect_warnings
 
-__all__ = ["PLANES_PER_CALL", "colorize_stack", "stack_notes", "whole_stack_range"]
+__all__ = [
+    "PLANES_PER_CALL",
+    "colorize_stack",
+    "planes_per_call",
+    "stack_notes",
+    "whole_stack_range",
+]
 
-#: Planes one colorizer call gets: its network output, kept whole, grows with them.
+#: Planes one colorizer call gets at ``net_size`` 256 (:func:`planes_per_call`): its network
+#: output, kept whole, grows with them.
 PLANES_PER_CALL = 16
+
+
+def planes_per_call(net_size: int | None) -> int:
+    """Planes a call gets at ``net_size``: :data:`PLANES_PER_CALL` at 256, fewer above.
+
+    A plane's network output grows with the network's side squared (one 64 x 64 image took
+    0.6 GB at ``--net-size 1024``, 1.5 GB at 2048), so a call gets fewer planes in
+    proportion, one at least.
+    """
+    side = max(256, int(net_size or 256))
+    return max(1, PLANES_PER_CALL * 256**2 // side**2)
 
 
 def colorize_stack(
@@ -59,16 +77,17 @@ def colorize_stack(
     lead = arr.shape[:-3] if is_rgb else arr.shape[:-2]
     planes = math.prod(lead)
     temporal = (options or colorizer.options).temporal
-    if planes <= PLANES_PER_CALL or temporal:  # a sequence is fed in pieces by the engine
-        return colorizer.colorize(arr, hints, reference, options=options, rgb=is_rgb)
     resolved = colorizer.resolve_options(options, hinted=bool(hints))
+    per_call = planes_per_call(resolved.net_size)
+    if planes <= per_call or temporal:  # a sequence is fed in pieces by the engine
+        return colorizer.colorize(arr, hints, reference, options=options, rgb=is_rgb)
     ranged = whole_stack_range(arr, is_rgb, resolved)
     call = (options or colorizer.options).replace(intensity_range=ranged.intensity_range)
     flat = arr.reshape(planes, *arr.shape[len(lead) :])
     outs = []
     with collect_warnings(_in.InputWarning):  # each piece's own notes: the stack's follow
-        for i in range(0, planes, PLANES_PER_CALL):
-            piece = flat[i : i + PLANES_PER_CALL]
+        for i in range(0, planes, per_call):
+            piece = flat[i : i + per_call]
             outs.append(colorizer.colorize(piece, hints, reference, options=call, rgb=is_rgb))
     for note in stack_notes(colorizer, arr, is_rgb, resolved):
         warnings.warn(note, _in.InputWarning, stacklevel=2)
