@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError("--out", f"{out} is a file, not a folder")
+    _check_out_apart(out, args.data)
     make_folder(out, "--out")
     for record in records:
         ensure_weights(record)
@@ -117,6 +118,23 @@ def run(args: argparse.Namespace) -> int:
     evaluate(cfg)
     print(f"report: {cfg.out}/report.md")
     return 0
+
+
+def _check_out_apart(out: Path, data: list[str]) -> None:
+    """The report may not go into a --data folder: its PNGs would be read as data next time.
+
+    Raises:
+        UsageError: ``out`` is a ``--data`` folder or inside one.
+    """
+    where = out.resolve()
+    for folder in data:
+        root = Path(folder).resolve()
+        if root.is_dir() and (where == root or root in where.parents):
+            raise UsageError(
+                "--out", f"{out} is inside --data {folder}: the report's images (examples.png, "
+                "psnr_vs_hints.png) would be read as data by the next run; choose a folder "
+                "outside it",
+            )  # fmt: skip
 
 
 def _check_model(options: Any) -> Any:
