@@ -87,3 +87,49 @@ def test_a_fifo_in_place_of_the_checkpoint_is_refused_not_waited_on(tmp_path):
         f"cannot resume: {path} is not a regular file (a FIFO, a device or a broken link); "
         "run without --resume to start afresh (the checkpoint is then replaced)"
     )
+
+
+def test_a_save_stopped_mid_write_leaves_the_last_checkpoint_and_no_temporary_file(
+    tmp_path, monkeypatch
+):
+    model, opt, gen = _state(0)
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, model, opt, gen, step=3, elapsed=1.0, cfg=TrainConfig(data=["x"]))
+    before = path.read_bytes()
+    save = torch.save
+
+    def interrupted(obj, f, *args, **kwargs):
+        save(obj, f, *args, **kwargs)
+        with open(f, "r+b") as fh:  # half of it written, then Ctrl-C
+            fh.truncate(os.path.getsize(f) // 2)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, model, opt, gen, step=4, elapsed=2.0, cfg=TrainConfig(data=["x"]))
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [
+        "checkpoint.pt"
+    ]  # checkpoint.tmp was left behind
+
+
+def test_weights_exported_mid_write_leave_the_previous_file(tmp_path, monkeypatch):
+    import safetensors.torch
+
+    from tinct.training.export import export_weights
+
+    path = tmp_path / "tinct-small.safetensors"
+    export_weights(nn.Linear(3, 2), path, {"step": 1})
+    before = path.read_bytes()
+    save_file = safetensors.torch.save_file
+
+    def interrupted(state, filename, metadata=None):
+        save_file(state, filename, metadata=metadata)
+        with open(filename, "r+b") as fh:
+            fh.truncate(10)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(safetensors.torch, "save_file", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export_weights(nn.Linear(3, 2), path, {"step": 2})
+    # it was written in place: a 10-byte file that no longer loaded
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == [path.name]

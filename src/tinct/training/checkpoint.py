@@ -53,18 +53,21 @@ def save_checkpoint(
         cfg: The run's configuration (stored as JSON, for the record).
     """
     tmp = path.with_suffix(".tmp")
-    torch.save(
-        {
-            "model": model.state_dict(),
-            "optimizer": opt.state_dict(),
-            "generator": generator.get_state(),
-            "step": step,
-            "elapsed": elapsed,
-            "config": json.dumps(asdict(cfg)),
-        },
-        tmp,
-    )
-    tmp.replace(path)
+    try:
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "generator": generator.get_state(),
+                "step": step,
+                "elapsed": elapsed,
+                "config": json.dumps(asdict(cfg)),
+            },
+            tmp,
+        )
+        tmp.replace(path)
+    finally:  # stopped mid-write (a second Ctrl-C): no half-written checkpoint.tmp is left
+        tmp.unlink(missing_ok=True)
 
 
 def load_checkpoint(

@@ -36,11 +36,24 @@ def export_weights(model: nn.Module, path: str | Path, metadata: dict[str, Any])
 
     Returns:
         The written path.
+
+    The file is written under a hidden temporary name and renamed into place: stopped
+    mid-write (Ctrl-C, a full disk), it leaves the previous weights as they were and no
+    half-written file that would load as a truncated model.
     """
+    import os
+
     from tinct.models.weights import save_weights
 
     model = getattr(model, "module", model)
-    return save_weights(model, Path(path), metadata)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        save_weights(model, tmp, metadata)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def export_checkpoint(run_dir: str | Path, path: str | Path | None = None) -> Path:
