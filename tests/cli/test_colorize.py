@@ -682,3 +682,29 @@ def test_a_tiff_of_thousands_of_pages_that_are_not_one_stack_is_refused_at_once(
         f"tinct colorize: {src}: holds 4,097 pages that are not one stack, more than the 4,096 "
         "a TIFF may hold (tifffile sorts each such page on its own); refused before reading"
     )
+
+
+def test_a_broken_fits_file_is_one_line_in_a_users_words(tmp_path, weights, capfd):
+    # astropy's own "WARNING: File may have been truncated ..." (three lines for a short
+    # header) came first, then "cannot reshape array of size 30 into shape (64,80)" or
+    # its advice "try with ignore_missing_simple=True"
+    from astropy.io import fits
+
+    good = tmp_path / "good.fits"
+    fits.PrimaryHDU(np.arange(64 * 80, dtype=np.float32).reshape(64, 80)).writeto(good)
+    (tmp_path / "cut.fits").write_bytes(good.read_bytes()[:3000])
+    (tmp_path / "text.fits").write_text("hello\n")
+    (tmp_path / "short.fits").write_bytes(b"SIMPLE  =                    T")
+    for name, said in (
+        ("cut.fits", "File may have been truncated: actual file length (3000) is smaller"),
+        ("text.fits", "No SIMPLE card found, this file does not appear to be a valid FITS file"),
+        ("short.fits", "Empty or corrupt FITS file"),
+    ):
+        src = tmp_path / name
+        for out in (tmp_path / "out", tmp_path / "o.png"):  # -o a file: its shape is asked first
+            assert main(["colorize", str(src), "-o", str(out), "--model", weights, "-q"]) == 1
+            err = capfd.readouterr().err
+            assert err.startswith(
+                f"tinct colorize: {src}: not a FITS file that can be read: {said}"
+            )
+            assert err.count("\n") == 1 and "ignore_missing_simple" not in err

@@ -94,9 +94,18 @@ def read_fits(path: str | Path, *, max_pixels: int = MAX_READ_PIXELS) -> np.ndar
 def _read_first_image(
     fits: Any, fh: IO[bytes], path: str | Path, count: int, max_pixels: int
 ) -> np.ndarray:
-    """The first image among the ``count`` bounded HDUs of the open file (see read_fits)."""
+    """The first image among the ``count`` bounded HDUs of the open file (see read_fits).
+
+    astropy's warnings while it reads (a truncated file, a header of odd length) are kept
+    from the user: the error, if any, says what is wrong, in one line (:func:`_unreadable`).
+    """
+    from tinct.engine.thread_warnings import collect_warnings
+
     try:
-        with fits.open(fh, memmap=False, lazy_load_hdus=True) as hdul:
+        with (
+            collect_warnings(Warning) as caught,
+            fits.open(fh, memmap=False, lazy_load_hdus=True) as hdul,
+        ):
             for index in range(count):  # never an HDU whose header was not bounded
                 hdu = hdul[index]
                 shape = _image_axes(hdu)
@@ -113,13 +122,28 @@ def _read_first_image(
                 break
             else:
                 raise OSError(f"{path}: no image data in the FITS file")
-    except (ValueError, OSError):
+    except ImageTooLargeError:
         raise
-    except Exception as exc:  # astropy raises many kinds for broken files
-        raise OSError(f"{path}: cannot read the FITS file ({exc})") from None
+    except Exception as exc:  # astropy (and numpy under it) raise many kinds for broken files
+        if str(exc).startswith(str(path)):  # said here already
+            raise
+        raise _unreadable(path, exc, [str(w.message) for w in caught]) from None
     if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).any():
         raise ValueError(f"{path}: the image has no finite pixel")
     return data
+
+
+def _unreadable(path: str | Path, exc: BaseException, said: list[str]) -> OSError:
+    """``PATH: not a FITS file that can be read: WHY``, WHY in a user's words.
+
+    astropy's truncation warning says more than the error it leads to ("cannot reshape
+    array of size 30 into shape (64,80)"), and its advice to developers
+    ("try with ignore_missing_simple=True") is dropped.
+    """
+    short = next((m for m in said if "truncated" in m), None)
+    why = short or (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    why = re.split(r"\. (?:If this is really|Try |try )", why)[0].rstrip(".")
+    return OSError(f"{path}: not a FITS file that can be read: {why}")
 
 
 def fits_shape(path: str | Path) -> tuple[int, ...] | None:
@@ -131,10 +155,12 @@ def fits_shape(path: str | Path) -> tuple[int, ...] | None:
         file, no image HDU, headers beyond the bounds); reading the file then
         reports why.
     """
+    from tinct.engine.thread_warnings import collect_warnings
+
     try:
         from astropy.io import fits
 
-        with open_regular(path) as fh:
+        with open_regular(path) as fh, collect_warnings(Warning):  # read_fits tells what is wrong
             count = _scan(fh, Path(path), MAX_FITS_HEADER_BYTES, MAX_FITS_HDUS)
             fh.seek(0)
             with fits.open(fh, memmap=False, lazy_load_hdus=True) as hdul:
