@@ -99,3 +99,23 @@ def test_scoring_and_palette_matching_stop_once_cancelled():
     after = (model.class_head.bias, model.ab_head.bias)
     assert all(torch.equal(x, y) for x, y in zip(before, after, strict=True))
     assert set(score(model)) >= {SCORE_KEY}  # without a flag (a validation in training)
+
+
+def test_palette_matching_is_fitted_to_a_quarter_of_the_budget():
+    """304 tiles, half a minute, a loaded CPU: matching 228 of them took 115 s, scoring 25 s."""
+    from tinct.training.adaptation import MAX_MATCHED, palette_pieces
+
+    assert palette_pieces(30.0, 25.0, 64) == 19  # 7.5 s at 0.39 s an example
+    assert palette_pieces(180.0, 6.4, 64) == MAX_MATCHED  # three minutes, an idle CPU
+    assert palette_pieces(6.0, 60.0, 64) == 8  # never fewer than one batch
+    assert palette_pieces(0.0, 25.0, 64) == MAX_MATCHED  # a step budget: no time to fit
+
+
+def test_palette_matching_uses_at_most_its_limit_of_examples():
+    torch.manual_seed(0)
+    model = load_model("tinct-small", pretrained=False)
+    batches = []
+    model.register_forward_hook(lambda module, args, out: batches.append(len(args[0])))
+    images = _images(16)[:, :64, :64]
+    assert match_palette(model, images, list(range(16)), torch.device("cpu"), limit=8)
+    assert batches == [8]  # one batch of 8, not two

@@ -28,6 +28,7 @@ __all__ = [
     "MAX_SCORED",
     "SCORE_KEY",
     "match_palette",
+    "palette_pieces",
     "scorer",
 ]
 
@@ -35,6 +36,8 @@ __all__ = [
 #: matched (evenly chosen beyond that).
 MAX_SCORED = 64
 MAX_MATCHED = 256
+#: Share of a fine-tune's time budget that matching the palette may take.
+PALETTE_SHARE = 0.25
 #: The metric :func:`scorer` reports as the model's score (the best decoder's PSNR).
 SCORE_KEY = "psnr_auto"
 
@@ -109,6 +112,26 @@ def scorer(images: np.ndarray, indices: list[int], device: torch.device) -> Call
     return score
 
 
+def palette_pieces(budget_s: float, score_s: float, scored: int) -> int:
+    """How many training examples matching the palette may use in its share of a budget.
+
+    One pass of matching costs less per example than one of scoring (one decoder, no
+    conversion back to RGB), so the scoring's time per example bounds it: a folder of
+    hundreds under a half-minute budget is matched on a few dozen, not on 256.
+
+    Args:
+        budget_s: The fine-tune's time budget in seconds (0: none).
+        score_s: Seconds that scoring ``scored`` held-out examples took.
+        scored: How many examples that scoring used.
+
+    Returns:
+        Between 8 and :data:`MAX_MATCHED` (the most, without a budget).
+    """
+    if budget_s <= 0 or score_s <= 0 or scored <= 0:
+        return MAX_MATCHED
+    return int(min(MAX_MATCHED, max(8, PALETTE_SHARE * budget_s * scored / score_s)))
+
+
 @torch.no_grad()
 def match_palette(
     model: torch.nn.Module,
@@ -116,6 +139,7 @@ def match_palette(
     indices: Sequence[int],
     device: torch.device,
     cancel: Any = None,
+    limit: int = MAX_MATCHED,
 ) -> bool:
     """Shift a compact-family model's output biases to the colours of training examples.
 
@@ -131,11 +155,12 @@ def match_palette(
     Args:
         model: The network (modified in place).
         images: ``(N, S, S, 3)`` uint8 examples.
-        indices: The training examples among them (at most
-            :data:`MAX_MATCHED` are used, evenly spread).
+        indices: The training examples among them (at most ``limit`` are used,
+            evenly spread).
         device: Where the model runs.
         cancel: Object with ``is_set()`` (:mod:`tinct.cancel`), checked between two
             batches (the model is then left as it was).
+        limit: Most examples used (:func:`palette_pieces` fits them to a time budget).
 
     Returns:
         True if the biases were shifted.
@@ -160,7 +185,7 @@ def match_palette(
     ab_true = torch.zeros(2, dtype=torch.float64, device=device)
     was_training = model.training
     model.eval()
-    chosen = even(list(indices), MAX_MATCHED)
+    chosen = even(list(indices), max(1, limit))
     for start in range(0, len(chosen), 8):
         if cancel is not None and cancel.is_set():
             model.train(was_training)

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from tinct.cancel import Cancelled
-from tinct.training.adaptation import SCORE_KEY, match_palette, scorer
+from tinct.training.adaptation import MAX_SCORED, SCORE_KEY, match_palette, palette_pieces, scorer
 from tinct.training.colour_examples import SIZE, prepare_examples
 
 __all__ = [
@@ -232,11 +232,13 @@ def finetune(
     with tempfile.TemporaryDirectory(prefix="tinct-finetune-") as run:
         check_cancel()
         report(FineTuneProgress("preparing", base_score=base_score, message="matching the palette"))
-        with _before_training():
-            shifted = match_palette(model, ex.images, train_idx, dev, cancel=cancel)
+        limit = palette_pieces(minutes * 60, t_score, min(len(ex.held_out), MAX_SCORED))
+        with _before_training():  # in at most a quarter of the budget
+            shifted = match_palette(model, ex.images, train_idx, dev, cancel=cancel, limit=limit)
             matched = score(model, cancel=cancel).get(SCORE_KEY) if shifted else None
         if shifted:
-            say(f"palette matched: held-out {base_score} -> {matched} dB")
+            n = min(limit, len(train_idx))
+            say(f"palette matched on {n} examples: held-out {base_score} -> {matched} dB")
             if matched is not None and (base_score is None or matched > base_score):
                 init, palette = str(Path(run) / "matched.safetensors"), True
                 save_weights(model, init, {"model": recipe})
