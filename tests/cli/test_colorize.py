@@ -708,3 +708,17 @@ def test_a_broken_fits_file_is_one_line_in_a_users_words(tmp_path, weights, capf
                 f"tinct colorize: {src}: not a FITS file that can be read: {said}"
             )
             assert err.count("\n") == 1 and "ignore_missing_simple" not in err
+
+
+def test_normalize_and_intensity_range_that_conflict_are_a_usage_error(
+    tmp_path, gray_png, weights, capsys
+):
+    # --normalize percentile --intensity-range 0 100 ran with the range, silently
+    args = ["colorize", str(gray_png), "-o", str(tmp_path / "o.png"), "--model", weights, "-q"]
+    assert main([*args, "--normalize", "percentile", "--intensity-range", "0", "100"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "tinct colorize: error: --normalize: percentile conflicts with --intensity-range, which "
+        "maps its two values to black and white; give one of them (or --normalize range)"
+    )
+    assert not (tmp_path / "o.png").exists()
+    assert main([*args, "--normalize", "range", "--intensity-range", "0", "100"]) == 0

@@ -188,3 +188,11 @@ def test_a_data_folder_without_images_is_named_as_typed(tmp_path, capsys):
     err = capsys.readouterr().err.strip()  # was "... under ['/tmp/.../empty']"
     assert err.startswith("tinct train: error: --data: no images (.jpg, ")
     assert err.endswith(f") under {empty}")
+
+
+def test_out_with_name_is_a_usage_error(small_store, tiles, tmp_path, capsys):
+    # the fine-tune ignored --out: nothing was written there, the model went to the store
+    args = ["train", "--data", str(tiles), "--steps", "1", "--name", "mine"]
+    assert main([*args, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tinct train: error: --out: does not apply with --name (the model goes")

@@ -222,6 +222,12 @@ def options_from_args(args: argparse.Namespace, **overrides: Any) -> Any:
 
     names = ColorizeOptions.field_names()
     given = {k: v for k, v in vars(args).items() if k in names}
+    said = str(given.get("normalize") or "range").strip().lower()
+    if given.get("intensity_range") is not None and said not in ("range", "none"):
+        raise UsageError(  # the range won, silently
+            "--normalize", f"{given['normalize']} conflicts with --intensity-range, which maps "
+            "its two values to black and white; give one of them (or --normalize range)",
+        )  # fmt: skip
     try:
         return ColorizeOptions.from_mapping({**given, **overrides})
     except OptionError as exc:

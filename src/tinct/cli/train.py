@@ -149,6 +149,11 @@ def _check_name(args: argparse.Namespace) -> None:
     for flag, bad in (("--resume", args.resume), ("--cache-dir", args.cache_dir)):
         if bad:
             raise UsageError(flag, "does not apply with --name (a fine-tune starts afresh)")
+    if args.out:  # it was ignored: the fine-tune wrote nothing there
+        raise UsageError(
+            "--out", "does not apply with --name (the model goes to the user models, listed "
+            "by tinct models); leave out --name to train into a run folder",
+        )  # fmt: skip
     base, flag = (args.init, "--init") if args.init else (args.recipe, "--recipe")
     record = record_for(base)
     if not Path(base).is_file() and not availability(record)[1]:
