@@ -722,3 +722,17 @@ def test_normalize_and_intensity_range_that_conflict_are_a_usage_error(
     )
     assert not (tmp_path / "o.png").exists()
     assert main([*args, "--normalize", "range", "--intensity-range", "0", "100"]) == 0
+
+
+def test_a_broken_or_empty_video_says_why(tmp_path, weights, capsys):
+    # each was "Could not load meta information", imageio-ffmpeg's first line
+    pytest.importorskip("imageio_ffmpeg")
+    (tmp_path / "text.mp4").write_text("not a video\n")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    inputs = [str(tmp_path / "text.mp4"), str(tmp_path / "empty.mp4")]
+    assert main(["colorize", *inputs, "-o", str(tmp_path / "out"), "--model", weights, "-q"]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"tinct colorize: {inputs[0]}: not a readable video (ffmpeg: Invalid data found when "
+        "processing input)",
+        f"tinct colorize: {inputs[1]}: the file is empty (0 bytes)",
+    ]

@@ -214,6 +214,7 @@ def _colorize_all(
                     bar.update(1)
                 continue
             try:
+                check_not_empty(path)  # "the file is empty", a video's too
                 if is_video(path):  # streamed file to file (tinct.engine.video), a bar of its own
                     with atomic_output(dests[path]) as tmp, collect_warnings(Warning) as caught:
                         colorize_video(colorizer, path, tmp, options=options, hints=hints,
@@ -223,7 +224,6 @@ def _colorize_all(
                     if bar:
                         bar.update(1)
                     continue
-                check_not_empty(path)
                 image = read_image(path)
                 with collect_warnings(Warning) as caught:  # this thread's, every time
                     result = colorize_stack(  # a stack a few planes a call: bounded memory

@@ -131,9 +131,24 @@ def probe(path: str | Path) -> VideoInfo:
         meta = next(gen)
     except (RuntimeError, StopIteration) as exc:
         raise OSError(f"{path}: not a readable video ({exc})") from None
+    except OSError as exc:  # imageio-ffmpeg: "Could not load meta information", ffmpeg's log
+        raise OSError(f"{path}: not a readable video ({_ffmpeg_said(exc)})") from None
     finally:
         gen.close()
     return _info(meta, path)
+
+
+def _ffmpeg_said(exc: BaseException) -> str:
+    """The last line of ffmpeg's log in an imageio-ffmpeg error (after ``=== stderr ===``).
+
+    The error's first line alone ("Could not load meta information") said nothing of why.
+    """
+    text = str(exc)
+    log = text.split("=== stderr ===", 1)[1] if "=== stderr ===" in text else ""
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    if not lines:
+        return (text.strip().splitlines() or [type(exc).__name__])[0]
+    return "ffmpeg: " + lines[-1].removeprefix("Error opening input files: ")
 
 
 def is_readable(path: str | Path) -> bool:
