@@ -119,3 +119,22 @@ def test_palette_matching_uses_at_most_its_limit_of_examples():
     images = _images(16)[:, :64, :64]
     assert match_palette(model, images, list(range(16)), torch.device("cpu"), limit=8)
     assert batches == [8]  # one batch of 8, not two
+
+
+def test_the_same_weights_are_scored_once(tmp_path):
+    """Training validates the starting weights the fine-tune has just scored: seconds each."""
+    from tinct.models.weights import save_weights
+
+    torch.manual_seed(0)
+    model = load_model("tinct-small", pretrained=False).eval()
+    passes = []
+    model.register_forward_hook(lambda *_: passes.append(1))
+    score = scorer(_images(2)[:, :64, :64], [0, 1], torch.device("cpu"))
+    first = score(model)
+    save_weights(model, tmp_path / "start.safetensors", {"model": "tinct-small"})
+    again = load_model(tmp_path / "start.safetensors").eval()  # as training loads its start
+    again.register_forward_hook(lambda *_: passes.append(1))
+    assert score(again) == first and len(passes) == 1
+    with torch.no_grad():
+        again.ab_head.bias += 0.1  # one step of training changes them
+    assert score(again) != first and len(passes) == 2

@@ -13,6 +13,7 @@ of colour examples:
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -72,6 +73,10 @@ def scorer(images: np.ndarray, indices: list[int], device: torch.device) -> Call
     (the best of them) and ``psnr_gray``. A ``cancel`` flag (:mod:`tinct.cancel`) is
     checked between two batches; a validation inside training passes none (there
     Cancel ends the run at the next step and keeps the best weights).
+
+    Weights scored once are not scored again (:func:`_fingerprint`): training validates
+    its starting weights, which the fine-tune has just scored, and a run that took no
+    step validates them once more at its end; each pass costs seconds on a CPU.
     """
     from tinct.bins import gamut_bins
     from tinct.cancel import check
@@ -79,12 +84,16 @@ def scorer(images: np.ndarray, indices: list[int], device: torch.device) -> Call
 
     scored = even(indices, MAX_SCORED)
     centres = gamut_bins(device=device)
+    remembered: dict[tuple[Any, ...], dict[str, float]] = {}  # the weights scored already
 
     @torch.no_grad()
     def score(model: torch.nn.Module, cancel: Any = None) -> dict[str, float]:
         cfg = model.record.config  # type: ignore[union-attr]
         if cfg.color_space != "lab" or not get_target(cfg.target).validates_in_lab:  # type: ignore[arg-type, union-attr]
             return {}  # scored in CIELAB over the 313 gamut bins only: keep the last weights
+        weights = (model.training, *_fingerprint(model))
+        if weights in remembered:
+            return dict(remembered[weights])
         sums: dict[str, float] = {}
         for start in range(0, len(scored), 8):
             check(cancel)
@@ -107,9 +116,20 @@ def scorer(images: np.ndarray, indices: list[int], device: torch.device) -> Call
                 sums[key] = sums.get(key, 0.0) + float((10 * torch.log10(255.0**2 / mse)).sum())
         found = {k: v / len(scored) for k, v in sums.items()}
         found[SCORE_KEY] = max(v for k, v in found.items() if k.startswith("psnr_auto_"))
-        return found
+        remembered[weights] = found
+        return dict(found)
 
     return score
+
+
+def _fingerprint(model: torch.nn.Module) -> tuple[str, ...]:
+    """Which weights a model has: a digest of its state's bytes (the layout aside)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        raw = tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8)  # any dtype
+        digest.update(raw.numpy().tobytes())
+    return (digest.hexdigest(),)
 
 
 def palette_pieces(budget_s: float, score_s: float, scored: int) -> int:
